@@ -1,0 +1,54 @@
+"""The `fluxfleet` command line: it parses arguments and calls the library; nothing more."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="GitOps with Flux for fleets of AKS and Arc clusters.")
+
+
+@app.callback()
+def main() -> None:
+    """fluxfleet: plan, deploy and check Flux on Azure Kubernetes clusters, one Pulumi stack per cluster."""
+
+
+@app.command()
+def plan(
+    stacks: Annotated[list[str] | None, typer.Argument(help="Stack names; all Pulumi.*.yaml in the stacks dir if none.")] = None,
+    stacks_dir: Annotated[Path, typer.Option("--stacks-dir", help="Directory of the stack files.")] = Path("stacks"),
+    fmt: Annotated[str, typer.Option("--format", help="text, json or markdown.")] = "text",
+    output: Annotated[Path | None, typer.Option("--output", help="Write the report to this file.")] = None,
+) -> None:
+    """Run each stack's program offline under Pulumi's mock engine: resources, kustomization graph, errors.
+
+    Exit codes: 0 all stacks valid, 2 invalid input.
+    """
+    from fluxfleet.plan import plan_fleet, stack_files
+    from fluxfleet.report import render
+
+    if fmt not in ("text", "json", "markdown"):
+        typer.echo(f"fluxfleet plan: --format must be text, json or markdown (got {fmt!r})", err=True)
+        raise typer.Exit(2)
+    if not stacks_dir.is_dir():
+        typer.echo(f"fluxfleet plan: {stacks_dir}: no such directory", err=True)
+        raise typer.Exit(2)
+    paths = stack_files(stacks_dir, stacks or ())
+    if not paths:
+        typer.echo(f"fluxfleet plan: {stacks_dir}: no Pulumi.<stack>.yaml files", err=True)
+        raise typer.Exit(2)
+    fleet = plan_fleet(paths)
+    report = render(fleet, fmt, color=output is None and fmt == "text" and sys.stdout.isatty())  # type: ignore[arg-type]
+    if output is None:
+        sys.stdout.write(report)
+    else:
+        output.write_text(report, encoding="utf-8")
+        typer.echo(f"wrote {output}", err=True)
+    if fmt != "text" or output is not None:  # the text report already shows them
+        for stack in fleet.stacks:
+            for error in stack.errors:
+                typer.echo(str(error), err=True)
+    raise typer.Exit(fleet.exit_code)

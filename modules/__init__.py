@@ -1,0 +1,1 @@
+"""The fluxfleet Pulumi program: the stack spec and one component per file."""

@@ -1,0 +1,33 @@
+"""The one value both cluster components expose and the Flux components take."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+
+@dataclass(frozen=True)
+class ClusterRef:
+    """Where an extension or Flux configuration attaches: `{rp}/{resource_type}/{name}` in a resource group."""
+
+    rp: str  # Microsoft.ContainerService | Microsoft.Kubernetes
+    resource_type: str  # managedClusters | connectedClusters
+    name: pulumi.Input[str]
+    resource_group: str
+    is_arc: bool
+
+    @staticmethod
+    def aks(name: pulumi.Input[str], resource_group: str) -> ClusterRef:
+        return ClusterRef("Microsoft.ContainerService", "managedClusters", name, resource_group, is_arc=False)
+
+    @staticmethod
+    def arc(name: pulumi.Input[str], resource_group: str) -> ClusterRef:
+        return ClusterRef("Microsoft.Kubernetes", "connectedClusters", name, resource_group, is_arc=True)
+
+    def resource_id(self, subscription_id: str) -> str:
+        """The ARM id, for a cluster whose name is known (an adopted Arc cluster)."""
+        return (
+            f"/subscriptions/{subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/{self.rp}/{self.resource_type}/{self.name}"
+        )

@@ -1,0 +1,75 @@
+"""Secret values for the program: Key Vault references and Pulumi secret config, always as Pulumi secrets.
+
+The Key Vault reader is the narrow interface: `KeyVaultReader` reads for real with azure-keyvault-secrets
+and DefaultAzureCredential; `OfflineKeyVault` (for `plan` and tests) returns a marked placeholder and
+opens no connection. Whatever the reader, `Secrets.resolve` hands back `pulumi.Output.secret` values.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import pulumi
+
+from modules.spec import ConfigSecret, KeyVaultRef, SecretSource
+
+OFFLINE_PLACEHOLDER = "offline-placeholder"
+
+
+class SecretValueReader(Protocol):
+    def get_secret(self, ref: KeyVaultRef) -> str: ...
+
+
+class KeyVaultReader:
+    """Reads secrets from Azure Key Vault with one credential and one client per vault."""
+
+    def __init__(self, credential: Any = None):
+        self._credential = credential
+        self._clients: dict[str, Any] = {}
+
+    def get_secret(self, ref: KeyVaultRef) -> str:
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+        try:
+            value = self._client(ref.vault_url).get_secret(ref.secret, ref.version).value
+        except ResourceNotFoundError:
+            raise pulumi.RunError(f"{ref}: no such secret in Key Vault {ref.vault_url}") from None
+        except AzureError as error:
+            # The SDK's messages carry the status and the vault, never a secret value.
+            reason = getattr(error, "message", None) or type(error).__name__
+            raise pulumi.RunError(f"{ref}: cannot read the secret: {reason.splitlines()[0]}") from None
+        if value is None:
+            raise pulumi.RunError(f"{ref}: the secret has no value")
+        return value
+
+    def _client(self, vault_url: str) -> Any:
+        if vault_url not in self._clients:
+            from azure.identity import DefaultAzureCredential
+            from azure.keyvault.secrets import SecretClient
+
+            self._credential = self._credential or DefaultAzureCredential()
+            self._clients[vault_url] = SecretClient(vault_url, self._credential)
+        return self._clients[vault_url]
+
+
+class OfflineKeyVault:
+    """Stands in for Key Vault where there is no Azure: a placeholder naming the reference, no network."""
+
+    def get_secret(self, ref: KeyVaultRef) -> str:
+        return f"{OFFLINE_PLACEHOLDER}:{ref}"
+
+
+class Secrets:
+    """Resolves the spec's secret sources to Pulumi secret outputs, reading each Key Vault secret once."""
+
+    def __init__(self, key_vault: SecretValueReader):
+        self._key_vault = key_vault
+        self._cache: dict[KeyVaultRef, pulumi.Output[str]] = {}
+
+    def resolve(self, source: SecretSource) -> pulumi.Output[str]:
+        if isinstance(source, ConfigSecret):
+            # None: the stack file's encrypted value, which only the Pulumi engine can decrypt.
+            return pulumi.Output.secret(source.value if source.value is not None else f"{OFFLINE_PLACEHOLDER}:config")
+        if source not in self._cache:
+            self._cache[source] = pulumi.Output.secret(self._key_vault.get_secret(source))
+        return self._cache[source]

@@ -1,0 +1,106 @@
+"""Resource providers and preview features that Flux on Azure needs, registered on the subscription.
+
+azure-native has no resource for a provider registration, so `ProviderRegistration` is a Pulumi dynamic
+resource over azure-mgmt-resource: create registers and polls until `Registered`; delete never
+unregisters (other workloads in the subscription depend on the providers).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi.dynamic
+from pulumi_azure_native import features
+
+REGISTER_TIMEOUT_SECONDS = 15 * 60
+POLL_SECONDS = 10
+
+
+def register_provider(subscription_id: str, namespace: str, credential: Any = None,
+                      timeout: float = REGISTER_TIMEOUT_SECONDS, poll: float = POLL_SECONDS) -> str:
+    """Register `namespace` and wait until Azure reports it `Registered`; returns the final state."""
+    from azure.identity import DefaultAzureCredential
+    from azure.mgmt.resource.resources import ResourceManagementClient
+
+    client = ResourceManagementClient(credential or DefaultAzureCredential(), subscription_id)
+    state = client.providers.get(namespace).registration_state or "NotRegistered"
+    if state.lower() != "registered":
+        client.providers.register(namespace)
+    deadline = time.monotonic() + timeout
+    while state.lower() != "registered":
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{namespace} is still {state} after {timeout:.0f}s on subscription {subscription_id}")
+        time.sleep(poll)
+        state = client.providers.get(namespace).registration_state or "NotRegistered"
+    return state
+
+
+def _provider_id(subscription_id: str, namespace: str) -> str:
+    return f"/subscriptions/{subscription_id}/providers/{namespace}"
+
+
+class _ProviderRegistrationProvider(pulumi.dynamic.ResourceProvider):
+    def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
+        state = register_provider(props["subscriptionId"], props["namespace"])
+        return pulumi.dynamic.CreateResult(
+            _provider_id(props["subscriptionId"], props["namespace"]), {**props, "registrationState": state}
+        )
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.DiffResult:
+        changed = [key for key in ("subscriptionId", "namespace") if olds.get(key) != news.get(key)]
+        return pulumi.dynamic.DiffResult(changes=bool(changed), replaces=changed, delete_before_replace=False)
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.UpdateResult:
+        return pulumi.dynamic.UpdateResult({**news, "registrationState": register_provider(
+            news["subscriptionId"], news["namespace"])})
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        """Never unregister: the provider serves the whole subscription, not just this stack."""
+
+
+class ProviderRegistration(pulumi.dynamic.Resource, module="azure", name="ProviderRegistration"):
+    registration_state: pulumi.Output[str]
+
+    def __init__(self, name: str, namespace: str, subscription_id: pulumi.Input[str],
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__(
+            _ProviderRegistrationProvider(),
+            name,
+            {"namespace": namespace, "subscriptionId": subscription_id, "registrationState": None},
+            opts,
+        )
+
+
+@dataclass(frozen=True)
+class ProviderRegistrationsArgs:
+    subscription_id: pulumi.Input[str]
+    providers: Sequence[str]
+    features: Sequence[str] = ()  # Namespace/FeatureName
+
+
+class ProviderRegistrations(pulumi.ComponentResource):
+    """Registers every listed provider and feature on the stack's subscription."""
+
+    def __init__(self, name: str, args: ProviderRegistrationsArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("fluxfleet:azure:ProviderRegistrations", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.providers = [
+            ProviderRegistration(namespace.lower(), namespace, args.subscription_id, child)
+            for namespace in args.providers
+        ]
+        self.features = []
+        for feature in args.features:
+            namespace, feature_name = feature.split("/", 1)
+            self.features.append(features.SubscriptionFeatureRegistration(
+                f"{namespace.lower()}-{feature_name.lower()}",
+                provider_namespace=namespace,
+                feature_name=feature_name,
+                properties=features.SubscriptionFeatureRegistrationPropertiesArgs(),
+                opts=child,
+            ))
+        self.resources: list[pulumi.Resource] = [*self.providers, *self.features]
+        self.register_outputs({"providers": [p.id for p in self.providers]})

@@ -1,0 +1,731 @@
+"""The stack spec: everything fluxfleet reads from a stack's `fluxfleet:` config, typed and validated.
+
+This module is the only place that validates input. Two readers produce the same `StackSpec`:
+`spec_from_pulumi_config()` inside `pulumi up`, and `load_stack_file()` for the offline `plan`.
+Shape and field formats are checked by pydantic; rules that span fields (the kustomization graph,
+source credentials against the URL scheme, kind-specific cluster keys) by `_semantic_issues`.
+Every problem becomes a `SpecIssue` naming the stack file and the config key path; all problems of
+a file are reported together in one `SpecError`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import graphlib
+import re
+import types
+import typing
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    ValidationInfo,
+)
+from pydantic.alias_generators import to_camel
+
+NAMESPACE = "fluxfleet"
+REQUIRED_PROVIDERS = ("Microsoft.Kubernetes", "Microsoft.ContainerService", "Microsoft.KubernetesConfiguration")
+FLUX_OBJECT_NAME_MAX = 63  # a Kubernetes object name; Flux names kustomizations `<configuration>-<kustomization>`
+
+
+# --------------------------------------------------------------------------------------------- errors
+
+
+@dataclass(frozen=True)
+class SpecIssue:
+    file: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.path}: {self.message}"
+
+
+class SpecError(Exception):
+    """Invalid stack input. `issues` holds every problem found in one file."""
+
+    def __init__(self, issues: Sequence[SpecIssue]):
+        self.issues = list(issues)
+        super().__init__("\n".join(str(issue) for issue in self.issues))
+
+
+def key_path(loc: Sequence[str | int]) -> str:
+    """('flux', 'configurations', 'demo', 'dependsOn', 0) -> 'fluxfleet:flux.configurations.demo.dependsOn[0]'."""
+    text = NAMESPACE
+    for index, part in enumerate(loc):
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += (":" if index == 0 else ".") + part
+    return text
+
+
+# --------------------------------------------------------------------------------------------- secrets
+
+
+@dataclass(frozen=True)
+class KeyVaultRef:
+    """A secret kept in Azure Key Vault; only the reference is ever in config."""
+
+    vault: str  # a vault name, or its URI
+    secret: str
+    version: str | None = None
+
+    @property
+    def vault_url(self) -> str:
+        if self.vault.startswith("https://"):
+            return self.vault.rstrip("/") + "/"
+        return f"https://{self.vault}.vault.azure.net/"
+
+    def __str__(self) -> str:
+        return f"keyvault:{self.vault}/{self.secret}" + (f"@{self.version}" if self.version else "")
+
+
+@dataclass(frozen=True)
+class ConfigSecret:
+    """A Pulumi secret config value. `value` is None when it is still encrypted (offline plan)."""
+
+    value: str | None = None
+
+    def __repr__(self) -> str:  # the value never reaches a repr, a log line or an error
+        return "ConfigSecret(encrypted)" if self.value is None else "ConfigSecret([secret])"
+
+    __str__ = __repr__
+
+
+SecretSource = Union[KeyVaultRef, ConfigSecret]
+
+_VAULT_NAME = re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$")
+_VAULT_URI = re.compile(r"^https://[a-zA-Z](?!.*--)[a-zA-Z0-9-]{1,22}[a-zA-Z0-9]\.vault\.[a-z0-9.]+/?$")
+_KV_SECRET_NAME = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
+_KV_VERSION = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _parse_secret_source(value: Any, info: ValidationInfo) -> SecretSource:
+    # Messages here never include the value: it may be the secret itself.
+    if isinstance(value, Mapping):
+        keys = set(value)
+        if keys == {"secure"}:
+            return ConfigSecret(None)  # `pulumi config set --secret`, as stored (encrypted) in the stack file
+        unknown = keys - {"keyVault", "secret", "version"}
+        if unknown:
+            raise ValueError(
+                f"unknown key(s) {', '.join(sorted(map(str, unknown)))} in a Key Vault reference "
+                "(allowed: keyVault, secret, version)"
+            )
+        vault, secret, version = value.get("keyVault"), value.get("secret"), value.get("version")
+        if not isinstance(vault, str) or not (_VAULT_NAME.match(vault) or _VAULT_URI.match(vault)):
+            raise ValueError("keyVault must be a Key Vault name (3-24 letters, digits, hyphens) or its https URI")
+        if not isinstance(secret, str) or not _KV_SECRET_NAME.match(secret):
+            raise ValueError("secret must be a Key Vault secret name (1-127 letters, digits, hyphens)")
+        if version is not None and (not isinstance(version, str) or not _KV_VERSION.match(version)):
+            raise ValueError("version must be a Key Vault secret version (32 hex characters)")
+        return KeyVaultRef(vault, secret, version)
+    if isinstance(value, str):
+        if (info.context or {}).get("plain_strings_are_secret"):
+            return ConfigSecret(value)
+        raise ValueError(
+            "plaintext secret: use a Key Vault reference {keyVault: NAME, secret: NAME} "
+            "or `pulumi config set --secret --path` for this key"
+        )
+    raise ValueError("must be a Key Vault reference {keyVault: NAME, secret: NAME, version?} or a Pulumi secret")
+
+
+SecretField = Annotated[SecretSource, PlainValidator(_parse_secret_source)]
+
+
+# --------------------------------------------------------------------------------------------- scalar formats
+
+_GO_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_ISO_DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def parse_duration(value: Any) -> int:
+    """A Go duration of whole hours, minutes and seconds (`30s`, `10m`, `1h30m`) or positive integer seconds."""
+    if isinstance(value, bool):
+        raise ValueError("must be a duration such as 30s, 10m or 1h30m, or a number of seconds")
+    if isinstance(value, int):
+        seconds = value
+    elif isinstance(value, str) and value and (match := _GO_DURATION.fullmatch(value)):
+        hours, minutes, secs = (int(part) if part else 0 for part in match.groups())
+        seconds = hours * 3600 + minutes * 60 + secs
+    else:
+        raise ValueError(
+            f"{value!r} is not a duration: use whole h, m and s units such as 30s, 10m or 1h30m, "
+            "or a number of seconds"
+        )
+    if seconds <= 0:
+        raise ValueError("must be longer than zero")
+    return seconds
+
+
+def _iso_duration(value: Any) -> str:
+    if not isinstance(value, str) or value in ("P", "PT") or value.endswith("T") or not _ISO_DURATION.fullmatch(value):
+        raise ValueError(f"{value!r} is not an ISO-8601 duration such as PT30M, PT1H or P1D")
+    return value
+
+
+def _dns_label(value: str) -> str:
+    if len(value) > 63 or not _DNS_LABEL.match(value):
+        raise ValueError(
+            f"{value!r} is not a DNS-1123 label (lower-case letters, digits and '-', "
+            "starting and ending with a letter or digit, at most 63 characters)"
+        )
+    return value
+
+
+def _guid(value: str) -> str:
+    if not _GUID.match(value):
+        raise ValueError(f"{value!r} is not a GUID")
+    return value
+
+
+def _pattern(regex: str, what: str):
+    compiled = re.compile(regex)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(f"{value!r} is not {what}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _setting_value(value: Any) -> str:
+    # Extension settings are strings on the wire; YAML booleans and numbers are written as Helm expects them.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, str)):
+        return str(value)
+    raise ValueError("must be a string, number or boolean")
+
+
+Duration = Annotated[int, PlainValidator(parse_duration)]
+IsoDuration = Annotated[str, PlainValidator(_iso_duration)]
+DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+Guid = Annotated[str, AfterValidator(_guid)]
+SettingValue = Annotated[str, PlainValidator(_setting_value)]
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+# --------------------------------------------------------------------------------------------- models
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, extra="forbid", frozen=True, strict=True)
+
+
+class NodePool(_Spec):
+    name: Annotated[str, _pattern(r"[a-z][a-z0-9]{0,11}", "an AKS node pool name (a-z then a-z0-9, 1-12 characters)")]
+    vm_size: NonEmpty
+    count: Annotated[int, Field(ge=0, le=1000)] | None = None
+    min_count: Annotated[int, Field(ge=0, le=1000)] | None = None
+    max_count: Annotated[int, Field(ge=1, le=1000)] | None = None
+    mode: Literal["System", "User"] = "User"
+    zones: list[Literal["1", "2", "3"]] | None = None
+
+    @property
+    def autoscaled(self) -> bool:
+        return self.min_count is not None
+
+
+class ClusterSpec(_Spec):
+    kind: Literal["aks", "arc"]
+    name: Annotated[
+        str,
+        _pattern(r"[a-zA-Z0-9]([a-zA-Z0-9_-]{0,61}[a-zA-Z0-9])?", "a cluster name (1-63 letters, digits, '-', '_')"),
+    ]
+    resource_group: Annotated[
+        str, _pattern(r"[-\w.()]{0,89}[-\w()]", "a resource group name (1-90 characters, not ending in '.')")
+    ]
+    location: Annotated[str, _pattern(r"[a-z0-9]+", "an Azure region name such as westeurope")] | None = None
+    subscription_id: Guid | None = None
+    # AKS only:
+    kubernetes_version: Annotated[str, _pattern(r"\d+\.\d+(\.\d+)?", "a Kubernetes version such as 1.31")] | None = None
+    node_pools: list[NodePool] | None = None
+    dns_prefix: Annotated[
+        str, _pattern(r"[a-zA-Z0-9]([a-zA-Z0-9-]{0,52}[a-zA-Z0-9])?", "a DNS prefix (1-54 letters, digits, '-')")
+    ] | None = None
+    aad_admin_group_object_ids: list[Guid] | None = None
+    network_plugin: Literal["azure", "kubenet", "none"] | None = None
+    network_policy: Literal["azure", "calico", "cilium"] | None = None
+    tags: dict[str, str] | None = None
+    disable_local_accounts: bool | None = None
+    protect: bool = True  # a cluster is never deleted or replaced by accident
+
+    @property
+    def is_aks(self) -> bool:
+        return self.kind == "aks"
+
+
+class ExtensionSpec(_Spec):
+    release_train: Literal["Stable", "Preview"] = "Stable"
+    auto_upgrade_minor_version: bool = True
+    version: Annotated[str, _pattern(r"\d+\.\d+\.\d+", "an extension version such as 1.15.1")] | None = None
+    settings: dict[str, SettingValue] = {}
+    protected_settings: dict[str, SecretField] = {}
+
+
+class GitSource(_Spec):
+    url: NonEmpty
+    branch: NonEmpty | None = None
+    tag: NonEmpty | None = None
+    semver: NonEmpty | None = None
+    commit: Annotated[str, _pattern(r"[0-9a-f]{7,40}", "a commit SHA (7-40 hex characters)")] | None = None
+    https_user: NonEmpty | None = None
+    https_key: SecretField | None = None
+    ssh_private_key: SecretField | None = None
+    ssh_known_hosts: NonEmpty | None = None
+    https_ca_cert: NonEmpty | None = Field(default=None, alias="httpsCACert")
+    sync_interval: Duration | None = None
+    timeout: Duration | None = None
+    provider: Literal["Generic", "Azure", "GitHub"] | None = None
+
+    @property
+    def is_ssh(self) -> bool:
+        return self.url.startswith(("ssh://", "git@"))
+
+
+class BucketSource(_Spec):
+    url: NonEmpty
+    bucket_name: NonEmpty
+    access_key: NonEmpty | None = None
+    secret_key: SecretField | None = None
+    insecure: bool = False  # the API's default is true; fluxfleet's is TLS
+    sync_interval: Duration | None = None
+    timeout: Duration | None = None
+
+
+class ManagedIdentity(_Spec):
+    client_id: Guid
+
+
+class AzureBlobSource(_Spec):
+    url: NonEmpty
+    container_name: NonEmpty
+    account_key: SecretField | None = None
+    sas_token: SecretField | None = None
+    managed_identity: ManagedIdentity | None = None
+    sync_interval: Duration | None = None
+    timeout: Duration | None = None
+
+
+class SubstituteFrom(_Spec):
+    kind: Literal["ConfigMap", "Secret"]
+    name: Annotated[str, _pattern(_DNS_SUBDOMAIN.pattern[1:-1], "a Kubernetes object name")]
+    optional: bool = False
+
+
+class PostBuild(_Spec):
+    substitute: dict[Annotated[str, _pattern(r"[_a-zA-Z][_a-zA-Z0-9]*", "a variable name")], str] = {}
+    substitute_from: list[SubstituteFrom] = []
+
+
+class KustomizationSpec(_Spec):
+    path: NonEmpty | None = None
+    depends_on: list[str] = []
+    prune: bool | None = None
+    force: bool | None = None
+    wait: bool | None = None
+    sync_interval: Duration | None = None
+    timeout: Duration | None = None
+    retry_interval: Duration | None = None
+    post_build: PostBuild | None = None
+
+
+class ConfigurationSpec(_Spec):
+    namespace: DnsLabel = "flux-system"
+    scope: Literal["cluster", "namespace"] = "cluster"
+    suspend: bool = False
+    wait_for_reconciliation: bool | None = None
+    reconciliation_wait_duration: IsoDuration | None = None
+    git: GitSource | None = None
+    bucket: BucketSource | None = None
+    azure_blob: AzureBlobSource | None = None
+    kustomizations: dict[str, KustomizationSpec]
+
+    def kustomization_order(self) -> list[str]:
+        """Kustomization names, each after the ones it depends on (validated acyclic)."""
+        sorter = graphlib.TopologicalSorter({name: k.depends_on for name, k in sorted(self.kustomizations.items())})
+        return list(sorter.static_order())
+
+
+class FluxSpec(_Spec):
+    extension: ExtensionSpec = ExtensionSpec()
+    configurations: dict[str, ConfigurationSpec] = {}
+
+
+ProviderNamespace = Annotated[
+    str, _pattern(r"[A-Z][A-Za-z0-9]*(\.[A-Z][A-Za-z0-9]*)+", "a resource provider namespace such as Microsoft.Kubernetes")
+]
+FeatureName = Annotated[
+    str, _pattern(r"[A-Z][A-Za-z0-9]*(\.[A-Z][A-Za-z0-9]*)+/[A-Za-z0-9][A-Za-z0-9._-]*", "Namespace/FeatureName")
+]
+
+
+class StackSpec(_Spec):
+    cluster: ClusterSpec
+    providers: list[ProviderNamespace] = list(REQUIRED_PROVIDERS)
+    features: list[FeatureName] = []
+    flux: FluxSpec = FluxSpec()
+
+
+@dataclass(frozen=True)
+class Stack:
+    """A validated stack: its name, the file it came from, and its spec."""
+
+    name: str
+    file: str
+    spec: StackSpec
+
+
+# --------------------------------------------------------------------------------------------- cross-field rules
+
+Loc = tuple[str | int, ...]
+
+
+def _semantic_issues(spec: StackSpec) -> Iterator[tuple[Loc, str]]:
+    yield from _cluster_issues(spec.cluster)
+    yield from _list_issues(("providers",), spec.providers)
+    missing = [p for p in REQUIRED_PROVIDERS if p not in spec.providers]
+    if missing:
+        yield ("providers",), f"Flux on Azure needs {', '.join(missing)} registered too"
+    yield from _list_issues(("features",), spec.features)
+    extension = spec.flux.extension
+    if extension.version and extension.auto_upgrade_minor_version:
+        yield ("flux", "extension", "version"), "a pinned version needs autoUpgradeMinorVersion: false"
+    for name, configuration in spec.flux.configurations.items():
+        yield from _configuration_issues(("flux", "configurations", name), name, configuration)
+
+
+def _list_issues(loc: Loc, values: Sequence[str]) -> Iterator[tuple[Loc, str]]:
+    seen: set[str] = set()
+    for index, value in enumerate(values):
+        if value in seen:
+            yield (*loc, index), f"duplicate {value!r}"
+        seen.add(value)
+
+
+_AKS_ONLY = ("kubernetes_version", "node_pools", "dns_prefix", "aad_admin_group_object_ids", "network_plugin",
+             "network_policy", "tags", "disable_local_accounts")
+
+
+def _cluster_issues(cluster: ClusterSpec) -> Iterator[tuple[Loc, str]]:
+    base: Loc = ("cluster",)
+    if not cluster.is_aks:
+        for field in _AKS_ONLY:
+            if getattr(cluster, field) is not None:
+                yield (*base, to_camel(field)), "only for kind 'aks': an Arc cluster is adopted as it is"
+        return
+    if cluster.location is None:
+        yield (*base, "location"), "an AKS cluster needs a location: set it here or in azure-native:location"
+    if not cluster.node_pools:
+        yield (*base, "nodePools"), "an AKS cluster needs at least one node pool"
+        return
+    if not any(pool.mode == "System" for pool in cluster.node_pools):
+        yield (*base, "nodePools"), "at least one node pool needs mode: System"
+    seen: set[str] = set()
+    for index, pool in enumerate(cluster.node_pools):
+        loc = (*base, "nodePools", index)
+        if pool.name in seen:
+            yield (*loc, "name"), f"duplicate node pool name {pool.name!r}"
+        seen.add(pool.name)
+        if pool.count is not None and (pool.min_count is not None or pool.max_count is not None):
+            yield loc, "set either count or minCount/maxCount (autoscaling), not both"
+        elif pool.count is None and (pool.min_count is None or pool.max_count is None):
+            yield loc, "set count, or both minCount and maxCount for autoscaling"
+        elif pool.autoscaled and pool.min_count > pool.max_count:  # type: ignore[operator]
+            yield (*loc, "minCount"), f"minCount {pool.min_count} is greater than maxCount {pool.max_count}"
+        if pool.mode == "System" and ((pool.count == 0) or pool.min_count == 0):
+            yield loc, "a System node pool needs at least one node"
+
+
+def _configuration_issues(loc: Loc, name: str, configuration: ConfigurationSpec) -> Iterator[tuple[Loc, str]]:
+    try:
+        _dns_label(name)
+    except ValueError as error:
+        yield loc, f"configuration name {error}"
+    sources = [key for key in ("git", "bucket", "azure_blob") if getattr(configuration, key) is not None]
+    if len(sources) != 1:
+        found = ", ".join(to_camel(s) for s in sources) or "none"
+        yield loc, f"set exactly one source: git, bucket or azureBlob (found: {found})"
+    if configuration.reconciliation_wait_duration and not configuration.wait_for_reconciliation:
+        yield (*loc, "reconciliationWaitDuration"), "only with waitForReconciliation: true"
+    if configuration.git:
+        yield from _git_issues((*loc, "git"), configuration.git)
+    if configuration.bucket:
+        yield from _bucket_issues((*loc, "bucket"), configuration.bucket)
+    if configuration.azure_blob:
+        yield from _blob_issues((*loc, "azureBlob"), configuration.azure_blob)
+    yield from _kustomization_issues((*loc, "kustomizations"), name, configuration.kustomizations)
+
+
+def _git_issues(loc: Loc, git: GitSource) -> Iterator[tuple[Loc, str]]:
+    url_problem = git_url_problem(git.url)
+    if url_problem:
+        yield (*loc, "url"), url_problem
+    refs = [key for key in ("branch", "tag", "semver", "commit") if getattr(git, key) is not None]
+    if git.commit is not None:
+        if refs != ["branch", "commit"]:
+            yield loc, "a commit is pinned together with its branch and nothing else (branch + commit)"
+    elif len(refs) != 1:
+        yield loc, f"set exactly one of branch, tag, semver or commit (found: {', '.join(refs) or 'none'})"
+    if git.is_ssh:
+        for key in ("https_user", "https_key", "https_ca_cert"):
+            if getattr(git, key) is not None:
+                yield (*loc, "httpsCACert" if key == "https_ca_cert" else to_camel(key)), "only with an https:// URL"
+    else:
+        for key in ("ssh_private_key", "ssh_known_hosts"):
+            if getattr(git, key) is not None:
+                yield (*loc, to_camel(key)), "only with an ssh:// or git@ URL"
+        if (git.https_user is None) != (git.https_key is None):
+            missing = "httpsKey" if git.https_key is None else "httpsUser"
+            yield (*loc, missing), "httpsUser and httpsKey go together"
+    if git.provider not in (None, "Generic"):
+        # pulumi-azure-native sends fluxConfigurations API 2023-05-01, which has no `provider`.
+        yield (*loc, "provider"), f"provider {git.provider!r} needs a newer Flux configuration API than fluxfleet sends"
+    if git.timeout and git.sync_interval and git.timeout > git.sync_interval:
+        yield (*loc, "timeout"), "timeout is longer than syncInterval"
+
+
+def git_url_problem(url: str) -> str | None:
+    if url.startswith("http://"):
+        return "http:// sends the repository and its credentials unencrypted: use https:// or ssh://"
+    if url.startswith("https://"):
+        authority = url[len("https://"):].split("/", 1)[0]
+        if "@" in authority:
+            return "credentials inside the URL: put the user in httpsUser and the key in httpsKey"
+        if not authority or "/" not in url[len("https://"):]:
+            return "an https:// URL needs a host and a repository path"
+        return None
+    if url.startswith("ssh://"):
+        authority = url[len("ssh://"):].split("/", 1)[0]
+        if ":" in authority.split("@", 1)[0] and "@" in authority:
+            return "a password inside the URL: use sshPrivateKey"
+        return None if authority and "/" in url[len("ssh://"):] else "an ssh:// URL needs a host and a repository path"
+    if re.fullmatch(r"git@[A-Za-z0-9.-]+:[^\s]+", url):
+        return None
+    return "the URL must start with https://, ssh:// or git@"
+
+
+def _bucket_issues(loc: Loc, bucket: BucketSource) -> Iterator[tuple[Loc, str]]:
+    if bucket.url.startswith("http://"):
+        if not bucket.insecure:
+            yield (*loc, "url"), "an http:// endpoint needs insecure: true; prefer https://"
+    elif not bucket.url.startswith("https://"):
+        yield (*loc, "url"), "the URL must start with https://"
+    if "@" in bucket.url.split("://", 1)[-1].split("/", 1)[0]:
+        yield (*loc, "url"), "credentials inside the URL: use accessKey and secretKey"
+    if (bucket.access_key is None) != (bucket.secret_key is None):
+        yield (*loc, "secretKey" if bucket.secret_key is None else "accessKey"), "accessKey and secretKey go together"
+
+
+def _blob_issues(loc: Loc, blob: AzureBlobSource) -> Iterator[tuple[Loc, str]]:
+    if not blob.url.startswith("https://"):
+        yield (*loc, "url"), "the URL must start with https://"
+    elif "?" in blob.url or "@" in blob.url:
+        yield (*loc, "url"), "credentials inside the URL: use sasToken or accountKey"
+    auth = [key for key in ("account_key", "sas_token", "managed_identity") if getattr(blob, key) is not None]
+    if len(auth) > 1:
+        yield loc, f"set at most one of accountKey, sasToken, managedIdentity (found: {', '.join(map(to_camel, auth))})"
+
+
+def _kustomization_issues(
+    loc: Loc, configuration: str, kustomizations: Mapping[str, KustomizationSpec]
+) -> Iterator[tuple[Loc, str]]:
+    if not kustomizations:
+        yield loc, "a configuration needs at least one kustomization"
+    known = ", ".join(sorted(kustomizations)) or "none"
+    for name, kustomization in kustomizations.items():
+        here = (*loc, name)
+        try:
+            _dns_label(name)
+        except ValueError as error:
+            yield here, f"kustomization name {error}"
+        object_name = f"{configuration}-{name}"
+        if len(object_name) > FLUX_OBJECT_NAME_MAX:
+            yield here, (
+                f"the Flux object name {object_name!r} has {len(object_name)} characters "
+                f"(at most {FLUX_OBJECT_NAME_MAX}): shorten the configuration or kustomization name"
+            )
+        if kustomization.path is not None:
+            parts = kustomization.path.split("/")
+            if kustomization.path.startswith("/") or ".." in parts:
+                yield (*here, "path"), "must be a path inside the source, relative to its root (no leading / or ..)"
+        seen: set[str] = set()
+        for index, target in enumerate(kustomization.depends_on):
+            if target == name:
+                yield (*here, "dependsOn", index), "a kustomization cannot depend on itself"
+            elif target not in kustomizations:
+                yield (*here, "dependsOn", index), f"unknown kustomization {target!r} (known: {known})"
+            elif target in seen:
+                yield (*here, "dependsOn", index), f"duplicate {target!r}"
+            seen.add(target)
+        if kustomization.timeout and kustomization.sync_interval and kustomization.timeout > kustomization.sync_interval:
+            yield (*here, "timeout"), "timeout is longer than syncInterval"
+    graph = {
+        name: [t for t in k.depends_on if t in kustomizations and t != name] for name, k in kustomizations.items()
+    }
+    try:
+        graphlib.TopologicalSorter(graph).prepare()
+    except graphlib.CycleError as cycle:
+        nodes = list(reversed(cycle.args[1]))  # graphlib lists the cycle against the edge direction
+        yield (*loc, nodes[0], "dependsOn"), f"dependency cycle: {' -> '.join(nodes)}"
+
+
+# --------------------------------------------------------------------------------------------- parsing
+
+
+def parse_spec(
+    raw: Mapping[str, Any],
+    *,
+    file: str,
+    default_location: str | None = None,
+    plain_strings_are_secret: bool = False,
+) -> StackSpec:
+    """Validate the `fluxfleet:` config of one stack (keys without the namespace) into a `StackSpec`.
+
+    `plain_strings_are_secret` is true only when Pulumi says the `fluxfleet:flux` key is a secret, i.e. the
+    engine decrypted a `pulumi config set --secret` value into it.
+    """
+    issues: list[SpecIssue] = []
+    try:
+        spec = StackSpec.model_validate(
+            dict(raw), context={"plain_strings_are_secret": plain_strings_are_secret}, by_alias=True
+        )
+    except ValidationError as error:
+        raise SpecError([_issue_from_pydantic(file, raw, e) for e in error.errors(include_url=False)]) from None
+    if spec.cluster.location is None and default_location and spec.cluster.is_aks:
+        spec = spec.model_copy(update={"cluster": spec.cluster.model_copy(update={"location": default_location})})
+    issues.extend(SpecIssue(file, key_path(loc), message) for loc, message in _semantic_issues(spec))
+    if issues:
+        raise SpecError(issues)
+    return spec
+
+
+def _issue_from_pydantic(file: str, raw: Mapping[str, Any], error: Mapping[str, Any]) -> SpecIssue:
+    loc: Loc = tuple(part for part in error["loc"] if not _is_validator_tag(part))
+    kind, message = error["type"], error["msg"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        guess = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        message = "unknown key" + (f" (did you mean {guess[0]!r}?)" if guess else f" (allowed: {', '.join(allowed)})")
+    elif kind == "missing":
+        message = "required key is missing"
+    elif kind == "literal_error":
+        message = f"{message} (got {error.get('input')!r})"
+    elif isinstance(error.get("input"), Mapping) and set(error["input"]) == {"secure"}:
+        message = "is a Pulumi secret, but this key is not a secret field: set it without --secret"
+    elif kind == "value_error":
+        message = message.removeprefix("Value error, ")
+    return SpecIssue(file, key_path(loc), message)
+
+
+def _is_validator_tag(part: Any) -> bool:
+    # pydantic adds a segment such as 'function-after[check(), str]' for annotated validators
+    return isinstance(part, str) and ("[" in part or part.startswith("function-"))
+
+
+def _allowed_keys(loc: Loc) -> list[str]:
+    """The config keys allowed at a location, for 'did you mean' on typos."""
+    model: Any = StackSpec
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = next((f for f in _fields(model) if f.alias == part), None)
+        if field is None:  # a map key such as a configuration name: keep the value type
+            model = _value_type(model)
+            continue
+        model = _unwrap(field.annotation)
+    return sorted(f.alias for f in _fields(model)) if _fields(model) else []
+
+
+def _fields(model: Any) -> list[Any]:
+    return list(model.model_fields.values()) if isinstance(model, type) and issubclass(model, BaseModel) else []
+
+
+def _unwrap(annotation: Any) -> Any:
+    while (origin := typing.get_origin(annotation)) in (Union, types.UnionType, Annotated):
+        args = typing.get_args(annotation)
+        annotation = args[0] if origin is Annotated else next(a for a in args if a is not type(None))
+    return annotation
+
+
+def _value_type(annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin in (list, dict):
+        return _unwrap(typing.get_args(annotation)[-1])
+    return annotation
+
+
+# --------------------------------------------------------------------------------------------- readers
+
+
+def spec_from_pulumi_config() -> Stack:
+    """The spec of the running Pulumi stack, from `pulumi.Config`."""
+    import pulumi
+
+    config = pulumi.Config(NAMESPACE)
+    raw = {key: value for key in StackSpec.model_fields if (value := config.get_object(key)) is not None}
+    file = f"stacks/Pulumi.{pulumi.get_stack()}.yaml"
+    spec = parse_spec(
+        raw,
+        file=file,
+        default_location=pulumi.Config("azure-native").get("location"),
+        plain_strings_are_secret=pulumi.runtime.is_config_secret(f"{NAMESPACE}:flux"),
+    )
+    return Stack(pulumi.get_stack(), file, spec)
+
+
+STACK_FILE = re.compile(r"^Pulumi\.(?P<stack>[^/]+)\.ya?ml$")
+
+
+def stack_name(path: Path) -> str:
+    match = STACK_FILE.match(path.name)
+    if not match:
+        raise SpecError([SpecIssue(str(path), "-", "a stack file is named Pulumi.<stack>.yaml")])
+    return match["stack"]
+
+
+def load_stack_file(path: Path, display: str | None = None) -> Stack:
+    """Read and validate `Pulumi.<stack>.yaml` directly, as `plan` does (no Pulumi CLI, no decryption)."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    file = display or str(path)
+    name = stack_name(path)
+    try:
+        document = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise SpecError([SpecIssue(file, "-", f"cannot read: {error.strerror}")]) from None
+    except YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f"line {where.line + 1}" if where else "-"
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise SpecError([SpecIssue(file, line, f"not valid YAML: {problem}")]) from None
+    if document is None:
+        document = {}
+    if not isinstance(document, Mapping):
+        raise SpecError([SpecIssue(file, "-", "a stack file is a YAML mapping with a `config:` key")])
+    config = document.get("config") or {}
+    if not isinstance(config, Mapping):
+        raise SpecError([SpecIssue(file, "config", "must be a mapping of config keys")])
+    raw: dict[str, Any] = {}
+    for key, value in config.items():
+        namespace, _, short = str(key).rpartition(":")
+        if namespace in ("", NAMESPACE):  # a bare key belongs to the project namespace
+            raw[short] = value
+    location = config.get("azure-native:location")
+    spec = parse_spec(raw, file=file, default_location=location if isinstance(location, str) else None)
+    return Stack(name, file, spec)
