@@ -65,7 +65,7 @@ def redact(value: Any, path: str = "", secrets: list[str] | None = None) -> tupl
     return value, found
 
 
-class _ArmMocks(pulumi.runtime.Mocks):
+class ArmMocks(pulumi.runtime.Mocks):
     """Echo inputs as outputs, with a plausible ARM id and name, and the offline subscription."""
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
@@ -100,7 +100,7 @@ def _arm_id(type_: str, state: dict, name: str) -> str:
 
 
 class _RecordingMonitor(MockMonitor):
-    def __init__(self, mocks: pulumi.runtime.Mocks):
+    def __init__(self, mocks: ArmMocks):
         super().__init__(mocks)
         self.records: list[RecordedResource] = []
         self.root_urn: str | None = None
@@ -140,9 +140,9 @@ class _RecordingMonitor(MockMonitor):
         )
 
 
-def run_program(stack: str, program: Callable[[], Any]) -> list[RecordedResource]:
+def run_program(stack: str, program: Callable[[], Any], mocks: ArmMocks | None = None) -> list[RecordedResource]:
     """Run `program` as stack `stack` of project fluxfleet under mocks (a preview); return its registrations."""
-    mocks = _ArmMocks()
+    mocks = mocks or ArmMocks()
     monitor = _RecordingMonitor(mocks)
     settings.ROOT.set(None)  # a fresh root stack resource for every stack planned in this process
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=True, monitor=monitor)

@@ -633,8 +633,7 @@ def _issue_from_pydantic(file: str, raw: Mapping[str, Any], error: Mapping[str, 
 
 
 def _is_validator_tag(part: Any) -> bool:
-    # pydantic adds a segment such as 'function-after[check(), str]' for annotated validators
-    return isinstance(part, str) and ("[" in part or part.startswith("function-"))
+    return part == "[key]"  # pydantic's marker for an error in a map key rather than its value
 
 
 def _allowed_keys(loc: Loc) -> list[str]:

@@ -1,0 +1,116 @@
+"""Shared fixtures: a valid stack spec to vary, the program under mocks, and ../shared."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+ARM_EXAMPLES = SHARED / "arm-examples"
+
+
+def require_shared(*parts: str) -> Path:
+    """A path under ../shared, or skip the test saying why."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is absent: ../shared (Azure REST API examples, gitops example) is not beside this checkout")
+    return path
+
+
+BASE_STACK: dict[str, Any] = {
+    "cluster": {
+        "kind": "aks",
+        "name": "aks-test",
+        "resourceGroup": "rg-test",
+        "location": "westeurope",
+        "kubernetesVersion": "1.31",
+        "nodePools": [{"name": "system", "vmSize": "Standard_D4s_v5", "count": 3, "mode": "System"}],
+    },
+    "flux": {
+        "configurations": {
+            "demo": {
+                "namespace": "flux-system",
+                "git": {
+                    "url": "https://github.com/fluxcd/flux2-kustomize-helm-example",
+                    "branch": "main",
+                    "httpsUser": "git",
+                    "httpsKey": {"keyVault": "kv-test", "secret": "github-pat"},
+                },
+                "kustomizations": {
+                    "infra": {"path": "./infrastructure", "prune": True},
+                    "apps": {"path": "./apps/staging", "prune": True, "dependsOn": ["infra"]},
+                },
+            }
+        }
+    },
+}
+
+
+@pytest.fixture
+def raw() -> dict[str, Any]:
+    """A fresh copy of a valid `fluxfleet:` config to break in one place."""
+    return copy.deepcopy(BASE_STACK)
+
+
+CANARY = "ghp_CANARYcanary0123456789abcdefXYZ"  # a fake PAT that must never surface outside the secret
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+
+
+class CanaryKeyVault:
+    """Key Vault stand-in: every secret reads as the canary, and every read is counted."""
+
+    def __init__(self) -> None:
+        self.reads: list[Any] = []
+
+    def get_secret(self, ref: Any) -> str:
+        self.reads.append(ref)
+        return CANARY
+
+
+@dataclass
+class Deployment:
+    records: list[Any]
+    raw_inputs: dict[tuple[str, str], dict]  # (type, name) -> inputs as the mock engine received them
+
+    def one(self, type_suffix: str) -> Any:
+        [record] = [r for r in self.records if r.type.endswith(type_suffix)]
+        return record
+
+    def raw(self, type_suffix: str) -> dict:
+        [inputs] = [v for (t, _), v in self.raw_inputs.items() if t.endswith(type_suffix)]
+        return inputs
+
+
+def is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and SECRET_SIG in value
+
+
+def reveal(value: Any) -> Any:
+    """The value inside a Pulumi secret as the engine received it."""
+    assert is_secret(value), f"not a secret: {value!r}"
+    return value["value"]
+
+
+def deploy(raw: dict[str, Any], key_vault: Any = None, stack: str = "test", **parse: Any) -> Deployment:
+    """Run the real program (`build_stack`) for a `fluxfleet:` config under Pulumi's mock engine."""
+    from fluxfleet.mock_engine import ArmMocks, run_program
+    from modules.keyvault import Secrets
+    from modules.spec import parse_spec
+    from modules.stack import build_stack
+
+    raw_inputs: dict[tuple[str, str], dict] = {}
+
+    class CapturingMocks(ArmMocks):
+        def new_resource(self, args):
+            raw_inputs[(args.typ, args.name)] = args.inputs
+            return super().new_resource(args)
+
+    spec = parse_spec(raw, file=f"stacks/Pulumi.{stack}.yaml", **parse)
+    secrets = Secrets(key_vault or CanaryKeyVault())
+    records = run_program(stack, lambda: build_stack(spec, secrets), CapturingMocks())
+    return Deployment(records, raw_inputs)
