@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fluxfleet.mock_engine import RecordedResource, run_program
-from modules.keyvault import OfflineKeyVault, Secrets
+from modules.keyvault import OfflineKeyVault, Secrets, SecretValueReader
 from modules.spec import STACK_FILE, SpecError, SpecIssue, StackSpec, load_stack_file
 from modules.stack import build_stack
 
@@ -57,7 +57,7 @@ def stack_files(stacks_dir: Path, names: Sequence[str] = ()) -> list[Path]:
     return sorted(path for path in stacks_dir.glob("Pulumi.*.y*ml") if STACK_FILE.match(path.name))
 
 
-def plan_stack(path: Path, display: str | None = None) -> StackPlan:
+def plan_stack(path: Path, display: str | None = None, key_vault: SecretValueReader | None = None) -> StackPlan:
     file = display or str(path)
     stack_name = STACK_FILE.match(path.name)
     plan = StackPlan(stack_name["stack"] if stack_name else path.name, file)
@@ -67,7 +67,7 @@ def plan_stack(path: Path, display: str | None = None) -> StackPlan:
         plan.errors = error.issues
         return plan
     try:
-        plan.resources = run_program(stack.name, lambda: build_stack(stack.spec, Secrets(OfflineKeyVault())))
+        plan.resources = run_program(stack.name, lambda: build_stack(stack.spec, Secrets(key_vault or OfflineKeyVault())))
     except Exception as error:  # noqa: BLE001 - a program failure is this stack's error, not the fleet's
         plan.errors = [SpecIssue(file, "-", f"the program failed: {str(error).splitlines()[0] if str(error) else type(error).__name__}")]
         return plan
@@ -85,8 +85,10 @@ def kustomization_graphs(spec: StackSpec) -> dict[str, list[KustomizationStep]]:
     }
 
 
-def plan_fleet(paths: Iterable[Path], relative_to: Path | None = None) -> FleetPlan:
-    return FleetPlan([plan_stack(path, _display(path, relative_to)) for path in paths])
+def plan_fleet(paths: Iterable[Path], relative_to: Path | None = None,
+               key_vault: SecretValueReader | None = None) -> FleetPlan:
+    """Plan each stack in this process. `key_vault` defaults to the offline reader, which opens no connection."""
+    return FleetPlan([plan_stack(path, _display(path, relative_to), key_vault) for path in paths])
 
 
 def _display(path: Path, base: Path | None) -> str:

@@ -1,0 +1,156 @@
+"""`fluxfleet plan` end to end: the example stacks, every format, bad input, and no secret in any output."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fluxfleet.cli import app
+from fluxfleet.plan import plan_fleet, stack_files
+from fluxfleet.report import render
+from tests.conftest import CANARY, ROOT, CanaryKeyVault
+
+STACKS = ROOT / "stacks"
+EXAMPLES = ["dev", "edge-store-001", "prod-weu", "staging"]
+
+
+@pytest.fixture
+def in_root(monkeypatch):
+    monkeypatch.chdir(ROOT)
+
+
+def run(*args: str):
+    return CliRunner().invoke(app, ["plan", *args])
+
+
+def test_every_example_stack_plans(in_root):
+    result = run("--format", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [s["stack"] for s in report["stacks"]] == EXAMPLES
+    for stack in report["stacks"]:
+        assert stack["ok"] and stack["errors"] == [] and stack["file"] == f"stacks/Pulumi.{stack['stack']}.yaml"
+        types = [r["type"] for r in stack["resources"]]
+        assert types.count("azure-native:kubernetesconfiguration:Extension") == 1
+        assert types.count("pulumi-python:dynamic/azure:ProviderRegistration") == 3
+        for resource in stack["resources"]:
+            assert set(resource) >= {"type", "name", "parent", "inputs", "secrets"}
+
+
+def test_aks_stacks_use_key_vault_git_credentials(in_root):
+    report = json.loads(run("dev", "staging", "prod-weu", "--format", "json").stdout)
+    for stack in report["stacks"]:
+        [flux] = [r for r in stack["resources"] if r["type"].endswith(":FluxConfiguration")]
+        assert flux["inputs"]["configurationProtectedSettings"] == "[secret]"
+        assert flux["secrets"] == ["configurationProtectedSettings"]
+        assert any(r["type"].endswith(":ManagedCluster") for r in stack["resources"])
+
+
+def test_arc_example_is_the_tutorial(in_root):
+    [stack] = json.loads(run("edge-store-001", "--format", "json").stdout)["stacks"]
+    [connected] = [r for r in stack["resources"] if r["type"] == "azure-native:kubernetes:ConnectedCluster"]
+    assert connected["read"] is True
+    [flux] = [r for r in stack["resources"] if r["type"].endswith(":FluxConfiguration")]
+    assert flux["name"] == "gitops-demo" and flux["inputs"]["namespace"] == "gitops-demo"
+    assert flux["inputs"]["kustomizations"]["apps"]["dependsOn"] == ["infra"]
+    assert stack["kustomizations"] == {"gitops-demo": [
+        {"name": "infra", "path": "./infrastructure", "dependsOn": []},
+        {"name": "apps", "path": "./apps/staging", "dependsOn": ["infra"]}]}
+
+
+def test_resources_are_listed_in_apply_order(in_root):
+    [stack] = json.loads(run("dev", "--format", "json").stdout)["stacks"]
+    position = {r["urn"]: i for i, r in enumerate(stack["resources"])}
+    for resource in stack["resources"]:
+        for before in [resource["parent"], *resource["options"]["dependsOn"]]:
+            if before:
+                assert position[before] < position[resource["urn"]]
+    again = json.loads(run("dev", "--format", "json").stdout)["stacks"][0]
+    assert [r["urn"] for r in again["resources"]] == [r["urn"] for r in stack["resources"]]
+
+
+def test_text_format_shows_tree_and_graph(in_root):
+    result = run("dev")
+    assert result.exit_code == 0
+    assert "✔ dev  stacks/Pulumi.dev.yaml" in result.stdout
+    assert "azure-native:containerservice:ManagedCluster  aks-dev-weu" in result.stdout
+    assert "3. apps  ./apps/staging  after infra-configs" in result.stdout
+    assert "1 stack(s) planned, 0 invalid" in result.stdout
+
+
+def test_markdown_format_has_summary_and_mermaid(in_root, tmp_path):
+    out = tmp_path / "plan.md"
+    result = run("edge-store-001", "--format", "markdown", "--output", str(out))
+    assert result.exit_code == 0 and result.stdout == ""
+    text = out.read_text()
+    assert "| edge-store-001 | `stacks/Pulumi.edge-store-001.yaml` | ✅ valid |" in text
+    assert "```mermaid" in text and "gitops-demo_infra --> gitops-demo_apps" in text
+
+
+def test_one_bad_stack_among_good_ones(tmp_path):
+    stacks = tmp_path / "stacks"
+    shutil.copytree(STACKS, stacks)
+    (stacks / "Pulumi.broken.yaml").write_text((STACKS / "Pulumi.dev.yaml").read_text().replace(
+        "dependsOn: [infra-controllers]", "dependsOn: [infra-controler]"))
+    result = run("--stacks-dir", str(stacks), "--format", "json")
+    assert result.exit_code == 2
+    report = json.loads(result.stdout)
+    by_name = {s["stack"]: s for s in report["stacks"]}
+    assert not by_name["broken"]["ok"] and by_name["broken"]["resources"] == []
+    [error] = by_name["broken"]["errors"]
+    assert error["path"] == "fluxfleet:flux.configurations.platform.kustomizations.infra-configs.dependsOn[0]"
+    assert error["message"] == "unknown kustomization 'infra-controler' (known: apps, infra-configs, infra-controllers)"
+    assert all(by_name[name]["ok"] and by_name[name]["resources"] for name in EXAMPLES)
+    assert "Pulumi.broken.yaml: fluxfleet:flux.configurations.platform" in result.stderr
+
+
+def test_unknown_stack_and_bad_arguments_exit_2(in_root):
+    result = run("nope")
+    assert result.exit_code == 2 and "stacks/Pulumi.nope.yaml: -: cannot read" in result.stdout
+    assert run("--format", "yaml").exit_code == 2
+    assert run("--stacks-dir", "no-such-dir").exit_code == 2
+
+
+def test_stack_files_skip_other_files(tmp_path):
+    for name in ["Pulumi.a.yaml", "Pulumi.b.yml", "fleet.yaml", "Pulumi.yaml", "notes.txt"]:
+        (tmp_path / name).write_text("config: {}\n")
+    assert [p.name for p in stack_files(tmp_path)] == ["Pulumi.a.yaml", "Pulumi.b.yml"]
+
+
+# ---------------------------------------------------------------------------------------------- secrets
+
+
+def secret_stack(tmp_path: Path) -> list[Path]:
+    """A Key Vault-backed stack and a Pulumi-secret-backed one whose ciphertext is the canary."""
+    (tmp_path / "Pulumi.kv.yaml").write_text((STACKS / "Pulumi.prod-weu.yaml").read_text())
+    (tmp_path / "Pulumi.cfg.yaml").write_text((STACKS / "Pulumi.dev.yaml").read_text().replace(
+        "httpsKey: {keyVault: kv-fleet-dev, secret: github-pat}", f"httpsKey: {{secure: 'v1:{CANARY}'}}"))
+    (tmp_path / "Pulumi.ext.yaml").write_text((STACKS / "Pulumi.staging.yaml").read_text().replace(
+        "extension: {releaseTrain: Stable, autoUpgradeMinorVersion: true}",
+        "extension: {protectedSettings: {token: {keyVault: kv-fleet-staging, secret: flux-token}}}"))
+    return stack_files(tmp_path)
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "markdown"])
+def test_no_secret_in_plan_output_or_logs(tmp_path, fmt, caplog, capsys):
+    caplog.set_level(logging.DEBUG)
+    key_vault = CanaryKeyVault()
+    fleet = plan_fleet(secret_stack(tmp_path), key_vault=key_vault)
+    assert fleet.ok and len(key_vault.reads) == 3  # the canary really went into the program
+    output = render(fleet, fmt) + caplog.text + "".join(capsys.readouterr())
+    for leaked in (CANARY, base64.b64encode(CANARY.encode()).decode(), CANARY[4:20]):
+        assert leaked not in output
+    assert "[secret]" in output or fmt != "json"
+
+
+def test_cli_never_prints_a_secure_value(tmp_path):
+    secret_stack(tmp_path)
+    for fmt in ("text", "json", "markdown"):
+        result = run("--stacks-dir", str(tmp_path), "--format", fmt)
+        assert result.exit_code == 0 and CANARY not in result.output
