@@ -98,9 +98,14 @@ def reveal(value: Any) -> Any:
 
 def deploy(raw: dict[str, Any], key_vault: Any = None, stack: str = "test", **parse: Any) -> Deployment:
     """Run the real program (`build_stack`) for a `fluxfleet:` config under Pulumi's mock engine."""
+    from modules.spec import parse_spec
+
+    return deploy_spec(parse_spec(raw, file=f"stacks/Pulumi.{stack}.yaml", **parse), key_vault, stack)
+
+
+def deploy_spec(spec: Any, key_vault: Any = None, stack: str = "test") -> Deployment:
     from fluxfleet.mock_engine import ArmMocks, run_program
     from modules.keyvault import Secrets
-    from modules.spec import parse_spec
     from modules.stack import build_stack
 
     raw_inputs: dict[tuple[str, str], dict] = {}
@@ -110,7 +115,17 @@ def deploy(raw: dict[str, Any], key_vault: Any = None, stack: str = "test", **pa
             raw_inputs[(args.typ, args.name)] = args.inputs
             return super().new_resource(args)
 
-    spec = parse_spec(raw, file=f"stacks/Pulumi.{stack}.yaml", **parse)
     secrets = Secrets(key_vault or CanaryKeyVault())
     records = run_program(stack, lambda: build_stack(spec, secrets), CapturingMocks())
     return Deployment(records, raw_inputs)
+
+
+def unwrap_secrets(value: Any) -> Any:
+    """Inputs as the provider sends them to ARM: secret markers removed, values kept."""
+    if is_secret(value):
+        return unwrap_secrets(value["value"])
+    if isinstance(value, dict):
+        return {key: unwrap_secrets(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [unwrap_secrets(item) for item in value]
+    return value

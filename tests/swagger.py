@@ -1,0 +1,42 @@
+"""A strict JSON Schema from an Azure REST API swagger definition, for request-body conformance tests.
+
+Strict where the swagger is loose: an object accepts only the properties the swagger defines, and none of
+the read-only ones (a request that sends them is wrong). References to common-types files that are not in
+../shared/arm-examples (ProxyResource, Identity) accept any value.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def request_schema(swagger: Path, definition: str) -> dict[str, Any]:
+    document = json.loads(swagger.read_text())
+    definitions = document["definitions"]
+    schema = _convert(definitions[definition])
+    schema["$defs"] = {name: _convert(node) for name, node in definitions.items()}
+    return schema
+
+
+def _convert(node: dict[str, Any]) -> dict[str, Any]:
+    if "$ref" in node:
+        ref = node["$ref"]
+        return {"$ref": "#/$defs/" + ref.split("/")[-1]} if ref.startswith("#/definitions/") else {}
+    nullable = bool(node.get("x-nullable"))
+    out: dict[str, Any] = {}
+    if "type" in node:
+        out["type"] = [node["type"], "null"] if nullable else node["type"]
+    if "enum" in node:
+        out["enum"] = [*node["enum"], *([None] if nullable else [])]
+    if "items" in node:
+        out["items"] = _convert(node["items"])
+    if "properties" in node:
+        out["properties"] = {
+            name: _convert(prop) for name, prop in node["properties"].items() if not prop.get("readOnly")
+        }
+        out["additionalProperties"] = False
+    if isinstance(node.get("additionalProperties"), dict):
+        out["additionalProperties"] = _convert(node["additionalProperties"])
+    return out

@@ -1,0 +1,92 @@
+"""The bodies the program sends validate against Azure's official swagger (../shared/arm-examples)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from modules.spec import load_stack_file
+from tests.conftest import ROOT, deploy, deploy_spec, require_shared, unwrap_secrets
+from tests.swagger import request_schema
+
+KC = ("specification", "kubernetesconfiguration", "resource-manager", "Microsoft.KubernetesConfiguration")
+FLUX_SWAGGER = (*KC, "fluxConfigurations", "stable", "2025-04-01", "fluxconfiguration.json")
+EXTENSION_SWAGGER = (*KC, "extensions", "stable", "2025-03-01", "extensions.json")
+CLUSTER_PATH = ("clusterRp", "clusterResourceName", "clusterName", "resourceGroupName")
+EXAMPLE_STACKS = sorted(p.name for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
+
+
+def validator(*parts: str, definition: str) -> jsonschema.Draft7Validator:
+    schema = request_schema(require_shared("arm-examples", *parts), definition)
+    return jsonschema.Draft7Validator(schema)
+
+
+def flux_body(inputs: dict) -> dict:
+    """The PUT body azure-native sends: path parameters out, the rest under `properties`."""
+    skip = (*CLUSTER_PATH, "fluxConfigurationName")
+    return {"properties": {k: v for k, v in unwrap_secrets(inputs).items() if k not in skip}}
+
+
+def extension_body(inputs: dict) -> dict:
+    skip = (*CLUSTER_PATH, "extensionName")
+    top = ("identity", "plan")
+    plain = unwrap_secrets(inputs)
+    body = {k: v for k, v in plain.items() if k in top}
+    body["properties"] = {k: v for k, v in plain.items() if k not in (*skip, *top)}
+    return body
+
+
+def errors(validator: jsonschema.Draft7Validator, body: dict) -> list[str]:
+    return [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(body)]
+
+
+@pytest.mark.parametrize("stack_file", EXAMPLE_STACKS)
+def test_example_stack_bodies_match_the_swagger(stack_file):
+    flux = validator(*FLUX_SWAGGER, definition="FluxConfiguration")
+    extension = validator(*EXTENSION_SWAGGER, definition="Extension")
+    stack = load_stack_file(ROOT / "stacks" / stack_file)
+    deployment = deploy_spec(stack.spec, stack=stack.name)
+    bodies = [(t, v) for (t, _), v in deployment.raw_inputs.items() if t.startswith("azure-native:kubernetesconfiguration")]
+    assert {t for t, _ in bodies} == {"azure-native:kubernetesconfiguration:Extension",
+                                      "azure-native:kubernetesconfiguration:FluxConfiguration"}
+    for type_, inputs in bodies:
+        if type_.endswith(":FluxConfiguration"):
+            assert errors(flux, flux_body(inputs)) == []
+        else:
+            assert errors(extension, extension_body(inputs)) == []
+
+
+def test_every_source_kind_matches_the_swagger(raw):
+    flux = validator(*FLUX_SWAGGER, definition="FluxConfiguration")
+    demo = raw["flux"]["configurations"]["demo"]
+    del demo["git"]
+    demo["bucket"] = {"url": "https://minio.example.com", "bucketName": "b", "accessKey": "AK",
+                      "secretKey": {"keyVault": "kv-test", "secret": "s"}}
+    raw["flux"]["configurations"]["blob"] = {
+        "azureBlob": {"url": "https://acct.blob.core.windows.net", "containerName": "c",
+                      "managedIdentity": {"clientId": "6f1c2e0a-3b4d-4c5e-8f90-1a2b3c4d5e6f"}},
+        "waitForReconciliation": True, "reconciliationWaitDuration": "PT5M",
+        "kustomizations": {"apps": {"path": "./apps", "postBuild": {
+            "substitute": {"a": "b"}, "substituteFrom": [{"kind": "Secret", "name": "vars", "optional": True}]}}},
+    }
+    deployment = deploy(raw)
+    bodies = [v for (t, _), v in deployment.raw_inputs.items() if t.endswith(":FluxConfiguration")]
+    assert len(bodies) == 2
+    for inputs in bodies:
+        assert errors(flux, flux_body(inputs)) == []
+
+
+def test_the_check_catches_a_wrong_body(raw):
+    """The schema is strict: a misspelt or read-only property fails, so a passing body means something."""
+    flux = validator(*FLUX_SWAGGER, definition="FluxConfiguration")
+    inputs = deploy(raw).raw(":FluxConfiguration")
+    body = flux_body(inputs)
+    body["properties"]["kustomizations"]["apps"]["syncInterval"] = 600
+    body["properties"]["complianceState"] = "Compliant"
+    body["properties"]["scope"] = "tenant"
+    found = errors(flux, body)
+    assert any("syncInterval" in e for e in found)
+    assert any("complianceState" in e for e in found)
+    assert any(e.startswith("properties.scope") for e in found)
