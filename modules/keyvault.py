@@ -23,8 +23,9 @@ class SecretValueReader(Protocol):
 class KeyVaultReader:
     """Reads secrets from Azure Key Vault with one credential and one client per vault."""
 
-    def __init__(self, credential: Any = None):
+    def __init__(self, credential: Any = None, **client_options: Any):
         self._credential = credential
+        self._client_options = client_options  # azure-core pipeline options, such as `transport`
         self._clients: dict[str, Any] = {}
 
     def get_secret(self, ref: KeyVaultRef) -> str:
@@ -48,7 +49,7 @@ class KeyVaultReader:
             from azure.keyvault.secrets import SecretClient
 
             self._credential = self._credential or DefaultAzureCredential()
-            self._clients[vault_url] = SecretClient(vault_url, self._credential)
+            self._clients[vault_url] = SecretClient(vault_url, self._credential, **self._client_options)
         return self._clients[vault_url]
 
 

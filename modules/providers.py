@@ -21,15 +21,18 @@ POLL_SECONDS = 10
 
 
 def register_provider(subscription_id: str, namespace: str, credential: Any = None,
-                      timeout: float = REGISTER_TIMEOUT_SECONDS, poll: float = POLL_SECONDS) -> str:
-    """Register `namespace` and wait until Azure reports it `Registered`; returns the final state."""
+                      timeout: float = REGISTER_TIMEOUT_SECONDS, poll: float = POLL_SECONDS,
+                      **client_options: Any) -> str:
+    """Register `namespace` and wait until Azure reports it `Registered`; returns the final state.
+
+    States are compared case-insensitively: the API has been seen to answer `registered`."""
     from azure.identity import DefaultAzureCredential
     from azure.mgmt.resource.resources import ResourceManagementClient
 
-    client = ResourceManagementClient(credential or DefaultAzureCredential(), subscription_id)
+    client = ResourceManagementClient(credential or DefaultAzureCredential(), subscription_id, **client_options)
     state = client.providers.get(namespace).registration_state or "NotRegistered"
     if state.lower() != "registered":
-        client.providers.register(namespace)
+        state = client.providers.register(namespace).registration_state or state
     deadline = time.monotonic() + timeout
     while state.lower() != "registered":
         if time.monotonic() > deadline:
