@@ -25,6 +25,15 @@ class ClusterRef:
     def arc(name: pulumi.Input[str], resource_group: str) -> ClusterRef:
         return ClusterRef("Microsoft.Kubernetes", "connectedClusters", name, resource_group, is_arc=True)
 
+    def arm_target(self) -> dict[str, pulumi.Input[str]]:
+        """The path parameters by which ARM addresses a cluster's extensions and Flux configurations."""
+        return {
+            "cluster_rp": self.rp,
+            "cluster_resource_name": self.resource_type,
+            "cluster_name": self.name,
+            "resource_group_name": self.resource_group,
+        }
+
     def resource_id(self, subscription_id: str) -> str:
         """The ARM id, for a cluster whose name is known (an adopted Arc cluster)."""
         return (

@@ -9,15 +9,12 @@ import pulumi
 from pulumi_azure_native import kubernetesconfiguration as kc
 
 from modules.cluster_ref import ClusterRef
-from modules.options import child_options
 from modules.keyvault import Secrets
-from modules.spec import ConfigurationSpec, KustomizationSpec, SecretSource
+from modules.options import child_options
+from modules.spec import AzureBlobSource, BucketSource, ConfigurationSpec, GitSource, KustomizationSpec, SecretSource
 
 TIMEOUTS = pulumi.CustomTimeouts(create="30m", update="30m", delete="30m")
-
-
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+ProtectedSettings = dict[str, pulumi.Output[str]]
 
 
 @dataclass(frozen=True)
@@ -34,73 +31,24 @@ class FluxConfiguration(pulumi.ComponentResource):
     def __init__(self, name: str, args: FluxConfigurationArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("fluxfleet:flux:Configuration", name, None, opts)
         spec = args.configuration
-        protected: dict[str, pulumi.Output[str]] = {}
-
-        def protect(key: str, source: SecretSource | None) -> None:
-            # The API expects protected settings base64-encoded, exactly once.
-            if source is not None:
-                protected[key] = args.secrets.resolve(source).apply(_b64)
-
-        git = bucket = blob = None
+        protected: ProtectedSettings = {}
+        sources: dict[str, object] = {}  # exactly one, as modules.spec guarantees
         if spec.git:
-            protect("httpsKey", spec.git.https_key)
-            protect("sshPrivateKey", spec.git.ssh_private_key)
-            git = kc.GitRepositoryDefinitionArgs(
-                url=spec.git.url,
-                repository_ref=kc.RepositoryRefDefinitionArgs(
-                    branch=spec.git.branch, tag=spec.git.tag, semver=spec.git.semver, commit=spec.git.commit
-                ),
-                https_user=spec.git.https_user,
-                ssh_known_hosts=_b64(spec.git.ssh_known_hosts) if spec.git.ssh_known_hosts else None,
-                https_ca_cert=_b64(spec.git.https_ca_cert) if spec.git.https_ca_cert else None,
-                sync_interval_in_seconds=spec.git.sync_interval,
-                timeout_in_seconds=spec.git.timeout,
-            )
-            source_kind = "GitRepository"
-        elif spec.bucket:
-            protect("bucketSecretKey", spec.bucket.secret_key)
-            bucket = kc.BucketDefinitionArgs(
-                url=spec.bucket.url,
-                bucket_name=spec.bucket.bucket_name,
-                access_key=spec.bucket.access_key,
-                insecure=spec.bucket.insecure,  # always sent: the API's default is insecure
-                sync_interval_in_seconds=spec.bucket.sync_interval,
-                timeout_in_seconds=spec.bucket.timeout,
-            )
-            source_kind = "Bucket"
-        else:
-            source = spec.azure_blob
-            assert source is not None  # modules.spec guarantees exactly one source
-            blob = kc.AzureBlobDefinitionArgs(
-                url=source.url,
-                container_name=source.container_name,
-                account_key=args.secrets.resolve(source.account_key) if source.account_key else None,
-                sas_token=args.secrets.resolve(source.sas_token) if source.sas_token else None,
-                managed_identity=kc.ManagedIdentityDefinitionArgs(client_id=source.managed_identity.client_id)
-                if source.managed_identity else None,
-                sync_interval_in_seconds=source.sync_interval,
-                timeout_in_seconds=source.timeout,
-            )
-            source_kind = "AzureBlob"
-
+            sources["git_repository"] = _git(spec.git, args.secrets, protected)
+        if spec.bucket:
+            sources["bucket"] = _bucket(spec.bucket, args.secrets, protected)
+        if spec.azure_blob:
+            sources["azure_blob"] = _azure_blob(spec.azure_blob, args.secrets)
         self.flux_configuration = kc.FluxConfiguration(
             name,
             flux_configuration_name=name,
-            cluster_rp=args.cluster.rp,
-            cluster_resource_name=args.cluster.resource_type,
-            cluster_name=args.cluster.name,
-            resource_group_name=args.cluster.resource_group,
+            **args.cluster.arm_target(),
             namespace=spec.namespace,
             scope=spec.scope,
             suspend=spec.suspend,
-            source_kind=source_kind,
-            git_repository=git,
-            bucket=bucket,
-            azure_blob=blob,
-            kustomizations={
-                kustomization_name: _kustomization(kustomization)
-                for kustomization_name, kustomization in spec.kustomizations.items()
-            },
+            source_kind=spec.source_kind,
+            **sources,
+            kustomizations={key: _kustomization(kustomization) for key, kustomization in spec.kustomizations.items()},
             configuration_protected_settings=pulumi.Output.secret(protected) if protected else None,
             wait_for_reconciliation=spec.wait_for_reconciliation,
             reconciliation_wait_duration=spec.reconciliation_wait_duration,
@@ -116,6 +64,56 @@ class FluxConfiguration(pulumi.ComponentResource):
         )
         self.id = self.flux_configuration.id
         self.register_outputs({"id": self.id})
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def _protect(protected: ProtectedSettings, key: str, source: SecretSource | None, secrets: Secrets) -> None:
+    # The API expects protected settings base64-encoded, exactly once.
+    if source is not None:
+        protected[key] = secrets.resolve(source).apply(_b64)
+
+
+def _git(git: GitSource, secrets: Secrets, protected: ProtectedSettings) -> kc.GitRepositoryDefinitionArgs:
+    _protect(protected, "httpsKey", git.https_key, secrets)
+    _protect(protected, "sshPrivateKey", git.ssh_private_key, secrets)
+    return kc.GitRepositoryDefinitionArgs(
+        url=git.url,
+        repository_ref=kc.RepositoryRefDefinitionArgs(branch=git.branch, tag=git.tag, semver=git.semver, commit=git.commit),
+        https_user=git.https_user,
+        ssh_known_hosts=_b64(git.ssh_known_hosts) if git.ssh_known_hosts else None,
+        https_ca_cert=_b64(git.https_ca_cert) if git.https_ca_cert else None,
+        sync_interval_in_seconds=git.sync_interval,
+        timeout_in_seconds=git.timeout,
+    )
+
+
+def _bucket(bucket: BucketSource, secrets: Secrets, protected: ProtectedSettings) -> kc.BucketDefinitionArgs:
+    _protect(protected, "bucketSecretKey", bucket.secret_key, secrets)
+    return kc.BucketDefinitionArgs(
+        url=bucket.url,
+        bucket_name=bucket.bucket_name,
+        access_key=bucket.access_key,
+        insecure=bucket.insecure,  # always sent: the API's default is insecure
+        sync_interval_in_seconds=bucket.sync_interval,
+        timeout_in_seconds=bucket.timeout,
+    )
+
+
+def _azure_blob(blob: AzureBlobSource, secrets: Secrets) -> kc.AzureBlobDefinitionArgs:
+    # accountKey and sasToken are body fields the API never returns; secret outputs keep them out of state.
+    return kc.AzureBlobDefinitionArgs(
+        url=blob.url,
+        container_name=blob.container_name,
+        account_key=secrets.resolve(blob.account_key) if blob.account_key else None,
+        sas_token=secrets.resolve(blob.sas_token) if blob.sas_token else None,
+        managed_identity=kc.ManagedIdentityDefinitionArgs(client_id=blob.managed_identity.client_id)
+        if blob.managed_identity else None,
+        sync_interval_in_seconds=blob.sync_interval,
+        timeout_in_seconds=blob.timeout,
+    )
 
 
 def _kustomization(spec: KustomizationSpec) -> kc.KustomizationDefinitionArgs:

@@ -355,6 +355,10 @@ class ConfigurationSpec(_Spec):
     azure_blob: AzureBlobSource | None = None
     kustomizations: dict[str, KustomizationSpec]
 
+    @property
+    def source_kind(self) -> Literal["GitRepository", "Bucket", "AzureBlob"]:
+        return "GitRepository" if self.git else "Bucket" if self.bucket else "AzureBlob"
+
     def kustomization_order(self) -> list[str]:
         """Kustomization names, each after the ones it depends on (validated acyclic)."""
         sorter = graphlib.TopologicalSorter({name: k.depends_on for name, k in sorted(self.kustomizations.items())})
