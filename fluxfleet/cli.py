@@ -22,6 +22,8 @@ def plan(
     stacks_dir: Annotated[Path, typer.Option("--stacks-dir", help="Directory of the stack files.")] = Path("stacks"),
     fmt: Annotated[str, typer.Option("--format", help="text, json or markdown.")] = "text",
     output: Annotated[Path | None, typer.Option("--output", help="Write the report to this file.")] = None,
+    source: Annotated[list[str] | None, typer.Option(
+        "--source", help="URL=DIR: check kustomization paths against a local checkout of that repository.")] = None,
 ) -> None:
     """Run each stack's program offline under Pulumi's mock engine: resources, kustomization graph, errors.
 
@@ -36,11 +38,18 @@ def plan(
     if not stacks_dir.is_dir():
         typer.echo(f"fluxfleet plan: {stacks_dir}: no such directory", err=True)
         raise typer.Exit(2)
+    checkouts = {}
+    for item in source or ():
+        url, _, directory = item.rpartition("=")
+        if not url or not Path(directory).is_dir():
+            typer.echo(f"fluxfleet plan: --source {item}: expected URL=DIR with an existing directory", err=True)
+            raise typer.Exit(2)
+        checkouts[url] = Path(directory)
     paths = stack_files(stacks_dir, stacks or ())
     if not paths:
         typer.echo(f"fluxfleet plan: {stacks_dir}: no Pulumi.<stack>.yaml files", err=True)
         raise typer.Exit(2)
-    fleet = plan_fleet(paths)
+    fleet = plan_fleet(paths, checkouts=checkouts)
     report = render(fleet, fmt, color=output is None and fmt == "text" and sys.stdout.isatty())  # type: ignore[arg-type]
     if output is None:
         sys.stdout.write(report)

@@ -6,13 +6,13 @@ Each stack file is validated by `modules.spec` and its spec handed to the very p
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fluxfleet.mock_engine import RecordedResource, run_program
 from modules.keyvault import OfflineKeyVault, Secrets, SecretValueReader
-from modules.spec import STACK_FILE, SpecError, SpecIssue, StackSpec, load_stack_file
+from modules.spec import STACK_FILE, SpecError, SpecIssue, StackSpec, kustomization_path_issues, load_stack_file
 from modules.stack import build_stack
 
 
@@ -57,7 +57,10 @@ def stack_files(stacks_dir: Path, names: Sequence[str] = ()) -> list[Path]:
     return sorted(path for path in stacks_dir.glob("Pulumi.*.y*ml") if STACK_FILE.match(path.name))
 
 
-def plan_stack(path: Path, display: str | None = None, key_vault: SecretValueReader | None = None) -> StackPlan:
+def plan_stack(path: Path, display: str | None = None, key_vault: SecretValueReader | None = None,
+               checkouts: Mapping[str, Path] | None = None) -> StackPlan:
+    """Validate one stack file and run its program under mocks. With `checkouts` (repository URL -> local
+    directory), kustomization paths are checked against the source too."""
     file = display or str(path)
     stack_name = STACK_FILE.match(path.name)
     plan = StackPlan(stack_name["stack"] if stack_name else path.name, file)
@@ -66,10 +69,12 @@ def plan_stack(path: Path, display: str | None = None, key_vault: SecretValueRea
     except SpecError as error:
         plan.errors = error.issues
         return plan
+    plan.errors = kustomization_path_issues(stack, checkouts or {})
     try:
         plan.resources = run_program(stack.name, lambda: build_stack(stack.spec, Secrets(key_vault or OfflineKeyVault())))
     except Exception as error:  # noqa: BLE001 - a program failure is this stack's error, not the fleet's
-        plan.errors = [SpecIssue(file, "-", f"the program failed: {str(error).splitlines()[0] if str(error) else type(error).__name__}")]
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        plan.errors.append(SpecIssue(file, "-", f"the program failed: {reason}"))
         return plan
     plan.graphs = kustomization_graphs(stack.spec)
     return plan
@@ -85,10 +90,10 @@ def kustomization_graphs(spec: StackSpec) -> dict[str, list[KustomizationStep]]:
     }
 
 
-def plan_fleet(paths: Iterable[Path], relative_to: Path | None = None,
-               key_vault: SecretValueReader | None = None) -> FleetPlan:
+def plan_fleet(paths: Iterable[Path], relative_to: Path | None = None, key_vault: SecretValueReader | None = None,
+               checkouts: Mapping[str, Path] | None = None) -> FleetPlan:
     """Plan each stack in this process. `key_vault` defaults to the offline reader, which opens no connection."""
-    return FleetPlan([plan_stack(path, _display(path, relative_to), key_vault) for path in paths])
+    return FleetPlan([plan_stack(path, _display(path, relative_to), key_vault, checkouts) for path in paths])
 
 
 def _display(path: Path, base: Path | None) -> str:

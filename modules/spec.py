@@ -588,6 +588,36 @@ def _kustomization_issues(
         yield (*loc, nodes[0], "dependsOn"), f"dependency cycle: {' -> '.join(nodes)}"
 
 
+def repository_key(url: str) -> str:
+    """One name for a repository however it is addressed: `https://github.com/o/r`, `ssh://git@github.com/o/r.git`
+    and `git@github.com:o/r` are all `github.com/o/r`."""
+    text = re.sub(r"^(https://|ssh://)", "", url.strip())
+    if re.match(r"^[^/@:]+@[^/:]+:", text):  # scp-like git@host:path
+        text = text.replace(":", "/", 1)
+    text = text.split("@", 1)[-1] if "@" in text.split("/", 1)[0] else text
+    return text.removesuffix("/").removesuffix(".git").lower()
+
+
+def kustomization_path_issues(stack: Stack, checkouts: Mapping[str, Path]) -> list[SpecIssue]:
+    """Kustomization paths that are not directories of a local checkout of their git source.
+
+    `checkouts` maps repository URLs (any form) to directories; configurations whose repository has no
+    checkout are not checked. The checkout should be at the ref the stack tracks."""
+    roots = {repository_key(url): Path(directory) for url, directory in checkouts.items()}
+    issues = []
+    for name, configuration in stack.spec.flux.configurations.items():
+        root = roots.get(repository_key(configuration.git.url)) if configuration.git else None
+        if root is None:
+            continue
+        for kustomization_name, kustomization in configuration.kustomizations.items():
+            relative = kustomization.path or "./"
+            if not (root / relative).is_dir():
+                loc = ("flux", "configurations", name, "kustomizations", kustomization_name, "path")
+                issues.append(SpecIssue(stack.file, key_path(loc), f"{relative!r} is not a directory of the source "
+                                                                   f"(checked in {root})"))
+    return issues
+
+
 # --------------------------------------------------------------------------------------------- parsing
 
 

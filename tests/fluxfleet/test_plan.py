@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from fluxfleet.cli import app
 from fluxfleet.plan import plan_fleet, stack_files
 from fluxfleet.report import render
-from tests.conftest import CANARY, ROOT, CanaryKeyVault
+from tests.conftest import CANARY, ROOT, CanaryKeyVault, require_shared
 
 STACKS = ROOT / "stacks"
 EXAMPLES = ["dev", "edge-store-001", "prod-weu", "staging"]
@@ -154,3 +154,31 @@ def test_cli_never_prints_a_secure_value(tmp_path):
     for fmt in ("text", "json", "markdown"):
         result = run("--stacks-dir", str(tmp_path), "--format", fmt)
         assert result.exit_code == 0 and CANARY not in result.output
+
+
+# ---------------------------------------------------------------------------------------------- source paths
+
+EXAMPLE_REPO = "https://github.com/fluxcd/flux2-kustomize-helm-example"
+
+
+def test_example_stack_paths_exist_in_the_gitops_example(in_root):
+    checkout = require_shared("gitops-example")
+    result = run("--source", f"{EXAMPLE_REPO}={checkout}", "--format", "json")
+    assert result.exit_code == 0, result.stdout  # prod-weu reaches the same repository over ssh://
+
+
+def test_a_missing_path_is_an_error_with_its_key_path(tmp_path):
+    checkout = require_shared("gitops-example")
+    (tmp_path / "Pulumi.edge.yaml").write_text((STACKS / "Pulumi.edge-store-001.yaml").read_text().replace(
+        "./apps/staging", "./apps/stagin"))
+    result = run("--stacks-dir", str(tmp_path), "--source", f"git@github.com:fluxcd/flux2-kustomize-helm-example.git={checkout}",
+                 "--format", "json")
+    assert result.exit_code == 2
+    [error] = json.loads(result.stdout)["stacks"][0]["errors"]
+    assert error["path"] == "fluxfleet:flux.configurations.gitops-demo.kustomizations.apps.path"
+    assert error["message"] == f"'./apps/stagin' is not a directory of the source (checked in {checkout})"
+
+
+def test_bad_source_option_exits_2(in_root):
+    result = run("--source", "no-equals-sign")
+    assert result.exit_code == 2 and "expected URL=DIR" in result.stderr

@@ -428,3 +428,13 @@ def test_parser_raises_only_its_own_error(data):
         parse_spec(candidate, file=FILE, plain_strings_are_secret=data.draw(st.booleans()))
     except SpecError as error:
         assert error.issues and all(str(issue).startswith(f"{FILE}: ") for issue in error.issues)
+
+
+@pytest.mark.parametrize("url", ["https://github.com/FluxCD/flux2-kustomize-helm-example",
+                                 "https://github.com/fluxcd/flux2-kustomize-helm-example.git/",
+                                 "ssh://git@github.com/fluxcd/flux2-kustomize-helm-example",
+                                 "git@github.com:fluxcd/flux2-kustomize-helm-example.git"])
+def test_one_repository_however_addressed(url):
+    from modules.spec import repository_key
+
+    assert repository_key(url) == "github.com/fluxcd/flux2-kustomize-helm-example"
