@@ -54,7 +54,11 @@ def plan(
     if output is None:
         sys.stdout.write(report)
     else:
-        output.write_text(report, encoding="utf-8")
+        try:
+            output.write_text(report, encoding="utf-8")
+        except OSError as error:
+            typer.echo(f"fluxfleet plan: --output {output}: {error.strerror}", err=True)
+            raise typer.Exit(2) from None
         typer.echo(f"wrote {output}", err=True)
     if fmt != "text" or output is not None:  # the text report already shows them
         for stack in fleet.stacks:

@@ -742,6 +742,8 @@ def load_stack_file(path: Path, display: str | None = None) -> Stack:
         document = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise SpecError([SpecIssue(file, "-", f"cannot read: {error.strerror}")]) from None
+    except UnicodeDecodeError as error:
+        raise SpecError([SpecIssue(file, "-", f"not UTF-8 text (byte {error.start})")]) from None
     except YAMLError as error:
         where = getattr(error, "problem_mark", None)
         line = f"line {where.line + 1}" if where else "-"

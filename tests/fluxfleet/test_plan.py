@@ -110,11 +110,13 @@ def test_one_bad_stack_among_good_ones(tmp_path):
     assert "Pulumi.broken.yaml: fluxfleet:flux.configurations.platform" in result.stderr
 
 
-def test_unknown_stack_and_bad_arguments_exit_2(in_root):
+def test_unknown_stack_and_bad_arguments_exit_2(in_root, tmp_path):
     result = run("nope")
     assert result.exit_code == 2 and "stacks/Pulumi.nope.yaml: -: cannot read" in result.stdout
     assert run("--format", "yaml").exit_code == 2
     assert run("--stacks-dir", "no-such-dir").exit_code == 2
+    result = run("dev", "--output", str(tmp_path / "missing-dir" / "plan.txt"))
+    assert result.exit_code == 2 and "No such file or directory" in result.stderr
 
 
 def test_stack_files_skip_other_files(tmp_path):
@@ -147,6 +149,19 @@ def test_no_secret_in_plan_output_or_logs(tmp_path, fmt, caplog, capsys):
     for leaked in (CANARY, base64.b64encode(CANARY.encode()).decode(), CANARY[4:20]):
         assert leaked not in output
     assert "[secret]" in output or fmt != "json"
+
+
+def test_decrypted_pulumi_secret_is_never_rendered(raw):
+    """Under `pulumi up` the engine hands the program the decrypted value: it must stay a secret throughout."""
+    from fluxfleet.plan import FleetPlan, StackPlan
+    from tests.conftest import deploy
+
+    raw["flux"]["configurations"]["demo"]["git"]["httpsKey"] = CANARY
+    records = deploy(raw, plain_strings_are_secret=True).records
+    fleet = FleetPlan([StackPlan("test", "stacks/Pulumi.test.yaml", resources=records)])
+    for fmt in ("text", "json", "markdown"):
+        output = render(fleet, fmt)
+        assert CANARY not in output and base64.b64encode(CANARY.encode()).decode() not in output
 
 
 def test_cli_never_prints_a_secure_value(tmp_path):

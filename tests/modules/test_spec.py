@@ -377,10 +377,12 @@ config:
         ("config: {fluxfleet:cluster: {kind: aks\n", "stacks/Pulumi.x.yaml: line "),
         ("- a\n", "stacks/Pulumi.x.yaml: -: a stack file is a YAML mapping"),
         ("config: {}\n", "stacks/Pulumi.x.yaml: fluxfleet:cluster: required key is missing"),
+        (b"config:\n  fluxfleet:cluster: \xff\xfe\n", "stacks/Pulumi.x.yaml: -: not UTF-8 text (byte 29)"),
     ],
 )
 def test_bad_stack_files(tmp_path, text, expect):
-    path = write(tmp_path, "Pulumi.x.yaml", text)
+    path = tmp_path / "Pulumi.x.yaml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
     with pytest.raises(SpecError) as caught:
         load_stack_file(path, "stacks/Pulumi.x.yaml")
     assert str(caught.value).startswith(expect)
