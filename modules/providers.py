@@ -54,12 +54,9 @@ class _ProviderRegistrationProvider(pulumi.dynamic.ResourceProvider):
         )
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.DiffResult:
+        # Both inputs identify the registration, so any change is a replacement (and there is no update).
         changed = [key for key in ("subscriptionId", "namespace") if olds.get(key) != news.get(key)]
         return pulumi.dynamic.DiffResult(changes=bool(changed), replaces=changed, delete_before_replace=False)
-
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.UpdateResult:
-        return pulumi.dynamic.UpdateResult({**news, "registrationState": register_provider(
-            news["subscriptionId"], news["namespace"])})
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
         """Never unregister: the provider serves the whole subscription, not just this stack."""

@@ -710,8 +710,15 @@ def spec_from_pulumi_config() -> Stack:
     import pulumi
 
     config = pulumi.Config(NAMESPACE)
-    raw = {key: value for key in StackSpec.model_fields if (value := config.get_object(key)) is not None}
     file = f"stacks/Pulumi.{pulumi.get_stack()}.yaml"
+    raw: dict[str, Any] = {}
+    for key in StackSpec.model_fields:
+        try:
+            value = config.get_object(key)
+        except pulumi.ConfigTypeError:
+            raise SpecError([SpecIssue(file, key_path((key,)), "must be a structured (YAML or JSON) value")]) from None
+        if value is not None:
+            raw[key] = value
     spec = parse_spec(
         raw,
         file=file,

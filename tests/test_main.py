@@ -73,3 +73,10 @@ def test_main_reports_bad_config_as_a_run_error(raw):
         with_config(config_of(raw))(lambda: runpy.run_path(str(ROOT / "__main__.py")))
     assert str(caught.value) == "stacks/Pulumi.dev.yaml: fluxfleet:cluster.kind: Input should be 'aks' or 'arc' (got 'eks')"
     assert caught.value.__cause__ is None
+
+
+def test_a_config_key_that_is_not_structured(raw):
+    config = {**config_of(raw), "fluxfleet:cluster": "aks-dev"}  # `pulumi config set fluxfleet:cluster aks-dev`
+    with pytest.raises(SpecError) as caught:
+        with_config(config)(spec_from_pulumi_config)
+    assert str(caught.value) == "stacks/Pulumi.dev.yaml: fluxfleet:cluster: must be a structured (YAML or JSON) value"
