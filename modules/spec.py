@@ -633,22 +633,21 @@ def parse_spec(
     `plain_strings_are_secret` is true only when Pulumi says the `fluxfleet:flux` key is a secret, i.e. the
     engine decrypted a `pulumi config set --secret` value into it.
     """
-    issues: list[SpecIssue] = []
     try:
         spec = StackSpec.model_validate(
             dict(raw), context={"plain_strings_are_secret": plain_strings_are_secret}, by_alias=True
         )
     except ValidationError as error:
-        raise SpecError([_issue_from_pydantic(file, raw, e) for e in error.errors(include_url=False)]) from None
+        raise SpecError([_issue_from_pydantic(file, e) for e in error.errors(include_url=False)]) from None
     if spec.cluster.location is None and default_location and spec.cluster.is_aks:
         spec = spec.model_copy(update={"cluster": spec.cluster.model_copy(update={"location": default_location})})
-    issues.extend(SpecIssue(file, key_path(loc), message) for loc, message in _semantic_issues(spec))
+    issues = [SpecIssue(file, key_path(loc), message) for loc, message in _semantic_issues(spec)]
     if issues:
         raise SpecError(issues)
     return spec
 
 
-def _issue_from_pydantic(file: str, raw: Mapping[str, Any], error: Mapping[str, Any]) -> SpecIssue:
+def _issue_from_pydantic(file: str, error: Mapping[str, Any]) -> SpecIssue:
     loc: Loc = tuple(part for part in error["loc"] if not _is_validator_tag(part))
     kind, message = error["type"], error["msg"]
     if kind == "extra_forbidden":
@@ -674,14 +673,10 @@ def _allowed_keys(loc: Loc) -> list[str]:
     """The config keys allowed at a location, for 'did you mean' on typos."""
     model: Any = StackSpec
     for part in loc:
-        if isinstance(part, int):
-            continue
-        field = next((f for f in _fields(model) if f.alias == part), None)
-        if field is None:  # a map key such as a configuration name: keep the value type
-            model = _value_type(model)
-            continue
-        model = _unwrap(field.annotation)
-    return sorted(f.alias for f in _fields(model)) if _fields(model) else []
+        fields = {field.alias: field for field in _fields(model)}
+        # a field descends into its type; a list index or a map key (a configuration name) into the items'
+        model = _unwrap(fields[part].annotation) if part in fields else _value_type(model)
+    return sorted(field.alias for field in _fields(model))
 
 
 def _fields(model: Any) -> list[Any]:

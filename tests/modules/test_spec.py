@@ -236,6 +236,16 @@ def test_unknown_keys_suggest_the_right_one(raw):
     ]
 
 
+def test_unknown_keys_in_list_items_and_secret_references(raw):
+    raw["cluster"]["nodePools"][0]["vmsize"] = "Standard_D4s_v5"
+    raw["flux"]["configurations"]["demo"]["kustomizations"]["apps"]["postBuild"] = {"substituteFrom": [{"kind": "Secret", "name": "v", "optinal": True}]}
+    assert errors(raw) == [
+        f"{FILE}: fluxfleet:cluster.nodePools[0].vmsize: unknown key (did you mean 'vmSize'?)",
+        f"{FILE}: fluxfleet:flux.configurations.demo.kustomizations.apps.postBuild.substituteFrom[0].optinal: "
+        "unknown key (did you mean 'optional'?)",
+    ]
+
+
 def test_many_errors_reported_together(raw):
     raw["cluster"]["kind"] = "eks"
     demo(raw)["kustomizations"]["apps"]["syncInterval"] = "10ms"
