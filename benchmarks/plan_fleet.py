@@ -53,8 +53,9 @@ def measure(count: int) -> dict:
         directory = Path(tmp)
         generate(directory, count)
         start = time.perf_counter()
-        result = subprocess.run([sys.executable, "-c", CHILD, str(directory)], capture_output=True, text=True,
-                                cwd=ROOT, check=True)
+        result = subprocess.run(
+            [sys.executable, "-c", CHILD, str(directory)], capture_output=True, text=True, cwd=ROOT, check=True
+        )
         wall = time.perf_counter() - start
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     if not figures["ok"] or figures["stacks"] != count:
@@ -68,15 +69,29 @@ def main() -> None:
     fleet = measure(count)
     ratio = fleet["wall_seconds"] / one["wall_seconds"]
     marginal_ms = (fleet["plan_seconds"] - one["plan_seconds"]) / max(count - 1, 1) * 1000
-    print(f"1 stack:    {one['wall_seconds']:.2f} s wall ({one['plan_seconds']:.2f} s planning), "
-          f"peak {one['peak_rss_mb']:.0f} MB")
-    print(f"{count} stacks: {fleet['wall_seconds']:.2f} s wall ({fleet['plan_seconds']:.2f} s planning), "
-          f"peak {fleet['peak_rss_mb']:.0f} MB")
-    print(f"{count / fleet['wall_seconds']:.1f} stacks/s; {marginal_ms:.0f} ms per additional stack; "
-          f"ratio {count}-stack/1-stack wall time {ratio:.1f}")
-    print(json.dumps({"n": count, "seconds": round(fleet["wall_seconds"], 3),
-                      "stacks_per_second": round(count / fleet["wall_seconds"], 2),
-                      "peak_rss_mb": round(fleet["peak_rss_mb"], 1), "ratio": round(ratio, 2)}))
+    print(
+        f"1 stack:    {one['wall_seconds']:.2f} s wall ({one['plan_seconds']:.2f} s planning), "
+        f"peak {one['peak_rss_mb']:.0f} MB"
+    )
+    print(
+        f"{count} stacks: {fleet['wall_seconds']:.2f} s wall ({fleet['plan_seconds']:.2f} s planning), "
+        f"peak {fleet['peak_rss_mb']:.0f} MB"
+    )
+    print(
+        f"{count / fleet['wall_seconds']:.1f} stacks/s; {marginal_ms:.0f} ms per additional stack; "
+        f"ratio {count}-stack/1-stack wall time {ratio:.1f}"
+    )
+    print(
+        json.dumps(
+            {
+                "n": count,
+                "seconds": round(fleet["wall_seconds"], 3),
+                "stacks_per_second": round(count / fleet["wall_seconds"], 2),
+                "peak_rss_mb": round(fleet["peak_rss_mb"], 1),
+                "ratio": round(ratio, 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

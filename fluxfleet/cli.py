@@ -8,7 +8,9 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="GitOps with Flux for fleets of AKS and Arc clusters.")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="GitOps with Flux for fleets of AKS and Arc clusters."
+)
 
 
 @app.callback()
@@ -18,12 +20,18 @@ def main() -> None:
 
 @app.command()
 def plan(
-    stacks: Annotated[list[str] | None, typer.Argument(help="Stack names; all Pulumi.*.yaml in the stacks dir if none.")] = None,
+    stacks: Annotated[
+        list[str] | None, typer.Argument(help="Stack names; all Pulumi.*.yaml in the stacks dir if none.")
+    ] = None,
     stacks_dir: Annotated[Path, typer.Option("--stacks-dir", help="Directory of the stack files.")] = Path("stacks"),
     fmt: Annotated[str, typer.Option("--format", help="text, json or markdown.")] = "text",
     output: Annotated[Path | None, typer.Option("--output", help="Write the report to this file.")] = None,
-    source: Annotated[list[str] | None, typer.Option(
-        "--source", help="URL=DIR: check kustomization paths against a local checkout of that repository.")] = None,
+    source: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--source", help="URL=DIR: check kustomization paths against a local checkout of that repository."
+        ),
+    ] = None,
 ) -> None:
     """Run each stack's program offline under Pulumi's mock engine: resources, kustomization graph, errors.
 

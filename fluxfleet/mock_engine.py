@@ -72,8 +72,11 @@ class ArmMocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         state = dict(args.inputs)
         name = next(
-            (state[key] for key in ("resourceName", "extensionName", "fluxConfigurationName", "featureName",
-                                    "namespace") if isinstance(state.get(key), str)),
+            (
+                state[key]
+                for key in ("resourceName", "extensionName", "fluxConfigurationName", "featureName", "namespace")
+                if isinstance(state.get(key), str)
+            ),
             args.name,
         )
         resource_id = args.resource_id or _arm_id(args.typ, state, name)
@@ -84,8 +87,12 @@ class ArmMocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
         if args.token == "azure-native:authorization:getClientConfig":
-            return {"subscriptionId": OFFLINE_SUBSCRIPTION, "tenantId": OFFLINE_TENANT,
-                    "clientId": OFFLINE_TENANT, "objectId": OFFLINE_TENANT}
+            return {
+                "subscriptionId": OFFLINE_SUBSCRIPTION,
+                "tenantId": OFFLINE_TENANT,
+                "clientId": OFFLINE_TENANT,
+                "objectId": OFFLINE_TENANT,
+            }
         return {}
 
 
@@ -93,8 +100,10 @@ def _arm_id(type_: str, state: dict, name: str) -> str:
     group = f"/subscriptions/{OFFLINE_SUBSCRIPTION}/resourceGroups/{state.get('resourceGroupName', '-')}"
     if "clusterRp" in state:  # extensions and flux configurations are sub-resources of the cluster
         child = "extensions" if type_.endswith(":Extension") else "fluxConfigurations"
-        return (f"{group}/providers/{state['clusterRp']}/{state['clusterResourceName']}/{state['clusterName']}"
-                f"/providers/Microsoft.KubernetesConfiguration/{child}/{name}")
+        return (
+            f"{group}/providers/{state['clusterRp']}/{state['clusterResourceName']}/{state['clusterName']}"
+            f"/providers/Microsoft.KubernetesConfiguration/{child}/{name}"
+        )
     if type_ == "azure-native:containerservice:ManagedCluster":
         return f"{group}/providers/Microsoft.ContainerService/managedClusters/{name}"
     return f"/subscriptions/{OFFLINE_SUBSCRIPTION}/offline/{type_}/{name}"

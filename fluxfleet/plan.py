@@ -57,8 +57,12 @@ def stack_files(stacks_dir: Path, names: Sequence[str] = ()) -> list[Path]:
     return sorted(path for path in stacks_dir.glob("Pulumi.*.y*ml") if STACK_FILE.match(path.name))
 
 
-def plan_stack(path: Path, display: str | None = None, key_vault: SecretValueReader | None = None,
-               checkouts: Mapping[str, Path] | None = None) -> StackPlan:
+def plan_stack(
+    path: Path,
+    display: str | None = None,
+    key_vault: SecretValueReader | None = None,
+    checkouts: Mapping[str, Path] | None = None,
+) -> StackPlan:
     """Validate one stack file and run its program under mocks. With `checkouts` (repository URL -> local
     directory), kustomization paths are checked against the source too."""
     file = display or str(path)
@@ -71,7 +75,9 @@ def plan_stack(path: Path, display: str | None = None, key_vault: SecretValueRea
         return plan
     plan.errors = kustomization_path_issues(stack, checkouts or {})
     try:
-        plan.resources = run_program(stack.name, lambda: build_stack(stack.spec, Secrets(key_vault or OfflineKeyVault())))
+        plan.resources = run_program(
+            stack.name, lambda: build_stack(stack.spec, Secrets(key_vault or OfflineKeyVault()))
+        )
     except Exception as error:  # noqa: BLE001 - a program failure is this stack's error, not the fleet's
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         plan.errors.append(SpecIssue(file, "-", f"the program failed: {reason}"))
@@ -83,15 +89,21 @@ def plan_stack(path: Path, display: str | None = None, key_vault: SecretValueRea
 def kustomization_graphs(spec: StackSpec) -> dict[str, list[KustomizationStep]]:
     return {
         name: [
-            KustomizationStep(k, configuration.kustomizations[k].path, tuple(configuration.kustomizations[k].depends_on))
+            KustomizationStep(
+                k, configuration.kustomizations[k].path, tuple(configuration.kustomizations[k].depends_on)
+            )
             for k in configuration.kustomization_order()
         ]
         for name, configuration in spec.flux.configurations.items()
     }
 
 
-def plan_fleet(paths: Iterable[Path], relative_to: Path | None = None, key_vault: SecretValueReader | None = None,
-               checkouts: Mapping[str, Path] | None = None) -> FleetPlan:
+def plan_fleet(
+    paths: Iterable[Path],
+    relative_to: Path | None = None,
+    key_vault: SecretValueReader | None = None,
+    checkouts: Mapping[str, Path] | None = None,
+) -> FleetPlan:
     """Plan each stack in this process. `key_vault` defaults to the offline reader, which opens no connection."""
     return FleetPlan([plan_stack(path, _display(path, relative_to), key_vault, checkouts) for path in paths])
 

@@ -34,8 +34,16 @@ def to_json(plan: FleetPlan) -> dict[str, Any]:
                 "ok": stack.ok,
                 "errors": [{"file": e.file, "path": e.path, "message": e.message} for e in stack.errors],
                 "resources": [
-                    {"type": r.type, "name": r.name, "urn": r.urn, "parent": r.parent, "read": r.read,
-                     "inputs": r.inputs, "secrets": r.secrets, "options": r.options}
+                    {
+                        "type": r.type,
+                        "name": r.name,
+                        "urn": r.urn,
+                        "parent": r.parent,
+                        "read": r.read,
+                        "inputs": r.inputs,
+                        "secrets": r.secrets,
+                        "options": r.options,
+                    }
                     for r in stack.resources
                 ],
                 "kustomizations": {
@@ -103,7 +111,7 @@ def to_markdown(plan: FleetPlan) -> str:
         for configuration, steps in stack.graphs.items():
             lines += ["", f"Flux configuration `{configuration}`:", "", "```mermaid", "graph LR"]
             for step in steps:
-                lines.append(f"  {configuration}_{step.name}[\"{step.name}<br/>{step.path or './'}\"]")
+                lines.append(f'  {configuration}_{step.name}["{step.name}<br/>{step.path or "./"}"]')
                 lines += [f"  {configuration}_{dep} --> {configuration}_{step.name}" for dep in step.depends_on]
             lines.append("```")
     return "\n".join(lines) + "\n"

@@ -36,7 +36,9 @@ class AksCluster(pulumi.ComponentResource):
             location=spec.location,
             dns_prefix=spec.dns_prefix or spec.name,
             kubernetes_version=spec.kubernetes_version,
-            identity=containerservice.ManagedClusterIdentityArgs(type=containerservice.ResourceIdentityType.SYSTEM_ASSIGNED),
+            identity=containerservice.ManagedClusterIdentityArgs(
+                type=containerservice.ResourceIdentityType.SYSTEM_ASSIGNED
+            ),
             enable_rbac=True,
             aad_profile=containerservice.ManagedClusterAADProfileArgs(
                 managed=True,

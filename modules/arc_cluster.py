@@ -26,9 +26,7 @@ class ArcCluster(pulumi.ComponentResource):
         spec = args.cluster
         adopted = ClusterRef.arc(spec.name, spec.resource_group)
         resource_id = pulumi.Output.from_input(args.subscription_id).apply(adopted.resource_id)
-        self.connected_cluster = kubernetes.ConnectedCluster.get(
-            name, resource_id, opts=child_options(self, opts)
-        )
+        self.connected_cluster = kubernetes.ConnectedCluster.get(name, resource_id, opts=child_options(self, opts))
         self.id = self.connected_cluster.id
         self.ref = ClusterRef.arc(self.connected_cluster.name, spec.resource_group)
         self.register_outputs({"id": self.id, "name": self.connected_cluster.name})

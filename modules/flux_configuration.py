@@ -81,7 +81,9 @@ def _git(git: GitSource, secrets: Secrets, protected: ProtectedSettings) -> kc.G
     _protect(protected, "sshPrivateKey", git.ssh_private_key, secrets)
     return kc.GitRepositoryDefinitionArgs(
         url=git.url,
-        repository_ref=kc.RepositoryRefDefinitionArgs(branch=git.branch, tag=git.tag, semver=git.semver, commit=git.commit),
+        repository_ref=kc.RepositoryRefDefinitionArgs(
+            branch=git.branch, tag=git.tag, semver=git.semver, commit=git.commit
+        ),
         https_user=git.https_user,
         ssh_known_hosts=_b64(git.ssh_known_hosts) if git.ssh_known_hosts else None,
         https_ca_cert=_b64(git.https_ca_cert) if git.https_ca_cert else None,
@@ -110,7 +112,8 @@ def _azure_blob(blob: AzureBlobSource, secrets: Secrets) -> kc.AzureBlobDefiniti
         account_key=secrets.resolve(blob.account_key) if blob.account_key else None,
         sas_token=secrets.resolve(blob.sas_token) if blob.sas_token else None,
         managed_identity=kc.ManagedIdentityDefinitionArgs(client_id=blob.managed_identity.client_id)
-        if blob.managed_identity else None,
+        if blob.managed_identity
+        else None,
         sync_interval_in_seconds=blob.sync_interval,
         timeout_in_seconds=blob.timeout,
     )
@@ -124,7 +127,8 @@ def _kustomization(spec: KustomizationSpec) -> kc.KustomizationDefinitionArgs:
             substitute_from=[
                 kc.SubstituteFromDefinitionArgs(kind=item.kind, name=item.name, optional=item.optional)
                 for item in spec.post_build.substitute_from
-            ] or None,
+            ]
+            or None,
         )
     return kc.KustomizationDefinitionArgs(
         path=spec.path,

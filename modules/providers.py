@@ -20,9 +20,14 @@ REGISTER_TIMEOUT_SECONDS = 15 * 60
 POLL_SECONDS = 10
 
 
-def register_provider(subscription_id: str, namespace: str, credential: Any = None,
-                      timeout: float = REGISTER_TIMEOUT_SECONDS, poll: float = POLL_SECONDS,
-                      **client_options: Any) -> str:
+def register_provider(
+    subscription_id: str,
+    namespace: str,
+    credential: Any = None,
+    timeout: float = REGISTER_TIMEOUT_SECONDS,
+    poll: float = POLL_SECONDS,
+    **client_options: Any,
+) -> str:
     """Register `namespace` and wait until Azure reports it `Registered`; returns the final state.
 
     States are compared case-insensitively: the API has been seen to answer `registered`."""
@@ -65,8 +70,9 @@ class _ProviderRegistrationProvider(pulumi.dynamic.ResourceProvider):
 class ProviderRegistration(pulumi.dynamic.Resource, module="azure", name="ProviderRegistration"):
     registration_state: pulumi.Output[str]
 
-    def __init__(self, name: str, namespace: str, subscription_id: pulumi.Input[str],
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self, name: str, namespace: str, subscription_id: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None
+    ):
         super().__init__(
             _ProviderRegistrationProvider(),
             name,
@@ -95,12 +101,14 @@ class ProviderRegistrations(pulumi.ComponentResource):
         self.features = []
         for feature in args.features:
             namespace, feature_name = feature.split("/", 1)
-            self.features.append(features.SubscriptionFeatureRegistration(
-                f"{namespace.lower()}-{feature_name.lower()}",
-                provider_namespace=namespace,
-                feature_name=feature_name,
-                properties=features.SubscriptionFeatureRegistrationPropertiesArgs(),
-                opts=child,
-            ))
+            self.features.append(
+                features.SubscriptionFeatureRegistration(
+                    f"{namespace.lower()}-{feature_name.lower()}",
+                    provider_namespace=namespace,
+                    feature_name=feature_name,
+                    properties=features.SubscriptionFeatureRegistrationPropertiesArgs(),
+                    opts=child,
+                )
+            )
         self.resources: list[pulumi.Resource] = [*self.providers, *self.features]
         self.register_outputs({"providers": [p.id for p in self.providers]})

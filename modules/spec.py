@@ -101,7 +101,7 @@ class ConfigSecret:
     __str__ = __repr__
 
 
-SecretSource = Union[KeyVaultRef, ConfigSecret]
+SecretSource = KeyVaultRef | ConfigSecret
 
 _VAULT_NAME = re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$")
 _VAULT_URI = re.compile(r"^https://[a-zA-Z](?!.*--)[a-zA-Z0-9-]{1,22}[a-zA-Z0-9]\.vault\.[a-z0-9.]+/?$")
@@ -162,8 +162,7 @@ def parse_duration(value: Any) -> int:
         seconds = hours * 3600 + minutes * 60 + secs
     else:
         raise ValueError(
-            f"{value!r} is not a duration: use whole h, m and s units such as 30s, 10m or 1h30m, "
-            "or a number of seconds"
+            f"{value!r} is not a duration: use whole h, m and s units such as 30s, 10m or 1h30m, or a number of seconds"
         )
     if seconds <= 0:
         raise ValueError("must be longer than zero")
@@ -254,9 +253,12 @@ class ClusterSpec(_Spec):
     # AKS only:
     kubernetes_version: Annotated[str, _pattern(r"\d+\.\d+(\.\d+)?", "a Kubernetes version such as 1.31")] | None = None
     node_pools: list[NodePool] | None = None
-    dns_prefix: Annotated[
-        str, _pattern(r"[a-zA-Z0-9]([a-zA-Z0-9-]{0,52}[a-zA-Z0-9])?", "a DNS prefix (1-54 letters, digits, '-')")
-    ] | None = None
+    dns_prefix: (
+        Annotated[
+            str, _pattern(r"[a-zA-Z0-9]([a-zA-Z0-9-]{0,52}[a-zA-Z0-9])?", "a DNS prefix (1-54 letters, digits, '-')")
+        ]
+        | None
+    ) = None
     aad_admin_group_object_ids: list[Guid] | None = None
     network_plugin: Literal["azure", "kubenet", "none"] | None = None
     network_policy: Literal["azure", "calico", "cilium"] | None = None
@@ -371,7 +373,8 @@ class FluxSpec(_Spec):
 
 
 ProviderNamespace = Annotated[
-    str, _pattern(r"[A-Z][A-Za-z0-9]*(\.[A-Z][A-Za-z0-9]*)+", "a resource provider namespace such as Microsoft.Kubernetes")
+    str,
+    _pattern(r"[A-Z][A-Za-z0-9]*(\.[A-Z][A-Za-z0-9]*)+", "a resource provider namespace such as Microsoft.Kubernetes"),
 ]
 FeatureName = Annotated[
     str, _pattern(r"[A-Z][A-Za-z0-9]*(\.[A-Z][A-Za-z0-9]*)+/[A-Za-z0-9][A-Za-z0-9._-]*", "Namespace/FeatureName")
@@ -421,8 +424,16 @@ def _list_issues(loc: Loc, values: Sequence[str]) -> Iterator[tuple[Loc, str]]:
         seen.add(value)
 
 
-_AKS_ONLY = ("kubernetes_version", "node_pools", "dns_prefix", "aad_admin_group_object_ids", "network_plugin",
-             "network_policy", "tags", "disable_local_accounts")
+_AKS_ONLY = (
+    "kubernetes_version",
+    "node_pools",
+    "dns_prefix",
+    "aad_admin_group_object_ids",
+    "network_plugin",
+    "network_policy",
+    "tags",
+    "disable_local_accounts",
+)
 
 
 def _cluster_issues(cluster: ClusterSpec) -> Iterator[tuple[Loc, str]]:
@@ -507,17 +518,17 @@ def git_url_problem(url: str) -> str | None:
     if url.startswith("http://"):
         return "http:// sends the repository and its credentials unencrypted: use https:// or ssh://"
     if url.startswith("https://"):
-        authority = url[len("https://"):].split("/", 1)[0]
+        authority = url[len("https://") :].split("/", 1)[0]
         if "@" in authority:
             return "credentials inside the URL: put the user in httpsUser and the key in httpsKey"
-        if not authority or "/" not in url[len("https://"):]:
+        if not authority or "/" not in url[len("https://") :]:
             return "an https:// URL needs a host and a repository path"
         return None
     if url.startswith("ssh://"):
-        authority = url[len("ssh://"):].split("/", 1)[0]
+        authority = url[len("ssh://") :].split("/", 1)[0]
         if ":" in authority.split("@", 1)[0] and "@" in authority:
             return "a password inside the URL: use sshPrivateKey"
-        return None if authority and "/" in url[len("ssh://"):] else "an ssh:// URL needs a host and a repository path"
+        return None if authority and "/" in url[len("ssh://") :] else "an ssh:// URL needs a host and a repository path"
     if re.fullmatch(r"git@[A-Za-z0-9.-]+:[^\s]+", url):
         return None
     return "the URL must start with https://, ssh:// or git@"
@@ -559,9 +570,12 @@ def _kustomization_issues(
             yield here, f"kustomization name {error}"
         object_name = f"{configuration}-{name}"
         if len(object_name) > FLUX_OBJECT_NAME_MAX:
-            yield here, (
-                f"the Flux object name {object_name!r} has {len(object_name)} characters "
-                f"(at most {FLUX_OBJECT_NAME_MAX}): shorten the configuration or kustomization name"
+            yield (
+                here,
+                (
+                    f"the Flux object name {object_name!r} has {len(object_name)} characters "
+                    f"(at most {FLUX_OBJECT_NAME_MAX}): shorten the configuration or kustomization name"
+                ),
             )
         if kustomization.path is not None:
             parts = kustomization.path.split("/")
@@ -576,11 +590,13 @@ def _kustomization_issues(
             elif target in seen:
                 yield (*here, "dependsOn", index), f"duplicate {target!r}"
             seen.add(target)
-        if kustomization.timeout and kustomization.sync_interval and kustomization.timeout > kustomization.sync_interval:
+        if (
+            kustomization.timeout
+            and kustomization.sync_interval
+            and kustomization.timeout > kustomization.sync_interval
+        ):
             yield (*here, "timeout"), "timeout is longer than syncInterval"
-    graph = {
-        name: [t for t in k.depends_on if t in kustomizations and t != name] for name, k in kustomizations.items()
-    }
+    graph = {name: [t for t in k.depends_on if t in kustomizations and t != name] for name, k in kustomizations.items()}
     try:
         graphlib.TopologicalSorter(graph).prepare()
     except graphlib.CycleError as cycle:
@@ -613,8 +629,11 @@ def kustomization_path_issues(stack: Stack, checkouts: Mapping[str, Path]) -> li
             relative = kustomization.path or "./"
             if not (root / relative).is_dir():
                 loc = ("flux", "configurations", name, "kustomizations", kustomization_name, "path")
-                issues.append(SpecIssue(stack.file, key_path(loc), f"{relative!r} is not a directory of the source "
-                                                                   f"(checked in {root})"))
+                issues.append(
+                    SpecIssue(
+                        stack.file, key_path(loc), f"{relative!r} is not a directory of the source (checked in {root})"
+                    )
+                )
     return issues
 
 

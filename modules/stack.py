@@ -22,7 +22,9 @@ def build_stack(spec: StackSpec, secrets: Secrets) -> dict[str, pulumi.Output]:
     )
     after_registrations = pulumi.ResourceOptions(depends_on=registrations.resources)
     if spec.cluster.is_aks:
-        cluster: AksCluster | ArcCluster = AksCluster(spec.cluster.name, AksClusterArgs(spec.cluster), after_registrations)
+        cluster: AksCluster | ArcCluster = AksCluster(
+            spec.cluster.name, AksClusterArgs(spec.cluster), after_registrations
+        )
     else:
         cluster = ArcCluster(spec.cluster.name, ArcClusterArgs(spec.cluster, subscription_id), after_registrations)
     extension = FluxExtension(

@@ -18,7 +18,9 @@ def require_shared(*parts: str) -> Path:
     """A path under ../shared, or skip the test saying why."""
     path = SHARED.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"{path} is absent: ../shared (Azure REST API examples, gitops example) is not beside this checkout")
+        pytest.skip(
+            f"{path} is absent: ../shared (Azure REST API examples, gitops example) is not beside this checkout"
+        )
     return path
 
 

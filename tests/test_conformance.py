@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import jsonschema
 import pytest
@@ -48,9 +47,13 @@ def test_example_stack_bodies_match_the_swagger(stack_file):
     extension = validator(*EXTENSION_SWAGGER, definition="Extension")
     stack = load_stack_file(ROOT / "stacks" / stack_file)
     deployment = deploy_spec(stack.spec, stack=stack.name)
-    bodies = [(t, v) for (t, _), v in deployment.raw_inputs.items() if t.startswith("azure-native:kubernetesconfiguration")]
-    assert {t for t, _ in bodies} == {"azure-native:kubernetesconfiguration:Extension",
-                                      "azure-native:kubernetesconfiguration:FluxConfiguration"}
+    bodies = [
+        (t, v) for (t, _), v in deployment.raw_inputs.items() if t.startswith("azure-native:kubernetesconfiguration")
+    ]
+    assert {t for t, _ in bodies} == {
+        "azure-native:kubernetesconfiguration:Extension",
+        "azure-native:kubernetesconfiguration:FluxConfiguration",
+    }
     for type_, inputs in bodies:
         if type_.endswith(":FluxConfiguration"):
             assert errors(flux, flux_body(inputs)) == []
@@ -62,14 +65,29 @@ def test_every_source_kind_matches_the_swagger(raw):
     flux = validator(*FLUX_SWAGGER, definition="FluxConfiguration")
     demo = raw["flux"]["configurations"]["demo"]
     del demo["git"]
-    demo["bucket"] = {"url": "https://minio.example.com", "bucketName": "b", "accessKey": "AK",
-                      "secretKey": {"keyVault": "kv-test", "secret": "s"}}
+    demo["bucket"] = {
+        "url": "https://minio.example.com",
+        "bucketName": "b",
+        "accessKey": "AK",
+        "secretKey": {"keyVault": "kv-test", "secret": "s"},
+    }
     raw["flux"]["configurations"]["blob"] = {
-        "azureBlob": {"url": "https://acct.blob.core.windows.net", "containerName": "c",
-                      "managedIdentity": {"clientId": "6f1c2e0a-3b4d-4c5e-8f90-1a2b3c4d5e6f"}},
-        "waitForReconciliation": True, "reconciliationWaitDuration": "PT5M",
-        "kustomizations": {"apps": {"path": "./apps", "postBuild": {
-            "substitute": {"a": "b"}, "substituteFrom": [{"kind": "Secret", "name": "vars", "optional": True}]}}},
+        "azureBlob": {
+            "url": "https://acct.blob.core.windows.net",
+            "containerName": "c",
+            "managedIdentity": {"clientId": "6f1c2e0a-3b4d-4c5e-8f90-1a2b3c4d5e6f"},
+        },
+        "waitForReconciliation": True,
+        "reconciliationWaitDuration": "PT5M",
+        "kustomizations": {
+            "apps": {
+                "path": "./apps",
+                "postBuild": {
+                    "substitute": {"a": "b"},
+                    "substituteFrom": [{"kind": "Secret", "name": "vars", "optional": True}],
+                },
+            }
+        },
     }
     deployment = deploy(raw)
     bodies = [v for (t, _), v in deployment.raw_inputs.items() if t.endswith(":FluxConfiguration")]

@@ -15,18 +15,22 @@ from tests.conftest import ROOT
 
 def with_config(config: dict, secret_keys: list[str] = (), stack: str = "dev"):
     """Run `fn` inside a mock-engine program whose stack config is `config` (as the engine passes it: JSON)."""
+
     def run(fn):
         result = {}
 
         def program():
             pulumi.runtime.set_all_config(
-                {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}, list(secret_keys))
+                {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}, list(secret_keys)
+            )
             result["value"] = fn()
+
         try:
             records = run_program(stack, program, ArmMocks())
         finally:
             pulumi.runtime.set_all_config({}, [])
         return result.get("value"), records
+
     return run
 
 
@@ -48,7 +52,8 @@ def test_decrypted_secret_config_is_accepted_only_when_pulumi_says_secret(raw):
     with pytest.raises(SpecError) as caught:
         with_config(config_of(raw))(spec_from_pulumi_config)
     assert str(caught.value).startswith(
-        "stacks/Pulumi.dev.yaml: fluxfleet:flux.configurations.demo.git.httpsKey: plaintext secret")
+        "stacks/Pulumi.dev.yaml: fluxfleet:flux.configurations.demo.git.httpsKey: plaintext secret"
+    )
     assert "ghp_decrypted" not in str(caught.value)
 
 
@@ -60,18 +65,25 @@ def test_main_builds_the_stack_and_exports_ids(raw):
     def main():
         runpy.run_path(str(ROOT / "__main__.py"))
         return pulumi.runtime.get_root_resource().outputs
+
     outputs, records = with_config(config_of(raw))(main)
     assert set(outputs) == {"clusterId", "fluxExtensionId", "fluxConfigurationIds"}
     types = {r.type for r in records}
-    assert {"azure-native:kubernetes:ConnectedCluster", "azure-native:kubernetesconfiguration:Extension",
-            "azure-native:kubernetesconfiguration:FluxConfiguration"} <= types
+    assert {
+        "azure-native:kubernetes:ConnectedCluster",
+        "azure-native:kubernetesconfiguration:Extension",
+        "azure-native:kubernetesconfiguration:FluxConfiguration",
+    } <= types
 
 
 def test_main_reports_bad_config_as_a_run_error(raw):
     raw["cluster"]["kind"] = "eks"
     with pytest.raises(pulumi.RunError) as caught:
         with_config(config_of(raw))(lambda: runpy.run_path(str(ROOT / "__main__.py")))
-    assert str(caught.value) == "stacks/Pulumi.dev.yaml: fluxfleet:cluster.kind: Input should be 'aks' or 'arc' (got 'eks')"
+    assert (
+        str(caught.value)
+        == "stacks/Pulumi.dev.yaml: fluxfleet:cluster.kind: Input should be 'aks' or 'arc' (got 'eks')"
+    )
     assert caught.value.__cause__ is None
 
 

@@ -59,9 +59,12 @@ def test_arc_example_is_the_tutorial(in_root):
     [flux] = [r for r in stack["resources"] if r["type"].endswith(":FluxConfiguration")]
     assert flux["name"] == "gitops-demo" and flux["inputs"]["namespace"] == "gitops-demo"
     assert flux["inputs"]["kustomizations"]["apps"]["dependsOn"] == ["infra"]
-    assert stack["kustomizations"] == {"gitops-demo": [
-        {"name": "infra", "path": "./infrastructure", "dependsOn": []},
-        {"name": "apps", "path": "./apps/staging", "dependsOn": ["infra"]}]}
+    assert stack["kustomizations"] == {
+        "gitops-demo": [
+            {"name": "infra", "path": "./infrastructure", "dependsOn": []},
+            {"name": "apps", "path": "./apps/staging", "dependsOn": ["infra"]},
+        ]
+    }
 
 
 def test_resources_are_listed_in_apply_order(in_root):
@@ -96,8 +99,11 @@ def test_markdown_format_has_summary_and_mermaid(in_root, tmp_path):
 def test_one_bad_stack_among_good_ones(tmp_path):
     stacks = tmp_path / "stacks"
     shutil.copytree(STACKS, stacks)
-    (stacks / "Pulumi.broken.yaml").write_text((STACKS / "Pulumi.dev.yaml").read_text().replace(
-        "dependsOn: [infra-controllers]", "dependsOn: [infra-controler]"))
+    (stacks / "Pulumi.broken.yaml").write_text(
+        (STACKS / "Pulumi.dev.yaml")
+        .read_text()
+        .replace("dependsOn: [infra-controllers]", "dependsOn: [infra-controler]")
+    )
     result = run("--stacks-dir", str(stacks), "--format", "json")
     assert result.exit_code == 2
     report = json.loads(result.stdout)
@@ -131,11 +137,19 @@ def test_stack_files_skip_other_files(tmp_path):
 def secret_stack(tmp_path: Path) -> list[Path]:
     """A Key Vault-backed stack and a Pulumi-secret-backed one whose ciphertext is the canary."""
     (tmp_path / "Pulumi.kv.yaml").write_text((STACKS / "Pulumi.prod-weu.yaml").read_text())
-    (tmp_path / "Pulumi.cfg.yaml").write_text((STACKS / "Pulumi.dev.yaml").read_text().replace(
-        "httpsKey: {keyVault: kv-fleet-dev, secret: github-pat}", f"httpsKey: {{secure: 'v1:{CANARY}'}}"))
-    (tmp_path / "Pulumi.ext.yaml").write_text((STACKS / "Pulumi.staging.yaml").read_text().replace(
-        "extension: {releaseTrain: Stable, autoUpgradeMinorVersion: true}",
-        "extension: {protectedSettings: {token: {keyVault: kv-fleet-staging, secret: flux-token}}}"))
+    (tmp_path / "Pulumi.cfg.yaml").write_text(
+        (STACKS / "Pulumi.dev.yaml")
+        .read_text()
+        .replace("httpsKey: {keyVault: kv-fleet-dev, secret: github-pat}", f"httpsKey: {{secure: 'v1:{CANARY}'}}")
+    )
+    (tmp_path / "Pulumi.ext.yaml").write_text(
+        (STACKS / "Pulumi.staging.yaml")
+        .read_text()
+        .replace(
+            "extension: {releaseTrain: Stable, autoUpgradeMinorVersion: true}",
+            "extension: {protectedSettings: {token: {keyVault: kv-fleet-staging, secret: flux-token}}}",
+        )
+    )
     return stack_files(tmp_path)
 
 
@@ -184,10 +198,17 @@ def test_example_stack_paths_exist_in_the_gitops_example(in_root):
 
 def test_a_missing_path_is_an_error_with_its_key_path(tmp_path):
     checkout = require_shared("gitops-example")
-    (tmp_path / "Pulumi.edge.yaml").write_text((STACKS / "Pulumi.edge-store-001.yaml").read_text().replace(
-        "./apps/staging", "./apps/stagin"))
-    result = run("--stacks-dir", str(tmp_path), "--source", f"git@github.com:fluxcd/flux2-kustomize-helm-example.git={checkout}",
-                 "--format", "json")
+    (tmp_path / "Pulumi.edge.yaml").write_text(
+        (STACKS / "Pulumi.edge-store-001.yaml").read_text().replace("./apps/staging", "./apps/stagin")
+    )
+    result = run(
+        "--stacks-dir",
+        str(tmp_path),
+        "--source",
+        f"git@github.com:fluxcd/flux2-kustomize-helm-example.git={checkout}",
+        "--format",
+        "json",
+    )
     assert result.exit_code == 2
     [error] = json.loads(result.stdout)["stacks"][0]["errors"]
     assert error["path"] == "fluxfleet:flux.configurations.gitops-demo.kustomizations.apps.path"

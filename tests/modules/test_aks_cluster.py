@@ -12,13 +12,18 @@ def test_managed_cluster_is_baseline_shaped(raw):
     assert inputs["identity"] == {"type": "SystemAssigned"}  # the Flux extension needs a managed identity
     assert "servicePrincipalProfile" not in inputs
     assert inputs["enableRBAC"] is True
-    assert inputs["aadProfile"] == {"managed": True, "enableAzureRBAC": True,
-                                    "adminGroupObjectIDs": ["6f1c2e0a-3b4d-4c5e-8f90-1a2b3c4d5e6f"]}
+    assert inputs["aadProfile"] == {
+        "managed": True,
+        "enableAzureRBAC": True,
+        "adminGroupObjectIDs": ["6f1c2e0a-3b4d-4c5e-8f90-1a2b3c4d5e6f"],
+    }
     assert inputs["disableLocalAccounts"] is True
     assert inputs["oidcIssuerProfile"] == {"enabled": True}
     assert inputs["securityProfile"] == {"workloadIdentity": {"enabled": True}}
     assert inputs["addonProfiles"]["azureKeyvaultSecretsProvider"] == {
-        "enabled": True, "config": {"enableSecretRotation": "true", "rotationPollInterval": "2m"}}
+        "enabled": True,
+        "config": {"enableSecretRotation": "true", "rotationPollInterval": "2m"},
+    }
     assert inputs["dnsPrefix"] == "aks-test"
 
 
@@ -38,7 +43,8 @@ def test_node_pools_and_autoscaler_ownership(raw):
     assert "agentPoolProfiles[1].count" in cluster.options["ignoreChanges"]
     assert "agentPoolProfiles[0].count" not in cluster.options["ignoreChanges"]
     assert {"agentPoolProfiles[0].nodeImageVersion", "agentPoolProfiles[1].nodeImageVersion"} <= set(
-        cluster.options["ignoreChanges"])
+        cluster.options["ignoreChanges"]
+    )
 
 
 def test_cluster_is_protected_unless_the_spec_says_not(raw):

@@ -15,7 +15,8 @@ def test_connected_cluster_is_read_not_created(raw):
     connected = deployment.one(":ConnectedCluster")
     assert connected.read is True
     assert connected.options["id"] == (
-        f"/subscriptions/{OFFLINE_SUB}/resourceGroups/flux-demo-rg/providers/Microsoft.Kubernetes/connectedClusters/flux-demo-arc")
+        f"/subscriptions/{OFFLINE_SUB}/resourceGroups/flux-demo-rg/providers/Microsoft.Kubernetes/connectedClusters/flux-demo-arc"
+    )
     assert not [r for r in deployment.records if r.type.endswith(":ManagedCluster")]
 
 
@@ -30,5 +31,8 @@ def test_flux_resources_attach_to_the_connected_cluster(raw):
     for suffix in ("kubernetesconfiguration:Extension", ":FluxConfiguration"):
         inputs = deployment.one(suffix).inputs
         assert (inputs["clusterRp"], inputs["clusterResourceName"], inputs["clusterName"]) == (
-            "Microsoft.Kubernetes", "connectedClusters", "flux-demo-arc")
+            "Microsoft.Kubernetes",
+            "connectedClusters",
+            "flux-demo-arc",
+        )
         assert inputs["resourceGroupName"] == "flux-demo-rg"

@@ -4,7 +4,7 @@ import base64
 
 import pytest
 
-from tests.conftest import CANARY, CanaryKeyVault, deploy, is_secret, reveal
+from tests.conftest import CANARY, CanaryKeyVault, deploy, reveal
 
 FLUX = "kubernetesconfiguration:FluxConfiguration"
 
@@ -26,12 +26,22 @@ def test_git_source_and_kustomization_graph(raw):
     assert git["httpsUser"] == "git"
     apps = inputs["kustomizations"]["apps"]
     assert apps["dependsOn"] == ["infra"] and apps["path"] == "./apps/staging" and apps["prune"] is True
-    assert (apps["syncIntervalInSeconds"], apps["retryIntervalInSeconds"], apps["timeoutInSeconds"]) == (7200, 120, 5400)
+    assert (apps["syncIntervalInSeconds"], apps["retryIntervalInSeconds"], apps["timeoutInSeconds"]) == (
+        7200,
+        120,
+        5400,
+    )
     assert "dependsOn" not in inputs["kustomizations"]["infra"]
 
 
-@pytest.mark.parametrize(("ref", "wire"), [({"tag": "v1.2.0"}, {"tag": "v1.2.0"}), ({"semver": ">=1.0.0 <2.0.0"}, {"semver": ">=1.0.0 <2.0.0"}),
-                                           ({"branch": "main", "commit": "0ba6f0d"}, {"branch": "main", "commit": "0ba6f0d"})])
+@pytest.mark.parametrize(
+    ("ref", "wire"),
+    [
+        ({"tag": "v1.2.0"}, {"tag": "v1.2.0"}),
+        ({"semver": ">=1.0.0 <2.0.0"}, {"semver": ">=1.0.0 <2.0.0"}),
+        ({"branch": "main", "commit": "0ba6f0d"}, {"branch": "main", "commit": "0ba6f0d"}),
+    ],
+)
 def test_git_refs(raw, ref, wire):
     git = demo(raw)["git"]
     del git["branch"]
@@ -52,8 +62,13 @@ def test_https_key_is_protected_secret_and_base64_once(raw):
 
 def test_ssh_key_and_known_hosts(raw):
     git = demo(raw)["git"]
-    git.update({"url": "ssh://git@github.com/org/repo", "sshPrivateKey": {"keyVault": "kv-test", "secret": "deploy-key"},
-                "sshKnownHosts": "github.com ssh-ed25519 AAAAC3Nza"})
+    git.update(
+        {
+            "url": "ssh://git@github.com/org/repo",
+            "sshPrivateKey": {"keyVault": "kv-test", "secret": "deploy-key"},
+            "sshKnownHosts": "github.com ssh-ed25519 AAAAC3Nza",
+        }
+    )
     del git["httpsUser"], git["httpsKey"]
     deployment = deploy(raw)
     inputs = deployment.one(FLUX).inputs
@@ -77,21 +92,35 @@ def test_public_repository_sends_no_protected_settings(raw):
 
 def test_bucket_source_is_tls_with_protected_secret_key(raw):
     del demo(raw)["git"]
-    demo(raw)["bucket"] = {"url": "https://minio.example.com", "bucketName": "flux", "accessKey": "AKIAEXAMPLE",
-                           "secretKey": {"keyVault": "kv-test", "secret": "minio"}, "syncInterval": "5m"}
+    demo(raw)["bucket"] = {
+        "url": "https://minio.example.com",
+        "bucketName": "flux",
+        "accessKey": "AKIAEXAMPLE",
+        "secretKey": {"keyVault": "kv-test", "secret": "minio"},
+        "syncInterval": "5m",
+    }
     deployment = deploy(raw)
     inputs = deployment.one(FLUX).inputs
     assert inputs["sourceKind"] == "Bucket"
-    assert inputs["bucket"] == {"url": "https://minio.example.com", "bucketName": "flux", "accessKey": "AKIAEXAMPLE",
-                                "insecure": False, "syncIntervalInSeconds": 300, "timeoutInSeconds": 600}
+    assert inputs["bucket"] == {
+        "url": "https://minio.example.com",
+        "bucketName": "flux",
+        "accessKey": "AKIAEXAMPLE",
+        "insecure": False,
+        "syncIntervalInSeconds": 300,
+        "timeoutInSeconds": 600,
+    }
     protected = reveal(deployment.raw(FLUX)["configurationProtectedSettings"])
     assert base64.b64decode(protected["bucketSecretKey"]).decode() == CANARY
 
 
 def test_azure_blob_account_key_is_secret(raw):
     del demo(raw)["git"]
-    demo(raw)["azureBlob"] = {"url": "https://acct.blob.core.windows.net", "containerName": "flux",
-                              "accountKey": {"keyVault": "kv-test", "secret": "blob-key"}}
+    demo(raw)["azureBlob"] = {
+        "url": "https://acct.blob.core.windows.net",
+        "containerName": "flux",
+        "accountKey": {"keyVault": "kv-test", "secret": "blob-key"},
+    }
     deployment = deploy(raw)
     flux = deployment.one(FLUX)
     assert flux.inputs["sourceKind"] == "AzureBlob" and flux.inputs["azureBlob"]["accountKey"] == "[secret]"
@@ -111,13 +140,16 @@ def test_scope_and_namespace_replace_and_configuration_waits_for_extension(raw):
 def test_post_build_and_reconciliation_wait(raw):
     demo(raw).update({"waitForReconciliation": True, "reconciliationWaitDuration": "PT30M", "suspend": True})
     demo(raw)["kustomizations"]["apps"]["postBuild"] = {
-        "substitute": {"cluster_env": "dev"}, "substituteFrom": [{"kind": "ConfigMap", "name": "cluster-vars"}]}
+        "substitute": {"cluster_env": "dev"},
+        "substituteFrom": [{"kind": "ConfigMap", "name": "cluster-vars"}],
+    }
     inputs = deploy(raw).one(FLUX).inputs
     assert inputs["waitForReconciliation"] is True and inputs["reconciliationWaitDuration"] == "PT30M"
     assert inputs["suspend"] is True
     assert inputs["kustomizations"]["apps"]["postBuild"] == {
         "substitute": {"cluster_env": "dev"},
-        "substituteFrom": [{"kind": "ConfigMap", "name": "cluster-vars", "optional": False}]}
+        "substituteFrom": [{"kind": "ConfigMap", "name": "cluster-vars", "optional": False}],
+    }
 
 
 def test_each_key_vault_secret_is_read_once(raw):

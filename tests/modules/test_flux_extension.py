@@ -10,7 +10,10 @@ def test_extension_is_the_managed_flux(raw):
     assert inputs["releaseTrain"] == "Stable" and inputs["autoUpgradeMinorVersion"] is True
     assert inputs["scope"] == {"cluster": {"releaseNamespace": "flux-system"}}
     assert (inputs["clusterRp"], inputs["clusterResourceName"], inputs["clusterName"]) == (
-        "Microsoft.ContainerService", "managedClusters", "aks-test")
+        "Microsoft.ContainerService",
+        "managedClusters",
+        "aks-test",
+    )
     assert "identity" not in inputs  # on AKS the cluster's managed identity serves
     assert "version" not in inputs
 
@@ -21,8 +24,11 @@ def test_arc_extension_has_its_own_identity(raw):
 
 
 def test_pinned_version_and_settings(raw):
-    raw["flux"]["extension"] = {"autoUpgradeMinorVersion": False, "version": "1.15.1",
-                                "settings": {"multiTenancy.enforce": False, "helm-controller.enabled": True}}
+    raw["flux"]["extension"] = {
+        "autoUpgradeMinorVersion": False,
+        "version": "1.15.1",
+        "settings": {"multiTenancy.enforce": False, "helm-controller.enabled": True},
+    }
     inputs = deploy(raw).one("kubernetesconfiguration:Extension").inputs
     assert inputs["autoUpgradeMinorVersion"] is False and inputs["version"] == "1.15.1"
     assert inputs["configurationSettings"] == {"multiTenancy.enforce": "false", "helm-controller.enabled": "true"}

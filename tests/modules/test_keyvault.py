@@ -12,18 +12,35 @@ from modules.spec import KeyVaultRef
 from tests.azure_transport import FakeCredential, ScriptedTransport, example
 from tests.conftest import require_shared
 
-GET_SECRET = ("arm-examples", "specification", "keyvault", "data-plane", "Microsoft.KeyVault", "stable", "7.6",
-              "examples", "GetSecret-example.json")
-CHALLENGE = {"WWW-Authenticate": 'Bearer authorization="https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47", '
-                                 'resource="https://vault.azure.net"'}
+GET_SECRET = (
+    "arm-examples",
+    "specification",
+    "keyvault",
+    "data-plane",
+    "Microsoft.KeyVault",
+    "stable",
+    "7.6",
+    "examples",
+    "GetSecret-example.json",
+)
+CHALLENGE = {
+    "WWW-Authenticate": 'Bearer authorization="https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47", '
+    'resource="https://vault.azure.net"'
+}
 
 
 def vault(respond):
     """Key Vault answers the first, unauthenticated request with its challenge, as the service does."""
+
     def serve(request):
         if "Authorization" not in request.headers:
-            return 401, {"error": {"code": "Unauthorized", "message": "AKV10000: Request is missing a Bearer token."}}, CHALLENGE
+            return (
+                401,
+                {"error": {"code": "Unauthorized", "message": "AKV10000: Request is missing a Bearer token."}},
+                CHALLENGE,
+            )
         return respond(request)
+
     return ScriptedTransport(serve)
 
 
@@ -49,15 +66,28 @@ def test_one_client_per_vault():
 @pytest.mark.parametrize(
     ("status", "error", "expect"),
     [
-        (404, {"code": "SecretNotFound", "message": "A secret with (name/id) github-pat was not found in this key vault."},
-         "keyvault:kv-test/github-pat: no such secret in Key Vault https://kv-test.vault.azure.net/"),
-        (403, {"code": "Forbidden", "message": "The user, group or application 'appid=x' does not have secrets get permission"},
-         "keyvault:kv-test/github-pat: cannot read the secret: "),
+        (
+            404,
+            {
+                "code": "SecretNotFound",
+                "message": "A secret with (name/id) github-pat was not found in this key vault.",
+            },
+            "keyvault:kv-test/github-pat: no such secret in Key Vault https://kv-test.vault.azure.net/",
+        ),
+        (
+            403,
+            {
+                "code": "Forbidden",
+                "message": "The user, group or application 'appid=x' does not have secrets get permission",
+            },
+            "keyvault:kv-test/github-pat: cannot read the secret: ",
+        ),
     ],
 )
 def test_failures_are_one_line_run_errors(status, error, expect):
-    reader = KeyVaultReader(FakeCredential(), transport=vault(lambda request: (status, {"error": error}, {})),
-                            retry_total=0)
+    reader = KeyVaultReader(
+        FakeCredential(), transport=vault(lambda request: (status, {"error": error}, {})), retry_total=0
+    )
     with pytest.raises(pulumi.RunError) as caught:
         reader.get_secret(KeyVaultRef("kv-test", "github-pat"))
     assert str(caught.value).startswith(expect) and "\n" not in str(caught.value)

@@ -10,8 +10,17 @@ from modules.providers import register_provider
 from tests.azure_transport import FakeCredential, ScriptedTransport, example
 from tests.conftest import deploy, require_shared
 
-GET_PROVIDER = ("arm-examples", "specification", "resources", "resource-manager", "Microsoft.Resources", "stable",
-                "2024-11-01", "examples", "GetProvider.json")
+GET_PROVIDER = (
+    "arm-examples",
+    "specification",
+    "resources",
+    "resource-manager",
+    "Microsoft.Resources",
+    "stable",
+    "2024-11-01",
+    "examples",
+    "GetProvider.json",
+)
 SUB = "11111111-2222-3333-4444-555555555555"
 
 
@@ -27,6 +36,7 @@ def provider_states(*states: str):
         else:
             body["registrationState"] = remaining.pop(0) if len(remaining) > 1 else remaining[0]
         return 200, body, {}
+
     return ScriptedTransport(respond)
 
 
@@ -37,7 +47,8 @@ def test_registers_and_polls_until_registered():
     methods = [(r.method, r.url.split("?")[0].rsplit("/", 1)[-1]) for r in transport.requests]
     assert methods.count(("POST", "register")) == 1
     assert transport.requests[0].url.startswith(
-        f"https://management.azure.com/subscriptions/{SUB}/providers/Microsoft.KubernetesConfiguration")
+        f"https://management.azure.com/subscriptions/{SUB}/providers/Microsoft.KubernetesConfiguration"
+    )
 
 
 def test_already_registered_is_left_alone():
@@ -48,8 +59,14 @@ def test_already_registered_is_left_alone():
 
 def test_gives_up_after_the_timeout():
     with pytest.raises(TimeoutError, match=f"Microsoft.Kubernetes is still Registering after 0s on subscription {SUB}"):
-        register_provider(SUB, "Microsoft.Kubernetes", FakeCredential(), poll=0, timeout=0,
-                          transport=provider_states("NotRegistered", "Registering"))
+        register_provider(
+            SUB,
+            "Microsoft.Kubernetes",
+            FakeCredential(),
+            poll=0,
+            timeout=0,
+            transport=provider_states("NotRegistered", "Registering"),
+        )
 
 
 def test_program_registers_listed_providers_and_features(raw):
@@ -59,7 +76,9 @@ def test_program_registers_listed_providers_and_features(raw):
     assert namespaces == ["Microsoft.ContainerService", "Microsoft.Kubernetes", "Microsoft.KubernetesConfiguration"]
     feature = deployment.one(":SubscriptionFeatureRegistration")
     assert (feature.inputs["providerNamespace"], feature.inputs["featureName"]) == (
-        "Microsoft.ContainerService", "AKS-ExtensionManager")
+        "Microsoft.ContainerService",
+        "AKS-ExtensionManager",
+    )
 
 
 def test_legacy_feature_is_not_registered_unless_listed(raw):

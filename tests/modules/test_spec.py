@@ -66,14 +66,16 @@ def test_cycle_is_named(raw):
     cycle = message.split("dependency cycle: ")[1].split(" -> ")
     assert cycle[0] == cycle[-1] and set(cycle) == {"infra", "config", "apps"}
     # each arrow reads "depends on"
-    for a, b in zip(cycle, cycle[1:]):
+    for a, b in zip(cycle, cycle[1:], strict=False):
         assert b in kustomizations[a]["dependsOn"]
 
 
 def test_duplicate_dependency(raw):
     kustomizations = demo(raw)["kustomizations"]
     kustomizations["apps"]["dependsOn"] = ["infra", "infra"]
-    assert errors(raw) == [f"{FILE}: fluxfleet:flux.configurations.demo.kustomizations.apps.dependsOn[1]: duplicate 'infra'"]
+    assert errors(raw) == [
+        f"{FILE}: fluxfleet:flux.configurations.demo.kustomizations.apps.dependsOn[1]: duplicate 'infra'"
+    ]
 
 
 @pytest.mark.parametrize("name", ["Demo", "demo_1", "-demo", "demo-", "a" * 64])
@@ -87,7 +89,9 @@ def test_configuration_name_is_dns_label(raw, name):
 def test_kustomization_name_is_dns_label(raw):
     kustomizations = demo(raw)["kustomizations"]
     kustomizations["Apps"] = kustomizations.pop("apps")
-    assert errors(raw)[0].startswith(f"{FILE}: fluxfleet:flux.configurations.demo.kustomizations.Apps: kustomization name")
+    assert errors(raw)[0].startswith(
+        f"{FILE}: fluxfleet:flux.configurations.demo.kustomizations.Apps: kustomization name"
+    )
 
 
 def test_flux_object_name_fits_63_characters(raw):
@@ -116,7 +120,9 @@ def test_durations_convert_to_seconds(text, seconds):
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["10ms", "1h30mfoo", "-5m", "0s", 0, -30, "", "m", "10", "1.5h", "10 m", True, 1.5, "5m1h"])
+@pytest.mark.parametrize(
+    "text", ["10ms", "1h30mfoo", "-5m", "0s", 0, -30, "", "m", "10", "1.5h", "10 m", True, 1.5, "5m1h"]
+)
 def test_bad_durations_are_errors(raw, text):
     demo(raw)["kustomizations"]["apps"]["syncInterval"] = text
     [message] = errors(raw)
@@ -134,7 +140,9 @@ def test_reconciliation_wait_duration_is_iso8601(raw):
     ]
 
 
-@pytest.mark.parametrize("refs", [{}, {"branch": "main", "tag": "v1"}, {"tag": "v1", "semver": ">=1.0"}, {"commit": "0ba6f0d"}])
+@pytest.mark.parametrize(
+    "refs", [{}, {"branch": "main", "tag": "v1"}, {"tag": "v1", "semver": ">=1.0"}, {"commit": "0ba6f0d"}]
+)
 def test_exactly_one_git_ref(raw, refs):
     git = demo(raw)["git"]
     del git["branch"]
@@ -168,7 +176,9 @@ def test_git_url_rules(raw, url, expect):
 def test_ssh_credentials_only_with_ssh_urls(raw):
     git = demo(raw)["git"]
     git["sshPrivateKey"] = {"keyVault": "kv-test", "secret": "deploy-key"}
-    assert f"{FILE}: fluxfleet:flux.configurations.demo.git.sshPrivateKey: only with an ssh:// or git@ URL" in errors(raw)
+    assert f"{FILE}: fluxfleet:flux.configurations.demo.git.sshPrivateKey: only with an ssh:// or git@ URL" in errors(
+        raw
+    )
 
 
 @pytest.mark.parametrize("url", ["ssh://git@github.com/org/repo", "git@github.com:org/repo.git"])
@@ -182,7 +192,9 @@ def test_https_credentials_only_with_https_urls(raw, url):
 
 def test_https_user_and_key_go_together(raw):
     del demo(raw)["git"]["httpsKey"]
-    assert errors(raw) == [f"{FILE}: fluxfleet:flux.configurations.demo.git.httpsKey: httpsUser and httpsKey go together"]
+    assert errors(raw) == [
+        f"{FILE}: fluxfleet:flux.configurations.demo.git.httpsKey: httpsUser and httpsKey go together"
+    ]
 
 
 def test_plaintext_secret_is_an_error_and_is_not_echoed(raw):
@@ -203,8 +215,13 @@ def test_pulumi_secret_config_is_accepted(raw):
 
 @pytest.mark.parametrize(
     "ref",
-    [{"keyVault": "kv", "secret": "x"}, {"keyVault": "kv-test", "secret": "a_b"}, {"keyVault": "kv-test"},
-     {"keyVault": "kv-test", "secret": "x", "version": "latest"}, {"keyVault": "kv-test", "secret": "x", "extra": 1}],
+    [
+        {"keyVault": "kv", "secret": "x"},
+        {"keyVault": "kv-test", "secret": "a_b"},
+        {"keyVault": "kv-test"},
+        {"keyVault": "kv-test", "secret": "x", "version": "latest"},
+        {"keyVault": "kv-test", "secret": "x", "extra": 1},
+    ],
 )
 def test_bad_key_vault_references(raw, ref):
     demo(raw)["git"]["httpsKey"] = ref
@@ -213,8 +230,11 @@ def test_bad_key_vault_references(raw, ref):
 
 
 def test_key_vault_reference_by_uri(raw):
-    demo(raw)["git"]["httpsKey"] = {"keyVault": "https://kv-test.vault.azure.net/", "secret": "pat",
-                                    "version": "0123456789abcdef0123456789abcdef"}
+    demo(raw)["git"]["httpsKey"] = {
+        "keyVault": "https://kv-test.vault.azure.net/",
+        "secret": "pat",
+        "version": "0123456789abcdef0123456789abcdef",
+    }
     key = parse_spec(raw, file=FILE).flux.configurations["demo"].git.https_key
     assert key.vault_url == "https://kv-test.vault.azure.net/" and key.version == "0123456789abcdef0123456789abcdef"
 
@@ -238,7 +258,9 @@ def test_unknown_keys_suggest_the_right_one(raw):
 
 def test_unknown_keys_in_list_items_and_secret_references(raw):
     raw["cluster"]["nodePools"][0]["vmsize"] = "Standard_D4s_v5"
-    raw["flux"]["configurations"]["demo"]["kustomizations"]["apps"]["postBuild"] = {"substituteFrom": [{"kind": "Secret", "name": "v", "optinal": True}]}
+    raw["flux"]["configurations"]["demo"]["kustomizations"]["apps"]["postBuild"] = {
+        "substituteFrom": [{"kind": "Secret", "name": "v", "optinal": True}]
+    }
     assert errors(raw) == [
         f"{FILE}: fluxfleet:cluster.nodePools[0].vmsize: unknown key (did you mean 'vmSize'?)",
         f"{FILE}: fluxfleet:flux.configurations.demo.kustomizations.apps.postBuild.substituteFrom[0].optinal: "
@@ -268,18 +290,25 @@ def test_exactly_one_source(raw):
 def test_bucket_defaults_to_tls_and_pairs_keys(raw):
     del demo(raw)["git"]
     demo(raw)["bucket"] = {"url": "https://minio.example.com", "bucketName": "flux", "accessKey": "AKIA"}
-    assert errors(raw) == [f"{FILE}: fluxfleet:flux.configurations.demo.bucket.secretKey: accessKey and secretKey go together"]
+    assert errors(raw) == [
+        f"{FILE}: fluxfleet:flux.configurations.demo.bucket.secretKey: accessKey and secretKey go together"
+    ]
     demo(raw)["bucket"]["secretKey"] = {"keyVault": "kv-test", "secret": "minio"}
     assert parse_spec(raw, file=FILE).flux.configurations["demo"].bucket.insecure is False
     demo(raw)["bucket"]["url"] = "http://minio.example.com"
-    assert errors(raw) == [f"{FILE}: fluxfleet:flux.configurations.demo.bucket.url: an http:// endpoint needs insecure: true; prefer https://"]
+    assert errors(raw) == [
+        f"{FILE}: fluxfleet:flux.configurations.demo.bucket.url: an http:// endpoint needs insecure: true; prefer https://"
+    ]
 
 
 def test_azure_blob_one_auth_method(raw):
     del demo(raw)["git"]
-    demo(raw)["azureBlob"] = {"url": "https://acct.blob.core.windows.net", "containerName": "flux",
-                              "accountKey": {"keyVault": "kv-test", "secret": "k"},
-                              "sasToken": {"keyVault": "kv-test", "secret": "s"}}
+    demo(raw)["azureBlob"] = {
+        "url": "https://acct.blob.core.windows.net",
+        "containerName": "flux",
+        "accountKey": {"keyVault": "kv-test", "secret": "k"},
+        "sasToken": {"keyVault": "kv-test", "secret": "s"},
+    }
     assert errors(raw) == [
         f"{FILE}: fluxfleet:flux.configurations.demo.azureBlob: set at most one of accountKey, sasToken, managedIdentity "
         "(found: accountKey, sasToken)"
@@ -288,8 +317,10 @@ def test_azure_blob_one_auth_method(raw):
 
 def test_kustomization_path_stays_inside_the_source(raw):
     demo(raw)["kustomizations"]["apps"]["path"] = "../other"
-    assert errors(raw) == [f"{FILE}: fluxfleet:flux.configurations.demo.kustomizations.apps.path: "
-                           "must be a path inside the source, relative to its root (no leading / or ..)"]
+    assert errors(raw) == [
+        f"{FILE}: fluxfleet:flux.configurations.demo.kustomizations.apps.path: "
+        "must be a path inside the source, relative to its root (no leading / or ..)"
+    ]
 
 
 def test_arc_cluster_takes_no_aks_keys(raw):
@@ -302,7 +333,9 @@ def test_arc_cluster_takes_no_aks_keys(raw):
 
 def test_aks_location_defaults_to_azure_native_location(raw):
     del raw["cluster"]["location"]
-    assert errors(raw) == [f"{FILE}: fluxfleet:cluster.location: an AKS cluster needs a location: set it here or in azure-native:location"]
+    assert errors(raw) == [
+        f"{FILE}: fluxfleet:cluster.location: an AKS cluster needs a location: set it here or in azure-native:location"
+    ]
     assert parse_spec(raw, file=FILE, default_location="northeurope").cluster.location == "northeurope"
 
 
@@ -310,10 +343,26 @@ def test_aks_location_defaults_to_azure_native_location(raw):
     ("pools", "path", "expect"),
     [
         ([{"name": "user", "vmSize": "x", "count": 1}], "nodePools", "mode: System"),
-        ([{"name": "system", "vmSize": "x", "mode": "System"}], "nodePools[0]", "set count, or both minCount and maxCount"),
-        ([{"name": "system", "vmSize": "x", "mode": "System", "count": 2, "minCount": 1, "maxCount": 3}], "nodePools[0]", "not both"),
-        ([{"name": "system", "vmSize": "x", "mode": "System", "minCount": 4, "maxCount": 3}], "nodePools[0].minCount", "greater than maxCount"),
-        ([{"name": "system", "vmSize": "x", "mode": "System", "count": 1}] * 2, "nodePools[1].name", "duplicate node pool"),
+        (
+            [{"name": "system", "vmSize": "x", "mode": "System"}],
+            "nodePools[0]",
+            "set count, or both minCount and maxCount",
+        ),
+        (
+            [{"name": "system", "vmSize": "x", "mode": "System", "count": 2, "minCount": 1, "maxCount": 3}],
+            "nodePools[0]",
+            "not both",
+        ),
+        (
+            [{"name": "system", "vmSize": "x", "mode": "System", "minCount": 4, "maxCount": 3}],
+            "nodePools[0].minCount",
+            "greater than maxCount",
+        ),
+        (
+            [{"name": "system", "vmSize": "x", "mode": "System", "count": 1}] * 2,
+            "nodePools[1].name",
+            "duplicate node pool",
+        ),
         ([{"name": "System-Pool", "vmSize": "x", "mode": "System", "count": 1}], "nodePools[0].name", "node pool name"),
     ],
 )
@@ -335,21 +384,29 @@ def test_features_are_namespace_slash_name(raw):
     raw["features"] = ["Microsoft.ContainerService/AKS-ExtensionManager"]  # legacy, accepted when listed
     assert parse_spec(raw, file=FILE).features == ["Microsoft.ContainerService/AKS-ExtensionManager"]
     raw["features"] = ["AKS-ExtensionManager"]
-    assert errors(raw)[0].startswith(f"{FILE}: fluxfleet:features[0]: 'AKS-ExtensionManager' is not Namespace/FeatureName")
+    assert errors(raw)[0].startswith(
+        f"{FILE}: fluxfleet:features[0]: 'AKS-ExtensionManager' is not Namespace/FeatureName"
+    )
 
 
 def test_pinned_extension_version_needs_auto_upgrade_off(raw):
     raw["flux"]["extension"] = {"version": "1.15.1"}
-    assert errors(raw) == [f"{FILE}: fluxfleet:flux.extension.version: a pinned version needs autoUpgradeMinorVersion: false"]
+    assert errors(raw) == [
+        f"{FILE}: fluxfleet:flux.extension.version: a pinned version needs autoUpgradeMinorVersion: false"
+    ]
     raw["flux"]["extension"]["autoUpgradeMinorVersion"] = False
     assert parse_spec(raw, file=FILE).flux.extension.version == "1.15.1"
 
 
 def test_extension_settings_are_strings_and_protected_settings_secret(raw):
-    raw["flux"]["extension"] = {"settings": {"multiTenancy.enforce": False, "replicas": 2},
-                                "protectedSettings": {"token": "plain"}}
-    assert errors(raw) == [f"{FILE}: fluxfleet:flux.extension.protectedSettings.token: plaintext secret: use a Key Vault "
-                           "reference {keyVault: NAME, secret: NAME} or `pulumi config set --secret --path` for this key"]
+    raw["flux"]["extension"] = {
+        "settings": {"multiTenancy.enforce": False, "replicas": 2},
+        "protectedSettings": {"token": "plain"},
+    }
+    assert errors(raw) == [
+        f"{FILE}: fluxfleet:flux.extension.protectedSettings.token: plaintext secret: use a Key Vault "
+        "reference {keyVault: NAME, secret: NAME} or `pulumi config set --secret --path` for this key"
+    ]
     raw["flux"]["extension"]["protectedSettings"] = {"token": {"keyVault": "kv-test", "secret": "t"}}
     assert parse_spec(raw, file=FILE).flux.extension.settings == {"multiTenancy.enforce": "false", "replicas": "2"}
 
@@ -364,7 +421,10 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 
 def test_stack_file_reads_the_project_namespace(tmp_path):
-    path = write(tmp_path, "Pulumi.edge.yaml", """
+    path = write(
+        tmp_path,
+        "Pulumi.edge.yaml",
+        """
 config:
   azure-native:location: eastus
   fluxfleet:cluster: {kind: arc, name: arc-1, resourceGroup: rg}
@@ -373,7 +433,8 @@ config:
       demo:
         git: {url: "https://github.com/o/r", branch: main, httpsUser: git, httpsKey: {secure: v1:abcd}}
         kustomizations: {apps: {path: ./apps}}
-""")
+""",
+    )
     stack = load_stack_file(path, "stacks/Pulumi.edge.yaml")
     assert stack.name == "edge" and stack.file == "stacks/Pulumi.edge.yaml"
     assert stack.spec.flux.configurations["demo"].git.https_key == ConfigSecret(None)
@@ -405,8 +466,27 @@ json_values = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
     max_leaves=20,
 )
-keys = st.sampled_from(["cluster", "flux", "providers", "features", "kind", "name", "configurations", "git", "url",
-                        "kustomizations", "dependsOn", "path", "httpsKey", "keyVault", "secret", "secure", "extension"])
+keys = st.sampled_from(
+    [
+        "cluster",
+        "flux",
+        "providers",
+        "features",
+        "kind",
+        "name",
+        "configurations",
+        "git",
+        "url",
+        "kustomizations",
+        "dependsOn",
+        "path",
+        "httpsKey",
+        "keyVault",
+        "secret",
+        "secure",
+        "extension",
+    ]
+)
 
 
 def mutate(base: Any, data: st.DataObject) -> Any:
@@ -442,10 +522,15 @@ def test_parser_raises_only_its_own_error(data):
         assert error.issues and all(str(issue).startswith(f"{FILE}: ") for issue in error.issues)
 
 
-@pytest.mark.parametrize("url", ["https://github.com/FluxCD/flux2-kustomize-helm-example",
-                                 "https://github.com/fluxcd/flux2-kustomize-helm-example.git/",
-                                 "ssh://git@github.com/fluxcd/flux2-kustomize-helm-example",
-                                 "git@github.com:fluxcd/flux2-kustomize-helm-example.git"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://github.com/FluxCD/flux2-kustomize-helm-example",
+        "https://github.com/fluxcd/flux2-kustomize-helm-example.git/",
+        "ssh://git@github.com/fluxcd/flux2-kustomize-helm-example",
+        "git@github.com:fluxcd/flux2-kustomize-helm-example.git",
+    ],
+)
 def test_one_repository_however_addressed(url):
     from modules.spec import repository_key
 
