@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +12,12 @@ import typer
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="GitOps with Flux for fleets of AKS and Arc clusters."
 )
+
+
+class PlanFormat(str, Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
 
 
 @app.callback()
@@ -24,7 +31,7 @@ def plan(
         list[str] | None, typer.Argument(help="Stack names; all Pulumi.*.yaml in the stacks dir if none.")
     ] = None,
     stacks_dir: Annotated[Path, typer.Option("--stacks-dir", help="Directory of the stack files.")] = Path("stacks"),
-    fmt: Annotated[str, typer.Option("--format", help="text, json or markdown.")] = "text",
+    fmt: Annotated[PlanFormat, typer.Option("--format", help="Report format.")] = PlanFormat.text,
     output: Annotated[Path | None, typer.Option("--output", help="Write the report to this file.")] = None,
     source: Annotated[
         list[str] | None,
@@ -40,9 +47,6 @@ def plan(
     from fluxfleet.plan import plan_fleet, stack_files
     from fluxfleet.report import render
 
-    if fmt not in ("text", "json", "markdown"):
-        typer.echo(f"fluxfleet plan: --format must be text, json or markdown (got {fmt!r})", err=True)
-        raise typer.Exit(2)
     if not stacks_dir.is_dir():
         typer.echo(f"fluxfleet plan: {stacks_dir}: no such directory", err=True)
         raise typer.Exit(2)
@@ -58,7 +62,7 @@ def plan(
         typer.echo(f"fluxfleet plan: {stacks_dir}: no Pulumi.<stack>.yaml files", err=True)
         raise typer.Exit(2)
     fleet = plan_fleet(paths, checkouts=checkouts)
-    report = render(fleet, fmt, color=output is None and fmt == "text" and sys.stdout.isatty())  # type: ignore[arg-type]
+    report = render(fleet, fmt.value, color=output is None and fmt is PlanFormat.text and sys.stdout.isatty())
     if output is None:
         sys.stdout.write(report)
     else:
@@ -68,7 +72,7 @@ def plan(
             typer.echo(f"fluxfleet plan: --output {output}: {error.strerror}", err=True)
             raise typer.Exit(2) from None
         typer.echo(f"wrote {output}", err=True)
-    if fmt != "text" or output is not None:  # the text report already shows them
+    if fmt is not PlanFormat.text or output is not None:  # the text report already shows them
         for stack in fleet.stacks:
             for error in stack.errors:
                 typer.echo(str(error), err=True)
