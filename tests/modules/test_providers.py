@@ -83,3 +83,32 @@ def test_program_registers_listed_providers_and_features(raw):
 
 def test_legacy_feature_is_not_registered_unless_listed(raw):
     assert not [r for r in deploy(raw).records if r.type.endswith(":SubscriptionFeatureRegistration")]
+
+
+def test_delete_never_unregisters(monkeypatch):
+    """Other workloads in the subscription use the providers: destroying a stack must not touch them."""
+    import azure.mgmt.resource.resources as resources
+
+    from modules.providers import _ProviderRegistrationProvider
+
+    def no_client(*args, **kwargs):
+        raise AssertionError("delete must not call Azure")
+
+    monkeypatch.setattr(resources, "ResourceManagementClient", no_client)
+    assert _ProviderRegistrationProvider().delete("id", {"namespace": "Microsoft.Kubernetes", "subscriptionId": SUB}) is None
+
+
+def test_create_registers_and_a_changed_namespace_replaces(monkeypatch):
+    import modules.providers as providers
+
+    calls = []
+    monkeypatch.setattr(providers, "register_provider", lambda sub, ns: calls.append((sub, ns)) or "Registered")
+    provider = providers._ProviderRegistrationProvider()
+    created = provider.create({"namespace": "Microsoft.Kubernetes", "subscriptionId": SUB})
+    assert calls == [(SUB, "Microsoft.Kubernetes")]
+    assert created.id == f"/subscriptions/{SUB}/providers/Microsoft.Kubernetes"
+    assert created.outs["registrationState"] == "Registered"
+    olds = {"namespace": "Microsoft.Kubernetes", "subscriptionId": SUB}
+    assert provider.diff("id", olds, dict(olds)).changes is False
+    changed = provider.diff("id", olds, {**olds, "namespace": "Microsoft.ContainerService"})
+    assert changed.changes is True and changed.replaces == ["namespace"]
