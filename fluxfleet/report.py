@@ -111,7 +111,13 @@ def to_markdown(plan: FleetPlan) -> str:
         for configuration, steps in stack.graphs.items():
             lines += ["", f"Flux configuration `{configuration}`:", "", "```mermaid", "graph LR"]
             for step in steps:
-                lines.append(f'  {configuration}_{step.name}["{step.name}<br/>{step.path or "./"}"]')
-                lines += [f"  {configuration}_{dep} --> {configuration}_{step.name}" for dep in step.depends_on]
+                lines.append(f'  {_node(configuration, step.name)}["{step.name}<br/>{step.path or "./"}"]')
+                lines += [
+                    f"  {_node(configuration, dep)} --> {_node(configuration, step.name)}" for dep in step.depends_on
+                ]
             lines.append("```")
     return "\n".join(lines) + "\n"
+
+
+def _node(configuration: str, kustomization: str) -> str:
+    return f"{configuration}__{kustomization}".replace("-", "_")  # Mermaid ids: no hyphens

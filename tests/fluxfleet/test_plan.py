@@ -93,7 +93,7 @@ def test_markdown_format_has_summary_and_mermaid(in_root, tmp_path):
     assert result.exit_code == 0 and result.stdout == ""
     text = out.read_text()
     assert "| edge-store-001 | `stacks/Pulumi.edge-store-001.yaml` | ✅ valid |" in text
-    assert "```mermaid" in text and "gitops-demo_infra --> gitops-demo_apps" in text
+    assert "```mermaid" in text and "gitops_demo__infra --> gitops_demo__apps" in text
 
 
 def test_one_bad_stack_among_good_ones(tmp_path):
