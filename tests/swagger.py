@@ -40,3 +40,26 @@ def _convert(node: dict[str, Any]) -> dict[str, Any]:
     if isinstance(node.get("additionalProperties"), dict):
         out["additionalProperties"] = _convert(node["additionalProperties"])
     return out
+
+
+NO_DEFAULT = object()
+
+
+def api_default(swagger: Path, definition: str, path: tuple[str, ...]) -> Any:
+    """The `default` the swagger documents for the property at `path` (map entries by any key), or NO_DEFAULT."""
+    definitions = json.loads(swagger.read_text())["definitions"]
+    node: dict[str, Any] = definitions[definition]
+    for key in path:
+        node = _resolve(definitions, node)
+        if key in node.get("properties", {}):
+            node = node["properties"][key]
+        elif isinstance(node.get("additionalProperties"), dict):
+            node = node["additionalProperties"]
+        else:
+            return NO_DEFAULT
+    return _resolve(definitions, node).get("default", NO_DEFAULT)
+
+
+def _resolve(definitions: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    ref = node.get("$ref", "")
+    return definitions[ref.split("/")[-1]] if ref.startswith("#/definitions/") else node

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 
+import json
+from typing import Any
+from collections.abc import Iterator
+
 import jsonschema
 import pytest
 
 from modules.spec import load_stack_file
 from tests.conftest import ROOT, deploy, deploy_spec, require_shared, unwrap_secrets
-from tests.swagger import request_schema
+from tests.swagger import api_default, request_schema
 
 KC = ("specification", "kubernetesconfiguration", "resource-manager", "Microsoft.KubernetesConfiguration")
 FLUX_SWAGGER = (*KC, "fluxConfigurations", "stable", "2025-04-01", "fluxconfiguration.json")
@@ -108,3 +112,78 @@ def test_the_check_catches_a_wrong_body(raw):
     assert any("syncInterval" in e for e in found)
     assert any("complianceState" in e for e in found)
     assert any(e.startswith("properties.scope") for e in found)
+
+
+AZ_CLI = json.loads((ROOT / "tests" / "fixtures" / "az_cli_flux_create_arc.json").read_text())
+# What the stack sets that the CLI leaves to the service and the swagger documents no default for.
+SERVICE_DEFAULTS = {
+    "extension": {("properties", "scope", "cluster", "releaseNamespace"): "flux-system"},
+    "fluxConfiguration": {},
+}
+SWAGGERS = {"extension": (EXTENSION_SWAGGER, "Extension"), "fluxConfiguration": (FLUX_SWAGGER, "FluxConfiguration")}
+MISSING = object()
+
+
+def leaves(body: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """(path, value) for every scalar or list in a request body."""
+    if isinstance(body, dict) and body:
+        for key, value in body.items():
+            yield from leaves(value, (*prefix, key))
+    else:
+        yield prefix, body
+
+
+def arm_path(inputs: dict, collection: str, name: str) -> str:
+    cluster = f"{inputs['clusterRp']}/{inputs['clusterResourceName']}/{inputs['clusterName']}"
+    return (
+        f"/subscriptions/{{subscriptionId}}/resourceGroups/{inputs['resourceGroupName']}/providers/{cluster}"
+        f"/providers/Microsoft.KubernetesConfiguration/{collection}/{name}"
+    )
+
+
+def tutorial_stack_requests() -> dict[str, tuple[str, dict]]:
+    """The requests the Arc tutorial stack's program makes, in the fixture's shape."""
+    stack = load_stack_file(ROOT / "stacks" / AZ_CLI["stack"])
+    deployment = deploy_spec(stack.spec, stack=stack.name)
+    extension = deployment.raw("kubernetesconfiguration:Extension")
+    flux = deployment.raw("kubernetesconfiguration:FluxConfiguration")
+    return {
+        "extension": (arm_path(extension, "extensions", extension["extensionName"]), extension_body(extension)),
+        "fluxConfiguration": (
+            arm_path(flux, "fluxConfigurations", flux["fluxConfigurationName"]),
+            flux_body(flux),
+        ),
+    }
+
+
+@pytest.mark.parametrize("request_name", ["extension", "fluxConfiguration"])
+def test_the_arc_tutorial_stack_sends_every_field_az_cli_sends(request_name):
+    """Someone moving from `az k8s-configuration flux create` gets the same resource, at the same ARM path."""
+    expected = AZ_CLI["requests"][request_name]
+    path, body = tutorial_stack_requests()[request_name]
+    assert path == expected["path"]
+    ours = dict(leaves(body))
+    differences = {
+        ".".join(key): {"az": value, "fluxfleet": ours.get(key, MISSING)}
+        for key, value in leaves(expected["body"])
+        if ours.get(key, MISSING) != value
+    }
+    assert differences == {}
+
+
+@pytest.mark.parametrize("request_name", ["extension", "fluxConfiguration"])
+def test_what_the_stack_sets_beyond_az_cli_is_what_the_service_defaults_to(request_name):
+    """Explicit values where the CLI relies on the service's defaults, so the two end up configured alike."""
+    parts, definition = SWAGGERS[request_name]
+    swagger = require_shared("arm-examples", *parts)
+    sent_by_cli = dict(leaves(AZ_CLI["requests"][request_name]["body"]))
+    _, body = tutorial_stack_requests()[request_name]
+    service_defaults = SERVICE_DEFAULTS[request_name]
+    extra = {key: value for key, value in leaves(body) if key not in sent_by_cli}
+    assert extra, "the stack sets nothing beyond the CLI: this test checks nothing"
+    not_defaults = {
+        ".".join(key): value
+        for key, value in extra.items()
+        if value != service_defaults.get(key, api_default(swagger, definition, key))
+    }
+    assert not_defaults == {}

@@ -95,7 +95,10 @@ def test_delete_never_unregisters(monkeypatch):
         raise AssertionError("delete must not call Azure")
 
     monkeypatch.setattr(resources, "ResourceManagementClient", no_client)
-    assert _ProviderRegistrationProvider().delete("id", {"namespace": "Microsoft.Kubernetes", "subscriptionId": SUB}) is None
+    assert (
+        _ProviderRegistrationProvider().delete("id", {"namespace": "Microsoft.Kubernetes", "subscriptionId": SUB})
+        is None
+    )
 
 
 def test_create_registers_and_a_changed_namespace_replaces(monkeypatch):
