@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 from rich.tree import Tree
 
 from fluxfleet.mock_engine import RecordedResource
@@ -59,8 +60,6 @@ def to_json(plan: FleetPlan) -> dict[str, Any]:
 def _tree(stack: StackPlan) -> Tree:
     mark = "[green]✔[/green]" if stack.ok else "[red]✗[/red]"
     root = Tree(f"{mark} [bold]{escape(stack.stack)}[/bold]  {escape(stack.file)}")
-    for error in stack.errors:
-        root.add(f"[red]{escape(str(error))}[/red]")
     if stack.resources:
         nodes: dict[str | None, Tree] = {None: root.add("[bold]resources[/bold]")}
         for resource in stack.resources:
@@ -83,6 +82,8 @@ def to_text(plan: FleetPlan, color: bool = False, width: int = 120) -> str:
     console = Console(file=buffer, force_terminal=color, no_color=not color, width=width, highlight=False)
     for stack in plan.stacks:
         console.print(_tree(stack))
+        for error in stack.errors:  # one line each, never wrapped: people grep and copy them
+            console.print(Text(f"  ✗ {error}", style="red"), soft_wrap=True)
     invalid = sum(not stack.ok for stack in plan.stacks)
     console.print(f"{len(plan.stacks)} stack(s) planned, {invalid} invalid")
     return buffer.getvalue()

@@ -114,6 +114,10 @@ def test_one_bad_stack_among_good_ones(tmp_path):
     assert error["message"] == "unknown kustomization 'infra-controler' (known: apps, infra-configs, infra-controllers)"
     assert all(by_name[name]["ok"] and by_name[name]["resources"] for name in EXAMPLES)
     assert "Pulumi.broken.yaml: fluxfleet:flux.configurations.platform" in result.stderr
+    line = f"{stacks / 'Pulumi.broken.yaml'}: {error['path']}: {error['message']}"
+    text = run("--stacks-dir", str(stacks))
+    assert text.exit_code == 2
+    assert any(row.endswith(line) for row in text.stdout.splitlines()), "an error is one whole line, never wrapped"
 
 
 def test_unknown_stack_and_bad_arguments_exit_2(in_root, tmp_path):
