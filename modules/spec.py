@@ -175,12 +175,18 @@ def _iso_duration(value: Any) -> str:
     return value
 
 
-def _dns_label(value: str) -> str:
+def dns_label_problem(value: str) -> str | None:
     if len(value) > 63 or not _DNS_LABEL.match(value):
-        raise ValueError(
+        return (
             f"{value!r} is not a DNS-1123 label (lower-case letters, digits and '-', "
             "starting and ending with a letter or digit, at most 63 characters)"
         )
+    return None
+
+
+def _dns_label(value: str) -> str:
+    if problem := dns_label_problem(value):
+        raise ValueError(problem)
     return value
 
 
@@ -561,47 +567,56 @@ def _kustomization_issues(
 ) -> Iterator[tuple[Loc, str]]:
     if not kustomizations:
         yield loc, "a configuration needs at least one kustomization"
-    known = ", ".join(sorted(kustomizations)) or "none"
     for name, kustomization in kustomizations.items():
         here = (*loc, name)
-        try:
-            _dns_label(name)
-        except ValueError as error:
-            yield here, f"kustomization name {error}"
-        object_name = f"{configuration}-{name}"
-        if len(object_name) > FLUX_OBJECT_NAME_MAX:
-            yield (
-                here,
-                (
-                    f"the Flux object name {object_name!r} has {len(object_name)} characters "
-                    f"(at most {FLUX_OBJECT_NAME_MAX}): shorten the configuration or kustomization name"
-                ),
-            )
+        for problem in flux_object_name_problems(configuration, name):
+            yield here, problem
         if kustomization.path is not None:
             parts = kustomization.path.split("/")
             if kustomization.path.startswith("/") or ".." in parts:
                 yield (*here, "path"), "must be a path inside the source, relative to its root (no leading / or ..)"
-        seen: set[str] = set()
-        for index, target in enumerate(kustomization.depends_on):
-            if target == name:
-                yield (*here, "dependsOn", index), "a kustomization cannot depend on itself"
-            elif target not in kustomizations:
-                yield (*here, "dependsOn", index), f"unknown kustomization {target!r} (known: {known})"
-            elif target in seen:
-                yield (*here, "dependsOn", index), f"duplicate {target!r}"
-            seen.add(target)
         if (
             kustomization.timeout
             and kustomization.sync_interval
             and kustomization.timeout > kustomization.sync_interval
         ):
             yield (*here, "timeout"), "timeout is longer than syncInterval"
-    graph = {name: [t for t in k.depends_on if t in kustomizations and t != name] for name, k in kustomizations.items()}
+    for where, problem in dependency_problems({name: k.depends_on for name, k in kustomizations.items()}):
+        yield (*loc, *where), problem
+
+
+def flux_object_name_problems(configuration: str, kustomization: str) -> Iterator[str]:
+    """What is wrong with a kustomization's name, alone and as the Flux object `<configuration>-<kustomization>`."""
+    if problem := dns_label_problem(kustomization):
+        yield f"kustomization name {problem}"
+    object_name = f"{configuration}-{kustomization}"
+    if len(object_name) > FLUX_OBJECT_NAME_MAX:
+        yield (
+            f"the Flux object name {object_name!r} has {len(object_name)} characters "
+            f"(at most {FLUX_OBJECT_NAME_MAX}): shorten the configuration or kustomization name"
+        )
+
+
+def dependency_problems(depends_on: Mapping[str, Sequence[str]]) -> Iterator[tuple[Loc, str]]:
+    """What is wrong with a kustomization graph (name → dependsOn), at `(name, "dependsOn"[, index])`: unknown
+    targets, self-dependencies, duplicates, and a cycle, named."""
+    known = ", ".join(sorted(depends_on)) or "none"
+    for name, targets in depends_on.items():
+        seen: set[str] = set()
+        for index, target in enumerate(targets):
+            if target == name:
+                yield (name, "dependsOn", index), "a kustomization cannot depend on itself"
+            elif target not in depends_on:
+                yield (name, "dependsOn", index), f"unknown kustomization {target!r} (known: {known})"
+            elif target in seen:
+                yield (name, "dependsOn", index), f"duplicate {target!r}"
+            seen.add(target)
+    graph = {name: [t for t in targets if t in depends_on and t != name] for name, targets in depends_on.items()}
     try:
         graphlib.TopologicalSorter(graph).prepare()
     except graphlib.CycleError as cycle:
         nodes = list(reversed(cycle.args[1]))  # graphlib lists the cycle against the edge direction
-        yield (*loc, nodes[0], "dependsOn"), f"dependency cycle: {' -> '.join(nodes)}"
+        yield (nodes[0], "dependsOn"), f"dependency cycle: {' -> '.join(nodes)}"
 
 
 def repository_key(url: str) -> str:
