@@ -88,7 +88,7 @@ def _git(git: GitSource, secrets: Secrets, protected: ProtectedSettings) -> kc.G
         ssh_known_hosts=_b64(git.ssh_known_hosts) if git.ssh_known_hosts else None,
         https_ca_cert=_b64(git.https_ca_cert) if git.https_ca_cert else None,
         sync_interval_in_seconds=git.sync_interval,
-        timeout_in_seconds=git.timeout,
+        timeout_in_seconds=git.effective_timeout,
     )
 
 
@@ -100,7 +100,7 @@ def _bucket(bucket: BucketSource, secrets: Secrets, protected: ProtectedSettings
         access_key=bucket.access_key,
         insecure=bucket.insecure,  # always sent: the API's default is insecure
         sync_interval_in_seconds=bucket.sync_interval,
-        timeout_in_seconds=bucket.timeout,
+        timeout_in_seconds=bucket.effective_timeout,
     )
 
 
@@ -115,7 +115,7 @@ def _azure_blob(blob: AzureBlobSource, secrets: Secrets) -> kc.AzureBlobDefiniti
         if blob.managed_identity
         else None,
         sync_interval_in_seconds=blob.sync_interval,
-        timeout_in_seconds=blob.timeout,
+        timeout_in_seconds=blob.effective_timeout,
     )
 
 
@@ -137,7 +137,7 @@ def _kustomization(spec: KustomizationSpec) -> kc.KustomizationDefinitionArgs:
         force=spec.force,
         wait=spec.wait,
         sync_interval_in_seconds=spec.sync_interval,
-        timeout_in_seconds=spec.timeout,
+        timeout_in_seconds=spec.effective_timeout,
         retry_interval_in_seconds=spec.retry_interval,
         post_build=post_build,
     )

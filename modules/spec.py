@@ -33,6 +33,7 @@ from pydantic.alias_generators import to_camel
 
 NAMESPACE = "fluxfleet"
 REQUIRED_PROVIDERS = ("Microsoft.Kubernetes", "Microsoft.ContainerService", "Microsoft.KubernetesConfiguration")
+API_DEFAULT_INTERVAL = 600  # seconds: the sync interval and timeout the Flux configuration API applies by default
 FLUX_OBJECT_NAME_MAX = 63  # a Kubernetes object name; Flux names kustomizations `<configuration>-<kustomization>`
 
 
@@ -285,7 +286,29 @@ class ExtensionSpec(_Spec):
     protected_settings: dict[str, SecretField] = {}
 
 
-class GitSource(_Spec):
+class _Reconciled(_Spec):
+    """A Flux object synced on an interval, with a timeout."""
+
+    sync_interval: Duration | None = None
+    timeout: Duration | None = None
+
+    @property
+    def effective_timeout(self) -> int | None:
+        """The timeout to send: the one set, else a sync interval shorter than the API's default timeout (the
+        default would let one attempt run past the next sync)."""
+        if self.timeout is None and self.sync_interval is not None and self.sync_interval < API_DEFAULT_INTERVAL:
+            return self.sync_interval
+        return self.timeout
+
+    def timeout_issue(self) -> str | None:
+        interval = self.sync_interval or API_DEFAULT_INTERVAL
+        if self.timeout and self.timeout > interval:
+            default = "" if self.sync_interval else f" ({API_DEFAULT_INTERVAL}s unless set)"
+            return f"timeout is longer than syncInterval{default}"
+        return None
+
+
+class GitSource(_Reconciled):
     url: NonEmpty
     branch: NonEmpty | None = None
     tag: NonEmpty | None = None
@@ -296,8 +319,6 @@ class GitSource(_Spec):
     ssh_private_key: SecretField | None = None
     ssh_known_hosts: NonEmpty | None = None
     https_ca_cert: NonEmpty | None = Field(default=None, alias="httpsCACert")
-    sync_interval: Duration | None = None
-    timeout: Duration | None = None
     provider: Literal["Generic", "Azure", "GitHub"] | None = None
 
     @property
@@ -305,28 +326,24 @@ class GitSource(_Spec):
         return self.url.startswith(("ssh://", "git@"))
 
 
-class BucketSource(_Spec):
+class BucketSource(_Reconciled):
     url: NonEmpty
     bucket_name: NonEmpty
     access_key: NonEmpty | None = None
     secret_key: SecretField | None = None
     insecure: bool = False  # the API's default is true; fluxfleet's is TLS
-    sync_interval: Duration | None = None
-    timeout: Duration | None = None
 
 
 class ManagedIdentity(_Spec):
     client_id: Guid
 
 
-class AzureBlobSource(_Spec):
+class AzureBlobSource(_Reconciled):
     url: NonEmpty
     container_name: NonEmpty
     account_key: SecretField | None = None
     sas_token: SecretField | None = None
     managed_identity: ManagedIdentity | None = None
-    sync_interval: Duration | None = None
-    timeout: Duration | None = None
 
 
 class SubstituteFrom(_Spec):
@@ -340,14 +357,12 @@ class PostBuild(_Spec):
     substitute_from: list[SubstituteFrom] = []
 
 
-class KustomizationSpec(_Spec):
+class KustomizationSpec(_Reconciled):
     path: NonEmpty | None = None
     depends_on: list[str] = []
     prune: bool | None = None
     force: bool | None = None
     wait: bool | None = None
-    sync_interval: Duration | None = None
-    timeout: Duration | None = None
     retry_interval: Duration | None = None
     post_build: PostBuild | None = None
 
@@ -489,6 +504,9 @@ def _configuration_issues(loc: Loc, name: str, configuration: ConfigurationSpec)
         yield from _bucket_issues((*loc, "bucket"), configuration.bucket)
     if configuration.azure_blob:
         yield from _blob_issues((*loc, "azureBlob"), configuration.azure_blob)
+    for key in sources:
+        if problem := getattr(configuration, key).timeout_issue():
+            yield (*loc, to_camel(key), "timeout"), problem
     yield from _kustomization_issues((*loc, "kustomizations"), name, configuration.kustomizations)
 
 
@@ -516,8 +534,6 @@ def _git_issues(loc: Loc, git: GitSource) -> Iterator[tuple[Loc, str]]:
     if git.provider not in (None, "Generic"):
         # pulumi-azure-native sends fluxConfigurations API 2023-05-01, which has no `provider`.
         yield (*loc, "provider"), f"provider {git.provider!r} needs a newer Flux configuration API than fluxfleet sends"
-    if git.timeout and git.sync_interval and git.timeout > git.sync_interval:
-        yield (*loc, "timeout"), "timeout is longer than syncInterval"
 
 
 def git_url_problem(url: str) -> str | None:
@@ -575,12 +591,8 @@ def _kustomization_issues(
             parts = kustomization.path.split("/")
             if kustomization.path.startswith("/") or ".." in parts:
                 yield (*here, "path"), "must be a path inside the source, relative to its root (no leading / or ..)"
-        if (
-            kustomization.timeout
-            and kustomization.sync_interval
-            and kustomization.timeout > kustomization.sync_interval
-        ):
-            yield (*here, "timeout"), "timeout is longer than syncInterval"
+        if problem := kustomization.timeout_issue():
+            yield (*here, "timeout"), problem
     for where, problem in dependency_problems({name: k.depends_on for name, k in kustomizations.items()}):
         yield (*loc, *where), problem
 

@@ -108,10 +108,24 @@ def test_bucket_source_is_tls_with_protected_secret_key(raw):
         "accessKey": "AKIAEXAMPLE",
         "insecure": False,
         "syncIntervalInSeconds": 300,
-        "timeoutInSeconds": 600,
+        "timeoutInSeconds": 300,
     }
     protected = reveal(deployment.raw(FLUX)["configurationProtectedSettings"])
     assert base64.b64decode(protected["bucketSecretKey"]).decode() == CANARY
+
+
+@pytest.mark.parametrize(
+    ("interval", "timeout", "sent"),
+    [("5m", None, 300), ("20m", None, 600), ("5m", "1m", 60), (None, None, 600)],
+)
+def test_timeout_never_outlasts_a_short_interval(raw, interval, timeout, sent):
+    """Unset, the API's 600 s timeout would let one attempt run past the next 5-minute sync."""
+    settings = {k: v for k, v in (("syncInterval", interval), ("timeout", timeout)) if v}
+    demo(raw)["git"].update(settings)
+    demo(raw)["kustomizations"]["apps"].update(settings)
+    inputs = deploy(raw).one(FLUX).inputs
+    assert inputs["gitRepository"]["timeoutInSeconds"] == sent
+    assert inputs["kustomizations"]["apps"]["timeoutInSeconds"] == sent
 
 
 def test_azure_blob_account_key_is_secret(raw):

@@ -129,6 +129,22 @@ def test_bad_durations_are_errors(raw, text):
     assert message.startswith(f"{FILE}: fluxfleet:flux.configurations.demo.kustomizations.apps.syncInterval: ")
 
 
+@pytest.mark.parametrize(
+    ("settings", "expect"),
+    [
+        ({"syncInterval": "1m", "timeout": "2m"}, "timeout is longer than syncInterval"),
+        ({"timeout": "15m"}, "timeout is longer than syncInterval (600s unless set)"),
+    ],
+)
+def test_timeout_not_longer_than_the_interval(raw, settings, expect):
+    demo(raw)["git"].update(settings)
+    demo(raw)["kustomizations"]["apps"].update(settings)
+    assert errors(raw) == [
+        f"{FILE}: fluxfleet:flux.configurations.demo.git.timeout: {expect}",
+        f"{FILE}: fluxfleet:flux.configurations.demo.kustomizations.apps.timeout: {expect}",
+    ]
+
+
 def test_reconciliation_wait_duration_is_iso8601(raw):
     demo(raw)["waitForReconciliation"] = True
     demo(raw)["reconciliationWaitDuration"] = "PT30M"
