@@ -29,6 +29,7 @@ class AksCluster(pulumi.ComponentResource):
         super().__init__("fluxfleet:cluster:AksCluster", name, None, opts)
         spec = args.cluster
         pools = spec.node_pools or []
+        cilium = spec.network_policy == "cilium"
         self.managed_cluster = containerservice.ManagedCluster(
             name,
             resource_name_=spec.name,
@@ -74,7 +75,18 @@ class AksCluster(pulumi.ComponentResource):
             network_profile=containerservice.ContainerServiceNetworkProfileArgs(
                 network_plugin=spec.network_plugin or "azure",
                 network_policy=spec.network_policy,
+                # Cilium network policy runs only on the Cilium dataplane, which needs overlay networking.
+                **({"network_dataplane": "cilium", "network_plugin_mode": "overlay"} if cilium else {}),
             ),
+            auto_upgrade_profile=containerservice.ManagedClusterAutoUpgradeProfileArgs(
+                upgrade_channel=spec.auto_upgrade_channel or "patch",  # patches within the version the spec names
+            ),
+            api_server_access_profile=containerservice.ManagedClusterAPIServerAccessProfileArgs(
+                enable_private_cluster=spec.private_cluster,
+                authorized_ip_ranges=spec.authorized_ip_ranges,
+            )
+            if spec.private_cluster or spec.authorized_ip_ranges
+            else None,
             tags=spec.tags,
             opts=child_options(
                 self,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import graphlib
+import ipaddress
 import re
 import types
 import typing
@@ -191,6 +192,13 @@ def _dns_label(value: str) -> str:
     return value
 
 
+def _cidr(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=True))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP range such as 203.0.113.0/24") from None
+
+
 def _guid(value: str) -> str:
     if not _GUID.match(value):
         raise ValueError(f"{value!r} is not a GUID")
@@ -221,6 +229,7 @@ Duration = Annotated[int, PlainValidator(parse_duration)]
 IsoDuration = Annotated[str, PlainValidator(_iso_duration)]
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
 Guid = Annotated[str, AfterValidator(_guid)]
+Cidr = Annotated[str, AfterValidator(_cidr)]
 SettingValue = Annotated[str, PlainValidator(_setting_value)]
 NonEmpty = Annotated[str, Field(min_length=1)]
 
@@ -269,6 +278,9 @@ class ClusterSpec(_Spec):
     aad_admin_group_object_ids: list[Guid] | None = None
     network_plugin: Literal["azure", "kubenet", "none"] | None = None
     network_policy: Literal["azure", "calico", "cilium"] | None = None
+    auto_upgrade_channel: Literal["none", "patch", "stable", "rapid", "node-image"] | None = None
+    authorized_ip_ranges: list[Cidr] | None = None
+    private_cluster: bool | None = None
     tags: dict[str, str] | None = None
     disable_local_accounts: bool | None = None
     protect: bool = True  # a cluster is never deleted or replaced by accident
@@ -452,6 +464,9 @@ _AKS_ONLY = (
     "aad_admin_group_object_ids",
     "network_plugin",
     "network_policy",
+    "auto_upgrade_channel",
+    "authorized_ip_ranges",
+    "private_cluster",
     "tags",
     "disable_local_accounts",
 )
@@ -466,6 +481,10 @@ def _cluster_issues(cluster: ClusterSpec) -> Iterator[tuple[Loc, str]]:
         return
     if cluster.location is None:
         yield (*base, "location"), "an AKS cluster needs a location: set it here or in azure-native:location"
+    if cluster.network_policy == "cilium" and cluster.network_plugin not in (None, "azure"):
+        yield (*base, "networkPolicy"), "cilium needs networkPlugin: azure"
+    if cluster.private_cluster and cluster.authorized_ip_ranges:
+        yield (*base, "authorizedIpRanges"), "a private cluster has no public API server to restrict: drop one"
     if not cluster.node_pools:
         yield (*base, "nodePools"), "an AKS cluster needs at least one node pool"
         return

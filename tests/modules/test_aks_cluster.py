@@ -27,6 +27,26 @@ def test_managed_cluster_is_baseline_shaped(raw):
     assert inputs["dnsPrefix"] == "aks-test"
 
 
+def test_upgrades_patches_by_default_and_api_server_access_as_asked(raw):
+    inputs = deploy(raw).one(":ManagedCluster").inputs
+    assert inputs["autoUpgradeProfile"] == {"upgradeChannel": "patch"}  # keeps the minor version the spec names
+    assert "apiServerAccessProfile" not in inputs
+    raw["cluster"].update(autoUpgradeChannel="stable", authorizedIpRanges=["203.0.113.0/24"])
+    inputs = deploy(raw).one(":ManagedCluster").inputs
+    assert inputs["autoUpgradeProfile"] == {"upgradeChannel": "stable"}
+    assert inputs["apiServerAccessProfile"] == {"authorizedIPRanges": ["203.0.113.0/24"]}
+    del raw["cluster"]["authorizedIpRanges"]
+    raw["cluster"]["privateCluster"] = True
+    assert deploy(raw).one(":ManagedCluster").inputs["apiServerAccessProfile"] == {"enablePrivateCluster": True}
+
+
+def test_cilium_network_policy_runs_on_the_cilium_dataplane(raw):
+    raw["cluster"]["networkPolicy"] = "cilium"
+    profile = deploy(raw).one(":ManagedCluster").inputs["networkProfile"]
+    wanted = {"networkPlugin": "azure", "networkPolicy": "cilium", "networkDataplane": "cilium"}
+    assert {key: profile.get(key) for key in wanted} == wanted and profile["networkPluginMode"] == "overlay"
+
+
 def test_local_accounts_can_be_kept_when_asked(raw):
     raw["cluster"]["disableLocalAccounts"] = False
     assert deploy(raw).one(":ManagedCluster").inputs["disableLocalAccounts"] is False

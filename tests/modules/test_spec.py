@@ -388,6 +388,26 @@ def test_node_pool_rules(raw, pools, path, expect):
     assert any(m.startswith(f"{FILE}: fluxfleet:cluster.{path}: ") and expect in m for m in messages), messages
 
 
+@pytest.mark.parametrize(
+    ("settings", "path", "expect"),
+    [
+        ({"authorizedIpRanges": ["203.0.113.0/33"]}, "authorizedIpRanges[0]", "'203.0.113.0/33' is not an IP range"),
+        ({"authorizedIpRanges": ["203.0.113.1/24"]}, "authorizedIpRanges[0]", "'203.0.113.1/24' is not an IP range"),
+        (
+            {"authorizedIpRanges": ["203.0.113.0/24"], "privateCluster": True},
+            "authorizedIpRanges",
+            "a private cluster has no public API server to restrict",
+        ),
+        ({"networkPolicy": "cilium", "networkPlugin": "kubenet"}, "networkPolicy", "cilium needs networkPlugin: azure"),
+        ({"autoUpgradeChannel": "weekly"}, "autoUpgradeChannel", "'weekly'"),
+    ],
+)
+def test_api_server_access_network_and_upgrade_rules(raw, settings, path, expect):
+    raw["cluster"].update(settings)
+    [error] = errors(raw)
+    assert error.startswith(f"{FILE}: fluxfleet:cluster.{path}: ") and expect in error
+
+
 def test_providers_must_include_what_flux_needs(raw):
     raw["providers"] = ["Microsoft.Kubernetes", "Microsoft.KubernetesConfiguration", "Microsoft.Kubernetes"]
     assert errors(raw) == [
