@@ -18,6 +18,7 @@ class PlanFormat(StrEnum):
     text = "text"
     json = "json"
     markdown = "markdown"
+    sarif = "sarif"
 
 
 @app.callback()
@@ -39,13 +40,31 @@ def plan(
             "--source", help="URL=DIR: check kustomization paths against a local checkout of that repository."
         ),
     ] = None,
+    policy_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy-config", help="YAML or JSON: policy id to mandatory, advisory or disabled (as the pack's config)."
+        ),
+    ] = None,
 ) -> None:
-    """Run each stack's program offline under Pulumi's mock engine: resources, kustomization graph, errors.
+    """Run each stack's program offline under Pulumi's mock engine: resources, kustomization graph, policy
+    violations, errors.
 
-    Exit codes: 0 all stacks valid, 2 invalid input.
+    Exit codes: 0 all stacks valid and compliant, 1 a mandatory policy violated, 2 invalid input.
     """
     from fluxfleet.plan import plan_fleet, stack_files
-    from fluxfleet.report import render
+    from fluxfleet.report import render, violation_text
+    from modules.spec import SpecError, load_policy_levels
+    from policies.rules import RULES_BY_ID
+
+    levels = {}
+    if policy_config is not None:
+        try:
+            levels = load_policy_levels(policy_config, list(RULES_BY_ID))
+        except SpecError as error:
+            for issue in error.issues:
+                typer.echo(f"fluxfleet plan: --policy-config {issue}", err=True)
+            raise typer.Exit(2) from None
 
     if not stacks_dir.is_dir():
         typer.echo(f"fluxfleet plan: {stacks_dir}: no such directory", err=True)
@@ -61,7 +80,7 @@ def plan(
     if not paths:
         typer.echo(f"fluxfleet plan: {stacks_dir}: no Pulumi.<stack>.yaml files", err=True)
         raise typer.Exit(2)
-    fleet = plan_fleet(paths, checkouts=checkouts)
+    fleet = plan_fleet(paths, checkouts=checkouts, policy_levels=levels)
     report = render(fleet, fmt.value, color=output is None and fmt is PlanFormat.text and sys.stdout.isatty())
     if output is None:
         sys.stdout.write(report)
@@ -76,4 +95,6 @@ def plan(
         for stack in fleet.stacks:
             for error in stack.errors:
                 typer.echo(str(error), err=True)
+            for violation in stack.violations:
+                typer.echo(f"{stack.file}: {violation.level} {violation_text(violation)}", err=True)
     raise typer.Exit(fleet.exit_code)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fluxfleet.mock_engine import RecordedResource, run_program
+from policies.rules import Level, Resource, Violation, evaluate
 from modules.keyvault import OfflineKeyVault, Secrets, SecretValueReader
 from modules.spec import STACK_FILE, SpecError, SpecIssue, StackSpec, kustomization_path_issues, load_stack_file
 from modules.stack import build_stack
@@ -31,10 +32,15 @@ class StackPlan:
     resources: list[RecordedResource] = field(default_factory=list)
     # configuration name -> its kustomizations in dependency order
     graphs: dict[str, list[KustomizationStep]] = field(default_factory=dict)
+    violations: list[Violation] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    @property
+    def compliant(self) -> bool:
+        return not any(v.level == "mandatory" for v in self.violations)
 
 
 @dataclass
@@ -47,7 +53,10 @@ class FleetPlan:
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.ok else 2
+        """2 for invalid input, else 1 for a mandatory policy violation, else 0."""
+        if not self.ok:
+            return 2
+        return 0 if all(stack.compliant for stack in self.stacks) else 1
 
 
 def stack_files(stacks_dir: Path, names: Sequence[str] = ()) -> list[Path]:
@@ -62,9 +71,10 @@ def plan_stack(
     display: str | None = None,
     key_vault: SecretValueReader | None = None,
     checkouts: Mapping[str, Path] | None = None,
+    policy_levels: Mapping[str, Level] | None = None,
 ) -> StackPlan:
-    """Validate one stack file and run its program under mocks. With `checkouts` (repository URL -> local
-    directory), kustomization paths are checked against the source too."""
+    """Validate one stack file, run its program under mocks and evaluate the policy rules on what it registered.
+    With `checkouts` (repository URL -> local directory), kustomization paths are checked against the source too."""
     file = display or str(path)
     stack_name = STACK_FILE.match(path.name)
     plan = StackPlan(stack_name["stack"] if stack_name else path.name, file)
@@ -83,7 +93,64 @@ def plan_stack(
         plan.errors.append(SpecIssue(file, "-", f"the program failed: {reason}"))
         return plan
     plan.graphs = kustomization_graphs(stack.spec)
+    plan.violations = evaluate([policy_view(r) for r in plan.resources], policy_levels)
     return plan
+
+
+def policy_view(record: RecordedResource) -> Resource:
+    """A recorded registration as the policy rules see it: here, unlike under CrossGuard, secrets are known."""
+    return Resource(
+        type=record.type,
+        name=record.name,
+        props=record.inputs,
+        urn=record.urn,
+        secrets=frozenset(record.secrets),
+        depends_on=frozenset(record.options.get("dependsOn", ())),
+    )
+
+
+# Where a resource's property comes from in the stack file: the program's mapping, read backwards.
+_SPEC_KEYS = {
+    "kubernetesconfiguration:FluxConfiguration": {
+        "gitRepository": "git",
+        "bucket": "bucket",
+        "azureBlob": "azureBlob",
+        "kustomizations": "kustomizations",
+        "namespace": "namespace",
+    },
+    "kubernetesconfiguration:Extension": {
+        "configurationSettings": "settings",
+        "version": "version",
+        "releaseTrain": "releaseTrain",
+        "autoUpgradeMinorVersion": "autoUpgradeMinorVersion",
+    },
+    "containerservice:ManagedCluster": {
+        "kubernetesVersion": "kubernetesVersion",
+        "networkProfile": "networkPolicy",
+        "apiServerAccessProfile": "authorizedIpRanges",
+        "autoUpgradeProfile": "autoUpgradeChannel",
+        "tags": "tags",
+    },
+}
+
+
+def spec_keys(violation: Violation) -> list[str | int]:
+    """The stack-file keys a violation points at, as deep as the program's mapping is known."""
+    kind = Resource(violation.type, violation.resource, {}).kind
+    if kind == "kubernetesconfiguration:FluxConfiguration":
+        keys: list[str | int] = ["fluxfleet:flux", "configurations", violation.resource]
+    elif kind == "kubernetesconfiguration:Extension":
+        keys = ["fluxfleet:flux", "extension"]
+    elif kind == "containerservice:ManagedCluster":
+        keys = ["fluxfleet:cluster"]
+    else:
+        return []
+    first, *rest = violation.path.split(".") if violation.path else [""]
+    if mapped := _SPEC_KEYS[kind].get(first):
+        keys.append(mapped)
+        if mapped in ("kustomizations", "settings") and rest:
+            keys.append(rest[0])
+    return keys
 
 
 def kustomization_graphs(spec: StackSpec) -> dict[str, list[KustomizationStep]]:
@@ -103,9 +170,12 @@ def plan_fleet(
     relative_to: Path | None = None,
     key_vault: SecretValueReader | None = None,
     checkouts: Mapping[str, Path] | None = None,
+    policy_levels: Mapping[str, Level] | None = None,
 ) -> FleetPlan:
     """Plan each stack in this process. `key_vault` defaults to the offline reader, which opens no connection."""
-    return FleetPlan([plan_stack(path, _display(path, relative_to), key_vault, checkouts) for path in paths])
+    return FleetPlan(
+        [plan_stack(path, _display(path, relative_to), key_vault, checkouts, policy_levels) for path in paths]
+    )
 
 
 def _display(path: Path, base: Path | None) -> str:

@@ -1,4 +1,5 @@
-"""Renders a fleet plan as text (a rich tree), JSON (for tools) or Markdown (for a CI job summary)."""
+"""Renders a fleet plan as text (a rich tree), JSON (for tools), Markdown (for a CI job summary) or SARIF (for
+code scanning)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,17 @@ from rich.tree import Tree
 
 from fluxfleet.mock_engine import RecordedResource
 from fluxfleet.plan import FleetPlan, StackPlan
+from fluxfleet.sarif import to_sarif
+from policies.rules import Violation
 
-Format = Literal["text", "json", "markdown"]
+Format = Literal["text", "json", "markdown", "sarif"]
 
 
 def render(plan: FleetPlan, fmt: Format, color: bool = False, width: int = 120) -> str:
     if fmt == "json":
         return json.dumps(to_json(plan), indent=2) + "\n"
+    if fmt == "sarif":
+        return json.dumps(to_sarif(plan), indent=2) + "\n"
     if fmt == "markdown":
         return to_markdown(plan)
     return to_text(plan, color=color, width=width)
@@ -28,12 +33,17 @@ def render(plan: FleetPlan, fmt: Format, color: bool = False, width: int = 120) 
 def to_json(plan: FleetPlan) -> dict[str, Any]:
     return {
         "ok": plan.ok,
+        "compliant": all(stack.compliant for stack in plan.stacks),
         "stacks": [
             {
                 "stack": stack.stack,
                 "file": stack.file,
                 "ok": stack.ok,
                 "errors": [{"file": e.file, "path": e.path, "message": e.message} for e in stack.errors],
+                "violations": [
+                    {"policy": v.policy, "level": v.level, "resource": v.resource, "path": v.path, "message": v.message}
+                    for v in stack.violations
+                ],
                 "resources": [
                     {
                         "type": r.type,
@@ -84,9 +94,23 @@ def to_text(plan: FleetPlan, color: bool = False, width: int = 120) -> str:
         console.print(_tree(stack))
         for error in stack.errors:  # one line each, never wrapped: people grep and copy them
             console.print(Text(f"  ✗ {error}", style="red"), soft_wrap=True)
+        for violation in stack.violations:
+            mandatory = violation.level == "mandatory"
+            line = f"  {'✗' if mandatory else '!'} {violation.level} {violation_text(violation)}"
+            console.print(Text(line, style="red" if mandatory else "yellow"), soft_wrap=True)
     invalid = sum(not stack.ok for stack in plan.stacks)
-    console.print(f"{len(plan.stacks)} stack(s) planned, {invalid} invalid")
+    violations = [v for stack in plan.stacks for v in stack.violations]
+    mandatory = sum(v.level == "mandatory" for v in violations)
+    console.print(
+        f"{len(plan.stacks)} stack(s) planned, {invalid} invalid; "
+        f"{mandatory} mandatory and {len(violations) - mandatory} advisory policy violation(s)"
+    )
     return buffer.getvalue()
+
+
+def violation_text(violation: Violation) -> str:
+    where = f"{violation.resource} {violation.path}" if violation.path else violation.resource
+    return f"[{violation.policy}] {where}: {violation.message}"
 
 
 def _resource_row(resource: RecordedResource, depth: dict[str, int]) -> str:
@@ -100,11 +124,25 @@ def _resource_row(resource: RecordedResource, depth: dict[str, int]) -> str:
 def to_markdown(plan: FleetPlan) -> str:
     lines = ["# fluxfleet plan", "", "| stack | file | result | resources |", "|---|---|---|---|"]
     for stack in plan.stacks:
-        result = "✅ valid" if stack.ok else f"❌ {len(stack.errors)} error(s)"
+        result = (
+            f"❌ {len(stack.errors)} error(s)"
+            if not stack.ok
+            else "✅ valid"
+            if stack.compliant
+            else f"❌ {sum(v.level == 'mandatory' for v in stack.violations)} mandatory violation(s)"
+        )
         lines.append(f"| {stack.stack} | `{stack.file}` | {result} | {len(stack.resources)} |")
     for stack in plan.stacks:
         lines += ["", f"## {stack.stack}", ""]
         lines += [f"- ❌ `{e.path}`: {e.message}" for e in stack.errors]
+        if stack.violations:
+            lines += ["| policy | level | resource | path | what to do |", "|---|---|---|---|---|"]
+            lines += [
+                f"| `{v.policy}` | {'❌' if v.level == 'mandatory' else '⚠️'} {v.level} | {v.resource} "
+                f"| `{v.path or '-'}` | {_cell(v.message)} |"
+                for v in stack.violations
+            ]
+            lines.append("")
         if stack.resources:
             depth: dict[str, int] = {}
             lines += ["| resource | name | secret inputs |", "|---|---|---|"]
@@ -118,6 +156,10 @@ def to_markdown(plan: FleetPlan) -> str:
                 ]
             lines.append("```")
     return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
 
 
 def _node(configuration: str, kustomization: str) -> str:

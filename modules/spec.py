@@ -70,6 +70,14 @@ def key_path(loc: Sequence[str | int]) -> str:
     return text
 
 
+def key_path_parts(path: str) -> list[str | int]:
+    """The inverse of key_path: 'fluxfleet:flux.configurations.demo.dependsOn[0]' -> ['fluxfleet:flux', ..., 0]."""
+    parts: list[str | int] = []
+    for token in re.findall(r"\[(\d+)\]|([^.\[\]]+)", path):
+        parts.append(int(token[0]) if token[0] else token[1])
+    return parts
+
+
 # --------------------------------------------------------------------------------------------- secrets
 
 
@@ -831,3 +839,60 @@ def load_stack_file(path: Path, display: str | None = None) -> Stack:
     location = config.get("azure-native:location")
     spec = parse_spec(raw, file=file, default_location=location if isinstance(location, str) else None)
     return Stack(name, file, spec)
+
+
+def stack_file_line(path: Path, keys: Sequence[str | int]) -> int | None:
+    """The 1-based line of the deepest of `config:` → `keys` present in a stack file, for annotations."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        node = YAML(typ="rt").load(path.read_text(encoding="utf-8"))["config"]
+    except (OSError, UnicodeDecodeError, YAMLError, KeyError, TypeError):
+        return None
+    line = None
+    for key in keys:
+        try:
+            position = node.lc.key(key) if isinstance(key, str) else node.lc.item(key)
+            node = node[key]
+        except (AttributeError, KeyError, IndexError, TypeError):
+            break
+        line = position[0] + 1
+    return line
+
+
+POLICY_LEVELS = ("mandatory", "advisory", "disabled")
+
+
+def load_policy_levels(path: Path, known: Sequence[str]) -> dict[str, str]:
+    """A policy config file (YAML or JSON), the shape the CrossGuard pack takes: policy id → level, or
+    policy id → {enforcementLevel: level}."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    file = str(path)
+    try:
+        document = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise SpecError([SpecIssue(file, "-", f"cannot read: {error.strerror}")]) from None
+    except (YAMLError, UnicodeDecodeError) as error:
+        raise SpecError([SpecIssue(file, "-", f"not valid YAML or JSON: {str(error).splitlines()[0]}")]) from None
+    if not isinstance(document, dict):
+        raise SpecError([SpecIssue(file, "-", "a map of policy id to mandatory, advisory or disabled")])
+    levels: dict[str, str] = {}
+    issues: list[SpecIssue] = []
+    for policy, value in document.items():
+        where = str(policy)
+        if policy not in known:
+            hint = difflib.get_close_matches(str(policy), known, n=1)
+            issues.append(SpecIssue(file, where, "unknown policy" + (f" (did you mean {hint[0]!r}?)" if hint else "")))
+            continue
+        if isinstance(value, dict):
+            where, value = f"{policy}.enforcementLevel", value.get("enforcementLevel")
+        if value not in POLICY_LEVELS:
+            issues.append(SpecIssue(file, where, f"{value!r}: use one of {', '.join(POLICY_LEVELS)}"))
+            continue
+        levels[policy] = value
+    if issues:
+        raise SpecError(issues)
+    return levels

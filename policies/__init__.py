@@ -1,0 +1,1 @@
+"""The fluxfleet CrossGuard policy pack; its rules (rules.py) are shared with `fluxfleet plan`."""

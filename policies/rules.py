@@ -1,0 +1,616 @@
+"""The fluxfleet policy rules: plain functions over (resource type, wire-format properties).
+
+One source of truth, used twice: by the CrossGuard pack in this directory (`pulumi preview --policy-pack policies`)
+and by `fluxfleet plan`, which evaluates them offline on the resources the program registered under mocks.
+Properties are the camelCase inputs azure-native sends (`gitRepository.repositoryRef.branch`,
+`kustomizations.apps.dependsOn`). Where a check is already an input rule of the stack spec, the rule calls the
+spec's helper rather than restating it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from modules.spec import (
+    API_DEFAULT_INTERVAL,
+    dependency_problems,
+    dns_label_problem,
+    flux_object_name_problems,
+    git_url_problem,
+)
+import contextlib
+
+Level = Literal["mandatory", "advisory", "disabled"]  # modules.spec.POLICY_LEVELS reads them from config files
+
+FLUX_MIN_KUBERNETES = (1, 20)  # the oldest Kubernetes minor the microsoft.flux extension supports; preflight too
+FLUX_EXTENSION_MIN_VERSION = (1, 15)  # the oldest microsoft.flux minor in Microsoft's support window; raise it
+MIN_SYNC_INTERVAL = 60  # seconds; shorter polls hammer the git host and ARM for little gain
+PRODUCTION = ("production", "prod")
+
+FLUX_CONFIGURATION = "kubernetesconfiguration:FluxConfiguration"
+EXTENSION = "kubernetesconfiguration:Extension"
+MANAGED_CLUSTER = "containerservice:ManagedCluster"
+
+# Properties ARM never returns and azure-native always stores encrypted (x-ms-secret in the API).
+WRITE_ONLY_SECRETS = {
+    FLUX_CONFIGURATION: (
+        "configurationProtectedSettings",
+        "azureBlob.accountKey",
+        "azureBlob.sasToken",
+        "azureBlob.servicePrincipal.clientSecret",
+        "azureBlob.servicePrincipal.clientCertificate",
+        "azureBlob.servicePrincipal.clientCertificatePassword",
+    ),
+    EXTENSION: ("configurationProtectedSettings",),
+}
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One resource as a rule sees it."""
+
+    type: str
+    name: str
+    props: Mapping[str, Any]
+    urn: str = ""
+    # Input paths that hold Pulumi secrets. None when the caller cannot tell: CrossGuard hands policies the
+    # values with their secret markers removed, so there only the always-encrypted properties count as secret.
+    secrets: frozenset[str] | None = None
+    depends_on: frozenset[str] = frozenset()  # URNs
+
+    @property
+    def kind(self) -> str:
+        """`kubernetesconfiguration:FluxConfiguration`, whichever API version module the type names."""
+        _, module, name = (self.type.split(":") + ["", ""])[:3]
+        return f"{module.split('/')[0]}:{name}"
+
+    def is_secret(self, path: str) -> bool | None:
+        if any(_within(path, known) for known in WRITE_ONLY_SECRETS.get(self.kind, ())):
+            return True
+        if self.secrets is None:
+            return None
+        return any(_within(path, secret) for secret in self.secrets)
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: str  # property path inside the resource; "" for the resource as a whole
+    message: str  # what is wrong and what to do
+
+
+@dataclass(frozen=True)
+class StackFinding:
+    resource: Resource
+    path: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    level: Level
+    description: str
+    applies_to: str | None  # the resource kind of a resource rule; None for a stack rule
+    check: Callable[..., Iterable[Any]]
+
+    @property
+    def stack_rule(self) -> bool:
+        return self.applies_to is None
+
+
+@dataclass(frozen=True)
+class Violation:
+    policy: str
+    level: Level
+    resource: str  # the resource's name
+    type: str
+    urn: str
+    path: str
+    message: str
+
+
+def _within(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith((f"{prefix}.", f"{prefix}["))
+
+
+def _get(props: Mapping[str, Any], path: str) -> Any:
+    value: Any = props
+    for key in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _leaves(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _leaves(item, f"{path}[{index}]")
+    else:
+        yield path, value
+
+
+def _seconds(value: Any) -> int:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else API_DEFAULT_INTERVAL
+
+
+def _version(text: Any) -> tuple[int, ...] | None:
+    match = re.match(r"^v?(\d+)\.(\d+)", str(text or ""))
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def _is_known(value: Any) -> bool:
+    """False for values a preview cannot know yet (CrossGuard: None; plan: "[unknown]")."""
+    return value is not None and value != "[unknown]"
+
+
+# --------------------------------------------------------------------------------------------- credentials
+
+_CREDENTIAL_PATTERNS = (
+    (re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"), "a PEM private key"),
+    (re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}|glpat-[A-Za-z0-9_-]{20,})"), "a PAT"),
+    (re.compile(r"(?i)\b(?:AccountKey|SharedAccessKey|SharedAccessSignature)=[^;\s]+"), "a connection string key"),
+    (re.compile(r"(?i)[?&]sig=[^&\s]+"), "a SAS token"),
+    (re.compile(r"(?i)\b(?:password|passwd|pwd)=[^;&\s]+"), "a password"),
+)
+_BASE64 = re.compile(r"^[A-Za-z0-9+/]{40,}={0,2}$")
+_SECRET_KEY_NAME = re.compile(
+    r"(?i)(password|passwd|secret|token|api[-_.]?key|access[-_.]?key|private[-_.]?key|credential|connection[-_.]?string"
+    r"|\bsas\b)"
+)
+
+
+def credential_kind(value: Any) -> str | None:
+    """What kind of credential a value looks like (also base64-encoded), or None."""
+    if not isinstance(value, str) or len(value) < 8:
+        return None
+    candidates = [value]
+    if _BASE64.match(value):
+        with contextlib.suppress(binascii.Error, ValueError):
+            candidates.append(base64.b64decode(value, validate=True).decode("utf-8", "ignore"))
+    for text in candidates:
+        for pattern, kind in _CREDENTIAL_PATTERNS:
+            if pattern.search(text):
+                return kind
+    return None
+
+
+def _url_credentials(url: str) -> str | None:
+    authority = url.split("://", 1)[-1].split("/", 1)[0]
+    if "://" in url and ":" in authority.split("@", 1)[0] and "@" in authority:
+        return "a user and password inside the URL"
+    if kind := credential_kind(url):
+        return kind + " inside the URL"
+    return None
+
+
+# --------------------------------------------------------------------------------------------- Flux configurations
+
+
+def flux_source_url_secure(resource: Resource) -> Iterator[Finding]:
+    git_url = _get(resource.props, "gitRepository.url")
+    if _is_known(git_url) and (problem := git_url_problem(str(git_url))):
+        yield Finding("gitRepository.url", problem)
+    for source in ("bucket", "azureBlob"):
+        url = _get(resource.props, f"{source}.url")
+        if _is_known(url) and (problem := _url_credentials(str(url))):
+            yield Finding(f"{source}.url", f"{problem}: move it to the source's secret fields, from Key Vault")
+
+
+def flux_bucket_tls(resource: Resource) -> Iterator[Finding]:
+    if resource.props.get("sourceKind") == "Bucket" and _get(resource.props, "bucket.insecure") is not False:
+        yield Finding("bucket.insecure", "set insecure: false and an https:// endpoint (the API's default is insecure)")
+
+
+_PROTECTED_ONLY = {"httpsKey", "sshPrivateKey", "bucketSecretKey", "secretKey", "password"}
+
+
+def flux_credentials_protected(resource: Resource) -> Iterator[Finding]:
+    for path, _ in _leaves(resource.props):
+        key = re.split(r"[.\[]", path)[-1]
+        if key in _PROTECTED_ONLY and not _within(path, "configurationProtectedSettings"):
+            yield Finding(path, f"{key} only in configurationProtectedSettings, as a Pulumi secret from Key Vault")
+    if resource.secrets is None:  # CrossGuard: these properties are encrypted in state whatever was passed
+        return
+    for path in WRITE_ONLY_SECRETS[FLUX_CONFIGURATION]:
+        if _is_known(_get(resource.props, path)) and not any(_within(path, s) for s in resource.secrets):
+            yield Finding(
+                path, "not a Pulumi secret: read it from Key Vault or set it with `pulumi config set --secret`"
+            )
+
+
+def flux_kustomization_graph(resource: Resource) -> Iterator[Finding]:
+    kustomizations = resource.props.get("kustomizations")
+    if not isinstance(kustomizations, Mapping):
+        return
+    graph = {name: list((k or {}).get("dependsOn") or []) for name, k in kustomizations.items()}
+    for where, problem in dependency_problems(graph):
+        yield Finding(_path(("kustomizations", *where)), problem)
+
+
+def _path(parts: Iterable[str | int]) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else part
+    return text
+
+
+def flux_object_names(resource: Resource) -> Iterator[Finding]:
+    name = resource.props.get("fluxConfigurationName")
+    if _is_known(name) and (problem := dns_label_problem(str(name))):
+        yield Finding("fluxConfigurationName", f"configuration name {problem}")
+    namespace = resource.props.get("namespace")
+    if _is_known(namespace) and (problem := dns_label_problem(str(namespace))):
+        yield Finding("namespace", f"namespace {problem}")
+    for kustomization in resource.props.get("kustomizations") or {}:
+        for problem in flux_object_name_problems(str(name or resource.name), kustomization):
+            yield Finding(f"kustomizations.{kustomization}", problem)
+
+
+def flux_prune(resource: Resource) -> Iterator[Finding]:
+    for name, kustomization in (resource.props.get("kustomizations") or {}).items():
+        if not (kustomization or {}).get("prune"):
+            yield Finding(
+                f"kustomizations.{name}.prune",
+                "set prune: true so that what is removed from git is removed from the cluster",
+            )
+
+
+def flux_sync_interval(resource: Resource) -> Iterator[Finding]:
+    sources = [s for s in ("gitRepository", "bucket", "azureBlob") if isinstance(resource.props.get(s), Mapping)]
+    kustomizations = resource.props.get("kustomizations") or {}
+    objects = [(s, resource.props[s]) for s in sources] + [
+        (f"kustomizations.{n}", k or {}) for n, k in kustomizations.items()
+    ]
+    for path, definition in objects:
+        interval = _seconds(definition.get("syncIntervalInSeconds"))
+        timeout = _seconds(definition.get("timeoutInSeconds"))
+        if interval < MIN_SYNC_INTERVAL:
+            yield Finding(
+                f"{path}.syncIntervalInSeconds", f"{interval}s is under {MIN_SYNC_INTERVAL}s: sync less often"
+            )
+        if timeout > interval:
+            yield Finding(
+                f"{path}.timeoutInSeconds", f"timeout {timeout}s is longer than the {interval}s interval: shorten it"
+            )
+
+
+# --------------------------------------------------------------------------------------------- the Flux extension
+
+
+def _is_flux_extension(resource: Resource) -> bool:
+    return resource.kind == EXTENSION and str(resource.props.get("extensionType", "")).lower() == "microsoft.flux"
+
+
+def flux_extension_upgrades(resource: Resource) -> Iterator[Finding]:
+    if not _is_flux_extension(resource):
+        return
+    props = resource.props
+    if props.get("autoUpgradeMinorVersion", True) is not False:
+        train = props.get("releaseTrain") or "Stable"
+        if str(train).lower() != "stable":
+            yield Finding("releaseTrain", f"release train {train!r}: production clusters follow Stable")
+        return
+    version = _version(props.get("version"))
+    if version is None:
+        yield Finding("version", "auto-upgrade is off and no version is pinned: pin one, or turn auto-upgrade on")
+    elif version < FLUX_EXTENSION_MIN_VERSION:
+        oldest = ".".join(map(str, FLUX_EXTENSION_MIN_VERSION))
+        yield Finding("version", f"{props.get('version')} is older than {oldest}, the support window: upgrade")
+
+
+def flux_extension_settings_plain(resource: Resource) -> Iterator[Finding]:
+    if resource.kind != EXTENSION:
+        return
+    for key, value in (resource.props.get("configurationSettings") or {}).items():
+        if _SECRET_KEY_NAME.search(str(key)):
+            yield Finding(f"configurationSettings.{key}", "a secret-looking setting: move it to protectedSettings")
+        elif kind := credential_kind(value):
+            yield Finding(f"configurationSettings.{key}", f"holds {kind}: move it to protectedSettings")
+
+
+# --------------------------------------------------------------------------------------------- AKS
+
+
+def aks_managed_identity(resource: Resource) -> Iterator[Finding]:
+    identity = str(_get(resource.props, "identity.type") or "")
+    if identity not in ("SystemAssigned", "UserAssigned"):
+        yield Finding("identity.type", "use a SystemAssigned or UserAssigned managed identity (Flux needs one)")
+    client_id = _get(resource.props, "servicePrincipalProfile.clientId")
+    if _is_known(client_id) and str(client_id).lower() != "msi":
+        yield Finding("servicePrincipalProfile", "a service principal: remove it and use the managed identity")
+
+
+def aks_rbac(resource: Resource) -> Iterator[Finding]:
+    if resource.props.get("enableRBAC") is not True:
+        yield Finding("enableRBAC", "turn Kubernetes RBAC on")
+
+
+def aks_entra_rbac(resource: Resource) -> Iterator[Finding]:
+    if (
+        _get(resource.props, "aadProfile.managed") is not True
+        or _get(resource.props, "aadProfile.enableAzureRBAC") is not True
+    ):
+        yield Finding("aadProfile", "use Microsoft Entra integration (managed: true) with Azure RBAC (enableAzureRBAC)")
+
+
+def aks_local_accounts_disabled(resource: Resource) -> Iterator[Finding]:
+    if resource.props.get("disableLocalAccounts") is not True:
+        yield Finding("disableLocalAccounts", "disable local accounts so every access goes through Entra ID")
+
+
+def aks_workload_identity(resource: Resource) -> Iterator[Finding]:
+    if _get(resource.props, "oidcIssuerProfile.enabled") is not True:
+        yield Finding("oidcIssuerProfile.enabled", "turn the OIDC issuer on")
+    if _get(resource.props, "securityProfile.workloadIdentity.enabled") is not True:
+        yield Finding("securityProfile.workloadIdentity.enabled", "turn workload identity on")
+
+
+def aks_keyvault_secrets_provider(resource: Resource) -> Iterator[Finding]:
+    addons = resource.props.get("addonProfiles") or {}
+    addon = next((v for k, v in addons.items() if k.lower() == "azurekeyvaultsecretsprovider"), None) or {}
+    if addon.get("enabled") is not True:
+        yield Finding("addonProfiles.azureKeyvaultSecretsProvider", "turn the Key Vault secrets provider add-on on")
+    elif str((addon.get("config") or {}).get("enableSecretRotation", "")).lower() != "true":
+        yield Finding(
+            "addonProfiles.azureKeyvaultSecretsProvider.config.enableSecretRotation",
+            "turn secret rotation on so rotated Key Vault secrets reach the pods",
+        )
+
+
+def aks_supported_version(resource: Resource) -> Iterator[Finding]:
+    text = resource.props.get("kubernetesVersion")
+    version = _version(text)
+    if _is_known(text) and text != "" and (version is None or version < FLUX_MIN_KUBERNETES):
+        floor = ".".join(map(str, FLUX_MIN_KUBERNETES))
+        yield Finding("kubernetesVersion", f"{text!r}: the Flux extension needs Kubernetes {floor} or newer")
+
+
+def aks_auto_upgrade(resource: Resource) -> Iterator[Finding]:
+    channel = _get(resource.props, "autoUpgradeProfile.upgradeChannel")
+    if not channel or str(channel).lower() == "none":
+        yield Finding("autoUpgradeProfile.upgradeChannel", "set an upgrade channel (patch keeps the minor you chose)")
+
+
+def aks_api_server_access(resource: Resource) -> Iterator[Finding]:
+    access = resource.props.get("apiServerAccessProfile") or {}
+    if access.get("enablePrivateCluster") is not True and not access.get("authorizedIPRanges"):
+        yield Finding("apiServerAccessProfile", "make the cluster private or set authorized IP ranges")
+
+
+def aks_network_policy(resource: Resource) -> Iterator[Finding]:
+    policy = _get(resource.props, "networkProfile.networkPolicy")
+    if not policy or str(policy).lower() == "none":
+        yield Finding("networkProfile.networkPolicy", "set a network policy engine (azure, calico or cilium)")
+
+
+# --------------------------------------------------------------------------------------------- stack rules
+
+
+def flux_extension_present(resources: Sequence[Resource], stack_tags: Mapping[str, str]) -> Iterator[StackFinding]:
+    extensions: dict[tuple[str, ...], list[Resource]] = {}
+    for extension in (r for r in resources if _is_flux_extension(r)):
+        extensions.setdefault(_cluster_of(extension), []).append(extension)
+    for configuration in (r for r in resources if r.kind == FLUX_CONFIGURATION):
+        found = extensions.get(_cluster_of(configuration), [])
+        if not found:
+            yield StackFinding(configuration, "", "no microsoft.flux extension for this cluster in the stack: add one")
+        elif not any(extension.urn in configuration.depends_on for extension in found):
+            yield StackFinding(configuration, "", "does not depend on the microsoft.flux extension: add depends_on")
+
+
+def _cluster_of(resource: Resource) -> tuple[str, ...]:
+    keys = ("resourceGroupName", "clusterRp", "clusterResourceName", "clusterName")
+    return tuple(str(resource.props.get(key, "")).lower() for key in keys)
+
+
+def flux_production_ref_pinned(resources: Sequence[Resource], stack_tags: Mapping[str, str]) -> Iterator[StackFinding]:
+    if not _is_production(resources, stack_tags):
+        return
+    for configuration in (r for r in resources if r.kind == FLUX_CONFIGURATION):
+        ref = _get(configuration.props, "gitRepository.repositoryRef") or {}
+        if configuration.props.get("sourceKind", "GitRepository") == "GitRepository" and not any(
+            ref.get(key) for key in ("tag", "semver", "commit")
+        ):
+            yield StackFinding(
+                configuration,
+                "gitRepository.repositoryRef",
+                "a production stack tracks a moving branch: pin a tag, a semver range or a commit",
+            )
+
+
+def _is_production(resources: Sequence[Resource], stack_tags: Mapping[str, str]) -> bool:
+    """A stack is production when its Pulumi stack tags or its cluster's tags say environment: production."""
+    tag_sets = [stack_tags, *(r.props.get("tags") or {} for r in resources if r.kind == MANAGED_CLUSTER)]
+    return any(
+        str(key).lower() in ("environment", "env") and str(value).lower() in PRODUCTION
+        for tags in tag_sets
+        for key, value in tags.items()
+    )
+
+
+def stack_no_plaintext_secrets(resources: Sequence[Resource], stack_tags: Mapping[str, str]) -> Iterator[StackFinding]:
+    for resource in resources:
+        for path, value in _leaves(resource.props):
+            if resource.is_secret(path):
+                continue
+            if kind := credential_kind(value):
+                yield StackFinding(
+                    resource, path, f"looks like {kind} in plain text: read it from Key Vault as a Pulumi secret"
+                )
+
+
+# --------------------------------------------------------------------------------------------- the catalogue
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        "flux-source-url-secure",
+        "mandatory",
+        "Git URLs use https://, ssh:// or git@; no credentials in any source URL.",
+        FLUX_CONFIGURATION,
+        flux_source_url_secure,
+    ),
+    Rule(
+        "flux-bucket-tls",
+        "mandatory",
+        "A Bucket source sets insecure: false (the API's default is true).",
+        FLUX_CONFIGURATION,
+        flux_bucket_tls,
+    ),
+    Rule(
+        "flux-credentials-protected",
+        "mandatory",
+        "Credentials only in protected settings or secret fields, as Pulumi secrets.",
+        FLUX_CONFIGURATION,
+        flux_credentials_protected,
+    ),
+    Rule(
+        "flux-kustomization-graph",
+        "mandatory",
+        "dependsOn targets exist in the same configuration; no self-dependency, no cycle.",
+        FLUX_CONFIGURATION,
+        flux_kustomization_graph,
+    ),
+    Rule(
+        "flux-object-names",
+        "mandatory",
+        "Configuration and kustomization names DNS-1123, <configuration>-<kustomization> at most 63 characters,"
+        " namespace a DNS-1123 label.",
+        FLUX_CONFIGURATION,
+        flux_object_names,
+    ),
+    Rule(
+        "flux-extension-present",
+        "mandatory",
+        "Every cluster with a Flux configuration has a microsoft.flux extension in the stack, and every"
+        " configuration depends on it.",
+        None,
+        flux_extension_present,
+    ),
+    Rule(
+        "flux-extension-upgrades",
+        "advisory",
+        "The Flux extension auto-upgrades minor versions on Stable, or pins a version within the support window.",
+        EXTENSION,
+        flux_extension_upgrades,
+    ),
+    Rule(
+        "flux-extension-settings-plain",
+        "mandatory",
+        "No secret-looking key or value in the extension's plain configurationSettings.",
+        EXTENSION,
+        flux_extension_settings_plain,
+    ),
+    Rule("flux-prune", "advisory", "Kustomizations prune what git no longer declares.", FLUX_CONFIGURATION, flux_prune),
+    Rule(
+        "flux-sync-interval",
+        "advisory",
+        "Source and kustomization intervals at least 60 s; timeout not longer than the interval.",
+        FLUX_CONFIGURATION,
+        flux_sync_interval,
+    ),
+    Rule(
+        "flux-production-ref-pinned",
+        "advisory",
+        "Production stacks track a tag, semver range or commit, not a moving branch.",
+        None,
+        flux_production_ref_pinned,
+    ),
+    Rule(
+        "aks-managed-identity",
+        "mandatory",
+        "AKS uses a SystemAssigned or UserAssigned identity, no service principal.",
+        MANAGED_CLUSTER,
+        aks_managed_identity,
+    ),
+    Rule("aks-rbac", "mandatory", "Kubernetes RBAC on.", MANAGED_CLUSTER, aks_rbac),
+    Rule("aks-entra-rbac", "advisory", "Microsoft Entra integration with Azure RBAC.", MANAGED_CLUSTER, aks_entra_rbac),
+    Rule(
+        "aks-local-accounts-disabled",
+        "advisory",
+        "Local accounts disabled.",
+        MANAGED_CLUSTER,
+        aks_local_accounts_disabled,
+    ),
+    Rule(
+        "aks-workload-identity",
+        "advisory",
+        "OIDC issuer and workload identity on.",
+        MANAGED_CLUSTER,
+        aks_workload_identity,
+    ),
+    Rule(
+        "aks-keyvault-secrets-provider",
+        "advisory",
+        "The Key Vault secrets provider add-on on, with rotation.",
+        MANAGED_CLUSTER,
+        aks_keyvault_secrets_provider,
+    ),
+    Rule(
+        "aks-supported-version",
+        "mandatory",
+        "A Kubernetes version the Flux extension supports.",
+        MANAGED_CLUSTER,
+        aks_supported_version,
+    ),
+    Rule("aks-auto-upgrade", "advisory", "An automatic upgrade channel set.", MANAGED_CLUSTER, aks_auto_upgrade),
+    Rule(
+        "aks-api-server-access",
+        "advisory",
+        "A private cluster or authorized IP ranges for the API server.",
+        MANAGED_CLUSTER,
+        aks_api_server_access,
+    ),
+    Rule("aks-network-policy", "advisory", "A network policy engine set.", MANAGED_CLUSTER, aks_network_policy),
+    Rule(
+        "stack-no-plaintext-secrets",
+        "mandatory",
+        "No credential-looking input anywhere in the stack unless it is a Pulumi secret.",
+        None,
+        stack_no_plaintext_secrets,
+    ),
+)
+RULES_BY_ID = {rule.id: rule for rule in RULES}
+
+
+def resource_violations(rule: Rule, resource: Resource, level: Level) -> list[Violation]:
+    if rule.stack_rule or resource.kind != rule.applies_to:
+        return []
+    return [_violation(rule, level, resource, f.path, f.message) for f in rule.check(resource)]
+
+
+def stack_violations(
+    rule: Rule, resources: Sequence[Resource], level: Level, stack_tags: Mapping[str, str] | None = None
+) -> list[Violation]:
+    return [_violation(rule, level, f.resource, f.path, f.message) for f in rule.check(resources, stack_tags or {})]
+
+
+def _violation(rule: Rule, level: Level, resource: Resource, path: str, message: str) -> Violation:
+    return Violation(rule.id, level, resource.name, resource.type, resource.urn, path, message)
+
+
+def evaluate(
+    resources: Sequence[Resource],
+    levels: Mapping[str, Level] | None = None,
+    stack_tags: Mapping[str, str] | None = None,
+) -> list[Violation]:
+    """Every rule over a stack's resources, at its configured level (disabled rules skipped)."""
+    found: list[Violation] = []
+    for rule in RULES:
+        level = (levels or {}).get(rule.id, rule.level)
+        if level == "disabled":
+            continue
+        if rule.stack_rule:
+            found += stack_violations(rule, resources, level, stack_tags)
+        else:
+            for resource in resources:
+                found += resource_violations(rule, resource, level)
+    return found
