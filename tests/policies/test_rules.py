@@ -1,0 +1,265 @@
+"""Every policy rule, compliant and violating, through both paths: the CrossGuard pack's validate callables (with
+pulumi_policy's argument objects) and the offline evaluation `fluxfleet plan` runs."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from pulumi_policy import PolicyResource, PolicyResourceOptions, ResourceValidationArgs, StackValidationArgs
+
+from fluxfleet.plan import policy_view
+from policies.pack import policies, resource_validation, stack_validation
+from policies.rules import RULES, RULES_BY_ID, Resource, evaluate
+from tests.conftest import deploy
+
+FLUX = "kubernetesconfiguration:FluxConfiguration"
+EXTENSION = "kubernetesconfiguration:Extension"
+CLUSTER = "containerservice:ManagedCluster"
+PEM = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----"
+
+
+@pytest.fixture
+def compliant(raw) -> list[Resource]:
+    """The resources the real program registers for the test stack, hardened like the examples, as plan hands them
+    to the rules."""
+    raw["cluster"].update(networkPolicy="azure", authorizedIpRanges=["203.0.113.0/24"])
+    return [policy_view(record) for record in deploy(raw).records]
+
+
+def one(resources: list[Resource], kind: str) -> Resource:
+    [found] = [r for r in resources if r.kind == kind]
+    return found
+
+
+def mutate(resources: list[Resource], kind: str, change: Callable[[dict[str, Any]], None]) -> list[Resource]:
+    out = []
+    for resource in resources:
+        if resource.kind == kind:
+            props = copy.deepcopy(dict(resource.props))
+            change(props)
+            resource = Resource(
+                resource.type, resource.name, props, resource.urn, resource.secrets, resource.depends_on
+            )
+        out.append(resource)
+    return out
+
+
+def kustomization(props: dict[str, Any], name: str = "apps") -> dict[str, Any]:
+    return props["kustomizations"][name]
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(props: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node = props
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = value
+
+    return change
+
+
+def _delete(path: str) -> Callable[[dict[str, Any]], None]:
+    def change(props: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node = props
+        for key in parents:
+            node = node[key]
+        del node[last]
+
+    return change
+
+
+def _bucket(insecure: Any) -> Callable[[dict[str, Any]], None]:
+    def change(props: dict[str, Any]) -> None:
+        props.pop("gitRepository")
+        props["sourceKind"] = "Bucket"
+        props["bucket"] = {"url": "https://minio.example.com", "bucketName": "b"}
+        if insecure is not None:
+            props["bucket"]["insecure"] = insecure
+
+    return change
+
+
+# rule id -> (kind changed, change that violates it, property path the violation names)
+VIOLATIONS: dict[str, tuple[str, Callable[[dict[str, Any]], None], str]] = {
+    "flux-source-url-secure": (FLUX, _set("gitRepository.url", "http://example.com/r"), "gitRepository.url"),
+    "flux-bucket-tls": (FLUX, _bucket(None), "bucket.insecure"),
+    "flux-credentials-protected": (FLUX, _set("gitRepository.httpsKey", "x"), "gitRepository.httpsKey"),
+    "flux-kustomization-graph": (FLUX, _set("kustomizations.apps.dependsOn", ["infr"]), "kustomizations.apps.dependsOn[0]"),
+    "flux-object-names": (FLUX, _set("namespace", "Flux_System"), "namespace"),
+    "flux-extension-present": (EXTENSION, _set("extensionType", "microsoft.azuremonitor.containers"), ""),
+    "flux-extension-upgrades": (EXTENSION, _set("releaseTrain", "Preview"), "releaseTrain"),
+    "flux-extension-settings-plain": (EXTENSION, _set("configurationSettings", {"git.password": "x"}), "configurationSettings.git.password"),
+    "flux-prune": (FLUX, _set("kustomizations.apps.prune", False), "kustomizations.apps.prune"),
+    "flux-sync-interval": (FLUX, lambda p: p["gitRepository"].update(syncIntervalInSeconds=30, timeoutInSeconds=30), "gitRepository.syncIntervalInSeconds"),
+    "flux-production-ref-pinned": (CLUSTER, _set("tags", {"environment": "production"}), "gitRepository.repositoryRef"),
+    "aks-managed-identity": (CLUSTER, _set("servicePrincipalProfile", {"clientId": "app-id", "secret": "s"}), "servicePrincipalProfile"),
+    "aks-rbac": (CLUSTER, _set("enableRBAC", False), "enableRBAC"),
+    "aks-entra-rbac": (CLUSTER, _delete("aadProfile"), "aadProfile"),
+    "aks-local-accounts-disabled": (CLUSTER, _set("disableLocalAccounts", False), "disableLocalAccounts"),
+    "aks-workload-identity": (CLUSTER, _set("oidcIssuerProfile.enabled", False), "oidcIssuerProfile.enabled"),
+    "aks-keyvault-secrets-provider": (CLUSTER, _set("addonProfiles.azureKeyvaultSecretsProvider.config.enableSecretRotation", "false"), "addonProfiles.azureKeyvaultSecretsProvider.config.enableSecretRotation"),
+    "aks-supported-version": (CLUSTER, _set("kubernetesVersion", "1.19"), "kubernetesVersion"),
+    "aks-auto-upgrade": (CLUSTER, _set("autoUpgradeProfile.upgradeChannel", "none"), "autoUpgradeProfile.upgradeChannel"),
+    "aks-api-server-access": (CLUSTER, _delete("apiServerAccessProfile"), "apiServerAccessProfile"),
+    "aks-network-policy": (CLUSTER, _delete("networkProfile.networkPolicy"), "networkProfile.networkPolicy"),
+    "stack-no-plaintext-secrets": (CLUSTER, _set("tags", {"deployKey": PEM}), "tags.deployKey"),
+}  # fmt: skip
+
+
+def test_every_rule_has_a_violating_case():
+    assert set(VIOLATIONS) == set(RULES_BY_ID)
+
+
+def test_the_test_stack_passes_every_rule(compliant):
+    # A compliant baseline for every case below; the test stack is hardened like the examples.
+    assert evaluate(compliant) == []
+
+
+# --- path 1: fluxfleet plan's evaluation -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rule_id", sorted(VIOLATIONS))
+def test_plan_path(compliant, rule_id):
+    kind, change, path = VIOLATIONS[rule_id]
+    rule = RULES_BY_ID[rule_id]
+    found = [v for v in evaluate(mutate(compliant, kind, change)) if v.policy == rule_id]
+    assert found, f"{rule_id} did not fire"
+    assert {v.path for v in found} == {path} and all(v.level == rule.level for v in found)
+    assert all(v.message for v in found)
+    assert not [v for v in evaluate(compliant) if v.policy == rule_id]
+
+
+# --- path 2: the CrossGuard pack ------------------------------------------------------------------------------------
+
+
+def policy_resource(resource: Resource, by_urn: dict[str, PolicyResource]) -> PolicyResource:
+    options = PolicyResourceOptions(False, [], False, [], None, [], None)
+    dependencies = [by_urn[urn] for urn in resource.depends_on if urn in by_urn]
+    return PolicyResource(
+        resource.type, _unredacted(resource), resource.urn, resource.name, options, None, None, dependencies, {}
+    )
+
+
+def _unredacted(resource: Resource) -> dict[str, Any]:
+    """CrossGuard sees secret values unwrapped: put plausible values where plan shows `[secret]`."""
+    props = copy.deepcopy(dict(resource.props))
+    if props.get("configurationProtectedSettings") == "[secret]":
+        props["configurationProtectedSettings"] = {"sshPrivateKey": "LS0tLS1CRUdJTiBPUEVOU1NIIFBSSVZBVEUgS0VZLS0tLS0K"}
+    return props
+
+
+def run_pack(resources: list[Resource], rule_id: str) -> list[str]:
+    rule = RULES_BY_ID[rule_id]
+    reported: list[str] = []
+
+    def report(message: str, urn: str | None = None) -> None:
+        reported.append(message)
+
+    if rule.stack_rule:
+        by_urn: dict[str, PolicyResource] = {}
+        for resource in resources:  # in registration order, so dependencies exist first
+            by_urn[resource.urn] = policy_resource(resource, by_urn)
+        stack_validation(rule)(StackValidationArgs(list(by_urn.values()), {}, {}), report)
+    else:
+        for resource in resources:
+            args = ResourceValidationArgs(
+                resource.type, _unredacted(resource), resource.urn, resource.name, None, None, {}, {}
+            )
+            resource_validation(rule)(args, report)
+    return reported
+
+
+@pytest.mark.parametrize("rule_id", sorted(VIOLATIONS))
+def test_pack_path(compliant, rule_id):
+    kind, change, path = VIOLATIONS[rule_id]
+    assert run_pack(compliant, rule_id) == []
+    reported = run_pack(mutate(compliant, kind, change), rule_id)
+    assert reported, f"{rule_id} did not fire in the pack"
+    assert all(path in message for message in reported)
+
+
+def test_pack_declares_one_policy_per_rule_at_its_default_level():
+    declared = {p.name: p.enforcement_level.value for p in policies()}
+    assert declared == {rule.id: rule.level for rule in RULES}
+
+
+# --- the cases a rule must tell apart -------------------------------------------------------------------------------
+
+
+def test_a_bucket_with_insecure_false_passes(compliant):
+    assert not [v for v in evaluate(mutate(compliant, FLUX, _bucket(False))) if v.policy == "flux-bucket-tls"]
+
+
+def test_a_pinned_extension_in_the_window_passes_and_an_old_one_does_not(compliant):
+    pinned = mutate(compliant, EXTENSION, lambda p: p.update(autoUpgradeMinorVersion=False, version="1.15.1"))
+    assert not [v for v in evaluate(pinned) if v.policy == "flux-extension-upgrades"]
+    old = mutate(compliant, EXTENSION, lambda p: p.update(autoUpgradeMinorVersion=False, version="1.6.3"))
+    [violation] = [v for v in evaluate(old) if v.policy == "flux-extension-upgrades"]
+    assert violation.path == "version" and "1.6.3" in violation.message
+
+
+def test_a_configuration_without_the_extension_dependency_fails(compliant):
+    detached = [
+        Resource(r.type, r.name, r.props, r.urn, r.secrets, frozenset()) if r.kind == FLUX else r for r in compliant
+    ]
+    [violation] = [v for v in evaluate(detached) if v.policy == "flux-extension-present"]
+    assert "depend" in violation.message and violation.resource == "demo"
+
+
+def test_production_by_stack_tag_and_pinned_refs(compliant):
+    production = {"environment": "production"}
+    [moving] = [v for v in evaluate(compliant, stack_tags=production) if v.policy == "flux-production-ref-pinned"]
+    assert moving.resource == "demo"
+    tagged = mutate(compliant, FLUX, _set("gitRepository.repositoryRef", {"tag": "v1.2.0"}))
+    assert not [v for v in evaluate(tagged, stack_tags=production) if v.policy == "flux-production-ref-pinned"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        PEM,
+        "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8",
+        "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=bm90LWEtcmVhbC1rZXk=;EndpointSuffix=core.windows.net",
+        "https://acct.blob.core.windows.net/c?sv=2022-11-02&sig=abcdefghijkl",
+        "Server=db;User Id=app;Password=hunter22;",
+        "LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQpNSUlFb3dJQkFBS0NBUUVB",  # a base64 PEM key
+    ],
+)
+def test_plaintext_credentials_are_found_unless_secret(compliant, value):
+    planted = mutate(compliant, CLUSTER, _set("tags", {"note": value}))
+    [violation] = [v for v in evaluate(planted) if v.policy == "stack-no-plaintext-secrets"]
+    assert violation.path == "tags.note" and value not in violation.message
+    secret = [
+        Resource(r.type, r.name, r.props, r.urn, frozenset({*(r.secrets or ()), "tags.note"}), r.depends_on)
+        for r in planted
+    ]
+    assert not [v for v in evaluate(secret) if v.policy == "stack-no-plaintext-secrets"]
+
+
+@pytest.mark.parametrize("value", ["westeurope", "https://github.com/fluxcd/flux2-kustomize-helm-example", "platform"])
+def test_ordinary_values_are_not_credentials(compliant, value):
+    planted = mutate(compliant, CLUSTER, _set("tags", {"note": value}))
+    assert not [v for v in evaluate(planted) if v.policy == "stack-no-plaintext-secrets"]
+
+
+def test_a_plain_protected_setting_is_caught_by_plan(compliant):
+    """Plan knows whether an input was a Pulumi secret; the protected settings must be one."""
+    exposed = [
+        Resource(r.type, r.name, r.props, r.urn, frozenset(), r.depends_on) if r.kind == FLUX else r for r in compliant
+    ]
+    [violation] = [v for v in evaluate(exposed) if v.policy == "flux-credentials-protected"]
+    assert violation.path == "configurationProtectedSettings"
+
+
+def test_levels_can_be_raised_lowered_and_disabled(compliant):
+    unpruned = mutate(compliant, FLUX, _set("kustomizations.apps.prune", False))
+    assert [v.level for v in evaluate(unpruned) if v.policy == "flux-prune"] == ["advisory"]
+    assert [v.level for v in evaluate(unpruned, {"flux-prune": "mandatory"}) if v.policy == "flux-prune"] == [
+        "mandatory"
+    ]
+    assert not [v for v in evaluate(unpruned, {"flux-prune": "disabled"}) if v.policy == "flux-prune"]
