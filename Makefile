@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
+SARIF_SCHEMA := $(VENV)/share/sarif-2.1.0.json
 
 .PHONY: plan test bench clean
 
@@ -14,7 +15,10 @@ $(STAMP): pyproject.toml
 plan: $(STAMP)
 	$(VENV)/bin/fluxfleet plan
 
-test: $(STAMP)
+$(SARIF_SCHEMA): tests/tools/fetch_sarif_schema.py | $(STAMP)
+	$(VENV)/bin/python tests/tools/fetch_sarif_schema.py $(SARIF_SCHEMA)
+
+test: $(STAMP) $(SARIF_SCHEMA)
 	$(VENV)/bin/python -m pytest
 
 bench: $(STAMP)

@@ -222,3 +222,120 @@ def test_a_missing_path_is_an_error_with_its_key_path(tmp_path):
 def test_bad_source_option_exits_2(in_root):
     result = run("--source", "no-equals-sign")
     assert result.exit_code == 2 and "expected URL=DIR" in result.stderr
+
+
+# --- policy violations ---------------------------------------------------------------------------------------------
+
+SARIF_SCHEMA = ROOT / ".venv" / "share" / "sarif-2.1.0.json"
+
+
+def fleet_with(tmp_path: Path, **replacements: str) -> Path:
+    """A stacks dir with the dev example changed by text replacement, so line numbers stay meaningful."""
+    stacks = tmp_path / "stacks"
+    stacks.mkdir()
+    text = (STACKS / "Pulumi.dev.yaml").read_text()
+    for old, new in replacements.items():
+        assert old in text
+        text = text.replace(old, new)
+    (stacks / "Pulumi.dev.yaml").write_text(text)
+    return stacks
+
+
+UNPRUNED = {"apps: {path: ./apps/staging, prune: true": "apps: {path: ./apps/staging, prune: false"}
+PASSWORD_SETTING = {
+    "extension: {releaseTrain: Stable, autoUpgradeMinorVersion: true}": (
+        "extension:\n      settings: {helm.password: hunter2}"
+    )
+}
+
+
+def test_an_advisory_violation_is_reported_and_does_not_fail(tmp_path):
+    result = run("--stacks-dir", str(fleet_with(tmp_path, **UNPRUNED)), "--format", "json")
+    assert result.exit_code == 0, result.output
+    [stack] = json.loads(result.stdout)["stacks"]
+    assert stack["violations"] == [
+        {
+            "policy": "flux-prune",
+            "level": "advisory",
+            "resource": "platform",
+            "path": "kustomizations.apps.prune",
+            "message": "set prune: true so that what is removed from git is removed from the cluster",
+        }
+    ]
+
+
+def test_a_mandatory_violation_exits_1_in_every_format(tmp_path):
+    stacks = fleet_with(tmp_path, **PASSWORD_SETTING)
+    for fmt in ("text", "json", "markdown", "sarif"):
+        result = run("--stacks-dir", str(stacks), "--format", fmt)
+        assert result.exit_code == 1, (fmt, result.output)
+        assert "flux-extension-settings-plain" in result.stdout
+        assert "hunter2" not in result.stderr  # a violation names the key, never the value
+    text = run("--stacks-dir", str(stacks)).stdout
+    assert "✗ mandatory [flux-extension-settings-plain] flux configurationSettings.helm.password:" in text
+
+
+def test_invalid_input_still_exits_2_over_a_violation(tmp_path):
+    stacks = fleet_with(tmp_path, **PASSWORD_SETTING)
+    (stacks / "Pulumi.broken.yaml").write_text("config:\n  fluxfleet:cluster: {kind: gke}\n")
+    assert run("--stacks-dir", str(stacks)).exit_code == 2
+
+
+def test_policy_config_raises_lowers_and_disables_levels(tmp_path):
+    stacks = fleet_with(tmp_path, **UNPRUNED)
+    config = tmp_path / "levels.yaml"
+    config.write_text("flux-prune: mandatory\n")
+    result = run("--stacks-dir", str(stacks), "--policy-config", str(config), "--format", "json")
+    assert result.exit_code == 1
+    assert [v["level"] for v in json.loads(result.stdout)["stacks"][0]["violations"]] == ["mandatory"]
+    config.write_text('{"flux-prune": {"enforcementLevel": "disabled"}}')  # the pack's config shape, as JSON
+    result = run("--stacks-dir", str(stacks), "--policy-config", str(config), "--format", "json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["stacks"][0]["violations"] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expect"),
+    [
+        ("flux-prnue: mandatory\n", "levels.yaml: flux-prnue: unknown policy (did you mean 'flux-prune'?)"),
+        ("flux-prune: strict\n", "levels.yaml: flux-prune: 'strict': use one of mandatory, advisory, disabled"),
+        ("flux-prune: {enforcementLevel: off}\n", "levels.yaml: flux-prune.enforcementLevel: 'off': use one of"),
+        ("- flux-prune\n", "levels.yaml: -: a map of policy id to mandatory, advisory or disabled"),
+    ],
+)
+def test_bad_policy_config_exits_2_naming_file_and_key(in_root, tmp_path, text, expect):
+    config = tmp_path / "levels.yaml"
+    config.write_text(text)
+    result = run("dev", "--policy-config", str(config))
+    assert result.exit_code == 2 and expect in result.stderr and "Traceback" not in result.output
+
+
+def test_sarif_validates_against_the_sarif_schema_and_points_at_lines(tmp_path):
+    if not SARIF_SCHEMA.exists():
+        pytest.skip(f"{SARIF_SCHEMA} is fetched by `make test` (tests/tools/fetch_sarif_schema.py)")
+    import jsonschema
+
+    stacks = fleet_with(tmp_path, **UNPRUNED, **PASSWORD_SETTING)
+    (stacks / "Pulumi.broken.yaml").write_text(
+        (STACKS / "Pulumi.dev.yaml")
+        .read_text()
+        .replace("dependsOn: [infra-controllers]", "dependsOn: [infra-controler]")
+    )
+    result = run("--stacks-dir", str(stacks), "--format", "sarif")
+    assert result.exit_code == 2
+    sarif = json.loads(result.stdout)
+    schema = json.loads(SARIF_SCHEMA.read_text())
+    assert list(jsonschema.Draft4Validator(schema).iter_errors(sarif)) == []
+    [run_] = sarif["runs"]
+    rule_ids = [rule["id"] for rule in run_["tool"]["driver"]["rules"]]
+    assert len(rule_ids) == len(set(rule_ids)) and {"flux-prune", "stack-no-plaintext-secrets"} <= set(rule_ids)
+    lines = (stacks / "Pulumi.dev.yaml").read_text().splitlines()
+    by_rule = {r["ruleId"]: r for r in run_["results"]}
+    assert rule_ids[by_rule["flux-prune"]["ruleIndex"]] == "flux-prune"
+    for rule_id, key in (("flux-prune", "apps:"), ("flux-extension-settings-plain", "settings:")):
+        location = by_rule[rule_id]["locations"][0]["physicalLocation"]
+        assert location["artifactLocation"]["uri"].endswith("stacks/Pulumi.dev.yaml")
+        assert lines[location["region"]["startLine"] - 1].strip().startswith(key)
+    assert by_rule["flux-extension-settings-plain"]["level"] == "error" and by_rule["flux-prune"]["level"] == "warning"
+    spec_error = by_rule["stack-spec"]
+    broken = (stacks / "Pulumi.broken.yaml").read_text().splitlines()
+    assert "dependsOn" in broken[spec_error["locations"][0]["physicalLocation"]["region"]["startLine"] - 1]
