@@ -20,12 +20,13 @@ SHA256 = "2d99159ae54a3eea97f81781cff48780548657c35949f4b7f25e99a2ba4de4f8"
 
 def main(destination: Path) -> int:
     with urllib.request.urlopen(TARBALL, timeout=60) as response:  # noqa: S310 - a fixed https URL
-        archive = tarfile.open(fileobj=io.BytesIO(response.read()), mode="r:gz")
-    member = archive.extractfile(MEMBER)
-    if member is None:
-        print(f"fetch_sarif_schema: {MEMBER} not in {TARBALL}", file=sys.stderr)
-        return 1
-    data = member.read()
+        payload = response.read()
+    with tarfile.open(fileobj=io.BytesIO(payload), mode="r:gz") as archive:
+        member = archive.extractfile(MEMBER)
+        if member is None:
+            print(f"fetch_sarif_schema: {MEMBER} not in {TARBALL}", file=sys.stderr)
+            return 1
+        data = member.read()
     if hashlib.sha256(data).hexdigest() != SHA256:
         print(f"fetch_sarif_schema: {MEMBER} does not match its pinned hash", file=sys.stderr)
         return 1
