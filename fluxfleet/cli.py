@@ -53,7 +53,7 @@ def plan(
     Exit codes: 0 all stacks valid and compliant, 1 a mandatory policy violated, 2 invalid input.
     """
     from fluxfleet.plan import plan_fleet, stack_files
-    from fluxfleet.report import render, violation_text
+    from fluxfleet.report import render
     from modules.spec import SpecError, load_policy_levels
     from policies.rules import RULES_BY_ID
 
@@ -96,5 +96,5 @@ def plan(
             for error in stack.errors:
                 typer.echo(str(error), err=True)
             for violation in stack.violations:
-                typer.echo(f"{stack.file}: {violation.level} {violation_text(violation)}", err=True)
+                typer.echo(f"{stack.file}: {violation.level} {violation}", err=True)
     raise typer.Exit(fleet.exit_code)

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fluxfleet.mock_engine import RecordedResource, run_program
-from policies.rules import Level, Resource, Violation, evaluate
 from modules.keyvault import OfflineKeyVault, Secrets, SecretValueReader
 from modules.spec import STACK_FILE, SpecError, SpecIssue, StackSpec, kustomization_path_issues, load_stack_file
 from modules.stack import build_stack
+from policies.rules import Level, Resource, Violation, evaluate
 
 
 @dataclass(frozen=True)

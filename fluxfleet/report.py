@@ -15,7 +15,6 @@ from rich.tree import Tree
 from fluxfleet.mock_engine import RecordedResource
 from fluxfleet.plan import FleetPlan, StackPlan
 from fluxfleet.sarif import to_sarif
-from policies.rules import Violation
 
 Format = Literal["text", "json", "markdown", "sarif"]
 
@@ -96,7 +95,7 @@ def to_text(plan: FleetPlan, color: bool = False, width: int = 120) -> str:
             console.print(Text(f"  ✗ {error}", style="red"), soft_wrap=True)
         for violation in stack.violations:
             mandatory = violation.level == "mandatory"
-            line = f"  {'✗' if mandatory else '!'} {violation.level} {violation_text(violation)}"
+            line = f"  {'✗' if mandatory else '!'} {violation.level} {violation}"
             console.print(Text(line, style="red" if mandatory else "yellow"), soft_wrap=True)
     invalid = sum(not stack.ok for stack in plan.stacks)
     violations = [v for stack in plan.stacks for v in stack.violations]
@@ -106,11 +105,6 @@ def to_text(plan: FleetPlan, color: bool = False, width: int = 120) -> str:
         f"{mandatory} mandatory and {len(violations) - mandatory} advisory policy violation(s)"
     )
     return buffer.getvalue()
-
-
-def violation_text(violation: Violation) -> str:
-    where = f"{violation.resource} {violation.path}" if violation.path else violation.resource
-    return f"[{violation.policy}] {where}: {violation.message}"
 
 
 def _resource_row(resource: RecordedResource, depth: dict[str, int]) -> str:
@@ -124,13 +118,10 @@ def _resource_row(resource: RecordedResource, depth: dict[str, int]) -> str:
 def to_markdown(plan: FleetPlan) -> str:
     lines = ["# fluxfleet plan", "", "| stack | file | result | resources |", "|---|---|---|---|"]
     for stack in plan.stacks:
-        result = (
-            f"❌ {len(stack.errors)} error(s)"
-            if not stack.ok
-            else "✅ valid"
-            if stack.compliant
-            else f"❌ {sum(v.level == 'mandatory' for v in stack.violations)} mandatory violation(s)"
-        )
+        mandatory = sum(v.level == "mandatory" for v in stack.violations)
+        result = f"❌ {len(stack.errors)} error(s)" if stack.errors else f"❌ {mandatory} mandatory violation(s)"
+        if stack.ok and stack.compliant:
+            result = "✅ valid"
         lines.append(f"| {stack.stack} | `{stack.file}` | {result} | {len(stack.resources)} |")
     for stack in plan.stacks:
         lines += ["", f"## {stack.stack}", ""]

@@ -42,12 +42,11 @@ def to_sarif(plan: FleetPlan) -> dict[str, Any]:
             results.append(_result(SPEC_RULE, index, "error", f"{error.path}: {error.message}", stack.file, line))
         for violation in stack.violations:
             line = stack_file_line(Path(stack.file), spec_keys(violation))
-            where = f"{violation.resource} {violation.path}".strip()
             result = _result(
                 violation.policy,
                 index,
                 SARIF_LEVEL[violation.level],
-                f"{where}: {violation.message}",
+                f"{violation.where}: {violation.message}",
                 stack.file,
                 line,
             )

@@ -515,10 +515,8 @@ def _cluster_issues(cluster: ClusterSpec) -> Iterator[tuple[Loc, str]]:
 
 
 def _configuration_issues(loc: Loc, name: str, configuration: ConfigurationSpec) -> Iterator[tuple[Loc, str]]:
-    try:
-        _dns_label(name)
-    except ValueError as error:
-        yield loc, f"configuration name {error}"
+    if problem := dns_label_problem(name):
+        yield loc, f"configuration name {problem}"
     sources = [key for key in ("git", "bucket", "azure_blob") if getattr(configuration, key) is not None]
     if len(sources) != 1:
         found = ", ".join(to_camel(s) for s in sources) or "none"
@@ -861,7 +859,8 @@ def stack_file_line(path: Path, keys: Sequence[str | int]) -> int | None:
     return line
 
 
-POLICY_LEVELS = ("mandatory", "advisory", "disabled")
+PolicyLevel = Literal["mandatory", "advisory", "disabled"]
+POLICY_LEVELS: tuple[str, ...] = typing.get_args(PolicyLevel)
 
 
 def load_policy_levels(path: Path, known: Sequence[str]) -> dict[str, str]:

@@ -18,7 +18,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from policies.rules import RULES, Resource, Rule, Violation, resource_violations, stack_violations
+from policies.rules import RULES, Resource, Rule, resource_violations, stack_violations
 
 ENFORCEMENT = {
     "mandatory": EnforcementLevel.MANDATORY,
@@ -39,17 +39,12 @@ def policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:
     ]
 
 
-def _text(violation: Violation) -> str:
-    where = f"{violation.resource} {violation.path}" if violation.path else violation.resource
-    return f"{where}: {violation.message}"
-
-
 def resource_validation(rule: Rule) -> Callable[[ResourceValidationArgs, ReportViolation], None]:
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         # Secrets reach policies unwrapped, so only the always-encrypted properties count as secret here.
         resource = Resource(args.resource_type, args.name, args.props, args.urn)
         for violation in resource_violations(rule, resource, rule.level):
-            report_violation(_text(violation), None)
+            report_violation(f"{violation.where}: {violation.message}", None)
 
     return validate
 
@@ -61,6 +56,6 @@ def stack_validation(rule: Rule) -> Callable[[StackValidationArgs, ReportViolati
             for r in args.resources
         ]
         for violation in stack_violations(rule, resources, rule.level, args.stack_tags):
-            report_violation(_text(violation), violation.urn or None)
+            report_violation(f"{violation.where}: {violation.message}", violation.urn or None)
 
     return validate

@@ -14,10 +14,11 @@ import binascii
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from modules.spec import (
     API_DEFAULT_INTERVAL,
+    PolicyLevel,
     dependency_problems,
     dns_label_problem,
     flux_object_name_problems,
@@ -25,7 +26,7 @@ from modules.spec import (
 )
 import contextlib
 
-Level = Literal["mandatory", "advisory", "disabled"]  # modules.spec.POLICY_LEVELS reads them from config files
+Level = PolicyLevel
 
 FLUX_MIN_KUBERNETES = (1, 20)  # the oldest Kubernetes minor the microsoft.flux extension supports; preflight too
 FLUX_EXTENSION_MIN_VERSION = (1, 15)  # the oldest microsoft.flux minor in Microsoft's support window; raise it
@@ -112,6 +113,14 @@ class Violation:
     urn: str
     path: str
     message: str
+
+    @property
+    def where(self) -> str:
+        """The resource and, when the violation is about one property, its path."""
+        return f"{self.resource} {self.path}" if self.path else self.resource
+
+    def __str__(self) -> str:
+        return f"[{self.policy}] {self.where}: {self.message}"
 
 
 def _within(path: str, prefix: str) -> bool:

@@ -96,14 +96,19 @@ def test_markdown_format_has_summary_and_mermaid(in_root, tmp_path):
     assert "```mermaid" in text and "gitops_demo__infra --> gitops_demo__apps" in text
 
 
-def test_one_bad_stack_among_good_ones(tmp_path):
-    stacks = tmp_path / "stacks"
-    shutil.copytree(STACKS, stacks)
+def add_broken_stack(stacks: Path) -> None:
+    """`broken`: the dev example with a misspelt dependsOn target."""
     (stacks / "Pulumi.broken.yaml").write_text(
         (STACKS / "Pulumi.dev.yaml")
         .read_text()
         .replace("dependsOn: [infra-controllers]", "dependsOn: [infra-controler]")
     )
+
+
+def test_one_bad_stack_among_good_ones(tmp_path):
+    stacks = tmp_path / "stacks"
+    shutil.copytree(STACKS, stacks)
+    add_broken_stack(stacks)
     result = run("--stacks-dir", str(stacks), "--format", "json")
     assert result.exit_code == 2
     report = json.loads(result.stdout)
@@ -315,11 +320,7 @@ def test_sarif_validates_against_the_sarif_schema_and_points_at_lines(tmp_path):
     import jsonschema
 
     stacks = fleet_with(tmp_path, **UNPRUNED, **PASSWORD_SETTING)
-    (stacks / "Pulumi.broken.yaml").write_text(
-        (STACKS / "Pulumi.dev.yaml")
-        .read_text()
-        .replace("dependsOn: [infra-controllers]", "dependsOn: [infra-controler]")
-    )
+    add_broken_stack(stacks)
     result = run("--stacks-dir", str(stacks), "--format", "sarif")
     assert result.exit_code == 2
     sarif = json.loads(result.stdout)
