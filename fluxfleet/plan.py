@@ -174,11 +174,12 @@ def plan_fleet(
 ) -> FleetPlan:
     """Plan each stack in this process. `key_vault` defaults to the offline reader, which opens no connection."""
     return FleetPlan(
-        [plan_stack(path, _display(path, relative_to), key_vault, checkouts, policy_levels) for path in paths]
+        [plan_stack(path, display_path(path, relative_to), key_vault, checkouts, policy_levels) for path in paths]
     )
 
 
-def _display(path: Path, base: Path | None) -> str:
+def display_path(path: Path, base: Path | None = None) -> str:
+    """A stack file as reports name it: relative to the working directory when it is under it."""
     try:
         return str(path.resolve().relative_to((base or Path.cwd()).resolve()))
     except ValueError:

@@ -656,6 +656,27 @@ def dependency_problems(depends_on: Mapping[str, Sequence[str]]) -> Iterator[tup
         yield (nodes[0], "dependsOn"), f"dependency cycle: {' -> '.join(nodes)}"
 
 
+def key_vault_refs(spec: StackSpec) -> list[tuple[str, KeyVaultRef]]:
+    """Every Key Vault reference of a stack with its config key path, in the order of the spec."""
+    found: list[tuple[str, KeyVaultRef]] = []
+
+    def walk(value: Any, loc: Loc) -> None:
+        if isinstance(value, KeyVaultRef):
+            found.append((key_path(loc), value))
+        elif isinstance(value, BaseModel):
+            for name, field in type(value).model_fields.items():
+                walk(getattr(value, name), (*loc, field.alias or name))
+        elif isinstance(value, Mapping):
+            for key, item in value.items():
+                walk(item, (*loc, key))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, (*loc, index))
+
+    walk(spec, ())
+    return found
+
+
 def repository_key(url: str) -> str:
     """One name for a repository however it is addressed: `https://github.com/o/r`, `ssh://git@github.com/o/r.git`
     and `git@github.com:o/r` are all `github.com/o/r`."""

@@ -151,7 +151,8 @@ def _seconds(value: Any) -> int:
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else API_DEFAULT_INTERVAL
 
 
-def _version(text: Any) -> tuple[int, ...] | None:
+def minor_version(text: Any) -> tuple[int, ...] | None:
+    """(1, 31) of "1.31.2" or "v1.31"; None when the text is no version."""
     match = re.match(r"^v?(\d+)\.(\d+)", str(text or ""))
     return (int(match[1]), int(match[2])) if match else None
 
@@ -308,7 +309,7 @@ def flux_extension_upgrades(resource: Resource) -> Iterator[Finding]:
         if str(train).lower() != "stable":
             yield Finding("releaseTrain", f"release train {train!r}: production clusters follow Stable")
         return
-    version = _version(props.get("version"))
+    version = minor_version(props.get("version"))
     if version is None:
         yield Finding("version", "auto-upgrade is off and no version is pinned: pin one, or turn auto-upgrade on")
     elif version < FLUX_EXTENSION_MIN_VERSION:
@@ -377,7 +378,7 @@ def aks_keyvault_secrets_provider(resource: Resource) -> Iterator[Finding]:
 
 def aks_supported_version(resource: Resource) -> Iterator[Finding]:
     text = resource.props.get("kubernetesVersion")
-    version = _version(text)
+    version = minor_version(text)
     if _is_known(text) and text != "" and (version is None or version < FLUX_MIN_KUBERNETES):
         floor = ".".join(map(str, FLUX_MIN_KUBERNETES))
         yield Finding("kubernetesVersion", f"{text!r}: the Flux extension needs Kubernetes {floor} or newer")

@@ -1,0 +1,192 @@
+"""What the Azure layer hands the rest of fluxfleet: small typed status objects, never SDK models.
+
+`AzureReader` is the narrow interface `preflight` (and later `rollout` and `drift`) read Azure through; `arm.ArmReader`
+implements it with the Azure SDKs, and tests swap in fakes. Every failure is an `AzureError` with one line that says
+what went wrong and what to do, never a traceback and never a secret value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from modules.cluster_ref import ClusterRef
+from modules.spec import KeyVaultRef
+
+
+class AzureError(Exception):
+    """An Azure read that failed: `str(error)` is one line naming the resource and the remedy."""
+
+
+class AccessDenied(AzureError):
+    """401/403: the message names the identity, the scope and the role that is missing."""
+
+
+def _same(a: str | None, b: str) -> bool:
+    return (a or "").lower() == b.lower()  # Azure's state strings vary in case ("registered", "Registered")
+
+
+@dataclass(frozen=True)
+class ProviderState:
+    namespace: str
+    registration_state: str  # NotRegistered | Registering | Registered | Unregistering
+
+    @property
+    def registered(self) -> bool:
+        return _same(self.registration_state, "Registered")
+
+
+@dataclass(frozen=True)
+class FeatureState:
+    name: str  # Namespace/FeatureName
+    state: str  # NotRegistered | Pending | Registering | Registered | ...; any case
+
+    @property
+    def registered(self) -> bool:
+        return _same(self.state, "Registered")
+
+
+@dataclass(frozen=True)
+class ManagedClusterStatus:
+    name: str
+    provisioning_state: str
+    identity_type: str | None  # SystemAssigned | UserAssigned; None: a service principal cluster
+    kubernetes_version: str | None  # what was asked for (may be a minor such as 1.31)
+    current_kubernetes_version: str | None  # what runs
+    oidc_issuer_enabled: bool
+    workload_identity_enabled: bool
+
+    @property
+    def succeeded(self) -> bool:
+        return _same(self.provisioning_state, "Succeeded")
+
+
+@dataclass(frozen=True)
+class AgentError:
+    message: str
+    severity: str | None
+    component: str | None
+    time: datetime | None
+
+
+@dataclass(frozen=True)
+class ConnectedClusterStatus:
+    name: str
+    provisioning_state: str  # Arc answers Accepted while connecting, not Creating
+    connectivity_status: str  # Connecting | Connected | Offline | Expired | AgentNotInstalled
+    last_connectivity_time: datetime | None
+    kubernetes_version: str | None
+    agent_state: str | None  # arcAgentProfile.agentState: Succeeded | Failed | ...
+    agent_errors: tuple[AgentError, ...]
+
+    @property
+    def connected(self) -> bool:
+        return _same(self.connectivity_status, "Connected")
+
+
+@dataclass(frozen=True)
+class ExtensionStatus:
+    name: str
+    extension_type: str  # e.g. microsoft.flux (compare case-insensitively)
+    provisioning_state: str  # Succeeded | Failed | Canceled | Creating | Updating | Deleting
+    version: str | None  # pinned version, None with auto-upgrade
+    current_version: str | None  # what is installed
+    release_train: str | None
+    auto_upgrade_minor_version: bool | None
+    last_modified_at: datetime | None  # systemData.lastModifiedAt: how long a Creating has lasted
+    messages: tuple[str, ...]  # statuses[].message and errorInfo, for Failed
+
+    @property
+    def succeeded(self) -> bool:
+        return _same(self.provisioning_state, "Succeeded")
+
+
+@dataclass(frozen=True)
+class FluxObjectStatus:
+    """One Flux object on the cluster (GitRepository, Kustomization, HelmRelease...) as the configuration reports it."""
+
+    kind: str
+    name: str
+    namespace: str | None
+    compliance_state: str  # Compliant | Non-Compliant | Pending | Suspended | Unknown
+    message: str | None  # the Ready condition's message when the API gives it (the list call often does not)
+
+
+@dataclass(frozen=True)
+class FluxConfigurationStatus:
+    name: str
+    namespace: str | None
+    scope: str | None
+    source_kind: str | None
+    suspend: bool
+    provisioning_state: str
+    compliance_state: str  # Compliant | Non-Compliant | Pending | Suspended | Unknown
+    error_message: str | None  # None when the API says "" or nothing
+    source_synced_commit_id: str | None  # as the API says it: "main/<sha>" for git, a bare sha for buckets
+    source_updated_at: datetime | None
+    status_updated_at: datetime | None
+    objects: tuple[FluxObjectStatus, ...]
+
+    @property
+    def synced_sha(self) -> str | None:
+        """The commit (or artifact digest) alone: `main/0ba6f0d...` and `0ba6f0d...` both give `0ba6f0d...`."""
+        if not self.source_synced_commit_id:
+            return None
+        return self.source_synced_commit_id.rsplit("/", 1)[-1].removeprefix("sha1:")
+
+    @property
+    def synced_ref(self) -> str | None:
+        """The branch or tag part of `sourceSyncedCommitId` (`main` of `main/0ba6f0d...`), if any."""
+        commit = self.source_synced_commit_id or ""
+        return commit.rsplit("/", 1)[0] if "/" in commit else None
+
+    @property
+    def compliant(self) -> bool:
+        return _same(self.compliance_state, "Compliant")
+
+
+@dataclass(frozen=True)
+class SecretMetadata:
+    """What preflight and drift may know about a Key Vault secret: never its value."""
+
+    vault_url: str
+    name: str
+    version: str  # the version a read without a version gets: the current one
+    enabled: bool
+    updated: datetime | None
+    expires: datetime | None
+
+
+class AzureReader(Protocol):
+    """Every Azure read the command line makes. Not-found clusters are None; everything else fails as AzureError."""
+
+    def provider(self, subscription_id: str, namespace: str) -> ProviderState: ...
+
+    def register_provider(self, subscription_id: str, namespace: str, timeout: float) -> ProviderState:
+        """Register, then poll until Registered or `timeout` seconds (AzureError on timeout)."""
+        ...
+
+    def feature(self, subscription_id: str, feature: str) -> FeatureState: ...
+
+    def managed_cluster(self, subscription_id: str, resource_group: str, name: str) -> ManagedClusterStatus | None: ...
+
+    def connected_cluster(
+        self, subscription_id: str, resource_group: str, name: str
+    ) -> ConnectedClusterStatus | None: ...
+
+    def extensions(self, subscription_id: str, cluster: ClusterRef) -> list[ExtensionStatus]:
+        """All extensions of the cluster, one list call."""
+        ...
+
+    def flux_configurations(self, subscription_id: str, cluster: ClusterRef) -> list[FluxConfigurationStatus]:
+        """All Flux configurations of the cluster, one list call."""
+        ...
+
+    def source_control_configurations(self, subscription_id: str, cluster: ClusterRef) -> list[str]:
+        """Names of Flux v1 `sourceControlConfigurations` on the cluster (they cannot coexist with Flux v2)."""
+        ...
+
+    def secret_metadata(self, ref: KeyVaultRef) -> SecretMetadata:
+        """Reads the secret as the program will (so the identity's access is proven) and keeps only metadata."""
+        ...

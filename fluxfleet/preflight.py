@@ -1,0 +1,484 @@
+"""`fluxfleet preflight`: before any deploy, is each stack's subscription, cluster, Flux extension and Key Vault
+ready? In the spirit of `flux check --pre`: one check a line, and for each failure what to do.
+
+Every Azure read goes through the `AzureReader` interface (`fluxfleet.azure.arm.ArmReader` for real); the stack
+files are validated by `modules.spec` exactly as `plan` validates them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+
+from rich.console import Console
+from rich.text import Text
+
+from fluxfleet.azure.status import AzureError, AzureReader, ExtensionStatus
+from modules.cluster_ref import ClusterRef
+from modules.flux_extension import EXTENSION_NAME, EXTENSION_TYPE
+from modules.spec import STACK_FILE, KeyVaultRef, SpecError, SpecIssue, Stack, key_vault_refs, load_stack_file
+from policies.rules import FLUX_EXTENSION_MIN_VERSION, FLUX_MIN_KUBERNETES, minor_version
+
+LEGACY_FEATURES = {"microsoft.containerservice/aks-extensionmanager"}  # microsoft.flux no longer needs them
+EXTENSION_STUCK_AFTER = timedelta(minutes=30)  # the component's create timeout: longer than this is stuck
+REGISTER_TIMEOUT_SECONDS = 15 * 60
+SUBSCRIPTION_VARIABLES = ("AZURE_SUBSCRIPTION_ID", "ARM_SUBSCRIPTION_ID")
+
+
+class Outcome(StrEnum):
+    passed = "pass"
+    failed = "fail"
+    warning = "warn"  # worth knowing, not a failure
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str  # what kind of check: providers, cluster, flux-extension, key-vault, ...
+    subject: str  # what was checked: a provider namespace, a cluster, a Key Vault reference
+    outcome: Outcome
+    message: str
+    remedy: str | None = None
+
+
+@dataclass
+class StackPreflight:
+    stack: str
+    file: str
+    subscription_id: str | None = None
+    errors: list[SpecIssue] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and all(check.outcome is not Outcome.failed for check in self.checks)
+
+
+@dataclass
+class FleetPreflight:
+    stacks: list[StackPreflight]
+
+    @property
+    def exit_code(self) -> int:
+        """2 for invalid input, else 1 when a check failed, else 0."""
+        if any(stack.errors for stack in self.stacks):
+            return 2
+        return 0 if all(stack.ok for stack in self.stacks) else 1
+
+
+def default_subscription(environ: dict[str, str] | None = None, azure_dir: Path | None = None) -> str | None:
+    """The subscription you are logged in to: AZURE_SUBSCRIPTION_ID / ARM_SUBSCRIPTION_ID, else the Azure CLI's
+    default (`az account set`), as azure-native picks it for `pulumi up`."""
+    environ = os.environ if environ is None else environ
+    for variable in SUBSCRIPTION_VARIABLES:
+        if environ.get(variable):
+            return environ[variable]
+    profile = (azure_dir or Path(environ.get("AZURE_CONFIG_DIR") or Path.home() / ".azure")) / "azureProfile.json"
+    try:
+        # The CLI writes this file with a byte-order mark.
+        subscriptions = json.loads(profile.read_text(encoding="utf-8-sig")).get("subscriptions", [])
+    except (OSError, ValueError, AttributeError):
+        return None
+    return next((s.get("id") for s in subscriptions if isinstance(s, dict) and s.get("isDefault")), None)
+
+
+def preflight_fleet(
+    paths: Iterable[Path],
+    reader: AzureReader,
+    *,
+    subscription_id: str | None = None,
+    fix: bool = False,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    display: Callable[[Path], str] = str,
+) -> FleetPreflight:
+    return FleetPreflight(
+        [
+            preflight_stack(path, reader, subscription_id=subscription_id, fix=fix, now=now, display=display(path))
+            for path in paths
+        ]
+    )
+
+
+def preflight_stack(
+    path: Path,
+    reader: AzureReader,
+    *,
+    subscription_id: str | None = None,
+    fix: bool = False,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    display: str | None = None,
+) -> StackPreflight:
+    """Validate one stack file, then run every check against Azure; a failed read fails its check, not the run."""
+    file = display or str(path)
+    name = STACK_FILE.match(path.name)
+    result = StackPreflight(name["stack"] if name else path.name, file)
+    try:
+        stack = load_stack_file(path, file)
+    except SpecError as error:
+        result.errors = error.issues
+        return result
+    result.checks.append(Check("spec", file, Outcome.passed, "the stack spec is valid"))
+    result.subscription_id = stack.spec.cluster.subscription_id or subscription_id or default_subscription()
+    if result.subscription_id is None:
+        result.checks.append(
+            Check(
+                "subscription",
+                stack.name,
+                Outcome.failed,
+                "no subscription to check",
+                "set fluxfleet:cluster.subscriptionId, pass --subscription, set AZURE_SUBSCRIPTION_ID, "
+                "or `az account set --subscription ID`",
+            )
+        )
+        return result
+    checks = _Checks(stack, result.subscription_id, reader, fix, now())
+    result.checks.extend(checks.run())
+    return result
+
+
+class _Checks:
+    """The checks of one valid stack against one subscription, in the order a deploy needs them."""
+
+    def __init__(self, stack: Stack, subscription_id: str, reader: AzureReader, fix: bool, now: datetime):
+        self.spec = stack.spec
+        self.subscription_id = subscription_id
+        self.reader = reader
+        self.fix = fix
+        self.now = now
+        cluster = stack.spec.cluster
+        make_ref = ClusterRef.aks if cluster.is_aks else ClusterRef.arc
+        self.cluster = make_ref(cluster.name, cluster.resource_group)
+
+    def run(self) -> Iterator[Check]:
+        yield from self.providers()
+        yield from self.features()
+        cluster_exists = yield from (self.aks_cluster() if not self.cluster.is_arc else self.arc_cluster())
+        if cluster_exists:
+            yield from self.flux_extension()
+            yield from self.flux_v1()
+        yield from self.key_vault_secrets()
+
+    # ------------------------------------------------------------------ subscription
+
+    def providers(self) -> Iterator[Check]:
+        for namespace in self.spec.providers:
+            yield self._guarded("providers", namespace, lambda namespace=namespace: self._provider(namespace))
+
+    def _provider(self, namespace: str) -> Check:
+        state = self.reader.provider(self.subscription_id, namespace)
+        if state.registered:
+            return Check("providers", namespace, Outcome.passed, "Registered")
+        if self.fix:
+            state = self.reader.register_provider(self.subscription_id, namespace, REGISTER_TIMEOUT_SECONDS)
+            if state.registered:
+                return Check("providers", namespace, Outcome.passed, "Registered (by --fix)")
+        return Check(
+            "providers",
+            namespace,
+            Outcome.failed,
+            f"{state.registration_state} on subscription {self.subscription_id}",
+            f"`fluxfleet preflight --fix`, or `az provider register --namespace {namespace} --wait`",
+        )
+
+    def features(self) -> Iterator[Check]:
+        for feature in self.spec.features:
+            yield self._guarded("features", feature, lambda feature=feature: self._feature(feature))
+
+    def _feature(self, feature: str) -> Check:
+        state = self.reader.feature(self.subscription_id, feature)
+        if feature.lower() in LEGACY_FEATURES:
+            return Check(
+                "features",
+                feature,
+                Outcome.warning,
+                f"{state.state}: a legacy preview feature the Flux extension no longer needs",
+                "drop it from fluxfleet:features",
+            )
+        if state.registered:
+            return Check("features", feature, Outcome.passed, "Registered")
+        namespace, name = feature.split("/", 1)
+        return Check(
+            "features",
+            feature,
+            Outcome.failed,
+            f"{state.state} on subscription {self.subscription_id}",
+            f"`az feature register --namespace {namespace} --name {name}`, then "
+            f"`az provider register --namespace {namespace}` once it is Registered",
+        )
+
+    # ------------------------------------------------------------------ cluster
+
+    def aks_cluster(self) -> Iterator[Check]:
+        spec = self.spec.cluster
+        subject = f"{spec.resource_group}/{spec.name}"
+        try:
+            cluster = self.reader.managed_cluster(self.subscription_id, spec.resource_group, spec.name)
+        except AzureError as error:
+            yield Check("cluster", subject, Outcome.failed, str(error))
+            return False
+        if cluster is None:
+            yield Check("cluster", subject, Outcome.passed, "does not exist yet: `pulumi up` creates it")
+            if spec.kubernetes_version:
+                yield self._kubernetes_version(subject, spec.kubernetes_version)
+            return False
+        if cluster.succeeded:
+            yield Check("cluster", subject, Outcome.passed, "AKS cluster, provisioning Succeeded")
+        else:
+            yield Check(
+                "cluster",
+                subject,
+                Outcome.failed,
+                f"provisioning state {cluster.provisioning_state}",
+                f"wait for the running operation to end (`az aks show -g {spec.resource_group} -n {spec.name}`); "
+                "a Failed cluster needs `az aks update` or a support case before Flux can be installed",
+            )
+        if cluster.identity_type:
+            yield Check("cluster-identity", subject, Outcome.passed, f"{cluster.identity_type} managed identity")
+        else:
+            yield Check(
+                "cluster-identity",
+                subject,
+                Outcome.failed,
+                "uses a service principal: the Flux extension needs a managed identity",
+                f"`az aks update -g {spec.resource_group} -n {spec.name} --enable-managed-identity`",
+            )
+        version = cluster.current_kubernetes_version or cluster.kubernetes_version
+        if version:
+            yield self._kubernetes_version(subject, version)
+        return True
+
+    def arc_cluster(self) -> Iterator[Check]:
+        spec = self.spec.cluster
+        subject = f"{spec.resource_group}/{spec.name}"
+        try:
+            cluster = self.reader.connected_cluster(self.subscription_id, spec.resource_group, spec.name)
+        except AzureError as error:
+            yield Check("cluster", subject, Outcome.failed, str(error))
+            return False
+        if cluster is None:
+            yield Check(
+                "cluster",
+                subject,
+                Outcome.failed,
+                f"no Azure Arc-connected cluster {spec.name} in {spec.resource_group}",
+                f"connect it first: `az connectedk8s connect -g {spec.resource_group} -n {spec.name}`",
+            )
+            return False
+        if cluster.connected:
+            yield Check("cluster", subject, Outcome.passed, "Arc-connected cluster, Connected")
+        else:
+            seen = f", last seen {_when(cluster.last_connectivity_time)}" if cluster.last_connectivity_time else ""
+            yield Check(
+                "cluster",
+                subject,
+                Outcome.failed,
+                f"connectivity {cluster.connectivity_status}{seen}",
+                "check that the cluster's Arc agents (namespace azure-arc) can reach Azure; "
+                "`az connectedk8s troubleshoot` collects their logs",
+            )
+        if (cluster.agent_state or "").lower() == "failed":
+            errors = "; ".join(e.message for e in cluster.agent_errors) or "no error detail"
+            yield Check(
+                "arc-agents",
+                subject,
+                Outcome.failed,
+                f"Arc agents Failed: {errors}",
+                f"`az connectedk8s upgrade -g {spec.resource_group} -n {spec.name}`, or `az connectedk8s troubleshoot`",
+            )
+        if cluster.kubernetes_version:
+            yield self._kubernetes_version(subject, cluster.kubernetes_version)
+        return True
+
+    def _kubernetes_version(self, subject: str, version: str) -> Check:
+        floor = ".".join(map(str, FLUX_MIN_KUBERNETES))
+        parsed = minor_version(version)
+        if parsed is not None and parsed >= FLUX_MIN_KUBERNETES:
+            return Check("kubernetes-version", subject, Outcome.passed, f"Kubernetes {version} (Flux needs {floor}+)")
+        return Check(
+            "kubernetes-version",
+            subject,
+            Outcome.failed,
+            f"Kubernetes {version}: the Flux extension needs {floor} or newer",
+            "upgrade the cluster first",
+        )
+
+    # ------------------------------------------------------------------ Flux
+
+    def flux_extension(self) -> Iterator[Check]:
+        subject = f"{self.spec.cluster.name}/{EXTENSION_NAME}"
+        try:
+            extensions = self.reader.extensions(self.subscription_id, self.cluster)
+        except AzureError as error:
+            yield Check("flux-extension", subject, Outcome.failed, str(error))
+            return
+        flux = [e for e in extensions if e.extension_type.lower() == EXTENSION_TYPE]
+        if not flux:
+            yield Check("flux-extension", subject, Outcome.warning, "not installed yet: `pulumi up` installs it")
+            return
+        for extension in flux:
+            yield from self._extension(extension)
+
+    def _extension(self, extension: ExtensionStatus) -> Iterator[Check]:
+        subject = f"{self.spec.cluster.name}/{extension.name}"
+        if extension.name != EXTENSION_NAME:
+            yield Check(
+                "flux-extension",
+                subject,
+                Outcome.failed,
+                f"{EXTENSION_TYPE} is installed as {extension.name!r}; fluxfleet manages it as {EXTENSION_NAME!r} "
+                "and a cluster takes one",
+                f"`pulumi import` it as {EXTENSION_NAME!r}, or delete it: "
+                f"`az k8s-extension delete -g {self.spec.cluster.resource_group} -c {self.spec.cluster.name} "
+                f"-t {self.cluster.resource_type} -n {extension.name}`",
+            )
+        state = extension.provisioning_state
+        if extension.succeeded:
+            yield Check("flux-extension", subject, Outcome.passed, f"{state}, version {extension.current_version}")
+        elif state.lower() in ("creating", "updating", "deleting"):
+            since = extension.last_modified_at
+            if since is not None and self.now - since > EXTENSION_STUCK_AFTER:
+                yield Check(
+                    "flux-extension",
+                    subject,
+                    Outcome.failed,
+                    f"stuck {state} since {_when(since)} ({_age(self.now - since)})",
+                    "read `az k8s-extension show` statuses; delete the extension and let `pulumi up` recreate it",
+                )
+            else:
+                yield Check("flux-extension", subject, Outcome.warning, f"{state} (an operation is running)")
+        else:
+            detail = "; ".join(extension.messages) or "no detail from Azure"
+            yield Check(
+                "flux-extension",
+                subject,
+                Outcome.failed,
+                f"{state}: {detail}",
+                "no Flux configuration can be applied until it is fixed: read `az k8s-extension show`, "
+                "then delete the extension and let `pulumi up` recreate it",
+            )
+        version = minor_version(extension.current_version)
+        if version is not None and version < FLUX_EXTENSION_MIN_VERSION:
+            oldest = ".".join(map(str, FLUX_EXTENSION_MIN_VERSION))
+            yield Check(
+                "flux-extension-version",
+                subject,
+                Outcome.failed,
+                f"version {extension.current_version} is older than {oldest}, the supported window",
+                "turn on autoUpgradeMinorVersion, or pin a supported version in fluxfleet:flux.extension.version",
+            )
+
+    def flux_v1(self) -> Iterator[Check]:
+        subject = self.spec.cluster.name
+        try:
+            legacy = self.reader.source_control_configurations(self.subscription_id, self.cluster)
+        except AzureError as error:
+            yield Check("flux-v1", subject, Outcome.failed, str(error))
+            return
+        if not legacy:
+            yield Check("flux-v1", subject, Outcome.passed, "no Flux v1 sourceControlConfigurations")
+            return
+        yield Check(
+            "flux-v1",
+            subject,
+            Outcome.failed,
+            f"Flux v1 configurations {', '.join(sorted(legacy))} cannot coexist with the Flux extension",
+            "migrate them to Flux configurations, then "
+            f"`az k8s-configuration delete -g {self.spec.cluster.resource_group} -c {self.spec.cluster.name} "
+            f"-t {self.cluster.resource_type} -n NAME`",
+        )
+
+    # ------------------------------------------------------------------ Key Vault
+
+    def key_vault_secrets(self) -> Iterator[Check]:
+        for path, ref in key_vault_refs(self.spec):
+            yield self._guarded("key-vault", str(ref), lambda path=path, ref=ref: self._secret(path, ref))
+
+    def _secret(self, path: str, ref: KeyVaultRef) -> Check:
+        metadata = self.reader.secret_metadata(ref)
+        where = f"for {path}"
+        if not metadata.enabled:
+            return Check(
+                "key-vault", str(ref), Outcome.failed, f"disabled {where}", "enable the secret or point at another"
+            )
+        if metadata.expires is not None and metadata.expires <= self.now:
+            return Check(
+                "key-vault",
+                str(ref),
+                Outcome.failed,
+                f"expired {_when(metadata.expires)} {where}",
+                "rotate it: set a new version in Key Vault",
+            )
+        updated = f", updated {_when(metadata.updated)}" if metadata.updated else ""
+        return Check("key-vault", str(ref), Outcome.passed, f"readable {where} (version {metadata.version}{updated})")
+
+    def _guarded(self, check_id: str, subject: str, check: Callable[[], Check]) -> Check:
+        """A check whose Azure read fails is a failed check with the layer's one-line reason."""
+        try:
+            return check()
+        except AzureError as error:
+            return Check(check_id, subject, Outcome.failed, str(error))
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _age(delta: timedelta) -> str:
+    hours, rest = divmod(int(delta.total_seconds()), 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m"
+
+
+# --------------------------------------------------------------------------------------------- reports
+
+MARKS = {Outcome.passed: ("✔", "green"), Outcome.failed: ("✗", "red"), Outcome.warning: ("!", "yellow")}
+
+
+def to_json(fleet: FleetPreflight) -> dict:
+    return {
+        "ok": fleet.exit_code == 0,
+        "stacks": [
+            {
+                "stack": stack.stack,
+                "file": stack.file,
+                "subscriptionId": stack.subscription_id,
+                "ok": stack.ok,
+                "errors": [{"file": e.file, "path": e.path, "message": e.message} for e in stack.errors],
+                "checks": [
+                    {
+                        "id": c.id,
+                        "subject": c.subject,
+                        "outcome": c.outcome.value,
+                        "message": c.message,
+                        "remedy": c.remedy,
+                    }
+                    for c in stack.checks
+                ],
+            }
+            for stack in fleet.stacks
+        ],
+    }
+
+
+def to_text(fleet: FleetPreflight, color: bool = False, width: int = 120) -> str:
+    """One line a check, never wrapped (people grep and copy them), each failure followed by what to do."""
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=color, no_color=not color, width=width, highlight=False)
+    for stack in fleet.stacks:
+        subscription = f"  subscription {stack.subscription_id}" if stack.subscription_id else ""
+        console.print(Text(f"{stack.stack}  {stack.file}{subscription}", style="bold"), soft_wrap=True)
+        for error in stack.errors:
+            console.print(Text(f"  ✗ {error}", style="red"), soft_wrap=True)
+        for check in stack.checks:
+            mark, style = MARKS[check.outcome]
+            line = Text.assemble(("  " + mark, style), f" {check.id:<22} {check.subject}: {check.message}")
+            console.print(line, soft_wrap=True)
+            if check.remedy and check.outcome is not Outcome.passed:
+                console.print(Text(f"      → {check.remedy}"), soft_wrap=True)
+    ready = sum(stack.ok for stack in fleet.stacks)
+    console.print(f"{len(fleet.stacks)} stack(s) checked: {ready} ready, {len(fleet.stacks) - ready} not ready")
+    return buffer.getvalue()
