@@ -150,9 +150,7 @@ class _Checks:
         self.reader = reader
         self.fix = fix
         self.now = now
-        cluster = stack.spec.cluster
-        make_ref = ClusterRef.aks if cluster.is_aks else ClusterRef.arc
-        self.cluster = make_ref(cluster.name, cluster.resource_group)
+        self.cluster = ClusterRef.of(stack.spec.cluster)
 
     def run(self) -> Iterator[Check]:
         yield from self.providers()

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import pulumi
 
+from modules.spec import ClusterSpec
+
 
 @dataclass(frozen=True)
 class ClusterRef:
@@ -24,6 +26,12 @@ class ClusterRef:
     @staticmethod
     def arc(name: pulumi.Input[str], resource_group: str) -> ClusterRef:
         return ClusterRef("Microsoft.Kubernetes", "connectedClusters", name, resource_group, is_arc=True)
+
+    @staticmethod
+    def of(cluster: ClusterSpec) -> ClusterRef:
+        """The cluster a stack spec names (outside the program, where its name is a plain string)."""
+        make = ClusterRef.aks if cluster.is_aks else ClusterRef.arc
+        return make(cluster.name, cluster.resource_group)
 
     def arm_target(self) -> dict[str, pulumi.Input[str]]:
         """The path parameters by which ARM addresses a cluster's extensions and Flux configurations."""

@@ -11,6 +11,7 @@ a file are reported together in one `SpecError`.
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import graphlib
 import ipaddress
 import re
@@ -59,14 +60,15 @@ class SpecError(Exception):
         super().__init__("\n".join(str(issue) for issue in self.issues))
 
 
-def key_path(loc: Sequence[str | int]) -> str:
-    """('flux', 'configurations', 'demo', 'dependsOn', 0) -> 'fluxfleet:flux.configurations.demo.dependsOn[0]'."""
-    text = NAMESPACE
+def key_path(loc: Sequence[str | int], namespace: str = NAMESPACE) -> str:
+    """('flux', 'configurations', 'demo', 'dependsOn', 0) -> 'fluxfleet:flux.configurations.demo.dependsOn[0]';
+    with no namespace (a file of fluxfleet's own, such as fleet.yaml): 'stages[1].stacks[0]'."""
+    text = namespace
     for index, part in enumerate(loc):
         if isinstance(part, int):
             text += f"[{part}]"
         else:
-            text += (":" if index == 0 else ".") + part
+            text += (":" if namespace else "") + part if index == 0 else "." + part
     return text
 
 
@@ -739,11 +741,13 @@ def parse_spec(
     return spec
 
 
-def _issue_from_pydantic(file: str, error: Mapping[str, Any]) -> SpecIssue:
+def _issue_from_pydantic(
+    file: str, error: Mapping[str, Any], root: type[BaseModel] | None = None, namespace: str = NAMESPACE
+) -> SpecIssue:
     loc: Loc = tuple(part for part in error["loc"] if not _is_validator_tag(part))
     kind, message = error["type"], error["msg"]
     if kind == "extra_forbidden":
-        allowed = _allowed_keys(loc[:-1])
+        allowed = _allowed_keys(loc[:-1], root or StackSpec)
         guess = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         message = "unknown key" + (f" (did you mean {guess[0]!r}?)" if guess else f" (allowed: {', '.join(allowed)})")
     elif kind == "missing":
@@ -754,16 +758,16 @@ def _issue_from_pydantic(file: str, error: Mapping[str, Any]) -> SpecIssue:
         message = "is a Pulumi secret, but this key is not a secret field: set it without --secret"
     elif kind == "value_error":
         message = message.removeprefix("Value error, ")
-    return SpecIssue(file, key_path(loc), message)
+    return SpecIssue(file, key_path(loc, namespace), message)
 
 
 def _is_validator_tag(part: Any) -> bool:
     return part == "[key]"  # pydantic's marker for an error in a map key rather than its value
 
 
-def _allowed_keys(loc: Loc) -> list[str]:
+def _allowed_keys(loc: Loc, root: type[BaseModel]) -> list[str]:
     """The config keys allowed at a location, for 'did you mean' on typos."""
-    model: Any = StackSpec
+    model: Any = root
     for part in loc:
         fields = {field.alias: field for field in _fields(model)}
         # a field descends into its type; a list index or a map key (a configuration name) into the items'
@@ -825,15 +829,13 @@ def stack_name(path: Path) -> str:
     return match["stack"]
 
 
-def load_stack_file(path: Path, display: str | None = None) -> Stack:
-    """Read and validate `Pulumi.<stack>.yaml` directly, as `plan` does (no Pulumi CLI, no decryption)."""
+def read_yaml(path: Path, file: str) -> Any:
+    """A YAML (or JSON) document, or a SpecError saying in one line why it cannot be read."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
-    file = display or str(path)
-    name = stack_name(path)
     try:
-        document = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
+        return YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise SpecError([SpecIssue(file, "-", f"cannot read: {error.strerror}")]) from None
     except UnicodeDecodeError as error:
@@ -843,6 +845,13 @@ def load_stack_file(path: Path, display: str | None = None) -> Stack:
         line = f"line {where.line + 1}" if where else "-"
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise SpecError([SpecIssue(file, line, f"not valid YAML: {problem}")]) from None
+
+
+def load_stack_file(path: Path, display: str | None = None) -> Stack:
+    """Read and validate `Pulumi.<stack>.yaml` directly, as `plan` does (no Pulumi CLI, no decryption)."""
+    file = display or str(path)
+    name = stack_name(path)
+    document = read_yaml(path, file)
     if document is None:
         document = {}
     if not isinstance(document, Mapping):
@@ -887,16 +896,8 @@ POLICY_LEVELS: tuple[str, ...] = typing.get_args(PolicyLevel)
 def load_policy_levels(path: Path, known: Sequence[str]) -> dict[str, str]:
     """A policy config file (YAML or JSON), the shape the CrossGuard pack takes: policy id → level, or
     policy id → {enforcementLevel: level}."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
-
     file = str(path)
-    try:
-        document = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise SpecError([SpecIssue(file, "-", f"cannot read: {error.strerror}")]) from None
-    except (YAMLError, UnicodeDecodeError) as error:
-        raise SpecError([SpecIssue(file, "-", f"not valid YAML or JSON: {str(error).splitlines()[0]}")]) from None
+    document = read_yaml(path, file)
     if not isinstance(document, dict):
         raise SpecError([SpecIssue(file, "-", "a map of policy id to mandatory, advisory or disabled")])
     levels: dict[str, str] = {}
@@ -916,3 +917,99 @@ def load_policy_levels(path: Path, known: Sequence[str]) -> dict[str, str]:
     if issues:
         raise SpecError(issues)
     return levels
+
+
+# --------------------------------------------------------------------------------------------- the fleet rollout
+
+FLEET_FILE = "fleet.yaml"
+
+
+class StageSpec(_Spec):
+    name: DnsLabel
+    stacks: Annotated[list[NonEmpty], Field(min_length=1)]  # stack names or globs such as prod-*
+    max_concurrency: Annotated[int, Field(ge=1, le=1000)] = 1
+    max_failures: Annotated[int, Field(ge=0)] = 0
+    after_stage_wait: Duration | None = None  # bake time before the next stage
+    approval: bool = False  # stop before this stage until `--approve NAME`
+
+
+class GateSpec(_Spec):
+    flux_compliance: bool = True  # after each stack: every Flux configuration Compliant at the pinned ref
+    timeout: Duration = 15 * 60
+    poll_interval: Duration = 30
+
+
+class FleetSpec(_Spec):
+    gate: GateSpec = GateSpec()
+    stages: Annotated[list[StageSpec], Field(min_length=1)]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A stage with its globs resolved to stack names, in the order they are listed (globs sorted)."""
+
+    name: str
+    stacks: tuple[str, ...]
+    max_concurrency: int
+    max_failures: int
+    after_stage_wait: int  # seconds, 0 for none
+    approval: bool
+
+
+@dataclass(frozen=True)
+class Fleet:
+    file: str
+    gate: GateSpec
+    stages: tuple[Stage, ...]
+    unstaged: tuple[str, ...]  # stacks in no stage: never rolled out (a warning)
+
+    def stage_of(self, stack: str) -> Stage:
+        return next(stage for stage in self.stages if stack in stage.stacks)
+
+
+def load_fleet(path: Path, known_stacks: Sequence[str], display: str | None = None) -> Fleet:
+    """Read and validate `fleet.yaml` against the stacks that exist: every problem of the file in one SpecError."""
+    file = display or str(path)
+    document = read_yaml(path, file)
+    if not isinstance(document, Mapping):
+        raise SpecError([SpecIssue(file, "-", "a fleet file is a YAML mapping with `stages:`")])
+    try:
+        spec = FleetSpec.model_validate(dict(document), by_alias=True)
+    except ValidationError as error:
+        raise SpecError(
+            [_issue_from_pydantic(file, e, FleetSpec, namespace="") for e in error.errors(include_url=False)]
+        ) from None
+    issues: list[SpecIssue] = []
+    owner: dict[str, str] = {}
+    stages = []
+    for index, stage in enumerate(spec.stages):
+        if any(other.name == stage.name for other in spec.stages[:index]):
+            issues.append(SpecIssue(file, key_path(("stages", index, "name"), ""), f"duplicate stage {stage.name!r}"))
+        members: list[str] = []
+        for position, pattern in enumerate(stage.stacks):
+            where = key_path(("stages", index, "stacks", position), "")
+            matched = sorted(name for name in known_stacks if fnmatch.fnmatchcase(name, pattern))
+            if not matched:
+                issues.append(
+                    SpecIssue(file, where, f"{pattern!r} matches no stack (known: {', '.join(known_stacks)})")
+                )
+            for name in matched:
+                if name in owner and owner[name] != stage.name:
+                    issues.append(SpecIssue(file, where, f"stack {name!r} is already in stage {owner[name]!r}"))
+                elif name not in members:
+                    owner[name] = stage.name
+                    members.append(name)
+        stages.append(
+            Stage(
+                stage.name,
+                tuple(members),
+                stage.max_concurrency,
+                stage.max_failures,
+                stage.after_stage_wait or 0,
+                stage.approval,
+            )
+        )
+    if issues:
+        raise SpecError(issues)
+    unstaged = tuple(name for name in known_stacks if name not in owner)
+    return Fleet(file, spec.gate, tuple(stages), unstaged)

@@ -102,6 +102,14 @@ class ExtensionStatus:
         return _same(self.provisioning_state, "Succeeded")
 
 
+def _revision(text: str | None) -> tuple[str | None, str | None]:
+    if not text:
+        return None, None
+    ref, separator, digest = text.rpartition("@") if "@" in text else text.rpartition("/")
+    digest = digest.split(":", 1)[-1]  # sha1:abc, sha256:abc
+    return (ref or None) if separator else None, digest or None
+
+
 @dataclass(frozen=True)
 class FluxObjectStatus:
     """One Flux object on the cluster (GitRepository, Kustomization, HelmRelease...) as the configuration reports it."""
@@ -130,16 +138,14 @@ class FluxConfigurationStatus:
 
     @property
     def synced_sha(self) -> str | None:
-        """The commit (or artifact digest) alone: `main/0ba6f0d...` and `0ba6f0d...` both give `0ba6f0d...`."""
-        if not self.source_synced_commit_id:
-            return None
-        return self.source_synced_commit_id.rsplit("/", 1)[-1].removeprefix("sha1:")
+        """The commit (or artifact digest) alone, from either revision format Flux has used: `main/0ba6f0d...`
+        (what the Azure examples show), `main@sha1:0ba6f0d...` (Flux 2.x), or a bare digest."""
+        return _revision(self.source_synced_commit_id)[1]
 
     @property
     def synced_ref(self) -> str | None:
         """The branch or tag part of `sourceSyncedCommitId` (`main` of `main/0ba6f0d...`), if any."""
-        commit = self.source_synced_commit_id or ""
-        return commit.rsplit("/", 1)[0] if "/" in commit else None
+        return _revision(self.source_synced_commit_id)[0]
 
     @property
     def compliant(self) -> bool:

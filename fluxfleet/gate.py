@@ -1,0 +1,124 @@
+"""The rollout's health gate: after a stack's update, wait until Flux on its cluster reports healthy.
+
+Healthy means every Flux configuration the stack declares is provisioned, `Compliant`, reported after the update
+ended (an older status says nothing about the new revision), and synced to the pinned tag or commit when one is
+pinned. A fresh Non-Compliant or a Failed provisioning fails at once; anything else is waited for until the timeout.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from fluxfleet.azure.status import AzureError, AzureReader, FluxConfigurationStatus
+from fluxfleet.clock import Clock
+from modules.cluster_ref import ClusterRef
+from modules.spec import ConfigurationSpec, StackSpec
+
+
+class Verdict(StrEnum):
+    healthy = "healthy"
+    waiting = "waiting"
+    unhealthy = "unhealthy"
+
+
+@dataclass(frozen=True)
+class Assessment:
+    verdict: Verdict
+    message: str
+
+
+def assess(spec: StackSpec, statuses: list[FluxConfigurationStatus], since: datetime) -> Assessment:
+    """One look at the cluster's Flux configurations against what the stack declares."""
+    by_name = {status.name: status for status in statuses}
+    waiting = []
+    for name, configuration in spec.flux.configurations.items():
+        status = by_name.get(name)
+        verdict, message = _configuration(configuration, status, since)
+        if verdict is Verdict.unhealthy:
+            return Assessment(verdict, f"{name}: {message}")
+        if verdict is Verdict.waiting:
+            waiting.append(f"{name}: {message}")
+    if waiting:
+        return Assessment(Verdict.waiting, "; ".join(waiting))
+    return Assessment(Verdict.healthy, f"{len(spec.flux.configurations)} Flux configuration(s) Compliant")
+
+
+def _configuration(
+    configuration: ConfigurationSpec, status: FluxConfigurationStatus | None, since: datetime
+) -> tuple[Verdict, str]:
+    if status is None:
+        return Verdict.waiting, "not reported yet"
+    state = status.provisioning_state.lower()
+    if state == "failed":
+        return Verdict.unhealthy, f"provisioning Failed: {status.error_message or 'no detail from Azure'}"
+    if state != "succeeded":
+        return Verdict.waiting, f"provisioning {status.provisioning_state}"
+    if configuration.suspend:
+        return Verdict.healthy, "suspended"
+    if status.status_updated_at is not None and status.status_updated_at < since:
+        return Verdict.waiting, f"{status.compliance_state} as of before the update"
+    if status.compliant:
+        mismatch = _pin_mismatch(configuration, status)
+        return (Verdict.waiting, mismatch) if mismatch else (Verdict.healthy, "Compliant")
+    if status.compliance_state.lower() == "non-compliant":
+        return Verdict.unhealthy, "Non-Compliant: " + _first_problem(status)
+    return Verdict.waiting, status.compliance_state
+
+
+def _pin_mismatch(configuration: ConfigurationSpec, status: FluxConfigurationStatus) -> str | None:
+    """Why the synced revision is not the pinned one yet, or None (branches and semver ranges pin nothing)."""
+    git = configuration.git
+    synced = status.source_synced_commit_id or "nothing"
+    if git is None:
+        return None
+    if git.commit and not (status.synced_sha or "").startswith(git.commit):
+        return f"synced {synced}, not commit {git.commit}"
+    if git.tag and status.synced_ref != git.tag:
+        return f"synced {synced}, not tag {git.tag}"
+    return None
+
+
+def _first_problem(status: FluxConfigurationStatus) -> str:
+    for item in status.objects:
+        if item.compliance_state.lower() != "compliant":
+            return f"{item.kind} {item.name}: {item.message or item.compliance_state}"
+    return status.error_message or "no detail from Azure"
+
+
+@dataclass(frozen=True)
+class GateResult:
+    ok: bool
+    message: str
+
+
+class FluxHealthGate:
+    """Polls a cluster's Flux configurations through the Azure layer until healthy, unhealthy or timed out."""
+
+    def __init__(self, reader: AzureReader, clock: Clock, timeout: float, poll_interval: float):
+        self.reader = reader
+        self.clock = clock
+        self.timeout = timeout
+        self.poll_interval = poll_interval
+
+    def wait(
+        self, spec: StackSpec, subscription_id: str, since: datetime, stop: threading.Event | None = None
+    ) -> GateResult:
+        ref = ClusterRef.of(spec.cluster)
+        started = self.clock.now()
+        last = "no answer from Azure yet"
+        while True:
+            try:
+                assessment = assess(spec, self.reader.flux_configurations(subscription_id, ref), since)
+            except AzureError as error:  # transient until the timeout says otherwise
+                assessment = Assessment(Verdict.waiting, str(error))
+            if assessment.verdict is not Verdict.waiting:
+                return GateResult(assessment.verdict is Verdict.healthy, assessment.message)
+            last = assessment.message
+            waited = (self.clock.now() - started).total_seconds()
+            if waited >= self.timeout:
+                return GateResult(False, f"not healthy after {int(self.timeout)}s: {last}")
+            if self.clock.sleep(min(self.poll_interval, self.timeout - waited), stop):
+                return GateResult(False, f"stopped while waiting: {last}")

@@ -1,0 +1,285 @@
+"""`fluxfleet rollout`: the stacks of `stacks/fleet.yaml` updated stage by stage.
+
+Inside a stage up to `maxConcurrency` stacks run at once, never two on one cluster; each update is followed by the
+Flux health gate; a stack that fails either counts against the stage's `maxFailures`, and past it the run halts:
+in-flight stacks finish, the rest of the stage is skipped, later stages are not touched. Every decision is written
+to the journal first, so `--resume` continues where a crash or Ctrl-C left off and never re-applies a stack that
+succeeded. Pulumi runs behind `StackRunner` and Azure behind the gate, so the whole schedule is testable offline.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import statistics
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from fluxfleet.clock import Clock
+from fluxfleet.gate import FluxHealthGate
+from fluxfleet.journal import Journal, RunRecord, RunStatus, StackEntry, StackState, StagePlan
+from fluxfleet.runner import StackRunner
+from modules.spec import Fleet, StackSpec
+
+DEFAULT_STACK_SECONDS = 10 * 60  # an estimate for a stack never rolled out before: an AKS update and a gate
+CLOCK_SKEW = timedelta(seconds=5)  # between the journal's clock and the Pulumi backend's
+
+
+class Observer:
+    """What a rollout reports while it runs (the CLI draws progress from it). Every method may be called from
+    worker threads."""
+
+    def stage_started(self, stage: StagePlan) -> None: ...
+
+    def stack_started(self, stack: str) -> None: ...
+
+    def stack_progress(self, stack: str, line: str) -> None: ...
+
+    def stack_finished(self, stack: str, entry: StackEntry) -> None: ...
+
+    def baking(self, stage: StagePlan, seconds: float) -> None: ...
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which part of the fleet a new run covers, from the command line."""
+
+    stage: str | None = None
+    stacks: str | None = None  # a glob
+    max_concurrency: int | None = None  # a cap on every stage's own
+
+    def plan(self, fleet: Fleet) -> list[StagePlan]:
+        stages = []
+        for stage in fleet.stages:
+            if self.stage is not None and stage.name != self.stage:
+                continue
+            members = [name for name in stage.stacks if self.stacks is None or fnmatch.fnmatchcase(name, self.stacks)]
+            if members:
+                limit = min(stage.max_concurrency, self.max_concurrency or stage.max_concurrency)
+                stages.append(StagePlan.of(stage, members, limit))
+        return stages
+
+
+def new_run(fleet: Fleet, selection: Selection, now: datetime, approved: tuple[str, ...] = ()) -> RunRecord:
+    stages = selection.plan(fleet)
+    return RunRecord(
+        run_id=Journal.new_run_id(now),
+        fleet_file=fleet.file,
+        started_at=now.isoformat(),
+        status=RunStatus.running,
+        stages=stages,
+        stacks={name: StackEntry(stage.name) for stage in stages for name in stage.stacks},
+        approved=list(approved),
+    )
+
+
+class Rollout:
+    """Runs (or resumes) one journaled run to its end, a halt, an approval stop, or an interruption."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        specs: Mapping[str, StackSpec],
+        runner: StackRunner,
+        clock: Clock,
+        *,
+        gate: FluxHealthGate | None = None,
+        subscription_of: Callable[[StackSpec], str | None] = lambda spec: spec.cluster.subscription_id,
+        observer: Observer | None = None,
+        stop: threading.Event | None = None,
+        cancel: threading.Event | None = None,
+    ):
+        self.journal = journal
+        self.specs = specs
+        self.runner = runner
+        self.clock = clock
+        self.gate = gate
+        self.subscription_of = subscription_of
+        self.observer = observer or Observer()
+        self.stop = stop or threading.Event()  # first Ctrl-C: start nothing new
+        self.cancel = cancel or threading.Event()  # second Ctrl-C: interrupt the running updates
+
+    @property
+    def record(self) -> RunRecord:
+        return self.journal.record
+
+    def run(self, approve: tuple[str, ...] = ()) -> RunStatus:
+        approved = [*self.record.approved, *(name for name in approve if name not in self.record.approved)]
+        self._set_run(RunStatus.running, "", approved=approved)
+        for index, stage in enumerate(self.record.stages):
+            if any(self.record.stacks[name].state is not StackState.succeeded for name in stage.stacks):
+                if stage.approval and stage.name not in self.record.approved:
+                    return self._set_run(
+                        RunStatus.awaiting_approval,
+                        f"stage {stage.name} needs approval: "
+                        f"fluxfleet rollout --resume {self.record.run_id} --approve {stage.name}",
+                    )
+                self.observer.stage_started(stage)
+                failures = self._run_stage(stage)
+                if failures > stage.max_failures:
+                    for name in stage.stacks:
+                        if self.record.stacks[name].state is StackState.pending:
+                            self.journal.update(self.clock.now(), name, state=StackState.skipped, message="run halted")
+                    return self._set_run(
+                        RunStatus.halted,
+                        f"stage {stage.name}: {failures} stack(s) failed, more than its maxFailures "
+                        f"{stage.max_failures}",
+                    )
+                if self.stop.is_set():
+                    return self._set_run(RunStatus.interrupted, f"interrupted in stage {stage.name}")
+            # A stage finished in an earlier attempt still owes what is left of its bake time.
+            if stage.after_stage_wait and index + 1 < len(self.record.stages) and self._bake(stage):
+                return self._set_run(RunStatus.interrupted, f"interrupted while baking after stage {stage.name}")
+        return self._set_run(RunStatus.done, "")
+
+    # ------------------------------------------------------------------ one stage
+
+    def _run_stage(self, stage: StagePlan) -> int:
+        """Every stack of the stage not yet succeeded, up to its concurrency, one operation per cluster at a time.
+        Returns the number of stacks that failed."""
+        queue = [name for name in stage.stacks if self.record.stacks[name].state is not StackState.succeeded]
+        running: dict[Future[StackState], str] = {}
+        busy: set[tuple[str, ...]] = set()
+        failures = 0
+        with ThreadPoolExecutor(max_workers=stage.max_concurrency, thread_name_prefix=stage.name) as pool:
+            while queue or running:
+                halted = failures > stage.max_failures
+                while not halted and not self.stop.is_set() and len(running) < stage.max_concurrency:
+                    name = next((n for n in queue if self._cluster(n) not in busy), None)
+                    if name is None:
+                        break
+                    queue.remove(name)
+                    busy.add(self._cluster(name))
+                    running[pool.submit(self._run_stack, name)] = name
+                if not running:
+                    break  # halted or stopped with stacks left: they stay pending for the journal to say so
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    name = running.pop(future)
+                    busy.discard(self._cluster(name))
+                    if future.result() is StackState.failed:  # an exception here is a crash: let it end the run
+                        failures += 1
+        return failures
+
+    def _cluster(self, stack: str) -> tuple[str, ...]:
+        cluster = self.specs[stack].cluster
+        subscription = self.subscription_of(self.specs[stack]) or ""
+        return (subscription.lower(), cluster.resource_group.lower(), cluster.name.lower(), cluster.kind)
+
+    def _bake(self, stage: StagePlan) -> bool:
+        """Wait out the stage's bake time (what is left of it, on resume); True when interrupted."""
+        if stage.bake_until is None:
+            until = self.clock.now() + timedelta(seconds=stage.after_stage_wait)
+            stage.bake_until = until.isoformat()
+            self.journal.update(self.clock.now())
+        remaining = (datetime.fromisoformat(stage.bake_until) - self.clock.now()).total_seconds()
+        if remaining <= 0:
+            return False
+        self.observer.baking(stage, remaining)
+        return self.clock.sleep(remaining, self.stop)
+
+    # ------------------------------------------------------------------ one stack
+
+    def _run_stack(self, name: str) -> StackState:
+        self.observer.stack_started(name)
+        state = self.record.stacks[name].state
+        if state is StackState.running:
+            state = self._recover(name)
+        elif state is not StackState.gating:
+            state = StackState.pending  # new, skipped, or failed in an earlier attempt: (re)apply
+        if state is StackState.pending:
+            state = self._update(name)
+        if state is StackState.gating:
+            state = self._gate(name)
+        self.observer.stack_finished(name, self.record.stacks[name])
+        return state
+
+    def _recover(self, name: str) -> StackState:
+        """A stack the journal shows `running`: the previous process stopped during its update. If that update
+        reached the Pulumi backend, take its outcome from the history instead of applying again; if it left pending
+        operations, fail the stack rather than risk a blind retry (one has created duplicate clusters before).
+        Returns gating, failed, or pending when nothing reached the backend."""
+        last = self.runner.last_update(name)
+        entry = self.record.stacks[name]
+        started = datetime.fromisoformat(entry.started_at) if entry.started_at else None
+        if last is not None and last.kind == "update" and started is not None and last.started >= started - CLOCK_SKEW:
+            if last.result == "succeeded":
+                self.journal.update(self.clock.now(), name, state=StackState.gating, message="update succeeded")
+                return StackState.gating
+            reason = "was still in progress when the run stopped" if last.result == "in-progress" else "failed"
+            return self._fail(name, f"the interrupted update {reason}: check `pulumi stack history -s {name}`")
+        pending = self.runner.pending_operations(name)
+        if pending:
+            return self._fail(
+                name,
+                f"{len(pending)} pending operation(s) from an interrupted update: run `pulumi refresh -s {name} "
+                "--import-pending-creates` (or --clear-pending-creates), then resume",
+            )
+        return StackState.pending
+
+    def _update(self, name: str) -> StackState:
+        now = self.clock.now()
+        self.journal.update(now, name, state=StackState.running, started_at=now.isoformat(), ended_at=None, message="")
+        result = self.runner.up(
+            name, on_progress=lambda line: self.observer.stack_progress(name, line), cancel=self.cancel
+        )
+        if not result.ok:
+            return self._fail(
+                name, "cancelled" if result.cancelled else result.error or "the update failed", result.summary
+            )
+        self.journal.update(
+            self.clock.now(), name, state=StackState.gating, message="update succeeded", changes=dict(result.summary)
+        )
+        return StackState.gating
+
+    def _gate(self, name: str) -> StackState:
+        spec = self.specs[name]
+        if self.gate is None or not spec.flux.configurations:
+            return self._succeed(name, "updated")
+        subscription = self.subscription_of(spec)
+        if subscription is None:
+            return self._fail(name, "health gate: no subscription to read Flux state from (set AZURE_SUBSCRIPTION_ID)")
+        updated = self.record.stacks[name].started_at
+        since = datetime.fromisoformat(updated) if updated else self.clock.now()
+        result = self.gate.wait(spec, subscription, since, self.stop)
+        return self._succeed(name, result.message) if result.ok else self._fail(name, f"health gate: {result.message}")
+
+    def _succeed(self, name: str, message: str) -> StackState:
+        now = self.clock.now()
+        self.journal.update(now, name, state=StackState.succeeded, ended_at=now.isoformat(), message=message)
+        return StackState.succeeded
+
+    def _fail(self, name: str, message: str, changes: Mapping[str, int] | None = None) -> StackState:
+        now = self.clock.now()
+        fields = {"changes": dict(changes)} if changes else {}
+        self.journal.update(now, name, state=StackState.failed, ended_at=now.isoformat(), message=message, **fields)
+        return StackState.failed
+
+    def _set_run(self, status: RunStatus, reason: str, **fields: object) -> RunStatus:
+        self.journal.update(self.clock.now(), status=status, reason=reason, **fields)
+        return status
+
+
+# --------------------------------------------------------------------------------------------- dry run
+
+
+@dataclass(frozen=True)
+class StageEstimate:
+    stage: StagePlan
+    seconds: float  # the stage itself: max(total / concurrency, longest stack)
+    wait_after: float  # bake time before the next stage
+
+
+def estimate(stages: list[StagePlan], durations: Mapping[str, list[float]]) -> list[StageEstimate]:
+    """A lower bound per stage from earlier runs' durations: each stack's median, else the fleet's, else a default."""
+    known = [seconds for samples in durations.values() for seconds in samples]
+    fallback = statistics.median(known) if known else DEFAULT_STACK_SECONDS
+    estimates = []
+    for index, stage in enumerate(stages):
+        each = [statistics.median(durations[name]) if durations.get(name) else fallback for name in stage.stacks]
+        seconds = max(sum(each) / stage.max_concurrency, max(each)) if each else 0.0
+        wait_after = stage.after_stage_wait if index + 1 < len(stages) else 0
+        estimates.append(StageEstimate(stage, seconds, wait_after))
+    return estimates

@@ -1,0 +1,83 @@
+"""The stack runner: the narrow interface through which `rollout` and `drift` run Pulumi operations on stacks.
+
+`fluxfleet.automation.AutomationRunner` implements it on the Pulumi Automation API (the `pulumi` CLI underneath);
+tests, `--dry-run` simulations and the benchmark use `FakeRunner` in `fluxfleet.simulation`. Results are small typed
+objects; nothing here carries a secret value (outputs are not read, error text is reduced to one line).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+# What the engine would do or did to a resource (the `op` of Pulumi's engine events).
+CHANGING_OPS = frozenset({"create", "update", "replace", "delete", "create-replacement", "delete-replaced"})
+DESTRUCTIVE_OPS = frozenset({"replace", "delete", "create-replacement", "delete-replaced"})
+
+
+@dataclass(frozen=True)
+class ResourceChange:
+    urn: str
+    type: str  # e.g. azure-native:containerservice:ManagedCluster
+    name: str
+    op: str  # create | update | replace | delete | create-replacement | delete-replaced | ...
+    diffs: tuple[str, ...] = ()  # property paths that differ, as the engine reports them (detailedDiff keys)
+
+    @property
+    def destructive(self) -> bool:
+        return self.op in DESTRUCTIVE_OPS
+
+
+@dataclass(frozen=True)
+class OperationResult:
+    """The outcome of one `up` or `preview` of one stack."""
+
+    stack: str
+    ok: bool  # the operation ran to the end without an error
+    changes: tuple[ResourceChange, ...] = ()  # every resource whose op is not `same`
+    summary: dict[str, int] = field(default_factory=dict)  # op -> count, from the engine's summary event
+    error: str | None = None  # one line, never a secret
+    cancelled: bool = False
+
+
+@dataclass(frozen=True)
+class UpdateRecord:
+    """The newest entry of a stack's update history, for deciding what an interrupted run left behind."""
+
+    kind: str  # update | preview | refresh | destroy | ...
+    result: str  # succeeded | failed | in-progress
+    started: datetime
+    ended: datetime | None
+
+
+OnProgress = Callable[[str], None]  # one short line per engine step, for live progress
+
+
+class StackRunner(Protocol):
+    def up(
+        self,
+        stack: str,
+        *,
+        refresh: bool = False,
+        on_progress: OnProgress | None = None,
+        cancel: threading.Event | None = None,
+    ) -> OperationResult:
+        """`pulumi up --yes --skip-preview` on the stack. Setting `cancel` while it runs interrupts it the way
+        Ctrl-C interrupts the CLI (the engine finishes its in-flight steps and writes state)."""
+        ...
+
+    def preview(self, stack: str, *, refresh: bool = True, on_progress: OnProgress | None = None) -> OperationResult:
+        """`pulumi preview` (with refresh): the changes an update would make. `ok` is False only for an error,
+        not for changes found."""
+        ...
+
+    def last_update(self, stack: str) -> UpdateRecord | None:
+        """The stack's newest history entry, None for a stack never updated."""
+        ...
+
+    def pending_operations(self, stack: str) -> list[str]:
+        """URNs the state lists as pending (an update killed mid-flight); they need `pulumi refresh` first."""
+        ...

@@ -1,0 +1,99 @@
+"""A fake Pulumi and a fake clock, for simulating rollouts: the tests' scheduling checks and the makespan benchmark.
+
+`FakeRunner` implements `StackRunner` without Pulumi: each `up` takes the time it is given (a real sleep, so
+concurrency is real), succeeds or fails as scripted, keeps a history like a Pulumi backend's, and records what ran
+at once. `FakeClock` is a `Clock` whose sleeps return at once and move time forward.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from fluxfleet.clock import Clock
+from fluxfleet.runner import OnProgress, OperationResult, UpdateRecord
+
+
+class FakeClock:
+    def __init__(self, start: datetime = datetime(2026, 1, 1, tzinfo=UTC)):
+        self._now = start
+        self._lock = threading.Lock()
+        self.sleeps: list[float] = []
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += timedelta(seconds=seconds)
+
+    def sleep(self, seconds: float, stop: threading.Event | None = None) -> bool:
+        if stop is not None and stop.is_set():
+            return True
+        self.sleeps.append(seconds)
+        self.advance(seconds)
+        return False
+
+
+@dataclass
+class FakeRunner:
+    clock: Clock
+    wall_seconds: Mapping[str, float] = field(default_factory=dict)  # real time an `up` of a stack takes
+    default_wall_seconds: float = 0.0
+    failing: Mapping[str, str] = field(default_factory=dict)  # stack -> the error its update fails with
+    pending: dict[str, list[str]] = field(default_factory=dict)  # stack -> pending operation URNs
+    on_up: Callable[[str], None] | None = None  # called as an update starts (tests stop or crash a run there)
+    applied: Counter[str] = field(default_factory=Counter)
+    history: dict[str, UpdateRecord] = field(default_factory=dict)
+    started: list[str] = field(default_factory=list)
+    max_in_flight: int = 0
+    cluster_of: Callable[[str], str] | None = None  # to check that no two updates run on one cluster
+    cluster_overlaps: list[str] = field(default_factory=list)
+    _in_flight: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def up(
+        self,
+        stack: str,
+        *,
+        refresh: bool = False,
+        on_progress: OnProgress | None = None,
+        cancel: threading.Event | None = None,
+    ) -> OperationResult:
+        started = self.clock.now()
+        with self._lock:
+            cluster = self.cluster_of(stack) if self.cluster_of else stack
+            if any((self.cluster_of(other) if self.cluster_of else other) == cluster for other in self._in_flight):
+                self.cluster_overlaps.append(stack)
+            self._in_flight.add(stack)
+            self.max_in_flight = max(self.max_in_flight, len(self._in_flight))
+            self.started.append(stack)
+            self.applied[stack] += 1
+            self.history[stack] = UpdateRecord("update", "in-progress", started, None)
+        if self.on_up:
+            self.on_up(stack)
+        if on_progress:
+            on_progress(f"updating {stack}")
+        # An unset Event's wait is a sleep; a set one (a second Ctrl-C) ends the update early, as SIGINT would.
+        cancelled = (cancel or threading.Event()).wait(self.wall_seconds.get(stack, self.default_wall_seconds))
+        error = "cancelled" if cancelled else self.failing.get(stack)
+        with self._lock:
+            self._in_flight.discard(stack)
+            result = "failed" if error else "succeeded"
+            self.history[stack] = UpdateRecord("update", result, started, self.clock.now())
+        if error:
+            return OperationResult(stack, ok=False, error=error, cancelled=cancelled, summary={"update": 1})
+        return OperationResult(stack, ok=True, summary={"update": 1, "same": 7})
+
+    def preview(self, stack: str, *, refresh: bool = True, on_progress: OnProgress | None = None) -> OperationResult:
+        return OperationResult(stack, ok=True, summary={"same": 8})
+
+    def last_update(self, stack: str) -> UpdateRecord | None:
+        return self.history.get(stack)
+
+    def pending_operations(self, stack: str) -> list[str]:
+        return list(self.pending.get(stack, ()))

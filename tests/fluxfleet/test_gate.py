@@ -1,0 +1,140 @@
+"""The Flux health gate: Compliant, Non-Compliant, Pending then Compliant, commit and tag mismatch, timeout."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from fluxfleet.azure.status import AzureError, FluxConfigurationStatus, FluxObjectStatus
+from fluxfleet.gate import FluxHealthGate, Verdict, assess
+from fluxfleet.simulation import FakeClock
+from modules.cluster_ref import ClusterRef
+from modules.spec import StackSpec, parse_spec
+from tests.conftest import BASE_STACK
+
+UPDATED = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+def compliant(state: str = "Compliant", when: datetime = UPDATED, commit: str = "main/0ba6f0d2e7ac41c1", **changes):
+    values = dict(
+        name="demo",
+        namespace="flux-system",
+        scope="cluster",
+        source_kind="GitRepository",
+        suspend=False,
+        provisioning_state="Succeeded",
+        compliance_state=state,
+        error_message=None,
+        source_synced_commit_id=commit,
+        source_updated_at=when,
+        status_updated_at=when,
+        objects=(
+            FluxObjectStatus("GitRepository", "demo", "flux-system", "Compliant", None),
+            FluxObjectStatus(
+                "Kustomization",
+                "demo-apps",
+                "flux-system",
+                state,
+                "kustomize build failed: accumulating resources" if state == "Non-Compliant" else None,
+            ),
+        ),
+    )
+    values.update(changes)
+    return FluxConfigurationStatus(**values)
+
+
+class FakeFlux:
+    """The Azure layer's Flux configuration reader, answering from a function of the cluster name."""
+
+    def __init__(self, answer: Callable[[str], list[FluxConfigurationStatus]]):
+        self.answer = answer
+        self.reads = 0
+
+    def flux_configurations(self, subscription_id: str, cluster: ClusterRef) -> list[FluxConfigurationStatus]:
+        self.reads += 1
+        result = self.answer(cluster.name)
+        if isinstance(result, AzureError):
+            raise result
+        return result
+
+
+def stack(**git) -> StackSpec:
+    raw = copy.deepcopy(BASE_STACK)
+    if git:
+        source = raw["flux"]["configurations"]["demo"]["git"]
+        source.pop("branch")
+        source.update(git)
+    return parse_spec(raw, file="Pulumi.test.yaml")
+
+
+def test_compliant_after_the_update_is_healthy():
+    assert assess(stack(), [compliant(when=UPDATED + timedelta(minutes=1))], UPDATED).verdict is Verdict.healthy
+
+
+def test_fresh_non_compliant_is_unhealthy_at_once_with_the_failing_object():
+    result = assess(stack(), [compliant("Non-Compliant", UPDATED + timedelta(seconds=5))], UPDATED)
+    assert result.verdict is Verdict.unhealthy
+    assert (
+        result.message == "demo: Non-Compliant: Kustomization demo-apps: kustomize build failed: accumulating resources"
+    )
+
+
+def test_a_status_from_before_the_update_is_waited_on_not_judged():
+    for state in ("Compliant", "Non-Compliant"):
+        result = assess(stack(), [compliant(state, UPDATED - timedelta(minutes=5))], UPDATED)
+        assert result.verdict is Verdict.waiting and "before the update" in result.message
+
+
+def test_pending_missing_and_provisioning_are_waited_on():
+    assert assess(stack(), [], UPDATED).message == "demo: not reported yet"
+    assert assess(stack(), [compliant("Pending")], UPDATED).verdict is Verdict.waiting
+    assert assess(stack(), [compliant(provisioning_state="Creating")], UPDATED).message == "demo: provisioning Creating"
+
+
+def test_failed_provisioning_is_unhealthy_with_azure_message():
+    failed = compliant(provisioning_state="Failed", error_message="Error: extension is not installed")
+    result = assess(stack(), [failed], UPDATED)
+    assert result.verdict is Verdict.unhealthy
+    assert result.message == "demo: provisioning Failed: Error: extension is not installed"
+
+
+def test_pinned_commit_must_be_the_synced_one():
+    pinned = stack(branch="main", commit="1a2b3c4d")
+    assert assess(pinned, [compliant(commit="main/1a2b3c4d5e6f")], UPDATED).verdict is Verdict.healthy
+    assert assess(pinned, [compliant(commit="main@sha1:1a2b3c4d5e6f")], UPDATED).verdict is Verdict.healthy
+    stale = assess(pinned, [compliant(commit="main/0ba6f0d2e7ac41c1")], UPDATED)
+    assert stale.verdict is Verdict.waiting
+    assert stale.message == "demo: synced main/0ba6f0d2e7ac41c1, not commit 1a2b3c4d"
+
+
+def test_pinned_tag_must_be_the_synced_one():
+    tagged = stack(tag="v1.0.0")
+    assert assess(tagged, [compliant(commit="v1.0.0@sha1:0ba6f0d")], UPDATED).verdict is Verdict.healthy
+    assert assess(tagged, [compliant(commit="v0.9.0/0ba6f0d")], UPDATED).verdict is Verdict.waiting
+
+
+def test_gate_polls_pending_then_compliant():
+    clock = FakeClock(UPDATED)
+    answers = iter([[compliant("Pending")], AzureError("503 after 6 retries"), [compliant("Pending")]])
+    flux = FakeFlux(lambda name: next(answers, [compliant(when=clock.now())]))
+    result = FluxHealthGate(flux, clock, timeout=600, poll_interval=30).wait(stack(), "sub", UPDATED)
+    assert result.ok and result.message == "1 Flux configuration(s) Compliant"
+    assert flux.reads == 4 and clock.sleeps == [30, 30, 30]
+
+
+def test_gate_times_out_with_the_last_reason():
+    clock = FakeClock(UPDATED)
+    pinned = stack(branch="main", commit="1a2b3c4d")
+    flux = FakeFlux(lambda name: [compliant(when=clock.now())])  # compliant, but at the old commit
+    result = FluxHealthGate(flux, clock, timeout=100, poll_interval=30).wait(pinned, "sub", UPDATED)
+    assert not result.ok
+    assert result.message == "not healthy after 100s: demo: synced main/0ba6f0d2e7ac41c1, not commit 1a2b3c4d"
+    assert clock.sleeps == [30, 30, 30, 10]
+
+
+def test_gate_non_compliant_fails_without_waiting_for_the_timeout():
+    clock = FakeClock(UPDATED)
+    flux = FakeFlux(lambda name: [compliant("Non-Compliant", clock.now())])
+    result = FluxHealthGate(flux, clock, timeout=600, poll_interval=30).wait(stack(), "sub", UPDATED)
+    assert not result.ok and clock.sleeps == []

@@ -1,0 +1,314 @@
+"""The rollout's schedule over the fake runner and a fake clock: order, concurrency, one operation per cluster,
+failure budget and halt, approval, bake time, resume after a crash at every step, and Ctrl-C."""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from fluxfleet.gate import FluxHealthGate
+from fluxfleet.journal import Journal, RunStatus, StackState, history
+from fluxfleet.rollout import Rollout, Selection, estimate, new_run
+from fluxfleet.simulation import FakeClock, FakeRunner
+from modules.spec import Fleet, GateSpec, Stage, StackSpec, parse_spec
+from tests.conftest import BASE_STACK
+from tests.fluxfleet.test_gate import FakeFlux, compliant
+
+WALL = 0.01  # each fake update really takes this long, so that concurrent updates really overlap
+
+
+def spec(cluster: str) -> StackSpec:
+    raw = copy.deepcopy(BASE_STACK)
+    raw["cluster"]["name"] = cluster
+    return parse_spec(raw, file=f"Pulumi.{cluster}.yaml")
+
+
+def stage(name: str, stacks: list[str], concurrency: int = 1, failures: int = 0, wait: int = 0, approval=False):
+    return Stage(name, tuple(stacks), concurrency, failures, wait, approval)
+
+
+def fleet(*stages: Stage) -> Fleet:
+    return Fleet("stacks/fleet.yaml", GateSpec(), tuple(stages), ())
+
+
+class Harness:
+    """A run on disk in tmp_path with the fake runner and clock; `start` begins it, `resume` continues it."""
+
+    def __init__(self, tmp_path: Path, the_fleet: Fleet, clusters: dict[str, str] | None = None, **runner_options):
+        self.runs = tmp_path / "runs"
+        self.fleet = the_fleet
+        names = [name for s in the_fleet.stages for name in s.stacks]
+        self.clusters = clusters or {name: name for name in names}
+        self.specs = {name: spec(self.clusters[name]) for name in names}
+        self.clock = FakeClock()
+        runner_options.setdefault("default_wall_seconds", WALL)
+        self.runner = FakeRunner(self.clock, cluster_of=self.clusters.__getitem__, **runner_options)
+        self.run_id: str | None = None
+
+    def rollout(self, journal: Journal, **options) -> Rollout:
+        options.setdefault("subscription_of", lambda spec: "sub")
+        return Rollout(journal, self.specs, self.runner, self.clock, **options)
+
+    def start(self, selection: Selection | None = None, approve=(), **options) -> RunStatus:
+        record = new_run(self.fleet, selection or Selection(), self.clock.now())
+        self.run_id = record.run_id
+        return self.rollout(Journal.create(self.runs, record), **options).run(approve)
+
+    def resume(self, approve=(), **options) -> RunStatus:
+        return self.rollout(Journal.load(self.runs, self.run_id), **options).run(approve)
+
+    def states(self) -> dict[str, str]:
+        return {name: entry.state.value for name, entry in Journal.load(self.runs, self.run_id).record.stacks.items()}
+
+    def record(self):
+        return Journal.load(self.runs, self.run_id).record
+
+
+# --------------------------------------------------------------------------------------------- order and concurrency
+
+
+def test_stages_run_in_order_and_every_stack_once(tmp_path):
+    h = Harness(tmp_path, fleet(stage("canary", ["a"]), stage("wave", ["b", "c", "d"], concurrency=3)))
+    assert h.start() is RunStatus.done
+    assert h.runner.started[0] == "a" and set(h.runner.started[1:]) == {"b", "c", "d"}
+    assert set(h.runner.applied.values()) == {1}
+    assert set(h.states().values()) == {"succeeded"}
+
+
+def test_concurrency_is_used_and_never_exceeded(tmp_path):
+    names = [f"s{i:02d}" for i in range(12)]
+    h = Harness(tmp_path, fleet(stage("wave", names, concurrency=4)), default_wall_seconds=0.03)
+    assert h.start() is RunStatus.done
+    assert h.runner.max_in_flight == 4
+
+
+def test_command_line_caps_concurrency_and_selects_stacks(tmp_path):
+    names = [f"edge-{i}" for i in range(6)] + ["prod-1"]
+    h = Harness(tmp_path, fleet(stage("edge", names[:6], concurrency=6), stage("prod", ["prod-1"])))
+    assert h.start(Selection(stacks="edge-*", max_concurrency=2)) is RunStatus.done
+    assert h.runner.max_in_flight == 2
+    assert "prod-1" not in h.runner.applied and "prod-1" not in h.states()
+
+
+def test_never_two_operations_on_one_cluster(tmp_path):
+    # Two stacks target one cluster (say, a platform stack and an apps stack): they never overlap.
+    clusters = {"a": "shared", "b": "shared", "c": "c", "d": "d"}
+    h = Harness(
+        tmp_path, fleet(stage("wave", ["a", "b", "c", "d"], concurrency=4)), clusters, default_wall_seconds=0.03
+    )
+    assert h.start() is RunStatus.done
+    assert h.runner.cluster_overlaps == []
+    assert h.runner.max_in_flight == 3
+
+
+# --------------------------------------------------------------------------------------------- failure budget
+
+
+def test_past_the_failure_budget_the_run_halts_and_touches_no_later_stage(tmp_path):
+    the_fleet = fleet(stage("wave", ["a", "b", "c", "d", "e"], failures=1), stage("prod", ["p"]))
+    h = Harness(tmp_path, the_fleet, failing={"a": "boom: quota exceeded", "b": "boom: conflict"})
+    assert h.start() is RunStatus.halted
+    assert h.states() == {"a": "failed", "b": "failed", "c": "skipped", "d": "skipped", "e": "skipped", "p": "pending"}
+    assert h.runner.started == ["a", "b"]
+    record = h.record()
+    assert record.reason == "stage wave: 2 stack(s) failed, more than its maxFailures 1"
+    assert record.stacks["a"].message == "boom: quota exceeded"
+
+
+def test_in_flight_stacks_finish_when_the_run_halts(tmp_path):
+    h = Harness(
+        tmp_path,
+        fleet(stage("wave", ["a", "b", "c", "d"], concurrency=2)),
+        failing={"a": "boom"},
+        wall_seconds={"a": 0.0, "b": 0.1},
+    )
+    assert h.start() is RunStatus.halted
+    states = h.states()
+    assert states["a"] == "failed" and states["b"] == "succeeded"  # b was in flight: it ran to its end
+    assert states["c"] == "skipped" and states["d"] == "skipped"
+
+
+def test_failures_within_the_budget_do_not_halt_but_fail_the_run_summary(tmp_path):
+    h = Harness(tmp_path, fleet(stage("wave", ["a", "b", "c"], failures=1), stage("prod", ["p"])), failing={"b": "x"})
+    assert h.start() is RunStatus.done
+    assert h.states() == {"a": "succeeded", "b": "failed", "c": "succeeded", "p": "succeeded"}
+
+
+def test_resume_retries_failed_and_skipped_stacks_but_never_reapplies_a_success(tmp_path):
+    h = Harness(tmp_path, fleet(stage("wave", ["a", "b", "c"])), failing={"b": "x"})
+    assert h.start() is RunStatus.halted
+    h.runner.failing = {}
+    assert h.resume() is RunStatus.done
+    assert h.runner.applied == {"a": 1, "b": 2, "c": 1}
+
+
+# --------------------------------------------------------------------------------------------- approval and bake time
+
+
+def test_approval_stops_before_the_stage_until_approved(tmp_path):
+    h = Harness(tmp_path, fleet(stage("staging", ["s"]), stage("production", ["p"], approval=True)))
+    assert h.start() is RunStatus.awaiting_approval
+    assert "p" not in h.runner.applied
+    assert (
+        h.record().reason
+        == f"stage production needs approval: fluxfleet rollout --resume {h.run_id} --approve production"
+    )
+    assert h.resume() is RunStatus.awaiting_approval  # resuming alone approves nothing
+    assert h.resume(approve=("production",)) is RunStatus.done
+    assert h.runner.applied == {"s": 1, "p": 1}
+
+
+def test_bake_time_between_stages_and_not_after_the_last(tmp_path):
+    h = Harness(tmp_path, fleet(stage("one", ["a"], wait=1800), stage("two", ["b"], wait=600)))
+    assert h.start() is RunStatus.done
+    assert h.clock.sleeps == [1800]
+
+
+def test_bake_time_left_is_kept_across_an_interruption(tmp_path):
+    h = Harness(tmp_path, fleet(stage("one", ["a"], wait=1800), stage("two", ["b"])))
+
+    def ctrl_c_1300s_into_the_bake(seconds, stop=None):
+        h.clock.advance(1300)
+        return True
+
+    real_sleep, h.clock.sleep = h.clock.sleep, ctrl_c_1300s_into_the_bake
+    assert h.start() is RunStatus.interrupted
+    assert h.record().reason == "interrupted while baking after stage one"
+    h.clock.sleep = real_sleep
+    assert h.resume() is RunStatus.done
+    assert h.clock.sleeps == [500]  # only what was left
+    assert h.runner.applied == {"a": 1, "b": 1}
+
+
+# --------------------------------------------------------------------------------------------- crash and resume
+
+
+class Crash(BaseException):
+    """The orchestrator process dying (not an error it handles)."""
+
+
+JOURNAL_WRITES = 15  # of the run below: create, start, 3 per stack (running, gating, succeeded), done
+
+
+@pytest.mark.parametrize("crash_after", range(1, JOURNAL_WRITES + 1))
+def test_resume_after_a_crash_at_any_journal_write_applies_each_stack_exactly_once(tmp_path, monkeypatch, crash_after):
+    the_fleet = fleet(stage("one", ["a", "b"]), stage("two", ["c", "d"], concurrency=1))
+    h = Harness(tmp_path, the_fleet)
+    writes = {"n": 0}
+    real_save = Journal.save
+
+    def save_then_maybe_crash(self):
+        real_save(self)
+        writes["n"] += 1
+        if writes["n"] == crash_after:
+            raise Crash
+
+    monkeypatch.setattr(Journal, "save", save_then_maybe_crash)
+    with pytest.raises(Crash):
+        h.start()
+    monkeypatch.setattr(Journal, "save", real_save)
+    assert h.resume() is RunStatus.done
+    assert h.runner.applied == {"a": 1, "b": 1, "c": 1, "d": 1}
+    assert set(h.states().values()) == {"succeeded"}
+
+
+def test_an_interrupted_update_still_in_progress_is_failed_not_retried(tmp_path):
+    h = Harness(tmp_path, fleet(stage("one", ["a"])))
+    h.runner.on_up = lambda stack: (_ for _ in ()).throw(Crash())  # die inside the update
+    with pytest.raises(Crash):
+        h.start()
+    h.runner.on_up = None
+    assert h.resume() is RunStatus.halted
+    assert h.runner.applied == {"a": 1}
+    assert "was still in progress" in h.record().stacks["a"].message
+
+
+def test_pending_operations_fail_the_stack_with_the_refresh_command(tmp_path):
+    h = Harness(tmp_path, fleet(stage("one", ["a"])))
+    record = new_run(h.fleet, Selection(), h.clock.now())
+    h.run_id = record.run_id
+    record.stacks["a"].state = StackState.running  # the journal says running; the backend never saw an update
+    record.stacks["a"].started_at = h.clock.now().isoformat()
+    Journal.create(h.runs, record)
+    h.runner.pending["a"] = ["urn:pulumi:a::fluxfleet::azure-native:containerservice:ManagedCluster::aks-a"]
+    assert h.resume() is RunStatus.halted
+    assert h.runner.applied == {}
+    assert "pulumi refresh -s a --import-pending-creates" in h.record().stacks["a"].message
+
+
+# --------------------------------------------------------------------------------------------- Ctrl-C
+
+
+def test_first_ctrl_c_stops_scheduling_and_lets_running_updates_end(tmp_path):
+    stop = threading.Event()
+    h = Harness(tmp_path, fleet(stage("wave", ["a", "b", "c", "d"], concurrency=2)), default_wall_seconds=0.05)
+    h.runner.on_up = lambda stack: stop.set() if stack == "b" else None
+    assert h.start(stop=stop) is RunStatus.interrupted
+    assert h.states() == {"a": "succeeded", "b": "succeeded", "c": "pending", "d": "pending"}
+    h.runner.on_up = None
+    assert h.resume() is RunStatus.done
+    assert h.runner.applied == {"a": 1, "b": 1, "c": 1, "d": 1}
+
+
+def test_second_ctrl_c_cancels_running_updates(tmp_path):
+    stop, cancel = threading.Event(), threading.Event()
+    h = Harness(tmp_path, fleet(stage("wave", ["a", "b"], concurrency=1)), default_wall_seconds=30)
+
+    def ctrl_c_twice(stack):
+        stop.set()
+        cancel.set()
+
+    h.runner.on_up = ctrl_c_twice
+    assert h.start(stop=stop, cancel=cancel) is RunStatus.halted  # the cancelled update failed: budget 0
+    assert h.states() == {"a": "failed", "b": "skipped"}
+    assert h.record().stacks["a"].message == "cancelled"
+
+
+# --------------------------------------------------------------------------------------------- health gate
+
+
+def test_a_stack_is_done_only_when_flux_is_healthy(tmp_path):
+    h = Harness(tmp_path, fleet(stage("wave", ["a", "b"], failures=1)))
+    flux = FakeFlux(
+        lambda cluster: (
+            [compliant(when=h.clock.now())] if cluster == "a" else [compliant("Non-Compliant", h.clock.now())]
+        )
+    )
+    gate = FluxHealthGate(flux, h.clock, timeout=600, poll_interval=30)
+    assert h.start(gate=gate) is RunStatus.done
+    record = h.record()
+    assert record.stacks["a"].state is StackState.succeeded
+    assert record.stacks["a"].message == "1 Flux configuration(s) Compliant"
+    assert record.stacks["b"].state is StackState.failed
+    assert record.stacks["b"].message.startswith("health gate: demo: Non-Compliant: Kustomization demo-apps:")
+
+
+# --------------------------------------------------------------------------------------------- journal and estimates
+
+
+def test_journal_is_valid_json_after_every_write_and_leaves_no_temporary_files(tmp_path):
+    h = Harness(tmp_path, fleet(stage("wave", ["a", "b"], concurrency=2)))
+    assert h.start() is RunStatus.done
+    [path] = list(h.runs.iterdir())
+    data = json.loads(path.read_text())
+    assert data["status"] == "done" and data["stacks"]["a"]["state"] == "succeeded"
+
+
+def test_resume_of_an_unknown_run_is_a_one_line_error(tmp_path):
+    with pytest.raises(ValueError, match=r"runs/nope\.json: no such run"):
+        Journal.load(tmp_path / "runs", "nope")
+
+
+def test_estimates_use_earlier_runs(tmp_path):
+    h = Harness(tmp_path, fleet(stage("wave", ["a", "b", "c"], concurrency=2, wait=300), stage("prod", ["p"])))
+    h.start()
+    durations = history(h.runs)
+    assert set(durations) == {"a", "b", "c", "p"}
+    plan = Selection().plan(h.fleet)
+    [wave, prod] = estimate(plan, {"a": [100.0], "b": [300.0], "c": [200.0]})
+    assert wave.seconds == 300.0 and wave.wait_after == 300  # max(600 / 2, 300)
+    assert prod.seconds == 200.0 and prod.wait_after == 0  # p unknown: the fleet's median
