@@ -150,3 +150,158 @@ def _write(command: str, report: str, output: Path | None) -> None:
         typer.echo(f"fluxfleet {command}: --output {output}: {error.strerror}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"wrote {output}", err=True)
+
+
+class RolloutFormat(StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+@app.command()
+def rollout(
+    stage: Annotated[str | None, typer.Option("--stage", help="Only this stage.")] = None,
+    stacks_glob: Annotated[str | None, typer.Option("--stacks", help="Only the stacks matching this glob.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the stages, stacks, order and estimated duration; change nothing.")
+    ] = False,
+    resume: Annotated[str | None, typer.Option("--resume", help="Continue this run (its id).")] = None,
+    approve: Annotated[list[str] | None, typer.Option("--approve", help="Approve this stage (repeatable).")] = None,
+    max_concurrency: Annotated[
+        int | None, typer.Option("--max-concurrency", min=1, help="At most this many stacks at once, in any stage.")
+    ] = None,
+    matrix: Annotated[
+        str | None, typer.Option("--matrix", help="Print a GitHub Actions matrix (JSON) of this stage's stacks.")
+    ] = None,
+    fmt: Annotated[RolloutFormat, typer.Option("--format", help="Summary format.")] = RolloutFormat.text,
+    output: Annotated[Path | None, typer.Option("--output", help="Write the summary to this file.")] = None,
+    stacks_dir: StacksDirOption = Path("stacks"),
+    fleet_file: Annotated[Path | None, typer.Option("--fleet", help="Default: STACKS_DIR/fleet.yaml.")] = None,
+    runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Where run journals are kept.")] = Path(
+        ".fluxfleet/runs"
+    ),
+) -> None:
+    """Apply the stacks of fleet.yaml stage by stage with `pulumi up`, each gated on Flux reporting healthy.
+
+    Exit codes: 0 done, 1 halted, failed or waiting for approval, 2 invalid input.
+    """
+    from fluxfleet.clock import SystemClock
+    from fluxfleet.journal import Journal, RunStatus, StackState, history
+    from fluxfleet.plan import display_path
+    from fluxfleet.rollout import Selection, estimate, load_inputs, load_specs, new_run
+    from fluxfleet.rollout_report import render_dry_run, render_summary
+    from modules.spec import SpecError
+
+    def invalid(message: str) -> typer.Exit:
+        typer.echo(f"fluxfleet rollout: {message}", err=True)
+        return typer.Exit(2)
+
+    if not stacks_dir.is_dir():
+        raise invalid(f"{stacks_dir}: no such directory")
+    try:
+        fleet, paths = load_inputs(stacks_dir, fleet_file or stacks_dir / "fleet.yaml", display_path)
+    except SpecError as error:
+        for issue in error.issues:
+            typer.echo(str(issue), err=True)
+        raise typer.Exit(2) from None
+    for name in fleet.unstaged:
+        typer.echo(
+            f"fluxfleet rollout: warning: stack {name} is in no stage of {fleet.file}: never rolled out", err=True
+        )
+    known_stages = [s.name for s in fleet.stages]
+    for name in [stage, matrix, *(approve or ())]:
+        if name is not None and name not in known_stages:
+            raise invalid(f"no stage {name!r} in {fleet.file} (stages: {', '.join(known_stages)})")
+    selection = Selection(stage=matrix or stage, stacks=stacks_glob, max_concurrency=max_concurrency)
+
+    if matrix is not None:  # for CI fan-out: needs neither Pulumi nor Azure
+        [planned] = selection.plan(fleet) or [None]
+        stacks = planned.stacks if planned else []
+        concurrency = planned.max_concurrency if planned else 1
+        typer.echo(json.dumps({"stage": matrix, "matrix": {"stack": stacks}, "maxParallel": concurrency}))
+        raise typer.Exit(0)
+
+    journal = None
+    if resume is not None:
+        try:
+            journal = Journal.load(runs_dir, resume)
+        except ValueError as error:
+            raise invalid(str(error)) from None
+    stages = journal.record.stages if journal else selection.plan(fleet)
+    if dry_run:
+        durations = history(runs_dir)
+        samples = sum(len(seconds) for seconds in durations.values())
+        _write("rollout", render_dry_run(estimate(stages, durations), fmt.value, samples), output)
+        raise typer.Exit(0)
+    try:
+        specs = load_specs([name for s in stages for name in s.stacks], paths, display_path)
+    except SpecError as error:
+        for issue in error.issues:
+            typer.echo(str(issue), err=True)
+        raise typer.Exit(2) from None
+    if journal is None:
+        journal = Journal.create(runs_dir, new_run(fleet, selection, SystemClock().now()))
+    typer.echo(f"fluxfleet rollout: run {journal.record.run_id} (journal {journal.path})", err=True)
+
+    record = _run_rollout(journal, specs, fleet.gate, tuple(approve or ()), fmt is RolloutFormat.text)
+    color = output is None and fmt is RolloutFormat.text and sys.stdout.isatty()
+    _write("rollout", render_summary(record, fmt.value, color=color), output)
+    failed = any(entry.state is StackState.failed for entry in record.stacks.values())
+    raise typer.Exit(0 if record.status is RunStatus.done and not failed else 1)
+
+
+def _run_rollout(journal, specs, gate_spec, approve, text: bool):
+    """The production wiring of a rollout: Pulumi's Automation API, the Azure layer, and Ctrl-C twice."""
+    import signal
+    import threading
+
+    from rich.console import Console
+
+    from fluxfleet.automation import AutomationRunner
+    from fluxfleet.azure.account import default_subscription
+    from fluxfleet.azure.arm import ArmReader
+    from fluxfleet.clock import SystemClock
+    from fluxfleet.gate import FluxHealthGate
+    from fluxfleet.rollout import Rollout
+    from fluxfleet.rollout_report import LiveProgress, LogProgress
+
+    clock = SystemClock()
+    stop, cancel = threading.Event(), threading.Event()
+
+    def on_interrupt(signum, frame):
+        if stop.is_set():
+            cancel.set()
+            typer.echo("\nfluxfleet rollout: cancelling the running updates", err=True)
+        else:
+            stop.set()
+            typer.echo(
+                "\nfluxfleet rollout: stopping: running updates will finish (Ctrl-C again cancels them)", err=True
+            )
+
+    gate = None
+    if gate_spec.flux_compliance:
+        gate = FluxHealthGate(ArmReader(), clock, gate_spec.timeout, gate_spec.poll_interval)
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        console = Console(stderr=True)
+        live = text and console.is_terminal
+        observer = LiveProgress(console) if live else LogProgress()
+        rollout = Rollout(
+            journal,
+            specs,
+            AutomationRunner(Path.cwd()),
+            clock,
+            gate=gate,
+            subscription_of=lambda spec: spec.cluster.subscription_id or default_subscription(),
+            observer=observer,
+            stop=stop,
+            cancel=cancel,
+        )
+        if live:
+            with observer:
+                rollout.run(approve)
+        else:
+            rollout.run(approve)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return journal.record

@@ -8,8 +8,6 @@ files are validated by `modules.spec` exactly as `plan` validates them.
 from __future__ import annotations
 
 import io
-import json
-import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,6 +17,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
+from fluxfleet.azure.account import default_subscription
 from fluxfleet.azure.status import AzureError, AzureReader, ExtensionStatus
 from modules.cluster_ref import ClusterRef
 from modules.flux_extension import EXTENSION_NAME, EXTENSION_TYPE
@@ -28,7 +27,6 @@ from policies.rules import FLUX_EXTENSION_MIN_VERSION, FLUX_MIN_KUBERNETES, mino
 LEGACY_FEATURES = {"microsoft.containerservice/aks-extensionmanager"}  # microsoft.flux no longer needs them
 EXTENSION_STUCK_AFTER = timedelta(minutes=30)  # the component's create timeout: longer than this is stuck
 REGISTER_TIMEOUT_SECONDS = 15 * 60
-SUBSCRIPTION_VARIABLES = ("AZURE_SUBSCRIPTION_ID", "ARM_SUBSCRIPTION_ID")
 
 
 class Outcome(StrEnum):
@@ -69,22 +67,6 @@ class FleetPreflight:
         if any(stack.errors for stack in self.stacks):
             return 2
         return 0 if all(stack.ok for stack in self.stacks) else 1
-
-
-def default_subscription(environ: dict[str, str] | None = None, azure_dir: Path | None = None) -> str | None:
-    """The subscription you are logged in to: AZURE_SUBSCRIPTION_ID / ARM_SUBSCRIPTION_ID, else the Azure CLI's
-    default (`az account set`), as azure-native picks it for `pulumi up`."""
-    environ = os.environ if environ is None else environ
-    for variable in SUBSCRIPTION_VARIABLES:
-        if environ.get(variable):
-            return environ[variable]
-    profile = (azure_dir or Path(environ.get("AZURE_CONFIG_DIR") or Path.home() / ".azure")) / "azureProfile.json"
-    try:
-        # The CLI writes this file with a byte-order mark.
-        subscriptions = json.loads(profile.read_text(encoding="utf-8-sig")).get("subscriptions", [])
-    except (OSError, ValueError, AttributeError):
-        return None
-    return next((s.get("id") for s in subscriptions if isinstance(s, dict) and s.get("isDefault")), None)
 
 
 def preflight_fleet(

@@ -16,12 +16,13 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from fluxfleet.clock import Clock
 from fluxfleet.gate import FluxHealthGate
 from fluxfleet.journal import Journal, RunRecord, RunStatus, StackEntry, StackState, StagePlan
 from fluxfleet.runner import StackRunner
-from modules.spec import Fleet, StackSpec
+from modules.spec import STACK_FILE, Fleet, SpecError, StackSpec, load_fleet, load_stack_file
 
 DEFAULT_STACK_SECONDS = 10 * 60  # an estimate for a stack never rolled out before: an AKS update and a gate
 CLOCK_SKEW = timedelta(seconds=5)  # between the journal's clock and the Pulumi backend's
@@ -283,3 +284,27 @@ def estimate(stages: list[StagePlan], durations: Mapping[str, list[float]]) -> l
         wait_after = stage.after_stage_wait if index + 1 < len(stages) else 0
         estimates.append(StageEstimate(stage, seconds, wait_after))
     return estimates
+
+
+# --------------------------------------------------------------------------------------------- inputs
+
+
+def load_inputs(stacks_dir: Path, fleet_file: Path, display: Callable[[Path], str]) -> tuple[Fleet, dict[str, Path]]:
+    """The fleet definition, validated against the stack files beside it (SpecError with every problem)."""
+    from fluxfleet.plan import stack_files
+
+    paths = {STACK_FILE.match(path.name)["stack"]: path for path in stack_files(stacks_dir)}
+    return load_fleet(fleet_file, sorted(paths), display(fleet_file)), paths
+
+
+def load_specs(names: list[str], paths: Mapping[str, Path], display: Callable[[Path], str]) -> dict[str, StackSpec]:
+    """The specs of the stacks a run touches; every stack's problems together in one SpecError."""
+    specs, issues = {}, []
+    for name in names:
+        try:
+            specs[name] = load_stack_file(paths[name], display(paths[name])).spec
+        except SpecError as error:
+            issues += error.issues
+    if issues:
+        raise SpecError(issues)
+    return specs

@@ -18,7 +18,8 @@ from fluxfleet.azure.status import (
     ProviderState,
     SecretMetadata,
 )
-from fluxfleet.preflight import Outcome, default_subscription, preflight_fleet, preflight_stack, to_json, to_text
+from fluxfleet.azure.account import default_subscription
+from fluxfleet.preflight import Outcome, preflight_fleet, preflight_stack, to_json, to_text
 from modules.cluster_ref import ClusterRef
 from modules.spec import KeyVaultRef
 from tests.conftest import ROOT

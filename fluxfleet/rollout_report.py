@@ -1,0 +1,253 @@
+"""What `fluxfleet rollout` shows: live progress while it runs, and a summary (text, JSON, or Markdown for a CI job
+summary, with a Mermaid diagram of the stages); and the `--dry-run` plan with its estimated duration."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import threading
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.live import Live
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from fluxfleet.journal import RunRecord, StackEntry, StackState, StagePlan
+from fluxfleet.rollout import DEFAULT_STACK_SECONDS, Observer, StageEstimate
+
+MARKS = {
+    StackState.succeeded: ("✔", "green"),
+    StackState.failed: ("✗", "red"),
+    StackState.skipped: ("-", "dim"),
+    StackState.pending: (" ", ""),
+    StackState.running: ("…", "yellow"),
+    StackState.gating: ("…", "yellow"),
+}
+
+
+# --------------------------------------------------------------------------------------------- while it runs
+
+
+class LiveProgress(Observer):
+    """A bar per stage and a line per running stack, redrawn in place (for a terminal)."""
+
+    def __init__(self, console: Console):
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        )
+        self.live = Live(self.progress, console=console, refresh_per_second=4)
+        self.stages: dict[str, TaskID] = {}
+        self.stacks: dict[str, TaskID] = {}
+        self.stage_of: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> LiveProgress:
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.live.__exit__(*exc)
+
+    def stage_started(self, stage: StagePlan) -> None:
+        with self._lock:
+            description = f"[bold]stage {escape(stage.name)}"
+            self.stages[stage.name] = self.progress.add_task(description, total=len(stage.stacks))
+            self.stage_of.update({name: stage.name for name in stage.stacks})
+
+    def stack_started(self, stack: str) -> None:
+        with self._lock:
+            self.stacks[stack] = self.progress.add_task(f"  {escape(stack)}: starting", total=None)
+
+    def stack_progress(self, stack: str, line: str) -> None:
+        with self._lock:
+            if stack in self.stacks:
+                self.progress.update(self.stacks[stack], description=f"  {escape(stack)}: {escape(line)}")
+
+    def stack_finished(self, stack: str, entry: StackEntry) -> None:
+        with self._lock:
+            if stack in self.stacks:
+                self.progress.remove_task(self.stacks.pop(stack))
+            self.progress.advance(self.stages[self.stage_of[stack]])
+            mark, style = MARKS[entry.state]
+            self.progress.console.print(Text.assemble((mark, style), f" {stack}: {entry.message}"), soft_wrap=True)
+
+    def baking(self, stage: StagePlan, seconds: float) -> None:
+        self.progress.console.print(f"stage {stage.name} done: baking {_duration(seconds)} before the next stage")
+
+
+class LogProgress(Observer):
+    """One line per event, for CI logs and other non-terminals."""
+
+    def __init__(self, stream: TextIO = sys.stderr):
+        self.stream = stream
+        self._lock = threading.Lock()
+
+    def _say(self, line: str) -> None:
+        with self._lock:
+            print(line, file=self.stream, flush=True)
+
+    def stage_started(self, stage: StagePlan) -> None:
+        self._say(f"stage {stage.name}: {len(stage.stacks)} stack(s), {stage.max_concurrency} at a time")
+
+    def stack_started(self, stack: str) -> None:
+        self._say(f"  {stack}: updating")
+
+    def stack_finished(self, stack: str, entry: StackEntry) -> None:
+        self._say(f"  {MARKS[entry.state][0]} {stack}: {entry.state}: {entry.message}")
+
+    def baking(self, stage: StagePlan, seconds: float) -> None:
+        self._say(f"stage {stage.name} done: baking {_duration(seconds)} before the next stage")
+
+
+# --------------------------------------------------------------------------------------------- the summary
+
+
+def summary_json(record: RunRecord) -> dict[str, Any]:
+    return {
+        "runId": record.run_id,
+        "status": record.status,
+        "reason": record.reason,
+        "startedAt": record.started_at,
+        "updatedAt": record.updated_at,
+        "approved": record.approved,
+        "stages": [
+            {
+                "name": stage.name,
+                "maxConcurrency": stage.max_concurrency,
+                "maxFailures": stage.max_failures,
+                "approval": stage.approval,
+                "stacks": [
+                    {
+                        "stack": name,
+                        "state": record.stacks[name].state,
+                        "message": record.stacks[name].message,
+                        "startedAt": record.stacks[name].started_at,
+                        "endedAt": record.stacks[name].ended_at,
+                        "changes": record.stacks[name].changes,
+                    }
+                    for name in stage.stacks
+                ],
+            }
+            for stage in record.stages
+        ],
+    }
+
+
+def _counts(record: RunRecord, stage: StagePlan) -> dict[StackState, int]:
+    counts = dict.fromkeys(StackState, 0)
+    for name in stage.stacks:
+        counts[record.stacks[name].state] += 1
+    return counts
+
+
+def summary_text(record: RunRecord, color: bool = False, width: int = 120) -> str:
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=color, no_color=not color, width=width, highlight=False)
+    table = Table(title=f"rollout {record.run_id}: {record.status}", title_justify="left")
+    for column in ("stage", "stack", "result", "changes", "detail"):
+        table.add_column(column, overflow="fold")
+    for stage in record.stages:
+        for name in stage.stacks:
+            entry = record.stacks[name]
+            mark, style = MARKS[entry.state]
+            changes = ", ".join(f"{op} {n}" for op, n in sorted(entry.changes.items()) if op != "same")
+            table.add_row(stage.name, name, Text(f"{mark} {entry.state}", style=style), changes, entry.message)
+    console.print(table)
+    if record.reason:
+        console.print(Text(record.reason), soft_wrap=True)
+    return buffer.getvalue()
+
+
+def summary_markdown(record: RunRecord) -> str:
+    lines = [f"# fluxfleet rollout `{record.run_id}`: {record.status}", ""]
+    if record.reason:
+        lines += [f"> {record.reason}", ""]
+    lines += ["```mermaid", "graph LR"]
+    for index, stage in enumerate(record.stages):
+        counts = _counts(record, stage)
+        done, failed = counts[StackState.succeeded], counts[StackState.failed]
+        label = f"{stage.name}<br/>✔ {done} ✗ {failed} of {len(stage.stacks)}"
+        if stage.approval:
+            label += "<br/>approval"
+        lines.append(f'  s{index}["{label}"]')
+        if index:
+            lines.append(f"  s{index - 1} --> s{index}")
+    lines += ["```", "", "| stage | stack | result | changes | detail |", "|---|---|---|---|---|"]
+    icons = {StackState.succeeded: "✅", StackState.failed: "❌", StackState.skipped: "⏭️"}
+    for stage in record.stages:
+        for name in stage.stacks:
+            entry = record.stacks[name]
+            changes = ", ".join(f"{op} {n}" for op, n in sorted(entry.changes.items()) if op != "same")
+            detail = entry.message.replace("|", "\\|")
+            result = f"{icons.get(entry.state, '⏳')} {entry.state}"
+            lines.append(f"| {stage.name} | {name} | {result} | {changes} | {detail} |")
+    return "\n".join(lines) + "\n"
+
+
+def render_summary(record: RunRecord, fmt: str, color: bool = False) -> str:
+    if fmt == "json":
+        return json.dumps(summary_json(record), indent=2) + "\n"
+    if fmt == "markdown":
+        return summary_markdown(record)
+    return summary_text(record, color=color)
+
+
+# --------------------------------------------------------------------------------------------- --dry-run
+
+
+def render_dry_run(estimates: list[StageEstimate], fmt: str, samples: int) -> str:
+    """The plan of a run; `samples` is how many earlier stack updates the estimate rests on."""
+    total = sum(e.seconds + e.wait_after for e in estimates)
+    basis = (
+        f"from {samples} earlier stack update(s)"
+        if samples
+        else f"no earlier runs: {_duration(DEFAULT_STACK_SECONDS)} a stack assumed"
+    )
+    if fmt == "json":
+        stages = [
+            {
+                "name": e.stage.name,
+                "stacks": e.stage.stacks,
+                "maxConcurrency": e.stage.max_concurrency,
+                "maxFailures": e.stage.max_failures,
+                "approval": e.stage.approval,
+                "estimateSeconds": round(e.seconds),
+                "waitAfterSeconds": e.wait_after,
+            }
+            for e in estimates
+        ]
+        document = {"dryRun": True, "stages": stages, "estimateSeconds": round(total), "estimateSamples": samples}
+        return json.dumps(document, indent=2) + "\n"
+    lines = []
+    if fmt == "markdown":
+        lines += ["# fluxfleet rollout (dry run)", "", "| # | stage | stacks | at a time | estimate |"]
+        lines.append("|---|---|---|---|---|")
+        for index, e in enumerate(estimates, 1):
+            approval = " (approval)" if e.stage.approval else ""
+            lines.append(
+                f"| {index} | {e.stage.name}{approval} | {', '.join(e.stage.stacks)} | {e.stage.max_concurrency} "
+                f"| {_duration(e.seconds)}{f' + bake {_duration(e.wait_after)}' if e.wait_after else ''} |"
+            )
+        lines += ["", f"Estimated total: {_duration(total)} ({basis}; approvals not counted)."]
+        return "\n".join(lines) + "\n"
+    for index, e in enumerate(estimates, 1):
+        approval = ", waits for approval" if e.stage.approval else ""
+        lines.append(
+            f"{index}. stage {e.stage.name}: {len(e.stage.stacks)} stack(s), {e.stage.max_concurrency} at a time, "
+            f"up to {e.stage.max_failures} failure(s){approval}: ~{_duration(e.seconds)}"
+        )
+        lines += [f"     {position}. {name}" for position, name in enumerate(e.stage.stacks, 1)]
+        if e.wait_after:
+            lines.append(f"   then bake {_duration(e.wait_after)}")
+    lines.append(f"estimated total: ~{_duration(total)} ({basis}; approvals not counted)")
+    return "\n".join(lines) + "\n"
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"

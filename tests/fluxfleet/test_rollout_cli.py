@@ -1,0 +1,134 @@
+"""`fluxfleet rollout` from the command line: --dry-run and --matrix (no Pulumi, no Azure), bad input, and the
+summary in every format."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fluxfleet.cli import app
+from fluxfleet.journal import Journal, RunStatus
+from fluxfleet.rollout import Rollout, Selection, new_run
+from fluxfleet.rollout_report import render_summary
+from fluxfleet.simulation import FakeClock, FakeRunner
+from tests.conftest import ROOT
+from tests.fluxfleet.test_rollout import fleet, spec, stage
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch) -> Path:
+    shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def rollout(*args: str):
+    return CliRunner().invoke(app, ["rollout", *args])
+
+
+def test_dry_run_lists_stages_stacks_and_order(project):
+    result = rollout("--dry-run")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "1. stage dev: 1 stack(s), 1 at a time, up to 0 failure(s): ~10m00s"
+    assert "4. stage production: 1 stack(s), 1 at a time, up to 0 failure(s), waits for approval: ~10m00s" in lines
+    assert lines[-1].startswith("estimated total: ~2h10m (no earlier runs")
+    assert not (project / ".fluxfleet").exists()  # a dry run writes no journal
+
+
+def test_dry_run_estimates_from_earlier_runs(project):
+    runs = project / ".fluxfleet" / "runs"
+    clock = FakeClock()
+    record = new_run(fleet(stage("dev", ["dev"])), Selection(), clock.now())
+    runner = FakeRunner(clock, on_up=lambda stack: clock.advance(240))
+    Rollout(Journal.create(runs, record), {"dev": spec("aks-dev")}, runner, clock).run()
+    report = json.loads(rollout("--dry-run", "--stage", "dev", "--format", "json").stdout)
+    assert report["stages"][0]["estimateSeconds"] == 240
+    assert report["estimateSamples"] == 1
+
+
+def test_matrix_for_a_stage(project):
+    result = rollout("--matrix", "edge")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == {"stage": "edge", "matrix": {"stack": ["edge-store-001"]}, "maxParallel": 10}
+
+
+def test_unknown_stage_and_run_are_input_errors(project):
+    result = rollout("--matrix", "prod")
+    assert result.exit_code == 2
+    assert "no stage 'prod' in stacks/fleet.yaml (stages: dev, staging, edge, production)" in result.stderr
+    result = rollout("--resume", "20260101T000000Z-dead")
+    assert result.exit_code == 2 and "no such run" in result.stderr
+
+
+def test_invalid_fleet_file_is_exit_2_with_file_and_key(project):
+    (project / "stacks" / "fleet.yaml").write_text(
+        "stages:\n  - {name: all, stacks: ['*']}\n  - {name: again, stacks: [dev]}\n"
+    )
+    result = rollout("--dry-run")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "stacks/fleet.yaml: stages[1].stacks[0]: stack 'dev' is already in stage 'all'"
+
+
+def test_invalid_stack_file_stops_a_run_before_anything_starts(project):
+    path = project / "stacks" / "Pulumi.dev.yaml"
+    path.write_text(path.read_text().replace("dependsOn: [infra-controllers]", "dependsOn: [infra]"))
+    result = rollout("--stage", "dev")
+    assert result.exit_code == 2
+    assert (
+        "stacks/Pulumi.dev.yaml: fluxfleet:flux.configurations.platform.kustomizations.infra-configs.dependsOn[0]"
+        in (result.stderr)
+    )
+    assert not (project / ".fluxfleet").exists()
+
+
+def test_a_stack_in_no_stage_is_a_warning(project):
+    shutil.copy(project / "stacks" / "Pulumi.dev.yaml", project / "stacks" / "Pulumi.sandbox.yaml")
+    result = rollout("--dry-run")
+    assert result.exit_code == 0
+    assert "warning: stack sandbox is in no stage of stacks/fleet.yaml: never rolled out" in result.stderr
+
+
+# --------------------------------------------------------------------------------------------- the summary
+
+
+@pytest.fixture
+def halted(tmp_path):
+    clock = FakeClock()
+    the_fleet = fleet(stage("canary", ["a", "b"], failures=0), stage("production", ["p"], approval=True))
+    record = new_run(the_fleet, Selection(), clock.now())
+    runner = FakeRunner(clock, failing={"a": 'error: Code="Conflict" | another operation is in progress'})
+    specs = {name: spec(f"aks-{name}") for name in ("a", "b", "p")}
+    assert Rollout(Journal.create(tmp_path, record), specs, runner, clock).run() is RunStatus.halted
+    return record
+
+
+def test_text_summary(halted):
+    text = render_summary(halted, "text")
+    assert f"rollout {halted.run_id}: halted" in text
+    assert "✗ failed" in text and "- skipped" in text
+    assert "stage canary: 1 stack(s) failed, more than its maxFailures 0" in text
+
+
+def test_markdown_summary_has_a_mermaid_diagram_of_the_stages(halted):
+    markdown = render_summary(halted, "markdown")
+    assert markdown.startswith(f"# fluxfleet rollout `{halted.run_id}`: halted\n")
+    assert '  s0["canary<br/>✔ 0 ✗ 1 of 2"]' in markdown
+    assert '  s1["production<br/>✔ 0 ✗ 0 of 1<br/>approval"]' in markdown and "  s0 --> s1" in markdown
+    assert (
+        '| canary | a | ❌ failed | update 1 | error: Code="Conflict" \\| another operation is in progress |'
+        in markdown
+    )
+
+
+def test_json_summary_shape(halted):
+    report = json.loads(render_summary(halted, "json"))
+    assert report["status"] == "halted"
+    assert [s["name"] for s in report["stages"]] == ["canary", "production"]
+    first = report["stages"][0]["stacks"][0]
+    assert set(first) == {"stack", "state", "message", "startedAt", "endedAt", "changes"}
+    assert [s["state"] for s in report["stages"][0]["stacks"]] == ["failed", "skipped"]
