@@ -1,0 +1,468 @@
+"""`ArmReader`: the Azure SDK implementation of `status.AzureReader`.
+
+One credential; one SDK client per (client class, subscription) and one `SecretClient` per vault, built on first use
+and reused. Every pipeline retries 429 and 5xx with azure-core's `RetryPolicy` (which honours `Retry-After`), bounds
+each attempt with a connection and read timeout, and holds a per-subscription semaphore during each attempt, so a
+fleet-wide run stays under ARM's per-subscription throttling. SDK models never leave this module, and every failure
+leaves it as a one-line `AzureError` that names what was read and what to do.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from azure.core import exceptions as sdk_errors
+from azure.core.pipeline.policies import HTTPPolicy
+from azure.keyvault.secrets import SecretClient
+from azure.mgmt.containerservice import ContainerServiceClient
+from azure.mgmt.hybridkubernetes import ConnectedKubernetesClient
+from azure.mgmt.kubernetesconfiguration import SourceControlConfigurationClient
+from azure.mgmt.resource.features import FeatureClient
+from azure.mgmt.resource.resources import ResourceManagementClient
+
+from fluxfleet.azure.status import (
+    AccessDenied,
+    AgentError,
+    AzureError,
+    ConnectedClusterStatus,
+    ExtensionStatus,
+    FeatureState,
+    FluxConfigurationStatus,
+    FluxObjectStatus,
+    ManagedClusterStatus,
+    ProviderState,
+    SecretMetadata,
+)
+from modules.cluster_ref import ClusterRef
+from modules.providers import POLL_SECONDS, register_provider
+from modules.spec import KeyVaultRef
+
+ARM_SCOPE = "https://management.azure.com/.default"
+READER = "Reader"
+CONTRIBUTOR = "Contributor"  # grants Microsoft.*/register/action on the subscription
+SECRETS_USER = "Key Vault Secrets User"
+UNKNOWN = "Unknown"  # a state the API left out
+RETRIED_STATUSES = frozenset({408, 429, 500, 502, 503, 504})  # what azure-core's RetryPolicy retries
+_SUBSCRIPTION_IN_URL = re.compile(r"/subscriptions/([^/?#]+)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class _Call:
+    """What a request was for, so that its failure can say what was read and which role would allow it."""
+
+    verb: str  # read | register
+    target: str  # an ARM resource id, or keyvault:<vault>/<secret>
+    scope: str  # where the role has to be assigned
+    role: str
+
+    @property
+    def failed(self) -> str:
+        return f"cannot {self.verb} {self.target}"
+
+
+class _SubscriptionSlots:
+    """One bounded semaphore per subscription, shared by all pipelines of one reader."""
+
+    def __init__(self, limit: int):
+        if limit < 1:
+            raise ValueError(f"max_concurrency_per_subscription must be at least 1, not {limit}")
+        self._limit = limit
+        self._semaphores: dict[str, threading.BoundedSemaphore] = {}
+        self._lock = threading.Lock()
+
+    def hold(self, url: str) -> AbstractContextManager[Any]:
+        """Holds a slot of the URL's subscription while entered (Key Vault URLs have none to hold)."""
+        match = _SUBSCRIPTION_IN_URL.search(url)
+        if match is None:
+            return nullcontext()
+        subscription_id = match.group(1).lower()
+        with self._lock:
+            semaphore = self._semaphores.setdefault(subscription_id, threading.BoundedSemaphore(self._limit))
+        return semaphore
+
+
+class _SubscriptionConcurrencyPolicy(HTTPPolicy):
+    """Holds a subscription slot during each attempt (a per-retry policy: backoff sleeps hold no slot).
+
+    A pipeline sets its policies' `next`, so each client gets its own instance over the shared slots."""
+
+    def __init__(self, slots: _SubscriptionSlots):
+        super().__init__()
+        self._slots = slots
+
+    def send(self, request: Any) -> Any:
+        with self._slots.hold(request.http_request.url):
+            return self.next.send(request)
+
+
+class ArmReader:
+    """Reads Azure through the Azure SDKs with one credential (`DefaultAzureCredential` unless given one).
+
+    `client_options` go to every SDK client as azure-core pipeline options (tests pass `transport=`)."""
+
+    def __init__(
+        self,
+        credential: Any = None,
+        *,
+        max_concurrency_per_subscription: int = 8,
+        retry_total: int = 6,
+        retry_backoff_factor: float = 0.8,
+        retry_backoff_max: float = 60,
+        timeout: float = 60,
+        **client_options: Any,
+    ):
+        self._credential = credential
+        self._slots = _SubscriptionSlots(max_concurrency_per_subscription)
+        self._retry_total = retry_total
+        self._timeout = timeout
+        self._options = {
+            **client_options,
+            # RetryPolicy stops at the smallest of its counters: all of them follow retry_total.
+            "retry_total": retry_total,
+            "retry_connect": retry_total,
+            "retry_read": retry_total,
+            "retry_status": retry_total,
+            "retry_backoff_factor": retry_backoff_factor,
+            "retry_backoff_max": retry_backoff_max,
+            "connection_timeout": timeout,
+            "read_timeout": timeout,
+            "logging_enable": False,  # would log response bodies, and a secret's value is one
+        }
+        self._clients: dict[tuple[Any, str], Any] = {}
+        self._lock = threading.RLock()
+
+    @property
+    def credential(self) -> Any:
+        with self._lock:
+            if self._credential is None:
+                from azure.identity import DefaultAzureCredential
+
+                self._credential = DefaultAzureCredential()
+            return self._credential
+
+    # ------------------------------------------------------------------ subscription
+
+    def provider(self, subscription_id: str, namespace: str) -> ProviderState:
+        call = _Call("read", _provider_id(subscription_id, namespace), _subscription(subscription_id), READER)
+        with self._failures(call):
+            provider = self._arm(ResourceManagementClient, subscription_id).providers.get(namespace)
+            return ProviderState(namespace, _text(provider.registration_state) or "NotRegistered")
+
+    def register_provider(
+        self, subscription_id: str, namespace: str, timeout: float, *, poll: float = POLL_SECONDS
+    ) -> ProviderState:
+        """Register, then poll every `poll` seconds until Registered or `timeout` seconds (then AzureError)."""
+        call = _Call("register", _provider_id(subscription_id, namespace), _subscription(subscription_id), CONTRIBUTOR)
+        with self._failures(call):
+            try:
+                state = register_provider(
+                    subscription_id, namespace, self.credential, timeout=timeout, poll=poll, **self._pipeline_options()
+                )
+            except TimeoutError as error:
+                raise AzureError(
+                    f"{call.failed}: {error}; registration can take a while: run again later "
+                    f"(`az provider show --namespace {namespace} --query registrationState` shows progress)"
+                ) from None
+        return ProviderState(namespace, state)
+
+    def feature(self, subscription_id: str, feature: str) -> FeatureState:
+        namespace, name = feature.split("/", 1)
+        target = f"{_subscription(subscription_id)}/providers/Microsoft.Features/providers/{namespace}/features/{name}"
+        with self._failures(_Call("read", target, _subscription(subscription_id), READER)):
+            result = self._arm(FeatureClient, subscription_id).features.get(namespace, name)
+            state = result.properties.state if result.properties else None
+            return FeatureState(feature, _text(state) or "NotRegistered")
+
+    # ------------------------------------------------------------------ clusters
+
+    def managed_cluster(self, subscription_id: str, resource_group: str, name: str) -> ManagedClusterStatus | None:
+        cluster_id = ClusterRef.aks(name, resource_group).resource_id(subscription_id)
+        with self._failures(_Call("read", cluster_id, cluster_id, READER)):
+            try:
+                cluster = self._arm(ContainerServiceClient, subscription_id).managed_clusters.get(resource_group, name)
+            except sdk_errors.ResourceNotFoundError:
+                return None
+            return _managed_cluster_status(cluster, name)
+
+    def connected_cluster(self, subscription_id: str, resource_group: str, name: str) -> ConnectedClusterStatus | None:
+        cluster_id = ClusterRef.arc(name, resource_group).resource_id(subscription_id)
+        with self._failures(_Call("read", cluster_id, cluster_id, READER)):
+            try:
+                cluster = self._arm(ConnectedKubernetesClient, subscription_id).connected_cluster.get(
+                    resource_group, name
+                )
+            except sdk_errors.ResourceNotFoundError:
+                return None
+            return _connected_cluster_status(cluster, name)
+
+    # ------------------------------------------------------------------ on a cluster: one list call each
+
+    def extensions(self, subscription_id: str, cluster: ClusterRef) -> list[ExtensionStatus]:
+        with self._failures(_cluster_list_call(subscription_id, cluster, "extensions")):
+            operations = self._arm(SourceControlConfigurationClient, subscription_id).extensions
+            return [_extension_status(extension) for extension in operations.list(*_cluster_path(cluster))]
+
+    def flux_configurations(self, subscription_id: str, cluster: ClusterRef) -> list[FluxConfigurationStatus]:
+        with self._failures(_cluster_list_call(subscription_id, cluster, "fluxConfigurations")):
+            operations = self._arm(SourceControlConfigurationClient, subscription_id).flux_configurations
+            return [
+                _flux_configuration_status(configuration) for configuration in operations.list(*_cluster_path(cluster))
+            ]
+
+    def source_control_configurations(self, subscription_id: str, cluster: ClusterRef) -> list[str]:
+        with self._failures(_cluster_list_call(subscription_id, cluster, "sourceControlConfigurations")):
+            operations = self._arm(SourceControlConfigurationClient, subscription_id).source_control_configurations
+            return [
+                configuration.name for configuration in operations.list(*_cluster_path(cluster)) if configuration.name
+            ]
+
+    # ------------------------------------------------------------------ Key Vault
+
+    def secret_metadata(self, ref: KeyVaultRef) -> SecretMetadata:
+        with self._failures(_Call("read", str(ref), ref.vault_url, SECRETS_USER)):
+            # Only the properties are kept: the secret, and with it the value, is never bound to a name.
+            properties = self._vault(ref.vault_url).get_secret(ref.secret, ref.version).properties
+        return SecretMetadata(
+            vault_url=ref.vault_url,
+            name=ref.secret,
+            version=properties.version or "",
+            enabled=bool(properties.enabled),
+            updated=_utc(properties.updated_on),
+            expires=_utc(properties.expires_on),
+        )
+
+    # ------------------------------------------------------------------ clients
+
+    def _pipeline_options(self) -> dict[str, Any]:
+        return {**self._options, "per_retry_policies": [_SubscriptionConcurrencyPolicy(self._slots)]}
+
+    def _cached(self, key: tuple[Any, str], build: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = build()
+            return self._clients[key]
+
+    def _arm(self, client_class: Any, subscription_id: str) -> Any:
+        return self._cached(
+            (client_class, subscription_id),
+            lambda: client_class(self.credential, subscription_id, **self._pipeline_options()),
+        )
+
+    def _vault(self, vault_url: str) -> SecretClient:
+        return self._cached(
+            (SecretClient, vault_url), lambda: SecretClient(vault_url, self.credential, **self._pipeline_options())
+        )
+
+    # ------------------------------------------------------------------ failures
+
+    @contextmanager
+    def _failures(self, call: _Call) -> Iterator[None]:
+        """Turns every SDK and transport failure into a one-line AzureError about `call`."""
+        failed = call.failed
+        try:
+            yield
+        except sdk_errors.HttpResponseError as error:  # also ClientAuthenticationError, ResourceNotFoundError
+            raise self._http_failure(call, error) from None
+        except (sdk_errors.ServiceRequestTimeoutError, sdk_errors.ServiceResponseTimeoutError):
+            raise AzureError(
+                f"{failed}: no answer within {self._timeout:g}s (tried {self._retry_total + 1} times); "
+                "check the network (proxy, firewall), then run again"
+            ) from None
+        except sdk_errors.ServiceRequestError as error:
+            raise AzureError(
+                f"{failed}: cannot connect to Azure ({_first_line(error)}); check the network, proxy and DNS, "
+                "then run again"
+            ) from None
+        except sdk_errors.ServiceResponseError as error:
+            raise AzureError(
+                f"{failed}: the connection broke before Azure answered ({_first_line(error)}); run again"
+            ) from None
+        except sdk_errors.AzureError as error:
+            raise AzureError(f"{failed}: {type(error).__name__}: {_first_line(error)}") from None
+
+    def _http_failure(self, call: _Call, error: sdk_errors.HttpResponseError) -> AzureError:
+        failed = call.failed
+        status = error.status_code
+        if status is None:  # the credential failed: no request reached Azure
+            return AzureError(
+                f"{failed}: no Azure token ({_first_line(error)}); sign in with `az login`, or give the process "
+                "a managed identity or AZURE_CLIENT_ID/AZURE_TENANT_ID"
+            )
+        answer = f"{status} {_error_code(error)}"
+        if status == 401:
+            return AccessDenied(
+                f"{failed}: {answer}: Azure did not accept the token of {self._identity()}; sign in again "
+                f"(`az login`, to the subscription's tenant) as an identity with the {call.role} role on {call.scope}"
+            )
+        if status == 403:
+            return AccessDenied(
+                f"{failed}: {answer}: {self._identity()} lacks the {call.role} role on {call.scope}; "
+                "ask an owner of that scope to assign it"
+            )
+        if status == 404:
+            return AzureError(f"{failed}: {answer}: not found; check the names in the stack and its subscription")
+        if status in RETRIED_STATUSES:
+            return AzureError(
+                f"{failed}: {answer} still after {self._retry_total} retries: Azure is throttling or failing; "
+                "run again in a few minutes"
+            )
+        server_message = error.error.message if error.error and error.error.message else error
+        return AzureError(f"{failed}: {answer}: {_first_line(server_message)}")
+
+    def _identity(self) -> str:
+        """Who the credential signs in as, from the claims of its ARM token (never the token itself)."""
+        try:
+            claims = _jwt_claims(self.credential.get_token(ARM_SCOPE).token)
+        except (sdk_errors.AzureError, ValueError):
+            return "the signed-in identity"
+        appid, oid = claims.get("appid"), claims.get("oid")
+        name = claims.get("upn") or claims.get("unique_name") or (f"application {appid}" if appid else None)
+        if name:
+            return f"{name} (object id {oid})" if oid else name
+        return f"object id {oid}" if oid else "the signed-in identity"
+
+
+# --------------------------------------------------------------------------------------------- SDK model → status
+
+
+def _managed_cluster_status(cluster: Any, requested_name: str) -> ManagedClusterStatus:
+    # Properties are read flattened (cluster.provisioning_state): both msrest and TypeSpec-generated models offer
+    # that, and it is None rather than an AttributeError when Azure leaves `properties` out.
+    identity_type = _text(cluster.identity.type) if cluster.identity else None
+    workload_identity = cluster.security_profile.workload_identity if cluster.security_profile else None
+    return ManagedClusterStatus(
+        name=cluster.name or requested_name,
+        provisioning_state=_text(cluster.provisioning_state) or UNKNOWN,
+        identity_type=None if identity_type in (None, "None") else identity_type,  # "None": no managed identity
+        kubernetes_version=cluster.kubernetes_version,
+        current_kubernetes_version=cluster.current_kubernetes_version,
+        oidc_issuer_enabled=bool(cluster.oidc_issuer_profile and cluster.oidc_issuer_profile.enabled),
+        workload_identity_enabled=bool(workload_identity and workload_identity.enabled),
+    )
+
+
+def _connected_cluster_status(cluster: Any, requested_name: str) -> ConnectedClusterStatus:
+    agent = cluster.arc_agent_profile
+    return ConnectedClusterStatus(
+        name=cluster.name or requested_name,
+        provisioning_state=_text(cluster.provisioning_state) or UNKNOWN,
+        connectivity_status=_text(cluster.connectivity_status) or UNKNOWN,
+        last_connectivity_time=_utc(cluster.last_connectivity_time),
+        kubernetes_version=cluster.kubernetes_version,
+        agent_state=_text(agent.agent_state) if agent else None,
+        agent_errors=tuple(
+            AgentError(error.message or "", _text(error.severity), error.component, _utc(error.time))
+            for error in (agent.agent_errors if agent else None) or ()
+        ),
+    )
+
+
+def _extension_status(extension: Any) -> ExtensionStatus:
+    messages = [_coded(status.code, status.message) for status in extension.statuses or ()]
+    if extension.error_info:
+        messages.append(_coded(extension.error_info.code, extension.error_info.message))
+    return ExtensionStatus(
+        name=extension.name or "",
+        extension_type=extension.extension_type or "",
+        provisioning_state=_text(extension.provisioning_state) or UNKNOWN,
+        version=extension.version,
+        current_version=extension.current_version,
+        release_train=extension.release_train,
+        auto_upgrade_minor_version=extension.auto_upgrade_minor_version,
+        last_modified_at=_utc(extension.system_data.last_modified_at) if extension.system_data else None,
+        messages=tuple(message for message in messages if message),
+    )
+
+
+def _flux_configuration_status(configuration: Any) -> FluxConfigurationStatus:
+    return FluxConfigurationStatus(
+        name=configuration.name or "",
+        namespace=configuration.namespace,
+        scope=_text(configuration.scope),
+        source_kind=_text(configuration.source_kind),
+        suspend=bool(configuration.suspend),
+        provisioning_state=_text(configuration.provisioning_state) or UNKNOWN,
+        compliance_state=_text(configuration.compliance_state) or UNKNOWN,
+        error_message=configuration.error_message or None,  # the API says "" for no error
+        source_synced_commit_id=configuration.source_synced_commit_id or None,
+        source_updated_at=_utc(configuration.source_updated_at),
+        status_updated_at=_utc(configuration.status_updated_at),
+        objects=tuple(_flux_object_status(status) for status in configuration.statuses or ()),
+    )
+
+
+def _flux_object_status(status: Any) -> FluxObjectStatus:
+    ready = next((c for c in status.status_conditions or () if (c.type or "").lower() == "ready"), None)
+    return FluxObjectStatus(
+        kind=status.kind or "",
+        name=status.name or "",
+        namespace=status.namespace,
+        compliance_state=_text(status.compliance_state) or UNKNOWN,
+        message=(ready.message or None) if ready else None,
+    )
+
+
+# --------------------------------------------------------------------------------------------- small helpers
+
+
+def _text(value: Any) -> str | None:
+    """An SDK enum member as its wire string (`str()` of one gives `ProvisioningState.ACCEPTED`)."""
+    return getattr(value, "value", value) or None
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """Timestamps are compared with now: a naive one is taken as UTC, as ARM means it."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
+def _coded(code: str | None, message: str | None) -> str:
+    return ": ".join(part for part in (code, message) if part)
+
+
+def _first_line(error: Any) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _error_code(error: sdk_errors.HttpResponseError) -> str:
+    return (error.error.code if error.error else None) or error.reason or "error"
+
+
+def _jwt_claims(token: str) -> dict[str, Any]:
+    """The payload of a JWT, unverified: only to name the identity in a message. ValueError if not a JWT."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise ValueError("not a JWT")
+    payload = parts[1] + "=" * (-len(parts[1]) % 4)
+    claims = json.loads(base64.urlsafe_b64decode(payload))
+    if not isinstance(claims, dict):
+        raise ValueError("JWT payload is not an object")
+    return claims
+
+
+def _subscription(subscription_id: str) -> str:
+    return f"/subscriptions/{subscription_id}"
+
+
+def _provider_id(subscription_id: str, namespace: str) -> str:
+    return f"{_subscription(subscription_id)}/providers/{namespace}"
+
+
+def _cluster_path(cluster: ClusterRef) -> tuple[str, str, str, str]:
+    """The path parameters of the kubernetesconfiguration operations, in their order."""
+    return cluster.resource_group, cluster.rp, cluster.resource_type, str(cluster.name)
+
+
+def _cluster_list_call(subscription_id: str, cluster: ClusterRef, collection: str) -> _Call:
+    cluster_id = cluster.resource_id(subscription_id)
+    return _Call("read", f"{cluster_id}/providers/Microsoft.KubernetesConfiguration/{collection}", cluster_id, READER)
