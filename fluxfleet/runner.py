@@ -53,6 +53,10 @@ class UpdateRecord:
     ended: datetime | None
 
 
+class RunnerError(Exception):
+    """A read of a stack's Pulumi state (history, pending operations) failed; the message is one line."""
+
+
 OnProgress = Callable[[str], None]  # one short line per engine step, for live progress
 
 

@@ -1,0 +1,299 @@
+"""`AutomationRunner`: the `StackRunner` that runs real Pulumi operations, through the Pulumi Automation API over
+this project directory (a local program: the `pulumi` CLI runs `__main__.py` with the stacks in `stacks/`).
+
+What comes back is reduced to `fluxfleet.runner`'s small types: the engine's events become resource changes, a
+summary and one line of error. Stack outputs and config are never read into them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import threading
+from collections.abc import Mapping
+from datetime import UTC
+from pathlib import Path
+
+from pulumi.automation import CommandError, CommandResult, LocalWorkspace, OnOutput, PulumiCommand, Stack
+from pulumi.automation.errors import InvalidVersionError, create_command_error
+from pulumi.automation.events import EngineEvent, StepEventMetadata
+
+from fluxfleet.runner import OnProgress, OperationResult, ResourceChange, RunnerError, UpdateRecord
+
+SKIP_VERSION_CHECK = "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK"
+MAX_ERROR_LENGTH = 200
+
+# Steps that leave the cloud resources as they are (reads and refreshes of state, `get` data sources).
+NO_CHANGE_OPS = frozenset({"same", "read", "refresh", "read-replacement", "discard", "discard-replaced"})
+DOING = {
+    "create": "creating",
+    "update": "updating",
+    "delete": "deleting",
+    "replace": "replacing",
+    "create-replacement": "creating replacement",
+    "delete-replaced": "deleting original",
+    "import": "importing",
+}
+
+# `stack select` rewrites the project's ~/.pulumi/workspaces/<project>-<hash>-workspace.json ("current stack");
+# concurrent selects from one project directory corrupt it (pulumi/pulumi#8186). Every other command here names its
+# stack with --stack and leaves that file alone, so selects alone are serialised, process-wide.
+_SELECT_LOCK = threading.Lock()
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+_COLOR_TAG = re.compile(r"<\{%[^%]*%\}>")  # the engine's own colour markup, e.g. <{%fg 1%}>
+
+
+class AutomationRunner:
+    """`StackRunner` on the Pulumi Automation API. Thread-safe: each operation gets its own workspace and CLI."""
+
+    def __init__(
+        self, project_dir: Path, *, env: Mapping[str, str] | None = None, pulumi_command: PulumiCommand | None = None
+    ) -> None:
+        """`env` is added to the CLI's environment (backend URL, secrets passphrase, Azure credentials...).
+        `pulumi_command` says which CLI to run; by default `pulumi` on PATH, version-checked here."""
+        self._project_dir = str(project_dir)
+        self._env = dict(env or {})
+        try:
+            self._cli = pulumi_command or PulumiCommand(skip_version_check=SKIP_VERSION_CHECK in self._env)
+        except FileNotFoundError:
+            raise RunnerError("no `pulumi` CLI on PATH: install it (https://www.pulumi.com/docs/install/)") from None
+        except (subprocess.CalledProcessError, InvalidVersionError) as error:
+            raise RunnerError(f"cannot use the `pulumi` CLI: {str(error).strip().splitlines()[0]}") from None
+
+    def up(
+        self,
+        stack: str,
+        *,
+        refresh: bool = False,
+        on_progress: OnProgress | None = None,
+        cancel: threading.Event | None = None,
+    ) -> OperationResult:
+        command = _InterruptibleCommand(self._cli, cancel)
+        events = _EventTranslator(on_progress, preview=False)
+        try:
+            selected = self._select(stack, command)
+            if cancel is not None and cancel.is_set():
+                return OperationResult(stack, ok=False, cancelled=True, error="cancelled before the update started")
+            selected.up(color="never", refresh=refresh, on_event=events, show_secrets=False, suppress_outputs=True)
+        except CommandError as error:
+            return events.result(stack, error=error, cancelled=command.interrupted)
+        return events.result(stack)
+
+    def preview(self, stack: str, *, refresh: bool = True, on_progress: OnProgress | None = None) -> OperationResult:
+        events = _EventTranslator(on_progress, preview=True)
+        try:
+            selected = self._select(stack, _InterruptibleCommand(self._cli))
+            selected.preview(color="never", refresh=refresh, on_event=events, suppress_outputs=True)
+        except (CommandError, RuntimeError) as error:  # RuntimeError: the SDK found no summary event
+            return events.result(stack, error=error)
+        return events.result(stack)
+
+    def last_update(self, stack: str) -> UpdateRecord | None:
+        try:
+            selected = self._select(stack, _InterruptibleCommand(self._cli))
+            history = selected.history(page_size=1, show_secrets=False)
+        except CommandError as error:
+            raise RunnerError(f"{stack}: {_command_error_line(error)}") from None
+        if not history:
+            return None
+        entry = history[0]
+        # The SDK parses the CLI's UTC "...Z" times into naive datetimes.
+        return UpdateRecord(
+            kind=entry.kind,
+            result=entry.result,
+            started=entry.start_time.replace(tzinfo=UTC),
+            ended=entry.end_time.replace(tzinfo=UTC) if entry.end_time else None,
+        )
+
+    def pending_operations(self, stack: str) -> list[str]:
+        # Not `Stack.export_stack()`: it passes --show-secrets, which needs the secrets provider and decrypts every
+        # secret in the state. A plain export keeps them encrypted, and --stack needs no `stack select`.
+        command = _InterruptibleCommand(self._cli)
+        try:
+            exported = command.run(["stack", "export", "--stack", stack], self._project_dir, self._env)
+        except CommandError as error:
+            raise RunnerError(f"{stack}: {_command_error_line(error)}") from None
+        deployment = json.loads(exported.stdout).get("deployment") or {}
+        return [operation["resource"]["urn"] for operation in deployment.get("pending_operations") or []]
+
+    def _select(self, stack: str, command: PulumiCommand) -> Stack:
+        workspace = LocalWorkspace(work_dir=self._project_dir, env_vars=self._env, pulumi_command=command)
+        with _SELECT_LOCK:
+            return Stack.select(stack, workspace)
+
+
+class _InterruptibleCommand(PulumiCommand):
+    """The CLI for one operation. `run` is the SDK's (3.272) plus two things: the CLI starts in a session of its
+    own, so the terminal's Ctrl-C does not reach it (the orchestrator lets in-flight updates end on the first one),
+    and setting `cancel` during `up` sends it SIGINT, which is what Ctrl-C does: the engine schedules no more steps,
+    lets the in-flight ones finish and writes the state. The Python Automation API has no way to cancel a command."""
+
+    def __init__(self, cli: PulumiCommand, cancel: threading.Event | None = None) -> None:
+        # No super().__init__(): it would run `pulumi version` again; `cli` has been checked.
+        self.command = cli.command
+        self.version = cli.version
+        self._cancel = cancel
+        self.interrupted = False
+
+    def run(
+        self,
+        args: list[str],
+        cwd: str,
+        additional_env: Mapping[str, str],
+        on_output: OnOutput | None = None,
+        on_error: OnOutput | None = None,
+    ) -> CommandResult:
+        # Only the update is interrupted: interrupting a read the SDK runs after it (outputs, history) would turn a
+        # finished update into a failed one.
+        cancel = self._cancel if args[:1] == ["up"] else None
+        separator = args.index("--") if "--" in args else len(args)
+        if "--non-interactive" not in args[:separator]:
+            args.insert(0, "--non-interactive")  # fail rather than prompt; before any "--", as the SDK does
+        env = {**os.environ, **additional_env, "PULUMI_AUTOMATION_API": "true"}
+        if os.path.isabs(self.command):  # plugins bundled beside the CLI come first, as in the SDK
+            env["PATH"] = os.pathsep.join([os.path.dirname(self.command), env.get("PATH", "")])
+
+        stdout_lines: list[str] = []
+        stderr_lines: list[str] = []
+        with subprocess.Popen(
+            [self.command, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=cwd,
+            env=env,
+            encoding="utf-8",
+            start_new_session=True,
+        ) as process:
+            readers = [
+                threading.Thread(target=_consume, args=(process.stdout, on_output, stdout_lines)),
+                threading.Thread(target=_consume, args=(process.stderr, on_error, stderr_lines)),
+            ]
+            for reader in readers:
+                reader.start()
+            while cancel is not None and process.poll() is None:
+                if cancel.wait(0.1):
+                    process.send_signal(signal.SIGINT)  # once: a second Ctrl-C would abandon in-flight steps
+                    self.interrupted = True
+                    break
+            for reader in readers:
+                reader.join()
+            code = process.wait()
+
+        result = CommandResult(stdout="\n".join(stdout_lines), stderr="\n".join(stderr_lines), code=code)
+        if code != 0:
+            raise create_command_error(result)
+        return result
+
+
+def _consume(stream, callback: OnOutput | None, lines: list[str]) -> None:
+    for line in iter(stream.readline, ""):
+        line = line.rstrip()
+        if callback:
+            callback(line)
+        lines.append(line)
+    stream.close()
+
+
+class _EventTranslator:
+    """The `on_event` callback: engine events in, what `OperationResult` needs out. The SDK calls it from one thread
+    and has delivered every event by the time `up`/`preview` returns or raises.
+
+    Ignored on purpose: the prelude event (it carries the stack's config) and the cancel event (the engine ends every
+    event stream with one, cancelled or not)."""
+
+    def __init__(self, on_progress: OnProgress | None, *, preview: bool) -> None:
+        self._on_progress = on_progress
+        self._preview = preview
+        self._changes: dict[str, ResourceChange] = {}  # by URN, in the order the engine reached them
+        self._failed: list[str] = []  # a line per failed step
+        self._summary: dict[str, int] = {}
+        self._error: str | None = None  # from the first error diagnostic
+
+    def __call__(self, event: EngineEvent) -> None:
+        if event.resource_pre_event:
+            self._step(event.resource_pre_event.metadata, announce=True)
+        elif event.res_outputs_event:
+            self._step(event.res_outputs_event.metadata, announce=False)
+        elif event.res_op_failed_event:
+            metadata = event.res_op_failed_event.metadata
+            line = f"failed to {metadata.op.value.replace('-', ' ')} {metadata.type} {_name(metadata.urn)}"
+            self._failed.append(line)
+            self._progress(line)
+        elif event.diagnostic_event:
+            diagnostic = event.diagnostic_event
+            if diagnostic.severity == "error" and self._error is None:
+                line = _one_line(diagnostic.message)
+                if line and diagnostic.urn:
+                    line = _cap(f"{_name(diagnostic.urn)}: {line}")
+                self._error = line
+        elif event.summary_event:
+            self._summary = {str(op): int(count) for op, count in event.summary_event.resource_changes.items()}
+
+    def _step(self, metadata: StepEventMetadata, *, announce: bool) -> None:
+        op = metadata.op.value
+        if op in NO_CHANGE_OPS:
+            return
+        diffs = tuple(metadata.detailed_diff or ()) or tuple(metadata.diffs or ())
+        known = self._changes.get(metadata.urn)
+        if known is None:
+            self._changes[metadata.urn] = ResourceChange(metadata.urn, metadata.type, _name(metadata.urn), op, diffs)
+        else:
+            # A replacement is three steps on one URN (create-replacement, replace, delete-replaced): one change.
+            merged_op = "replace" if op == "replace" else known.op
+            merged_diffs = known.diffs + tuple(d for d in diffs if d not in known.diffs)
+            self._changes[metadata.urn] = ResourceChange(known.urn, known.type, known.name, merged_op, merged_diffs)
+        if announce:
+            verb = f"would {op.replace('-', ' ')}" if self._preview else DOING.get(op, op)
+            self._progress(f"{verb} {metadata.type} {_name(metadata.urn)}")
+
+    def _progress(self, line: str) -> None:
+        if self._on_progress is not None:
+            self._on_progress(line)
+
+    def result(self, stack: str, *, error: Exception | None = None, cancelled: bool = False) -> OperationResult:
+        message = None
+        if error is not None:
+            fallback = _command_error_line(error) if isinstance(error, CommandError) else _one_line(str(error))
+            message = self._error or (self._failed[0] if self._failed else None) or fallback
+        return OperationResult(
+            stack=stack,
+            ok=error is None,
+            changes=tuple(self._changes.values()),
+            summary=self._summary,
+            error=message,
+            cancelled=cancelled,
+        )
+
+
+def _name(urn: str) -> str:
+    return urn.rsplit("::", 1)[-1]
+
+
+def _one_line(text: str) -> str | None:
+    """The first non-blank line, uncoloured, whitespace collapsed, capped. Only the first: diagnostics go on to
+    quote inputs and config."""
+    text = _COLOR_TAG.sub("", _ANSI.sub("", text))
+    for line in text.splitlines():
+        line = " ".join(line.split())
+        if line:
+            return _cap(line.removeprefix("error: "))
+    return None
+
+
+def _cap(line: str) -> str:
+    return line if len(line) <= MAX_ERROR_LENGTH else line[: MAX_ERROR_LENGTH - 1] + "…"
+
+
+def _command_error_line(error: CommandError) -> str:
+    # A CommandError keeps only str(CommandResult): "\n code: N\n stdout: ...\n stderr: ...". Only stderr is read
+    # (stdout is the CLI's display of resources), and within it the CLI's own "error: ..." line if there is one.
+    text = str(error)
+    stderr = text.rpartition("\n stderr: ")[2]
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    first = next((line for line in lines if line.lstrip().startswith("error:")), lines[0] if lines else "")
+    code = re.search(r" code: (-?\d+)", text)
+    return _one_line(first) or f"pulumi exited with code {code.group(1) if code else '?'}"

@@ -1,0 +1,239 @@
+"""A scripted `pulumi` CLI for tests: it plays back a scenario, so the real Automation API code path runs without
+Pulumi. Tests put a `pulumi` wrapper that execs this script first on PATH.
+
+Environment:
+  FAKE_PULUMI_SCENARIO  the scenario JSON file (required)
+  FAKE_PULUMI_LOG       a JSON-lines file; one record is appended per invocation:
+                        {"argv", "cwd", "pid", "sid", "env" (the PULUMI_* variables), "start", "end", "signal", "exit"}
+                        ("sid" == "pid": the process leads a session of its own; "signal": "SIGINT" if it got one)
+
+Scenario:
+  {
+    "version": "3.200.0",      what `pulumi version` answers. Up to 3.205.0 the SDK gives --event-log a file;
+                               above, a tcp:// address of its gRPC event server: both are played back
+    "select_seconds": 0.0,     how long `stack select` takes
+    "stacks": {                commands for any other stack fail with "no stack named '...' found"
+      "dev": {
+        "up": RUN, "preview": RUN, "refresh": RUN, "destroy": RUN,   a command with no RUN fails
+        "history": [...],      `stack history --json` (newest first); default: one succeeded update (the SDK's
+                               `up` reads it afterwards and fails on an empty history)
+        "export": {...},       `stack export`; default {"version": 3, "deployment": {}}
+        "outputs": {...}       `stack output --json`; default {}
+      }
+    }
+  }
+
+RUN:
+  {
+    "events": [...],           engine events written to --event-log in order, in the CLI's JSON shape
+                               (apitype.EngineEvent: {"resourcePreEvent": {"metadata": {...}}}, "summaryEvent", ...);
+                               "sequence" and "timestamp" are filled in when absent, and a {"cancelEvent": {}} is
+                               added at the end when absent, as the engine ends every stream with one
+    "events_file": "x.jsonl",  instead of "events": a recorded event log, one event a line (relative to the scenario)
+    "stdout": "", "stderr": "", "exit": 0,
+    "seconds": 0.0,            how long the operation takes after writing its events
+    "wait_for_sigint": {       after "events", wait for SIGINT (at most "timeout" seconds, then exit 3), then write
+      "timeout": 30,           these events and output and exit with this code, as a cancelled update does
+      "events": [...], "stdout": "", "stderr": "", "exit": 255
+    }
+  }
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_HISTORY = [
+    {
+        "version": 1,
+        "kind": "update",
+        "startTime": "2026-01-01T00:00:00.000Z",
+        "endTime": "2026-01-01T00:01:00.000Z",
+        "message": "",
+        "environment": {"exec.kind": "auto.local"},
+        "config": {},
+        "result": "succeeded",
+        "resourceChanges": {"same": 1},
+    }
+]
+OPERATIONS = ("up", "preview", "refresh", "destroy")
+sigint = False
+
+
+class Failure(Exception):
+    def __init__(self, message: str, code: int = 255) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class FileLog:
+    def __init__(self, path: str) -> None:
+        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 closed in close()
+
+    def write(self, event: dict) -> None:
+        self._file.write(json.dumps(event) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class GrpcLog:
+    """The CLI's side of the SDK's Events service: one client stream, closed (and answered) before exit."""
+
+    def __init__(self, address: str) -> None:
+        import grpc
+        from pulumi.runtime.proto import events_pb2, events_pb2_grpc
+
+        self._request = events_pb2.EventRequest
+        self._queue: queue.Queue = queue.Queue()
+        self._channel = grpc.insecure_channel(address)
+        stub = events_pb2_grpc.EventsStub(self._channel)
+        self._call = stub.StreamEvents.future(iter(self._queue.get, None))
+
+    def write(self, event: dict) -> None:
+        self._queue.put(self._request(event=json.dumps(event)))
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._call.result(timeout=10)
+        self._channel.close()
+
+
+class EventLog:
+    def __init__(self, target: str | None) -> None:
+        self._sink = None
+        if target:
+            self._sink = GrpcLog(target.removeprefix("tcp://")) if target.startswith("tcp://") else FileLog(target)
+        self._sequence = 0
+        self._ended = False
+
+    def write(self, events: list[dict]) -> None:
+        for event in events:
+            event = {"sequence": self._sequence, "timestamp": int(time.time()), **event}
+            self._sequence = event["sequence"] + 1
+            self._ended = "cancelEvent" in event
+            if self._sink:
+                self._sink.write(event)
+
+    def close(self) -> None:
+        if not self._ended:
+            self.write([{"cancelEvent": {}}])
+        if self._sink:
+            self._sink.close()
+
+
+def option(argv: list[str], name: str) -> str | None:
+    values = [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == name]
+    return values[-1] if values else None
+
+
+def finish(text: str | None, stream=sys.stdout) -> None:
+    if text:
+        stream.write(text if text.endswith("\n") else text + "\n")
+        stream.flush()
+
+
+def load_events(run: dict, scenario_dir: Path) -> list[dict]:
+    if "events_file" in run:
+        lines = (scenario_dir / run["events_file"]).read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+    return run.get("events", [])
+
+
+def operation(run: dict, argv: list[str], scenario_dir: Path) -> int:
+    log = EventLog(option(argv, "--event-log"))
+    try:
+        log.write(load_events(run, scenario_dir))
+        time.sleep(run.get("seconds", 0))
+        after = run
+        if "wait_for_sigint" in run:
+            after = run["wait_for_sigint"]
+            deadline = time.monotonic() + after.get("timeout", 30)
+            while not sigint and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if not sigint:
+                finish("fake pulumi: no SIGINT came", sys.stderr)
+                return 3
+            log.write(after.get("events", []))
+    finally:
+        log.close()
+    finish(after.get("stdout"))
+    finish(after.get("stderr"), sys.stderr)
+    return after.get("exit", 0)
+
+
+def answer(argv: list[str], scenario: dict, scenario_dir: Path) -> int:
+    args = [arg for arg in argv if arg != "--non-interactive"]
+    if args == ["version"]:
+        finish("v" + scenario.get("version", "3.200.0"))
+        return 0
+    if args[:1] == ["whoami"]:
+        finish(json.dumps({"user": "fake", "organizations": [], "url": "file://~"}) if "--json" in args else "fake")
+        return 0
+    stack_name = option(args, "--stack")
+    if args[:2] == ["stack", "ls"]:
+        finish(json.dumps([{"name": name, "current": False} for name in scenario.get("stacks", {})]))
+        return 0
+    stack = scenario.get("stacks", {}).get(stack_name)
+    if stack is None:
+        raise Failure(f"error: no stack named '{stack_name}' found")
+    if args[:2] == ["stack", "select"]:
+        time.sleep(scenario.get("select_seconds", 0))
+        return 0
+    if args[:1] and args[0] in OPERATIONS:
+        if args[0] not in stack:
+            raise Failure(f"fake pulumi: no `{args[0]}` scripted for stack {stack_name}", 2)
+        return operation(stack[args[0]], args, scenario_dir)
+    if args[:2] == ["stack", "history"]:
+        finish(json.dumps(stack.get("history", DEFAULT_HISTORY)))
+        return 0
+    if args[:2] == ["stack", "export"]:
+        finish(json.dumps(stack.get("export", {"version": 3, "deployment": {}})))
+        return 0
+    if args[:2] == ["stack", "output"]:
+        finish(json.dumps(stack.get("outputs", {})))
+        return 0
+    raise Failure(f"fake pulumi: unscripted command: {' '.join(argv)}", 2)
+
+
+def on_sigint(signum, frame) -> None:
+    global sigint
+    sigint = True
+
+
+def main() -> int:
+    signal.signal(signal.SIGINT, on_sigint)
+    scenario_path = Path(os.environ["FAKE_PULUMI_SCENARIO"])
+    record = {
+        "argv": sys.argv[1:],
+        "cwd": os.getcwd(),
+        "pid": os.getpid(),
+        "sid": os.getsid(0),
+        "env": {key: value for key, value in os.environ.items() if key.startswith("PULUMI_")},
+        "start": time.time(),
+    }
+    try:
+        code = answer(sys.argv[1:], json.loads(scenario_path.read_text(encoding="utf-8")), scenario_path.parent)
+    except Failure as failure:
+        finish(str(failure), sys.stderr)
+        code = failure.code
+    record.update(end=time.time(), signal="SIGINT" if sigint else None, exit=code)
+    if "FAKE_PULUMI_LOG" in os.environ:
+        # One write with O_APPEND: records of concurrent invocations do not interleave.
+        fd = os.open(os.environ["FAKE_PULUMI_LOG"], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        try:
+            os.write(fd, (json.dumps(record) + "\n").encode())
+        finally:
+            os.close(fd)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
