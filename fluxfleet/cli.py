@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import contextmanager, nullcontext
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -185,10 +186,12 @@ def rollout(
 
     Exit codes: 0 done, 1 halted, failed or waiting for approval, 2 invalid input.
     """
+    from fluxfleet.automation import AutomationRunner
     from fluxfleet.clock import SystemClock
     from fluxfleet.journal import Journal, RunStatus, StackState, history
     from fluxfleet.plan import display_path
-    from fluxfleet.rollout import Selection, estimate, load_inputs, load_specs, new_run
+    from fluxfleet.rollout import Rollout, Selection, estimate, load_inputs, load_specs, new_run
+    from fluxfleet.runner import RunnerError
     from fluxfleet.rollout_report import render_dry_run, render_summary
     from modules.spec import SpecError
 
@@ -239,30 +242,36 @@ def rollout(
         for issue in error.issues:
             typer.echo(str(issue), err=True)
         raise typer.Exit(2) from None
+    try:
+        runner = AutomationRunner(Path.cwd())
+    except RunnerError as error:  # no usable pulumi CLI: say so before anything starts
+        typer.echo(f"fluxfleet rollout: {error}", err=True)
+        raise typer.Exit(1) from None
     if journal is None:
         journal = Journal.create(runs_dir, new_run(fleet, selection, SystemClock().now()))
     typer.echo(f"fluxfleet rollout: run {journal.record.run_id} (journal {journal.path})", err=True)
-
-    record = _run_rollout(journal, specs, fleet.gate, tuple(approve or ()), fmt is RolloutFormat.text)
+    with _production_rollout(runner, fleet.gate, fmt is RolloutFormat.text) as options:
+        Rollout(journal, specs, **options).run(tuple(approve or ()))
+    record = journal.record
     color = output is None and fmt is RolloutFormat.text and sys.stdout.isatty()
     _write("rollout", render_summary(record, fmt.value, color=color), output)
     failed = any(entry.state is StackState.failed for entry in record.stacks.values())
     raise typer.Exit(0 if record.status is RunStatus.done and not failed else 1)
 
 
-def _run_rollout(journal, specs, gate_spec, approve, text: bool):
-    """The production wiring of a rollout: Pulumi's Automation API, the Azure layer, and Ctrl-C twice."""
+@contextmanager
+def _production_rollout(runner, gate_spec, text: bool):
+    """What a real rollout runs on besides Pulumi: the Azure layer for the gate, the system clock, live progress,
+    and Ctrl-C twice (the first stops scheduling, the second cancels the running updates)."""
     import signal
     import threading
 
     from rich.console import Console
 
-    from fluxfleet.automation import AutomationRunner
     from fluxfleet.azure.account import default_subscription
     from fluxfleet.azure.arm import ArmReader
     from fluxfleet.clock import SystemClock
     from fluxfleet.gate import FluxHealthGate
-    from fluxfleet.rollout import Rollout
     from fluxfleet.rollout_report import LiveProgress, LogProgress
 
     clock = SystemClock()
@@ -281,27 +290,20 @@ def _run_rollout(journal, specs, gate_spec, approve, text: bool):
     gate = None
     if gate_spec.flux_compliance:
         gate = FluxHealthGate(ArmReader(), clock, gate_spec.timeout, gate_spec.poll_interval)
+    console = Console(stderr=True)
+    live = text and console.is_terminal
+    observer = LiveProgress(console) if live else LogProgress()
     previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
-        console = Console(stderr=True)
-        live = text and console.is_terminal
-        observer = LiveProgress(console) if live else LogProgress()
-        rollout = Rollout(
-            journal,
-            specs,
-            AutomationRunner(Path.cwd()),
-            clock,
-            gate=gate,
-            subscription_of=lambda spec: spec.cluster.subscription_id or default_subscription(),
-            observer=observer,
-            stop=stop,
-            cancel=cancel,
-        )
-        if live:
-            with observer:
-                rollout.run(approve)
-        else:
-            rollout.run(approve)
+        with observer if live else nullcontext():
+            yield {
+                "runner": runner,
+                "clock": clock,
+                "gate": gate,
+                "subscription_of": lambda spec: spec.cluster.subscription_id or default_subscription(),
+                "observer": observer,
+                "stop": stop,
+                "cancel": cancel,
+            }
     finally:
         signal.signal(signal.SIGINT, previous)
-    return journal.record

@@ -1,5 +1,13 @@
-"""The rollout journal: everything a run decided, in `.fluxfleet/runs/<run-id>.json`, rewritten atomically after
-every change so that a crash or Ctrl-C loses nothing and `--resume` knows exactly where the run stopped."""
+"""The rollout journal: everything a run decided, so that a crash or Ctrl-C loses nothing and `--resume` knows
+exactly where the run stopped.
+
+A run is `.fluxfleet/runs/<run-id>.json`, a snapshot rewritten atomically (temporary file, then rename) when the run
+starts, ends or finishes a stage, plus `<run-id>.log`, one JSON line appended per change in between. Appending keeps
+a change cheap at fleet scale (rewriting the snapshot of 1,000 stacks costs ~40 ms; a line, microseconds); replaying
+the lines over the snapshot gives the record back, and a torn last line (the process died mid-write) is ignored.
+Both survive the process dying at any point; they are not fsynced, so an operating-system crash may lose the last
+changes (resume then re-checks those stacks against the Pulumi backend).
+"""
 
 from __future__ import annotations
 
@@ -117,31 +125,77 @@ class Journal:
             raise ValueError(f"{path}: no such run (runs are in {runs_dir})") from None
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise ValueError(f"{path}: not a fluxfleet run journal ({type(error).__name__}: {error})") from None
-        return cls(path, record)
+        journal = cls(path, record)
+        if journal._replay():
+            journal.save()  # fold the log into a fresh snapshot, so nothing is ever appended after a torn line
+        return journal
+
+    def _replay(self) -> bool:
+        """Apply the changes logged since the snapshot, in order; a torn last line is a change never made.
+        Returns whether there was a log."""
+        try:
+            lines = self.log_path.read_text(encoding="utf-8").splitlines(keepends=True)
+        except FileNotFoundError:
+            return False
+        for line in lines:
+            try:
+                change = json.loads(line)
+            except ValueError:
+                break  # the process died writing this line: nothing after it was written either
+            stack, fields = change["stack"], change["set"]
+            if "state" in fields:
+                fields["state"] = StackState(fields["state"]) if stack else fields["state"]
+            if not stack and "status" in fields:
+                fields["status"] = RunStatus(fields["status"])
+            if not stack and "stages" in fields:
+                fields["stages"] = [StagePlan(**stage) for stage in fields["stages"]]
+            _apply(self.record, stack, fields)
+            self.record.updated_at = change.get("updated_at", self.record.updated_at)
+        return True
+
+    @property
+    def log_path(self) -> Path:
+        return self.path.with_suffix(".log")
 
     def update(self, now: datetime, stack: str | None = None, **fields: Any) -> None:
-        """Set fields of a stack's entry (or of the run when `stack` is None) and save."""
+        """Set fields of a stack's entry (or of the run when `stack` is None) and append the change to the log."""
         with self._lock:
-            target: Any = self.record.stacks[stack] if stack else self.record
-            for key, value in fields.items():
-                setattr(target, key, value)
+            _apply(self.record, stack, fields)
             self.record.updated_at = now.isoformat()
-            self.save()
+            change = {"stack": stack, "set": fields, "updated_at": self.record.updated_at}
+            self._append(json.dumps(change, default=_jsonable) + "\n")
+
+    def _append(self, line: str) -> None:
+        with open(self.log_path, "a", encoding="utf-8") as log:
+            log.write(line)  # one write of one line: what a dying process leaves is whole or detectably torn
 
     def save(self) -> None:
-        """Write to a temporary file beside the journal, then rename over it: never a half-written journal."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(asdict(self.record), indent=2) + "\n"
-        handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as file:
-                file.write(text)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, self.path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        """Rewrite the snapshot (temporary file beside it, then rename: never half-written), then empty the log it
+        now includes. Dying between the two is harmless: replaying a change twice sets the same values."""
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            text = json.dumps(asdict(self.record), indent=2, default=_jsonable) + "\n"
+            handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+            try:
+                with os.fdopen(handle, "w", encoding="utf-8") as file:
+                    file.write(text)
+                os.replace(temporary, self.path)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
+            self.log_path.unlink(missing_ok=True)
+
+
+def _apply(record: RunRecord, stack: str | None, fields: dict[str, Any]) -> None:
+    target: Any = record.stacks[stack] if stack else record
+    for key, value in fields.items():
+        setattr(target, key, value)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, StagePlan):
+        return asdict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def history(runs_dir: Path) -> dict[str, list[float]]:

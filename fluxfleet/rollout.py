@@ -21,7 +21,7 @@ from pathlib import Path
 from fluxfleet.clock import Clock
 from fluxfleet.gate import FluxHealthGate
 from fluxfleet.journal import Journal, RunRecord, RunStatus, StackEntry, StackState, StagePlan
-from fluxfleet.runner import StackRunner
+from fluxfleet.runner import RunnerError, StackRunner
 from modules.spec import STACK_FILE, Fleet, SpecError, StackSpec, load_fleet, load_stack_file
 
 DEFAULT_STACK_SECONDS = 10 * 60  # an estimate for a stack never rolled out before: an AKS update and a gate
@@ -130,6 +130,7 @@ class Rollout:
                     )
                 if self.stop.is_set():
                     return self._set_run(RunStatus.interrupted, f"interrupted in stage {stage.name}")
+                self.journal.save()  # the stage's changes into the snapshot: the log stays short
             # A stage finished in an earlier attempt still owes what is left of its bake time.
             if stage.after_stage_wait and index + 1 < len(self.record.stages) and self._bake(stage):
                 return self._set_run(RunStatus.interrupted, f"interrupted while baking after stage {stage.name}")
@@ -174,7 +175,7 @@ class Rollout:
         if stage.bake_until is None:
             until = self.clock.now() + timedelta(seconds=stage.after_stage_wait)
             stage.bake_until = until.isoformat()
-            self.journal.update(self.clock.now())
+            self.journal.update(self.clock.now(), stages=self.record.stages)
         remaining = (datetime.fromisoformat(stage.bake_until) - self.clock.now()).total_seconds()
         if remaining <= 0:
             return False
@@ -202,7 +203,11 @@ class Rollout:
         reached the Pulumi backend, take its outcome from the history instead of applying again; if it left pending
         operations, fail the stack rather than risk a blind retry (one has created duplicate clusters before).
         Returns gating, failed, or pending when nothing reached the backend."""
-        last = self.runner.last_update(name)
+        try:
+            last = self.runner.last_update(name)
+            pending = self.runner.pending_operations(name)
+        except RunnerError as error:
+            return self._fail(name, f"cannot tell what the interrupted update did: {error}")
         entry = self.record.stacks[name]
         started = datetime.fromisoformat(entry.started_at) if entry.started_at else None
         if last is not None and last.kind == "update" and started is not None and last.started >= started - CLOCK_SKEW:
@@ -211,7 +216,6 @@ class Rollout:
                 return StackState.gating
             reason = "was still in progress when the run stopped" if last.result == "in-progress" else "failed"
             return self._fail(name, f"the interrupted update {reason}: check `pulumi stack history -s {name}`")
-        pending = self.runner.pending_operations(name)
         if pending:
             return self._fail(
                 name,
@@ -260,6 +264,7 @@ class Rollout:
 
     def _set_run(self, status: RunStatus, reason: str, **fields: object) -> RunStatus:
         self.journal.update(self.clock.now(), status=status, reason=reason, **fields)
+        self.journal.save()  # a fresh snapshot at every start and stop of the run
         return status
 
 

@@ -13,6 +13,7 @@ import pytest
 from fluxfleet.gate import FluxHealthGate
 from fluxfleet.journal import Journal, RunStatus, StackState, history
 from fluxfleet.rollout import Rollout, Selection, estimate, new_run
+from fluxfleet.runner import RunnerError
 from fluxfleet.simulation import FakeClock, FakeRunner
 from modules.spec import Fleet, GateSpec, Stage, StackSpec, parse_spec
 from tests.conftest import BASE_STACK
@@ -191,29 +192,49 @@ class Crash(BaseException):
     """The orchestrator process dying (not an error it handles)."""
 
 
-JOURNAL_WRITES = 15  # of the run below: create, start, 3 per stack (running, gating, succeeded), done
+def crash_after_writes(monkeypatch, count: int) -> None:
+    """Make the Nth journal write (a change appended to the log, or a snapshot) the last the process does."""
+    writes = {"n": 0}
+    for method in ("_append", "save"):
+        real = getattr(Journal, method)
+
+        def write_then_maybe_crash(self, *args, real=real):
+            real(self, *args)
+            writes["n"] += 1
+            if writes["n"] == count:
+                raise Crash
+
+        monkeypatch.setattr(Journal, method, write_then_maybe_crash)
+
+
+# Of the run below: the new run's snapshot; start (change + snapshot); 3 changes per stack (running, gating,
+# succeeded); a snapshot after each stage; done (change + snapshot).
+JOURNAL_WRITES = 1 + 2 + 3 * 4 + 2 + 2
 
 
 @pytest.mark.parametrize("crash_after", range(1, JOURNAL_WRITES + 1))
 def test_resume_after_a_crash_at_any_journal_write_applies_each_stack_exactly_once(tmp_path, monkeypatch, crash_after):
-    the_fleet = fleet(stage("one", ["a", "b"]), stage("two", ["c", "d"], concurrency=1))
-    h = Harness(tmp_path, the_fleet)
-    writes = {"n": 0}
-    real_save = Journal.save
-
-    def save_then_maybe_crash(self):
-        real_save(self)
-        writes["n"] += 1
-        if writes["n"] == crash_after:
-            raise Crash
-
-    monkeypatch.setattr(Journal, "save", save_then_maybe_crash)
-    with pytest.raises(Crash):
-        h.start()
-    monkeypatch.setattr(Journal, "save", real_save)
+    h = Harness(tmp_path, fleet(stage("one", ["a", "b"]), stage("two", ["c", "d"])))
+    with monkeypatch.context() as patched:
+        crash_after_writes(patched, crash_after)
+        with pytest.raises(Crash):
+            h.start()
     assert h.resume() is RunStatus.done
     assert h.runner.applied == {"a": 1, "b": 1, "c": 1, "d": 1}
     assert set(h.states().values()) == {"succeeded"}
+
+
+def test_a_torn_last_line_of_the_log_is_a_change_never_made(tmp_path):
+    h = Harness(tmp_path, fleet(stage("one", ["a"])))
+    record = new_run(h.fleet, Selection(), h.clock.now())
+    h.run_id = record.run_id
+    journal = Journal.create(h.runs, record)
+    journal.update(h.clock.now(), "a", message="first")
+    with open(journal.log_path, "a") as log:
+        log.write('{"stack": "a", "set": {"state": "succ')  # the process died here
+    assert Journal.load(h.runs, h.run_id).record.stacks["a"].message == "first"
+    assert h.resume() is RunStatus.done and h.runner.applied == {"a": 1}
+    assert h.states() == {"a": "succeeded"}  # what the resumed run wrote is read back whole
 
 
 def test_an_interrupted_update_still_in_progress_is_failed_not_retried(tmp_path):
@@ -312,3 +333,22 @@ def test_estimates_use_earlier_runs(tmp_path):
     [wave, prod] = estimate(plan, {"a": [100.0], "b": [300.0], "c": [200.0]})
     assert wave.seconds == 300.0 and wave.wait_after == 300  # max(600 / 2, 300)
     assert prod.seconds == 200.0 and prod.wait_after == 0  # p unknown: the fleet's median
+
+
+def test_an_unreadable_pulumi_state_fails_the_interrupted_stack_instead_of_guessing(tmp_path):
+    h = Harness(tmp_path, fleet(stage("one", ["a"])))
+    record = new_run(h.fleet, Selection(), h.clock.now())
+    h.run_id = record.run_id
+    record.stacks["a"].state = StackState.running
+    record.stacks["a"].started_at = h.clock.now().isoformat()
+    Journal.create(h.runs, record)
+
+    def backend_down(stack):
+        raise RunnerError("a: error: failed to load checkpoint: blob not found")
+
+    h.runner.last_update = backend_down
+    assert h.resume() is RunStatus.halted
+    assert h.runner.applied == {}
+    assert h.record().stacks["a"].message == (
+        "cannot tell what the interrupted update did: a: error: failed to load checkpoint: blob not found"
+    )

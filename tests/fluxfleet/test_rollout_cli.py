@@ -16,6 +16,7 @@ from fluxfleet.rollout import Rollout, Selection, new_run
 from fluxfleet.rollout_report import render_summary
 from fluxfleet.simulation import FakeClock, FakeRunner
 from tests.conftest import ROOT
+from tests.fluxfleet.test_automation import diagnostic, update_events
 from tests.fluxfleet.test_rollout import fleet, spec, stage
 
 
@@ -132,3 +133,55 @@ def test_json_summary_shape(halted):
     first = report["stages"][0]["stacks"][0]
     assert set(first) == {"stack", "state", "message", "startedAt", "endedAt", "changes"}
     assert [s["state"] for s in report["stages"][0]["stacks"]] == ["failed", "skipped"]
+
+
+# --------------------------------------------------------------------------------------------- end to end
+
+
+def no_gate(project: Path) -> None:
+    fleet_file = project / "stacks" / "fleet.yaml"
+    fleet_file.write_text(fleet_file.read_text().replace("fluxCompliance: true", "fluxCompliance: false"))
+
+
+def test_a_real_run_through_the_automation_api_and_the_scripted_cli(project, fake):
+    no_gate(project)
+    fake.scenario_path.write_text(
+        json.dumps(
+            {
+                "stacks": {
+                    "dev": {"up": {"events": update_events("dev")}},
+                    "staging": {
+                        "up": {"events": [diagnostic('Code="Conflict": another operation is in progress')], "exit": 255}
+                    },
+                }
+            }
+        )
+    )
+    result = rollout("--stacks", "dev", "--format", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["status"] == "done"
+    [dev] = report["stages"][0]["stacks"]
+    assert dev["state"] == "succeeded" and dev["changes"] == {"same": 3, "update": 1, "create": 1}
+    assert [call["argv"][:4] for call in fake.calls() if "up" in call["argv"]] == [
+        ["--non-interactive", "up", "--yes", "--skip-preview"]
+    ]
+
+    result = rollout("--stage", "staging", "--format", "json")
+    assert result.exit_code == 1
+    [staging] = json.loads(result.stdout)["stages"][0]["stacks"]
+    assert staging["state"] == "failed"
+    assert staging["message"] == 'Code="Conflict": another operation is in progress'
+
+
+def test_no_pulumi_cli_is_one_line_and_starts_no_run(project, monkeypatch, tmp_path):
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    result = rollout("--stage", "dev")
+    assert result.exit_code == 1
+    assert (
+        result.stderr.strip()
+        == "fluxfleet rollout: no `pulumi` CLI on PATH: install it (https://www.pulumi.com/docs/install/)"
+    )
+    assert not (project / ".fluxfleet").exists()
