@@ -1,0 +1,174 @@
+"""`fluxfleet preflight` end to end: the command line, the real ArmReader and SDK clients, and ARM bodies served
+through azure-core's transport (official examples from ../shared and the project's own failing-state fixtures)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from typer.testing import CliRunner
+
+import fluxfleet.azure.arm as arm
+from fluxfleet.cli import app
+from tests.azure_transport import FakeCredential, ScriptedTransport, example
+from tests.conftest import CANARY, ROOT, require_shared
+from tests.modules.test_keyvault import CHALLENGE, GET_SECRET
+
+SUB = "11111111-2222-3333-4444-555555555555"
+FIXTURES = ROOT / "tests" / "fixtures" / "arm"
+EXTENSIONS = ("kubernetesconfiguration", "resource-manager", "Microsoft.KubernetesConfiguration", "extensions")
+RESOURCES = ("resources", "resource-manager", "Microsoft.Resources", "stable", "2024-11-01", "examples")
+ARC = ("hybridkubernetes", "resource-manager", "Microsoft.Kubernetes", "stable", "2026-03-01", "examples")
+
+
+def official(*parts: str) -> Any:
+    return copy.deepcopy(example(require_shared("arm-examples", "specification", *parts)))
+
+
+def fixture(name: str) -> Any:
+    return copy.deepcopy(example(FIXTURES / f"{name}.json"))
+
+
+class Azure:
+    """A subscription as ARM and Key Vault answer for it: healthy unless a test breaks something."""
+
+    def __init__(self):
+        provider = official(*RESOURCES, "GetProvider.json")
+        provider["registrationState"] = "Registered"
+        self.providers = {
+            ns: {**provider, "namespace": ns}
+            for ns in ("Microsoft.Kubernetes", "Microsoft.ContainerService", "Microsoft.KubernetesConfiguration")
+        }
+        self.aks = fixture("managed_cluster_workload_identity")
+        self.arc = official(*ARC, "GetClusterExample.json")
+        self.arc["properties"].update(
+            connectivityStatus="Connected", lastConnectivityTime="2026-11-25T00:00:00Z", kubernetesVersion="1.30.4"
+        )
+        self.arc["properties"]["arcAgentProfile"].update(agentState="Succeeded", agentErrors=[])
+        flux = official(*EXTENSIONS, "stable", "2025-03-01", "examples", "GetExtension.json")
+        flux.update(name="flux")
+        flux["properties"].update(
+            extensionType="microsoft.flux", currentVersion="1.16.3", provisioningState="Succeeded"
+        )
+        self.extensions = {"value": [flux]}
+        self.flux_v1: dict = {"value": []}
+        self.secret = copy.deepcopy(example(require_shared(*GET_SECRET)))
+        self.secret["value"] = CANARY
+
+    def respond(self, request) -> tuple[int, Any, dict[str, str]]:
+        url = urlsplit(request.url)
+        path = url.path
+        if url.hostname.endswith(".vault.azure.net"):
+            if "Authorization" not in request.headers:
+                return 401, {"error": {"code": "Unauthorized", "message": "AKV10000"}}, CHALLENGE
+            return 200, self.secret, {}
+        if match := re.fullmatch(rf"/subscriptions/{SUB}/providers/([^/]+)", path):
+            return 200, self.providers[match[1]], {}
+        if path.endswith("/extensions"):
+            return 200, self.extensions, {}
+        if path.endswith("/sourceControlConfigurations"):
+            return 200, self.flux_v1, {}
+        if "/managedClusters/" in path:
+            return (200, self.aks, {}) if self.aks else (404, {"error": {"code": "ResourceNotFound"}}, {})
+        if "/connectedClusters/" in path:
+            return (200, self.arc, {}) if self.arc else (404, {"error": {"code": "ResourceNotFound"}}, {})
+        return 404, {"error": {"code": "NotFound", "message": f"no route for {path}"}}, {}
+
+
+@pytest.fixture
+def azure(monkeypatch) -> Azure:
+    """The CLI's ArmReader, with a token credential and a transport standing in for Azure AD and the network."""
+    subscription = Azure()
+    real = arm.ArmReader
+    monkeypatch.setattr(
+        arm, "ArmReader", lambda: real(FakeCredential(), transport=ScriptedTransport(subscription.respond))
+    )
+    monkeypatch.chdir(ROOT)
+    return subscription
+
+
+def preflight(*args: str):
+    return CliRunner().invoke(app, ["preflight", "--subscription", SUB, *args])
+
+
+def test_aks_and_arc_stacks_pass_every_check(azure):
+    result = preflight("dev", "edge-store-001", "--format", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["ok"] is True
+    dev, edge = report["stacks"]
+    assert [c["id"] for c in dev["checks"] if c["outcome"] != "pass"] == []
+    assert [c["id"] for c in edge["checks"] if c["outcome"] != "pass"] == []
+    assert {c["id"] for c in dev["checks"]} == {
+        "spec",
+        "providers",
+        "cluster",
+        "cluster-identity",
+        "kubernetes-version",
+        "flux-extension",
+        "flux-v1",
+        "key-vault",
+    }
+    identity = next(c for c in dev["checks"] if c["id"] == "cluster-identity")
+    assert identity["message"] == "UserAssigned managed identity"
+    assert CANARY not in result.output
+
+
+def test_failing_checks_in_text_with_remedies_and_no_secret(azure):
+    azure.providers["Microsoft.KubernetesConfiguration"] = fixture("provider_not_registered")
+    azure.extensions = fixture("extensions_failing")  # flux stuck Creating since 2024, dapr Failed
+    azure.arc = fixture("connected_cluster_offline")
+    azure.flux_v1 = fixture("source_control_configurations_flux_v1")
+    result = preflight("dev", "edge-store-001")
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    failures = [line for line in lines if line.startswith("  ✗")]
+    assert any(
+        line.startswith("  ✗ providers") and "Microsoft.KubernetesConfiguration: NotRegistered" in line
+        for line in failures
+    )
+    assert any(
+        line.startswith("  ✗ flux-extension") and "stuck Creating since 2024-03-04 05:06 UTC" in line
+        for line in failures
+    )
+    assert any(
+        line.startswith("  ✗ cluster") and "flux-demo-rg/flux-demo-arc: connectivity Offline" in line
+        for line in failures
+    )
+    assert any(line.startswith("  ✗ flux-v1") and "cluster-config" in line for line in failures)
+    remedies = [line for line in lines if line.startswith("      → ")]
+    assert len(remedies) == len(failures)
+    assert lines[-1] == "2 stack(s) checked: 0 ready, 2 not ready"
+    assert CANARY not in result.output
+
+
+def test_missing_arc_cluster_and_forbidden_vault(azure):
+    azure.arc = None
+    real = azure.respond
+
+    def forbid_the_vault(request):
+        if urlsplit(request.url).hostname.endswith(".vault.azure.net") and "Authorization" in request.headers:
+            return 403, {"error": {"code": "Forbidden", "message": "Caller is not authorized"}}, {}
+        return real(request)
+
+    azure.respond = forbid_the_vault
+    report = json.loads(preflight("dev", "edge-store-001", "--format", "json").stdout)
+    dev, edge = report["stacks"]
+    [vault] = [c for c in dev["checks"] if c["id"] == "key-vault"]
+    assert vault["outcome"] == "fail"
+    assert "Key Vault Secrets User" in vault["message"] and "kv-fleet-dev" in vault["message"]
+    [cluster] = [c for c in edge["checks"] if c["id"] == "cluster"]
+    assert cluster["outcome"] == "fail" and cluster["remedy"].startswith("connect it first: `az connectedk8s connect")
+    assert "flux-extension" not in {c["id"] for c in edge["checks"]}  # nothing to read on a cluster not there
+
+
+def test_invalid_stack_is_exit_2_before_any_azure_call(azure, tmp_path):
+    (tmp_path / "Pulumi.bad.yaml").write_text("config:\n  fluxfleet:cluster: {kind: aks}\n")
+    result = preflight("--stacks-dir", str(tmp_path), "--format", "json")
+    assert result.exit_code == 2
+    [stack] = json.loads(result.stdout)["stacks"]
+    assert stack["checks"] == [] and stack["errors"][0]["path"] == "fluxfleet:cluster.name"
