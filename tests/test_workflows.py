@@ -49,4 +49,22 @@ def test_actionlint_reports_a_broken_workflow(tmp_path: Path) -> None:
 
 
 def test_every_workflow_is_checked() -> None:
-    assert {path.name for path in WORKFLOWS} >= {"preview.yml"}
+    assert {path.name for path in WORKFLOWS} >= {"preview.yml", "deploy.yml", "deploy-stage.yml"}
+
+
+def test_deploy_workflow_has_a_job_per_fleet_stage_in_order():
+    from ruamel.yaml import YAML
+
+    from modules.spec import load_fleet
+
+    stacks = sorted(p.name.split(".")[1] for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
+    stages = [stage.name for stage in load_fleet(ROOT / "stacks" / "fleet.yaml", stacks).stages]
+    workflow = YAML(typ="safe").load((ROOT / ".github" / "workflows" / "deploy.yml").read_text())
+    jobs = workflow["jobs"]
+    assert [name for name in jobs if name != "stages"] == stages
+    assert list(jobs["stages"]["outputs"]) == stages
+    assert f"for stage in {' '.join(stages)}; do" in jobs["stages"]["steps"][-1]["run"]
+    for previous, stage in zip(["stages", *stages], stages, strict=False):
+        needs = jobs[stage]["needs"]
+        assert previous in ([needs] if isinstance(needs, str) else needs)
+        assert jobs[stage]["with"]["stage"] == stage
