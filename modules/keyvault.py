@@ -2,11 +2,14 @@
 
 The Key Vault reader is the narrow interface: `KeyVaultReader` reads for real with azure-keyvault-secrets
 and DefaultAzureCredential; `OfflineKeyVault` (for `plan` and tests) returns a marked placeholder and
-opens no connection. Whatever the reader, `Secrets.resolve` hands back `pulumi.Output.secret` values.
+opens no connection. Whatever the reader, `Secrets.resolve` hands back `pulumi.Output.secret` values, and
+remembers which version of each Key Vault secret it read (the stack exports those, never the values, so that
+`fluxfleet drift` can tell a rotated secret the cluster has not received yet).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import pulumi
@@ -16,8 +19,19 @@ from modules.spec import ConfigSecret, KeyVaultRef, SecretSource
 OFFLINE_PLACEHOLDER = "offline-placeholder"
 
 
+@dataclass(frozen=True)
+class SecretValue:
+    value: str
+    version: str | None  # the Key Vault version read: the current one, unless the reference pins a version
+
+    def __repr__(self) -> str:  # the value never reaches a repr, a log line or an error
+        return f"SecretValue([secret], version={self.version!r})"
+
+    __str__ = __repr__
+
+
 class SecretValueReader(Protocol):
-    def get_secret(self, ref: KeyVaultRef) -> str: ...
+    def get_secret(self, ref: KeyVaultRef) -> SecretValue: ...
 
 
 class KeyVaultReader:
@@ -28,20 +42,20 @@ class KeyVaultReader:
         self._client_options = client_options  # azure-core pipeline options, such as `transport`
         self._clients: dict[str, Any] = {}
 
-    def get_secret(self, ref: KeyVaultRef) -> str:
+    def get_secret(self, ref: KeyVaultRef) -> SecretValue:
         from azure.core.exceptions import AzureError, ResourceNotFoundError
 
         try:
-            value = self._client(ref.vault_url).get_secret(ref.secret, ref.version).value
+            secret = self._client(ref.vault_url).get_secret(ref.secret, ref.version)
         except ResourceNotFoundError:
             raise pulumi.RunError(f"{ref}: no such secret in Key Vault {ref.vault_url}") from None
         except AzureError as error:
             # The SDK's messages carry the status and the vault, never a secret value.
             reason = getattr(error, "message", None) or type(error).__name__
             raise pulumi.RunError(f"{ref}: cannot read the secret: {reason.splitlines()[0]}") from None
-        if value is None:
+        if secret.value is None:
             raise pulumi.RunError(f"{ref}: the secret has no value")
-        return value
+        return SecretValue(secret.value, secret.properties.version)
 
     def _client(self, vault_url: str) -> Any:
         if vault_url not in self._clients:
@@ -56,8 +70,8 @@ class KeyVaultReader:
 class OfflineKeyVault:
     """Stands in for Key Vault where there is no Azure: a placeholder naming the reference, no network."""
 
-    def get_secret(self, ref: KeyVaultRef) -> str:
-        return f"{OFFLINE_PLACEHOLDER}:{ref}"
+    def get_secret(self, ref: KeyVaultRef) -> SecretValue:
+        return SecretValue(f"{OFFLINE_PLACEHOLDER}:{ref}", None)
 
 
 class Secrets:
@@ -66,11 +80,15 @@ class Secrets:
     def __init__(self, key_vault: SecretValueReader):
         self._key_vault = key_vault
         self._cache: dict[KeyVaultRef, pulumi.Output[str]] = {}
+        self.versions: dict[str, str] = {}  # "keyvault:VAULT/SECRET" -> the version read
 
     def resolve(self, source: SecretSource) -> pulumi.Output[str]:
         if isinstance(source, ConfigSecret):
             # None: the stack file's encrypted value, which only the Pulumi engine can decrypt.
             return pulumi.Output.secret(source.value if source.value is not None else f"{OFFLINE_PLACEHOLDER}:config")
         if source not in self._cache:
-            self._cache[source] = pulumi.Output.secret(self._key_vault.get_secret(source))
+            read = self._key_vault.get_secret(source)
+            if read.version:
+                self.versions[str(source)] = read.version
+            self._cache[source] = pulumi.Output.secret(read.value)
         return self._cache[source]

@@ -15,7 +15,7 @@ from modules.spec import StackSpec
 
 
 def build_stack(spec: StackSpec, secrets: Secrets) -> dict[str, pulumi.Output]:
-    """Declare every resource of the stack and return its outputs (ids only, never a secret)."""
+    """Declare every resource of the stack and return its outputs (ids and secret versions, never a secret)."""
     subscription_id = spec.cluster.subscription_id or authorization.get_client_config_output().subscription_id
     registrations = ProviderRegistrations(
         "providers", ProviderRegistrationsArgs(subscription_id, spec.providers, spec.features)
@@ -44,4 +44,7 @@ def build_stack(spec: StackSpec, secrets: Secrets) -> dict[str, pulumi.Output]:
         "clusterId": cluster.id,
         "fluxExtensionId": extension.id,
         "fluxConfigurationIds": pulumi.Output.from_input({name: c.id for name, c in configurations.items()}),
+        # Which version of each Key Vault secret this update deployed (never a value): drift compares it with
+        # the current version to report a rotation the cluster has not received.
+        "secretVersions": dict(secrets.versions),
     }

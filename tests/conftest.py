@@ -60,6 +60,7 @@ def raw() -> dict[str, Any]:
 
 
 CANARY = "ghp_CANARYcanary0123456789abcdefXYZ"  # a fake PAT that must never surface outside the secret
+CANARY_VERSION = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"  # the Key Vault version the canary is read at
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
 
 
@@ -69,9 +70,11 @@ class CanaryKeyVault:
     def __init__(self) -> None:
         self.reads: list[Any] = []
 
-    def get_secret(self, ref: Any) -> str:
+    def get_secret(self, ref: Any) -> Any:
+        from modules.keyvault import SecretValue
+
         self.reads.append(ref)
-        return CANARY
+        return SecretValue(CANARY, CANARY_VERSION)
 
 
 @dataclass

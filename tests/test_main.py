@@ -67,7 +67,7 @@ def test_main_builds_the_stack_and_exports_ids(raw):
         return pulumi.runtime.get_root_resource().outputs
 
     outputs, records = with_config(config_of(raw))(main)
-    assert set(outputs) == {"clusterId", "fluxExtensionId", "fluxConfigurationIds"}
+    assert set(outputs) == {"clusterId", "fluxExtensionId", "fluxConfigurationIds", "secretVersions"}
     types = {r.type for r in records}
     assert {
         "azure-native:kubernetes:ConnectedCluster",

@@ -49,7 +49,9 @@ def test_reads_the_secret_version_it_is_asked_for():
     transport = vault(lambda request: (200, body, {}))
     reader = KeyVaultReader(FakeCredential(), transport=transport)
     ref = KeyVaultRef("myvault", "mysecretname", "4387e9f3d6e14c459867679a90fd0f79")
-    assert reader.get_secret(ref) == body["value"]
+    read = reader.get_secret(ref)
+    assert read.value == body["value"] and read.version == "4387e9f3d6e14c459867679a90fd0f79"
+    assert body["value"] not in repr(read) and body["value"] not in str(read)
     last = transport.requests[-1]
     assert last.url.startswith("https://myvault.vault.azure.net/secrets/mysecretname/4387e9f3d6e14c459867679a90fd0f79?")
     assert "api-version=" in last.url
@@ -94,5 +96,24 @@ def test_failures_are_one_line_run_errors(status, error, expect):
 
 
 def test_offline_reader_names_the_reference_and_opens_nothing():
-    value = OfflineKeyVault().get_secret(KeyVaultRef("kv-test", "github-pat"))
-    assert value == "offline-placeholder:keyvault:kv-test/github-pat"
+    read = OfflineKeyVault().get_secret(KeyVaultRef("kv-test", "github-pat"))
+    assert read.value == "offline-placeholder:keyvault:kv-test/github-pat" and read.version is None
+
+
+def test_the_stack_exports_the_secret_versions_it_deployed_and_never_a_value(raw):
+    from fluxfleet.mock_engine import ArmMocks, run_program
+    from modules.keyvault import Secrets
+    from modules.spec import parse_spec
+    from modules.stack import build_stack
+    from tests.conftest import CANARY, CANARY_VERSION, CanaryKeyVault
+
+    raw["flux"]["extension"] = {"protectedSettings": {"token": {"keyVault": "kv-test", "secret": "github-pat"}}}
+    exported = {}
+
+    def program():
+        exported.update(build_stack(parse_spec(raw, file="stacks/Pulumi.test.yaml"), Secrets(CanaryKeyVault())))
+
+    run_program("test", program, ArmMocks())
+    # The same secret used twice is one reference, read once, at one version.
+    assert exported["secretVersions"] == {"keyvault:kv-test/github-pat": CANARY_VERSION}
+    assert CANARY not in repr(exported["secretVersions"])
