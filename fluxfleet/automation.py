@@ -14,6 +14,7 @@ import signal
 import subprocess
 import threading
 from collections.abc import Mapping
+from typing import Any
 from datetime import UTC
 from pathlib import Path
 
@@ -21,9 +22,18 @@ from pulumi.automation import CommandError, CommandResult, LocalWorkspace, OnOut
 from pulumi.automation.errors import InvalidVersionError, create_command_error
 from pulumi.automation.events import EngineEvent, StepEventMetadata
 
-from fluxfleet.runner import OnProgress, OperationResult, ResourceChange, RunnerError, UpdateRecord
+from fluxfleet.runner import (
+    OnProgress,
+    OperationResult,
+    PropertyChange,
+    ResourceChange,
+    RunnerError,
+    UpdateRecord,
+    property_path,
+)
 
 SKIP_VERSION_CHECK = "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK"
+SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"  # the key of Pulumi's secret envelope in property values
 MAX_ERROR_LENGTH = 200
 
 # Steps that leave the cloud resources as they are (reads and refreshes of state, `get` data sources).
@@ -112,13 +122,19 @@ class AutomationRunner:
     def pending_operations(self, stack: str) -> list[str]:
         # Not `Stack.export_stack()`: it passes --show-secrets, which needs the secrets provider and decrypts every
         # secret in the state. A plain export keeps them encrypted, and --stack needs no `stack select`.
-        command = _InterruptibleCommand(self._cli)
+        exported = self._cli_json(stack, ["stack", "export", "--stack", stack])
+        deployment = json.loads(exported).get("deployment") or {}
+        return [operation["resource"]["urn"] for operation in deployment.get("pending_operations") or []]
+
+    def outputs(self, stack: str) -> dict[str, Any]:
+        # Not `Stack.outputs()`: it also runs `stack output --show-secrets`. Without it, secrets read "[secret]".
+        return json.loads(self._cli_json(stack, ["stack", "output", "--json", "--stack", stack]) or "{}")
+
+    def _cli_json(self, stack: str, args: list[str]) -> str:
         try:
-            exported = command.run(["stack", "export", "--stack", stack], self._project_dir, self._env)
+            return _InterruptibleCommand(self._cli).run(args, self._project_dir, self._env).stdout
         except CommandError as error:
             raise RunnerError(f"{stack}: {_command_error_line(error)}") from None
-        deployment = json.loads(exported.stdout).get("deployment") or {}
-        return [operation["resource"]["urn"] for operation in deployment.get("pending_operations") or []]
 
     def _select(self, stack: str, command: PulumiCommand) -> Stack:
         workspace = LocalWorkspace(work_dir=self._project_dir, env_vars=self._env, pulumi_command=command)
@@ -238,14 +254,20 @@ class _EventTranslator:
         if op in NO_CHANGE_OPS:
             return
         diffs = tuple(metadata.detailed_diff or ()) or tuple(metadata.diffs or ())
+        properties = _property_changes(metadata)
         known = self._changes.get(metadata.urn)
         if known is None:
-            self._changes[metadata.urn] = ResourceChange(metadata.urn, metadata.type, _name(metadata.urn), op, diffs)
+            self._changes[metadata.urn] = ResourceChange(
+                metadata.urn, metadata.type, _name(metadata.urn), op, diffs, properties
+            )
         else:
             # A replacement is three steps on one URN (create-replacement, replace, delete-replaced): one change.
             merged_op = "replace" if op == "replace" else known.op
             merged_diffs = known.diffs + tuple(d for d in diffs if d not in known.diffs)
-            self._changes[metadata.urn] = ResourceChange(known.urn, known.type, known.name, merged_op, merged_diffs)
+            merged_properties = known.properties + tuple(p for p in properties if p.path not in known.diffs)
+            self._changes[metadata.urn] = ResourceChange(
+                known.urn, known.type, known.name, merged_op, merged_diffs, merged_properties
+            )
         if announce:
             verb = f"would {op.replace('-', ' ')}" if self._preview else DOING.get(op, op)
             self._progress(f"{verb} {metadata.type} {_name(metadata.urn)}")
@@ -267,6 +289,46 @@ class _EventTranslator:
             error=message,
             cancelled=cancelled,
         )
+
+
+def _property_changes(metadata: StepEventMetadata) -> tuple[PropertyChange, ...]:
+    """The detailed diff with values: the old side from the state's inputs (an input diff) or its outputs."""
+    old, new = metadata.old, metadata.new
+    changes = []
+    for path, diff in (metadata.detailed_diff or {}).items():
+        before = (old.inputs if diff.input_diff else old.outputs) if old else None
+        changes.append(
+            PropertyChange(
+                path,
+                getattr(diff.diff_kind, "value", str(diff.diff_kind)),
+                _masked(_value_at(before, path)),
+                _masked(_value_at(new.inputs if new else None, path)),
+            )
+        )
+    return tuple(changes)
+
+
+def _value_at(values: Any, path: str) -> Any:
+    """The value at a Pulumi property path, None when absent."""
+    for part in property_path(path):
+        if isinstance(part, int) and isinstance(values, list):
+            values = values[part] if part < len(values) else None
+        elif isinstance(values, dict):
+            values = values.get(str(part))
+        else:
+            return None
+    return values
+
+
+def _masked(value: Any) -> Any:
+    """A secret in an event's values (the engine's secret envelope) as the CLI prints it."""
+    if isinstance(value, dict):
+        if SECRET_SIGNATURE in value:
+            return "[secret]"
+        return {key: _masked(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_masked(item) for item in value]
+    return value
 
 
 def _name(urn: str) -> str:

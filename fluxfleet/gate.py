@@ -61,14 +61,14 @@ def _configuration(
     if status.status_updated_at is not None and status.status_updated_at < since:
         return Verdict.waiting, f"{status.compliance_state} as of before the update"
     if status.compliant:
-        mismatch = _pin_mismatch(configuration, status)
+        mismatch = pin_mismatch(configuration, status)
         return (Verdict.waiting, mismatch) if mismatch else (Verdict.healthy, "Compliant")
     if status.compliance_state.lower() == "non-compliant":
-        return Verdict.unhealthy, "Non-Compliant: " + _first_problem(status)
+        return Verdict.unhealthy, "Non-Compliant: " + first_problem(status)
     return Verdict.waiting, status.compliance_state
 
 
-def _pin_mismatch(configuration: ConfigurationSpec, status: FluxConfigurationStatus) -> str | None:
+def pin_mismatch(configuration: ConfigurationSpec, status: FluxConfigurationStatus) -> str | None:
     """Why the synced revision is not the pinned one yet, or None (branches and semver ranges pin nothing)."""
     git = configuration.git
     synced = status.source_synced_commit_id or "nothing"
@@ -81,7 +81,7 @@ def _pin_mismatch(configuration: ConfigurationSpec, status: FluxConfigurationSta
     return None
 
 
-def _first_problem(status: FluxConfigurationStatus) -> str:
+def first_problem(status: FluxConfigurationStatus) -> str:
     for item in status.objects:
         if item.compliance_state.lower() != "compliant":
             return f"{item.kind} {item.name}: {item.message or item.compliance_state}"

@@ -7,15 +7,26 @@ objects; nothing here carries a secret value (outputs are not read, error text i
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 # What the engine would do or did to a resource (the `op` of Pulumi's engine events).
 CHANGING_OPS = frozenset({"create", "update", "replace", "delete", "create-replacement", "delete-replaced"})
 DESTRUCTIVE_OPS = frozenset({"replace", "delete", "create-replacement", "delete-replaced"})
+
+
+@dataclass(frozen=True)
+class PropertyChange:
+    """One property path of a detailed diff, with the values on both sides (secrets arrive masked)."""
+
+    path: str  # a Pulumi property path: kustomizations.apps.prune, tags["env"], agentPoolProfiles[0].count
+    kind: str  # add | delete | update | add-replace | delete-replace | update-replace
+    old: Any = None  # the stack state's value there (after a refresh: what Azure has); None when absent
+    new: Any = None  # the program's value there; None when the program does not set it
 
 
 @dataclass(frozen=True)
@@ -25,6 +36,7 @@ class ResourceChange:
     name: str
     op: str  # create | update | replace | delete | create-replacement | delete-replaced | ...
     diffs: tuple[str, ...] = ()  # property paths that differ, as the engine reports them (detailedDiff keys)
+    properties: tuple[PropertyChange, ...] = ()  # the same paths with their values, when the engine details them
 
     @property
     def destructive(self) -> bool:
@@ -51,6 +63,14 @@ class UpdateRecord:
     result: str  # succeeded | failed | in-progress
     started: datetime
     ended: datetime | None
+
+
+_PATH_PART = re.compile(r'\["((?:[^"\\]|\\.)*)"\]|\[(\d+)\]|\.?([^.\[\]]+)')
+
+
+def property_path(path: str) -> list[str | int]:
+    """A Pulumi property path as its parts: `a.b[0]["c.d"]` -> ["a", "b", 0, "c.d"]."""
+    return [int(index) if index else quoted or name for quoted, index, name in _PATH_PART.findall(path)]
 
 
 class RunnerError(Exception):
@@ -84,4 +104,8 @@ class StackRunner(Protocol):
 
     def pending_operations(self, stack: str) -> list[str]:
         """URNs the state lists as pending (an update killed mid-flight); they need `pulumi refresh` first."""
+        ...
+
+    def outputs(self, stack: str) -> dict[str, Any]:
+        """The stack's outputs as the last update left them, secret ones masked (never decrypted)."""
         ...

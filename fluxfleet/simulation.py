@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from fluxfleet.clock import Clock
 from fluxfleet.runner import OnProgress, OperationResult, UpdateRecord
@@ -46,6 +47,8 @@ class FakeRunner:
     default_wall_seconds: float = 0.0
     failing: Mapping[str, str] = field(default_factory=dict)  # stack -> the error its update fails with
     pending: dict[str, list[str]] = field(default_factory=dict)  # stack -> pending operation URNs
+    previews: dict[str, OperationResult] = field(default_factory=dict)  # stack -> what its preview finds
+    stack_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # stack -> its outputs
     on_up: Callable[[str], None] | None = None  # called as an update starts (tests stop or crash a run there)
     applied: Counter[str] = field(default_factory=Counter)
     history: dict[str, UpdateRecord] = field(default_factory=dict)
@@ -90,10 +93,13 @@ class FakeRunner:
         return OperationResult(stack, ok=True, summary={"update": 1, "same": 7})
 
     def preview(self, stack: str, *, refresh: bool = True, on_progress: OnProgress | None = None) -> OperationResult:
-        return OperationResult(stack, ok=True, summary={"same": 8})
+        return self.previews.get(stack) or OperationResult(stack, ok=True, summary={"same": 8})
 
     def last_update(self, stack: str) -> UpdateRecord | None:
         return self.history.get(stack)
 
     def pending_operations(self, stack: str) -> list[str]:
         return list(self.pending.get(stack, ()))
+
+    def outputs(self, stack: str) -> dict[str, Any]:
+        return dict(self.stack_outputs.get(stack, {}))

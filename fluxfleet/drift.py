@@ -1,0 +1,382 @@
+"""`fluxfleet drift`: what differs, for each stack, between git (the stack as declared), Azure and the cluster.
+
+Three looks per stack, each on its own so that one failing does not hide the others:
+- infrastructure: a `pulumi preview --refresh` through the stack runner; every resource it would change, with the
+  property paths, except what is not drift: write-only secrets Azure never returns, and defaults Azure fills in for
+  properties the program leaves unset;
+- Flux: the configurations and the extension as Azure reports them: compliance, provisioning, the synced revision
+  against the pinned one, configurations nobody declared;
+- secret rotation: the Key Vault version each reference was deployed at (the stack's `secretVersions` output)
+  against the version Key Vault now serves.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from fluxfleet.azure.status import AzureError, AzureReader, ExtensionStatus, FluxConfigurationStatus
+from fluxfleet.gate import first_problem, pin_mismatch
+from fluxfleet.runner import OperationResult, PropertyChange, ResourceChange, RunnerError, StackRunner, property_path
+from modules.cluster_ref import ClusterRef
+from modules.flux_extension import EXTENSION_TYPE
+from modules.spec import STACK_FILE, SpecError, SpecIssue, Stack, key_vault_refs, load_stack_file
+from policies.rules import (
+    EXTENSION,
+    FLUX_CONFIGURATION,
+    FLUX_EXTENSION_MIN_VERSION,
+    MANAGED_CLUSTER,
+    WRITE_ONLY_SECRETS,
+    Resource,
+    minor_version,
+)
+
+ANY = object()  # in SERVER_DEFAULTS: whatever value Azure fills in
+
+# Values Azure fills in for properties the program leaves unset: a refreshed state holds them, the program does
+# not, and the difference is not drift. `*` stands for any one map key or list index.
+SERVER_DEFAULTS: dict[str, dict[str, Any]] = {
+    FLUX_CONFIGURATION: {
+        "scope": "cluster",
+        "namespace": "default",
+        "suspend": False,
+        "sourceKind": "GitRepository",
+        "reconciliationWaitDuration": "PT10M",
+        "waitForReconciliation": False,
+        "gitRepository.provider": "Generic",
+        "gitRepository.syncIntervalInSeconds": 600,
+        "gitRepository.timeoutInSeconds": 600,
+        "bucket.insecure": True,
+        "bucket.syncIntervalInSeconds": 600,
+        "bucket.timeoutInSeconds": 600,
+        "azureBlob.syncIntervalInSeconds": 600,
+        "azureBlob.timeoutInSeconds": 600,
+        "kustomizations.*.name": ANY,  # Azure echoes the map key
+        "kustomizations.*.path": "",
+        "kustomizations.*.dependsOn": [],
+        "kustomizations.*.syncIntervalInSeconds": 600,
+        "kustomizations.*.timeoutInSeconds": 600,
+        "kustomizations.*.prune": False,
+        "kustomizations.*.force": False,
+        "kustomizations.*.wait": True,
+    },
+    EXTENSION: {
+        "releaseTrain": "Stable",
+        "autoUpgradeMinorVersion": True,
+        "configurationSettings": {},
+        "scope.cluster.releaseNamespace": "flux-system",
+    },
+    MANAGED_CLUSTER: {
+        "agentPoolProfiles.*.nodeImageVersion": ANY,  # AKS upgrades node images on its own schedule
+        "agentPoolProfiles.*.currentOrchestratorVersion": ANY,
+        "nodeResourceGroup": ANY,  # MC_<group>_<cluster>_<region> unless set
+    },
+}
+
+
+class Severity(StrEnum):
+    drift = "drift"
+    note = "note"  # worth reading, not drift (a reconciliation in progress, a version never recorded)
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str  # infrastructure | flux | secret-rotation
+    subject: str  # a resource, a Flux configuration, the extension, a Key Vault reference
+    message: str
+    severity: Severity = Severity.drift
+
+
+class Status(StrEnum):
+    in_sync = "in-sync"
+    drifted = "drifted"
+    error = "error"  # a look could not be taken (the findings of the others still stand)
+    invalid = "invalid"  # the stack file itself is invalid
+
+
+@dataclass
+class StackDrift:
+    stack: str
+    file: str
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # one line per look that failed
+    spec_errors: list[SpecIssue] = field(default_factory=list)
+    seconds: float = 0.0
+    remediation: str | None = None  # with --remediate: what the update did
+
+    @property
+    def drifts(self) -> list[Finding]:
+        return [finding for finding in self.findings if finding.severity is Severity.drift]
+
+    @property
+    def status(self) -> Status:
+        if self.spec_errors:
+            return Status.invalid
+        if self.errors:
+            return Status.error
+        return Status.drifted if self.drifts else Status.in_sync
+
+
+@dataclass
+class FleetDrift:
+    stacks: list[StackDrift]
+
+    @property
+    def exit_code(self) -> int:
+        """2 invalid input, else 1 a stack could not be checked, else 3 drift found, else 0."""
+        statuses = {stack.status for stack in self.stacks}
+        for status, code in ((Status.invalid, 2), (Status.error, 1), (Status.drifted, 3)):
+            if status in statuses:
+                return code
+        return 0
+
+
+# --------------------------------------------------------------------------------------------- infrastructure
+
+
+def infrastructure_findings(preview: OperationResult) -> list[Finding]:
+    findings = []
+    for change in preview.changes:
+        casing = _addon_key_casing(change)
+        kept = [p for p in change.properties if p.path not in casing and not is_not_drift(change.type, p)]
+        if change.properties and not kept and change.op not in ("create", "delete"):
+            continue  # every difference is a write-only secret or an Azure default
+        findings.append(Finding("infrastructure", f"{_short_type(change.type)} {change.name}", _describe(change, kept)))
+    return findings
+
+
+def is_not_drift(resource_type: str, change: PropertyChange) -> bool:
+    """A difference that says nothing about the resource: a write-only secret Azure never returns (absent from
+    the refreshed state), or an Azure default for a property the program does not set."""
+    kind = Resource(resource_type, "", {}).kind
+    parts = property_path(change.path)
+    if change.old is None and any(_within(parts, property_path(path)) for path in WRITE_ONLY_SECRETS.get(kind, ())):
+        return True
+    if change.new is not None:
+        return False
+    for pattern, default in SERVER_DEFAULTS.get(kind, {}).items():
+        if _matches(parts, pattern.split(".")) and (default is ANY or change.old == default):
+            return True
+    return False
+
+
+def _addon_key_casing(change: ResourceChange) -> set[str]:
+    """Paths of add-ons that differ only in key casing: AKS answers `addonProfiles.azurepolicy` for the
+    `azurePolicy` the program sends; a delete of one casing and an add of the other, with one value, are not drift."""
+    if Resource(change.type, "", {}).kind != MANAGED_CLUSTER:
+        return set()
+    addons: dict[str, list[PropertyChange]] = {}
+    for p in change.properties:
+        parts = property_path(p.path)
+        if len(parts) == 2 and parts[0] == "addonProfiles":
+            addons.setdefault(str(parts[1]).lower(), []).append(p)
+    paths = set()
+    for same in addons.values():
+        deleted = [p for p in same if p.kind == "delete"]
+        added = [p for p in same if p.kind == "add"]
+        if len(deleted) == 1 and len(added) == 1 and deleted[0].old == added[0].new:
+            paths |= {deleted[0].path, added[0].path}
+    return paths
+
+
+def _within(parts: Sequence[str | int], prefix: Sequence[str | int]) -> bool:
+    return list(parts[: len(prefix)]) == list(prefix)
+
+
+def _matches(parts: Sequence[str | int], pattern: Sequence[str]) -> bool:
+    return len(parts) == len(pattern) and all(
+        p == "*" or str(part) == p for part, p in zip(parts, pattern, strict=True)
+    )
+
+
+def _describe(change: ResourceChange, kept: Iterable[PropertyChange]) -> str:
+    verb = {
+        "create": "missing from Azure: would be created",
+        "delete": "in the state but not declared: would be deleted",
+    }
+    if change.op in verb:
+        return verb[change.op]
+    destructive = " (destructive: the resource would be replaced or deleted)" if change.destructive else ""
+    details = [f"{p.path}: {_value(p.old)} → {_value(p.new)}" for p in kept] or [path for path in change.diffs]
+    return f"would {change.op}{destructive}: " + ("; ".join(details) if details else "no property detail")
+
+
+def _value(value: Any) -> str:
+    text = "unset" if value is None else repr(value)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+def _short_type(resource_type: str) -> str:
+    return Resource(resource_type, "", {}).kind
+
+
+# --------------------------------------------------------------------------------------------- Flux
+
+
+def flux_findings(
+    stack: Stack, configurations: Sequence[FluxConfigurationStatus], extensions: Sequence[ExtensionStatus]
+) -> list[Finding]:
+    findings = []
+    flux = [e for e in extensions if e.extension_type.lower() == EXTENSION_TYPE]
+    if not flux:
+        findings.append(Finding("flux", "extension", f"no {EXTENSION_TYPE} extension on the cluster"))
+    for extension in flux:
+        findings += _extension_findings(extension)
+    reported = {status.name: status for status in configurations}
+    for name, configuration in stack.spec.flux.configurations.items():
+        status = reported.pop(name, None)
+        if status is None:
+            findings.append(Finding("flux", name, "declared but not on the cluster"))
+            continue
+        findings += _configuration_findings(name, configuration, status)
+    for name in sorted(reported):
+        findings.append(Finding("flux", name, "on the cluster but declared by no stack: created by hand?"))
+    return findings
+
+
+def _extension_findings(extension: ExtensionStatus) -> list[Finding]:
+    subject = f"extension {extension.name}"
+    state = extension.provisioning_state
+    if extension.succeeded:
+        findings = []
+    elif state.lower() in ("creating", "updating", "deleting"):
+        findings = [Finding("flux", subject, f"{state}: an operation is running", Severity.note)]
+    else:
+        findings = [Finding("flux", subject, f"{state}: " + ("; ".join(extension.messages) or "no detail from Azure"))]
+    version = minor_version(extension.current_version)
+    if version is not None and version < FLUX_EXTENSION_MIN_VERSION:
+        oldest = ".".join(map(str, FLUX_EXTENSION_MIN_VERSION))
+        findings.append(Finding("flux", subject, f"version {extension.current_version} is older than {oldest}"))
+    return findings
+
+
+def _configuration_findings(name: str, configuration: Any, status: FluxConfigurationStatus) -> list[Finding]:
+    state = status.provisioning_state.lower()
+    if state == "failed":
+        return [Finding("flux", name, f"provisioning Failed: {status.error_message or 'no detail from Azure'}")]
+    if state != "succeeded":
+        return [Finding("flux", name, f"provisioning {status.provisioning_state}", Severity.note)]
+    compliance = status.compliance_state.lower()
+    if compliance == "non-compliant":
+        return [Finding("flux", name, f"Non-Compliant: {first_problem(status)}")]
+    if compliance == "compliant":
+        mismatch = pin_mismatch(configuration, status)
+        return [Finding("flux", name, f"stale revision: {mismatch}")] if mismatch else []
+    if compliance == "suspended" and configuration.suspend:
+        return []
+    return [Finding("flux", name, f"{status.compliance_state}", Severity.note)]
+
+
+# --------------------------------------------------------------------------------------------- secret rotation
+
+
+def rotation_findings(stack: Stack, deployed: Mapping[str, str], current: Callable[[Any], str]) -> list[Finding]:
+    """`deployed`: the stack's `secretVersions` output; `current(ref)`: the version Key Vault serves now."""
+    findings = []
+    for path, ref in key_vault_refs(stack.spec):
+        if ref.version:
+            continue  # pinned: a new version in Key Vault is not meant to reach the cluster
+        version = deployed.get(str(ref))
+        if version is None:
+            message = f"{path}: no deployed version recorded; the next update records it"
+            findings.append(Finding("secret-rotation", str(ref), message, Severity.note))
+            continue
+        now = current(ref)
+        if now != version:
+            findings.append(
+                Finding(
+                    "secret-rotation",
+                    str(ref),
+                    f"rotation pending for {path}: deployed version {version[:8]}, Key Vault serves {now[:8]}; "
+                    "an update delivers it",
+                )
+            )
+    return findings
+
+
+# --------------------------------------------------------------------------------------------- a stack, a fleet
+
+
+def check_stack(
+    path: Path,
+    runner: StackRunner,
+    reader: AzureReader,
+    subscription_of: Callable[[Stack], str | None],
+    display: str | None = None,
+) -> StackDrift:
+    started = time.monotonic()
+    file = display or str(path)
+    name = STACK_FILE.match(path.name)
+    result = StackDrift(name["stack"] if name else path.name, file)
+    try:
+        stack = load_stack_file(path, file)
+    except SpecError as error:
+        result.spec_errors = error.issues
+        return result
+    looks = (
+        ("infrastructure", lambda: infrastructure_findings(_preview(runner, stack.name))),
+        ("flux", lambda: _flux(stack, reader, subscription_of(stack))),
+        (
+            "secret-rotation",
+            lambda: rotation_findings(
+                stack,
+                runner.outputs(stack.name).get("secretVersions") or {},
+                lambda ref: reader.secret_metadata(ref).version,
+            ),
+        ),
+    )
+    for look, take in looks:
+        try:
+            result.findings += take()
+        except (AzureError, RunnerError) as error:
+            result.errors.append(f"{look}: {error}")
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _preview(runner: StackRunner, stack: str) -> OperationResult:
+    preview = runner.preview(stack, refresh=True)
+    if not preview.ok:
+        raise RunnerError(f"pulumi preview failed: {preview.error or 'no detail'}")
+    return preview
+
+
+def _flux(stack: Stack, reader: AzureReader, subscription_id: str | None) -> list[Finding]:
+    if subscription_id is None:
+        raise AzureError("no subscription: set cluster.subscriptionId or AZURE_SUBSCRIPTION_ID")
+    cluster = ClusterRef.of(stack.spec.cluster)
+    return flux_findings(
+        stack, reader.flux_configurations(subscription_id, cluster), reader.extensions(subscription_id, cluster)
+    )
+
+
+def check_fleet(
+    paths: Sequence[Path],
+    runner: StackRunner,
+    reader: AzureReader,
+    subscription_of: Callable[[Stack], str | None],
+    *,
+    max_concurrency: int = 4,
+    display: Callable[[Path], str] = str,
+) -> FleetDrift:
+    """Every stack checked, up to `max_concurrency` at once; the report keeps the order of `paths`."""
+    with ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="drift") as pool:
+        stacks = list(pool.map(lambda path: check_stack(path, runner, reader, subscription_of, display(path)), paths))
+    return FleetDrift(stacks)
+
+
+def remediate(fleet: FleetDrift, runner: StackRunner, *, max_concurrency: int = 4) -> None:
+    """`pulumi up` on each drifted stack (opt-in), with the same bound; what it did goes into the report."""
+
+    def update(stack: StackDrift) -> None:
+        result = runner.up(stack.stack)
+        stack.remediation = "updated" if result.ok else f"update failed: {result.error or 'no detail'}"
+
+    drifted = [stack for stack in fleet.stacks if stack.status is Status.drifted]
+    with ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="remediate") as pool:
+        list(pool.map(update, drifted))
