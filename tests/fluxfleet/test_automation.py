@@ -232,7 +232,9 @@ def test_cancel_interrupts_the_update_like_ctrl_c(fake: FakePulumi) -> None:
 
     assert not result.ok and result.cancelled
     assert result.error == "update canceled"
-    assert paths_only(result.changes) == (ResourceChange(urn(FLUX, "platform"), FLUX, "platform", "update", ("suspend",)),)
+    assert paths_only(result.changes) == (
+        ResourceChange(urn(FLUX, "platform"), FLUX, "platform", "update", ("suspend",)),
+    )
     assert result.summary == {"same": 2, "update": 1}
     [up_call] = [call for call in fake.calls() if "up" in call["argv"]]
     assert up_call["signal"] == "SIGINT" and up_call["exit"] == 255
@@ -384,7 +386,9 @@ def test_preview_replays_a_recorded_event_log(fake: FakePulumi, tmp_path: Path) 
     )
     result = fake.runner({"stacks": {"dev": {"preview": {"events_file": "drift.jsonl"}}}}).preview("dev")
     assert result.ok
-    assert paths_only(result.changes) == (ResourceChange(urn(FLUX, "platform"), FLUX, "platform", "update", ("suspend",)),)
+    assert paths_only(result.changes) == (
+        ResourceChange(urn(FLUX, "platform"), FLUX, "platform", "update", ("suspend",)),
+    )
 
 
 # --- history and state ---

@@ -316,7 +316,7 @@ def test_bad_policy_config_exits_2_naming_file_and_key(in_root, tmp_path, text, 
 
 def test_sarif_validates_against_the_sarif_schema_and_points_at_lines(tmp_path):
     if not SARIF_SCHEMA.exists():
-        pytest.skip(f"{SARIF_SCHEMA} is fetched by `make test` (tests/tools/fetch_sarif_schema.py)")
+        pytest.fail(f"{SARIF_SCHEMA} is absent: run `make test`, which fetches it (tests/tools/fetch_schema.py)")
     import jsonschema
 
     stacks = fleet_with(tmp_path, **UNPRUNED, **PASSWORD_SETTING)
