@@ -24,6 +24,7 @@ from modules.flux_extension import EXTENSION_NAME, EXTENSION_TYPE
 from modules.spec import STACK_FILE, KeyVaultRef, SpecError, SpecIssue, Stack, key_vault_refs, load_stack_file
 from policies.rules import FLUX_EXTENSION_MIN_VERSION, FLUX_MIN_KUBERNETES, minor_version
 
+CONFIGURATION_PROVIDER = "Microsoft.KubernetesConfiguration"  # extensions and Flux configurations
 LEGACY_FEATURES = {"microsoft.containerservice/aks-extensionmanager"}  # microsoft.flux no longer needs them
 EXTENSION_STUCK_AFTER = timedelta(minutes=30)  # the component's create timeout: longer than this is stuck
 REGISTER_TIMEOUT_SECONDS = 15 * 60
@@ -135,13 +136,32 @@ class _Checks:
         self.cluster = ClusterRef.of(stack.spec.cluster)
 
     def run(self) -> Iterator[Check]:
-        yield from self.providers()
+        providers = list(self.providers())
+        yield from providers
+        unregistered = {check.subject for check in providers if check.outcome is not Outcome.passed}
         yield from self.features()
-        cluster_exists = yield from (self.aks_cluster() if not self.cluster.is_arc else self.arc_cluster())
-        if cluster_exists:
+        # Reading a resource of an unregistered provider makes the Azure SDK register it (azure-mgmt-core's
+        # auto-registration policy), and a doctor changes nothing: those reads wait until the provider is registered.
+        cluster_exists = False
+        if self.cluster.rp in unregistered:
+            yield self._not_read("cluster", self.cluster.rp)
+        else:
+            cluster_exists = yield from (self.aks_cluster() if not self.cluster.is_arc else self.arc_cluster())
+        if cluster_exists and CONFIGURATION_PROVIDER in unregistered:
+            yield self._not_read("flux-extension", CONFIGURATION_PROVIDER)
+        elif cluster_exists:
             yield from self.flux_extension()
             yield from self.flux_v1()
         yield from self.key_vault_secrets()
+
+    def _not_read(self, check_id: str, provider: str) -> Check:
+        return Check(
+            check_id,
+            self.spec.cluster.name,
+            Outcome.warning,
+            f"not read: {provider} is not registered (reading would register it)",
+            "register the provider (see above), then run preflight again",
+        )
 
     # ------------------------------------------------------------------ subscription
 
@@ -202,7 +222,7 @@ class _Checks:
             yield Check("cluster", subject, Outcome.failed, str(error))
             return False
         if cluster is None:
-            yield Check("cluster", subject, Outcome.passed, "does not exist yet: `pulumi up` creates it")
+            yield self._resource_group(subject)
             if spec.kubernetes_version:
                 yield self._kubernetes_version(subject, spec.kubernetes_version)
             return False
@@ -231,6 +251,24 @@ class _Checks:
         if version:
             yield self._kubernetes_version(subject, version)
         return True
+
+    def _resource_group(self, subject: str) -> Check:
+        """A cluster `pulumi up` will create needs its resource group: fluxfleet does not create resource groups."""
+        group = self.spec.cluster.resource_group
+        try:
+            exists = self.reader.resource_group_exists(self.subscription_id, group)
+        except AzureError as error:
+            return Check("cluster", subject, Outcome.failed, str(error))
+        if exists:
+            return Check("cluster", subject, Outcome.passed, "does not exist yet: `pulumi up` creates it")
+        return Check(
+            "cluster",
+            subject,
+            Outcome.failed,
+            f"neither the cluster nor its resource group {group} exists in subscription {self.subscription_id}",
+            f"create the group first (`az group create -n {group} -l {self.spec.cluster.location}`): "
+            "fluxfleet creates clusters, not resource groups",
+        )
 
     def arc_cluster(self) -> Iterator[Check]:
         spec = self.spec.cluster

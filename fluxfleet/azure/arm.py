@@ -181,6 +181,11 @@ class ArmReader:
             state = result.properties.state if result.properties else None
             return FeatureState(feature, _text(state) or "NotRegistered")
 
+    def resource_group_exists(self, subscription_id: str, name: str) -> bool:
+        target = f"{_subscription(subscription_id)}/resourceGroups/{name}"
+        with self._failures(_Call("read", target, _subscription(subscription_id), READER)):
+            return bool(self._arm(ResourceManagementClient, subscription_id).resource_groups.check_existence(name))
+
     # ------------------------------------------------------------------ clusters
 
     def managed_cluster(self, subscription_id: str, resource_group: str, name: str) -> ManagedClusterStatus | None:

@@ -76,6 +76,7 @@ class FakeAzure:
     extensions_: list[ExtensionStatus] = field(default_factory=lambda: [FLUX])
     flux_v1: list[str] = field(default_factory=list)
     secrets: dict[KeyVaultRef, SecretMetadata | AzureError] = field(default_factory=dict)
+    resource_groups: set[str] = field(default_factory=lambda: {"rg-fleet-dev", "flux-demo-rg"})
     failing: dict[str, AzureError] = field(default_factory=dict)  # method name -> error to raise
     registered_by_fix: list[str] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
@@ -98,6 +99,10 @@ class FakeAzure:
     def feature(self, subscription_id: str, feature: str) -> FeatureState:
         self._call("feature")
         return FeatureState(feature, self.features.get(feature, "NotRegistered"))
+
+    def resource_group_exists(self, subscription_id: str, name: str) -> bool:
+        self._call("resource_group_exists")
+        return name in self.resource_groups
 
     def managed_cluster(self, subscription_id: str, resource_group: str, name: str) -> ManagedClusterStatus | None:
         self._call("managed_cluster")
@@ -263,6 +268,34 @@ def test_missing_aks_cluster_will_be_created_and_its_version_is_checked():
     assert outcomes(result)[("cluster", "rg-fleet-dev/aks-dev-weu")] is Outcome.passed
     assert outcomes(result)[("kubernetes-version", "rg-fleet-dev/aks-dev-weu")] is Outcome.passed
     assert "extensions" not in azure.calls and "source_control_configurations" not in azure.calls
+
+
+def test_missing_aks_cluster_without_its_resource_group_fails():
+    azure = FakeAzure(resource_groups=set())
+    [cluster] = [c for c in check("dev", azure).checks if c.outcome is Outcome.failed]
+    assert cluster.message == (
+        f"neither the cluster nor its resource group rg-fleet-dev exists in subscription {SUBSCRIPTION}"
+    )
+    assert cluster.remedy.startswith("create the group first (`az group create -n rg-fleet-dev -l westeurope`)")
+
+
+def test_reads_that_would_register_a_provider_wait_for_it():
+    # azure-mgmt-core registers a provider on a read that needs it: a doctor must not change the subscription.
+    azure = aks()
+    azure.providers["Microsoft.KubernetesConfiguration"] = "NotRegistered"
+    result = check("dev", azure)
+    assert "extensions" not in azure.calls and "source_control_configurations" not in azure.calls
+    [skipped] = [c for c in result.checks if c.outcome is Outcome.warning]
+    assert (
+        skipped.message == "not read: Microsoft.KubernetesConfiguration is not registered (reading would register it)"
+    )
+    azure = aks()
+    azure.providers["Microsoft.ContainerService"] = "NotRegistered"
+    result = check("dev", azure)
+    assert "managed_cluster" not in azure.calls and "extensions" not in azure.calls
+    assert [c.message for c in result.checks if c.outcome is Outcome.warning] == [
+        "not read: Microsoft.ContainerService is not registered (reading would register it)"
+    ]
 
 
 def test_aks_cluster_not_succeeded_fails():

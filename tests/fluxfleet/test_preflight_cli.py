@@ -119,7 +119,6 @@ def test_aks_and_arc_stacks_pass_every_check(azure):
 
 
 def test_failing_checks_in_text_with_remedies_and_no_secret(azure):
-    azure.providers["Microsoft.KubernetesConfiguration"] = fixture("provider_not_registered")
     azure.extensions = fixture("extensions_failing")  # flux stuck Creating since 2024, dapr Failed
     azure.arc = fixture("connected_cluster_offline")
     azure.flux_v1 = fixture("source_control_configurations_flux_v1")
@@ -127,10 +126,6 @@ def test_failing_checks_in_text_with_remedies_and_no_secret(azure):
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
     failures = [line for line in lines if line.startswith("  ✗")]
-    assert any(
-        line.startswith("  ✗ providers") and "Microsoft.KubernetesConfiguration: NotRegistered" in line
-        for line in failures
-    )
     assert any(
         line.startswith("  ✗ flux-extension") and "stuck Creating since 2024-03-04 05:06 UTC" in line
         for line in failures
@@ -172,3 +167,16 @@ def test_invalid_stack_is_exit_2_before_any_azure_call(azure, tmp_path):
     assert result.exit_code == 2
     [stack] = json.loads(result.stdout)["stacks"]
     assert stack["checks"] == [] and stack["errors"][0]["path"] == "fluxfleet:cluster.name"
+
+
+def test_an_unregistered_provider_fails_and_nothing_that_would_register_it_is_read(azure):
+    azure.providers["Microsoft.KubernetesConfiguration"] = fixture("provider_not_registered")
+    paths = []
+    real = azure.respond
+    azure.respond = lambda request: paths.append(urlsplit(request.url).path) or real(request)
+    result = preflight("dev")
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("  ✗ providers") and "KubernetesConfiguration: NotRegistered" in line for line in lines)
+    assert any(line.startswith("  ! flux-extension") and "not read" in line for line in lines)
+    assert not any(path.endswith(("/extensions", "/sourceControlConfigurations")) for path in paths)

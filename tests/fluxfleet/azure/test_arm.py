@@ -766,3 +766,12 @@ def test_forbidden_secret_names_the_vault_and_role_and_never_the_value():
         "cannot read keyvault:kv-test/github-pat: 403 Forbidden: alice@contoso.com lacks the Key Vault Secrets User "
         "role on https://kv-test.vault.azure.net/; ask an owner of that scope to assign it"
     )
+
+
+@pytest.mark.parametrize("status, exists", [(204, True), (404, False)])
+def test_resource_group_existence_is_a_head_request(status, exists):
+    transport = answering((status, None, {}))
+    assert reader_over(transport).resource_group_exists(SUB, "rg-fleet-dev") is exists
+    [request] = transport.requests
+    assert request.method == "HEAD"
+    assert urlsplit(request.url).path == f"/subscriptions/{SUB}/resourcegroups/rg-fleet-dev"
