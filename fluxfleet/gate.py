@@ -3,6 +3,7 @@
 Healthy means every Flux configuration the stack declares is provisioned, `Compliant`, reported after the update
 ended (an older status says nothing about the new revision), and synced to the pinned tag or commit when one is
 pinned. A fresh Non-Compliant or a Failed provisioning fails at once; anything else is waited for until the timeout.
+An Arc cluster that is offline defers the gate instead of failing it: its update waits in Azure for the cluster.
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ def first_problem(status: FluxConfigurationStatus) -> str:
 class GateResult:
     ok: bool
     message: str
+    deferred: bool = False  # not healthy yet for a reason that is not the update's: an Arc cluster offline
 
 
 class FluxHealthGate:
@@ -107,6 +109,10 @@ class FluxHealthGate:
         self, spec: StackSpec, subscription_id: str, since: datetime, stop: threading.Event | None = None
     ) -> GateResult:
         ref = ClusterRef.of(spec.cluster)
+        if ref.is_arc:
+            offline = self._offline(spec, subscription_id)
+            if offline:
+                return GateResult(False, offline, deferred=True)
         started = self.clock.now()
         last = "no answer from Azure yet"
         while True:
@@ -122,3 +128,16 @@ class FluxHealthGate:
                 return GateResult(False, f"not healthy after {int(self.timeout)}s: {last}")
             if self.clock.sleep(min(self.poll_interval, self.timeout - waited), stop):
                 return GateResult(False, f"stopped while waiting: {last}")
+
+    def _offline(self, spec: StackSpec, subscription_id: str) -> str | None:
+        """Why an Arc cluster cannot report Flux state now (offline, expired), or None. Stores lose their uplink for
+        days; the update is in Azure and applies when the agents reconnect, so that is no failure of the update."""
+        try:
+            cluster = self.reader.connected_cluster(subscription_id, spec.cluster.resource_group, spec.cluster.name)
+        except AzureError:
+            return None  # the gate's own reads will say what is wrong
+        if cluster is None or cluster.connected:
+            return None
+        seen = cluster.last_connectivity_time
+        since = f" (last seen {seen.strftime('%Y-%m-%d %H:%M UTC')})" if seen else ""
+        return f"Arc cluster {cluster.connectivity_status}{since}: Flux applies the update when it reconnects"

@@ -34,6 +34,7 @@ class StackState(StrEnum):
     succeeded = "succeeded"
     failed = "failed"
     skipped = "skipped"  # not started because the run halted
+    deferred = "deferred"  # updated, but the gate cannot judge yet (an Arc cluster offline); resume re-gates it
 
 
 class RunStatus(StrEnum):

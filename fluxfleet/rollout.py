@@ -189,6 +189,8 @@ class Rollout:
         state = self.record.stacks[name].state
         if state is StackState.running:
             state = self._recover(name)
+        elif state is StackState.deferred:
+            state = StackState.gating  # updated in an earlier attempt; only its gate is owed
         elif state is not StackState.gating:
             state = StackState.pending  # new, skipped, or failed in an earlier attempt: (re)apply
         if state is StackState.pending:
@@ -249,6 +251,9 @@ class Rollout:
         updated = self.record.stacks[name].started_at
         since = datetime.fromisoformat(updated) if updated else self.clock.now()
         result = self.gate.wait(spec, subscription, since, self.stop)
+        if result.deferred:
+            self.journal.update(self.clock.now(), name, state=StackState.deferred, message=result.message)
+            return StackState.deferred
         return self._succeed(name, result.message) if result.ok else self._fail(name, f"health gate: {result.message}")
 
     def _succeed(self, name: str, message: str) -> StackState:

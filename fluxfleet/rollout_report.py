@@ -26,6 +26,7 @@ MARKS = {
     StackState.pending: (" ", ""),
     StackState.running: ("…", "yellow"),
     StackState.gating: ("…", "yellow"),
+    StackState.deferred: ("⏸", "yellow"),
 }
 
 
@@ -177,7 +178,7 @@ def summary_markdown(record: RunRecord) -> str:
         if index:
             lines.append(f"  s{index - 1} --> s{index}")
     lines += ["```", "", "| stage | stack | result | changes | detail |", "|---|---|---|---|---|"]
-    icons = {StackState.succeeded: "✅", StackState.failed: "❌", StackState.skipped: "⏭️"}
+    icons = {StackState.succeeded: "✅", StackState.failed: "❌", StackState.skipped: "⏭️", StackState.deferred: "⏸️"}
     for stage in record.stages:
         for name in stage.stacks:
             entry = record.stacks[name]

@@ -6,7 +6,7 @@ import copy
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from fluxfleet.azure.status import AzureError, FluxConfigurationStatus, FluxObjectStatus
+from fluxfleet.azure.status import AzureError, ConnectedClusterStatus, FluxConfigurationStatus, FluxObjectStatus
 from fluxfleet.gate import FluxHealthGate, Verdict, assess
 from fluxfleet.simulation import FakeClock
 from modules.cluster_ref import ClusterRef
@@ -47,9 +47,14 @@ def compliant(state: str = "Compliant", when: datetime = UPDATED, commit: str = 
 class FakeFlux:
     """The Azure layer's Flux configuration reader, answering from a function of the cluster name."""
 
-    def __init__(self, answer: Callable[[str], list[FluxConfigurationStatus]]):
+    def __init__(self, answer: Callable[[str], list[FluxConfigurationStatus]], connectivity: str = "Connected"):
         self.answer = answer
+        self.connectivity = connectivity  # of Arc clusters
         self.reads = 0
+
+    def connected_cluster(self, subscription_id: str, resource_group: str, name: str) -> ConnectedClusterStatus:
+        seen = datetime(2026, 1, 1, 9, 30, tzinfo=UTC)
+        return ConnectedClusterStatus(name, "Succeeded", self.connectivity, seen, "1.30.4", "Succeeded", ())
 
     def flux_configurations(self, subscription_id: str, cluster: ClusterRef) -> list[FluxConfigurationStatus]:
         self.reads += 1
@@ -138,3 +143,27 @@ def test_gate_non_compliant_fails_without_waiting_for_the_timeout():
     flux = FakeFlux(lambda name: [compliant("Non-Compliant", clock.now())])
     result = FluxHealthGate(flux, clock, timeout=600, poll_interval=30).wait(stack(), "sub", UPDATED)
     assert not result.ok and clock.sleeps == []
+
+
+def arc_stack() -> StackSpec:
+    raw = copy.deepcopy(BASE_STACK)
+    raw["cluster"] = {"kind": "arc", "name": "edge-store-001", "resourceGroup": "rg-edge"}
+    return parse_spec(raw, file="Pulumi.edge-store-001.yaml")
+
+
+def test_an_offline_arc_cluster_defers_the_gate_instead_of_failing_it():
+    clock = FakeClock(UPDATED)
+    flux = FakeFlux(lambda name: [compliant("Pending")], connectivity="Offline")
+    result = FluxHealthGate(flux, clock, timeout=600, poll_interval=30).wait(arc_stack(), "sub", UPDATED)
+    assert not result.ok and result.deferred
+    assert result.message == (
+        "Arc cluster Offline (last seen 2026-01-01 09:30 UTC): Flux applies the update when it reconnects"
+    )
+    assert flux.reads == 0 and clock.sleeps == []
+
+
+def test_a_connected_arc_cluster_is_gated_like_any_other():
+    clock = FakeClock(UPDATED)
+    flux = FakeFlux(lambda name: [compliant(when=clock.now())])
+    result = FluxHealthGate(flux, clock, timeout=600, poll_interval=30).wait(arc_stack(), "sub", UPDATED)
+    assert result.ok and not result.deferred

@@ -22,6 +22,12 @@ from tests.fluxfleet.test_gate import FakeFlux, compliant
 WALL = 0.01  # each fake update really takes this long, so that concurrent updates really overlap
 
 
+def arc_spec(cluster: str) -> StackSpec:
+    raw = copy.deepcopy(BASE_STACK)
+    raw["cluster"] = {"kind": "arc", "name": cluster, "resourceGroup": "rg-edge"}
+    return parse_spec(raw, file=f"Pulumi.{cluster}.yaml")
+
+
 def spec(cluster: str) -> StackSpec:
     raw = copy.deepcopy(BASE_STACK)
     raw["cluster"]["name"] = cluster
@@ -352,3 +358,17 @@ def test_an_unreadable_pulumi_state_fails_the_interrupted_stack_instead_of_guess
     assert h.record().stacks["a"].message == (
         "cannot tell what the interrupted update did: a: error: failed to load checkpoint: blob not found"
     )
+
+
+def test_an_offline_arc_cluster_is_deferred_not_failed_and_resume_only_regates_it(tmp_path):
+    h = Harness(tmp_path, fleet(stage("edge", ["store-1", "store-2"], failures=0), stage("next", ["z"])))
+    h.specs["store-1"] = arc_spec("store-1")
+    flux = FakeFlux(lambda cluster: [compliant(when=h.clock.now())], connectivity="Offline")
+    gate = FluxHealthGate(flux, h.clock, timeout=600, poll_interval=30)
+    assert h.start(gate=gate) is RunStatus.done  # budget 0, yet the offline store did not halt the run
+    assert h.states() == {"store-1": "deferred", "store-2": "succeeded", "z": "succeeded"}
+    assert h.record().stacks["store-1"].message.startswith("Arc cluster Offline")
+    flux.connectivity = "Connected"
+    assert h.resume(gate=gate) is RunStatus.done
+    assert h.states()["store-1"] == "succeeded"
+    assert h.runner.applied == {"store-1": 1, "store-2": 1, "z": 1}  # the gate ran again, the update did not
