@@ -251,7 +251,9 @@ def rollout(
         journal = Journal.create(runs_dir, new_run(fleet, selection, SystemClock().now()))
     typer.echo(f"fluxfleet rollout: run {journal.record.run_id} (journal {journal.path})", err=True)
     with _production_rollout(runner, fleet.gate, fmt is RolloutFormat.text) as options:
-        Rollout(journal, specs, **options).run(tuple(approve or ()))
+        Rollout(journal, specs, refuse_cluster_replacement=fleet.refuse_cluster_replacement, **options).run(
+            tuple(approve or ())
+        )
     record = journal.record
     color = output is None and fmt is RolloutFormat.text and sys.stdout.isatty()
     _write("rollout", render_summary(record, fmt.value, color=color), output)

@@ -25,7 +25,10 @@ from fluxfleet.runner import RunnerError, StackRunner
 from modules.spec import STACK_FILE, Fleet, SpecError, StackSpec, load_fleet, load_stack_file
 
 DEFAULT_STACK_SECONDS = 10 * 60  # an estimate for a stack never rolled out before: an AKS update and a gate
-CLOCK_SKEW = timedelta(seconds=5)  # between the journal's clock and the Pulumi backend's
+CLOCK_SKEW = timedelta(seconds=5)
+CLUSTER_TYPES = frozenset(
+    {"azure-native:containerservice:ManagedCluster", "azure-native:kubernetes:ConnectedCluster"}
+)  # between the journal's clock and the Pulumi backend's
 
 
 class Observer:
@@ -91,6 +94,7 @@ class Rollout:
         observer: Observer | None = None,
         stop: threading.Event | None = None,
         cancel: threading.Event | None = None,
+        refuse_cluster_replacement: bool = True,
     ):
         self.journal = journal
         self.specs = specs
@@ -101,6 +105,7 @@ class Rollout:
         self.observer = observer or Observer()
         self.stop = stop or threading.Event()  # first Ctrl-C: start nothing new
         self.cancel = cancel or threading.Event()  # second Ctrl-C: interrupt the running updates
+        self.refuse_cluster_replacement = refuse_cluster_replacement
 
     @property
     def record(self) -> RunRecord:
@@ -229,6 +234,8 @@ class Rollout:
     def _update(self, name: str) -> StackState:
         now = self.clock.now()
         self.journal.update(now, name, state=StackState.running, started_at=now.isoformat(), ended_at=None, message="")
+        if self.refuse_cluster_replacement and (refusal := self._cluster_replacement(name)):
+            return self._fail(name, refusal)
         result = self.runner.up(
             name, on_progress=lambda line: self.observer.stack_progress(name, line), cancel=self.cancel
         )
@@ -240,6 +247,20 @@ class Rollout:
             self.clock.now(), name, state=StackState.gating, message="update succeeded", changes=dict(result.summary)
         )
         return StackState.gating
+
+    def _cluster_replacement(self, name: str) -> str | None:
+        """Why the stack's update must not run: its preview replaces or deletes the cluster (a protected cluster
+        fails the update anyway; this also covers `protect: false`, and says so before anything is applied)."""
+        preview = self.runner.preview(name, refresh=False)
+        if not preview.ok:
+            return f"preview failed: {preview.error or 'no detail'}"
+        for change in preview.changes:
+            if change.destructive and change.type in CLUSTER_TYPES:
+                return (
+                    f"refused: the update would {change.op} cluster {change.name} "
+                    f"({', '.join(change.diffs) or 'no property detail'}); apply it by hand if that is intended"
+                )
+        return None
 
     def _gate(self, name: str) -> StackState:
         spec = self.specs[name]

@@ -952,6 +952,8 @@ class GateSpec(_Spec):
 
 class FleetSpec(_Spec):
     gate: GateSpec = GateSpec()
+    # A stack whose update would replace or delete its cluster fails before anything is applied.
+    refuse_cluster_replacement: bool = True
     stages: Annotated[list[StageSpec], Field(min_length=1)]
 
 
@@ -973,6 +975,7 @@ class Fleet:
     gate: GateSpec
     stages: tuple[Stage, ...]
     unstaged: tuple[str, ...]  # stacks in no stage: never rolled out (a warning)
+    refuse_cluster_replacement: bool = True
 
     def stage_of(self, stack: str) -> Stage:
         return next(stage for stage in self.stages if stack in stage.stacks)
@@ -1023,4 +1026,4 @@ def load_fleet(path: Path, known_stacks: Sequence[str], display: str | None = No
     if issues:
         raise SpecError(issues)
     unstaged = tuple(name for name in known_stacks if name not in owner)
-    return Fleet(file, spec.gate, tuple(stages), unstaged)
+    return Fleet(file, spec.gate, tuple(stages), unstaged, spec.refuse_cluster_replacement)

@@ -13,7 +13,7 @@ import pytest
 from fluxfleet.gate import FluxHealthGate
 from fluxfleet.journal import Journal, RunStatus, StackState, history
 from fluxfleet.rollout import Rollout, Selection, estimate, new_run
-from fluxfleet.runner import RunnerError
+from fluxfleet.runner import OperationResult, ResourceChange, RunnerError
 from fluxfleet.simulation import FakeClock, FakeRunner
 from modules.spec import Fleet, GateSpec, Stage, StackSpec, parse_spec
 from tests.conftest import BASE_STACK
@@ -372,3 +372,35 @@ def test_an_offline_arc_cluster_is_deferred_not_failed_and_resume_only_regates_i
     assert h.resume(gate=gate) is RunStatus.done
     assert h.states()["store-1"] == "succeeded"
     assert h.runner.applied == {"store-1": 1, "store-2": 1, "z": 1}  # the gate ran again, the update did not
+
+
+CLUSTER_REPLACEMENT = OperationResult(
+    "a",
+    ok=True,
+    changes=(
+        ResourceChange(
+            "urn:pulumi:a::fluxfleet::fluxfleet:cluster:AksCluster$azure-native:containerservice:ManagedCluster::aks-a",
+            "azure-native:containerservice:ManagedCluster",
+            "aks-a",
+            "replace",
+            ("networkProfile",),
+        ),
+    ),
+)
+
+
+def test_an_update_that_would_replace_the_cluster_is_refused_before_anything_is_applied(tmp_path):
+    h = Harness(tmp_path, fleet(stage("one", ["a", "b"], failures=1)))
+    h.runner.previews["a"] = CLUSTER_REPLACEMENT
+    assert h.start() is RunStatus.done
+    assert h.runner.applied == {"b": 1}
+    assert h.record().stacks["a"].message == (
+        "refused: the update would replace cluster aks-a (networkProfile); apply it by hand if that is intended"
+    )
+
+
+def test_refusal_can_be_turned_off_in_the_fleet(tmp_path):
+    h = Harness(tmp_path, fleet(stage("one", ["a"])))
+    h.runner.previews["a"] = CLUSTER_REPLACEMENT
+    assert h.start(refuse_cluster_replacement=False) is RunStatus.done
+    assert h.runner.applied == {"a": 1}

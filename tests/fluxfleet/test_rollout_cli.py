@@ -149,9 +149,13 @@ def test_a_real_run_through_the_automation_api_and_the_scripted_cli(project, fak
         json.dumps(
             {
                 "stacks": {
-                    "dev": {"up": {"events": update_events("dev")}},
+                    "dev": {"preview": {"events": update_events("dev")}, "up": {"events": update_events("dev")}},
                     "staging": {
-                        "up": {"events": [diagnostic('Code="Conflict": another operation is in progress')], "exit": 255}
+                        "preview": {"events": update_events("staging")},
+                        "up": {
+                            "events": [diagnostic('Code="Conflict": another operation is in progress')],
+                            "exit": 255,
+                        },
                     },
                 }
             }

@@ -41,6 +41,7 @@ def test_globs_resolve_in_order_and_defaults_apply(tmp_path):
     assert edge.stacks == ("edge-store-001", "edge-store-002", "dev")
     assert (edge.max_concurrency, edge.max_failures, edge.after_stage_wait, edge.approval) == (1, 0, 0, False)
     assert fleet.gate.flux_compliance is True and fleet.gate.timeout == 900 and fleet.gate.poll_interval == 30
+    assert fleet.refuse_cluster_replacement is True
     assert fleet.unstaged == ("prod-weu", "staging")  # reported as a warning by the CLI
 
 
