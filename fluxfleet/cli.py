@@ -73,9 +73,7 @@ def plan(
         try:
             levels = load_policy_levels(policy_config, list(RULES_BY_ID))
         except SpecError as error:
-            for issue in error.issues:
-                typer.echo(f"fluxfleet plan: --policy-config {issue}", err=True)
-            raise typer.Exit(2) from None
+            raise _input_errors(error, "fluxfleet plan: --policy-config ") from None
 
     checkouts = {}
     for item in source or ():
@@ -126,6 +124,13 @@ def preflight(
         report = to_text(fleet, color=output is None and sys.stdout.isatty())
     _write("preflight", report, output)
     raise typer.Exit(fleet.exit_code)
+
+
+def _input_errors(error, prefix: str = "") -> typer.Exit:
+    """Every problem of invalid input on stderr, one line each; exit 2."""
+    for issue in error.issues:
+        typer.echo(f"{prefix}{issue}", err=True)
+    return typer.Exit(2)
 
 
 def _stack_paths(command: str, stacks_dir: Path, names: list[str] | None) -> list[Path]:
@@ -204,9 +209,7 @@ def rollout(
     try:
         fleet, paths = load_inputs(stacks_dir, fleet_file or stacks_dir / "fleet.yaml", display_path)
     except SpecError as error:
-        for issue in error.issues:
-            typer.echo(str(issue), err=True)
-        raise typer.Exit(2) from None
+        raise _input_errors(error) from None
     for name in fleet.unstaged:
         typer.echo(
             f"fluxfleet rollout: warning: stack {name} is in no stage of {fleet.file}: never rolled out", err=True
@@ -239,9 +242,7 @@ def rollout(
     try:
         specs = load_specs([name for s in stages for name in s.stacks], paths, display_path)
     except SpecError as error:
-        for issue in error.issues:
-            typer.echo(str(issue), err=True)
-        raise typer.Exit(2) from None
+        raise _input_errors(error) from None
     try:
         runner = AutomationRunner(Path.cwd())
     except RunnerError as error:  # no usable pulumi CLI: say so before anything starts
