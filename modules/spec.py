@@ -67,8 +67,10 @@ def key_path(loc: Sequence[str | int], namespace: str = NAMESPACE) -> str:
     for index, part in enumerate(loc):
         if isinstance(part, int):
             text += f"[{part}]"
+        elif index == 0:
+            text += (":" if namespace else "") + part
         else:
-            text += (":" if namespace else "") + part if index == 0 else "." + part
+            text += "." + part
     return text
 
 
