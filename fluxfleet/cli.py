@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from contextlib import contextmanager, nullcontext
 from enum import StrEnum
@@ -37,6 +38,8 @@ StacksDirOption = Annotated[Path, typer.Option("--stacks-dir", help="Directory o
 @app.callback()
 def main() -> None:
     """fluxfleet: plan, deploy and check Flux on Azure Kubernetes clusters, one Pulumi stack per cluster."""
+    # The Azure layer reports every failure itself, in one line; the SDKs' own warnings would repeat them at length.
+    logging.getLogger("azure").setLevel(logging.ERROR)
 
 
 @app.command()
@@ -192,6 +195,8 @@ def rollout(
     Exit codes: 0 done, 1 halted, failed or waiting for approval, 2 invalid input.
     """
     from fluxfleet.automation import AutomationRunner
+    from fluxfleet.azure.arm import ArmReader
+    from fluxfleet.azure.status import AzureError
     from fluxfleet.clock import SystemClock
     from fluxfleet.journal import Journal, RunStatus, StackState, history
     from fluxfleet.plan import display_path
@@ -243,15 +248,18 @@ def rollout(
         specs = load_specs([name for s in stages for name in s.stacks], paths, display_path)
     except SpecError as error:
         raise _input_errors(error) from None
-    try:
+    try:  # no usable pulumi CLI, or no Azure token for the gate: say so before anything starts
         runner = AutomationRunner(Path.cwd())
-    except RunnerError as error:  # no usable pulumi CLI: say so before anything starts
+        reader = ArmReader()
+        if fleet.gate.flux_compliance:
+            reader.signed_in_identity()
+    except (RunnerError, AzureError) as error:
         typer.echo(f"fluxfleet rollout: {error}", err=True)
         raise typer.Exit(1) from None
     if journal is None:
         journal = Journal.create(runs_dir, new_run(fleet, selection, SystemClock().now()))
     typer.echo(f"fluxfleet rollout: run {journal.record.run_id} (journal {journal.path})", err=True)
-    with _production_rollout(runner, fleet.gate, fmt is RolloutFormat.text) as options:
+    with _production_rollout(runner, reader, fleet.gate, fmt is RolloutFormat.text) as options:
         Rollout(journal, specs, refuse_cluster_replacement=fleet.refuse_cluster_replacement, **options).run(
             tuple(approve or ())
         )
@@ -263,7 +271,7 @@ def rollout(
 
 
 @contextmanager
-def _production_rollout(runner, gate_spec, text: bool):
+def _production_rollout(runner, reader, gate_spec, text: bool):
     """What a real rollout runs on besides Pulumi: the Azure layer for the gate, the system clock, live progress,
     and Ctrl-C twice (the first stops scheduling, the second cancels the running updates)."""
     import signal
@@ -272,7 +280,6 @@ def _production_rollout(runner, gate_spec, text: bool):
     from rich.console import Console
 
     from fluxfleet.azure.account import default_subscription
-    from fluxfleet.azure.arm import ArmReader
     from fluxfleet.clock import SystemClock
     from fluxfleet.gate import FluxHealthGate
     from fluxfleet.rollout_report import LiveProgress, LogProgress
@@ -292,7 +299,7 @@ def _production_rollout(runner, gate_spec, text: bool):
 
     gate = None
     if gate_spec.flux_compliance:
-        gate = FluxHealthGate(ArmReader(), clock, gate_spec.timeout, gate_spec.poll_interval)
+        gate = FluxHealthGate(reader, clock, gate_spec.timeout, gate_spec.poll_interval)
     console = Console(stderr=True)
     live = text and console.is_terminal
     observer = LiveProgress(console) if live else LogProgress()
@@ -355,6 +362,7 @@ def drift(
     from fluxfleet.automation import AutomationRunner
     from fluxfleet.azure.account import default_subscription
     from fluxfleet.azure.arm import ArmReader
+    from fluxfleet.azure.status import AzureError
     from fluxfleet.drift import Status, check_fleet, remediate
     from fluxfleet.drift_report import card, render
     from fluxfleet.notify import NotifyError, post_card, resolve_webhook
@@ -380,15 +388,17 @@ def drift(
         except NotifyError as error:
             typer.echo(f"fluxfleet drift: --notify: {error}", err=True)
             raise typer.Exit(2) from None
-    try:
+    try:  # no usable pulumi CLI or no Azure token: one line, not one per stack and look
         runner = AutomationRunner(Path.cwd())
-    except RunnerError as error:
+        reader = ArmReader()
+        reader.signed_in_identity()
+    except (RunnerError, AzureError) as error:
         typer.echo(f"fluxfleet drift: {error}", err=True)
         raise typer.Exit(1) from None
     fleet = check_fleet(
         paths,
         runner,
-        ArmReader(),
+        reader,
         lambda stack: stack.spec.cluster.subscription_id or subscription or default_subscription(),
         max_concurrency=max_concurrency,
         display=display_path,

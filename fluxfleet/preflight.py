@@ -136,6 +136,12 @@ class _Checks:
         self.cluster = ClusterRef.of(stack.spec.cluster)
 
     def run(self) -> Iterator[Check]:
+        try:  # once: without a token every other read fails the same slow way
+            who = self.reader.signed_in_identity()
+        except AzureError as error:
+            yield Check("credentials", "DefaultAzureCredential", Outcome.failed, str(error))
+            return
+        yield Check("credentials", "DefaultAzureCredential", Outcome.passed, f"signed in as {who}")
         providers = list(self.providers())
         yield from providers
         unregistered = {check.subject for check in providers if check.outcome is not Outcome.passed}
@@ -159,7 +165,7 @@ class _Checks:
             check_id,
             self.spec.cluster.name,
             Outcome.warning,
-            f"not read: {provider} is not registered (reading would register it)",
+            f"not read: {provider} is not confirmed Registered (reading would register it)",
             "register the provider (see above), then run preflight again",
         )
 

@@ -322,17 +322,36 @@ class ArmReader:
         server_message = error.error.message if error.error and error.error.message else error
         return AzureError(f"{failed}: {answer}: {_first_line(server_message)}")
 
-    def _identity(self) -> str:
-        """Who the credential signs in as, from the claims of its ARM token (never the token itself)."""
+    def signed_in_identity(self) -> str:
+        """Who the credential signs in as; AzureError, once and in one line, when it can get no token at all."""
         try:
-            claims = _jwt_claims(self.credential.get_token(ARM_SCOPE).token)
-        except (sdk_errors.AzureError, ValueError):
+            token = self.credential.get_token(ARM_SCOPE).token
+        except sdk_errors.AzureError as error:  # ClientAuthenticationError, CredentialUnavailableError
+            raise AzureError(
+                f"no Azure token ({_first_line(error)}); sign in with `az login`, or give the process a managed "
+                "identity or AZURE_CLIENT_ID/AZURE_TENANT_ID (workload identity)"
+            ) from None
+        return _describe_identity(token)
+
+    def _identity(self) -> str:
+        """Who the credential signs in as, for an access-denied message (never the token itself)."""
+        try:
+            return _describe_identity(self.credential.get_token(ARM_SCOPE).token)
+        except sdk_errors.AzureError:
             return "the signed-in identity"
-        appid, oid = claims.get("appid"), claims.get("oid")
-        name = claims.get("upn") or claims.get("unique_name") or (f"application {appid}" if appid else None)
-        if name:
-            return f"{name} (object id {oid})" if oid else name
-        return f"object id {oid}" if oid else "the signed-in identity"
+
+
+def _describe_identity(token: str) -> str:
+    """The identity a token names, from its claims (a user's name, an application, an object id)."""
+    try:
+        claims = _jwt_claims(token)
+    except ValueError:
+        return "the signed-in identity"
+    appid, oid = claims.get("appid"), claims.get("oid")
+    name = claims.get("upn") or claims.get("unique_name") or (f"application {appid}" if appid else None)
+    if name:
+        return f"{name} (object id {oid})" if oid else name
+    return f"object id {oid}" if oid else "the signed-in identity"
 
 
 # --------------------------------------------------------------------------------------------- SDK model → status

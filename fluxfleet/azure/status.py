@@ -167,6 +167,10 @@ class SecretMetadata:
 class AzureReader(Protocol):
     """Every Azure read the command line makes. Not-found clusters are None; everything else fails as AzureError."""
 
+    def signed_in_identity(self) -> str:
+        """Who the credential signs in as (a user, an application); AzureError when it can get no token."""
+        ...
+
     def provider(self, subscription_id: str, namespace: str) -> ProviderState: ...
 
     def register_provider(self, subscription_id: str, namespace: str, timeout: float) -> ProviderState:

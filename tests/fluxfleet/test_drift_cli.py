@@ -13,7 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 import fluxfleet.azure.arm as arm
+from azure.core.exceptions import ClientAuthenticationError
 from fluxfleet.cli import app
+from tests.azure_transport import FakeCredential, ScriptedTransport
 from tests.conftest import CANARY, ROOT
 from tests.fluxfleet.test_drift import EVENTS, Cluster
 from tests.fluxfleet.test_junit import junit_schema
@@ -24,6 +26,9 @@ SCHEMA = json.loads((ROOT / "schemas" / "drift-report.schema.json").read_text())
 
 def validate_junit(text: str) -> None:
     junit_schema().validate(text)
+
+
+arm_reader = arm.ArmReader
 
 
 @pytest.fixture
@@ -177,3 +182,22 @@ def test_notify_failure_is_a_warning_that_keeps_the_drift_exit_code(fake, azure,
     result = drift("staging", "--notify", "env:TEAMS_WEBHOOK")
     assert result.exit_code == 3
     assert "fluxfleet drift: --notify:" in result.stderr and "SIGNATURE-SECRET" not in result.output
+
+
+class NoToken(FakeCredential):
+    def get_token(self, *scopes, **kwargs):
+        raise ClientAuthenticationError(
+            "DefaultAzureCredential failed to retrieve a token from the included credentials."
+        )
+
+    get_token_info = get_token
+
+
+def test_no_azure_token_is_one_line_before_any_preview(fake, azure, monkeypatch):
+    scenario(fake, azure, dev="preview_in_sync.jsonl")
+    monkeypatch.setattr(arm, "ArmReader", lambda: arm_reader(NoToken(), transport=ScriptedTransport(azure.respond)))
+    result = drift("dev")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("fluxfleet drift: no Azure token (DefaultAzureCredential failed")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert fake.argv("preview") == []

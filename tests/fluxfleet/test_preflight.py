@@ -86,6 +86,10 @@ class FakeAzure:
         if method in self.failing:
             raise self.failing[method]
 
+    def signed_in_identity(self) -> str:
+        self._call("signed_in_identity")
+        return "dev@contoso.com"
+
     def provider(self, subscription_id: str, namespace: str) -> ProviderState:
         self._call("provider")
         return ProviderState(namespace, self.providers.get(namespace, "NotRegistered"))
@@ -165,6 +169,7 @@ def test_healthy_aks_stack_passes_every_check():
     assert result.ok and failed(result) == []
     assert [c.id for c in result.checks] == [
         "spec",
+        "credentials",
         "providers",
         "providers",
         "providers",
@@ -287,14 +292,15 @@ def test_reads_that_would_register_a_provider_wait_for_it():
     assert "extensions" not in azure.calls and "source_control_configurations" not in azure.calls
     [skipped] = [c for c in result.checks if c.outcome is Outcome.warning]
     assert (
-        skipped.message == "not read: Microsoft.KubernetesConfiguration is not registered (reading would register it)"
+        skipped.message
+        == "not read: Microsoft.KubernetesConfiguration is not confirmed Registered (reading would register it)"
     )
     azure = aks()
     azure.providers["Microsoft.ContainerService"] = "NotRegistered"
     result = check("dev", azure)
     assert "managed_cluster" not in azure.calls and "extensions" not in azure.calls
     assert [c.message for c in result.checks if c.outcome is Outcome.warning] == [
-        "not read: Microsoft.ContainerService is not registered (reading would register it)"
+        "not read: Microsoft.ContainerService is not confirmed Registered (reading would register it)"
     ]
 
 
@@ -513,3 +519,13 @@ def test_json_report_shape():
     assert set(first) == {"stack", "file", "subscriptionId", "ok", "errors", "checks"}
     assert set(first["checks"][0]) == {"id", "subject", "outcome", "message", "remedy"}
     assert {c["outcome"] for s in report["stacks"] for c in s["checks"]} == {"pass"}
+
+
+def test_without_a_token_one_check_fails_and_nothing_else_is_read():
+    azure = aks()
+    azure.failing["signed_in_identity"] = AzureError("no Azure token (DefaultAzureCredential failed); sign in")
+    result = check("dev", azure)
+    assert failed(result) == [
+        "credentials DefaultAzureCredential: no Azure token (DefaultAzureCredential failed); sign in"
+    ]
+    assert azure.calls == ["signed_in_identity"]

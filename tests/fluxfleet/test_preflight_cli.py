@@ -105,6 +105,7 @@ def test_aks_and_arc_stacks_pass_every_check(azure):
     assert [c["id"] for c in edge["checks"] if c["outcome"] != "pass"] == []
     assert {c["id"] for c in dev["checks"]} == {
         "spec",
+        "credentials",
         "providers",
         "cluster",
         "cluster-identity",

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import fluxfleet.azure.arm as arm
 from fluxfleet.cli import app
 from fluxfleet.journal import Journal, RunStatus
 from fluxfleet.rollout import Rollout, Selection, new_run
@@ -188,4 +189,15 @@ def test_no_pulumi_cli_is_one_line_and_starts_no_run(project, monkeypatch, tmp_p
         result.stderr.strip()
         == "fluxfleet rollout: no `pulumi` CLI on PATH: install it (https://www.pulumi.com/docs/install/)"
     )
+    assert not (project / ".fluxfleet").exists()
+
+
+def test_no_azure_token_for_the_gate_is_one_line_and_starts_no_run(project, fake, monkeypatch):
+    from tests.fluxfleet.test_drift_cli import NoToken, arm_reader
+
+    fake.scenario_path.write_text(json.dumps({"stacks": {}}))
+    monkeypatch.setattr(arm, "ArmReader", lambda: arm_reader(NoToken()))
+    result = rollout("--stage", "dev")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("fluxfleet rollout: no Azure token (DefaultAzureCredential failed")
     assert not (project / ".fluxfleet").exists()

@@ -775,3 +775,18 @@ def test_resource_group_existence_is_a_head_request(status, exists):
     [request] = transport.requests
     assert request.method == "HEAD"
     assert urlsplit(request.url).path == f"/subscriptions/{SUB}/resourcegroups/rg-fleet-dev"
+
+
+def test_signed_in_identity_names_the_user_or_fails_once_in_one_line():
+    reader = reader_over(serving({}), JwtCredential(upn="alice@contoso.com", oid="0000-1111"))
+    assert reader.signed_in_identity() == "alice@contoso.com (object id 0000-1111)"
+
+    class NoToken(FakeCredential):
+        def get_token(self, *scopes, **kwargs):
+            raise ClientAuthenticationError("DefaultAzureCredential failed to retrieve a token.\nAttempted: ...")
+
+        get_token_info = get_token
+
+    with pytest.raises(AzureError) as caught:
+        reader_over(serving({}), NoToken()).signed_in_identity()
+    assert one_line(caught.value).startswith("no Azure token (DefaultAzureCredential failed to retrieve a token.)")
