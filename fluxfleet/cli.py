@@ -258,6 +258,10 @@ def rollout(
         raise typer.Exit(1) from None
     if journal is None:
         journal = Journal.create(runs_dir, new_run(fleet, selection, SystemClock().now()))
+    try:
+        journal.lock()
+    except ValueError as error:
+        raise invalid(str(error)) from None
     typer.echo(f"fluxfleet rollout: run {journal.record.run_id} (journal {journal.path})", err=True)
     with _production_rollout(runner, reader, fleet.gate, fmt is RolloutFormat.text) as options:
         Rollout(journal, specs, refuse_cluster_replacement=fleet.refuse_cluster_replacement, **options).run(

@@ -11,6 +11,7 @@ changes (resume then re-checks those stacks against the Pulumi backend).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
@@ -93,7 +94,8 @@ class Journal:
     def __init__(self, path: Path, record: RunRecord):
         self.path = path
         self.record = record
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one change at a time from the worker threads
+        self._lock_file: Any = None  # held open (and flock-ed) while this process runs the run
 
     @staticmethod
     def new_run_id(now: datetime) -> str:
@@ -157,6 +159,23 @@ class Journal:
     @property
     def log_path(self) -> Path:
         return self.path.with_suffix(".log")
+
+    def lock(self) -> None:
+        """Take the run for this process (released when the process ends, however it ends): two processes
+        resuming one run would apply its stacks twice. ValueError, in one line, when another process has it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_file = open(self.path.with_suffix(".lock"), "a+", encoding="utf-8")  # noqa: SIM115 - held open
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.seek(0)
+            holder = self._lock_file.read().strip() or "another process"
+            self._lock_file.close()
+            raise ValueError(f"run {self.record.run_id} is in progress in {holder}: wait for it to end") from None
+        self._lock_file.seek(0)
+        self._lock_file.truncate()
+        self._lock_file.write(f"process {os.getpid()}")
+        self._lock_file.flush()
 
     def update(self, now: datetime, stack: str | None = None, **fields: Any) -> None:
         """Set fields of a stack's entry (or of the run when `stack` is None) and append the change to the log."""

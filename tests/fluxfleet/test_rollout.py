@@ -404,3 +404,14 @@ def test_refusal_can_be_turned_off_in_the_fleet(tmp_path):
     h.runner.previews["a"] = CLUSTER_REPLACEMENT
     assert h.start(refuse_cluster_replacement=False) is RunStatus.done
     assert h.runner.applied == {"a": 1}
+
+
+def test_a_run_is_taken_by_one_process_at_a_time(tmp_path):
+    h = Harness(tmp_path, fleet(stage("one", ["a"])))
+    record = new_run(h.fleet, Selection(), h.clock.now())
+    first = Journal.create(h.runs, record)
+    first.lock()
+    with pytest.raises(ValueError, match=rf"run {record.run_id} is in progress in process \d+: wait for it to end"):
+        Journal.load(h.runs, record.run_id).lock()
+    del first  # the process holding it ended
+    Journal.load(h.runs, record.run_id).lock()
