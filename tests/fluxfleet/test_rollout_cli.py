@@ -3,6 +3,7 @@ summary in every format."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from pathlib import Path
@@ -201,3 +202,30 @@ def test_no_azure_token_for_the_gate_is_one_line_and_starts_no_run(project, fake
     assert result.exit_code == 1
     assert result.stderr.startswith("fluxfleet rollout: no Azure token (DefaultAzureCredential failed")
     assert not (project / ".fluxfleet").exists()
+
+
+@pytest.mark.parametrize("live", [True, False], ids=["terminal", "log"])
+def test_progress_shows_each_stage_and_each_stack_as_it_ends(tmp_path, live):
+    import io
+
+    from rich.console import Console
+
+    from fluxfleet.rollout_report import LiveProgress, LogProgress
+
+    stream = io.StringIO()
+    observer = LiveProgress(Console(file=stream, force_terminal=True, width=100)) if live else LogProgress(stream)
+    clock = FakeClock()
+    record = new_run(
+        fleet(stage("canary", ["a"], wait=60), stage("wave", ["b", "c"], concurrency=2)), Selection(), clock.now()
+    )
+    runner = FakeRunner(clock, failing={"c": "boom"})
+    specs = {name: spec(f"aks-{name}") for name in "abc"}
+    with observer if live else contextlib.nullcontext():
+        Rollout(Journal.create(tmp_path, record), specs, runner, clock, observer=observer).run()
+    text = stream.getvalue()
+    lines = text.splitlines()
+    assert any("✔ a: " in line and line.endswith("updated") for line in lines)
+    assert any("✔ b: " in line and line.endswith("updated") for line in lines)
+    assert any("✗ c: " in line and line.endswith("boom") for line in lines)
+    assert "stage canary done: baking 1m00s before the next stage" in text
+    assert "canary" in text and "wave" in text
