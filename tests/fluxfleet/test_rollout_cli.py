@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -222,9 +223,9 @@ def test_progress_shows_each_stage_and_each_stack_as_it_ends(tmp_path, live):
     specs = {name: spec(f"aks-{name}") for name in "abc"}
     with observer if live else contextlib.nullcontext():
         Rollout(Journal.create(tmp_path, record), specs, runner, clock, observer=observer).run()
-    text = stream.getvalue()
-    lines = text.splitlines()
-    assert any("✔ a: " in line and line.endswith("updated") for line in lines)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", stream.getvalue())  # the terminal's colours and cursor moves
+    lines = [line.strip() for line in re.split(r"[\r\n]", text)]
+    assert any(line.startswith("✔ a: ") and line.endswith("updated") for line in lines), lines
     assert any("✔ b: " in line and line.endswith("updated") for line in lines)
     assert any("✗ c: " in line and line.endswith("boom") for line in lines)
     assert "stage canary done: baking 1m00s before the next stage" in text
