@@ -19,6 +19,9 @@ from modules.cluster_ref import ClusterRef
 from modules.spec import ConfigurationSpec, StackSpec
 
 
+TERMINAL_STATES = frozenset({"succeeded", "failed", "canceled"})  # ARM provisioning states no operation holds
+
+
 class Verdict(StrEnum):
     healthy = "healthy"
     waiting = "waiting"
@@ -128,6 +131,37 @@ class FluxHealthGate:
                 return GateResult(False, f"not healthy after {int(self.timeout)}s: {last}")
             if self.clock.sleep(min(self.poll_interval, self.timeout - waited), stop):
                 return GateResult(False, f"stopped while waiting: {last}")
+
+    def wait_until_idle(self, spec: StackSpec, subscription_id: str, stop: threading.Event | None = None) -> GateResult:
+        """Before an update: wait until no operation runs on the cluster or its Flux extension. ARM answers a second
+        mutating operation with 409 "another operation is in progress", which azure-native does not retry; waiting
+        for a terminal state is what the API asks. Not ok after the gate's timeout."""
+        ref = ClusterRef.of(spec.cluster)
+        started = self.clock.now()
+        while True:
+            busy = self._running_operation(spec, subscription_id, ref)
+            if busy is None:
+                return GateResult(True, "no operation running")
+            waited = (self.clock.now() - started).total_seconds()
+            if waited >= self.timeout:
+                return GateResult(False, f"{busy} after {int(self.timeout)}s: another operation is running")
+            if self.clock.sleep(min(self.poll_interval, self.timeout - waited), stop):
+                return GateResult(False, f"stopped while waiting: {busy}")
+
+    def _running_operation(self, spec: StackSpec, subscription_id: str, ref: ClusterRef) -> str | None:
+        """What is still running (`cluster aks-1 Updating`), or None. Unreadable counts as idle: the update
+        itself will say what is wrong."""
+        try:
+            if not ref.is_arc:
+                cluster = self.reader.managed_cluster(subscription_id, spec.cluster.resource_group, spec.cluster.name)
+                if cluster is not None and cluster.provisioning_state.lower() not in TERMINAL_STATES:
+                    return f"cluster {spec.cluster.name} {cluster.provisioning_state}"
+            for extension in self.reader.extensions(subscription_id, ref):
+                if extension.provisioning_state.lower() not in TERMINAL_STATES:
+                    return f"extension {extension.name} {extension.provisioning_state}"
+        except AzureError:
+            return None
+        return None
 
     def _offline(self, spec: StackSpec, subscription_id: str) -> str | None:
         """Why an Arc cluster cannot report Flux state now (offline, expired), or None. Stores lose their uplink for

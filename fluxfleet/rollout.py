@@ -234,6 +234,10 @@ class Rollout:
     def _update(self, name: str) -> StackState:
         now = self.clock.now()
         self.journal.update(now, name, state=StackState.running, started_at=now.isoformat(), ended_at=None, message="")
+        if self.gate is not None and (subscription := self.subscription_of(self.specs[name])):
+            idle = self.gate.wait_until_idle(self.specs[name], subscription, self.stop)
+            if not idle.ok:
+                return self._fail(name, f"not started: {idle.message}")
         if self.refuse_cluster_replacement and (refusal := self._cluster_replacement(name)):
             return self._fail(name, refusal)
         result = self.runner.up(

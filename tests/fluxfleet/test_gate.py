@@ -6,7 +6,14 @@ import copy
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from fluxfleet.azure.status import AzureError, ConnectedClusterStatus, FluxConfigurationStatus, FluxObjectStatus
+from fluxfleet.azure.status import (
+    AzureError,
+    ConnectedClusterStatus,
+    ExtensionStatus,
+    FluxConfigurationStatus,
+    FluxObjectStatus,
+    ManagedClusterStatus,
+)
 from fluxfleet.gate import FluxHealthGate, Verdict, assess
 from fluxfleet.simulation import FakeClock
 from modules.cluster_ref import ClusterRef
@@ -50,7 +57,17 @@ class FakeFlux:
     def __init__(self, answer: Callable[[str], list[FluxConfigurationStatus]], connectivity: str = "Connected"):
         self.answer = answer
         self.connectivity = connectivity  # of Arc clusters
+        self.cluster_states = []
         self.reads = 0
+
+    cluster_states: list[str] = []  # the AKS cluster's provisioning state, read by read; then Succeeded
+
+    def managed_cluster(self, subscription_id: str, resource_group: str, name: str) -> ManagedClusterStatus:
+        state = self.cluster_states.pop(0) if self.cluster_states else "Succeeded"
+        return ManagedClusterStatus(name, state, "SystemAssigned", "1.31", "1.31.2", True, True)
+
+    def extensions(self, subscription_id: str, cluster: ClusterRef) -> list[ExtensionStatus]:
+        return []
 
     def connected_cluster(self, subscription_id: str, resource_group: str, name: str) -> ConnectedClusterStatus:
         seen = datetime(2026, 1, 1, 9, 30, tzinfo=UTC)
@@ -167,3 +184,20 @@ def test_a_connected_arc_cluster_is_gated_like_any_other():
     flux = FakeFlux(lambda name: [compliant(when=clock.now())])
     result = FluxHealthGate(flux, clock, timeout=600, poll_interval=30).wait(arc_stack(), "sub", UPDATED)
     assert result.ok and not result.deferred
+
+
+def test_before_an_update_the_gate_waits_for_the_running_operation_to_end():
+    clock = FakeClock(UPDATED)
+    flux = FakeFlux(lambda name: [])
+    flux.cluster_states = ["Updating", "Upgrading"]
+    result = FluxHealthGate(flux, clock, timeout=600, poll_interval=30).wait_until_idle(stack(), "sub")
+    assert result.ok and clock.sleeps == [30, 30]
+
+
+def test_a_cluster_busy_past_the_timeout_is_not_updated():
+    clock = FakeClock(UPDATED)
+    flux = FakeFlux(lambda name: [])
+    flux.cluster_states = ["Updating"] * 10
+    result = FluxHealthGate(flux, clock, timeout=60, poll_interval=30).wait_until_idle(stack(), "sub")
+    assert not result.ok
+    assert result.message == "cluster aks-test Updating after 60s: another operation is running"

@@ -415,3 +415,15 @@ def test_a_run_is_taken_by_one_process_at_a_time(tmp_path):
         Journal.load(h.runs, record.run_id).lock()
     del first  # the process holding it ended
     Journal.load(h.runs, record.run_id).lock()
+
+
+def test_a_stack_whose_cluster_is_busy_waits_and_one_busy_too_long_fails_unstarted(tmp_path):
+    h = Harness(tmp_path, fleet(stage("one", ["a", "b"], failures=1)))
+    flux = FakeFlux(lambda cluster: [compliant(when=h.clock.now())])
+    flux.cluster_states = ["Updating", "Succeeded", *["Updating"] * 30]  # a: one wait; b: busy throughout
+    gate = FluxHealthGate(flux, h.clock, timeout=300, poll_interval=30)
+    assert h.start(gate=gate) is RunStatus.done
+    assert h.runner.applied == {"a": 1}
+    assert h.record().stacks["b"].message == (
+        "not started: cluster b Updating after 300s: another operation is running"
+    )
