@@ -14,9 +14,9 @@ import signal
 import subprocess
 import threading
 from collections.abc import Mapping
-from typing import Any
 from datetime import UTC
 from pathlib import Path
+from typing import Any
 
 from pulumi.automation import CommandError, CommandResult, LocalWorkspace, OnOutput, PulumiCommand, Stack
 from pulumi.automation.errors import InvalidVersionError, create_command_error

@@ -201,9 +201,9 @@ def rollout(
     from fluxfleet.journal import Journal, RunStatus, StackState, history
     from fluxfleet.plan import display_path
     from fluxfleet.rollout import Rollout, Selection, estimate, load_inputs, load_specs, new_run
-    from fluxfleet.runner import RunnerError
     from fluxfleet.rollout_report import render_dry_run, render_summary
-    from modules.spec import SpecError
+    from fluxfleet.runner import RunnerError
+    from modules.spec import FLEET_FILE, SpecError
 
     def invalid(message: str) -> typer.Exit:
         typer.echo(f"fluxfleet rollout: {message}", err=True)
@@ -212,7 +212,7 @@ def rollout(
     if not stacks_dir.is_dir():
         raise invalid(f"{stacks_dir}: no such directory")
     try:
-        fleet, paths = load_inputs(stacks_dir, fleet_file or stacks_dir / "fleet.yaml", display_path)
+        fleet, paths = load_inputs(stacks_dir, fleet_file or stacks_dir / FLEET_FILE, display_path)
     except SpecError as error:
         raise _input_errors(error) from None
     for name in fleet.unstaged:

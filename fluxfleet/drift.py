@@ -25,7 +25,7 @@ from fluxfleet.gate import first_problem, pin_mismatch
 from fluxfleet.runner import OperationResult, PropertyChange, ResourceChange, RunnerError, StackRunner, property_path
 from modules.cluster_ref import ClusterRef
 from modules.flux_extension import EXTENSION_TYPE
-from modules.spec import STACK_FILE, SpecError, SpecIssue, Stack, key_vault_refs, load_stack_file
+from modules.spec import SpecError, SpecIssue, Stack, key_vault_refs, load_stack_file, report_name
 from policies.rules import (
     EXTENSION,
     FLUX_CONFIGURATION,
@@ -311,8 +311,7 @@ def check_stack(
 ) -> StackDrift:
     started = time.monotonic()
     file = display or str(path)
-    name = STACK_FILE.match(path.name)
-    result = StackDrift(name["stack"] if name else path.name, file)
+    result = StackDrift(report_name(path), file)
     try:
         stack = load_stack_file(path, file)
     except SpecError as error:

@@ -18,7 +18,6 @@ from fluxfleet.clock import Clock
 from modules.cluster_ref import ClusterRef
 from modules.spec import ConfigurationSpec, StackSpec
 
-
 TERMINAL_STATES = frozenset({"succeeded", "failed", "canceled"})  # ARM provisioning states no operation holds
 
 

@@ -12,7 +12,15 @@ from pathlib import Path
 
 from fluxfleet.mock_engine import RecordedResource, run_program
 from modules.keyvault import OfflineKeyVault, Secrets, SecretValueReader
-from modules.spec import STACK_FILE, SpecError, SpecIssue, StackSpec, kustomization_path_issues, load_stack_file
+from modules.spec import (
+    STACK_FILE,
+    SpecError,
+    SpecIssue,
+    StackSpec,
+    kustomization_path_issues,
+    load_stack_file,
+    report_name,
+)
 from modules.stack import build_stack
 from policies.rules import Level, Resource, Violation, evaluate
 
@@ -76,8 +84,7 @@ def plan_stack(
     """Validate one stack file, run its program under mocks and evaluate the policy rules on what it registered.
     With `checkouts` (repository URL -> local directory), kustomization paths are checked against the source too."""
     file = display or str(path)
-    stack_name = STACK_FILE.match(path.name)
-    plan = StackPlan(stack_name["stack"] if stack_name else path.name, file)
+    plan = StackPlan(report_name(path), file)
     try:
         stack = load_stack_file(path, file)
     except SpecError as error:

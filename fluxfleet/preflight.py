@@ -21,7 +21,7 @@ from fluxfleet.azure.account import default_subscription
 from fluxfleet.azure.status import AzureError, AzureReader, ExtensionStatus
 from modules.cluster_ref import ClusterRef
 from modules.flux_extension import EXTENSION_NAME, EXTENSION_TYPE
-from modules.spec import STACK_FILE, KeyVaultRef, SpecError, SpecIssue, Stack, key_vault_refs, load_stack_file
+from modules.spec import KeyVaultRef, SpecError, SpecIssue, Stack, key_vault_refs, load_stack_file, report_name
 from policies.rules import FLUX_EXTENSION_MIN_VERSION, FLUX_MIN_KUBERNETES, minor_version
 
 CONFIGURATION_PROVIDER = "Microsoft.KubernetesConfiguration"  # extensions and Flux configurations
@@ -98,8 +98,7 @@ def preflight_stack(
 ) -> StackPreflight:
     """Validate one stack file, then run every check against Azure; a failed read fails its check, not the run."""
     file = display or str(path)
-    name = STACK_FILE.match(path.name)
-    result = StackPreflight(name["stack"] if name else path.name, file)
+    result = StackPreflight(report_name(path), file)
     try:
         stack = load_stack_file(path, file)
     except SpecError as error:

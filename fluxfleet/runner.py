@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-# What the engine would do or did to a resource (the `op` of Pulumi's engine events).
-CHANGING_OPS = frozenset({"create", "update", "replace", "delete", "create-replacement", "delete-replaced"})
+# The engine ops (`op` of its events) that replace or delete a resource.
 DESTRUCTIVE_OPS = frozenset({"replace", "delete", "create-replacement", "delete-replaced"})
 
 

@@ -835,6 +835,12 @@ def spec_from_pulumi_config() -> Stack:
 STACK_FILE = re.compile(r"^Pulumi\.(?P<stack>[^/]+)\.ya?ml$")
 
 
+def report_name(path: Path) -> str:
+    """The name a report gives a stack file, even an invalid one: `dev` for Pulumi.dev.yaml, else the file name."""
+    match = STACK_FILE.match(path.name)
+    return match["stack"] if match else path.name
+
+
 def stack_name(path: Path) -> str:
     match = STACK_FILE.match(path.name)
     if not match:
