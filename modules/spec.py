@@ -15,6 +15,7 @@ import fnmatch
 import graphlib
 import ipaddress
 import re
+import reprlib
 import types
 import typing
 from collections.abc import Iterator, Mapping, Sequence
@@ -40,6 +41,53 @@ FLUX_OBJECT_NAME_MAX = 63  # a Kubernetes object name; Flux names kustomizations
 
 
 # --------------------------------------------------------------------------------------------- errors
+
+
+# Characters that can move a terminal's cursor, clear it, start a new (forged) log line or reorder what is shown
+# (C0 and C1 controls, DEL, Unicode line separators and bidirectional overrides).
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_UNPRINTABLE_IN_LINES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+SHOWN_MAX = 60  # characters of a value quoted in a message
+
+
+def printable(text: str, *, lines: bool = False) -> str:
+    """`text` safe to print: every control character escaped (`\\x1b`); with `lines`, newlines and tabs kept."""
+    pattern = _UNPRINTABLE_IN_LINES if lines else _UNPRINTABLE
+    return pattern.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
+
+
+class _Shown(reprlib.Repr):
+    """A bounded repr for messages: long strings cut with their length, containers a few items deep, control
+    characters escaped, and a Pulumi secure value never shown, not even its ciphertext."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlevel, self.maxdict, self.maxlist, self.maxtuple, self.maxset = 3, 4, 4, 4, 4
+        self.maxother = SHOWN_MAX
+
+    def repr_str(self, value: str, level: int) -> str:
+        if len(value) <= SHOWN_MAX:
+            return repr(value)
+        return f"{value[: SHOWN_MAX - 1]!r}… ({len(value):,} characters)"
+
+    def repr_dict(self, value: dict, level: int) -> str:
+        if is_pulumi_secure(value):
+            return "a Pulumi secret (not shown)"
+        return super().repr_dict(value, level)
+
+    def repr_int(self, value: int, level: int) -> str:
+        return str(value) if value.bit_length() < 200 else f"an integer of {value.bit_length():,} bits"
+
+
+def is_pulumi_secure(value: Any) -> bool:
+    """`{secure: ...}`: a value `pulumi config set --secret` wrote, encrypted."""
+    return isinstance(value, Mapping) and len(value) == 1 and "secure" in value
+
+
+def shown(value: Any) -> str:
+    """A value as a message may quote it: bounded in length, escaped, and never a secret."""
+    return printable(_Shown().repr(value))
+
 
 
 @dataclass(frozen=True)
