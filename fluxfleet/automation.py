@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import subprocess
+import tempfile
 import threading
 from collections.abc import Mapping
 from datetime import UTC
@@ -79,16 +80,25 @@ class AutomationRunner:
         stack: str,
         *,
         refresh: bool = False,
+        message: str | None = None,
+        lock_fd: int | None = None,
         on_progress: OnProgress | None = None,
         cancel: threading.Event | None = None,
     ) -> OperationResult:
-        command = _InterruptibleCommand(self._cli, cancel)
+        command = _InterruptibleCommand(self._cli, cancel, () if lock_fd is None else (lock_fd,))
         events = _EventTranslator(on_progress, preview=False)
         try:
             selected = self._select(stack, command)
             if cancel is not None and cancel.is_set():
                 return OperationResult(stack, ok=False, cancelled=True, error="cancelled before the update started")
-            selected.up(color="never", refresh=refresh, on_event=events, show_secrets=False, suppress_outputs=True)
+            selected.up(
+                color="never",
+                refresh=refresh,
+                message=message,
+                on_event=events,
+                show_secrets=False,
+                suppress_outputs=True,
+            )
         except CommandError as error:
             return events.result(stack, error=error, cancelled=command.interrupted)
         return events.result(stack)
@@ -102,33 +112,45 @@ class AutomationRunner:
             return events.result(stack, error=error)
         return events.result(stack)
 
-    def last_update(self, stack: str) -> UpdateRecord | None:
+    def history(self, stack: str, limit: int) -> list[UpdateRecord]:
         try:
             selected = self._select(stack, _InterruptibleCommand(self._cli))
-            history = selected.history(page_size=1, show_secrets=False)
+            entries = selected.history(page_size=limit, show_secrets=False)
+            # The SDK parses the CLI's UTC "...Z" times into naive datetimes.
+            return [
+                UpdateRecord(
+                    kind=entry.kind,
+                    result=entry.result,
+                    started=entry.start_time.replace(tzinfo=UTC),
+                    ended=entry.end_time.replace(tzinfo=UTC) if entry.end_time else None,
+                    message=entry.message or "",
+                )
+                for entry in entries
+            ]
         except CommandError as error:
             raise RunnerError(f"{stack}: {_command_error_line(error)}") from None
-        if not history:
-            return None
-        entry = history[0]
-        # The SDK parses the CLI's UTC "...Z" times into naive datetimes.
-        return UpdateRecord(
-            kind=entry.kind,
-            result=entry.result,
-            started=entry.start_time.replace(tzinfo=UTC),
-            ended=entry.end_time.replace(tzinfo=UTC) if entry.end_time else None,
-        )
+        except (ValueError, KeyError, TypeError, AttributeError) as error:  # an answer that is not a history
+            raise RunnerError(f"{stack}: unreadable stack history ({type(error).__name__})") from None
 
     def pending_operations(self, stack: str) -> list[str]:
         # Not `Stack.export_stack()`: it passes --show-secrets, which needs the secrets provider and decrypts every
         # secret in the state. A plain export keeps them encrypted, and --stack needs no `stack select`.
         exported = self._cli_json(stack, ["stack", "export", "--stack", stack])
-        deployment = json.loads(exported).get("deployment") or {}
-        return [operation["resource"]["urn"] for operation in deployment.get("pending_operations") or []]
+        try:
+            deployment = json.loads(exported).get("deployment") or {}
+            return [str(operation["resource"]["urn"]) for operation in deployment.get("pending_operations") or []]
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise RunnerError(f"{stack}: unreadable stack export ({type(error).__name__})") from None
 
     def outputs(self, stack: str) -> dict[str, Any]:
         # Not `Stack.outputs()`: it also runs `stack output --show-secrets`. Without it, secrets read "[secret]".
-        return json.loads(self._cli_json(stack, ["stack", "output", "--json", "--stack", stack]) or "{}")
+        try:
+            outputs = json.loads(self._cli_json(stack, ["stack", "output", "--json", "--stack", stack]) or "{}")
+        except ValueError:
+            raise RunnerError(f"{stack}: unreadable stack outputs") from None
+        if not isinstance(outputs, dict):
+            raise RunnerError(f"{stack}: unreadable stack outputs")
+        return outputs
 
     def _cli_json(self, stack: str, args: list[str]) -> str:
         try:
@@ -143,16 +165,21 @@ class AutomationRunner:
 
 
 class _InterruptibleCommand(PulumiCommand):
-    """The CLI for one operation. `run` is the SDK's (3.272) plus two things: the CLI starts in a session of its
-    own, so the terminal's Ctrl-C does not reach it (the orchestrator lets in-flight updates end on the first one),
-    and setting `cancel` during `up` sends it SIGINT, which is what Ctrl-C does: the engine schedules no more steps,
-    lets the in-flight ones finish and writes the state. The Python Automation API has no way to cancel a command."""
+    """The CLI for one operation. `run` is the SDK's (3.272) plus three things:
+    - the CLI starts in a session of its own, so the terminal's Ctrl-C does not reach it (the orchestrator lets
+      in-flight updates end on the first one), and setting `cancel` during `up` sends it SIGINT, which is what
+      Ctrl-C does: the engine schedules no more steps, lets the in-flight ones finish and writes the state (the
+      Python Automation API has no way to cancel a command);
+    - its output goes to files, not pipes: if fluxfleet dies, an update goes on to its end and writes its state
+      instead of being killed half-way by a broken pipe (the Go CLI dies of SIGPIPE on its next write to one);
+    - `up` keeps `keep_fds` open (the stack's lock: see fluxfleet.locks)."""
 
-    def __init__(self, cli: PulumiCommand, cancel: threading.Event | None = None) -> None:
+    def __init__(self, cli: PulumiCommand, cancel: threading.Event | None = None, keep_fds: tuple[int, ...] = ()):
         # No super().__init__(): it would run `pulumi version` again; `cli` has been checked.
         self.command = cli.command
         self.version = cli.version
         self._cancel = cancel
+        self._keep_fds = keep_fds
         self.interrupted = False
 
     def run(
@@ -165,7 +192,8 @@ class _InterruptibleCommand(PulumiCommand):
     ) -> CommandResult:
         # Only the update is interrupted: interrupting a read the SDK runs after it (outputs, history) would turn a
         # finished update into a failed one.
-        cancel = self._cancel if args[:1] == ["up"] else None
+        updating = args[:1] == ["up"]
+        cancel = self._cancel if updating else None
         separator = args.index("--") if "--" in args else len(args)
         if "--non-interactive" not in args[:separator]:
             args.insert(0, "--non-interactive")  # fail rather than prompt; before any "--", as the SDK does
@@ -173,45 +201,37 @@ class _InterruptibleCommand(PulumiCommand):
         if os.path.isabs(self.command):  # plugins bundled beside the CLI come first, as in the SDK
             env["PATH"] = os.pathsep.join([os.path.dirname(self.command), env.get("PATH", "")])
 
-        stdout_lines: list[str] = []
-        stderr_lines: list[str] = []
-        with subprocess.Popen(
-            [self.command, *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=cwd,
-            env=env,
-            encoding="utf-8",
-            start_new_session=True,
-        ) as process:
-            readers = [
-                threading.Thread(target=_consume, args=(process.stdout, on_output, stdout_lines)),
-                threading.Thread(target=_consume, args=(process.stderr, on_error, stderr_lines)),
-            ]
-            for reader in readers:
-                reader.start()
+        with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+            process = subprocess.Popen(
+                [self.command, *args],
+                stdin=subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=stderr,
+                cwd=cwd,
+                env=env,
+                start_new_session=True,
+                pass_fds=self._keep_fds if updating else (),
+            )
             while cancel is not None and process.poll() is None:
                 if cancel.wait(0.1):
                     process.send_signal(signal.SIGINT)  # once: a second Ctrl-C would abandon in-flight steps
                     self.interrupted = True
                     break
-            for reader in readers:
-                reader.join()
             code = process.wait()
+            out, err = (_lines(stream) for stream in (stdout, stderr))
 
-        result = CommandResult(stdout="\n".join(stdout_lines), stderr="\n".join(stderr_lines), code=code)
+        for callback, lines in ((on_output, out), (on_error, err)):
+            for line in lines if callback else ():
+                callback(line)
+        result = CommandResult(stdout="\n".join(out), stderr="\n".join(err), code=code)
         if code != 0:
             raise create_command_error(result)
         return result
 
 
-def _consume(stream, callback: OnOutput | None, lines: list[str]) -> None:
-    for line in iter(stream.readline, ""):
-        line = line.rstrip()
-        if callback:
-            callback(line)
-        lines.append(line)
-    stream.close()
+def _lines(stream) -> list[str]:
+    stream.seek(0)
+    return [line.rstrip() for line in stream.read().decode("utf-8", errors="replace").splitlines()]
 
 
 class _EventTranslator:

@@ -198,7 +198,7 @@ def rollout(
     from fluxfleet.azure.arm import ArmReader
     from fluxfleet.azure.status import AzureError
     from fluxfleet.clock import SystemClock
-    from fluxfleet.journal import Journal, RunStatus, StackState, history
+    from fluxfleet.journal import Journal, RunStatus, RunTaken, StackState, history
     from fluxfleet.plan import display_path
     from fluxfleet.rollout import Rollout, Selection, estimate, load_inputs, load_specs, new_run
     from fluxfleet.rollout_report import render_dry_run, render_summary
@@ -232,20 +232,27 @@ def rollout(
         typer.echo(json.dumps({"stage": matrix, "matrix": {"stack": stacks}, "maxParallel": concurrency}))
         raise typer.Exit(0)
 
-    journal = None
-    if resume is not None:
+    if dry_run:  # reads, never writes: not even the log of the run it shows
         try:
-            journal = Journal.load(runs_dir, resume)
+            stages = Journal.load(runs_dir, resume).record.stages if resume else selection.plan(fleet)
         except ValueError as error:
             raise invalid(str(error)) from None
-    stages = journal.record.stages if journal else selection.plan(fleet)
-    if dry_run:
         durations = history(runs_dir)
         samples = sum(len(seconds) for seconds in durations.values())
         _write("rollout", render_dry_run(estimate(stages, durations), fmt.value, samples), output)
         raise typer.Exit(0)
+    journal = None
+    if resume is not None:  # taken first, read after: what another process wrote until it ended is all there
+        try:
+            journal = Journal.open(runs_dir, resume)
+        except RunTaken as error:
+            typer.echo(f"fluxfleet rollout: {error}", err=True)
+            raise typer.Exit(1) from None
+        except ValueError as error:
+            raise invalid(str(error)) from None
+    stages = journal.record.stages if journal else selection.plan(fleet)
     try:
-        specs = load_specs([name for s in stages for name in s.stacks], paths, display_path)
+        specs = load_specs([name for s in stages for name in s.stacks], paths, display_path, resume)
     except SpecError as error:
         raise _input_errors(error) from None
     try:  # no usable pulumi CLI, or no Azure token for the gate: say so before anything starts
@@ -258,10 +265,6 @@ def rollout(
         raise typer.Exit(1) from None
     if journal is None:
         journal = Journal.create(runs_dir, new_run(fleet, selection, SystemClock().now()))
-    try:
-        journal.lock()
-    except ValueError as error:
-        raise invalid(str(error)) from None
     typer.echo(f"fluxfleet rollout: run {journal.record.run_id} (journal {journal.path})", err=True)
     with _production_rollout(runner, reader, fleet.gate, fmt is RolloutFormat.text) as options:
         Rollout(journal, specs, refuse_cluster_replacement=fleet.refuse_cluster_replacement, **options).run(

@@ -11,9 +11,9 @@ changes (resume then re-checks those stacks against the Pulumi backend).
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
+import re
 import secrets
 import tempfile
 import threading
@@ -21,11 +21,30 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from modules.spec import Stage
+from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, ValidationError
+
+from fluxfleet.locks import FileLock, this_process
+from modules.spec import Stage, printable, shown
 
 RUNS_DIR = Path(".fluxfleet") / "runs"
+RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{4}")  # what new_run_id makes: a run id is never a path
+STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")  # a Pulumi stack name (it names the stack's lock file)
+MAX_SECONDS = 366 * 24 * 3600  # no wait a journal records is longer
+
+
+def _timestamp(value: str | None) -> str | None:
+    if value is not None:
+        datetime.fromisoformat(value)  # ValueError: not a time
+    return value
+
+
+Timestamp = Annotated[str | None, AfterValidator(_timestamp)]
+StackName = Annotated[str, Field(pattern=f"^{STACK_NAME.pattern}$")]
+Count = Annotated[int, Field(ge=0, le=1_000_000)]
+# A journal is read back strictly: a file edited by hand or damaged is refused, not half-understood.
+_STRICT = ConfigDict(extra="forbid")
 
 
 class StackState(StrEnum):
@@ -48,25 +67,34 @@ class RunStatus(StrEnum):
 
 @dataclass
 class StackEntry:
+    __pydantic_config__ = _STRICT
+
     stage: str
     state: StackState = StackState.pending
-    started_at: str | None = None
-    ended_at: str | None = None
+    started_at: Timestamp = None
+    ended_at: Timestamp = None
     message: str = ""
-    changes: dict[str, int] = field(default_factory=dict)
+    changes: dict[str, Count] = field(default_factory=dict)
+    attempts: Count = 0  # updates started for this stack in this run
+    # The update this run started last and whose outcome it has not learnt yet (it is the update's message in the
+    # stack's Pulumi history). While it is set the stack is in doubt: nothing is applied to it before the backend
+    # has said what became of that update.
+    update_id: str | None = None
 
 
 @dataclass
 class StagePlan:
     """A stage as the run fixed it when it began: a resumed run keeps its plan."""
 
+    __pydantic_config__ = _STRICT
+
     name: str
-    stacks: list[str]
-    max_concurrency: int
-    max_failures: int
-    after_stage_wait: int
+    stacks: list[StackName]
+    max_concurrency: Annotated[int, Field(ge=1, le=1000)]
+    max_failures: Count
+    after_stage_wait: Annotated[int, Field(ge=0, le=MAX_SECONDS)]
     approval: bool
-    bake_until: str | None = None
+    bake_until: Timestamp = None
 
     @staticmethod
     def of(stage: Stage, stacks: list[str], max_concurrency: int) -> StagePlan:
@@ -77,25 +105,37 @@ class StagePlan:
 
 @dataclass
 class RunRecord:
-    run_id: str
+    __pydantic_config__ = _STRICT
+
+    run_id: Annotated[str, Field(pattern=f"^{RUN_ID.pattern}$")]
     fleet_file: str
-    started_at: str
+    started_at: Timestamp
     status: RunStatus
     stages: list[StagePlan]
-    stacks: dict[str, StackEntry]
+    stacks: dict[StackName, StackEntry]
     approved: list[str] = field(default_factory=list)
     reason: str = ""
     updated_at: str = ""
 
 
+_RECORD = TypeAdapter(RunRecord)
+
+
+class RunTaken(ValueError):
+    """Another process is running the run."""
+
+
 class Journal:
-    """One run's record and its file. Every mutation goes through `update`, which saves under a lock."""
+    """One run's record and its file. Every mutation goes through `update`, which saves under a lock.
+
+    A run is taken by one process at a time: `create` and `open` take the run's lock before they read or write
+    anything, so what a process reads is what the last holder wrote. `load` only reads (a dry run, a report)."""
 
     def __init__(self, path: Path, record: RunRecord):
         self.path = path
         self.record = record
         self._lock = threading.Lock()  # one change at a time from the worker threads
-        self._lock_file: Any = None  # held open (and flock-ed) while this process runs the run
+        self._run_lock: FileLock | None = None  # held while this process runs the run
 
     @staticmethod
     def new_run_id(now: datetime) -> str:
@@ -104,78 +144,48 @@ class Journal:
     @classmethod
     def create(cls, runs_dir: Path, record: RunRecord) -> Journal:
         journal = cls(runs_dir / f"{record.run_id}.json", record)
+        journal._take()
         journal.save()
         return journal
 
     @classmethod
-    def load(cls, runs_dir: Path, run_id: str) -> Journal:
-        """A run's journal; ValueError with one line when it is missing or unreadable."""
-        path = runs_dir / f"{run_id}.json"
+    def open(cls, runs_dir: Path, run_id: str) -> Journal:
+        """A run to continue, taken for this process first and read after (ValueError in one line when another
+        process has it, or it is missing or unreadable)."""
+        path = _run_path(runs_dir, run_id)
+        journal = cls(path, None)  # type: ignore[arg-type] - read below, once the run is ours
+        journal._take()
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            record = RunRecord(
-                **{
-                    **data,
-                    "status": RunStatus(data["status"]),
-                    "stages": [StagePlan(**stage) for stage in data["stages"]],
-                    "stacks": {
-                        name: StackEntry(**{**entry, "state": StackState(entry["state"])})
-                        for name, entry in data["stacks"].items()
-                    },
-                }
-            )
-        except FileNotFoundError:
-            raise ValueError(f"{path}: no such run (runs are in {runs_dir})") from None
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            raise ValueError(f"{path}: not a fluxfleet run journal ({type(error).__name__}: {error})") from None
-        journal = cls(path, record)
-        if journal._replay():
+            journal.record, logged = _read(path, runs_dir)
+        except ValueError:
+            journal.release()
+            raise
+        if logged:
             journal.save()  # fold the log into a fresh snapshot, so nothing is ever appended after a torn line
         return journal
 
-    def _replay(self) -> bool:
-        """Apply the changes logged since the snapshot, in order; a torn last line is a change never made.
-        Returns whether there was a log."""
-        try:
-            lines = self.log_path.read_text(encoding="utf-8").splitlines(keepends=True)
-        except FileNotFoundError:
-            return False
-        for line in lines:
-            try:
-                change = json.loads(line)
-            except ValueError:
-                break  # the process died writing this line: nothing after it was written either
-            stack, fields = change["stack"], change["set"]
-            if "state" in fields:
-                fields["state"] = StackState(fields["state"]) if stack else fields["state"]
-            if not stack and "status" in fields:
-                fields["status"] = RunStatus(fields["status"])
-            if not stack and "stages" in fields:
-                fields["stages"] = [StagePlan(**stage) for stage in fields["stages"]]
-            _apply(self.record, stack, fields)
-            self.record.updated_at = change.get("updated_at", self.record.updated_at)
-        return True
+    @classmethod
+    def load(cls, runs_dir: Path, run_id: str) -> Journal:
+        """A run as its files say now, changing nothing (not even folding its log)."""
+        path = _run_path(runs_dir, run_id)
+        return cls(path, _read(path, runs_dir)[0])
 
     @property
     def log_path(self) -> Path:
         return self.path.with_suffix(".log")
 
-    def lock(self) -> None:
+    def _take(self) -> None:
         """Take the run for this process (released when the process ends, however it ends): two processes
         resuming one run would apply its stacks twice. ValueError, in one line, when another process has it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock_file = open(self.path.with_suffix(".lock"), "a+", encoding="utf-8")  # noqa: SIM115 - held open
-        try:
-            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._lock_file.seek(0)
-            holder = self._lock_file.read().strip() or "another process"
-            self._lock_file.close()
-            raise ValueError(f"run {self.record.run_id} is in progress in {holder}: wait for it to end") from None
-        self._lock_file.seek(0)
-        self._lock_file.truncate()
-        self._lock_file.write(f"process {os.getpid()}")
-        self._lock_file.flush()
+        lock = FileLock(self.path.with_suffix(".lock"))
+        if not lock.try_acquire(this_process(f"fluxfleet rollout {self.path.stem}")):
+            raise RunTaken(f"run {self.path.stem} is in progress in {lock.holder()}: wait for it to end")
+        self._run_lock = lock
+
+    def release(self) -> None:
+        if self._run_lock is not None:
+            self._run_lock.release()
+            self._run_lock = None
 
     def update(self, now: datetime, stack: str | None = None, **fields: Any) -> None:
         """Set fields of a stack's entry (or of the run when `stack` is None) and append the change to the log."""
@@ -196,11 +206,7 @@ class Journal:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # Compact, and built from the dataclasses' own dicts: the snapshot of 1,000 stacks is written between
             # stages, while nothing runs, so it must take milliseconds (dataclasses.asdict + indent took 170 ms).
-            record = vars(self.record) | {
-                "stages": [vars(stage) for stage in self.record.stages],
-                "stacks": {name: vars(entry) for name, entry in self.record.stacks.items()},
-            }
-            text = json.dumps(record, separators=(",", ":")) + "\n"
+            text = json.dumps(_plain(self.record), separators=(",", ":")) + "\n"
             handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
             try:
                 with os.fdopen(handle, "w", encoding="utf-8") as file:
@@ -210,6 +216,70 @@ class Journal:
                 Path(temporary).unlink(missing_ok=True)
                 raise
             self.log_path.unlink(missing_ok=True)
+
+
+def _run_path(runs_dir: Path, run_id: str) -> Path:
+    if not RUN_ID.fullmatch(run_id):
+        raise ValueError(
+            f"{shown(run_id)} is not a run id: a run id looks like 20260101T000000Z-ab12 (runs are in {runs_dir})"
+        )
+    return runs_dir / f"{run_id}.json"
+
+
+def _plain(record: RunRecord) -> dict[str, Any]:
+    return vars(record) | {
+        "stages": [vars(stage) for stage in record.stages],
+        "stacks": {name: vars(entry) for name, entry in record.stacks.items()},
+    }
+
+
+def _read(path: Path, runs_dir: Path) -> tuple[RunRecord, bool]:
+    """The record of a run: its snapshot with the changes logged since replayed over it, validated whole.
+    Returns it and whether there was a log. ValueError with one line when it is missing or not a journal."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        logged = _replay(data, path.with_suffix(".log"))
+        record = _RECORD.validate_python(data)
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such run (runs are in {runs_dir})") from None
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ValueError(f"{path}: not a fluxfleet run journal ({_cut(where)}: {first['msg']})") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
+        raise ValueError(f"{path}: not a fluxfleet run journal ({_cut(str(error))})") from None
+    for stage in record.stages:
+        for name in stage.stacks:
+            if name not in record.stacks:
+                raise ValueError(f"{path}: not a fluxfleet run journal (stage {shown(stage.name)} lists {name}, "
+                                 "which has no entry)")
+    return record, logged
+
+
+def _cut(text: str, limit: int = 160) -> str:
+    text = printable(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _replay(data: dict[str, Any], log_path: Path) -> bool:
+    """Apply the changes logged since the snapshot, in order, to the snapshot's data; a torn last line is a change
+    never made. Returns whether there was a log."""
+    try:
+        lines = log_path.read_text(encoding="utf-8").splitlines(keepends=True)
+    except FileNotFoundError:
+        return False
+    for number, line in enumerate(lines, 1):
+        try:
+            change = json.loads(line)
+        except ValueError:
+            break  # the process died writing this line: nothing after it was written either
+        stack, fields = change["stack"], change["set"]
+        target = data if stack is None else data["stacks"].get(stack)
+        if not isinstance(target, dict) or not isinstance(fields, dict):
+            raise ValueError(f"line {number} of {log_path.name} changes stack {shown(stack)}, which the run does not have")
+        target.update(fields)
+        data["updated_at"] = change.get("updated_at", data.get("updated_at", ""))
+    return True
 
 
 def _apply(record: RunRecord, stack: str | None, fields: dict[str, Any]) -> None:
@@ -234,6 +304,6 @@ def history(runs_dir: Path) -> dict[str, list[float]]:
                 if entry["state"] == StackState.succeeded and entry["started_at"] and entry["ended_at"]:
                     took = datetime.fromisoformat(entry["ended_at"]) - datetime.fromisoformat(entry["started_at"])
                     durations.setdefault(name, []).append(took.total_seconds())
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
             continue  # a foreign or damaged file says nothing about durations
     return durations

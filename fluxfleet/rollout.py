@@ -12,7 +12,8 @@ from __future__ import annotations
 import fnmatch
 import statistics
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,14 +22,15 @@ from pathlib import Path
 from fluxfleet.clock import Clock
 from fluxfleet.gate import FluxHealthGate
 from fluxfleet.journal import Journal, RunRecord, RunStatus, StackEntry, StackState, StagePlan
+from fluxfleet.locks import FileLock, this_process
 from fluxfleet.runner import RunnerError, StackRunner
-from modules.spec import STACK_FILE, Fleet, SpecError, StackSpec, load_fleet, load_stack_file
+from modules.spec import STACK_FILE, Fleet, SpecError, SpecIssue, StackSpec, load_fleet, load_stack_file
 
 DEFAULT_STACK_SECONDS = 10 * 60  # an estimate for a stack never rolled out before: an AKS update and a gate
-CLOCK_SKEW = timedelta(seconds=5)
-CLUSTER_TYPES = frozenset(
-    {"azure-native:containerservice:ManagedCluster", "azure-native:kubernetes:ConnectedCluster"}
-)  # between the journal's clock and the Pulumi backend's
+CLUSTER_TYPES = frozenset({"azure-native:containerservice:ManagedCluster", "azure-native:kubernetes:ConnectedCluster"})
+HISTORY_DEPTH = 20  # history entries searched for an update of this run (later ones are other runs' or people's)
+STACK_LOCK_WAIT = timedelta(hours=3)  # longer than any update: a lock held longer is a hung process
+LOCK_POLL_SECONDS = 1.0
 
 
 class Observer:
@@ -106,12 +108,19 @@ class Rollout:
         self.stop = stop or threading.Event()  # first Ctrl-C: start nothing new
         self.cancel = cancel or threading.Event()  # second Ctrl-C: interrupt the running updates
         self.refuse_cluster_replacement = refuse_cluster_replacement
+        self.locks_dir = journal.path.parent / "locks"  # one lock per stack, shared by every run kept there
 
     @property
     def record(self) -> RunRecord:
         return self.journal.record
 
     def run(self, approve: tuple[str, ...] = ()) -> RunStatus:
+        try:
+            return self._run(approve)
+        finally:
+            self.journal.release()  # however the run ends, this process is done with it
+
+    def _run(self, approve: tuple[str, ...]) -> RunStatus:
         approved = [*self.record.approved, *(name for name in approve if name not in self.record.approved)]
         self._set_run(RunStatus.running, "", approved=approved)
         for index, stage in enumerate(self.record.stages):
@@ -192,63 +201,114 @@ class Rollout:
     def _run_stack(self, name: str) -> StackState:
         self.observer.stack_started(name)
         state = self.record.stacks[name].state
-        if state is StackState.running:
-            state = self._recover(name)
-        elif state is StackState.deferred:
+        if state is StackState.deferred:
             state = StackState.gating  # updated in an earlier attempt; only its gate is owed
-        elif state is not StackState.gating:
-            state = StackState.pending  # new, skipped, or failed in an earlier attempt: (re)apply
-        if state is StackState.pending:
-            state = self._update(name)
+        elif state is not StackState.gating:  # new, in doubt, skipped, or failed in an earlier attempt
+            with self._stack_lock(name) as lock:
+                state = self._settle(name) if lock else StackState.failed
+                if state is StackState.pending:
+                    state = self._update(name, lock)
         if state is StackState.gating:
             state = self._gate(name)
         self.observer.stack_finished(name, self.record.stacks[name])
         return state
 
-    def _recover(self, name: str) -> StackState:
-        """A stack the journal shows `running`: the previous process stopped during its update. If that update
-        reached the Pulumi backend, take its outcome from the history instead of applying again; if it left pending
-        operations, fail the stack rather than risk a blind retry (one has created duplicate clusters before).
-        Returns gating, failed, or pending when nothing reached the backend."""
+    @contextmanager
+    def _stack_lock(self, name: str) -> Iterator[FileLock | None]:
+        """The stack's lock, held while its doubt is settled and its update runs (the update holds it too: an
+        update that outlives a killed fluxfleet keeps it). Waits while another process holds it; None, with the
+        stack failed and still in doubt, when that lasts past STACK_LOCK_WAIT or the run is stopped."""
+        lock = FileLock(self.locks_dir / f"{name}.lock")
+        deadline = self.clock.now() + STACK_LOCK_WAIT
+        waiting = False
+        while not lock.try_acquire(this_process(f"fluxfleet rollout {self.record.run_id}")):
+            if not waiting:
+                self.observer.stack_progress(name, f"waiting: {lock.holder()} is updating this stack")
+                waiting = True
+            if self.clock.now() >= deadline or self.clock.sleep(LOCK_POLL_SECONDS, self.stop):
+                self._fail(name, f"not started: {lock.holder()} still holds the stack's update lock ({lock.path})")
+                yield None
+                return
         try:
-            last = self.runner.last_update(name)
-            pending = self.runner.pending_operations(name)
+            yield lock
+        finally:
+            lock.release()
+
+    def _settle(self, name: str) -> StackState:
+        """What to do with a stack whose lock this process holds: `pending` (apply it), `gating` (an update of this
+        run succeeded, found in the stack's history) or `failed`. A stack in doubt (an update this run started, whose
+        outcome it never learnt: the process died, or the update outlived it) is looked up in the Pulumi backend
+        first and never updated again until the backend says no update is running. A doubt that cannot be settled
+        fails the stack and stays recorded, so the next resume looks again instead of applying blindly."""
+        entry = self.record.stacks[name]
+        update_id = entry.update_id
+        if update_id is None and entry.state is not StackState.running:
+            return StackState.pending  # new, skipped, or its last update's outcome is known
+        try:
+            ours = next((u for u in self.runner.history(name, HISTORY_DEPTH) if u.message == update_id), None)
+            pending = [] if ours else self.runner.pending_operations(name)
         except RunnerError as error:
             return self._fail(name, f"cannot tell what the interrupted update did: {error}")
-        entry = self.record.stacks[name]
-        started = datetime.fromisoformat(entry.started_at) if entry.started_at else None
-        if last is not None and last.kind == "update" and started is not None and last.started >= started - CLOCK_SKEW:
-            if last.result == "succeeded":
-                self.journal.update(self.clock.now(), name, state=StackState.gating, message="update succeeded")
-                return StackState.gating
-            reason = "was still in progress when the run stopped" if last.result == "in-progress" else "failed"
-            return self._fail(name, f"the interrupted update {reason}: check `pulumi stack history -s {name}`")
+        if ours is not None and ours.result == "succeeded":
+            self.journal.update(
+                self.clock.now(), name, state=StackState.gating, update_id=None, message="update succeeded"
+            )
+            return StackState.gating
+        if ours is not None and ours.result == "failed":
+            return self._fail(name, f"the interrupted update failed: see `pulumi stack history -s {name}`", settled=True)
+        if ours is not None:
+            # No process here holds the stack's lock, yet the backend shows the update running: it runs elsewhere,
+            # or its CLI died and left it marked in progress.
+            return self._fail(
+                name,
+                f"the interrupted update is still in progress in the Pulumi backend: wait for it, or if no `pulumi` "
+                f"runs it any more, run `pulumi cancel -s {name}` and `pulumi refresh -s {name}`, then resume",
+            )
         if pending:
             return self._fail(
                 name,
                 f"{len(pending)} pending operation(s) from an interrupted update: run `pulumi refresh -s {name} "
                 "--import-pending-creates` (or --clear-pending-creates), then resume",
             )
-        return StackState.pending
+        return StackState.pending  # the update never reached the backend: nothing was applied
 
-    def _update(self, name: str) -> StackState:
+    def _update(self, name: str, lock: FileLock) -> StackState:
         now = self.clock.now()
-        self.journal.update(now, name, state=StackState.running, started_at=now.isoformat(), ended_at=None, message="")
+        attempt = self.record.stacks[name].attempts + 1
+        update_id = f"fluxfleet rollout {self.record.run_id}: {name} #{attempt}"
+        self.journal.update(
+            now,
+            name,
+            state=StackState.running,
+            started_at=now.isoformat(),
+            ended_at=None,
+            message="",
+            attempts=attempt,
+            update_id=update_id,  # in doubt from here until the update's outcome is journaled
+        )
         if self.gate is not None and (subscription := self.subscription_of(self.specs[name])):
             idle = self.gate.wait_until_idle(self.specs[name], subscription, self.stop)
             if not idle.ok:
-                return self._fail(name, f"not started: {idle.message}")
+                return self._fail(name, f"not started: {idle.message}", settled=True)
         if self.refuse_cluster_replacement and (refusal := self._cluster_replacement(name)):
-            return self._fail(name, refusal)
+            return self._fail(name, refusal, settled=True)
         result = self.runner.up(
-            name, on_progress=lambda line: self.observer.stack_progress(name, line), cancel=self.cancel
+            name,
+            message=update_id,
+            lock_fd=lock.fd,
+            on_progress=lambda line: self.observer.stack_progress(name, line),
+            cancel=self.cancel,
         )
         if not result.ok:
-            return self._fail(
-                name, "cancelled" if result.cancelled else result.error or "the update failed", result.summary
-            )
+            error = "cancelled" if result.cancelled else result.error or "the update failed"
+            return self._fail(name, error, result.summary, settled=True)
         self.journal.update(
-            self.clock.now(), name, state=StackState.gating, message="update succeeded", changes=dict(result.summary)
+            self.clock.now(),
+            name,
+            state=StackState.gating,
+            update_id=None,
+            message="update succeeded",
+            changes=dict(result.summary),
         )
         return StackState.gating
 
@@ -286,9 +346,14 @@ class Rollout:
         self.journal.update(now, name, state=StackState.succeeded, ended_at=now.isoformat(), message=message)
         return StackState.succeeded
 
-    def _fail(self, name: str, message: str, changes: Mapping[str, int] | None = None) -> StackState:
+    def _fail(
+        self, name: str, message: str, changes: Mapping[str, int] | None = None, *, settled: bool = False
+    ) -> StackState:
+        """Fail the stack; `settled` when its last update's outcome is known (it ended, or it never started)."""
         now = self.clock.now()
-        fields = {"changes": dict(changes)} if changes else {}
+        fields: dict[str, object] = {"changes": dict(changes)} if changes else {}
+        if settled:
+            fields["update_id"] = None
         self.journal.update(now, name, state=StackState.failed, ended_at=now.isoformat(), message=message, **fields)
         return StackState.failed
 
@@ -332,10 +397,23 @@ def load_inputs(stacks_dir: Path, fleet_file: Path, display: Callable[[Path], st
     return load_fleet(fleet_file, sorted(paths), display(fleet_file)), paths
 
 
-def load_specs(names: list[str], paths: Mapping[str, Path], display: Callable[[Path], str]) -> dict[str, StackSpec]:
-    """The specs of the stacks a run touches; every stack's problems together in one SpecError."""
+def load_specs(
+    names: list[str], paths: Mapping[str, Path], display: Callable[[Path], str], run_id: str | None = None
+) -> dict[str, StackSpec]:
+    """The specs of the stacks a run touches; every stack's problems together in one SpecError. A resumed run
+    (`run_id`) may name a stack whose file has gone since it began."""
     specs, issues = {}, []
     for name in names:
+        if name not in paths:
+            issues.append(
+                SpecIssue(
+                    f"Pulumi.{name}.yaml",
+                    "-",
+                    f"run {run_id} covers stack {name!r}, whose stack file no longer exists: restore it, or start a "
+                    "new run",
+                )
+            )
+            continue
         try:
             specs[name] = load_stack_file(paths[name], display(paths[name])).spec
         except SpecError as error:

@@ -56,12 +56,13 @@ class OperationResult:
 
 @dataclass(frozen=True)
 class UpdateRecord:
-    """The newest entry of a stack's update history, for deciding what an interrupted run left behind."""
+    """An entry of a stack's update history, for deciding what an interrupted run left behind."""
 
     kind: str  # update | preview | refresh | destroy | ...
     result: str  # succeeded | failed | in-progress
     started: datetime
     ended: datetime | None
+    message: str = ""  # what the update was started with (`pulumi up --message`): a rollout's update id
 
 
 _PATH_PART = re.compile(r'\["((?:[^"\\]|\\.)*)"\]|\[(\d+)\]|\.?([^.\[\]]+)')
@@ -85,11 +86,15 @@ class StackRunner(Protocol):
         stack: str,
         *,
         refresh: bool = False,
+        message: str | None = None,
+        lock_fd: int | None = None,
         on_progress: OnProgress | None = None,
         cancel: threading.Event | None = None,
     ) -> OperationResult:
-        """`pulumi up --yes --skip-preview` on the stack. Setting `cancel` while it runs interrupts it the way
-        Ctrl-C interrupts the CLI (the engine finishes its in-flight steps and writes state)."""
+        """`pulumi up --yes --skip-preview` on the stack, recorded in its history with `message`. Setting `cancel`
+        while it runs interrupts it the way Ctrl-C interrupts the CLI (the engine finishes its in-flight steps and
+        writes state). `lock_fd` is a descriptor the update's process keeps open until it ends: the stack's lock,
+        held by the update itself, even if this process dies while the update goes on."""
         ...
 
     def preview(self, stack: str, *, refresh: bool = True, on_progress: OnProgress | None = None) -> OperationResult:
@@ -97,8 +102,9 @@ class StackRunner(Protocol):
         not for changes found."""
         ...
 
-    def last_update(self, stack: str) -> UpdateRecord | None:
-        """The stack's newest history entry, None for a stack never updated."""
+    def history(self, stack: str, limit: int) -> list[UpdateRecord]:
+        """The stack's newest `limit` history entries, newest first (an update in progress among them where the
+        backend shows one: Pulumi Cloud does, a self-managed backend only records an update once it ended)."""
         ...
 
     def pending_operations(self, stack: str) -> list[str]:

@@ -51,7 +51,7 @@ class FakeRunner:
     stack_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # stack -> its outputs
     on_up: Callable[[str], None] | None = None  # called as an update starts (tests stop or crash a run there)
     applied: Counter[str] = field(default_factory=Counter)
-    history: dict[str, UpdateRecord] = field(default_factory=dict)
+    updates: dict[str, list[UpdateRecord]] = field(default_factory=dict)  # stack -> its history, newest first
     started: list[str] = field(default_factory=list)
     max_in_flight: int = 0
     cluster_of: Callable[[str], str] | None = None  # to check that no two updates run on one cluster
@@ -64,6 +64,8 @@ class FakeRunner:
         stack: str,
         *,
         refresh: bool = False,
+        message: str | None = None,
+        lock_fd: int | None = None,  # an in-process update cannot outlive its caller: nothing to hold
         on_progress: OnProgress | None = None,
         cancel: threading.Event | None = None,
     ) -> OperationResult:
@@ -76,7 +78,9 @@ class FakeRunner:
             self.max_in_flight = max(self.max_in_flight, len(self._in_flight))
             self.started.append(stack)
             self.applied[stack] += 1
-            self.history[stack] = UpdateRecord("update", "in-progress", started, None)
+            history = self.updates.setdefault(stack, [])
+            running = UpdateRecord("update", "in-progress", started, None, message or "")
+            history.insert(0, running)
         if self.on_up:
             self.on_up(stack)
         if on_progress:
@@ -87,7 +91,7 @@ class FakeRunner:
         with self._lock:
             self._in_flight.discard(stack)
             result = "failed" if error else "succeeded"
-            self.history[stack] = UpdateRecord("update", result, started, self.clock.now())
+            history[history.index(running)] = UpdateRecord("update", result, started, self.clock.now(), message or "")
         if error:
             return OperationResult(stack, ok=False, error=error, cancelled=cancelled, summary={"update": 1})
         return OperationResult(stack, ok=True, summary={"update": 1, "same": 7})
@@ -95,8 +99,8 @@ class FakeRunner:
     def preview(self, stack: str, *, refresh: bool = True, on_progress: OnProgress | None = None) -> OperationResult:
         return self.previews.get(stack) or OperationResult(stack, ok=True, summary={"same": 8})
 
-    def last_update(self, stack: str) -> UpdateRecord | None:
-        return self.history.get(stack)
+    def history(self, stack: str, limit: int) -> list[UpdateRecord]:
+        return list(self.updates.get(stack, ())[:limit])
 
     def pending_operations(self, stack: str) -> list[str]:
         return list(self.pending.get(stack, ()))

@@ -409,34 +409,61 @@ def history_entry(result: str, *, ended: bool = True) -> dict:
     return entry
 
 
-def test_last_update_succeeded(fake: FakePulumi) -> None:
-    runner = fake.runner({"stacks": {"dev": {"history": [history_entry("succeeded")]}}})
-    assert runner.last_update("dev") == UpdateRecord(
-        kind="update",
-        result="succeeded",
-        started=datetime(2026, 11, 24, 10, 0, tzinfo=UTC),
-        ended=datetime(2026, 11, 24, 10, 4, 30, 500000, tzinfo=UTC),
-    )
+def test_history_newest_first_with_each_updates_message(fake: FakePulumi) -> None:
+    older = {**history_entry("failed"), "startTime": "2026-11-24T09:00:00.000Z", "message": "by hand"}
+    runner = fake.runner({"stacks": {"dev": {"history": [history_entry("succeeded"), older]}}})
+    assert runner.history("dev", 5) == [
+        UpdateRecord(
+            kind="update",
+            result="succeeded",
+            started=datetime(2026, 11, 24, 10, 0, tzinfo=UTC),
+            ended=datetime(2026, 11, 24, 10, 4, 30, 500000, tzinfo=UTC),
+            message="fluxfleet rollout",
+        ),
+        UpdateRecord(
+            "update",
+            "failed",
+            datetime(2026, 11, 24, 9, 0, tzinfo=UTC),
+            datetime(2026, 11, 24, 10, 4, 30, 500000, tzinfo=UTC),
+            "by hand",
+        ),
+    ]
     [history] = fake.argv("stack", "history")
     assert "--show-secrets" not in history
-    assert sublist(["--page-size", "1"], history)
+    assert sublist(["--page-size", "5"], history)
 
 
-def test_last_update_in_progress(fake: FakePulumi) -> None:
+def test_history_with_an_update_in_progress(fake: FakePulumi) -> None:
     runner = fake.runner({"stacks": {"dev": {"history": [history_entry("in-progress", ended=False)]}}})
-    record = runner.last_update("dev")
-    assert record is not None
+    [record] = runner.history("dev", 1)
     assert (record.result, record.ended) == ("in-progress", None)
     assert record.started.tzinfo is UTC
 
 
-def test_last_update_of_a_stack_never_updated(fake: FakePulumi) -> None:
-    assert fake.runner({"stacks": {"dev": {"history": []}}}).last_update("dev") is None
+def test_history_of_a_stack_never_updated(fake: FakePulumi) -> None:
+    assert fake.runner({"stacks": {"dev": {"history": []}}}).history("dev", 1) == []
 
 
-def test_last_update_of_an_unknown_stack_raises_one_line(fake: FakePulumi) -> None:
+def test_history_of_an_unknown_stack_raises_one_line(fake: FakePulumi) -> None:
     with pytest.raises(RunnerError, match=r"^nope: no stack named 'nope' found$"):
-        fake.runner({"stacks": {}}).last_update("nope")
+        fake.runner({"stacks": {}}).history("nope", 1)
+
+
+@pytest.mark.parametrize("answer", [{"not": "a list"}, [{"kind": "update"}], ["x"]], ids=["object", "partial", "junk"])
+def test_an_unreadable_history_is_a_runner_error_not_a_crash(fake: FakePulumi, answer) -> None:
+    with pytest.raises(RunnerError, match=r"^dev: unreadable stack history \(\w+\)$"):
+        fake.runner({"stacks": {"dev": {"history": answer}}}).history("dev", 1)
+
+
+def test_up_is_recorded_with_its_message_and_only_up_holds_the_lock(fake: FakePulumi, tmp_path) -> None:
+    runner = fake.runner({"stacks": {"dev": {"up": {"events": update_events()}}}})
+    with open(tmp_path / "stack.lock", "w") as lock:
+        assert runner.up("dev", message="fluxfleet rollout 20260101T000000Z-ab12: dev #1", lock_fd=lock.fileno()).ok
+        lock_fd = lock.fileno()
+    [up] = fake.argv("up")
+    assert sublist(["--message", "fluxfleet rollout 20260101T000000Z-ab12: dev #1"], up)
+    for call in fake.calls():
+        assert (lock_fd in call["fds"]) == ("up" in call["argv"]), call["argv"]
 
 
 def test_pending_operations(fake: FakePulumi) -> None:

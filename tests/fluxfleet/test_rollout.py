@@ -4,7 +4,9 @@ failure budget and halt, approval, bake time, resume after a crash at every step
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -12,8 +14,9 @@ import pytest
 
 from fluxfleet.gate import FluxHealthGate
 from fluxfleet.journal import Journal, RunStatus, StackState, history
-from fluxfleet.rollout import Rollout, Selection, estimate, new_run
-from fluxfleet.runner import OperationResult, ResourceChange, RunnerError
+from fluxfleet.locks import FileLock
+from fluxfleet.rollout import STACK_LOCK_WAIT, Rollout, Selection, estimate, new_run
+from fluxfleet.runner import OperationResult, ResourceChange, RunnerError, UpdateRecord
 from fluxfleet.simulation import FakeClock, FakeRunner
 from modules.spec import Fleet, GateSpec, Stage, StackSpec, parse_spec
 from tests.conftest import BASE_STACK
@@ -66,7 +69,7 @@ class Harness:
         return self.rollout(Journal.create(self.runs, record), **options).run(approve)
 
     def resume(self, approve=(), **options) -> RunStatus:
-        return self.rollout(Journal.load(self.runs, self.run_id), **options).run(approve)
+        return self.rollout(Journal.open(self.runs, self.run_id), **options).run(approve)
 
     def states(self) -> dict[str, str]:
         return {name: entry.state.value for name, entry in Journal.load(self.runs, self.run_id).record.stacks.items()}
@@ -238,20 +241,88 @@ def test_a_torn_last_line_of_the_log_is_a_change_never_made(tmp_path):
     journal.update(h.clock.now(), "a", message="first")
     with open(journal.log_path, "a") as log:
         log.write('{"stack": "a", "set": {"state": "succ')  # the process died here
+    journal.release()
     assert Journal.load(h.runs, h.run_id).record.stacks["a"].message == "first"
     assert h.resume() is RunStatus.done and h.runner.applied == {"a": 1}
     assert h.states() == {"a": "succeeded"}  # what the resumed run wrote is read back whole
 
 
-def test_an_interrupted_update_still_in_progress_is_failed_not_retried(tmp_path):
+def test_an_update_still_in_progress_in_the_backend_is_never_applied_again(tmp_path):
     h = Harness(tmp_path, fleet(stage("one", ["a"])))
     h.runner.on_up = lambda stack: (_ for _ in ()).throw(Crash())  # die inside the update
     with pytest.raises(Crash):
         h.start()
     h.runner.on_up = None
-    assert h.resume() is RunStatus.halted
+    [update] = h.runner.history("a", 10)
+    assert update.result == "in-progress" and update.message == f"fluxfleet rollout {h.run_id}: a #1"
+    for _ in range(2):  # every resume asks the backend again; none applies the stack a second time
+        assert h.resume() is RunStatus.halted
+        assert h.runner.applied == {"a": 1}
+        assert h.record().stacks["a"].message.startswith(
+            "the interrupted update is still in progress in the Pulumi backend: wait for it, or if no `pulumi` runs "
+            "it any more, run `pulumi cancel -s a` and `pulumi refresh -s a`, then resume"
+        )
+    h.runner.updates["a"] = [dataclasses.replace(update, result="succeeded", ended=h.clock.now())]
+    assert h.resume() is RunStatus.done
     assert h.runner.applied == {"a": 1}
-    assert "was still in progress" in h.record().stacks["a"].message
+    assert h.record().stacks["a"].message == "updated"
+
+
+def test_an_interrupted_update_that_failed_is_applied_again_on_resume(tmp_path):
+    h = Harness(tmp_path, fleet(stage("one", ["a"])))
+    h.runner.on_up = lambda stack: (_ for _ in ()).throw(Crash())
+    with pytest.raises(Crash):
+        h.start()
+    h.runner.on_up = None
+    [update] = h.runner.history("a", 10)
+    h.runner.updates["a"] = [dataclasses.replace(update, result="failed", ended=h.clock.now())]
+    assert h.resume() is RunStatus.halted
+    assert h.record().stacks["a"].message == "the interrupted update failed: see `pulumi stack history -s a`"
+    assert h.resume() is RunStatus.done  # its outcome is known: a resume retries it as it retries any failure
+    assert h.runner.applied == {"a": 2}
+
+
+def test_an_update_of_another_run_in_the_history_is_not_taken_for_this_runs(tmp_path):
+    h = Harness(tmp_path, fleet(stage("one", ["a"])))
+    record = new_run(h.fleet, Selection(), h.clock.now())
+    h.run_id = record.run_id
+    record.stacks["a"].state = StackState.running
+    record.stacks["a"].update_id = f"fluxfleet rollout {record.run_id}: a #1"  # died before `pulumi up` started
+    Journal.create(h.runs, record).release()
+    h.runner.updates["a"] = [UpdateRecord("update", "succeeded", h.clock.now(), h.clock.now(), "someone else")]
+    assert h.resume() is RunStatus.done
+    assert h.runner.applied == {"a": 1}
+
+
+def test_a_stack_another_process_is_updating_waits_for_it_and_is_failed_unstarted_past_the_limit(tmp_path):
+    h = Harness(tmp_path, fleet(stage("one", ["a", "b"], failures=1)))
+    orphan = FileLock(h.runs / "locks" / "a.lock")  # an update of `a` outliving a killed run still holds this
+    assert orphan.try_acquire("process 4242 (fluxfleet rollout 20260101T000000Z-0000)")
+    assert h.start() is RunStatus.done
+    assert h.runner.applied == {"b": 1}
+    assert h.record().stacks["a"].message == (
+        "not started: process 4242 (fluxfleet rollout 20260101T000000Z-0000) still holds the stack's update lock "
+        f"({h.runs / 'locks' / 'a.lock'})"
+    )
+    assert h.clock.now() - FakeClock().now() >= STACK_LOCK_WAIT  # it waited that long first
+    orphan.release()
+    assert h.resume() is RunStatus.done
+    assert h.runner.applied == {"a": 1, "b": 1}
+
+
+def test_the_update_carries_its_id_and_holds_the_stacks_lock(tmp_path):
+    h = Harness(tmp_path, fleet(stage("one", ["a"])))
+    seen = {}
+
+    def up(stack, *, message=None, lock_fd=None, **options):
+        seen.update(message=message, held=not FileLock(h.runs / "locks" / "a.lock").try_acquire("test"))
+        os.fstat(lock_fd)  # an open descriptor the update's process can keep
+        return OperationResult(stack, ok=True)
+
+    h.runner.up = up
+    assert h.start() is RunStatus.done
+    assert seen == {"message": f"fluxfleet rollout {h.run_id}: a #1", "held": True}
+    assert FileLock(h.runs / "locks" / "a.lock").try_acquire("test")  # released after the update
 
 
 def test_pending_operations_fail_the_stack_with_the_refresh_command(tmp_path):
@@ -260,7 +331,7 @@ def test_pending_operations_fail_the_stack_with_the_refresh_command(tmp_path):
     h.run_id = record.run_id
     record.stacks["a"].state = StackState.running  # the journal says running; the backend never saw an update
     record.stacks["a"].started_at = h.clock.now().isoformat()
-    Journal.create(h.runs, record)
+    Journal.create(h.runs, record).release()
     h.runner.pending["a"] = ["urn:pulumi:a::fluxfleet::azure-native:containerservice:ManagedCluster::aks-a"]
     assert h.resume() is RunStatus.halted
     assert h.runner.applied == {}
@@ -320,14 +391,17 @@ def test_a_stack_is_done_only_when_flux_is_healthy(tmp_path):
 def test_journal_is_valid_json_after_every_write_and_leaves_no_temporary_files(tmp_path):
     h = Harness(tmp_path, fleet(stage("wave", ["a", "b"], concurrency=2)))
     assert h.start() is RunStatus.done
-    [path] = list(h.runs.iterdir())
+    [path] = list(h.runs.glob("*.json"))
+    assert not list(h.runs.glob(".*"))
     data = json.loads(path.read_text())
     assert data["status"] == "done" and data["stacks"]["a"]["state"] == "succeeded"
 
 
 def test_resume_of_an_unknown_run_is_a_one_line_error(tmp_path):
-    with pytest.raises(ValueError, match=r"runs/nope\.json: no such run"):
-        Journal.load(tmp_path / "runs", "nope")
+    with pytest.raises(ValueError, match=r"runs/20260101T000000Z-dead\.json: no such run"):
+        Journal.load(tmp_path / "runs", "20260101T000000Z-dead")
+    with pytest.raises(ValueError, match=r"runs/20260101T000000Z-dead\.json: no such run"):
+        Journal.open(tmp_path / "runs", "20260101T000000Z-dead")
 
 
 def test_estimates_use_earlier_runs(tmp_path):
@@ -347,12 +421,12 @@ def test_an_unreadable_pulumi_state_fails_the_interrupted_stack_instead_of_guess
     h.run_id = record.run_id
     record.stacks["a"].state = StackState.running
     record.stacks["a"].started_at = h.clock.now().isoformat()
-    Journal.create(h.runs, record)
+    Journal.create(h.runs, record).release()
 
     def backend_down(stack):
         raise RunnerError("a: error: failed to load checkpoint: blob not found")
 
-    h.runner.last_update = backend_down
+    h.runner.history = lambda stack, limit: backend_down(stack)
     assert h.resume() is RunStatus.halted
     assert h.runner.applied == {}
     assert h.record().stacks["a"].message == (
@@ -406,15 +480,59 @@ def test_refusal_can_be_turned_off_in_the_fleet(tmp_path):
     assert h.runner.applied == {"a": 1}
 
 
-def test_a_run_is_taken_by_one_process_at_a_time(tmp_path):
+def test_a_run_is_taken_by_one_process_at_a_time_and_read_only_once_taken(tmp_path):
     h = Harness(tmp_path, fleet(stage("one", ["a"])))
     record = new_run(h.fleet, Selection(), h.clock.now())
     first = Journal.create(h.runs, record)
-    first.lock()
-    with pytest.raises(ValueError, match=rf"run {record.run_id} is in progress in process \d+: wait for it to end"):
-        Journal.load(h.runs, record.run_id).lock()
-    del first  # the process holding it ended
-    Journal.load(h.runs, record.run_id).lock()
+    with pytest.raises(ValueError, match=rf"run {record.run_id} is in progress in process \d+ \(fluxfleet rollout "):
+        Journal.open(h.runs, record.run_id)
+    first.update(h.clock.now(), "a", state=StackState.succeeded)  # the first process goes on, then ends
+    first.release()
+    second = Journal.open(h.runs, record.run_id)
+    assert second.record.stacks["a"].state is StackState.succeeded  # read after the lock: nothing stale
+
+
+def test_a_run_id_is_never_a_path_and_reading_a_run_changes_nothing(tmp_path):
+    runs = tmp_path / "deep" / "runs"
+    outside = tmp_path / "x.json"
+    outside.write_text("{}")
+    for run_id in ("../../x", "../x", "/etc/passwd", "20260101T000000Z-ab12/../../x"):
+        for read in (Journal.load, Journal.open):
+            with pytest.raises(ValueError, match=r"is not a run id: a run id looks like 20260101T000000Z-ab12"):
+                read(runs, run_id)
+    h = Harness(tmp_path, fleet(stage("one", ["a"])))
+    record = new_run(h.fleet, Selection(), h.clock.now())
+    journal = Journal.create(h.runs, record)
+    journal.update(h.clock.now(), "a", message="logged")
+    journal.release()
+    before = {path.name: path.read_bytes() for path in h.runs.iterdir() if path.is_file()}
+    assert Journal.load(h.runs, record.run_id).record.stacks["a"].message == "logged"
+    assert {path.name: path.read_bytes() for path in h.runs.iterdir() if path.is_file()} == before
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ('{"stack": "ghost", "set": {"state": "succeeded"}}\n', "line 1 of {id}.log changes stack 'ghost', which the run does not have"),
+        ('{"stack": "a", "set": {"shell": "rm -rf /"}}\n', "stacks.a.shell: Unexpected keyword argument"),
+        ('{"stack": "a", "set": {"state": "exploded"}}\n', "stacks.a.state: Input should be"),
+        ('{"stack": null, "set": {"stages": [{"name": "one", "stacks": ["../../etc"], "max_concurrency": 1, "max_failures": 0, "after_stage_wait": 0, "approval": false}]}}\n', "stages.0.stacks.0: String should match pattern"),
+        ('{"stack": null, "set": {"stages": [{"name": "one", "stacks": ["a"], "max_concurrency": 1, "max_failures": 0, "after_stage_wait": 999999999999999999999999, "approval": false}]}}\n', "stages.0.after_stage_wait: Input should be less than or equal to"),
+        ("[" * 100_000 + "\n", "not a fluxfleet run journal"),
+    ],
+    ids=["unknown-stack", "unknown-field", "bad-state", "stack-path", "huge-wait", "deep"],
+)
+def test_a_damaged_journal_is_one_line_not_a_traceback(tmp_path, damage, message):
+    h = Harness(tmp_path, fleet(stage("one", ["a"])))
+    record = new_run(h.fleet, Selection(), h.clock.now())
+    Journal.create(h.runs, record).release()
+    (h.runs / f"{record.run_id}.log").write_text(damage)
+    with pytest.raises(ValueError) as caught:
+        Journal.open(h.runs, record.run_id)
+    assert message.format(id=record.run_id) in str(caught.value)
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 400
+    (h.runs / f"{record.run_id}.log").unlink()
+    Journal.open(h.runs, record.run_id)  # a refused journal did not keep the run taken
 
 
 def test_a_stack_whose_cluster_is_busy_waits_and_one_busy_too_long_fails_unstarted(tmp_path):

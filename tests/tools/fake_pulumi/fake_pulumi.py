@@ -4,7 +4,8 @@ Pulumi. Tests put a `pulumi` wrapper that execs this script first on PATH.
 Environment:
   FAKE_PULUMI_SCENARIO  the scenario JSON file (required)
   FAKE_PULUMI_LOG       a JSON-lines file; one record is appended per invocation:
-                        {"argv", "cwd", "pid", "sid", "env" (the PULUMI_* variables), "start", "end", "signal", "exit"}
+                        {"argv", "cwd", "pid", "sid", "env" (the PULUMI_* variables), "fds" (descriptors above 2
+                        it was started with), "start", "end", "signal", "exit"}
                         ("sid" == "pid": the process leads a session of its own; "signal": "SIGINT" if it got one)
 
 Scenario:
@@ -212,6 +213,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, on_sigint)
     scenario_path = Path(os.environ["FAKE_PULUMI_SCENARIO"])
     record = {
+        "fds": sorted(int(fd) for fd in os.listdir("/proc/self/fd") if int(fd) > 2),  # inherited descriptors
         "argv": sys.argv[1:],
         "cwd": os.getcwd(),
         "pid": os.getpid(),
