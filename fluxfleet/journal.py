@@ -251,8 +251,9 @@ def _read(path: Path, runs_dir: Path) -> tuple[RunRecord, bool]:
     for stage in record.stages:
         for name in stage.stacks:
             if name not in record.stacks:
-                raise ValueError(f"{path}: not a fluxfleet run journal (stage {shown(stage.name)} lists {name}, "
-                                 "which has no entry)")
+                raise ValueError(
+                    f"{path}: not a fluxfleet run journal (stage {shown(stage.name)} lists {name}, which has no entry)"
+                )
     return record, logged
 
 
@@ -276,7 +277,9 @@ def _replay(data: dict[str, Any], log_path: Path) -> bool:
         stack, fields = change["stack"], change["set"]
         target = data if stack is None else data["stacks"].get(stack)
         if not isinstance(target, dict) or not isinstance(fields, dict):
-            raise ValueError(f"line {number} of {log_path.name} changes stack {shown(stack)}, which the run does not have")
+            raise ValueError(
+                f"line {number} of {log_path.name} changes stack {shown(stack)}, which the run does not have"
+            )
         target.update(fields)
         data["updated_at"] = change.get("updated_at", data.get("updated_at", ""))
     return True

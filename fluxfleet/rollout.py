@@ -255,7 +255,9 @@ class Rollout:
             )
             return StackState.gating
         if ours is not None and ours.result == "failed":
-            return self._fail(name, f"the interrupted update failed: see `pulumi stack history -s {name}`", settled=True)
+            return self._fail(
+                name, f"the interrupted update failed: see `pulumi stack history -s {name}`", settled=True
+            )
         if ours is not None:
             # No process here holds the stack's lock, yet the backend shows the update running: it runs elsewhere,
             # or its CLI died and left it marked in progress.

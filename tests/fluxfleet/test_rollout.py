@@ -258,7 +258,8 @@ def test_an_update_still_in_progress_in_the_backend_is_never_applied_again(tmp_p
     for _ in range(2):  # every resume asks the backend again; none applies the stack a second time
         assert h.resume() is RunStatus.halted
         assert h.runner.applied == {"a": 1}
-        assert h.record().stacks["a"].message.startswith(
+        message = h.record().stacks["a"].message
+        assert message == (
             "the interrupted update is still in progress in the Pulumi backend: wait for it, or if no `pulumi` runs "
             "it any more, run `pulumi cancel -s a` and `pulumi refresh -s a`, then resume"
         )
@@ -513,11 +514,20 @@ def test_a_run_id_is_never_a_path_and_reading_a_run_changes_nothing(tmp_path):
 @pytest.mark.parametrize(
     "damage, message",
     [
-        ('{"stack": "ghost", "set": {"state": "succeeded"}}\n', "line 1 of {id}.log changes stack 'ghost', which the run does not have"),
+        (
+            '{"stack": "ghost", "set": {"state": "succeeded"}}\n',
+            "line 1 of {id}.log changes stack 'ghost', which the run does not have",
+        ),
         ('{"stack": "a", "set": {"shell": "rm -rf /"}}\n', "stacks.a.shell: Unexpected keyword argument"),
         ('{"stack": "a", "set": {"state": "exploded"}}\n', "stacks.a.state: Input should be"),
-        ('{"stack": null, "set": {"stages": [{"name": "one", "stacks": ["../../etc"], "max_concurrency": 1, "max_failures": 0, "after_stage_wait": 0, "approval": false}]}}\n', "stages.0.stacks.0: String should match pattern"),
-        ('{"stack": null, "set": {"stages": [{"name": "one", "stacks": ["a"], "max_concurrency": 1, "max_failures": 0, "after_stage_wait": 999999999999999999999999, "approval": false}]}}\n', "stages.0.after_stage_wait: Input should be less than or equal to"),
+        (
+            '{"stack": null, "set": {"stages": [{"name": "one", "stacks": ["../../etc"], "max_concurrency": 1, "max_failures": 0, "after_stage_wait": 0, "approval": false}]}}\n',
+            "stages.0.stacks.0: String should match pattern",
+        ),
+        (
+            '{"stack": null, "set": {"stages": [{"name": "one", "stacks": ["a"], "max_concurrency": 1, "max_failures": 0, "after_stage_wait": 999999999999999999999999, "approval": false}]}}\n',
+            "stages.0.after_stage_wait: Input should be less than or equal to",
+        ),
         ("[" * 100_000 + "\n", "not a fluxfleet run journal"),
     ],
     ids=["unknown-stack", "unknown-field", "bad-state", "stack-path", "huge-wait", "deep"],

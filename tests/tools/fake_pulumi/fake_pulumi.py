@@ -10,6 +10,12 @@ Environment:
 
 Scenario:
   {
+    "backend": "DIR",          optional: a persistent backend in DIR (relative to the scenario), as a self-managed
+                               one behaves: `up` records each update in DIR/<stack>.history.json once it has ended
+                               (and no sooner), and `stack history` answers from there; DIR/applies.jsonl gets a line
+                               as each update starts and one as it ends ({"event": "start"|"end", "stack", "message",
+                               "pid", "time"}), so tests can count applies and see two updates of a stack overlap;
+                               its `up` writes to stdout at the end, as the CLI does, before it records the update
     "version": "3.200.0",      what `pulumi version` answers. Up to 3.205.0 the SDK gives --event-log a file;
                                above, a tcp:// address of its gRPC event server: both are played back
     "select_seconds": 0.0,     how long `stack select` takes
@@ -44,7 +50,6 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import signal
 import sys
 import time
@@ -89,11 +94,15 @@ class GrpcLog:
     """The CLI's side of the SDK's Events service: one client stream, closed (and answered) before exit."""
 
     def __init__(self, address: str) -> None:
+        import queue
+        import site
+
+        site.main()  # the wrapper starts Python without site-packages (faster); gRPC needs them
         import grpc
         from pulumi.runtime.proto import events_pb2, events_pb2_grpc
 
         self._request = events_pb2.EventRequest
-        self._queue: queue.Queue = queue.Queue()
+        self._queue = queue.Queue()
         self._channel = grpc.insecure_channel(address)
         stub = events_pb2_grpc.EventsStub(self._channel)
         self._call = stub.StreamEvents.future(iter(self._queue.get, None))
@@ -170,6 +179,55 @@ def operation(run: dict, argv: list[str], scenario_dir: Path) -> int:
     return after.get("exit", 0)
 
 
+class Backend:
+    """The persistent state of `"backend"` scenarios."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def applied(self, event: str, stack: str, message: str) -> None:
+        line = json.dumps({"event": event, "stack": stack, "message": message, "pid": os.getpid(), "time": time.time()})
+        fd = os.open(self.directory / "applies.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        try:
+            os.write(fd, (line + "\n").encode())
+        finally:
+            os.close(fd)
+
+    def history(self, stack: str) -> list[dict]:
+        path = self.directory / f"{stack}.history.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+
+    def record(self, stack: str, entry: dict) -> None:
+        import fcntl
+
+        with open(self.directory / f"{stack}.history.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            entries = [entry, *self.history(stack)]
+            temporary = self.directory / f".{stack}.history.{os.getpid()}"
+            temporary.write_text(json.dumps(entries), encoding="utf-8")
+            os.replace(temporary, self.directory / f"{stack}.history.json")
+
+    def update(self, stack: str, run: dict, argv: list[str], scenario_dir: Path) -> int:
+        message = option(argv, "--message") or ""
+        started = utc_now()
+        self.applied("start", stack, message)
+        finish(f"Updating ({stack})")
+        code = operation(run, argv, scenario_dir)
+        # The CLI writes its progress as it goes: on a pipe whose reader died, this write kills it half-way.
+        finish(f"Update {'failed' if code else 'complete'} ({stack})")
+        entry = {"version": 1, "kind": "update", "startTime": started, "endTime": utc_now(), "message": message}
+        self.record(stack, {**entry, "environment": {}, "config": {}, "result": "failed" if code else "succeeded"})
+        self.applied("end", stack, message)
+        return code
+
+
+def utc_now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def answer(argv: list[str], scenario: dict, scenario_dir: Path) -> int:
     args = [arg for arg in argv if arg != "--non-interactive"]
     if args == ["version"]:
@@ -188,12 +246,17 @@ def answer(argv: list[str], scenario: dict, scenario_dir: Path) -> int:
     if args[:2] == ["stack", "select"]:
         time.sleep(scenario.get("select_seconds", 0))
         return 0
+    backend = Backend(scenario_dir / scenario["backend"]) if "backend" in scenario else None
     if args[:1] and args[0] in OPERATIONS:
         if args[0] not in stack:
             raise Failure(f"fake pulumi: no `{args[0]}` scripted for stack {stack_name}", 2)
+        if backend and args[0] == "up":
+            return backend.update(stack_name, stack["up"], args, scenario_dir)
         return operation(stack[args[0]], args, scenario_dir)
     if args[:2] == ["stack", "history"]:
-        finish(json.dumps(stack.get("history", DEFAULT_HISTORY)))
+        entries = backend.history(stack_name) if backend else stack.get("history", DEFAULT_HISTORY)
+        size = option(args, "--page-size")
+        finish(json.dumps(entries[: int(size)] if size and isinstance(entries, list) else entries))
         return 0
     if args[:2] == ["stack", "export"]:
         finish(json.dumps(stack.get("export", {"version": 3, "deployment": {}})))

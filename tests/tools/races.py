@@ -1,0 +1,239 @@
+"""Races: `fluxfleet rollout` killed with SIGKILL at random moments, then resumed, over the scripted `pulumi` CLI
+with a persistent backend (tests/tools/fake_pulumi). The fake's `up` runs in a session of its own, as the real CLI
+does under fluxfleet, so killing fluxfleet leaves it running as an orphan; its backend records every update's start
+and end, so a trial can count how often each stack was applied and whether two updates of one stack overlapped.
+
+Two races, as an adversarial tester runs them:
+- `orphans`: the run is killed, and resumed at once while the updates it started still run;
+- `two-resumes`: the run is killed, two resumes of it start close together, the first is killed too, and the run is
+  then resumed until it is done.
+
+fluxfleet runs as its real command line (typer app, journal, locks, AutomationRunner). Each run is a process forked
+from a server that has already imported fluxfleet, so a trial costs the runs' work, not their imports. Used by
+tests/fluxfleet/test_exactly_once.py (small, in seconds) and benchmarks/exactly_once.py (the issue's size).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import random
+import shlex
+import signal
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+FAKE_PULUMI = ROOT / "tests" / "tools" / "fake_pulumi" / "fake_pulumi.py"
+RACES = ("orphans", "two-resumes")
+_CONTEXT = multiprocessing.get_context("forkserver")
+_CONTEXT.set_forkserver_preload(["fluxfleet.cli", "fluxfleet.automation", "fluxfleet.azure.arm", "fluxfleet.rollout"])
+
+
+@dataclass(frozen=True)
+class Shape:
+    stacks: int = 30
+    stages: int = 3
+    concurrency: int = 5
+    up_seconds: float = 0.2  # how long the fake's update takes: the window in which an orphan runs
+
+
+@dataclass
+class Trial:
+    race: str
+    seed: int
+    applied: Counter[str] = field(default_factory=Counter)  # stack -> updates started
+    overlaps: int = 0  # pairs of updates of one stack that ran at the same time
+    torn: int = 0  # updates whose process died half-way (a CLI killed with its parent)
+    done: bool = False  # the run ended `done` with every stack succeeded
+
+    @property
+    def applied_twice(self) -> int:
+        return sum(count - 1 for count in self.applied.values() if count > 1)
+
+
+class Project:
+    """A project directory: stack files, fleet.yaml (no Azure gate), the fake CLI and its backend."""
+
+    def __init__(self, root: Path, shape: Shape):
+        self.root = root
+        self.shape = shape
+        self.names = [f"store-{index:03d}" for index in range(shape.stacks)]
+        stacks = root / "stacks"
+        stacks.mkdir(parents=True)
+        for name in self.names:
+            (stacks / f"Pulumi.{name}.yaml").write_text(_STACK.format(name=name), encoding="utf-8")
+        per_stage = -(-shape.stacks // shape.stages)
+        stages = [
+            f"  - name: wave-{index}\n    maxConcurrency: {shape.concurrency}\n    stacks: "
+            + json.dumps(self.names[index * per_stage : (index + 1) * per_stage])
+            for index in range(shape.stages)
+        ]
+        (stacks / "fleet.yaml").write_text(_FLEET + "\n".join(stages) + "\n", encoding="utf-8")
+        up = {"events": [{"summaryEvent": {"resourceChanges": {"update": 1}}}], "seconds": shape.up_seconds}
+        scenario = {"backend": "backend", "stacks": {name: {"up": up} for name in self.names}}
+        (root / "scenario.json").write_text(json.dumps(scenario), encoding="utf-8")
+        bin_dir = root / "bin"
+        bin_dir.mkdir()
+        wrapper = bin_dir / "pulumi"
+        wrapper.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -S {shlex.quote(str(FAKE_PULUMI))} "$@"\n')
+        wrapper.chmod(0o755)
+        self.env = {
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+            "FAKE_PULUMI_SCENARIO": str(root / "scenario.json"),
+        }
+        self.runs = root / ".fluxfleet" / "runs"
+        self._count = 0
+
+    def start(self, *args: str) -> multiprocessing.process.BaseProcess:
+        """`fluxfleet rollout ARGS` in a process of its own."""
+        self._count += 1
+        log = self.root / f"fluxfleet-{self._count}.log"
+        process = _CONTEXT.Process(target=_fluxfleet, args=(str(self.root), self.env, ["rollout", *args], str(log)))
+        process.start()
+        return process
+
+    def run_id(self) -> str | None:
+        runs = sorted(self.runs.glob("*.json")) if self.runs.is_dir() else []
+        return runs[0].stem if runs else None
+
+    def status(self) -> tuple[str, set[str]]:
+        data = json.loads((self.runs / f"{self.run_id()}.json").read_text(encoding="utf-8"))
+        log = self.runs / f"{self.run_id()}.log"
+        states = {name: entry["state"] for name, entry in data["stacks"].items()}
+        status = data["status"]
+        for line in log.read_text(encoding="utf-8").splitlines() if log.exists() else ():
+            change = json.loads(line)
+            if change["stack"]:
+                states[change["stack"]] = change["set"].get("state", states[change["stack"]])
+            status = change["set"].get("status", status)
+        return status, set(states.values())
+
+    def applies(self) -> list[dict]:
+        path = self.root / "backend" / "applies.jsonl"
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+
+    def settle(self, timeout: float = 30) -> None:
+        """Wait for the orphans left by killed runs to end (or die)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ended = {(r["stack"], r["pid"]) for r in self.applies() if r["event"] == "end"}
+            running = [
+                r["pid"] for r in self.applies() if r["event"] == "start" and (r["stack"], r["pid"]) not in ended
+            ]
+            if not any(_alive(pid) for pid in running):
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"{self.root}: updates still running after {timeout}s")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _fluxfleet(root: str, env: dict[str, str], argv: list[str], log: str) -> None:
+    os.chdir(root)
+    os.environ.update(env)
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    from fluxfleet.cli import app
+
+    code = 0
+    try:
+        app(argv, prog_name="fluxfleet")
+    except SystemExit as exit:
+        code = exit.code if isinstance(exit.code, int) else 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _kill(process: multiprocessing.process.BaseProcess) -> None:
+    if process.pid is not None and process.exitcode is None:
+        os.kill(process.pid, signal.SIGKILL)
+    process.join()
+
+
+def _finish(project: Project) -> None:
+    """Resume the run (or start one, if the first died before it wrote its journal) until it is done."""
+    for _ in range(10):
+        run_id = project.run_id()
+        process = project.start("--resume", run_id) if run_id else project.start()
+        process.join()
+        if project.run_id() and project.status()[0] == "done":
+            return
+        time.sleep(0.1)  # a resume still holding the run: let it end
+
+
+def _kill_after_updates(project: Project, process: multiprocessing.process.BaseProcess, rng: random.Random) -> None:
+    """SIGKILL `process` at a random point of its work: once a random number of further updates has started
+    (none: at once), a random part of an update later."""
+    started = sum(1 for record in project.applies() if record["event"] == "start")
+    target = started + rng.randint(0, project.shape.stacks // 2)
+    while process.exitcode is None and sum(r["event"] == "start" for r in project.applies()) < target:
+        time.sleep(0.005)
+    time.sleep(rng.uniform(0, project.shape.up_seconds))
+    _kill(process)
+
+
+def trial(root: Path, shape: Shape, race: str, seed: int) -> Trial:
+    rng = random.Random(seed)
+    project = Project(root, shape)
+    _kill_after_updates(project, project.start(), rng)
+    if race == "two-resumes" and project.run_id():
+        second = project.start("--resume", project.run_id())
+        time.sleep(rng.uniform(0, 0.2))
+        third = project.start("--resume", project.run_id())
+        _kill_after_updates(project, second, rng)
+        third.join()
+    _finish(project)
+    project.settle()
+    result = Trial(race, seed)
+    status, states = project.status() if project.run_id() else ("none", set())
+    result.done = status == "done" and states == {"succeeded"}
+    spans: dict[str, list[tuple[float, float]]] = {}
+    started = {}
+    for record in project.applies():
+        key = (record["stack"], record["pid"])
+        if record["event"] == "start":
+            result.applied[record["stack"]] += 1
+            started[key] = record["time"]
+        else:
+            spans.setdefault(record["stack"], []).append((started.pop(key), record["time"]))
+    result.torn = len(started)
+    for intervals in spans.values():
+        intervals.sort()
+        result.overlaps += sum(1 for (_, end), (start, _) in zip(intervals, intervals[1:], strict=False) if start < end)
+    return result
+
+
+_STACK = """config:
+  fluxfleet:cluster:
+    kind: arc
+    name: {name}
+    resourceGroup: rg-stores
+    subscriptionId: 00000000-0000-0000-0000-000000000000
+  fluxfleet:flux:
+    configurations:
+      platform:
+        git:
+          url: https://github.com/fluxcd/flux2-kustomize-helm-example
+          tag: v1.0.0
+        kustomizations:
+          apps: {{path: ./apps/production}}
+"""
+
+_FLEET = """gate:
+  fluxCompliance: false
+refuseClusterReplacement: false
+stages:
+"""
