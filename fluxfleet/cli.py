@@ -252,7 +252,7 @@ def rollout(
             raise invalid(str(error)) from None
     stages = journal.record.stages if journal else selection.plan(fleet)
     try:
-        specs = load_specs([name for s in stages for name in s.stacks], paths, display_path, resume)
+        specs = load_specs([name for s in stages for name in s.stacks], stacks_dir, paths, display_path, resume)
     except SpecError as error:
         raise _input_errors(error) from None
     try:  # no usable pulumi CLI, or no Azure token for the gate: say so before anything starts

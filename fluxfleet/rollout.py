@@ -205,9 +205,12 @@ class Rollout:
             state = StackState.gating  # updated in an earlier attempt; only its gate is owed
         elif state is not StackState.gating:  # new, in doubt, skipped, or failed in an earlier attempt
             with self._stack_lock(name) as lock:
-                state = self._settle(name) if lock else StackState.failed
-                if state is StackState.pending:
-                    state = self._update(name, lock)
+                if lock is None:  # stopped while waiting (left as it was), or waited too long (failed)
+                    state = StackState.pending if self.stop.is_set() else StackState.failed
+                else:
+                    state = self._settle(name)
+                    if state is StackState.pending:
+                        state = self._update(name, lock)
         if state is StackState.gating:
             state = self._gate(name)
         self.observer.stack_finished(name, self.record.stacks[name])
@@ -216,8 +219,8 @@ class Rollout:
     @contextmanager
     def _stack_lock(self, name: str) -> Iterator[FileLock | None]:
         """The stack's lock, held while its doubt is settled and its update runs (the update holds it too: an
-        update that outlives a killed fluxfleet keeps it). Waits while another process holds it; None, with the
-        stack failed and still in doubt, when that lasts past STACK_LOCK_WAIT or the run is stopped."""
+        update that outlives a killed fluxfleet keeps it). Waits while another process holds it; None when the run
+        is stopped meanwhile, or, with the stack failed (and still in doubt, if it was), past STACK_LOCK_WAIT."""
         lock = FileLock(self.locks_dir / f"{name}.lock")
         deadline = self.clock.now() + STACK_LOCK_WAIT
         waiting = False
@@ -225,8 +228,11 @@ class Rollout:
             if not waiting:
                 self.observer.stack_progress(name, f"waiting: {lock.holder()} is updating this stack")
                 waiting = True
-            if self.clock.now() >= deadline or self.clock.sleep(LOCK_POLL_SECONDS, self.stop):
+            if self.clock.now() >= deadline:
                 self._fail(name, f"not started: {lock.holder()} still holds the stack's update lock ({lock.path})")
+                yield None
+                return
+            if self.clock.sleep(LOCK_POLL_SECONDS, self.stop):
                 yield None
                 return
         try:
@@ -400,21 +406,20 @@ def load_inputs(stacks_dir: Path, fleet_file: Path, display: Callable[[Path], st
 
 
 def load_specs(
-    names: list[str], paths: Mapping[str, Path], display: Callable[[Path], str], run_id: str | None = None
+    names: list[str],
+    stacks_dir: Path,
+    paths: Mapping[str, Path],
+    display: Callable[[Path], str],
+    run_id: str | None = None,
 ) -> dict[str, StackSpec]:
     """The specs of the stacks a run touches; every stack's problems together in one SpecError. A resumed run
     (`run_id`) may name a stack whose file has gone since it began."""
     specs, issues = {}, []
     for name in names:
         if name not in paths:
-            issues.append(
-                SpecIssue(
-                    f"Pulumi.{name}.yaml",
-                    "-",
-                    f"run {run_id} covers stack {name!r}, whose stack file no longer exists: restore it, or start a "
-                    "new run",
-                )
-            )
+            file = display(stacks_dir / f"Pulumi.{name}.yaml")
+            reason = f"run {run_id} covers stack {name!r}, whose stack file no longer exists"
+            issues.append(SpecIssue(file, "-", f"{reason}: restore it, or start a new run"))
             continue
         try:
             specs[name] = load_stack_file(paths[name], display(paths[name])).spec

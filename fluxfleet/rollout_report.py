@@ -18,6 +18,7 @@ from rich.text import Text
 
 from fluxfleet.journal import RunRecord, StackEntry, StackState, StagePlan
 from fluxfleet.rollout import DEFAULT_STACK_SECONDS, Observer, StageEstimate
+from modules.spec import printable
 
 MARKS = {
     StackState.succeeded: ("✔", "green"),
@@ -66,7 +67,7 @@ class LiveProgress(Observer):
     def stack_progress(self, stack: str, line: str) -> None:
         with self._lock:
             if stack in self.stacks:
-                self.progress.update(self.stacks[stack], description=f"  {escape(stack)}: {escape(line)}")
+                self.progress.update(self.stacks[stack], description=f"  {escape(stack)}: {escape(printable(line))}")
 
     def stack_finished(self, stack: str, entry: StackEntry) -> None:
         with self._lock:
@@ -74,7 +75,9 @@ class LiveProgress(Observer):
                 self.progress.remove_task(self.stacks.pop(stack))
             self.progress.advance(self.stages[self.stage_of[stack]])
             mark, style = MARKS[entry.state]
-            self.progress.console.print(Text.assemble((mark, style), f" {stack}: {entry.message}"), soft_wrap=True)
+            self.progress.console.print(
+                Text.assemble((mark, style), f" {stack}: {printable(entry.message)}"), soft_wrap=True
+            )
 
     def baking(self, stage: StagePlan, seconds: float) -> None:
         self.progress.console.print(f"stage {stage.name} done: baking {_duration(seconds)} before the next stage")
@@ -98,7 +101,7 @@ class LogProgress(Observer):
         self._say(f"  {stack}: updating")
 
     def stack_finished(self, stack: str, entry: StackEntry) -> None:
-        self._say(f"  {MARKS[entry.state][0]} {stack}: {entry.state}: {entry.message}")
+        self._say(f"  {MARKS[entry.state][0]} {stack}: {entry.state}: {printable(entry.message)}")
 
     def baking(self, stage: StagePlan, seconds: float) -> None:
         self._say(f"stage {stage.name} done: baking {_duration(seconds)} before the next stage")
@@ -156,22 +159,23 @@ def summary_text(record: RunRecord, color: bool = False, width: int = 120) -> st
             entry = record.stacks[name]
             mark, style = MARKS[entry.state]
             changes = ", ".join(f"{op} {n}" for op, n in sorted(entry.changes.items()) if op != "same")
-            table.add_row(stage.name, name, Text(f"{mark} {entry.state}", style=style), changes, entry.message)
+            detail = printable(entry.message)
+            table.add_row(printable(stage.name), name, Text(f"{mark} {entry.state}", style=style), changes, detail)
     console.print(table)
     if record.reason:
-        console.print(Text(record.reason), soft_wrap=True)
+        console.print(Text(printable(record.reason)), soft_wrap=True)
     return buffer.getvalue()
 
 
 def summary_markdown(record: RunRecord) -> str:
     lines = [f"# fluxfleet rollout `{record.run_id}`: {record.status}", ""]
     if record.reason:
-        lines += [f"> {record.reason}", ""]
+        lines += [f"> {printable(record.reason)}", ""]
     lines += ["```mermaid", "graph LR"]
     for index, stage in enumerate(record.stages):
         counts = _counts(record, stage)
         done, failed = counts[StackState.succeeded], counts[StackState.failed]
-        label = f"{stage.name}<br/>✔ {done} ✗ {failed} of {len(stage.stacks)}"
+        label = f"{printable(stage.name)}<br/>✔ {done} ✗ {failed} of {len(stage.stacks)}"
         if stage.approval:
             label += "<br/>approval"
         lines.append(f'  s{index}["{label}"]')
@@ -183,9 +187,9 @@ def summary_markdown(record: RunRecord) -> str:
         for name in stage.stacks:
             entry = record.stacks[name]
             changes = ", ".join(f"{op} {n}" for op, n in sorted(entry.changes.items()) if op != "same")
-            detail = entry.message.replace("|", "\\|")
+            detail = printable(entry.message).replace("|", "\\|")
             result = f"{icons.get(entry.state, '⏳')} {entry.state}"
-            lines.append(f"| {stage.name} | {name} | {result} | {changes} | {detail} |")
+            lines.append(f"| {printable(stage.name)} | {name} | {result} | {changes} | {detail} |")
     return "\n".join(lines) + "\n"
 
 

@@ -15,7 +15,7 @@ import pytest
 from fluxfleet.gate import FluxHealthGate
 from fluxfleet.journal import Journal, RunStatus, StackState, history
 from fluxfleet.locks import FileLock
-from fluxfleet.rollout import STACK_LOCK_WAIT, Rollout, Selection, estimate, new_run
+from fluxfleet.rollout import STACK_LOCK_WAIT, Observer, Rollout, Selection, estimate, new_run
 from fluxfleet.runner import OperationResult, ResourceChange, RunnerError, UpdateRecord
 from fluxfleet.simulation import FakeClock, FakeRunner
 from modules.spec import Fleet, GateSpec, Stage, StackSpec, parse_spec
@@ -309,6 +309,21 @@ def test_a_stack_another_process_is_updating_waits_for_it_and_is_failed_unstarte
     orphan.release()
     assert h.resume() is RunStatus.done
     assert h.runner.applied == {"a": 1, "b": 1}
+
+
+def test_ctrl_c_while_a_stack_waits_for_another_processs_update_leaves_it_untouched(tmp_path):
+    stop = threading.Event()
+    h = Harness(tmp_path, fleet(stage("one", ["a"])))
+    orphan = FileLock(h.runs / "locks" / "a.lock")
+    assert orphan.try_acquire("process 4242 (fluxfleet rollout 20260101T000000Z-0000)")
+
+    class CtrlCWhileWaiting(Observer):
+        def stack_progress(self, stack, line):
+            assert line == "waiting: process 4242 (fluxfleet rollout 20260101T000000Z-0000) is updating this stack"
+            stop.set()
+
+    assert h.start(stop=stop, observer=CtrlCWhileWaiting()) is RunStatus.interrupted
+    assert h.states() == {"a": "pending"} and h.runner.applied == {}
 
 
 def test_the_update_carries_its_id_and_holds_the_stacks_lock(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -230,3 +231,68 @@ def test_progress_shows_each_stage_and_each_stack_as_it_ends(tmp_path, live):
     assert any("✗ c: " in line and line.endswith("boom") for line in lines)
     assert "stage canary done: baking 1m00s before the next stage" in text
     assert "canary" in text and "wave" in text
+
+
+# --------------------------------------------------------------------------------------------- resume robustness
+
+
+def a_run(project: Path, *stacks: str) -> Journal:
+    """A run of the project's fleet journaled in .fluxfleet/runs, with one change in its log, released."""
+    clock = FakeClock()
+    record = new_run(fleet(stage("dev", list(stacks or ["dev"]))), Selection(), clock.now())
+    journal = Journal.create(project / ".fluxfleet" / "runs", record)
+    journal.update(clock.now(), record.stages[0].stacks[0], message="logged")
+    journal.release()
+    return journal
+
+
+def files(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def test_resume_takes_a_run_id_never_a_path(project):
+    outside = project / "x.json"
+    outside.write_text('{"run_id": "x"}')
+    (project / "x.log").write_text("{}\n")
+    before = files(project)
+    for path in ("../../x", "../x", str(outside.with_suffix(""))):
+        for extra in ((), ("--dry-run",)):
+            result = rollout("--resume", path, *extra)
+            assert result.exit_code == 2, result.output
+            assert "is not a run id: a run id looks like 20260101T000000Z-ab12" in result.stderr
+    assert files(project) == before
+
+
+def test_a_dry_run_of_a_resume_writes_nothing(project):
+    journal = a_run(project)
+    before = files(project)
+    result = rollout("--resume", journal.record.run_id, "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "1. stage dev: 1 stack(s)" in result.stdout
+    assert files(project) == before  # its log not folded, nothing created
+
+
+def test_resume_after_a_stack_file_was_removed_is_one_line(project):
+    shutil.copy(project / "stacks" / "Pulumi.prod-weu.yaml", project / "stacks" / "Pulumi.prod-neu.yaml")
+    journal = a_run(project, "dev", "prod-neu")
+    (project / "stacks" / "Pulumi.prod-neu.yaml").unlink()  # fleet.yaml's prod-* still matches prod-weu
+    result = rollout("--resume", journal.record.run_id)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"stacks/Pulumi.prod-neu.yaml: -: run {journal.record.run_id} covers stack 'prod-neu', whose stack file no "
+        "longer exists: restore it, or start a new run"
+    )
+
+
+def test_a_second_resume_of_a_run_in_progress_exits_with_who_has_it(project):
+    journal = a_run(project)
+    holder = Journal.open(project / ".fluxfleet" / "runs", journal.record.run_id)
+    before = files(project)
+    result = rollout("--resume", journal.record.run_id)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"fluxfleet rollout: run {journal.record.run_id} is in progress in process {os.getpid()} "
+        f"(fluxfleet rollout {journal.record.run_id}): wait for it to end"
+    )
+    assert files(project) == before
+    holder.release()
