@@ -264,12 +264,23 @@ def rollout(
         typer.echo(f"fluxfleet rollout: {error}", err=True)
         raise typer.Exit(1) from None
     if journal is None:
-        journal = Journal.create(runs_dir, new_run(fleet, selection, SystemClock().now()))
+        try:
+            journal = Journal.create(runs_dir, new_run(fleet, selection, SystemClock().now()))
+        except ValueError as error:
+            raise invalid(f"--runs-dir {error}") from None
     typer.echo(f"fluxfleet rollout: run {journal.record.run_id} (journal {journal.path})", err=True)
     with _production_rollout(runner, reader, fleet.gate, fmt is RolloutFormat.text) as options:
-        Rollout(journal, specs, refuse_cluster_replacement=fleet.refuse_cluster_replacement, **options).run(
-            tuple(approve or ())
-        )
+        try:
+            Rollout(journal, specs, refuse_cluster_replacement=fleet.refuse_cluster_replacement, **options).run(
+                tuple(approve or ())
+            )
+        except OSError as error:  # without its journal a run cannot promise anything: stop, resumable
+            typer.echo(
+                f"fluxfleet rollout: cannot write the journal {journal.path}: {error.strerror}: the run stopped; "
+                f"resume it with --resume {journal.record.run_id} once that is fixed",
+                err=True,
+            )
+            raise typer.Exit(1) from None
     record = journal.record
     color = output is None and fmt is RolloutFormat.text and sys.stdout.isatty()
     _write("rollout", render_summary(record, fmt.value, color=color), output)

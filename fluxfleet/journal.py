@@ -178,7 +178,11 @@ class Journal:
         """Take the run for this process (released when the process ends, however it ends): two processes
         resuming one run would apply its stacks twice. ValueError, in one line, when another process has it."""
         lock = FileLock(self.path.with_suffix(".lock"))
-        if not lock.try_acquire(this_process(f"fluxfleet rollout {self.path.stem}")):
+        try:
+            taken = lock.try_acquire(this_process(f"fluxfleet rollout {self.path.stem}"))
+        except OSError as error:
+            raise ValueError(f"{self.path.parent}: cannot keep runs there: {error.strerror}") from None
+        if not taken:
             raise RunTaken(f"run {self.path.stem} is in progress in {lock.holder()}: wait for it to end")
         self._run_lock = lock
 

@@ -296,3 +296,37 @@ def test_a_second_resume_of_a_run_in_progress_exits_with_who_has_it(project):
     )
     assert files(project) == before
     holder.release()
+
+
+def test_a_runs_dir_that_cannot_hold_runs_is_input_error_before_anything_starts(project, fake):
+    no_gate(project)
+    fake.scenario_path.write_text(json.dumps({"stacks": {"dev": {"up": {"events": update_events("dev")}}}}))
+    (project / "file").write_text("")
+    result = rollout("--stage", "dev", "--runs-dir", str(project / "file" / "runs"))
+    assert result.exit_code == 2
+    assert (
+        result.stderr.strip()
+        == f"fluxfleet rollout: --runs-dir {project / 'file' / 'runs'}: cannot keep runs there: Not a directory"
+    )
+    assert fake.argv("up") == []
+
+
+def test_a_journal_that_cannot_be_written_stops_the_run_with_how_to_resume(project, fake, monkeypatch):
+    no_gate(project)
+    scenario = {
+        "stacks": {"dev": {"preview": {"events": update_events("dev")}, "up": {"events": update_events("dev")}}}
+    }
+    fake.scenario_path.write_text(json.dumps(scenario))
+
+    def disk_full(self, line):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Journal, "_append", disk_full)
+    result = rollout("--stage", "dev")
+    assert result.exit_code == 1
+    [run] = (project / ".fluxfleet" / "runs").glob("*.json")
+    assert result.stderr.strip().endswith(
+        f"fluxfleet rollout: cannot write the journal .fluxfleet/runs/{run.name}: No space left on device: the run "
+        f"stopped; resume it with --resume {run.stem} once that is fixed"
+    )
+    assert fake.argv("up") == []  # nothing applied that the journal could not record
