@@ -26,7 +26,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
 from fluxfleet.locks import FileLock, this_process
-from modules.spec import Stage, printable, shown
+from modules.spec import SpecError, Stage, printable, read_text, shown
 
 RUNS_DIR = Path(".fluxfleet") / "runs"
 RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{4}")  # what new_run_id makes: a run id is never a path
@@ -240,12 +240,12 @@ def _plain(record: RunRecord) -> dict[str, Any]:
 def _read(path: Path, runs_dir: Path) -> tuple[RunRecord, bool]:
     """The record of a run: its snapshot with the changes logged since replayed over it, validated whole.
     Returns it and whether there was a log. ValueError with one line when it is missing or not a journal."""
+    if not path.exists():
+        raise ValueError(f"{path}: no such run (runs are in {runs_dir})")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(_text(path))
         logged = _replay(data, path.with_suffix(".log"))
         record = _RECORD.validate_python(data)
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such run (runs are in {runs_dir})") from None
     except ValidationError as error:
         first = error.errors(include_url=False)[0]
         where = ".".join(str(part) for part in first["loc"])
@@ -261,6 +261,14 @@ def _read(path: Path, runs_dir: Path) -> tuple[RunRecord, bool]:
     return record, logged
 
 
+def _text(path: Path) -> str:
+    """A journal file's text, read as any input is (a FIFO or a device in its place cannot hang a run)."""
+    try:
+        return read_text(path, str(path))
+    except SpecError as error:
+        raise ValueError(error.issues[0].message) from None
+
+
 def _cut(text: str, limit: int = 160) -> str:
     text = printable(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -269,10 +277,9 @@ def _cut(text: str, limit: int = 160) -> str:
 def _replay(data: dict[str, Any], log_path: Path) -> bool:
     """Apply the changes logged since the snapshot, in order, to the snapshot's data; a torn last line is a change
     never made. Returns whether there was a log."""
-    try:
-        lines = log_path.read_text(encoding="utf-8").splitlines(keepends=True)
-    except FileNotFoundError:
+    if not log_path.exists():
         return False
+    lines = _text(log_path).splitlines(keepends=True)
     for number, line in enumerate(lines, 1):
         try:
             change = json.loads(line)
@@ -306,7 +313,7 @@ def history(runs_dir: Path) -> dict[str, list[float]]:
     durations: dict[str, list[float]] = {}
     for path in sorted(runs_dir.glob("*.json")):
         try:
-            stacks = json.loads(path.read_text(encoding="utf-8"))["stacks"]
+            stacks = json.loads(_text(path))["stacks"]
             for name, entry in stacks.items():
                 if entry["state"] == StackState.succeeded and entry["started_at"] and entry["ended_at"]:
                     took = datetime.fromisoformat(entry["ended_at"]) - datetime.fromisoformat(entry["started_at"])

@@ -6,6 +6,8 @@ Each stack file is validated by `modules.spec` and its spec handed to the very p
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,13 +15,19 @@ from pathlib import Path
 from fluxfleet.mock_engine import RecordedResource, run_program
 from modules.keyvault import OfflineKeyVault, Secrets, SecretValueReader
 from modules.spec import (
+    ISSUE_PART_MAX,
     STACK_FILE,
+    STACK_NAME,
+    STACK_NAME_RULE,
     SpecError,
     SpecIssue,
     StackSpec,
+    bounded,
     kustomization_path_issues,
     load_stack_file,
+    printable,
     report_name,
+    shown,
 )
 from modules.stack import build_stack
 from policies.rules import Level, Resource, Violation, evaluate
@@ -67,11 +75,51 @@ class FleetPlan:
         return 0 if all(stack.compliant for stack in self.stacks) else 1
 
 
+_LOOKS_LIKE_A_STACK_FILE = re.compile(r"Pulumi\.(.+)\.ya?ml", re.DOTALL)
+
+
 def stack_files(stacks_dir: Path, names: Sequence[str] = ()) -> list[Path]:
-    """The stack files to plan: the named stacks, or every `Pulumi.<stack>.yaml` in the directory."""
+    """The stack files to plan: the named stacks, or every `Pulumi.<stack>.yaml` (or `.yml`) in the directory.
+    A SpecError lists every problem: a name that is no stack name (or a file name that is not UTF-8), a stack with
+    both a .yaml and a .yml file."""
+    issues: list[SpecIssue] = []
     if names:
-        return [stacks_dir / f"Pulumi.{name}.yaml" for name in names]
-    return sorted(path for path in stacks_dir.glob("Pulumi.*.y*ml") if STACK_FILE.match(path.name))
+        for name in names:
+            if not STACK_NAME.fullmatch(name):
+                issues.append(SpecIssue(str(stacks_dir), shown(name), f"not a stack name ({STACK_NAME_RULE})"))
+        found = {name: _stack_file_of(stacks_dir, name) for name in names if STACK_NAME.fullmatch(name)}
+    else:
+        try:
+            entries = sorted(os.listdir(stacks_dir))
+        except OSError as error:
+            raise SpecError([SpecIssue(str(stacks_dir), "-", f"cannot read: {error.strerror}")]) from None
+        found = {}
+        for entry in entries:
+            if not _LOOKS_LIKE_A_STACK_FILE.fullmatch(entry):
+                continue
+            # os.listdir hands a name that is not UTF-8 over with surrogates, which cannot be printed: escape it
+            shown_name = printable(os.fsencode(entry).decode("utf-8", "backslashreplace"))
+            if shown_name != entry:
+                problem = "the file name is not UTF-8 text, or holds control characters: rename the file"
+            elif not (match := STACK_FILE.match(entry)):
+                problem = f"not a stack file name: Pulumi.<stack>.yaml, <stack> being {STACK_NAME_RULE}"
+            else:
+                found.setdefault(match["stack"], stacks_dir / entry)
+                continue
+            issues.append(SpecIssue(str(stacks_dir / shown_name), "-", problem))
+    for name in found:
+        if all(os.path.lexists(stacks_dir / f"Pulumi.{name}.{suffix}") for suffix in ("yaml", "yml")):
+            message = f"stack {name} has two files, Pulumi.{name}.yaml and Pulumi.{name}.yml: keep one"
+            issues.append(SpecIssue(str(stacks_dir / f"Pulumi.{name}.yml"), "-", message))
+    if issues:
+        raise SpecError(issues)
+    return list(found.values())
+
+
+def _stack_file_of(stacks_dir: Path, name: str) -> Path:
+    """A named stack's file: Pulumi.NAME.yaml, else Pulumi.NAME.yml if only that exists."""
+    yaml, yml = stacks_dir / f"Pulumi.{name}.yaml", stacks_dir / f"Pulumi.{name}.yml"
+    return yml if os.path.lexists(yml) and not os.path.lexists(yaml) else yaml
 
 
 def plan_stack(
@@ -97,7 +145,7 @@ def plan_stack(
         )
     except Exception as error:  # noqa: BLE001 - a program failure is this stack's error, not the fleet's
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        plan.errors.append(SpecIssue(file, "-", f"the program failed: {reason}"))
+        plan.errors.append(SpecIssue(file, "-", f"the program failed: {bounded(reason, ISSUE_PART_MAX)}"))
         return plan
     plan.graphs = kustomization_graphs(stack.spec)
     plan.violations = evaluate([policy_view(r) for r in plan.resources], policy_levels)
@@ -187,7 +235,7 @@ def plan_fleet(
 
 def display_path(path: Path, base: Path | None = None) -> str:
     """A stack file as reports name it: relative to the working directory when it is under it."""
-    try:
-        return str(path.resolve().relative_to((base or Path.cwd()).resolve()))
-    except ValueError:
+    try:  # the directory resolved, not the file: a symlinked stack file keeps its name (and a symlink loop is no error)
+        return str((path.parent.resolve() / path.name).relative_to((base or Path.cwd()).resolve()))
+    except (ValueError, OSError, RuntimeError):
         return str(path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from typing import Any, Literal
 
 from rich.console import Console
@@ -15,6 +16,7 @@ from rich.tree import Tree
 from fluxfleet.mock_engine import RecordedResource
 from fluxfleet.plan import FleetPlan, StackPlan
 from fluxfleet.sarif import to_sarif
+from modules.spec import printable
 
 Format = Literal["text", "json", "markdown", "sarif"]
 
@@ -68,22 +70,27 @@ def to_json(plan: FleetPlan) -> dict[str, Any]:
 
 def _tree(stack: StackPlan) -> Tree:
     mark = "[green]✔[/green]" if stack.ok else "[red]✗[/red]"
-    root = Tree(f"{mark} [bold]{escape(stack.stack)}[/bold]  {escape(stack.file)}")
+    root = Tree(f"{mark} [bold]{_safe(stack.stack)}[/bold]  {_safe(stack.file)}")
     if stack.resources:
         nodes: dict[str | None, Tree] = {None: root.add("[bold]resources[/bold]")}
         for resource in stack.resources:
-            label = f"{escape(resource.type)}  [cyan]{escape(resource.name)}[/cyan]"
+            label = f"{_safe(resource.type)}  [cyan]{_safe(resource.name)}[/cyan]"
             if resource.read:
                 label += "  [dim](adopted, read only)[/dim]"
             if resource.secrets:
-                label += f"  [yellow]secret: {escape(', '.join(resource.secrets))}[/yellow]"
+                label += f"  [yellow]secret: {_safe(', '.join(resource.secrets))}[/yellow]"
             nodes[resource.urn] = nodes.get(resource.parent, nodes[None]).add(label)
     for configuration, steps in stack.graphs.items():
-        branch = root.add(f"[bold]flux configuration {escape(configuration)}[/bold]  kustomizations in apply order")
+        branch = root.add(f"[bold]flux configuration {_safe(configuration)}[/bold]  kustomizations in apply order")
         for index, step in enumerate(steps, 1):
             after = f"  after {', '.join(step.depends_on)}" if step.depends_on else ""
-            branch.add(f"{index}. [cyan]{escape(step.name)}[/cyan]  {escape(step.path or './')}{escape(after)}")
+            branch.add(f"{index}. [cyan]{_safe(step.name)}[/cyan]  {_safe(step.path or './')}{_safe(after)}")
     return root
+
+
+def _safe(text: str) -> str:
+    """Text from a stack file as the text report shows it: control characters escaped, then rich markup."""
+    return escape(printable(text))
 
 
 def to_text(plan: FleetPlan, color: bool = False, width: int = 120) -> str:
@@ -95,7 +102,7 @@ def to_text(plan: FleetPlan, color: bool = False, width: int = 120) -> str:
             console.print(Text(f"  ✗ {error}", style="red"), soft_wrap=True)
         for violation in stack.violations:
             mandatory = violation.level == "mandatory"
-            line = f"  {'✗' if mandatory else '!'} {violation.level} {violation}"
+            line = f"  {'✗' if mandatory else '!'} {violation.level} {printable(str(violation))}"
             console.print(Text(line, style="red" if mandatory else "yellow"), soft_wrap=True)
     invalid = sum(not stack.ok for stack in plan.stacks)
     violations = [v for stack in plan.stacks for v in stack.violations]
@@ -112,7 +119,7 @@ def _resource_row(resource: RecordedResource, depth: dict[str, int]) -> str:
     depth[resource.urn] = level
     note = " (adopted)" if resource.read else ""
     secret = ", ".join(f"`{path}`" for path in resource.secrets)
-    return f"| {'&nbsp;&nbsp;' * level}`{resource.type}` | {resource.name}{note} | {secret} |"
+    return f"| {'&nbsp;&nbsp;' * level}`{_cell(resource.type)}` | {_cell(resource.name)}{note} | {_cell(secret)} |"
 
 
 def to_markdown(plan: FleetPlan) -> str:
@@ -122,15 +129,15 @@ def to_markdown(plan: FleetPlan) -> str:
         result = f"❌ {len(stack.errors)} error(s)" if stack.errors else f"❌ {mandatory} mandatory violation(s)"
         if stack.ok and stack.compliant:
             result = "✅ valid"
-        lines.append(f"| {stack.stack} | `{stack.file}` | {result} | {len(stack.resources)} |")
+        lines.append(f"| {_cell(stack.stack)} | `{_cell(stack.file)}` | {result} | {len(stack.resources)} |")
     for stack in plan.stacks:
-        lines += ["", f"## {stack.stack}", ""]
-        lines += [f"- ❌ `{e.path}`: {e.message}" for e in stack.errors]
+        lines += ["", f"## {_cell(stack.stack)}", ""]
+        lines += [f"- ❌ `{_cell(e.path)}`: {_cell(e.message)}" for e in stack.errors]
         if stack.violations:
             lines += ["| policy | level | resource | path | what to do |", "|---|---|---|---|---|"]
             lines += [
-                f"| `{v.policy}` | {'❌' if v.level == 'mandatory' else '⚠️'} {v.level} | {v.resource} "
-                f"| `{v.path or '-'}` | {_cell(v.message)} |"
+                f"| `{v.policy}` | {'❌' if v.level == 'mandatory' else '⚠️'} {v.level} | {_cell(v.resource)} "
+                f"| `{_cell(v.path or '-')}` | {_cell(v.message)} |"
                 for v in stack.violations
             ]
             lines.append("")
@@ -139,9 +146,10 @@ def to_markdown(plan: FleetPlan) -> str:
             lines += ["| resource | name | secret inputs |", "|---|---|---|"]
             lines += [_resource_row(resource, depth) for resource in stack.resources]
         for configuration, steps in stack.graphs.items():
-            lines += ["", f"Flux configuration `{configuration}`:", "", "```mermaid", "graph LR"]
+            lines += ["", f"Flux configuration `{_cell(configuration)}`:", "", "```mermaid", "graph LR"]
             for step in steps:
-                lines.append(f'  {_node(configuration, step.name)}["{step.name}<br/>{step.path or "./"}"]')
+                label = f"{_label(step.name)}<br/>{_label(step.path or './')}"
+                lines.append(f'  {_node(configuration, step.name)}["{label}"]')
                 lines += [
                     f"  {_node(configuration, dep)} --> {_node(configuration, step.name)}" for dep in step.depends_on
                 ]
@@ -150,8 +158,14 @@ def to_markdown(plan: FleetPlan) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
+    """Text from a stack file in a Markdown table or line: control characters escaped, pipes too."""
+    return printable(text).replace("|", "\\|")
+
+
+def _label(text: str) -> str:
+    """Text inside a quoted Mermaid label: no quote or angle bracket may end it or open HTML."""
+    return printable(text).replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
 
 
 def _node(configuration: str, kustomization: str) -> str:
-    return f"{configuration}__{kustomization}".replace("-", "_")  # Mermaid ids: no hyphens
+    return re.sub(r"[^A-Za-z0-9_]", "_", f"{configuration}__{kustomization}")  # Mermaid ids: letters, digits, _

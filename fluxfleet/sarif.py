@@ -3,11 +3,12 @@ each result located at the stack file and, where the key is found, its line."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from fluxfleet.plan import FleetPlan, spec_keys
-from modules.spec import key_path_parts, stack_file_line
+from modules.spec import ISSUE_PART_MAX, StackFileLines, bounded, key_path_parts
 from policies.rules import RULES
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -37,18 +38,24 @@ def to_sarif(plan: FleetPlan) -> dict[str, Any]:
     index = {rule["id"]: position for position, rule in enumerate(rules)}
     results: list[dict[str, Any]] = []
     for stack in plan.stacks:
+        if not stack.errors and not stack.violations:
+            continue
+        lines = StackFileLines(Path(stack.file))  # the file parsed once, however many results point into it
         for error in stack.errors:
-            line = stack_file_line(Path(stack.file), key_path_parts(error.path)) if error.path != "-" else None
-            results.append(_result(SPEC_RULE, index, "error", f"{error.path}: {error.message}", stack.file, line))
+            if at_line := re.fullmatch(r"line (\d+)", error.path):  # a YAML error: the line is known
+                line = int(at_line[1])
+            else:
+                line = lines.line(key_path_parts(error.path)) if error.path != "-" else None
+            text = f"{error.path}: {error.message}"
+            results.append(_result(SPEC_RULE, index, "error", text, stack.file, line))
         for violation in stack.violations:
-            line = stack_file_line(Path(stack.file), spec_keys(violation))
             result = _result(
                 violation.policy,
                 index,
                 SARIF_LEVEL[violation.level],
                 f"{violation.where}: {violation.message}",
                 stack.file,
-                line,
+                lines.line(spec_keys(violation)),
             )
             result["locations"][0]["logicalLocations"] = [
                 {"name": violation.resource, "fullyQualifiedName": violation.urn, "kind": "resource"}
@@ -69,6 +76,6 @@ def _result(rule_id: str, index: dict[str, int], level: str, text: str, file: st
         "ruleId": rule_id,
         "ruleIndex": index[rule_id],
         "level": level,
-        "message": {"text": text},
+        "message": {"text": bounded(text, 2 * ISSUE_PART_MAX)},  # escaped, one bounded line
         "locations": [{"physicalLocation": location}],
     }

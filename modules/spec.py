@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import functools
 import graphlib
 import ipaddress
+import os
 import re
 import reprlib
+import stat
 import types
 import typing
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -29,6 +32,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
+    StringConstraints,
     ValidationError,
     ValidationInfo,
 )
@@ -44,9 +48,12 @@ FLUX_OBJECT_NAME_MAX = 63  # a Kubernetes object name; Flux names kustomizations
 
 
 # Characters that can move a terminal's cursor, clear it, start a new (forged) log line or reorder what is shown
-# (C0 and C1 controls, DEL, Unicode line separators and bidirectional overrides).
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_UNPRINTABLE_IN_LINES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# (C0 and C1 controls, DEL, Unicode line separators and bidirectional overrides), and lone surrogates (a file name
+# that is not UTF-8, as os.listdir gives it), which cannot be printed at all.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_UNPRINTABLE_IN_LINES = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 SHOWN_MAX = 60  # characters of a value quoted in a message
 
 
@@ -89,6 +96,25 @@ def shown(value: Any) -> str:
     return printable(_Shown().repr(value))
 
 
+def bounded(text: str, limit: int) -> str:
+    """`text` escaped (see printable) and cut to about `limit` characters, saying how long it was."""
+    escaped = printable(text[: limit + 1])
+    if len(text) <= limit and len(escaped) <= limit:
+        return escaped
+    return f"{escaped[: limit - 1]}… ({len(text):,} characters)"
+
+
+def listed(names: Iterable[str], most: int = 10) -> str:
+    """'a, b, c' for a message: each name bounded, at most `most` of them, then how many in all."""
+    names = list(names)
+    text = ", ".join(bounded(str(name), 40) for name in names[:most])
+    return text + (f", … ({len(names):,} in all)" if len(names) > most else "")
+
+
+KEY_PART_MAX = 80  # characters of one key of a key path
+ISSUE_PART_MAX = 500  # characters of each part of an error line: file, key path, message
+MAX_ISSUES = 1000  # errors reported for one file; the rest are counted in one more line
+
 
 @dataclass(frozen=True)
 class SpecIssue:
@@ -96,29 +122,47 @@ class SpecIssue:
     path: str
     message: str
 
-    def __str__(self) -> str:
-        return f"{self.file}: {self.path}: {self.message}"
+    def __str__(self) -> str:  # one line of bounded length, whatever the input was
+        return ": ".join(bounded(part, ISSUE_PART_MAX) for part in (self.file, self.path, self.message))
+
+
+@dataclass(frozen=True)
+class _Omitted(SpecIssue):
+    """The issues of a file past the first MAX_ISSUES: "... and N more"."""
+
+    count: int = 0
 
 
 class SpecError(Exception):
-    """Invalid stack input. `issues` holds every problem found in one file."""
+    """Invalid stack input. `issues` holds every problem found in one file: at most MAX_ISSUES of a file, then one
+    "... and N more" (counts carried over when a SpecError's issues are raised again in another)."""
 
     def __init__(self, issues: Sequence[SpecIssue]):
-        self.issues = list(issues)
+        self.issues: list[SpecIssue] = []
+        kept: dict[str, int] = {}
+        omitted: dict[str, int] = {}
+        for issue in issues:
+            if isinstance(issue, _Omitted) or kept.get(issue.file, 0) >= MAX_ISSUES:
+                omitted[issue.file] = omitted.get(issue.file, 0) + (issue.count if isinstance(issue, _Omitted) else 1)
+            else:
+                kept[issue.file] = kept.get(issue.file, 0) + 1
+                self.issues.append(issue)
+        self.issues += [_Omitted(file, "-", f"... and {count:,} more", count) for file, count in omitted.items()]
         super().__init__("\n".join(str(issue) for issue in self.issues))
 
 
-def key_path(loc: Sequence[str | int], namespace: str = NAMESPACE) -> str:
+def key_path(loc: Sequence[Any], namespace: str = NAMESPACE) -> str:
     """('flux', 'configurations', 'demo', 'dependsOn', 0) -> 'fluxfleet:flux.configurations.demo.dependsOn[0]';
-    with no namespace (a file of fluxfleet's own, such as fleet.yaml): 'stages[1].stacks[0]'."""
-    text = namespace
+    with no namespace (a file of fluxfleet's own, such as fleet.yaml): 'stages[1].stacks[0]'.
+    Each key is escaped and cut (a key is whatever the file holds: 5 MB, or a terminal escape)."""
+    text = bounded(namespace, KEY_PART_MAX)
     for index, part in enumerate(loc):
-        if isinstance(part, int):
+        if isinstance(part, int) and not isinstance(part, bool):
             text += f"[{part}]"
         elif index == 0:
-            text += (":" if namespace else "") + part
+            text += (":" if namespace else "") + bounded(str(part), KEY_PART_MAX)
         else:
-            text += "." + part
+            text += "." + bounded(str(part), KEY_PART_MAX)
     return text
 
 
@@ -173,11 +217,11 @@ _KV_VERSION = re.compile(r"^[0-9a-f]{32}$")
 
 def key_vault_ref(vault: Any, secret: Any, version: Any = None) -> KeyVaultRef:
     """A Key Vault reference with valid parts, or ValueError naming the part that is not (never its value)."""
-    if not isinstance(vault, str) or not (_VAULT_NAME.match(vault) or _VAULT_URI.match(vault)):
+    if not isinstance(vault, str) or not (_VAULT_NAME.fullmatch(vault) or _VAULT_URI.fullmatch(vault)):
         raise ValueError("keyVault must be a Key Vault name (3-24 letters, digits, hyphens) or its https URI")
-    if not isinstance(secret, str) or not _KV_SECRET_NAME.match(secret):
+    if not isinstance(secret, str) or not _KV_SECRET_NAME.fullmatch(secret):
         raise ValueError("secret must be a Key Vault secret name (1-127 letters, digits, hyphens)")
-    if version is not None and (not isinstance(version, str) or not _KV_VERSION.match(version)):
+    if version is not None and (not isinstance(version, str) or not _KV_VERSION.fullmatch(version)):
         raise ValueError("version must be a Key Vault secret version (32 hex characters)")
     return KeyVaultRef(vault, secret, version)
 
@@ -217,15 +261,19 @@ SecretField = Annotated[SecretSource, PlainValidator(_parse_secret_source)]
 
 # --------------------------------------------------------------------------------------------- scalar formats
 
-_GO_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-_ISO_DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# Durations: digits bounded by the regex (int() never sees thousands of them), values by DURATION_MAX.
+_GO_DURATION = re.compile(r"(?:(\d{1,20})h)?(?:(\d{1,20})m)?(?:(\d{1,20})s)?")
+_ISO_DURATION = re.compile(r"P(?:(\d{1,20})D)?(?:T(?:(\d{1,20})H)?(?:(\d{1,20})M)?(?:(\d{1,20})S)?)?")
+DURATION_MAX = 30 * 24 * 3600  # 30 days (720h): longer is a mistake, and overflows timers
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_LOCATION = re.compile(r"[a-z0-9]{1,90}")
 
 
 def parse_duration(value: Any) -> int:
-    """A Go duration of whole hours, minutes and seconds (`30s`, `10m`, `1h30m`) or positive integer seconds."""
+    """A Go duration of whole hours, minutes and seconds (`30s`, `10m`, `1h30m`) or positive integer seconds,
+    at most 30 days."""
     if isinstance(value, bool):
         raise ValueError("must be a duration such as 30s, 10m or 1h30m, or a number of seconds")
     if isinstance(value, int):
@@ -235,23 +283,32 @@ def parse_duration(value: Any) -> int:
         seconds = hours * 3600 + minutes * 60 + secs
     else:
         raise ValueError(
-            f"{value!r} is not a duration: use whole h, m and s units such as 30s, 10m or 1h30m, or a number of seconds"
+            f"{shown(value)} is not a duration: use whole h, m and s units such as 30s, 10m or 1h30m, "
+            "or a number of seconds"
         )
     if seconds <= 0:
         raise ValueError("must be longer than zero")
+    if seconds > DURATION_MAX:
+        raise ValueError(f"{shown(value)} is longer than 30 days (720h), the longest duration fluxfleet takes")
     return seconds
 
 
 def _iso_duration(value: Any) -> str:
-    if not isinstance(value, str) or value in ("P", "PT") or value.endswith("T") or not _ISO_DURATION.fullmatch(value):
-        raise ValueError(f"{value!r} is not an ISO-8601 duration such as PT30M, PT1H or P1D")
+    match = None
+    if isinstance(value, str) and value not in ("P", "PT") and not value.endswith("T"):
+        match = _ISO_DURATION.fullmatch(value)
+    if not match:
+        raise ValueError(f"{shown(value)} is not an ISO-8601 duration such as PT30M, PT1H or P1D")
+    days, hours, minutes, secs = (int(part) if part else 0 for part in match.groups())
+    if days * 86400 + hours * 3600 + minutes * 60 + secs > DURATION_MAX:
+        raise ValueError(f"{shown(value)} is longer than 30 days (P30D), the longest duration fluxfleet takes")
     return value
 
 
 def dns_label_problem(value: str) -> str | None:
-    if len(value) > 63 or not _DNS_LABEL.match(value):
+    if len(value) > 63 or not _DNS_LABEL.fullmatch(value):
         return (
-            f"{value!r} is not a DNS-1123 label (lower-case letters, digits and '-', "
+            f"{shown(value)} is not a DNS-1123 label (lower-case letters, digits and '-', "
             "starting and ending with a letter or digit, at most 63 characters)"
         )
     return None
@@ -263,16 +320,29 @@ def _dns_label(value: str) -> str:
     return value
 
 
+def location_problem(value: Any) -> str | None:
+    """What is wrong with an Azure region name (`cluster.location`, `azure-native:location`), if anything."""
+    if not isinstance(value, str) or not _LOCATION.fullmatch(value):
+        return f"{shown(value)} is not an Azure region name such as westeurope"
+    return None
+
+
+def _location(value: str) -> str:
+    if problem := location_problem(value):
+        raise ValueError(problem)
+    return value
+
+
 def _cidr(value: str) -> str:
     try:
         return str(ipaddress.ip_network(value, strict=True))
     except ValueError:
-        raise ValueError(f"{value!r} is not an IP range such as 203.0.113.0/24") from None
+        raise ValueError(f"{shown(value)} is not an IP range such as 203.0.113.0/24") from None
 
 
 def _guid(value: str) -> str:
-    if not _GUID.match(value):
-        raise ValueError(f"{value!r} is not a GUID")
+    if not _GUID.fullmatch(value):
+        raise ValueError(f"{shown(value)} is not a GUID")
     return value
 
 
@@ -281,28 +351,56 @@ def _pattern(regex: str, what: str):
 
     def check(value: str) -> str:
         if not compiled.fullmatch(value):
-            raise ValueError(f"{value!r} is not {what}")
+            raise ValueError(f"{shown(value)} is not {what}")
         return value
 
     return AfterValidator(check)
+
+
+def _one_line(value: str) -> str:
+    if found := _UNPRINTABLE.search(value):
+        raise ValueError(
+            f"contains {printable(found.group())}: no control characters, line breaks or bidirectional overrides here"
+        )
+    return value
+
+
+def _lines(value: str) -> str:
+    if found := _UNPRINTABLE_IN_LINES.search(value):
+        raise ValueError(f"contains {printable(found.group())}: only printable text, newlines and tabs here")
+    return value
+
+
+LINE_MAX = 2048  # characters of a one-line field (a URL, a path, a ref, a tag): generous, but bounded
+TEXT_MAX = 65536  # characters of a multi-line field (a CA certificate, known_hosts)
 
 
 def _setting_value(value: Any) -> str:
     # Extension settings are strings on the wire; YAML booleans and numbers are written as Helm expects them.
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (int, str)):
+    if isinstance(value, int):
         return str(value)
+    if isinstance(value, str):
+        if len(value) > TEXT_MAX:
+            raise ValueError(f"has {len(value):,} characters (at most {TEXT_MAX:,})")
+        return _lines(value)
     raise ValueError("must be a string, number or boolean")
 
 
 Duration = Annotated[int, PlainValidator(parse_duration)]
 IsoDuration = Annotated[str, PlainValidator(_iso_duration)]
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+Location = Annotated[str, AfterValidator(_location)]
 Guid = Annotated[str, AfterValidator(_guid)]
 Cidr = Annotated[str, AfterValidator(_cidr)]
 SettingValue = Annotated[str, PlainValidator(_setting_value)]
-NonEmpty = Annotated[str, Field(min_length=1)]
+# Every free-form string of the spec is one of these: `Line` one line of printable text (a URL, a ref, a path, a
+# glob), `Text` printable lines (a certificate); both bounded. `MaybeEmpty...` may also be "".
+Line = Annotated[str, StringConstraints(min_length=1, max_length=LINE_MAX), AfterValidator(_one_line)]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=TEXT_MAX), AfterValidator(_lines)]
+MaybeEmptyLine = Annotated[str, StringConstraints(max_length=LINE_MAX), AfterValidator(_one_line)]
+MaybeEmptyText = Annotated[str, StringConstraints(max_length=TEXT_MAX), AfterValidator(_lines)]
 
 
 # --------------------------------------------------------------------------------------------- models
@@ -314,7 +412,7 @@ class _Spec(BaseModel):
 
 class NodePool(_Spec):
     name: Annotated[str, _pattern(r"[a-z][a-z0-9]{0,11}", "an AKS node pool name (a-z then a-z0-9, 1-12 characters)")]
-    vm_size: NonEmpty
+    vm_size: Line
     count: Annotated[int, Field(ge=0, le=1000)] | None = None
     min_count: Annotated[int, Field(ge=0, le=1000)] | None = None
     max_count: Annotated[int, Field(ge=1, le=1000)] | None = None
@@ -335,7 +433,7 @@ class ClusterSpec(_Spec):
     resource_group: Annotated[
         str, _pattern(r"[-\w.()]{0,89}[-\w()]", "a resource group name (1-90 characters, not ending in '.')")
     ]
-    location: Annotated[str, _pattern(r"[a-z0-9]+", "an Azure region name such as westeurope")] | None = None
+    location: Location | None = None
     subscription_id: Guid | None = None
     # AKS only:
     kubernetes_version: Annotated[str, _pattern(r"\d+\.\d+(\.\d+)?", "a Kubernetes version such as 1.31")] | None = None
@@ -352,7 +450,7 @@ class ClusterSpec(_Spec):
     auto_upgrade_channel: Literal["none", "patch", "stable", "rapid", "node-image"] | None = None
     authorized_ip_ranges: list[Cidr] | None = None
     private_cluster: bool | None = None
-    tags: dict[str, str] | None = None
+    tags: dict[Line, MaybeEmptyLine] | None = None
     disable_local_accounts: bool | None = None
     protect: bool = True  # a cluster is never deleted or replaced by accident
 
@@ -365,8 +463,8 @@ class ExtensionSpec(_Spec):
     release_train: Literal["Stable", "Preview"] = "Stable"
     auto_upgrade_minor_version: bool = True
     version: Annotated[str, _pattern(r"\d+\.\d+\.\d+", "an extension version such as 1.15.1")] | None = None
-    settings: dict[str, SettingValue] = {}
-    protected_settings: dict[str, SecretField] = {}
+    settings: dict[Line, SettingValue] = {}
+    protected_settings: dict[Line, SecretField] = {}
 
 
 class _Reconciled(_Spec):
@@ -392,16 +490,16 @@ class _Reconciled(_Spec):
 
 
 class GitSource(_Reconciled):
-    url: NonEmpty
-    branch: NonEmpty | None = None
-    tag: NonEmpty | None = None
-    semver: NonEmpty | None = None
+    url: Line
+    branch: Line | None = None
+    tag: Line | None = None
+    semver: Line | None = None
     commit: Annotated[str, _pattern(r"[0-9a-f]{7,40}", "a commit SHA (7-40 hex characters)")] | None = None
-    https_user: NonEmpty | None = None
+    https_user: Line | None = None
     https_key: SecretField | None = None
     ssh_private_key: SecretField | None = None
-    ssh_known_hosts: NonEmpty | None = None
-    https_ca_cert: NonEmpty | None = Field(default=None, alias="httpsCACert")
+    ssh_known_hosts: Text | None = None
+    https_ca_cert: Text | None = Field(default=None, alias="httpsCACert")
     provider: Literal["Generic", "Azure", "GitHub"] | None = None
 
     @property
@@ -410,9 +508,9 @@ class GitSource(_Reconciled):
 
 
 class BucketSource(_Reconciled):
-    url: NonEmpty
-    bucket_name: NonEmpty
-    access_key: NonEmpty | None = None
+    url: Line
+    bucket_name: Line
+    access_key: Line | None = None
     secret_key: SecretField | None = None
     insecure: bool = False  # the API's default is true; fluxfleet's is TLS
 
@@ -422,8 +520,8 @@ class ManagedIdentity(_Spec):
 
 
 class AzureBlobSource(_Reconciled):
-    url: NonEmpty
-    container_name: NonEmpty
+    url: Line
+    container_name: Line
     account_key: SecretField | None = None
     sas_token: SecretField | None = None
     managed_identity: ManagedIdentity | None = None
@@ -431,18 +529,18 @@ class AzureBlobSource(_Reconciled):
 
 class SubstituteFrom(_Spec):
     kind: Literal["ConfigMap", "Secret"]
-    name: Annotated[str, _pattern(_DNS_SUBDOMAIN.pattern[1:-1], "a Kubernetes object name")]
+    name: Annotated[str, _pattern(_DNS_SUBDOMAIN.pattern, "a Kubernetes object name")]
     optional: bool = False
 
 
 class PostBuild(_Spec):
-    substitute: dict[Annotated[str, _pattern(r"[_a-zA-Z][_a-zA-Z0-9]*", "a variable name")], str] = {}
+    substitute: dict[Annotated[str, _pattern(r"[_a-zA-Z][_a-zA-Z0-9]*", "a variable name")], MaybeEmptyText] = {}
     substitute_from: list[SubstituteFrom] = []
 
 
 class KustomizationSpec(_Reconciled):
-    path: NonEmpty | None = None
-    depends_on: list[str] = []
+    path: Line | None = None
+    depends_on: list[Line] = []
     prune: bool | None = None
     force: bool | None = None
     wait: bool | None = None
@@ -524,7 +622,7 @@ def _list_issues(loc: Loc, values: Sequence[str]) -> Iterator[tuple[Loc, str]]:
     seen: set[str] = set()
     for index, value in enumerate(values):
         if value in seen:
-            yield (*loc, index), f"duplicate {value!r}"
+            yield (*loc, index), f"duplicate {shown(value)}"
         seen.add(value)
 
 
@@ -565,7 +663,7 @@ def _cluster_issues(cluster: ClusterSpec) -> Iterator[tuple[Loc, str]]:
     for index, pool in enumerate(cluster.node_pools):
         loc = (*base, "nodePools", index)
         if pool.name in seen:
-            yield (*loc, "name"), f"duplicate node pool name {pool.name!r}"
+            yield (*loc, "name"), f"duplicate node pool name {shown(pool.name)}"
         seen.add(pool.name)
         if pool.count is not None and (pool.min_count is not None or pool.max_count is not None):
             yield loc, "set either count or minCount/maxCount (autoscaling), not both"
@@ -621,7 +719,10 @@ def _git_issues(loc: Loc, git: GitSource) -> Iterator[tuple[Loc, str]]:
             yield (*loc, missing), "httpsUser and httpsKey go together"
     if git.provider not in (None, "Generic"):
         # pulumi-azure-native sends fluxConfigurations API 2023-05-01, which has no `provider`.
-        yield (*loc, "provider"), f"provider {git.provider!r} needs a newer Flux configuration API than fluxfleet sends"
+        yield (
+            (*loc, "provider"),
+            f"provider {shown(git.provider)} needs a newer Flux configuration API than fluxfleet sends",
+        )
 
 
 def git_url_problem(url: str) -> str | None:
@@ -692,7 +793,7 @@ def flux_object_name_problems(configuration: str, kustomization: str) -> Iterato
     object_name = f"{configuration}-{kustomization}"
     if len(object_name) > FLUX_OBJECT_NAME_MAX:
         yield (
-            f"the Flux object name {object_name!r} has {len(object_name)} characters "
+            f"the Flux object name {shown(object_name)} has {len(object_name)} characters "
             f"(at most {FLUX_OBJECT_NAME_MAX}): shorten the configuration or kustomization name"
         )
 
@@ -700,23 +801,23 @@ def flux_object_name_problems(configuration: str, kustomization: str) -> Iterato
 def dependency_problems(depends_on: Mapping[str, Sequence[str]]) -> Iterator[tuple[Loc, str]]:
     """What is wrong with a kustomization graph (name → dependsOn), at `(name, "dependsOn"[, index])`: unknown
     targets, self-dependencies, duplicates, and a cycle, named."""
-    known = ", ".join(sorted(depends_on)) or "none"
+    known = listed(sorted(depends_on)) or "none"
     for name, targets in depends_on.items():
         seen: set[str] = set()
         for index, target in enumerate(targets):
             if target == name:
                 yield (name, "dependsOn", index), "a kustomization cannot depend on itself"
             elif target not in depends_on:
-                yield (name, "dependsOn", index), f"unknown kustomization {target!r} (known: {known})"
+                yield (name, "dependsOn", index), f"unknown kustomization {shown(target)} (known: {known})"
             elif target in seen:
-                yield (name, "dependsOn", index), f"duplicate {target!r}"
+                yield (name, "dependsOn", index), f"duplicate {shown(target)}"
             seen.add(target)
     graph = {name: [t for t in targets if t in depends_on and t != name] for name, targets in depends_on.items()}
     try:
         graphlib.TopologicalSorter(graph).prepare()
     except graphlib.CycleError as cycle:
         nodes = list(reversed(cycle.args[1]))  # graphlib lists the cycle against the edge direction
-        yield (nodes[0], "dependsOn"), f"dependency cycle: {' -> '.join(nodes)}"
+        yield (nodes[0], "dependsOn"), f"dependency cycle: {' -> '.join(bounded(node, 63) for node in nodes)}"
 
 
 def key_vault_refs(spec: StackSpec) -> list[tuple[str, KeyVaultRef]]:
@@ -763,14 +864,18 @@ def kustomization_path_issues(stack: Stack, checkouts: Mapping[str, Path]) -> li
             continue
         for kustomization_name, kustomization in configuration.kustomizations.items():
             relative = kustomization.path or "./"
-            if not (root / relative).is_dir():
+            if not _is_dir(root / relative):
                 loc = ("flux", "configurations", name, "kustomizations", kustomization_name, "path")
-                issues.append(
-                    SpecIssue(
-                        stack.file, key_path(loc), f"{relative!r} is not a directory of the source (checked in {root})"
-                    )
-                )
+                message = f"{shown(relative)} is not a directory of the source (checked in {root})"
+                issues.append(SpecIssue(stack.file, key_path(loc), message))
     return issues
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # a name too long for the file system, ...
+        return False
 
 
 # --------------------------------------------------------------------------------------------- parsing
@@ -780,26 +885,37 @@ def parse_spec(
     raw: Mapping[str, Any],
     *,
     file: str,
-    default_location: str | None = None,
+    default_location: Any = None,
     plain_strings_are_secret: bool = False,
 ) -> StackSpec:
     """Validate the `fluxfleet:` config of one stack (keys without the namespace) into a `StackSpec`.
 
+    `default_location` is `azure-native:location`, checked as `cluster.location` is.
     `plain_strings_are_secret` is true only when Pulumi says the `fluxfleet:flux` key is a secret, i.e. the
     engine decrypted a `pulumi config set --secret` value into it.
     """
+    check_expansion(raw, file, key_path)
+    issues = []
+    if default_location is not None and (problem := location_problem(default_location)):
+        issues.append(SpecIssue(file, "azure-native:location", problem))  # raised below, with the rest
     try:
         spec = StackSpec.model_validate(
             dict(raw), context={"plain_strings_are_secret": plain_strings_are_secret}, by_alias=True
         )
     except ValidationError as error:
-        raise SpecError([_issue_from_pydantic(file, e) for e in error.errors(include_url=False)]) from None
+        raise SpecError([*issues, *_pydantic_issues(file, error)]) from None
     if spec.cluster.location is None and default_location and spec.cluster.is_aks:
         spec = spec.model_copy(update={"cluster": spec.cluster.model_copy(update={"location": default_location})})
-    issues = [SpecIssue(file, key_path(loc), message) for loc, message in _semantic_issues(spec)]
+    issues += [SpecIssue(file, key_path(loc), message) for loc, message in _semantic_issues(spec)]
     if issues:
         raise SpecError(issues)
     return spec
+
+
+def _pydantic_issues(
+    file: str, error: ValidationError, root: type[BaseModel] | None = None, namespace: str = NAMESPACE
+) -> list[SpecIssue]:
+    return [_issue_from_pydantic(file, e, root, namespace) for e in error.errors(include_url=False)]
 
 
 def _issue_from_pydantic(
@@ -809,14 +925,15 @@ def _issue_from_pydantic(
     kind, message = error["type"], error["msg"]
     if kind == "extra_forbidden":
         allowed = _allowed_keys(loc[:-1], root or StackSpec)
-        guess = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        key = str(loc[-1])
+        guess = difflib.get_close_matches(key, allowed, n=1) if len(key) <= KEY_PART_MAX else []
         message = "unknown key" + (f" (did you mean {guess[0]!r}?)" if guess else f" (allowed: {', '.join(allowed)})")
     elif kind == "missing":
         message = "required key is missing"
-    elif kind == "literal_error":
-        message = f"{message} (got {error.get('input')!r})"
-    elif isinstance(error.get("input"), Mapping) and set(error["input"]) == {"secure"}:
+    elif is_pulumi_secure(error.get("input")):  # before anything that would quote the value, even its ciphertext
         message = "is a Pulumi secret, but this key is not a secret field: set it without --secret"
+    elif kind == "literal_error":
+        message = f"{message} (got {shown(error.get('input'))})"
     elif kind == "value_error":
         message = message.removeprefix("Value error, ")
     return SpecIssue(file, key_path(loc, namespace), message)
@@ -857,30 +974,112 @@ def _value_type(annotation: Any) -> Any:
 # --------------------------------------------------------------------------------------------- readers
 
 
+# The config keys of the azure-native provider (pulumi-azure-native 3.x, config/vars.py): the only `azure-native:`
+# keys a stack may set.
+AZURE_NATIVE_KEYS = (
+    "auxiliaryTenantIds",
+    "clientCertificatePassword",
+    "clientCertificatePath",
+    "clientId",
+    "clientSecret",
+    "disableInstanceDiscovery",
+    "disablePulumiPartnerId",
+    "environment",
+    "location",
+    "metadataHost",
+    "msiEndpoint",
+    "oidcRequestToken",
+    "oidcRequestUrl",
+    "oidcToken",
+    "oidcTokenFilePath",
+    "partnerId",
+    "subscriptionId",
+    "tenantId",
+    "useDefaultAzureCredential",
+    "useMsi",
+    "useOidc",
+)
+_CHECKED_NAMESPACES = (NAMESPACE, "azure-native")
+
+
+def split_config(file: str, config: Mapping[Any, Any]) -> tuple[dict[str, Any], list[SpecIssue]]:
+    """A stack's config keys: the `fluxfleet:` ones by name (a bare key is the project's, fluxfleet's), and what is
+    wrong with the keys: a namespace that is a typo of fluxfleet or azure-native, an azure-native key the provider
+    does not have, a key written both bare and with its namespace. Other namespaces (pulumi:, a user's) are allowed."""
+    raw: dict[str, Any] = {}
+    written: dict[str, str] = {}  # name -> the key as written
+    issues = []
+    for key, value in config.items():
+        if not isinstance(key, str):
+            issues.append(SpecIssue(file, shown(key), "a config key is a string such as fluxfleet:cluster"))
+            continue
+        where = bounded(key, KEY_PART_MAX)
+        namespace, colon, name = key.partition(":")  # Pulumi's `namespace:name`: the first colon
+        if not colon:
+            namespace, name = NAMESPACE, key
+        if namespace == NAMESPACE:
+            if name in written:
+                message = f"the same key as {shown(written[name])} (a bare key is in the project namespace, fluxfleet)"
+                issues.append(SpecIssue(file, where, message + ": keep one"))
+                continue
+            written[name], raw[name] = key, value
+        elif namespace == "azure-native":
+            if name not in AZURE_NATIVE_KEYS:
+                guess = _close(name, AZURE_NATIVE_KEYS)
+                hint = f" (did you mean 'azure-native:{guess}'?)" if guess else ""
+                issues.append(SpecIssue(file, where, "not a config key of the azure-native provider" + hint))
+        elif guess := _close(namespace, _CHECKED_NAMESPACES, cutoff=0.8):
+            issues.append(SpecIssue(file, where, f"unknown namespace {shown(namespace)} (did you mean {guess!r}?)"))
+    return raw, issues
+
+
+def _close(word: str, known: Sequence[str], cutoff: float = 0.6) -> str | None:
+    """The known word `word` is likely a typo of: the same but for case, else the closest (difflib)."""
+    if len(word) > KEY_PART_MAX:
+        return None
+    folded = {item.lower(): item for item in known}
+    guess = difflib.get_close_matches(word.lower(), list(folded), n=1, cutoff=cutoff)
+    return folded[guess[0]] if guess else None
+
+
 def spec_from_pulumi_config() -> Stack:
-    """The spec of the running Pulumi stack, from `pulumi.Config`."""
+    """The spec of the running Pulumi stack, from `pulumi.Config`. Every config key the engine passed is checked as
+    a stack file's are (see split_config); a `fluxfleet:` key the spec does not know is an error."""
     import pulumi
+    from pulumi.runtime import config as runtime_config
 
     config = pulumi.Config(NAMESPACE)
     file = f"stacks/Pulumi.{pulumi.get_stack()}.yaml"
+    keys = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}  # every key the stack sets
+    names, issues = split_config(file, dict.fromkeys(keys))
     raw: dict[str, Any] = {}
-    for key in StackSpec.model_fields:
-        try:
-            value = config.get_object(key)
+    for name in [*StackSpec.model_fields, *(name for name in names if name not in StackSpec.model_fields)]:
+        try:  # an unknown key is read as the string it is, for pydantic to name it
+            value = config.get_object(name) if name in StackSpec.model_fields else config.get(name)
         except pulumi.ConfigTypeError:
-            raise SpecError([SpecIssue(file, key_path((key,)), "must be a structured (YAML or JSON) value")]) from None
+            raise SpecError([SpecIssue(file, key_path((name,)), "must be a structured (YAML or JSON) value")]) from None
+        except (RecursionError, ValueError):  # json.loads: nested too deep, or an integer too long for int()
+            message = "cannot be read: nested too deeply or a number too long"
+            raise SpecError([SpecIssue(file, key_path((name,)), message)]) from None
         if value is not None:
-            raw[key] = value
-    spec = parse_spec(
-        raw,
-        file=file,
-        default_location=pulumi.Config("azure-native").get("location"),
-        plain_strings_are_secret=pulumi.runtime.is_config_secret(f"{NAMESPACE}:flux"),
-    )
+            raw[name] = value
+    try:
+        spec = parse_spec(
+            raw,
+            file=file,
+            default_location=pulumi.Config("azure-native").get("location"),
+            plain_strings_are_secret=pulumi.runtime.is_config_secret(f"{NAMESPACE}:flux"),
+        )
+    except SpecError as error:
+        raise SpecError([*issues, *error.issues]) from None
+    if issues:
+        raise SpecError(issues)
     return Stack(pulumi.get_stack(), file, spec)
 
 
-STACK_FILE = re.compile(r"^Pulumi\.(?P<stack>[^/]+)\.ya?ml$")
+STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")  # a Pulumi stack name
+STACK_NAME_RULE = "letters, digits, '-', '_' and '.', at most 100 characters"
+STACK_FILE = re.compile(r"^Pulumi\.(?P<stack>[A-Za-z0-9_.-]{1,100})\.ya?ml\Z")
 
 
 def report_name(path: Path) -> str:
@@ -892,33 +1091,155 @@ def report_name(path: Path) -> str:
 def stack_name(path: Path) -> str:
     match = STACK_FILE.match(path.name)
     if not match:
-        raise SpecError([SpecIssue(str(path), "-", "a stack file is named Pulumi.<stack>.yaml")])
+        message = f"a stack file is named Pulumi.<stack>.yaml, <stack> being {STACK_NAME_RULE}"
+        raise SpecError([SpecIssue(str(path), "-", message)])
     return match["stack"]
 
 
-def read_yaml(path: Path, file: str) -> Any:
-    """A YAML (or JSON) document, or a SpecError saying in one line why it cannot be read."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
+FILE_MAX_BYTES = 16 * 1024 * 1024  # 16 MiB: far beyond any stack file, little enough to read at once
+
+
+def read_text(path: Path, file: str) -> str:
+    """A user's file as text: the one way fluxfleet reads one. Nothing makes it hang or read without end: it opens
+    without blocking (a FIFO), refuses anything but a regular file (a device, a directory) and a file over 16 MiB,
+    and says in one line why it cannot read (a symlink loop: ELOOP)."""
+
+    def refused(message: str) -> SpecError:
+        return SpecError([SpecIssue(file, "-", message)])
 
     try:
-        return YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        try:
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):  # what was opened, not what the name was a moment ago
+                raise refused("not a regular file")
+            with os.fdopen(descriptor, "rb", closefd=False) as stream:
+                data = stream.read(FILE_MAX_BYTES + 1)
+        finally:
+            os.close(descriptor)
     except OSError as error:
-        raise SpecError([SpecIssue(file, "-", f"cannot read: {error.strerror}")]) from None
+        raise refused(f"cannot read: {error.strerror or error}") from None
+    if len(data) > FILE_MAX_BYTES:
+        raise refused(f"larger than {FILE_MAX_BYTES // 2**20} MiB, the most fluxfleet reads")
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise SpecError([SpecIssue(file, "-", f"not UTF-8 text (byte {error.start})")]) from None
+        raise refused(f"not UTF-8 text (byte {error.start})") from None
+
+
+YAML_MAX_VALUES = 100_000  # values of one document, an alias counted each time it is used: far beyond any stack
+YAML_MAX_NODES = 20_000  # values written in one file: far beyond any stack, and parsed (in Python) in seconds
+YAML_MAX_DEPTH = 64  # levels of nesting
+INT_MAX_DIGITS = 4300  # int() refuses longer decimal strings (sys.get_int_max_str_digits)
+_DECIMAL = re.compile(r"[-+]?[0-9_]+")
+
+
+class _TooBig(Exception):
+    """A document refused while it is parsed: at which line, and why."""
+
+    def __init__(self, line: int, why: str):
+        super().__init__(why)
+        self.line, self.why = line, why
+
+
+@functools.cache
+def _bounded_parser(base: type) -> type:
+    """ruamel's parser `base`, refusing as it parses (so before the composer, which recurses, and before any alias is
+    expanded) a document of more than YAML_MAX_NODES nodes or nested deeper than YAML_MAX_DEPTH, and an integer
+    too long for int()."""
+    from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent, NodeEvent, ScalarEvent
+
+    class BoundedParser(base):  # type: ignore[misc, valid-type]
+        nodes = depth = 0
+
+        def get_event(self) -> Any:
+            event = super().get_event()
+            if isinstance(event, CollectionEndEvent):
+                self.depth -= 1
+            elif isinstance(event, NodeEvent):
+                self.nodes += 1
+                self.depth += isinstance(event, CollectionStartEvent)
+                line = event.start_mark.line + 1
+                if self.nodes > YAML_MAX_NODES:
+                    raise _TooBig(line, f"more than {YAML_MAX_NODES:,} values")
+                if self.depth > YAML_MAX_DEPTH:
+                    raise _TooBig(line, f"nested deeper than {YAML_MAX_DEPTH} levels")
+                plain = isinstance(event, ScalarEvent) and event.style is None
+                if plain and len(event.value) > INT_MAX_DIGITS and _DECIMAL.fullmatch(event.value):
+                    raise _TooBig(line, f"a number of more than {INT_MAX_DIGITS:,} digits")
+            return event
+
+    return BoundedParser
+
+
+def _yaml(typ: str) -> Any:
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ=typ, pure=True)
+    yaml.Parser = _bounded_parser(yaml.Parser)
+    return yaml
+
+
+def read_yaml(path: Path, file: str, where: Callable[[Loc], str] | None = None) -> Any:
+    """A YAML (or JSON) document, or a SpecError saying in one line why it cannot be read. Hostile input ends
+    fast: see read_text, _bounded_parser and check_expansion (`where` names its key paths; default: as fleet.yaml)."""
+    from ruamel.yaml.error import YAMLError
+
+    text = read_text(path, file)
+    try:
+        document = _yaml("safe").load(text)
+    except _TooBig as error:
+        raise SpecError([SpecIssue(file, f"line {error.line}", f"not read: {error.why}")]) from None
     except YAMLError as error:
-        where = getattr(error, "problem_mark", None)
-        line = f"line {where.line + 1}" if where else "-"
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise SpecError([SpecIssue(file, line, f"not valid YAML: {problem}")]) from None
+        mark = getattr(error, "problem_mark", None)
+        problem = getattr(error, "problem", None) or (str(error).splitlines() or ["?"])[0]
+        problem = problem.split(" with value ")[0]  # a duplicate key: not its values, which may be long or secret
+        line = f"line {mark.line + 1}" if mark else "-"
+        raise SpecError([SpecIssue(file, line, f"not valid YAML: {bounded(problem, 200)}")]) from None
+    except (ValueError, TypeError, RecursionError) as error:  # from a constructor: a date out of range, a list key
+        problem = (str(error).splitlines() or [type(error).__name__])[0]
+        raise SpecError([SpecIssue(file, "-", f"not valid YAML: {bounded(problem, 200)}")]) from None
+    check_expansion(document, file, where or (lambda loc: key_path(loc, "")))
+    return document
+
+
+def check_expansion(document: Any, file: str, where: Callable[[Loc], str]) -> None:
+    """Refuse a document that expands (through YAML aliases: a "billion laughs") to more than YAML_MAX_VALUES values
+    or nests deeper than YAML_MAX_DEPTH (a recursive alias `&a [*a]` too), at the key path where the limit is hit.
+    The loader shares what an alias names, so loading was fast; this walk is iterative and counts a value each time
+    it is reached, so it ends after at most YAML_MAX_VALUES of them."""
+    count = 1
+    pending: list[tuple[Any, Any, int]] = [(document, None, 0)]  # (value, (parent's trail, key), depth)
+    while pending:
+        value, trail, depth = pending.pop()
+        if not isinstance(value, (Mapping, list)) or not value:
+            continue
+        count += len(value)
+        if depth >= YAML_MAX_DEPTH or count > YAML_MAX_VALUES:
+            loc: list[Any] = []
+            while trail:
+                trail, key = trail
+                loc.append(key)
+            why = f"nested deeper than {YAML_MAX_DEPTH} levels" if depth >= YAML_MAX_DEPTH else ""
+            why = why or f"expands to more than {YAML_MAX_VALUES:,} values (YAML aliases?)"
+            raise SpecError([SpecIssue(file, where(tuple(reversed(loc))), f"not read: {why}")])
+        items = value.items() if isinstance(value, Mapping) else enumerate(value)
+        pending.extend((item, (trail, key), depth + 1) for key, item in items)
+
+
+def _stack_file_path(loc: Loc) -> str:
+    """A key path of a stack file as errors name config keys: ('config', 'fluxfleet:flux', 'configurations') ->
+    'fluxfleet:flux.configurations'."""
+    if len(loc) < 2 or loc[0] != "config" or not isinstance(loc[1], str):
+        return key_path(loc, "")
+    namespace, colon, name = loc[1].partition(":")
+    return key_path((name, *loc[2:]), namespace) if colon else key_path(loc[1:])
 
 
 def load_stack_file(path: Path, display: str | None = None) -> Stack:
     """Read and validate `Pulumi.<stack>.yaml` directly, as `plan` does (no Pulumi CLI, no decryption)."""
     file = display or str(path)
     name = stack_name(path)
-    document = read_yaml(path, file)
+    document = read_yaml(path, file, _stack_file_path)
     if document is None:
         document = {}
     if not isinstance(document, Mapping):
@@ -926,34 +1247,44 @@ def load_stack_file(path: Path, display: str | None = None) -> Stack:
     config = document.get("config") or {}
     if not isinstance(config, Mapping):
         raise SpecError([SpecIssue(file, "config", "must be a mapping of config keys")])
-    raw: dict[str, Any] = {}
-    for key, value in config.items():
-        namespace, _, short = str(key).rpartition(":")
-        if namespace in ("", NAMESPACE):  # a bare key belongs to the project namespace
-            raw[short] = value
-    location = config.get("azure-native:location")
-    spec = parse_spec(raw, file=file, default_location=location if isinstance(location, str) else None)
+    raw, issues = split_config(file, config)
+    try:
+        spec = parse_spec(raw, file=file, default_location=config.get("azure-native:location"))
+    except SpecError as error:
+        raise SpecError([*issues, *error.issues]) from None
+    if issues:
+        raise SpecError(issues)
     return Stack(name, file, spec)
 
 
-def stack_file_line(path: Path, keys: Sequence[str | int]) -> int | None:
-    """The 1-based line of the deepest of `config:` → `keys` present in a stack file, for annotations."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
+class StackFileLines:
+    """Where keys are in one stack file, for annotations: the file is read and parsed once, however many keys are
+    looked up. Every answer is None when the file cannot be read or parsed, or has no `config:`."""
 
-    try:
-        node = YAML(typ="rt").load(path.read_text(encoding="utf-8"))["config"]
-    except (OSError, UnicodeDecodeError, YAMLError, KeyError, TypeError):
-        return None
-    line = None
-    for key in keys:
+    def __init__(self, path: Path):
+        from ruamel.yaml.error import YAMLError
+
         try:
-            position = node.lc.key(key) if isinstance(key, str) else node.lc.item(key)
-            node = node[key]
-        except (AttributeError, KeyError, IndexError, TypeError):
-            break
-        line = position[0] + 1
-    return line
+            self.config = _yaml("rt").load(read_text(path, str(path)))["config"]
+        except (SpecError, _TooBig, YAMLError, ValueError, TypeError, KeyError, RecursionError):
+            self.config = None
+
+    def line(self, keys: Sequence[str | int]) -> int | None:
+        """The 1-based line of the deepest of `config:` → `keys` present."""
+        node, line = self.config, None
+        for key in keys:
+            try:
+                position = node.lc.key(key) if isinstance(key, str) else node.lc.item(key)
+                node = node[key]
+            except (AttributeError, KeyError, IndexError, TypeError):
+                break
+            line = position[0] + 1
+        return line
+
+
+def stack_file_line(path: Path, keys: Sequence[str | int]) -> int | None:
+    """The 1-based line of the deepest of `config:` → `keys` present in a stack file (StackFileLines, for one)."""
+    return StackFileLines(path).line(keys)
 
 
 PolicyLevel = Literal["mandatory", "advisory", "disabled"]
@@ -970,15 +1301,15 @@ def load_policy_levels(path: Path, known: Sequence[str]) -> dict[str, str]:
     levels: dict[str, str] = {}
     issues: list[SpecIssue] = []
     for policy, value in document.items():
-        where = str(policy)
+        where = bounded(str(policy), KEY_PART_MAX)
         if policy not in known:
-            hint = difflib.get_close_matches(str(policy), known, n=1)
+            hint = difflib.get_close_matches(str(policy), known, n=1) if len(str(policy)) <= KEY_PART_MAX else []
             issues.append(SpecIssue(file, where, "unknown policy" + (f" (did you mean {hint[0]!r}?)" if hint else "")))
             continue
         if isinstance(value, dict):
-            where, value = f"{policy}.enforcementLevel", value.get("enforcementLevel")
+            where, value = f"{where}.enforcementLevel", value.get("enforcementLevel")
         if value not in POLICY_LEVELS:
-            issues.append(SpecIssue(file, where, f"{value!r}: use one of {', '.join(POLICY_LEVELS)}"))
+            issues.append(SpecIssue(file, where, f"{shown(value)}: use one of {', '.join(POLICY_LEVELS)}"))
             continue
         levels[policy] = value
     if issues:
@@ -993,7 +1324,7 @@ FLEET_FILE = "fleet.yaml"
 
 class StageSpec(_Spec):
     name: DnsLabel
-    stacks: Annotated[list[NonEmpty], Field(min_length=1)]  # stack names or globs such as prod-*
+    stacks: Annotated[list[Line], Field(min_length=1)]  # stack names or globs such as prod-*
     max_concurrency: Annotated[int, Field(ge=1, le=1000)] = 1
     max_failures: Annotated[int, Field(ge=0)] = 0
     after_stage_wait: Duration | None = None  # bake time before the next stage
@@ -1046,26 +1377,28 @@ def load_fleet(path: Path, known_stacks: Sequence[str], display: str | None = No
     try:
         spec = FleetSpec.model_validate(dict(document), by_alias=True)
     except ValidationError as error:
-        raise SpecError(
-            [_issue_from_pydantic(file, e, FleetSpec, namespace="") for e in error.errors(include_url=False)]
-        ) from None
+        raise SpecError(_pydantic_issues(file, error, FleetSpec, namespace="")) from None
     issues: list[SpecIssue] = []
     owner: dict[str, str] = {}
     stages = []
     for index, stage in enumerate(spec.stages):
         if any(other.name == stage.name for other in spec.stages[:index]):
-            issues.append(SpecIssue(file, key_path(("stages", index, "name"), ""), f"duplicate stage {stage.name!r}"))
+            issues.append(
+                SpecIssue(file, key_path(("stages", index, "name"), ""), f"duplicate stage {shown(stage.name)}")
+            )
         members: list[str] = []
         for position, pattern in enumerate(stage.stacks):
             where = key_path(("stages", index, "stacks", position), "")
             matched = sorted(name for name in known_stacks if fnmatch.fnmatchcase(name, pattern))
             if not matched:
                 issues.append(
-                    SpecIssue(file, where, f"{pattern!r} matches no stack (known: {', '.join(known_stacks)})")
+                    SpecIssue(file, where, f"{shown(pattern)} matches no stack (known: {listed(known_stacks)})")
                 )
             for name in matched:
                 if name in owner and owner[name] != stage.name:
-                    issues.append(SpecIssue(file, where, f"stack {name!r} is already in stage {owner[name]!r}"))
+                    issues.append(
+                        SpecIssue(file, where, f"stack {shown(name)} is already in stage {shown(owner[name])}")
+                    )
                 elif name not in members:
                     owner[name] = stage.name
                     members.append(name)

@@ -570,3 +570,21 @@ def test_a_stack_whose_cluster_is_busy_waits_and_one_busy_too_long_fails_unstart
     assert h.record().stacks["b"].message == (
         "not started: cluster b Updating after 300s: another operation is running"
     )
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "directory"])
+def test_a_journal_file_that_is_not_a_regular_file_is_refused_not_waited_on(tmp_path, kind):
+    h = Harness(tmp_path, fleet(stage("one", ["a"])))
+    record = new_run(h.fleet, Selection(), h.clock.now())
+    Journal.create(h.runs, record).release()
+    log = h.runs / f"{record.run_id}.log"
+    if kind == "fifo":
+        os.mkfifo(log)  # a read would wait for a writer forever
+    elif kind == "device":
+        log.symlink_to("/dev/zero")  # a read would never end
+    else:
+        log.mkdir()
+    with pytest.raises(ValueError, match=r"not a fluxfleet run journal \((not a regular file|cannot read: .*)\)"):
+        Journal.open(h.runs, record.run_id)
+    (h.runs / "other.json").symlink_to("/dev/zero")
+    assert history(h.runs) == {}  # estimates skip what is not a journal
