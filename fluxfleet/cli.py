@@ -138,13 +138,17 @@ def _input_errors(error, prefix: str = "") -> typer.Exit:
 
 def _stack_paths(command: str, stacks_dir: Path, names: list[str] | None) -> list[Path]:
     from fluxfleet.plan import stack_files
+    from modules.spec import SpecError, printable
 
     if not stacks_dir.is_dir():
-        typer.echo(f"fluxfleet {command}: {stacks_dir}: no such directory", err=True)
+        typer.echo(f"fluxfleet {command}: {printable(str(stacks_dir))}: no such directory", err=True)
         raise typer.Exit(2)
-    paths = stack_files(stacks_dir, names or ())
+    try:
+        paths = stack_files(stacks_dir, names or ())
+    except SpecError as error:  # a bad stack name, a file name that is not UTF-8, a stack with two files
+        raise _input_errors(error, f"fluxfleet {command}: ") from None
     if not paths:
-        typer.echo(f"fluxfleet {command}: {stacks_dir}: no Pulumi.<stack>.yaml files", err=True)
+        typer.echo(f"fluxfleet {command}: {printable(str(stacks_dir))}: no Pulumi.<stack>.yaml files", err=True)
         raise typer.Exit(2)
     return paths
 
