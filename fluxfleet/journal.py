@@ -26,12 +26,10 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
 from fluxfleet.locks import FileLock, this_process
-from modules.spec import SpecError, Stage, printable, read_text, shown
+from modules.spec import DURATION_MAX, STACK_NAME, SpecError, Stage, printable, read_text, shown
 
 RUNS_DIR = Path(".fluxfleet") / "runs"
 RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{4}")  # what new_run_id makes: a run id is never a path
-STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")  # a Pulumi stack name (it names the stack's lock file)
-MAX_SECONDS = 366 * 24 * 3600  # no wait a journal records is longer
 
 
 def _timestamp(value: str | None) -> str | None:
@@ -92,7 +90,7 @@ class StagePlan:
     stacks: list[StackName]
     max_concurrency: Annotated[int, Field(ge=1, le=1000)]
     max_failures: Count
-    after_stage_wait: Annotated[int, Field(ge=0, le=MAX_SECONDS)]
+    after_stage_wait: Annotated[int, Field(ge=0, le=DURATION_MAX)]
     approval: bool
     bake_until: Timestamp = None
 
