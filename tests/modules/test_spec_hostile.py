@@ -16,8 +16,8 @@ import pytest
 
 from modules.spec import SpecError, load_fleet, load_policy_levels, load_stack_file, parse_spec
 from tests.conftest import ROOT
+from tests.modules.test_spec import FILE, demo, errors
 
-FILE = "stacks/Pulumi.dev.yaml"
 LINE_MAX = 1600  # an error line is never longer than this, whatever the input
 READERS = {
     "stack": "load_stack_file(path)",
@@ -174,16 +174,6 @@ def test_a_policy_level_value_is_shown_bounded(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ many errors, long lines
-
-
-def errors(raw: dict[str, Any], **kwargs: Any) -> list[str]:
-    with pytest.raises(SpecError) as caught:
-        parse_spec(raw, file=FILE, **kwargs)
-    return [str(issue) for issue in caught.value.issues]
-
-
-def demo(raw: dict[str, Any]) -> dict[str, Any]:
-    return raw["flux"]["configurations"]["demo"]
 
 
 def test_one_file_reports_at_most_1000_errors_then_a_count(raw):
