@@ -15,13 +15,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from fluxfleet.azure.status import AzureError, AzureReader, ExtensionStatus, FluxConfigurationStatus
 from fluxfleet.gate import first_problem, pin_mismatch
+from fluxfleet.redact import mask_secrets
 from fluxfleet.runner import OperationResult, PropertyChange, ResourceChange, RunnerError, StackRunner, property_path
 from modules.cluster_ref import ClusterRef
 from modules.flux_extension import EXTENSION_TYPE
@@ -329,13 +330,18 @@ def check_stack(
             ),
         ),
     )
+    # What Azure, the cluster and Pulumi say is quoted in reports and cards: credentials in it are masked.
     for look, take in looks:
         try:
-            result.findings += take()
+            result.findings += [_masked(finding) for finding in take()]
         except (AzureError, RunnerError) as error:
-            result.errors.append(f"{look}: {error}")
+            result.errors.append(mask_secrets(f"{look}: {error}"))
     result.seconds = time.monotonic() - started
     return result
+
+
+def _masked(finding: Finding) -> Finding:
+    return replace(finding, subject=mask_secrets(finding.subject), message=mask_secrets(finding.message))
 
 
 def _preview(runner: StackRunner, stack: str) -> OperationResult:
@@ -374,7 +380,7 @@ def remediate(fleet: FleetDrift, runner: StackRunner, *, max_concurrency: int = 
 
     def update(stack: StackDrift) -> None:
         result = runner.up(stack.stack)
-        stack.remediation = "updated" if result.ok else f"update failed: {result.error or 'no detail'}"
+        stack.remediation = "updated" if result.ok else mask_secrets(f"update failed: {result.error or 'no detail'}")
 
     drifted = [stack for stack in fleet.stacks if stack.status is Status.drifted]
     with ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="remediate") as pool:

@@ -17,6 +17,7 @@ from rich.text import Text
 from fluxfleet.drift import FleetDrift, Severity, StackDrift, Status
 from fluxfleet.junit import TestCase, junit_xml
 from fluxfleet.notify import Card
+from modules.spec import printable
 
 MARKS = {
     Status.in_sync: ("✔", "green"),
@@ -50,14 +51,15 @@ def to_json(fleet: FleetDrift) -> dict[str, Any]:
 
 
 def _problems(stack: StackDrift) -> list[str]:
-    """One line per thing to read: spec errors, failed looks, drift, then notes."""
+    """One line per thing to read: spec errors, failed looks, drift, then notes; each escaped (what Azure, the
+    cluster or Pulumi said can hold a terminal escape or a newline that would forge a line)."""
     lines = [str(issue) for issue in stack.spec_errors]
     lines += [f"error: {error}" for error in stack.errors]
     lines += [f"{f.kind}: {f.subject}: {f.message}" for f in stack.findings if f.severity is Severity.drift]
     lines += [f"note: {f.kind}: {f.subject}: {f.message}" for f in stack.findings if f.severity is Severity.note]
     if stack.remediation:
         lines.append(f"remediation: {stack.remediation}")
-    return lines
+    return [printable(line) for line in lines]
 
 
 def to_text(fleet: FleetDrift, color: bool = False, width: int = 120) -> str:
@@ -65,7 +67,8 @@ def to_text(fleet: FleetDrift, color: bool = False, width: int = 120) -> str:
     console = Console(file=buffer, force_terminal=color, no_color=not color, width=width, highlight=False)
     for stack in fleet.stacks:
         mark, style = MARKS[stack.status]
-        console.print(Text.assemble((mark, style), f" {stack.stack}  {stack.status}  {stack.file}"), soft_wrap=True)
+        heading = f" {printable(stack.stack)}  {stack.status}  {printable(stack.file)}"
+        console.print(Text.assemble((mark, style), heading), soft_wrap=True)
         for line in _problems(stack):
             console.print(Text(f"    {line}"), soft_wrap=True)
     console.print(_headline(fleet))
@@ -87,16 +90,16 @@ def to_markdown(fleet: FleetDrift) -> str:
     for stack in fleet.stacks:
         kinds = Counter(f.kind for f in stack.drifts)
         counts = " | ".join(str(kinds[kind]) for kind in ("infrastructure", "flux", "secret-rotation"))
-        lines.append(f"| {stack.stack} | {icons[stack.status]} {stack.status} | {counts} |")
+        lines.append(f"| {_cell(stack.stack)} | {icons[stack.status]} {stack.status} | {counts} |")
     for stack in fleet.stacks:
         problems = _problems(stack)
         if problems:
-            lines += ["", f"## {stack.stack}", ""] + [f"- {_cell(line)}" for line in problems]
+            lines += ["", f"## {_cell(stack.stack)}", ""] + [f"- {_cell(line)}" for line in problems]
     return "\n".join(lines) + "\n"
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("<", "&lt;")
+    return printable(text).replace("|", "\\|").replace("<", "&lt;")
 
 
 def to_junit(fleet: FleetDrift, timestamp: datetime) -> str:
@@ -106,9 +109,10 @@ def to_junit(fleet: FleetDrift, timestamp: datetime) -> str:
         failure = error = None
         if stack.status is Status.drifted:
             failure = f"{len(stack.drifts)} drift(s): " + "; ".join(f"{f.kind} {f.subject}" for f in stack.drifts)
+            failure = printable(failure)  # escaped: the XML writer could only drop what XML 1.0 forbids
         elif stack.status in (Status.error, Status.invalid):
-            error = (stack.errors or [str(issue) for issue in stack.spec_errors])[0]
-        cases.append(TestCase(stack.stack, "fluxfleet.drift", stack.seconds, failure, error, details))
+            error = printable((stack.errors or [str(issue) for issue in stack.spec_errors])[0])
+        cases.append(TestCase(printable(stack.stack), "fluxfleet.drift", stack.seconds, failure, error, details))
     return junit_xml("fluxfleet drift", cases, timestamp)
 
 

@@ -21,7 +21,16 @@ from fluxfleet.azure.account import default_subscription
 from fluxfleet.azure.status import AzureError, AzureReader, ExtensionStatus
 from modules.cluster_ref import ClusterRef
 from modules.flux_extension import EXTENSION_NAME, EXTENSION_TYPE
-from modules.spec import KeyVaultRef, SpecError, SpecIssue, Stack, key_vault_refs, load_stack_file, report_name
+from modules.spec import (
+    KeyVaultRef,
+    SpecError,
+    SpecIssue,
+    Stack,
+    key_vault_refs,
+    load_stack_file,
+    printable,
+    report_name,
+)
 from policies.rules import FLUX_EXTENSION_MIN_VERSION, FLUX_MIN_KUBERNETES, minor_version
 
 CONFIGURATION_PROVIDER = "Microsoft.KubernetesConfiguration"  # extensions and Flux configurations
@@ -488,20 +497,21 @@ def to_json(fleet: FleetPreflight) -> dict:
 
 
 def to_text(fleet: FleetPreflight, color: bool = False, width: int = 120) -> str:
-    """One line a check, never wrapped (people grep and copy them), each failure followed by what to do."""
+    """One line a check, never wrapped (people grep and copy them), each failure followed by what to do. What Azure
+    said and the names in a stack file are escaped: a terminal escape or a newline in them cannot forge a line."""
     buffer = io.StringIO()
     console = Console(file=buffer, force_terminal=color, no_color=not color, width=width, highlight=False)
     for stack in fleet.stacks:
         subscription = f"  subscription {stack.subscription_id}" if stack.subscription_id else ""
-        console.print(Text(f"{stack.stack}  {stack.file}{subscription}", style="bold"), soft_wrap=True)
+        console.print(Text(printable(f"{stack.stack}  {stack.file}{subscription}"), style="bold"), soft_wrap=True)
         for error in stack.errors:
-            console.print(Text(f"  ✗ {error}", style="red"), soft_wrap=True)
+            console.print(Text(f"  ✗ {printable(str(error))}", style="red"), soft_wrap=True)
         for check in stack.checks:
             mark, style = MARKS[check.outcome]
-            line = Text.assemble(("  " + mark, style), f" {check.id:<22} {check.subject}: {check.message}")
+            line = Text.assemble(("  " + mark, style), printable(f" {check.id:<22} {check.subject}: {check.message}"))
             console.print(line, soft_wrap=True)
             if check.remedy and check.outcome is not Outcome.passed:
-                console.print(Text(f"      → {check.remedy}"), soft_wrap=True)
+                console.print(Text(f"      → {printable(check.remedy)}"), soft_wrap=True)
     ready = sum(stack.ok for stack in fleet.stacks)
     console.print(f"{len(fleet.stacks)} stack(s) checked: {ready} ready, {len(fleet.stacks) - ready} not ready")
     return buffer.getvalue()

@@ -41,6 +41,7 @@ from fluxfleet.azure.status import (
     ProviderState,
     SecretMetadata,
 )
+from fluxfleet.redact import mask_secrets
 from modules.cluster_ref import ClusterRef
 from modules.providers import POLL_SECONDS, register_provider
 from modules.spec import KeyVaultRef
@@ -52,6 +53,11 @@ SECRETS_USER = "Key Vault Secrets User"
 UNKNOWN = "Unknown"  # a state the API left out
 RETRIED_STATUSES = frozenset({408, 429, 500, 502, 503, 504})  # what azure-core's RetryPolicy retries
 _SUBSCRIPTION_IN_URL = re.compile(r"/subscriptions/([^/?#]+)", re.IGNORECASE)
+DETAIL_MAX = 200  # characters of an SDK's or Azure's own words quoted in an error line
+
+
+class _MalformedAnswer(ValueError):
+    """An answer that does not fit the API: no `value` list, a page link that repeats."""
 
 
 @dataclass(frozen=True)
@@ -213,20 +219,23 @@ class ArmReader:
     def extensions(self, subscription_id: str, cluster: ClusterRef) -> list[ExtensionStatus]:
         with self._failures(_cluster_list_call(subscription_id, cluster, "extensions")):
             operations = self._arm(SourceControlConfigurationClient, subscription_id).extensions
-            return [_extension_status(extension) for extension in operations.list(*_cluster_path(cluster))]
+            return [_extension_status(extension) for extension in _listed(operations, *_cluster_path(cluster))]
 
     def flux_configurations(self, subscription_id: str, cluster: ClusterRef) -> list[FluxConfigurationStatus]:
         with self._failures(_cluster_list_call(subscription_id, cluster, "fluxConfigurations")):
             operations = self._arm(SourceControlConfigurationClient, subscription_id).flux_configurations
             return [
-                _flux_configuration_status(configuration) for configuration in operations.list(*_cluster_path(cluster))
+                _flux_configuration_status(configuration)
+                for configuration in _listed(operations, *_cluster_path(cluster))
             ]
 
     def source_control_configurations(self, subscription_id: str, cluster: ClusterRef) -> list[str]:
         with self._failures(_cluster_list_call(subscription_id, cluster, "sourceControlConfigurations")):
             operations = self._arm(SourceControlConfigurationClient, subscription_id).source_control_configurations
             return [
-                configuration.name for configuration in operations.list(*_cluster_path(cluster)) if configuration.name
+                configuration.name
+                for configuration in _listed(operations, *_cluster_path(cluster))
+                if configuration.name
             ]
 
     # ------------------------------------------------------------------ Key Vault
@@ -235,14 +244,14 @@ class ArmReader:
         with self._failures(_Call("read", str(ref), ref.vault_url, SECRETS_USER)):
             # Only the properties are kept: the secret, and with it the value, is never bound to a name.
             properties = self._vault(ref.vault_url).get_secret(ref.secret, ref.version).properties
-        return SecretMetadata(
-            vault_url=ref.vault_url,
-            name=ref.secret,
-            version=properties.version or "",
-            enabled=bool(properties.enabled),
-            updated=_utc(properties.updated_on),
-            expires=_utc(properties.expires_on),
-        )
+            return SecretMetadata(
+                vault_url=ref.vault_url,
+                name=ref.secret,
+                version=properties.version or "",
+                enabled=bool(properties.enabled),
+                updated=_utc(properties.updated_on),
+                expires=_utc(properties.expires_on),
+            )
 
     # ------------------------------------------------------------------ clients
 
@@ -292,6 +301,10 @@ class ArmReader:
             ) from None
         except sdk_errors.AzureError as error:
             raise AzureError(f"{failed}: {type(error).__name__}: {_first_line(error)}") from None
+        # A 200 whose body breaks the API's schema (no `value`, a null item, a string for an object) fails in the
+        # SDK's deserializer or in the conversion to a status, both inside this block: that read failed, not the run.
+        except (sdk_errors.DeserializationError, TypeError, AttributeError, ValueError, KeyError) as error:
+            raise _malformed(call, error) from None
 
     def _http_failure(self, call: _Call, error: sdk_errors.HttpResponseError) -> AzureError:
         failed = call.failed
@@ -301,6 +314,8 @@ class ArmReader:
                 f"{failed}: no Azure token ({_first_line(error)}); sign in with `az login`, or give the process "
                 "a managed identity or AZURE_CLIENT_ID/AZURE_TENANT_ID"
             )
+        if 200 <= status < 300:  # azure-core's DecodeError: a success whose body is not JSON
+            return _malformed(call, error)
         answer = f"{status} {_error_code(error)}"
         if status == 401:
             return AccessDenied(
@@ -383,7 +398,7 @@ def _connected_cluster_status(cluster: Any, requested_name: str) -> ConnectedClu
         kubernetes_version=cluster.kubernetes_version,
         agent_state=_text(agent.agent_state) if agent else None,
         agent_errors=tuple(
-            AgentError(error.message or "", _text(error.severity), error.component, _utc(error.time))
+            AgentError(_said(error.message) or "", _text(error.severity), error.component, _utc(error.time))
             for error in (agent.agent_errors if agent else None) or ()
         ),
     )
@@ -415,7 +430,7 @@ def _flux_configuration_status(configuration: Any) -> FluxConfigurationStatus:
         suspend=bool(configuration.suspend),
         provisioning_state=_text(configuration.provisioning_state) or UNKNOWN,
         compliance_state=_text(configuration.compliance_state) or UNKNOWN,
-        error_message=configuration.error_message or None,  # the API says "" for no error
+        error_message=_said(configuration.error_message) or None,  # the API says "" for no error
         source_synced_commit_id=configuration.source_synced_commit_id or None,
         source_updated_at=_utc(configuration.source_updated_at),
         status_updated_at=_utc(configuration.status_updated_at),
@@ -430,7 +445,7 @@ def _flux_object_status(status: Any) -> FluxObjectStatus:
         name=status.name or "",
         namespace=status.namespace,
         compliance_state=_text(status.compliance_state) or UNKNOWN,
-        message=(ready.message or None) if ready else None,
+        message=_said(ready.message) if ready else None,
     )
 
 
@@ -450,16 +465,55 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 
 def _coded(code: str | None, message: str | None) -> str:
-    return ": ".join(part for part in (code, message) if part)
+    return _said(": ".join(part for part in (code, message) if part)) or ""
+
+
+def _said(message: str | None) -> str | None:
+    """A message from Azure or the cluster as fluxfleet passes it on: credentials it quotes masked."""
+    return mask_secrets(message) if message else None
 
 
 def _first_line(error: Any) -> str:
+    """The first line of an error or of Azure's message, credentials masked and length bounded: it is quoted in
+    reports and journals."""
     text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+    line = mask_secrets(text.splitlines()[0]) if text else type(error).__name__
+    return line if len(line) <= DETAIL_MAX else line[: DETAIL_MAX - 1] + "…"
 
 
 def _error_code(error: sdk_errors.HttpResponseError) -> str:
-    return (error.error.code if error.error else None) or error.reason or "error"
+    return _first_line((error.error.code if error.error else None) or error.reason or "error")
+
+
+def _malformed(call: _Call, error: Exception) -> AzureError:
+    detail = str(error) if isinstance(error, _MalformedAnswer) else f"{type(error).__name__}: {_first_line(error)}"
+    return AzureError(
+        f"{call.failed}: Azure's answer does not fit the API ({detail}); run again, and if it persists, "
+        "`az rest` on the same URL shows what Azure sends"
+    )
+
+
+def _listed(operations: Any, *path: str) -> Iterator[Any]:
+    """Every item of a paged list call, each page checked: a `value` that is no list, or a page link seen before
+    (which would have the SDK fetch pages forever), is a malformed answer."""
+    pages = operations.list(*path, cls=_value_list).by_page()
+    seen: set[str] = set()
+    for page in pages:
+        yield from page
+        link = pages.continuation_token
+        if link in seen:
+            raise _MalformedAnswer(f"the page link {mask_secrets(str(link))[:DETAIL_MAX]} repeats")
+        if link is not None:
+            seen.add(link)
+
+
+def _value_list(items: Any) -> list[Any]:
+    """The SDK's `cls` hook of a list call: it is handed the page's `value`."""
+    if not isinstance(items, list):
+        raise _MalformedAnswer("no `value` list" if items is None else f"`value` is a {type(items).__name__}")
+    if any(item is None for item in items):
+        raise _MalformedAnswer("a null item in `value`")
+    return items
 
 
 def _jwt_claims(token: str) -> dict[str, Any]:
