@@ -23,6 +23,7 @@ from pulumi.automation import CommandError, CommandResult, LocalWorkspace, OnOut
 from pulumi.automation.errors import InvalidVersionError, create_command_error
 from pulumi.automation.events import EngineEvent, StepEventMetadata
 
+from fluxfleet.redact import mask_secrets
 from fluxfleet.runner import (
     OnProgress,
     OperationResult,
@@ -32,6 +33,7 @@ from fluxfleet.runner import (
     UpdateRecord,
     property_path,
 )
+from modules.spec import printable
 
 SKIP_VERSION_CHECK = "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK"
 SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"  # the key of Pulumi's secret envelope in property values
@@ -356,13 +358,13 @@ def _name(urn: str) -> str:
 
 
 def _one_line(text: str) -> str | None:
-    """The first non-blank line, uncoloured, whitespace collapsed, capped. Only the first: diagnostics go on to
-    quote inputs and config."""
+    """The first non-blank line, uncoloured, whitespace collapsed, credentials masked, escaped, capped. Only the
+    first: diagnostics go on to quote inputs and config, and even the first may quote a provider's request."""
     text = _COLOR_TAG.sub("", _ANSI.sub("", text))
     for line in text.splitlines():
         line = " ".join(line.split())
         if line:
-            return _cap(line.removeprefix("error: "))
+            return _cap(printable(mask_secrets(line.removeprefix("error: "))))
     return None
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import os
 import sys
 from contextlib import contextmanager, nullcontext
 from enum import StrEnum
@@ -11,9 +13,51 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperGroup
+
+INTERNAL_ERROR = 70  # EX_SOFTWARE (sysexits.h): fluxfleet itself failed, not the input or the fleet
+ERROR_DETAIL_MAX = 200  # characters of an unexpected exception's message on stderr
+
+
+class _Commands(TyperGroup):
+    """The command group: an unexpected exception in any command is one line on stderr and exit 70, never a
+    traceback (FLUXFLEET_DEBUG=1 shows it). typer's usage errors (2), typer.Exit and Ctrl-C pass as they are."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except Exception as error:
+            if isinstance(error, OSError) and error.errno == errno.EPIPE:
+                raise  # the reader of stdout went away (`| head`): typer exits quietly
+            raise _internal_error(error) from None
+
+
+def _internal_error(error: Exception) -> typer.Exit:
+    import traceback
+
+    from fluxfleet.redact import mask_secrets
+    from modules.spec import printable
+
+    if os.environ.get("FLUXFLEET_DEBUG", "") not in ("", "0"):
+        typer.echo(printable("".join(traceback.format_exception(error)), lines=True), err=True, nl=False)
+    text = str(error).strip()
+    detail = printable(mask_secrets(text.splitlines()[0])) if text else ""
+    if len(detail) > ERROR_DETAIL_MAX:
+        detail = detail[: ERROR_DETAIL_MAX - 1] + "…"
+    _stderr(
+        f"fluxfleet: internal error: {type(error).__name__}: {detail or 'no message'} "
+        "(FLUXFLEET_DEBUG=1 shows the traceback; please report it)"
+    )
+    return typer.Exit(INTERNAL_ERROR)
+
 
 app = typer.Typer(
-    no_args_is_help=True, add_completion=False, help="GitOps with Flux for fleets of AKS and Arc clusters."
+    cls=_Commands,
+    no_args_is_help=True,
+    add_completion=False,
+    help="GitOps with Flux for fleets of AKS and Arc clusters.",
 )
 
 
@@ -71,6 +115,7 @@ def plan(
     from modules.spec import SpecError, load_policy_levels
     from policies.rules import RULES_BY_ID
 
+    _check_output("plan", "--output", output)
     levels = {}
     if policy_config is not None:
         try:
@@ -82,7 +127,7 @@ def plan(
     for item in source or ():
         url, _, directory = item.rpartition("=")
         if not url or not Path(directory).is_dir():
-            typer.echo(f"fluxfleet plan: --source {item}: expected URL=DIR with an existing directory", err=True)
+            _stderr(f"fluxfleet plan: --source {item}: expected URL=DIR with an existing directory")
             raise typer.Exit(2)
         checkouts[url] = Path(directory)
     paths = _stack_paths("plan", stacks_dir, stacks)
@@ -92,9 +137,9 @@ def plan(
     if fmt is not PlanFormat.text or output is not None:  # the text report already shows them
         for stack in fleet.stacks:
             for error in stack.errors:
-                typer.echo(str(error), err=True)
+                _stderr(str(error))
             for violation in stack.violations:
-                typer.echo(f"{stack.file}: {violation.level} {violation}", err=True)
+                _stderr(f"{stack.file}: {violation.level} {violation}")
     raise typer.Exit(fleet.exit_code)
 
 
@@ -119,6 +164,7 @@ def preflight(
     from fluxfleet.plan import display_path
     from fluxfleet.preflight import preflight_fleet, to_json, to_text
 
+    _check_output("preflight", "--output", output)
     paths = _stack_paths("preflight", stacks_dir, stacks)
     fleet = preflight_fleet(paths, ArmReader(), subscription_id=subscription, fix=fix, display=display_path)
     if fmt is PreflightFormat.json:
@@ -132,7 +178,7 @@ def preflight(
 def _input_errors(error, prefix: str = "") -> typer.Exit:
     """Every problem of invalid input on stderr, one line each; exit 2."""
     for issue in error.issues:
-        typer.echo(f"{prefix}{issue}", err=True)
+        _stderr(f"{prefix}{issue}")
     return typer.Exit(2)
 
 
@@ -153,16 +199,52 @@ def _stack_paths(command: str, stacks_dir: Path, names: list[str] | None) -> lis
     return paths
 
 
-def _write(command: str, report: str, output: Path | None) -> None:
+def _stderr(line: str) -> None:
+    """A line on stderr, escaped: a name or message from a file, Azure or Pulumi cannot move the cursor, clear the
+    terminal or start a forged line."""
+    from modules.spec import printable
+
+    typer.echo(printable(line), err=True)
+
+
+def _check_output(command: str, option: str, path: Path | None) -> None:
+    """Before any work: can a report be written to `path` (given with `option`: "--output", "--report")? Its
+    directory must exist and be writable, and it must not be a directory (a file already there must be writable).
+    Otherwise one line naming the option and the path, and exit 2. Nothing to check for None (stdout)."""
+    if path is None:
+        return
+    problem = _unwritable(path)
+    if problem is not None:
+        _stderr(f"fluxfleet {command}: {option} {path}: {problem}")
+        raise typer.Exit(2)
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why `path` cannot be written, in the words the write would fail with; None if it can."""
+    if path.is_dir():
+        return os.strerror(errno.EISDIR)
+    if path.exists():  # writing an existing file (a job summary, /dev/stdout) needs no right on its directory
+        return None if os.access(path, os.W_OK) else os.strerror(errno.EACCES)
+    parent = path.parent
+    if not parent.is_dir():
+        return f"{parent}: {os.strerror(errno.ENOTDIR if parent.exists() else errno.ENOENT)}"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"{parent}: {os.strerror(errno.EACCES)}"
+    return None
+
+
+def _write(command: str, report: str, output: Path | None, option: str = "--output") -> None:
+    """The report to `output` (stdout when None). A write that fails after the work (disk full, permissions changed
+    meanwhile) is one line on stderr, no exit: the command keeps the exit code that says what it found."""
     if output is None:
         sys.stdout.write(report)
         return
     try:
         output.write_text(report, encoding="utf-8")
     except OSError as error:
-        typer.echo(f"fluxfleet {command}: --output {output}: {error.strerror}", err=True)
-        raise typer.Exit(2) from None
-    typer.echo(f"wrote {output}", err=True)
+        _stderr(f"fluxfleet {command}: {option} {output}: cannot write the report: {error.strerror or error}")
+        return
+    _stderr(f"wrote {output}")
 
 
 class RolloutFormat(StrEnum):
@@ -207,26 +289,25 @@ def rollout(
     from fluxfleet.rollout import Rollout, Selection, estimate, load_inputs, load_specs, new_run
     from fluxfleet.rollout_report import render_dry_run, render_summary
     from fluxfleet.runner import RunnerError
-    from modules.spec import FLEET_FILE, SpecError
+    from modules.spec import FLEET_FILE, SpecError, shown
 
     def invalid(message: str) -> typer.Exit:
-        typer.echo(f"fluxfleet rollout: {message}", err=True)
+        _stderr(f"fluxfleet rollout: {message}")
         return typer.Exit(2)
 
     if not stacks_dir.is_dir():
         raise invalid(f"{stacks_dir}: no such directory")
+    _check_output("rollout", "--output", output)  # before anything is read or applied
     try:
         fleet, paths = load_inputs(stacks_dir, fleet_file or stacks_dir / FLEET_FILE, display_path)
     except SpecError as error:
         raise _input_errors(error) from None
     for name in fleet.unstaged:
-        typer.echo(
-            f"fluxfleet rollout: warning: stack {name} is in no stage of {fleet.file}: never rolled out", err=True
-        )
+        _stderr(f"fluxfleet rollout: warning: stack {name} is in no stage of {fleet.file}: never rolled out")
     known_stages = [s.name for s in fleet.stages]
     for name in [stage, matrix, *(approve or ())]:
         if name is not None and name not in known_stages:
-            raise invalid(f"no stage {name!r} in {fleet.file} (stages: {', '.join(known_stages)})")
+            raise invalid(f"no stage {shown(name)} in {fleet.file} (stages: {', '.join(known_stages)})")
     selection = Selection(stage=matrix or stage, stacks=stacks_glob, max_concurrency=max_concurrency)
 
     if matrix is not None:  # for CI fan-out: needs neither Pulumi nor Azure
@@ -250,7 +331,7 @@ def rollout(
         try:
             journal = Journal.open(runs_dir, resume)
         except RunTaken as error:
-            typer.echo(f"fluxfleet rollout: {error}", err=True)
+            _stderr(f"fluxfleet rollout: {error}")
             raise typer.Exit(1) from None
         except ValueError as error:
             raise invalid(str(error)) from None
@@ -265,24 +346,23 @@ def rollout(
         if fleet.gate.flux_compliance:
             reader.signed_in_identity()
     except (RunnerError, AzureError) as error:
-        typer.echo(f"fluxfleet rollout: {error}", err=True)
+        _stderr(f"fluxfleet rollout: {error}")
         raise typer.Exit(1) from None
     if journal is None:
         try:
             journal = Journal.create(runs_dir, new_run(fleet, selection, SystemClock().now()))
         except ValueError as error:
             raise invalid(f"--runs-dir {error}") from None
-    typer.echo(f"fluxfleet rollout: run {journal.record.run_id} (journal {journal.path})", err=True)
+    _stderr(f"fluxfleet rollout: run {journal.record.run_id} (journal {journal.path})")
     with _production_rollout(runner, reader, fleet.gate, fmt is RolloutFormat.text) as options:
         try:
             Rollout(journal, specs, refuse_cluster_replacement=fleet.refuse_cluster_replacement, **options).run(
                 tuple(approve or ())
             )
         except OSError as error:  # without its journal a run cannot promise anything: stop, resumable
-            typer.echo(
+            _stderr(
                 f"fluxfleet rollout: cannot write the journal {journal.path}: {error.strerror}: the run stopped; "
-                f"resume it with --resume {journal.record.run_id} once that is fixed",
-                err=True,
+                f"resume it with --resume {journal.record.run_id} once that is fixed"
             )
             raise typer.Exit(1) from None
     record = journal.record
@@ -392,30 +472,31 @@ def drift(
     from fluxfleet.runner import RunnerError
     from modules.keyvault import KeyVaultReader
 
-    paths = _stack_paths("drift", stacks_dir, stacks)
     extra: list[tuple[DriftFormat, Path]] = []
     for item in reports or ():
         name, _, file = item.partition("=")
         if name not in DriftFormat.__members__ or not file:
-            typer.echo(
-                f"fluxfleet drift: --report {item}: expected FORMAT=FILE, FORMAT one of {', '.join(DriftFormat)}",
-                err=True,
-            )
+            _stderr(f"fluxfleet drift: --report {item}: expected FORMAT=FILE, FORMAT one of {', '.join(DriftFormat)}")
             raise typer.Exit(2)
         extra.append((DriftFormat(name), Path(file)))
+    # Before any preview: an hour of work should not end in a report that cannot be written.
+    _check_output("drift", "--output", output)
+    for _, file in extra:
+        _check_output("drift", "--report", file)
+    paths = _stack_paths("drift", stacks_dir, stacks)
     webhook = None
     if notify is not None:  # resolved first: a wrong reference fails before an hour of previews
         try:
             webhook = resolve_webhook(notify, os.environ, lambda ref: KeyVaultReader().get_secret(ref).value)
         except NotifyError as error:
-            typer.echo(f"fluxfleet drift: --notify: {error}", err=True)
+            _stderr(f"fluxfleet drift: --notify: {error}")
             raise typer.Exit(2) from None
     try:  # no usable pulumi CLI or no Azure token: one line, not one per stack and look
         runner = AutomationRunner(Path.cwd())
         reader = ArmReader()
         reader.signed_in_identity()
     except (RunnerError, AzureError) as error:
-        typer.echo(f"fluxfleet drift: {error}", err=True)
+        _stderr(f"fluxfleet drift: {error}")
         raise typer.Exit(1) from None
     fleet = check_fleet(
         paths,
@@ -429,12 +510,13 @@ def drift(
         remediate(fleet, runner, max_concurrency=max_concurrency)
     now = datetime.now(UTC)
     color = output is None and fmt is DriftFormat.text and sys.stdout.isatty()
+    # Each report written even when another cannot be, and the card still sent: the exit code says what was found.
     _write("drift", render(fleet, fmt.value, now, color=color), output)
     for extra_format, file in extra:
-        _write("drift", render(fleet, extra_format.value, now), file)
+        _write("drift", render(fleet, extra_format.value, now), file, "--report")
     if webhook and any(stack.status is not Status.in_sync for stack in fleet.stacks):
         try:
             post_card(webhook, card(fleet))
         except NotifyError as error:
-            typer.echo(f"fluxfleet drift: --notify: {error}", err=True)
+            _stderr(f"fluxfleet drift: --notify: {error}")
     raise typer.Exit(fleet.exit_code)

@@ -330,3 +330,33 @@ def test_a_journal_that_cannot_be_written_stops_the_run_with_how_to_resume(proje
         f"stopped; resume it with --resume {run.stem} once that is fixed"
     )
     assert fake.argv("up") == []  # nothing applied that the journal could not record
+
+
+def test_a_providers_error_reaches_journal_and_summary_with_credentials_masked_and_escaped(project, fake):
+    from tests.conftest import CANARY
+
+    no_gate(project)
+    leak = (
+        f'Code="BadRequest" Message="clone of https://git:{CANARY}@github.com/org/fleet failed; '
+        "AccountKey=c2VjcmV0a2V5c2VjcmV0a2V5c2VjcmV0a2V5c2VjcmV0a2V5c2VjcmV0a2V5MTIzNDU2Nzg5MA==;"
+        ' password=hunter2 \x1b]0;owned\x07"'
+    )
+    scenario = {"preview": {"events": update_events("dev")}, "up": {"events": [diagnostic(leak)], "exit": 255}}
+    fake.scenario_path.write_text(json.dumps({"stacks": {"dev": scenario}}))
+    result = rollout("--stage", "dev", "--format", "json")
+    assert result.exit_code == 1
+    [dev] = json.loads(result.stdout)["stages"][0]["stacks"]
+    assert dev["message"].startswith('Code="BadRequest" Message="clone of https://[secret]@github.com/org/fleet')
+    journal = "".join(path.read_text() for path in (project / ".fluxfleet" / "runs").glob("*.*"))
+    for output in (result.stdout, result.stderr, journal):
+        for secret in (CANARY, "hunter2", "c2VjcmV0a2V5", "\x1b", "\x07"):
+            assert secret not in output
+
+
+@pytest.mark.parametrize("extra", [(), ("--dry-run",)], ids=["run", "dry-run"])
+def test_an_output_that_cannot_be_written_is_refused_before_anything_is_applied(project, fake, extra):
+    fake.scenario_path.write_text(json.dumps({"stacks": {"dev": {"up": {"events": update_events("dev")}}}}))
+    result = rollout("--stage", "dev", "--output", str(project / "missing" / "x.md"), *extra)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"fluxfleet rollout: --output {project / 'missing' / 'x.md'}: ")
+    assert fake.calls() == [] and not (project / ".fluxfleet").exists()
