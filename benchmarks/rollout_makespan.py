@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fluxfleet.clock import SystemClock  # noqa: E402
-from fluxfleet.journal import Journal, RunStatus  # noqa: E402
-from fluxfleet.rollout import Rollout, Selection, new_run  # noqa: E402
+from fluxfleet.rollout.journal import Journal, RunStatus  # noqa: E402
+from fluxfleet.rollout.orchestrator import Rollout, Selection, new_run  # noqa: E402
 from fluxfleet.simulation import FakeRunner  # noqa: E402
 from modules.spec import Fleet, GateSpec, Stage, parse_spec  # noqa: E402
 

@@ -284,10 +284,10 @@ def rollout(
     from fluxfleet.azure.arm import ArmReader
     from fluxfleet.azure.status import AzureError
     from fluxfleet.clock import SystemClock
-    from fluxfleet.journal import Journal, RunStatus, RunTaken, StackState, history
+    from fluxfleet.rollout.journal import Journal, RunStatus, RunTaken, StackState, history
     from fluxfleet.plan import display_path
-    from fluxfleet.rollout import Rollout, Selection, estimate, load_inputs, load_specs, new_run
-    from fluxfleet.rollout_report import render_dry_run, render_summary
+    from fluxfleet.rollout.orchestrator import Rollout, Selection, estimate, load_inputs, load_specs, new_run
+    from fluxfleet.rollout.report import render_dry_run, render_summary
     from fluxfleet.runner import RunnerError
     from modules.spec import FLEET_FILE, SpecError, shown
 
@@ -383,8 +383,8 @@ def _production_rollout(runner, reader, gate_spec, text: bool):
 
     from fluxfleet.azure.account import default_subscription
     from fluxfleet.clock import SystemClock
-    from fluxfleet.gate import FluxHealthGate
-    from fluxfleet.rollout_report import LiveProgress, LogProgress
+    from fluxfleet.rollout.gate import FluxHealthGate
+    from fluxfleet.rollout.report import LiveProgress, LogProgress
 
     clock = SystemClock()
     stop, cancel = threading.Event(), threading.Event()

@@ -13,7 +13,7 @@ import fluxfleet.azure.arm as arm
 from fluxfleet.azure.arm import ArmReader
 from fluxfleet.azure.status import AzureError
 from fluxfleet.cli import app
-from fluxfleet.gate import FluxHealthGate
+from fluxfleet.rollout.gate import FluxHealthGate
 from fluxfleet.simulation import FakeClock
 from modules.cluster_ref import ClusterRef
 from modules.spec import load_stack_file

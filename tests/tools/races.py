@@ -10,7 +10,7 @@ Two races, as an adversarial tester runs them:
 
 fluxfleet runs as its real command line (typer app, journal, locks, AutomationRunner). Each run is a process forked
 from a server that has already imported fluxfleet, so a trial costs the runs' work, not their imports. Used by
-tests/fluxfleet/test_exactly_once.py (small, in seconds) and benchmarks/exactly_once.py (the issue's size).
+tests/fluxfleet/rollout/test_exactly_once.py (small, in seconds) and benchmarks/exactly_once.py (the issue's size).
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ ROOT = Path(__file__).resolve().parents[2]
 FAKE_PULUMI = ROOT / "tests" / "tools" / "fake_pulumi" / "fake_pulumi.py"
 RACES = ("orphans", "two-resumes")
 _CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload(["fluxfleet.cli", "fluxfleet.automation", "fluxfleet.azure.arm", "fluxfleet.rollout"])
+_CONTEXT.set_forkserver_preload(
+    ["fluxfleet.cli", "fluxfleet.automation", "fluxfleet.azure.arm", "fluxfleet.rollout.orchestrator"]
+)
 
 
 @dataclass(frozen=True)

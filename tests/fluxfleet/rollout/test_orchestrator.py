@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from fluxfleet.gate import FluxHealthGate
-from fluxfleet.journal import Journal, RunStatus, StackState, history
-from fluxfleet.locks import FileLock
-from fluxfleet.rollout import STACK_LOCK_WAIT, Observer, Rollout, Selection, estimate, new_run
+from fluxfleet.rollout.gate import FluxHealthGate
+from fluxfleet.rollout.journal import Journal, RunStatus, StackState, history
+from fluxfleet.rollout.locks import FileLock
+from fluxfleet.rollout.orchestrator import STACK_LOCK_WAIT, Observer, Rollout, Selection, estimate, new_run
 from fluxfleet.runner import OperationResult, ResourceChange, RunnerError, UpdateRecord
 from fluxfleet.simulation import FakeClock, FakeRunner
 from modules.spec import Fleet, GateSpec, Stage, StackSpec, parse_spec
 from tests.conftest import BASE_STACK
-from tests.fluxfleet.test_gate import FakeFlux, compliant
+from tests.fluxfleet.rollout.test_gate import FakeFlux, compliant
 
 WALL = 0.01  # each fake update really takes this long, so that concurrent updates really overlap
 

@@ -25,7 +25,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
-from fluxfleet.locks import FileLock, this_process
+from fluxfleet.rollout.locks import FileLock, this_process
 from modules.spec import DURATION_MAX, STACK_NAME, SpecError, Stage, printable, read_text, shown
 
 RUNS_DIR = Path(".fluxfleet") / "runs"

@@ -15,13 +15,13 @@ from typer.testing import CliRunner
 
 import fluxfleet.azure.arm as arm
 from fluxfleet.cli import app
-from fluxfleet.journal import Journal, RunStatus
-from fluxfleet.rollout import Rollout, Selection, new_run
-from fluxfleet.rollout_report import render_summary
+from fluxfleet.rollout.journal import Journal, RunStatus
+from fluxfleet.rollout.orchestrator import Rollout, Selection, new_run
+from fluxfleet.rollout.report import render_summary
 from fluxfleet.simulation import FakeClock, FakeRunner
 from tests.conftest import ROOT
 from tests.fluxfleet.test_automation import diagnostic, update_events
-from tests.fluxfleet.test_rollout import fleet, spec, stage
+from tests.fluxfleet.rollout.test_orchestrator import fleet, spec, stage
 
 
 @pytest.fixture
@@ -212,7 +212,7 @@ def test_progress_shows_each_stage_and_each_stack_as_it_ends(tmp_path, live):
 
     from rich.console import Console
 
-    from fluxfleet.rollout_report import LiveProgress, LogProgress
+    from fluxfleet.rollout.report import LiveProgress, LogProgress
 
     stream = io.StringIO()
     observer = LiveProgress(Console(file=stream, force_terminal=True, width=100)) if live else LogProgress(stream)

@@ -20,9 +20,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from fluxfleet.clock import Clock
-from fluxfleet.gate import FluxHealthGate
-from fluxfleet.journal import Journal, RunRecord, RunStatus, StackEntry, StackState, StagePlan
-from fluxfleet.locks import FileLock, this_process
+from fluxfleet.rollout.gate import FluxHealthGate
+from fluxfleet.rollout.journal import Journal, RunRecord, RunStatus, StackEntry, StackState, StagePlan
+from fluxfleet.rollout.locks import FileLock, this_process
 from fluxfleet.runner import RunnerError, StackRunner
 from modules.spec import STACK_FILE, Fleet, SpecError, SpecIssue, StackSpec, load_fleet, load_stack_file
 

@@ -16,8 +16,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 from rich.text import Text
 
-from fluxfleet.journal import RunRecord, StackEntry, StackState, StagePlan
-from fluxfleet.rollout import DEFAULT_STACK_SECONDS, Observer, StageEstimate
+from fluxfleet.rollout.journal import RunRecord, StackEntry, StackState, StagePlan
+from fluxfleet.rollout.orchestrator import DEFAULT_STACK_SECONDS, Observer, StageEstimate
 from modules.spec import printable
 
 MARKS = {

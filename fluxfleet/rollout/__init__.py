@@ -1,0 +1,8 @@
+"""`fluxfleet rollout`: the stacks of `stacks/fleet.yaml` applied stage by stage, each exactly once and gated on Flux.
+
+orchestrator.py  stages, concurrency, failure budget, approvals, bake time, resume (Rollout); --dry-run estimates
+gate.py          the Flux health gate, and the wait for a cluster with no operation running
+journal.py       what a run decided, on disk: snapshot plus change log, read back strictly
+locks.py         one process per run, one update per stack (held by the `pulumi up` itself)
+report.py        live progress and the summary (text, JSON, Markdown)
+"""
