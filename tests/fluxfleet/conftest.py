@@ -54,3 +54,14 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakePulumi:
     monkeypatch.setenv("FAKE_PULUMI_LOG", str(tmp_path / "calls.jsonl"))
     monkeypatch.delenv("PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK", raising=False)
     return FakePulumi(tmp_path / "scenario.json", tmp_path / "calls.jsonl")
+
+
+@pytest.fixture
+def webhook(monkeypatch: pytest.MonkeyPatch):
+    """A Teams webhook on localhost, its URL in TEAMS_WEBHOOK; it records what drift posts."""
+    from tests.fluxfleet.test_drift_cli import Webhook
+
+    hook = Webhook()
+    monkeypatch.setenv("TEAMS_WEBHOOK", hook.url)
+    yield hook
+    hook.close()

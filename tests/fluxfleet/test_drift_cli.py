@@ -156,14 +156,6 @@ class Webhook:
         self.server.shutdown()
 
 
-@pytest.fixture
-def webhook(monkeypatch):
-    hook = Webhook()
-    monkeypatch.setenv("TEAMS_WEBHOOK", hook.url)
-    yield hook
-    hook.close()
-
-
 def test_notify_posts_a_card_only_when_something_drifted(fake, azure, webhook):
     scenario(fake, azure, dev="preview_in_sync.jsonl", staging="preview_update.jsonl")
     assert drift("dev", "--notify", "env:TEAMS_WEBHOOK").exit_code == 0

@@ -17,7 +17,7 @@ from fluxfleet.cli import app
 from tests.azure_transport import FakeCredential, ScriptedTransport
 from tests.conftest import ROOT
 from tests.fluxfleet.test_drift import Cluster
-from tests.fluxfleet.test_drift_cli import SUB, Webhook, scenario
+from tests.fluxfleet.test_drift_cli import SUB, scenario
 from tests.fluxfleet.test_preflight_cli import Azure
 
 FULL_DISK = Path("/dev/full")
@@ -48,14 +48,6 @@ def cluster(monkeypatch) -> tuple[Cluster, Recorded]:
     monkeypatch.setattr(arm, "ArmReader", reader_over(recorded))
     monkeypatch.chdir(ROOT)
     return cluster, recorded
-
-
-@pytest.fixture
-def webhook(monkeypatch):
-    hook = Webhook()
-    monkeypatch.setenv("TEAMS_WEBHOOK", hook.url)
-    yield hook
-    hook.close()
 
 
 def drift(*args: str):
