@@ -245,13 +245,16 @@ class Rollout:
         run succeeded, found in the stack's history) or `failed`. A stack in doubt (an update this run started, whose
         outcome it never learnt: the process died, or the update outlived it) is looked up in the Pulumi backend
         first and never updated again until the backend says no update is running. A doubt that cannot be settled
-        fails the stack and stays recorded, so the next resume looks again instead of applying blindly."""
+        fails the stack and stays recorded, so the next resume looks again instead of applying blindly. A stack whose
+        update failed is retried only once the state has no pending operations (a failure half-way leaves some)."""
         entry = self.record.stacks[name]
         update_id = entry.update_id
-        if update_id is None and entry.state is not StackState.running:
-            return StackState.pending  # new, skipped, or its last update's outcome is known
+        in_doubt = update_id is not None or entry.state is StackState.running
+        if not in_doubt and (entry.state is not StackState.failed or not entry.attempts):
+            return StackState.pending  # new or skipped
         try:
-            ours = next((u for u in self.runner.history(name, HISTORY_DEPTH) if u.message == update_id), None)
+            history = self.runner.history(name, HISTORY_DEPTH) if in_doubt else []
+            ours = next((u for u in history if u.message == update_id), None)
             pending = [] if ours else self.runner.pending_operations(name)
         except RunnerError as error:
             return self._fail(name, f"cannot tell what the interrupted update did: {error}")
@@ -275,10 +278,10 @@ class Rollout:
         if pending:
             return self._fail(
                 name,
-                f"{len(pending)} pending operation(s) from an interrupted update: run `pulumi refresh -s {name} "
-                "--import-pending-creates` (or --clear-pending-creates), then resume",
+                f"{len(pending)} pending operation(s) from an interrupted or failed update: run `pulumi refresh -s "
+                f"{name} --import-pending-creates` (or --clear-pending-creates), then resume",
             )
-        return StackState.pending  # the update never reached the backend: nothing was applied
+        return StackState.pending  # nothing half-done: (re)apply
 
     def _update(self, name: str, lock: FileLock) -> StackState:
         now = self.clock.now()

@@ -354,6 +354,19 @@ def test_pending_operations_fail_the_stack_with_the_refresh_command(tmp_path):
     assert "pulumi refresh -s a --import-pending-creates" in h.record().stacks["a"].message
 
 
+def test_a_failed_update_that_left_pending_operations_is_retried_only_after_a_refresh(tmp_path):
+    h = Harness(tmp_path, fleet(stage("one", ["a"])), failing={"a": "error: the provider crashed"})
+    assert h.start() is RunStatus.halted
+    h.runner.failing = {}
+    h.runner.pending["a"] = ["urn:pulumi:a::fluxfleet::azure-native:kubernetesconfiguration:Extension::flux"]
+    assert h.resume() is RunStatus.halted
+    assert h.runner.applied == {"a": 1}
+    assert "pulumi refresh -s a --import-pending-creates" in h.record().stacks["a"].message
+    h.runner.pending["a"] = []  # `pulumi refresh` ran
+    assert h.resume() is RunStatus.done
+    assert h.runner.applied == {"a": 2}
+
+
 # --------------------------------------------------------------------------------------------- Ctrl-C
 
 
