@@ -1278,6 +1278,8 @@ class StackFileLines:
                 node = node[key]
             except (AttributeError, KeyError, IndexError, TypeError):
                 break
+            if not position:  # a node ruamel keeps no positions for (an !!omap, a !!set)
+                break
             line = position[0] + 1
         return line
 

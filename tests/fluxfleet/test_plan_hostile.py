@@ -185,3 +185,13 @@ def test_reports_escape_what_they_print():
         assert not any(line.startswith("forged") for line in output.splitlines()), fmt
     markdown = render(FleetPlan([stack]), "markdown")
     assert "x\\x1b[2J\\nforged line\\u202e\\|" in markdown and '"]"]' not in markdown
+
+
+def test_sarif_locates_errors_inside_yaml_nodes_that_keep_no_lines(tmp_path):
+    (tmp_path / "Pulumi.dev.yaml").write_text(
+        "config:\n  fluxfleet:cluster: !!omap [kind: eks, name: x, resourceGroup: rg]\n"
+    )
+    result = run("--stacks-dir", str(tmp_path), "--format", "sarif")  # today: a TypeError from the line lookup
+    assert result.exit_code == 2, result.output
+    [location] = {str(r["locations"][0]["physicalLocation"]) for r in json.loads(result.stdout)["runs"][0]["results"]}
+    assert "'startLine': 2" in location  # the line of fluxfleet:cluster, the deepest key ruamel placed
