@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CHILD = """
 import json, resource, sys, time
 from pathlib import Path
-from fluxfleet.plan import plan_fleet, stack_files
+from fluxfleet.plan import plan_fleet
+from modules.spec import stack_files
 from fluxfleet.report import render
 start = time.perf_counter()
 fleet = plan_fleet(stack_files(Path(sys.argv[1])))

@@ -38,14 +38,12 @@ def _internal_error(error: Exception) -> typer.Exit:
     import traceback
 
     from fluxfleet.redact import mask_secrets
-    from modules.spec import printable
+    from modules.spec import bounded, printable
 
     if os.environ.get("FLUXFLEET_DEBUG", "") not in ("", "0"):
         typer.echo(printable("".join(traceback.format_exception(error)), lines=True), err=True, nl=False)
     text = str(error).strip()
-    detail = printable(mask_secrets(text.splitlines()[0])) if text else ""
-    if len(detail) > ERROR_DETAIL_MAX:
-        detail = detail[: ERROR_DETAIL_MAX - 1] + "…"
+    detail = bounded(mask_secrets(text.splitlines()[0]), ERROR_DETAIL_MAX) if text else ""
     _stderr(
         f"fluxfleet: internal error: {type(error).__name__}: {detail or 'no message'} "
         "(FLUXFLEET_DEBUG=1 shows the traceback; please report it)"
@@ -183,7 +181,7 @@ def _input_errors(error, prefix: str = "") -> typer.Exit:
 
 
 def _stack_paths(command: str, stacks_dir: Path, names: list[str] | None) -> list[Path]:
-    from fluxfleet.plan import stack_files
+    from modules.spec import stack_files
     from modules.spec import SpecError, printable
 
     if not stacks_dir.is_dir():

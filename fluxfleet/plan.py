@@ -6,9 +6,7 @@ Each stack file is validated by `modules.spec` and its spec handed to the very p
 
 from __future__ import annotations
 
-import os
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,18 +14,13 @@ from fluxfleet.mock_engine import RecordedResource, run_program
 from modules.keyvault import OfflineKeyVault, Secrets, SecretValueReader
 from modules.spec import (
     ISSUE_PART_MAX,
-    STACK_FILE,
-    STACK_NAME,
-    STACK_NAME_RULE,
     SpecError,
     SpecIssue,
     StackSpec,
     bounded,
     kustomization_path_issues,
     load_stack_file,
-    printable,
     report_name,
-    shown,
 )
 from modules.stack import build_stack
 from policies.rules import Level, Resource, Violation, evaluate
@@ -73,53 +66,6 @@ class FleetPlan:
         if not self.ok:
             return 2
         return 0 if all(stack.compliant for stack in self.stacks) else 1
-
-
-_LOOKS_LIKE_A_STACK_FILE = re.compile(r"Pulumi\.(.+)\.ya?ml", re.DOTALL)
-
-
-def stack_files(stacks_dir: Path, names: Sequence[str] = ()) -> list[Path]:
-    """The stack files to plan: the named stacks, or every `Pulumi.<stack>.yaml` (or `.yml`) in the directory.
-    A SpecError lists every problem: a name that is no stack name (or a file name that is not UTF-8), a stack with
-    both a .yaml and a .yml file."""
-    issues: list[SpecIssue] = []
-    if names:
-        for name in names:
-            if not STACK_NAME.fullmatch(name):
-                issues.append(SpecIssue(str(stacks_dir), shown(name), f"not a stack name ({STACK_NAME_RULE})"))
-        found = {name: _stack_file_of(stacks_dir, name) for name in names if STACK_NAME.fullmatch(name)}
-    else:
-        try:
-            entries = sorted(os.listdir(stacks_dir))
-        except OSError as error:
-            raise SpecError([SpecIssue(str(stacks_dir), "-", f"cannot read: {error.strerror}")]) from None
-        found = {}
-        for entry in entries:
-            if not _LOOKS_LIKE_A_STACK_FILE.fullmatch(entry):
-                continue
-            # os.listdir hands a name that is not UTF-8 over with surrogates, which cannot be printed: escape it
-            shown_name = printable(os.fsencode(entry).decode("utf-8", "backslashreplace"))
-            if shown_name != entry:
-                problem = "the file name is not UTF-8 text, or holds control characters: rename the file"
-            elif not (match := STACK_FILE.match(entry)):
-                problem = f"not a stack file name: Pulumi.<stack>.yaml, <stack> being {STACK_NAME_RULE}"
-            else:
-                found.setdefault(match["stack"], stacks_dir / entry)
-                continue
-            issues.append(SpecIssue(str(stacks_dir / shown_name), "-", problem))
-    for name in found:
-        if all(os.path.lexists(stacks_dir / f"Pulumi.{name}.{suffix}") for suffix in ("yaml", "yml")):
-            message = f"stack {name} has two files, Pulumi.{name}.yaml and Pulumi.{name}.yml: keep one"
-            issues.append(SpecIssue(str(stacks_dir / f"Pulumi.{name}.yml"), "-", message))
-    if issues:
-        raise SpecError(issues)
-    return list(found.values())
-
-
-def _stack_file_of(stacks_dir: Path, name: str) -> Path:
-    """A named stack's file: Pulumi.NAME.yaml, else Pulumi.NAME.yml if only that exists."""
-    yaml, yml = stacks_dir / f"Pulumi.{name}.yaml", stacks_dir / f"Pulumi.{name}.yml"
-    return yml if os.path.lexists(yml) and not os.path.lexists(yaml) else yaml
 
 
 def plan_stack(

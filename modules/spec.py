@@ -1079,7 +1079,7 @@ def spec_from_pulumi_config() -> Stack:
 
 STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")  # a Pulumi stack name
 STACK_NAME_RULE = "letters, digits, '-', '_' and '.', at most 100 characters"
-STACK_FILE = re.compile(r"^Pulumi\.(?P<stack>[A-Za-z0-9_.-]{1,100})\.ya?ml\Z")
+STACK_FILE = re.compile(rf"^Pulumi\.(?P<stack>{STACK_NAME.pattern})\.ya?ml\Z")
 
 
 def report_name(path: Path) -> str:
@@ -1094,6 +1094,53 @@ def stack_name(path: Path) -> str:
         message = f"a stack file is named Pulumi.<stack>.yaml, <stack> being {STACK_NAME_RULE}"
         raise SpecError([SpecIssue(str(path), "-", message)])
     return match["stack"]
+
+
+_LOOKS_LIKE_A_STACK_FILE = re.compile(r"Pulumi\.(.+)\.ya?ml", re.DOTALL)
+
+
+def stack_files(stacks_dir: Path, names: Sequence[str] = ()) -> list[Path]:
+    """The stack files of a command: the named stacks, or every `Pulumi.<stack>.yaml` (or `.yml`) in the directory.
+    A SpecError lists every problem: a name that is no stack name (or a file name that is not UTF-8), a stack with
+    both a .yaml and a .yml file."""
+    issues: list[SpecIssue] = []
+    if names:
+        for name in names:
+            if not STACK_NAME.fullmatch(name):
+                issues.append(SpecIssue(str(stacks_dir), shown(name), f"not a stack name ({STACK_NAME_RULE})"))
+        found = {name: _stack_file_of(stacks_dir, name) for name in names if STACK_NAME.fullmatch(name)}
+    else:
+        try:
+            entries = sorted(os.listdir(stacks_dir))
+        except OSError as error:
+            raise SpecError([SpecIssue(str(stacks_dir), "-", f"cannot read: {error.strerror}")]) from None
+        found = {}
+        for entry in entries:
+            if not _LOOKS_LIKE_A_STACK_FILE.fullmatch(entry):
+                continue
+            # os.listdir hands a name that is not UTF-8 over with surrogates, which cannot be printed: escape it
+            shown_name = printable(os.fsencode(entry).decode("utf-8", "backslashreplace"))
+            if shown_name != entry:
+                problem = "the file name is not UTF-8 text, or holds control characters: rename the file"
+            elif not (match := STACK_FILE.match(entry)):
+                problem = f"not a stack file name: Pulumi.<stack>.yaml, <stack> being {STACK_NAME_RULE}"
+            else:
+                found.setdefault(match["stack"], stacks_dir / entry)
+                continue
+            issues.append(SpecIssue(str(stacks_dir / shown_name), "-", problem))
+    for name in found:
+        if all(os.path.lexists(stacks_dir / f"Pulumi.{name}.{suffix}") for suffix in ("yaml", "yml")):
+            message = f"stack {name} has two files, Pulumi.{name}.yaml and Pulumi.{name}.yml: keep one"
+            issues.append(SpecIssue(str(stacks_dir / f"Pulumi.{name}.yml"), "-", message))
+    if issues:
+        raise SpecError(issues)
+    return list(found.values())
+
+
+def _stack_file_of(stacks_dir: Path, name: str) -> Path:
+    """A named stack's file: Pulumi.NAME.yaml, else Pulumi.NAME.yml if only that exists."""
+    yaml, yml = stacks_dir / f"Pulumi.{name}.yaml", stacks_dir / f"Pulumi.{name}.yml"
+    return yml if os.path.lexists(yml) and not os.path.lexists(yaml) else yaml
 
 
 FILE_MAX_BYTES = 16 * 1024 * 1024  # 16 MiB: far beyond any stack file, little enough to read at once
@@ -1282,11 +1329,6 @@ class StackFileLines:
                 break
             line = position[0] + 1
         return line
-
-
-def stack_file_line(path: Path, keys: Sequence[str | int]) -> int | None:
-    """The 1-based line of the deepest of `config:` → `keys` present in a stack file (StackFileLines, for one)."""
-    return StackFileLines(path).line(keys)
 
 
 PolicyLevel = Literal["mandatory", "advisory", "disabled"]

@@ -26,7 +26,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
 from fluxfleet.rollout.locks import FileLock, this_process
-from modules.spec import DURATION_MAX, STACK_NAME, SpecError, Stage, printable, read_text, shown
+from modules.spec import DURATION_MAX, STACK_NAME, SpecError, Stage, bounded, read_text, shown
 
 RUNS_DIR = Path(".fluxfleet") / "runs"
 RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{4}")  # what new_run_id makes: a run id is never a path
@@ -247,9 +247,9 @@ def _read(path: Path, runs_dir: Path) -> tuple[RunRecord, bool]:
     except ValidationError as error:
         first = error.errors(include_url=False)[0]
         where = ".".join(str(part) for part in first["loc"])
-        raise ValueError(f"{path}: not a fluxfleet run journal ({_cut(where)}: {first['msg']})") from None
+        raise ValueError(f"{path}: not a fluxfleet run journal ({bounded(where, 160)}: {first['msg']})") from None
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
-        raise ValueError(f"{path}: not a fluxfleet run journal ({_cut(str(error))})") from None
+        raise ValueError(f"{path}: not a fluxfleet run journal ({bounded(str(error), 160)})") from None
     for stage in record.stages:
         for name in stage.stacks:
             if name not in record.stacks:
@@ -265,11 +265,6 @@ def _text(path: Path) -> str:
         return read_text(path, str(path))
     except SpecError as error:
         raise ValueError(error.issues[0].message) from None
-
-
-def _cut(text: str, limit: int = 160) -> str:
-    text = printable(text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _replay(data: dict[str, Any], log_path: Path) -> bool:

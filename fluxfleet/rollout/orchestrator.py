@@ -24,7 +24,16 @@ from fluxfleet.rollout.gate import FluxHealthGate
 from fluxfleet.rollout.journal import Journal, RunRecord, RunStatus, StackEntry, StackState, StagePlan
 from fluxfleet.rollout.locks import FileLock, this_process
 from fluxfleet.runner import RunnerError, StackRunner
-from modules.spec import STACK_FILE, Fleet, SpecError, SpecIssue, StackSpec, load_fleet, load_stack_file
+from modules.spec import (
+    STACK_FILE,
+    Fleet,
+    SpecError,
+    SpecIssue,
+    StackSpec,
+    load_fleet,
+    load_stack_file,
+    stack_files,
+)
 
 DEFAULT_STACK_SECONDS = 10 * 60  # an estimate for a stack never rolled out before: an AKS update and a gate
 CLUSTER_TYPES = frozenset({"azure-native:containerservice:ManagedCluster", "azure-native:kubernetes:ConnectedCluster"})
@@ -402,8 +411,6 @@ def estimate(stages: list[StagePlan], durations: Mapping[str, list[float]]) -> l
 
 def load_inputs(stacks_dir: Path, fleet_file: Path, display: Callable[[Path], str]) -> tuple[Fleet, dict[str, Path]]:
     """The fleet definition, validated against the stack files beside it (SpecError with every problem)."""
-    from fluxfleet.plan import stack_files
-
     paths = {STACK_FILE.match(path.name)["stack"]: path for path in stack_files(stacks_dir)}
     return load_fleet(fleet_file, sorted(paths), display(fleet_file)), paths
 

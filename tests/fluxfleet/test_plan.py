@@ -12,7 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from fluxfleet.cli import app
-from fluxfleet.plan import plan_fleet, stack_files
+from fluxfleet.plan import plan_fleet
+from modules.spec import stack_files
 from fluxfleet.report import render
 from tests.conftest import CANARY, ROOT, CanaryKeyVault, require_shared
 
