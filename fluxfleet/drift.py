@@ -330,12 +330,13 @@ def check_stack(
             ),
         ),
     )
-    # What Azure, the cluster and Pulumi say is quoted in reports and cards: credentials in it are masked.
+    # Findings quote property values a refresh read back from Azure, which nothing upstream has masked (the Azure
+    # layer and the runner mask their own messages and errors): credentials in them are masked before any report.
     for look, take in looks:
         try:
             result.findings += [_masked(finding) for finding in take()]
         except (AzureError, RunnerError) as error:
-            result.errors.append(mask_secrets(f"{look}: {error}"))
+            result.errors.append(f"{look}: {error}")
     result.seconds = time.monotonic() - started
     return result
 
@@ -380,7 +381,7 @@ def remediate(fleet: FleetDrift, runner: StackRunner, *, max_concurrency: int = 
 
     def update(stack: StackDrift) -> None:
         result = runner.up(stack.stack)
-        stack.remediation = "updated" if result.ok else mask_secrets(f"update failed: {result.error or 'no detail'}")
+        stack.remediation = "updated" if result.ok else f"update failed: {result.error or 'no detail'}"
 
     drifted = [stack for stack in fleet.stacks if stack.status is Status.drifted]
     with ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="remediate") as pool:
