@@ -1,27 +1,14 @@
-"""The stack spec: everything fluxfleet reads from a stack's `fluxfleet:` config, typed and validated.
-
-This module is the only place that validates input. Two readers produce the same `StackSpec`:
-`spec_from_pulumi_config()` inside `pulumi up`, and `load_stack_file()` for the offline `plan`.
-Shape and field formats are checked by pydantic; rules that span fields (the kustomization graph,
-source credentials against the URL scheme, kind-specific cluster keys) by `_semantic_issues`.
-Every problem becomes a `SpecIssue` naming the stack file and the config key path; all problems of
-a file are reported together in one `SpecError`.
-"""
+"""A stack's `fluxfleet:` config: the models, the field formats and the rules that span fields."""
 
 from __future__ import annotations
 
 import difflib
-import fnmatch
-import functools
 import graphlib
 import ipaddress
-import os
 import re
-import reprlib
-import stat
 import types
 import typing
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -38,140 +25,27 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-NAMESPACE = "fluxfleet"
+from modules.spec.errors import (
+    KEY_PART_MAX,
+    NAMESPACE,
+    UNPRINTABLE,
+    UNPRINTABLE_IN_LINES,
+    Loc,
+    SpecError,
+    SpecIssue,
+    bounded,
+    is_pulumi_secure,
+    key_path,
+    listed,
+    printable,
+    shown,
+)
+from modules.spec.files import check_expansion
+
+
 REQUIRED_PROVIDERS = ("Microsoft.Kubernetes", "Microsoft.ContainerService", "Microsoft.KubernetesConfiguration")
 API_DEFAULT_INTERVAL = 600  # seconds: the sync interval and timeout the Flux configuration API applies by default
 FLUX_OBJECT_NAME_MAX = 63  # a Kubernetes object name; Flux names kustomizations `<configuration>-<kustomization>`
-
-
-# --------------------------------------------------------------------------------------------- errors
-
-
-# Characters that can move a terminal's cursor, clear it, start a new (forged) log line or reorder what is shown
-# (C0 and C1 controls, DEL, Unicode line separators and bidirectional overrides), and lone surrogates (a file name
-# that is not UTF-8, as os.listdir gives it), which cannot be printed at all.
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-_UNPRINTABLE_IN_LINES = re.compile(
-    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
-)
-SHOWN_MAX = 60  # characters of a value quoted in a message
-
-
-def printable(text: str, *, lines: bool = False) -> str:
-    """`text` safe to print: every control character escaped (`\\x1b`); with `lines`, newlines and tabs kept."""
-    pattern = _UNPRINTABLE_IN_LINES if lines else _UNPRINTABLE
-    return pattern.sub(lambda match: match.group().encode("unicode_escape").decode("ascii"), text)
-
-
-class _Shown(reprlib.Repr):
-    """A bounded repr for messages: long strings cut with their length, containers a few items deep, control
-    characters escaped, and a Pulumi secure value never shown, not even its ciphertext."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.maxlevel, self.maxdict, self.maxlist, self.maxtuple, self.maxset = 3, 4, 4, 4, 4
-        self.maxother = SHOWN_MAX
-
-    def repr_str(self, value: str, level: int) -> str:
-        if len(value) <= SHOWN_MAX:
-            return repr(value)
-        return f"{value[: SHOWN_MAX - 1]!r}… ({len(value):,} characters)"
-
-    def repr_dict(self, value: dict, level: int) -> str:
-        if is_pulumi_secure(value):
-            return "a Pulumi secret (not shown)"
-        return super().repr_dict(value, level)
-
-    def repr_int(self, value: int, level: int) -> str:
-        return str(value) if value.bit_length() < 200 else f"an integer of {value.bit_length():,} bits"
-
-
-def is_pulumi_secure(value: Any) -> bool:
-    """`{secure: ...}`: a value `pulumi config set --secret` wrote, encrypted."""
-    return isinstance(value, Mapping) and len(value) == 1 and "secure" in value
-
-
-def shown(value: Any) -> str:
-    """A value as a message may quote it: bounded in length, escaped, and never a secret."""
-    return printable(_Shown().repr(value))
-
-
-def bounded(text: str, limit: int) -> str:
-    """`text` escaped (see printable) and cut to about `limit` characters, saying how long it was."""
-    escaped = printable(text[: limit + 1])
-    if len(text) <= limit and len(escaped) <= limit:
-        return escaped
-    return f"{escaped[: limit - 1]}… ({len(text):,} characters)"
-
-
-def listed(names: Iterable[str], most: int = 10) -> str:
-    """'a, b, c' for a message: each name bounded, at most `most` of them, then how many in all."""
-    names = list(names)
-    text = ", ".join(bounded(str(name), 40) for name in names[:most])
-    return text + (f", … ({len(names):,} in all)" if len(names) > most else "")
-
-
-KEY_PART_MAX = 80  # characters of one key of a key path
-ISSUE_PART_MAX = 500  # characters of each part of an error line: file, key path, message
-MAX_ISSUES = 1000  # errors reported for one file; the rest are counted in one more line
-
-
-@dataclass(frozen=True)
-class SpecIssue:
-    file: str
-    path: str
-    message: str
-
-    def __str__(self) -> str:  # one line of bounded length, whatever the input was
-        return ": ".join(bounded(part, ISSUE_PART_MAX) for part in (self.file, self.path, self.message))
-
-
-@dataclass(frozen=True)
-class _Omitted(SpecIssue):
-    """The issues of a file past the first MAX_ISSUES: "... and N more"."""
-
-    count: int = 0
-
-
-class SpecError(Exception):
-    """Invalid stack input. `issues` holds every problem found in one file: at most MAX_ISSUES of a file, then one
-    "... and N more" (counts carried over when a SpecError's issues are raised again in another)."""
-
-    def __init__(self, issues: Sequence[SpecIssue]):
-        self.issues: list[SpecIssue] = []
-        kept: dict[str, int] = {}
-        omitted: dict[str, int] = {}
-        for issue in issues:
-            if isinstance(issue, _Omitted) or kept.get(issue.file, 0) >= MAX_ISSUES:
-                omitted[issue.file] = omitted.get(issue.file, 0) + (issue.count if isinstance(issue, _Omitted) else 1)
-            else:
-                kept[issue.file] = kept.get(issue.file, 0) + 1
-                self.issues.append(issue)
-        self.issues += [_Omitted(file, "-", f"... and {count:,} more", count) for file, count in omitted.items()]
-        super().__init__("\n".join(str(issue) for issue in self.issues))
-
-
-def key_path(loc: Sequence[Any], namespace: str = NAMESPACE) -> str:
-    """('flux', 'configurations', 'demo', 'dependsOn', 0) -> 'fluxfleet:flux.configurations.demo.dependsOn[0]';
-    with no namespace (a file of fluxfleet's own, such as fleet.yaml): 'stages[1].stacks[0]'.
-    Each key is escaped and cut (a key is whatever the file holds: 5 MB, or a terminal escape)."""
-    text = bounded(namespace, KEY_PART_MAX)
-    for index, part in enumerate(loc):
-        if isinstance(part, int) and not isinstance(part, bool):
-            text += f"[{part}]"
-        elif index == 0:
-            text += (":" if namespace else "") + bounded(str(part), KEY_PART_MAX)
-        else:
-            text += "." + bounded(str(part), KEY_PART_MAX)
-    return text
-
-
-def key_path_parts(path: str) -> list[str | int]:
-    """The inverse of key_path: 'fluxfleet:flux.configurations.demo.dependsOn[0]' -> ['fluxfleet:flux', ..., 0]."""
-    parts: list[str | int] = []
-    for token in re.findall(r"\[(\d+)\]|([^.\[\]]+)", path):
-        parts.append(int(token[0]) if token[0] else token[1])
-    return parts
 
 
 # --------------------------------------------------------------------------------------------- secrets
@@ -358,7 +232,7 @@ def _pattern(regex: str, what: str):
 
 
 def _one_line(value: str) -> str:
-    if found := _UNPRINTABLE.search(value):
+    if found := UNPRINTABLE.search(value):
         raise ValueError(
             f"contains {printable(found.group())}: no control characters, line breaks or bidirectional overrides here"
         )
@@ -366,7 +240,7 @@ def _one_line(value: str) -> str:
 
 
 def _lines(value: str) -> str:
-    if found := _UNPRINTABLE_IN_LINES.search(value):
+    if found := UNPRINTABLE_IN_LINES.search(value):
         raise ValueError(f"contains {printable(found.group())}: only printable text, newlines and tabs here")
     return value
 
@@ -406,11 +280,11 @@ MaybeEmptyText = Annotated[str, StringConstraints(max_length=TEXT_MAX), AfterVal
 # --------------------------------------------------------------------------------------------- models
 
 
-class _Spec(BaseModel):
+class SpecModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, extra="forbid", frozen=True, strict=True)
 
 
-class NodePool(_Spec):
+class NodePool(SpecModel):
     name: Annotated[str, _pattern(r"[a-z][a-z0-9]{0,11}", "an AKS node pool name (a-z then a-z0-9, 1-12 characters)")]
     vm_size: Line
     count: Annotated[int, Field(ge=0, le=1000)] | None = None
@@ -424,7 +298,7 @@ class NodePool(_Spec):
         return self.min_count is not None
 
 
-class ClusterSpec(_Spec):
+class ClusterSpec(SpecModel):
     kind: Literal["aks", "arc"]
     name: Annotated[
         str,
@@ -459,7 +333,7 @@ class ClusterSpec(_Spec):
         return self.kind == "aks"
 
 
-class ExtensionSpec(_Spec):
+class ExtensionSpec(SpecModel):
     release_train: Literal["Stable", "Preview"] = "Stable"
     auto_upgrade_minor_version: bool = True
     version: Annotated[str, _pattern(r"\d+\.\d+\.\d+", "an extension version such as 1.15.1")] | None = None
@@ -467,7 +341,7 @@ class ExtensionSpec(_Spec):
     protected_settings: dict[Line, SecretField] = {}
 
 
-class _Reconciled(_Spec):
+class _Reconciled(SpecModel):
     """A Flux object synced on an interval, with a timeout."""
 
     sync_interval: Duration | None = None
@@ -515,7 +389,7 @@ class BucketSource(_Reconciled):
     insecure: bool = False  # the API's default is true; fluxfleet's is TLS
 
 
-class ManagedIdentity(_Spec):
+class ManagedIdentity(SpecModel):
     client_id: Guid
 
 
@@ -527,13 +401,13 @@ class AzureBlobSource(_Reconciled):
     managed_identity: ManagedIdentity | None = None
 
 
-class SubstituteFrom(_Spec):
+class SubstituteFrom(SpecModel):
     kind: Literal["ConfigMap", "Secret"]
     name: Annotated[str, _pattern(_DNS_SUBDOMAIN.pattern, "a Kubernetes object name")]
     optional: bool = False
 
 
-class PostBuild(_Spec):
+class PostBuild(SpecModel):
     substitute: dict[Annotated[str, _pattern(r"[_a-zA-Z][_a-zA-Z0-9]*", "a variable name")], MaybeEmptyText] = {}
     substitute_from: list[SubstituteFrom] = []
 
@@ -548,7 +422,7 @@ class KustomizationSpec(_Reconciled):
     post_build: PostBuild | None = None
 
 
-class ConfigurationSpec(_Spec):
+class ConfigurationSpec(SpecModel):
     namespace: DnsLabel = "flux-system"
     scope: Literal["cluster", "namespace"] = "cluster"
     suspend: bool = False
@@ -569,7 +443,7 @@ class ConfigurationSpec(_Spec):
         return list(sorter.static_order())
 
 
-class FluxSpec(_Spec):
+class FluxSpec(SpecModel):
     extension: ExtensionSpec = ExtensionSpec()
     configurations: dict[str, ConfigurationSpec] = {}
 
@@ -583,7 +457,7 @@ FeatureName = Annotated[
 ]
 
 
-class StackSpec(_Spec):
+class StackSpec(SpecModel):
     cluster: ClusterSpec
     providers: list[ProviderNamespace] = list(REQUIRED_PROVIDERS)
     features: list[FeatureName] = []
@@ -600,8 +474,6 @@ class Stack:
 
 
 # --------------------------------------------------------------------------------------------- cross-field rules
-
-Loc = tuple[str | int, ...]
 
 
 def _semantic_issues(spec: StackSpec) -> Iterator[tuple[Loc, str]]:
@@ -903,7 +775,7 @@ def parse_spec(
             dict(raw), context={"plain_strings_are_secret": plain_strings_are_secret}, by_alias=True
         )
     except ValidationError as error:
-        raise SpecError([*issues, *_pydantic_issues(file, error)]) from None
+        raise SpecError([*issues, *pydantic_issues(file, error)]) from None
     if spec.cluster.location is None and default_location and spec.cluster.is_aks:
         spec = spec.model_copy(update={"cluster": spec.cluster.model_copy(update={"location": default_location})})
     issues += [SpecIssue(file, key_path(loc), message) for loc, message in _semantic_issues(spec)]
@@ -912,7 +784,7 @@ def parse_spec(
     return spec
 
 
-def _pydantic_issues(
+def pydantic_issues(
     file: str, error: ValidationError, root: type[BaseModel] | None = None, namespace: str = NAMESPACE
 ) -> list[SpecIssue]:
     return [_issue_from_pydantic(file, e, root, namespace) for e in error.errors(include_url=False)]
@@ -969,494 +841,3 @@ def _value_type(annotation: Any) -> Any:
     if origin in (list, dict):
         return _unwrap(typing.get_args(annotation)[-1])
     return annotation
-
-
-# --------------------------------------------------------------------------------------------- readers
-
-
-# The config keys of the azure-native provider (pulumi-azure-native 3.x, config/vars.py): the only `azure-native:`
-# keys a stack may set.
-AZURE_NATIVE_KEYS = (
-    "auxiliaryTenantIds",
-    "clientCertificatePassword",
-    "clientCertificatePath",
-    "clientId",
-    "clientSecret",
-    "disableInstanceDiscovery",
-    "disablePulumiPartnerId",
-    "environment",
-    "location",
-    "metadataHost",
-    "msiEndpoint",
-    "oidcRequestToken",
-    "oidcRequestUrl",
-    "oidcToken",
-    "oidcTokenFilePath",
-    "partnerId",
-    "subscriptionId",
-    "tenantId",
-    "useDefaultAzureCredential",
-    "useMsi",
-    "useOidc",
-)
-_CHECKED_NAMESPACES = (NAMESPACE, "azure-native")
-
-
-def split_config(file: str, config: Mapping[Any, Any]) -> tuple[dict[str, Any], list[SpecIssue]]:
-    """A stack's config keys: the `fluxfleet:` ones by name (a bare key is the project's, fluxfleet's), and what is
-    wrong with the keys: a namespace that is a typo of fluxfleet or azure-native, an azure-native key the provider
-    does not have, a key written both bare and with its namespace. Other namespaces (pulumi:, a user's) are allowed."""
-    raw: dict[str, Any] = {}
-    written: dict[str, str] = {}  # name -> the key as written
-    issues = []
-    for key, value in config.items():
-        if not isinstance(key, str):
-            issues.append(SpecIssue(file, shown(key), "a config key is a string such as fluxfleet:cluster"))
-            continue
-        where = bounded(key, KEY_PART_MAX)
-        namespace, colon, name = key.partition(":")  # Pulumi's `namespace:name`: the first colon
-        if not colon:
-            namespace, name = NAMESPACE, key
-        if namespace == NAMESPACE:
-            if name in written:
-                message = f"the same key as {shown(written[name])} (a bare key is in the project namespace, fluxfleet)"
-                issues.append(SpecIssue(file, where, message + ": keep one"))
-                continue
-            written[name], raw[name] = key, value
-        elif namespace == "azure-native":
-            if name not in AZURE_NATIVE_KEYS:
-                guess = _close(name, AZURE_NATIVE_KEYS)
-                hint = f" (did you mean 'azure-native:{guess}'?)" if guess else ""
-                issues.append(SpecIssue(file, where, "not a config key of the azure-native provider" + hint))
-        elif guess := _close(namespace, _CHECKED_NAMESPACES, cutoff=0.8):
-            issues.append(SpecIssue(file, where, f"unknown namespace {shown(namespace)} (did you mean {guess!r}?)"))
-    return raw, issues
-
-
-def _close(word: str, known: Sequence[str], cutoff: float = 0.6) -> str | None:
-    """The known word `word` is likely a typo of: the same but for case, else the closest (difflib)."""
-    if len(word) > KEY_PART_MAX:
-        return None
-    folded = {item.lower(): item for item in known}
-    guess = difflib.get_close_matches(word.lower(), list(folded), n=1, cutoff=cutoff)
-    return folded[guess[0]] if guess else None
-
-
-def spec_from_pulumi_config() -> Stack:
-    """The spec of the running Pulumi stack, from `pulumi.Config`. Every config key the engine passed is checked as
-    a stack file's are (see split_config); a `fluxfleet:` key the spec does not know is an error."""
-    import pulumi
-    from pulumi.runtime import config as runtime_config
-
-    config = pulumi.Config(NAMESPACE)
-    file = f"stacks/Pulumi.{pulumi.get_stack()}.yaml"
-    keys = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}  # every key the stack sets
-    names, issues = split_config(file, dict.fromkeys(keys))
-    raw: dict[str, Any] = {}
-    for name in [*StackSpec.model_fields, *(name for name in names if name not in StackSpec.model_fields)]:
-        try:  # an unknown key is read as the string it is, for pydantic to name it
-            value = config.get_object(name) if name in StackSpec.model_fields else config.get(name)
-        except pulumi.ConfigTypeError:
-            raise SpecError([SpecIssue(file, key_path((name,)), "must be a structured (YAML or JSON) value")]) from None
-        except (RecursionError, ValueError):  # json.loads: nested too deep, or an integer too long for int()
-            message = "cannot be read: nested too deeply or a number too long"
-            raise SpecError([SpecIssue(file, key_path((name,)), message)]) from None
-        if value is not None:
-            raw[name] = value
-    try:
-        spec = parse_spec(
-            raw,
-            file=file,
-            default_location=pulumi.Config("azure-native").get("location"),
-            plain_strings_are_secret=pulumi.runtime.is_config_secret(f"{NAMESPACE}:flux"),
-        )
-    except SpecError as error:
-        raise SpecError([*issues, *error.issues]) from None
-    if issues:
-        raise SpecError(issues)
-    return Stack(pulumi.get_stack(), file, spec)
-
-
-STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")  # a Pulumi stack name
-STACK_NAME_RULE = "letters, digits, '-', '_' and '.', at most 100 characters"
-STACK_FILE = re.compile(rf"^Pulumi\.(?P<stack>{STACK_NAME.pattern})\.ya?ml\Z")
-
-
-def report_name(path: Path) -> str:
-    """The name a report gives a stack file, even an invalid one: `dev` for Pulumi.dev.yaml, else the file name."""
-    match = STACK_FILE.match(path.name)
-    return match["stack"] if match else path.name
-
-
-def stack_name(path: Path) -> str:
-    match = STACK_FILE.match(path.name)
-    if not match:
-        message = f"a stack file is named Pulumi.<stack>.yaml, <stack> being {STACK_NAME_RULE}"
-        raise SpecError([SpecIssue(str(path), "-", message)])
-    return match["stack"]
-
-
-_LOOKS_LIKE_A_STACK_FILE = re.compile(r"Pulumi\.(.+)\.ya?ml", re.DOTALL)
-
-
-def stack_files(stacks_dir: Path, names: Sequence[str] = ()) -> list[Path]:
-    """The stack files of a command: the named stacks, or every `Pulumi.<stack>.yaml` (or `.yml`) in the directory.
-    A SpecError lists every problem: a name that is no stack name (or a file name that is not UTF-8), a stack with
-    both a .yaml and a .yml file."""
-    issues: list[SpecIssue] = []
-    if names:
-        for name in names:
-            if not STACK_NAME.fullmatch(name):
-                issues.append(SpecIssue(str(stacks_dir), shown(name), f"not a stack name ({STACK_NAME_RULE})"))
-        found = {name: _stack_file_of(stacks_dir, name) for name in names if STACK_NAME.fullmatch(name)}
-    else:
-        try:
-            entries = sorted(os.listdir(stacks_dir))
-        except OSError as error:
-            raise SpecError([SpecIssue(str(stacks_dir), "-", f"cannot read: {error.strerror}")]) from None
-        found = {}
-        for entry in entries:
-            if not _LOOKS_LIKE_A_STACK_FILE.fullmatch(entry):
-                continue
-            # os.listdir hands a name that is not UTF-8 over with surrogates, which cannot be printed: escape it
-            shown_name = printable(os.fsencode(entry).decode("utf-8", "backslashreplace"))
-            if shown_name != entry:
-                problem = "the file name is not UTF-8 text, or holds control characters: rename the file"
-            elif not (match := STACK_FILE.match(entry)):
-                problem = f"not a stack file name: Pulumi.<stack>.yaml, <stack> being {STACK_NAME_RULE}"
-            else:
-                found.setdefault(match["stack"], stacks_dir / entry)
-                continue
-            issues.append(SpecIssue(str(stacks_dir / shown_name), "-", problem))
-    for name in found:
-        if all(os.path.lexists(stacks_dir / f"Pulumi.{name}.{suffix}") for suffix in ("yaml", "yml")):
-            message = f"stack {name} has two files, Pulumi.{name}.yaml and Pulumi.{name}.yml: keep one"
-            issues.append(SpecIssue(str(stacks_dir / f"Pulumi.{name}.yml"), "-", message))
-    if issues:
-        raise SpecError(issues)
-    return list(found.values())
-
-
-def _stack_file_of(stacks_dir: Path, name: str) -> Path:
-    """A named stack's file: Pulumi.NAME.yaml, else Pulumi.NAME.yml if only that exists."""
-    yaml, yml = stacks_dir / f"Pulumi.{name}.yaml", stacks_dir / f"Pulumi.{name}.yml"
-    return yml if os.path.lexists(yml) and not os.path.lexists(yaml) else yaml
-
-
-FILE_MAX_BYTES = 16 * 1024 * 1024  # 16 MiB: far beyond any stack file, little enough to read at once
-
-
-def read_text(path: Path, file: str) -> str:
-    """A user's file as text: the one way fluxfleet reads one. Nothing makes it hang or read without end: it opens
-    without blocking (a FIFO), refuses anything but a regular file (a device, a directory) and a file over 16 MiB,
-    and says in one line why it cannot read (a symlink loop: ELOOP)."""
-
-    def refused(message: str) -> SpecError:
-        return SpecError([SpecIssue(file, "-", message)])
-
-    try:
-        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        try:
-            if not stat.S_ISREG(os.fstat(descriptor).st_mode):  # what was opened, not what the name was a moment ago
-                raise refused("not a regular file")
-            with os.fdopen(descriptor, "rb", closefd=False) as stream:
-                data = stream.read(FILE_MAX_BYTES + 1)
-        finally:
-            os.close(descriptor)
-    except OSError as error:
-        raise refused(f"cannot read: {error.strerror or error}") from None
-    if len(data) > FILE_MAX_BYTES:
-        raise refused(f"larger than {FILE_MAX_BYTES // 2**20} MiB, the most fluxfleet reads")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise refused(f"not UTF-8 text (byte {error.start})") from None
-
-
-YAML_MAX_VALUES = 100_000  # values of one document, an alias counted each time it is used: far beyond any stack
-YAML_MAX_NODES = 20_000  # values written in one file: far beyond any stack, and parsed (in Python) in seconds
-YAML_MAX_DEPTH = 64  # levels of nesting
-INT_MAX_DIGITS = 4300  # int() refuses longer decimal strings (sys.get_int_max_str_digits)
-_DECIMAL = re.compile(r"[-+]?[0-9_]+")
-
-
-class _TooBig(Exception):
-    """A document refused while it is parsed: at which line, and why."""
-
-    def __init__(self, line: int, why: str):
-        super().__init__(why)
-        self.line, self.why = line, why
-
-
-@functools.cache
-def _bounded_parser(base: type) -> type:
-    """ruamel's parser `base`, refusing as it parses (so before the composer, which recurses, and before any alias is
-    expanded) a document of more than YAML_MAX_NODES nodes or nested deeper than YAML_MAX_DEPTH, and an integer
-    too long for int()."""
-    from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent, NodeEvent, ScalarEvent
-
-    class BoundedParser(base):  # type: ignore[misc, valid-type]
-        nodes = depth = 0
-
-        def get_event(self) -> Any:
-            event = super().get_event()
-            if isinstance(event, CollectionEndEvent):
-                self.depth -= 1
-            elif isinstance(event, NodeEvent):
-                self.nodes += 1
-                self.depth += isinstance(event, CollectionStartEvent)
-                line = event.start_mark.line + 1
-                if self.nodes > YAML_MAX_NODES:
-                    raise _TooBig(line, f"more than {YAML_MAX_NODES:,} values")
-                if self.depth > YAML_MAX_DEPTH:
-                    raise _TooBig(line, f"nested deeper than {YAML_MAX_DEPTH} levels")
-                plain = isinstance(event, ScalarEvent) and event.style is None
-                if plain and len(event.value) > INT_MAX_DIGITS and _DECIMAL.fullmatch(event.value):
-                    raise _TooBig(line, f"a number of more than {INT_MAX_DIGITS:,} digits")
-            return event
-
-    return BoundedParser
-
-
-def _yaml(typ: str) -> Any:
-    from ruamel.yaml import YAML
-
-    yaml = YAML(typ=typ, pure=True)
-    yaml.Parser = _bounded_parser(yaml.Parser)
-    return yaml
-
-
-def read_yaml(path: Path, file: str, where: Callable[[Loc], str] | None = None) -> Any:
-    """A YAML (or JSON) document, or a SpecError saying in one line why it cannot be read. Hostile input ends
-    fast: see read_text, _bounded_parser and check_expansion (`where` names its key paths; default: as fleet.yaml)."""
-    from ruamel.yaml.error import YAMLError
-
-    text = read_text(path, file)
-    try:
-        document = _yaml("safe").load(text)
-    except _TooBig as error:
-        raise SpecError([SpecIssue(file, f"line {error.line}", f"not read: {error.why}")]) from None
-    except YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        problem = getattr(error, "problem", None) or (str(error).splitlines() or ["?"])[0]
-        problem = problem.split(" with value ")[0]  # a duplicate key: not its values, which may be long or secret
-        line = f"line {mark.line + 1}" if mark else "-"
-        raise SpecError([SpecIssue(file, line, f"not valid YAML: {bounded(problem, 200)}")]) from None
-    except (ValueError, TypeError, RecursionError) as error:  # from a constructor: a date out of range, a list key
-        problem = (str(error).splitlines() or [type(error).__name__])[0]
-        raise SpecError([SpecIssue(file, "-", f"not valid YAML: {bounded(problem, 200)}")]) from None
-    check_expansion(document, file, where or (lambda loc: key_path(loc, "")))
-    return document
-
-
-def check_expansion(document: Any, file: str, where: Callable[[Loc], str]) -> None:
-    """Refuse a document that expands (through YAML aliases: a "billion laughs") to more than YAML_MAX_VALUES values
-    or nests deeper than YAML_MAX_DEPTH (a recursive alias `&a [*a]` too), at the key path where the limit is hit.
-    The loader shares what an alias names, so loading was fast; this walk is iterative and counts a value each time
-    it is reached, so it ends after at most YAML_MAX_VALUES of them."""
-    count = 1
-    pending: list[tuple[Any, Any, int]] = [(document, None, 0)]  # (value, (parent's trail, key), depth)
-    while pending:
-        value, trail, depth = pending.pop()
-        if not isinstance(value, (Mapping, list)) or not value:
-            continue
-        count += len(value)
-        if depth >= YAML_MAX_DEPTH or count > YAML_MAX_VALUES:
-            loc: list[Any] = []
-            while trail:
-                trail, key = trail
-                loc.append(key)
-            why = f"nested deeper than {YAML_MAX_DEPTH} levels" if depth >= YAML_MAX_DEPTH else ""
-            why = why or f"expands to more than {YAML_MAX_VALUES:,} values (YAML aliases?)"
-            raise SpecError([SpecIssue(file, where(tuple(reversed(loc))), f"not read: {why}")])
-        items = value.items() if isinstance(value, Mapping) else enumerate(value)
-        pending.extend((item, (trail, key), depth + 1) for key, item in items)
-
-
-def _stack_file_path(loc: Loc) -> str:
-    """A key path of a stack file as errors name config keys: ('config', 'fluxfleet:flux', 'configurations') ->
-    'fluxfleet:flux.configurations'."""
-    if len(loc) < 2 or loc[0] != "config" or not isinstance(loc[1], str):
-        return key_path(loc, "")
-    namespace, colon, name = loc[1].partition(":")
-    return key_path((name, *loc[2:]), namespace) if colon else key_path(loc[1:])
-
-
-def load_stack_file(path: Path, display: str | None = None) -> Stack:
-    """Read and validate `Pulumi.<stack>.yaml` directly, as `plan` does (no Pulumi CLI, no decryption)."""
-    file = display or str(path)
-    name = stack_name(path)
-    document = read_yaml(path, file, _stack_file_path)
-    if document is None:
-        document = {}
-    if not isinstance(document, Mapping):
-        raise SpecError([SpecIssue(file, "-", "a stack file is a YAML mapping with a `config:` key")])
-    config = document.get("config") or {}
-    if not isinstance(config, Mapping):
-        raise SpecError([SpecIssue(file, "config", "must be a mapping of config keys")])
-    raw, issues = split_config(file, config)
-    try:
-        spec = parse_spec(raw, file=file, default_location=config.get("azure-native:location"))
-    except SpecError as error:
-        raise SpecError([*issues, *error.issues]) from None
-    if issues:
-        raise SpecError(issues)
-    return Stack(name, file, spec)
-
-
-class StackFileLines:
-    """Where keys are in one stack file, for annotations: the file is read and parsed once, however many keys are
-    looked up. Every answer is None when the file cannot be read or parsed, or has no `config:`."""
-
-    def __init__(self, path: Path):
-        from ruamel.yaml.error import YAMLError
-
-        try:
-            self.config = _yaml("rt").load(read_text(path, str(path)))["config"]
-        except (SpecError, _TooBig, YAMLError, ValueError, TypeError, KeyError, RecursionError):
-            self.config = None
-
-    def line(self, keys: Sequence[str | int]) -> int | None:
-        """The 1-based line of the deepest of `config:` → `keys` present."""
-        node, line = self.config, None
-        for key in keys:
-            try:
-                position = node.lc.key(key) if isinstance(key, str) else node.lc.item(key)
-                node = node[key]
-            except (AttributeError, KeyError, IndexError, TypeError):
-                break
-            if not position:  # a node ruamel keeps no positions for (an !!omap, a !!set)
-                break
-            line = position[0] + 1
-        return line
-
-
-PolicyLevel = Literal["mandatory", "advisory", "disabled"]
-POLICY_LEVELS: tuple[str, ...] = typing.get_args(PolicyLevel)
-
-
-def load_policy_levels(path: Path, known: Sequence[str]) -> dict[str, str]:
-    """A policy config file (YAML or JSON), the shape the CrossGuard pack takes: policy id → level, or
-    policy id → {enforcementLevel: level}."""
-    file = str(path)
-    document = read_yaml(path, file)
-    if not isinstance(document, dict):
-        raise SpecError([SpecIssue(file, "-", "a map of policy id to mandatory, advisory or disabled")])
-    levels: dict[str, str] = {}
-    issues: list[SpecIssue] = []
-    for policy, value in document.items():
-        where = bounded(str(policy), KEY_PART_MAX)
-        if policy not in known:
-            hint = difflib.get_close_matches(str(policy), known, n=1) if len(str(policy)) <= KEY_PART_MAX else []
-            issues.append(SpecIssue(file, where, "unknown policy" + (f" (did you mean {hint[0]!r}?)" if hint else "")))
-            continue
-        if isinstance(value, dict):
-            where, value = f"{where}.enforcementLevel", value.get("enforcementLevel")
-        if value not in POLICY_LEVELS:
-            issues.append(SpecIssue(file, where, f"{shown(value)}: use one of {', '.join(POLICY_LEVELS)}"))
-            continue
-        levels[policy] = value
-    if issues:
-        raise SpecError(issues)
-    return levels
-
-
-# --------------------------------------------------------------------------------------------- the fleet rollout
-
-FLEET_FILE = "fleet.yaml"
-
-
-class StageSpec(_Spec):
-    name: DnsLabel
-    stacks: Annotated[list[Line], Field(min_length=1)]  # stack names or globs such as prod-*
-    max_concurrency: Annotated[int, Field(ge=1, le=1000)] = 1
-    max_failures: Annotated[int, Field(ge=0)] = 0
-    after_stage_wait: Duration | None = None  # bake time before the next stage
-    approval: bool = False  # stop before this stage until `--approve NAME`
-
-
-class GateSpec(_Spec):
-    flux_compliance: bool = True  # after each stack: every Flux configuration Compliant at the pinned ref
-    timeout: Duration = 15 * 60
-    poll_interval: Duration = 30
-
-
-class FleetSpec(_Spec):
-    gate: GateSpec = GateSpec()
-    # A stack whose update would replace or delete its cluster fails before anything is applied.
-    refuse_cluster_replacement: bool = True
-    stages: Annotated[list[StageSpec], Field(min_length=1)]
-
-
-@dataclass(frozen=True)
-class Stage:
-    """A stage with its globs resolved to stack names, in the order they are listed (globs sorted)."""
-
-    name: str
-    stacks: tuple[str, ...]
-    max_concurrency: int
-    max_failures: int
-    after_stage_wait: int  # seconds, 0 for none
-    approval: bool
-
-
-@dataclass(frozen=True)
-class Fleet:
-    file: str
-    gate: GateSpec
-    stages: tuple[Stage, ...]
-    unstaged: tuple[str, ...]  # stacks in no stage: never rolled out (a warning)
-    refuse_cluster_replacement: bool = True
-
-    def stage_of(self, stack: str) -> Stage:
-        return next(stage for stage in self.stages if stack in stage.stacks)
-
-
-def load_fleet(path: Path, known_stacks: Sequence[str], display: str | None = None) -> Fleet:
-    """Read and validate `fleet.yaml` against the stacks that exist: every problem of the file in one SpecError."""
-    file = display or str(path)
-    document = read_yaml(path, file)
-    if not isinstance(document, Mapping):
-        raise SpecError([SpecIssue(file, "-", "a fleet file is a YAML mapping with `stages:`")])
-    try:
-        spec = FleetSpec.model_validate(dict(document), by_alias=True)
-    except ValidationError as error:
-        raise SpecError(_pydantic_issues(file, error, FleetSpec, namespace="")) from None
-    issues: list[SpecIssue] = []
-    owner: dict[str, str] = {}
-    stages = []
-    for index, stage in enumerate(spec.stages):
-        if any(other.name == stage.name for other in spec.stages[:index]):
-            issues.append(
-                SpecIssue(file, key_path(("stages", index, "name"), ""), f"duplicate stage {shown(stage.name)}")
-            )
-        members: list[str] = []
-        for position, pattern in enumerate(stage.stacks):
-            where = key_path(("stages", index, "stacks", position), "")
-            matched = sorted(name for name in known_stacks if fnmatch.fnmatchcase(name, pattern))
-            if not matched:
-                issues.append(
-                    SpecIssue(file, where, f"{shown(pattern)} matches no stack (known: {listed(known_stacks)})")
-                )
-            for name in matched:
-                if name in owner and owner[name] != stage.name:
-                    issues.append(
-                        SpecIssue(file, where, f"stack {shown(name)} is already in stage {shown(owner[name])}")
-                    )
-                elif name not in members:
-                    owner[name] = stage.name
-                    members.append(name)
-        stages.append(
-            Stage(
-                stage.name,
-                tuple(members),
-                stage.max_concurrency,
-                stage.max_failures,
-                stage.after_stage_wait or 0,
-                stage.approval,
-            )
-        )
-    if issues:
-        raise SpecError(issues)
-    unstaged = tuple(name for name in known_stacks if name not in owner)
-    return Fleet(file, spec.gate, tuple(stages), unstaged, spec.refuse_cluster_replacement)

@@ -1,0 +1,98 @@
+"""The stack spec: everything fluxfleet reads from its users, typed and validated.
+
+This package is the only place that validates input. Two readers produce the same `StackSpec`:
+`spec_from_pulumi_config()` inside `pulumi up`, and `load_stack_file()` for the offline commands; both merge the
+stack's profiles (`profiles.py`) under its own keys the same way. Shape and field formats are checked by pydantic;
+rules that span fields (the kustomization graph, source credentials against the URL scheme, kind-specific cluster
+keys) by the stack module's rules. Every problem becomes a `SpecIssue` naming the file where the value was
+written (a stack file or a profile) and the config key path; all problems are reported together in one `SpecError`.
+
+    errors.py    SpecIssue, SpecError, key paths, and how a value is shown (bounded, printable, never a secret)
+    files.py     stack discovery, bounded reads of a user's files, YAML that cannot hang or exhaust the process
+    stack.py     the StackSpec models, field formats and cross-field rules; parse_spec
+    profiles.py  profiles merged under a stack file, with the file each value came from
+    config.py    a stack's config keys by namespace; load_stack_file and spec_from_pulumi_config
+    fleet.py     fleet.yaml: the rollout's stages
+    policy.py    the policy levels file
+"""
+
+from modules.spec.config import load_stack_file, spec_from_pulumi_config
+from modules.spec.errors import ISSUE_PART_MAX, SpecError, SpecIssue, bounded, key_path_parts, printable, shown
+from modules.spec.files import STACK_FILE, STACK_NAME, StackFileLines, read_text, report_name, stack_files
+from modules.spec.fleet import FLEET_FILE, Fleet, GateSpec, Stage, load_fleet
+from modules.spec.policy import PolicyLevel, load_policy_levels
+from modules.spec.stack import (
+    API_DEFAULT_INTERVAL,
+    DURATION_MAX,
+    AzureBlobSource,
+    BucketSource,
+    ClusterSpec,
+    ConfigSecret,
+    ConfigurationSpec,
+    ExtensionSpec,
+    GitSource,
+    KeyVaultRef,
+    KustomizationSpec,
+    SecretSource,
+    Stack,
+    StackSpec,
+    dependency_problems,
+    dns_label_problem,
+    flux_object_name_problems,
+    git_url_problem,
+    key_vault_ref_from_text,
+    key_vault_refs,
+    kustomization_path_issues,
+    parse_duration,
+    parse_spec,
+    repository_key,
+)
+
+__all__ = [
+    "API_DEFAULT_INTERVAL",
+    "DURATION_MAX",
+    "FLEET_FILE",
+    "ISSUE_PART_MAX",
+    "STACK_FILE",
+    "STACK_NAME",
+    "AzureBlobSource",
+    "BucketSource",
+    "ClusterSpec",
+    "ConfigSecret",
+    "ConfigurationSpec",
+    "ExtensionSpec",
+    "Fleet",
+    "GateSpec",
+    "GitSource",
+    "KeyVaultRef",
+    "KustomizationSpec",
+    "PolicyLevel",
+    "SecretSource",
+    "SpecError",
+    "SpecIssue",
+    "Stack",
+    "StackFileLines",
+    "StackSpec",
+    "Stage",
+    "bounded",
+    "dependency_problems",
+    "dns_label_problem",
+    "flux_object_name_problems",
+    "git_url_problem",
+    "key_path_parts",
+    "key_vault_ref_from_text",
+    "key_vault_refs",
+    "kustomization_path_issues",
+    "load_fleet",
+    "load_policy_levels",
+    "load_stack_file",
+    "parse_duration",
+    "parse_spec",
+    "printable",
+    "read_text",
+    "report_name",
+    "repository_key",
+    "shown",
+    "spec_from_pulumi_config",
+    "stack_files",
+]

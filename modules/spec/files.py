@@ -1,0 +1,237 @@
+"""Reading a user's files: stack discovery, bounded reads, and YAML that cannot hang or exhaust the process."""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import stat
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+
+from modules.spec.errors import Loc, SpecError, SpecIssue, bounded, key_path, printable, shown
+
+
+STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")  # a Pulumi stack name
+STACK_NAME_RULE = "letters, digits, '-', '_' and '.', at most 100 characters"
+STACK_FILE = re.compile(rf"^Pulumi\.(?P<stack>{STACK_NAME.pattern})\.ya?ml\Z")
+
+
+def report_name(path: Path) -> str:
+    """The name a report gives a stack file, even an invalid one: `dev` for Pulumi.dev.yaml, else the file name."""
+    match = STACK_FILE.match(path.name)
+    return match["stack"] if match else path.name
+
+
+def stack_name(path: Path) -> str:
+    match = STACK_FILE.match(path.name)
+    if not match:
+        message = f"a stack file is named Pulumi.<stack>.yaml, <stack> being {STACK_NAME_RULE}"
+        raise SpecError([SpecIssue(str(path), "-", message)])
+    return match["stack"]
+
+
+_LOOKS_LIKE_A_STACK_FILE = re.compile(r"Pulumi\.(.+)\.ya?ml", re.DOTALL)
+
+
+def stack_files(stacks_dir: Path, names: Sequence[str] = ()) -> list[Path]:
+    """The stack files of a command: the named stacks, or every `Pulumi.<stack>.yaml` (or `.yml`) in the directory.
+    A SpecError lists every problem: a name that is no stack name (or a file name that is not UTF-8), a stack with
+    both a .yaml and a .yml file."""
+    issues: list[SpecIssue] = []
+    if names:
+        for name in names:
+            if not STACK_NAME.fullmatch(name):
+                issues.append(SpecIssue(str(stacks_dir), shown(name), f"not a stack name ({STACK_NAME_RULE})"))
+        found = {name: _stack_file_of(stacks_dir, name) for name in names if STACK_NAME.fullmatch(name)}
+    else:
+        try:
+            entries = sorted(os.listdir(stacks_dir))
+        except OSError as error:
+            raise SpecError([SpecIssue(str(stacks_dir), "-", f"cannot read: {error.strerror}")]) from None
+        found = {}
+        for entry in entries:
+            if not _LOOKS_LIKE_A_STACK_FILE.fullmatch(entry):
+                continue
+            # os.listdir hands a name that is not UTF-8 over with surrogates, which cannot be printed: escape it
+            shown_name = printable(os.fsencode(entry).decode("utf-8", "backslashreplace"))
+            if shown_name != entry:
+                problem = "the file name is not UTF-8 text, or holds control characters: rename the file"
+            elif not (match := STACK_FILE.match(entry)):
+                problem = f"not a stack file name: Pulumi.<stack>.yaml, <stack> being {STACK_NAME_RULE}"
+            else:
+                found.setdefault(match["stack"], stacks_dir / entry)
+                continue
+            issues.append(SpecIssue(str(stacks_dir / shown_name), "-", problem))
+    for name in found:
+        if all(os.path.lexists(stacks_dir / f"Pulumi.{name}.{suffix}") for suffix in ("yaml", "yml")):
+            message = f"stack {name} has two files, Pulumi.{name}.yaml and Pulumi.{name}.yml: keep one"
+            issues.append(SpecIssue(str(stacks_dir / f"Pulumi.{name}.yml"), "-", message))
+    if issues:
+        raise SpecError(issues)
+    return list(found.values())
+
+
+def _stack_file_of(stacks_dir: Path, name: str) -> Path:
+    """A named stack's file: Pulumi.NAME.yaml, else Pulumi.NAME.yml if only that exists."""
+    yaml, yml = stacks_dir / f"Pulumi.{name}.yaml", stacks_dir / f"Pulumi.{name}.yml"
+    return yml if os.path.lexists(yml) and not os.path.lexists(yaml) else yaml
+
+
+FILE_MAX_BYTES = 16 * 1024 * 1024  # 16 MiB: far beyond any stack file, little enough to read at once
+
+
+def read_text(path: Path, file: str) -> str:
+    """A user's file as text: the one way fluxfleet reads one. Nothing makes it hang or read without end: it opens
+    without blocking (a FIFO), refuses anything but a regular file (a device, a directory) and a file over 16 MiB,
+    and says in one line why it cannot read (a symlink loop: ELOOP)."""
+
+    def refused(message: str) -> SpecError:
+        return SpecError([SpecIssue(file, "-", message)])
+
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        try:
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):  # what was opened, not what the name was a moment ago
+                raise refused("not a regular file")
+            with os.fdopen(descriptor, "rb", closefd=False) as stream:
+                data = stream.read(FILE_MAX_BYTES + 1)
+        finally:
+            os.close(descriptor)
+    except OSError as error:
+        raise refused(f"cannot read: {error.strerror or error}") from None
+    if len(data) > FILE_MAX_BYTES:
+        raise refused(f"larger than {FILE_MAX_BYTES // 2**20} MiB, the most fluxfleet reads")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise refused(f"not UTF-8 text (byte {error.start})") from None
+
+
+YAML_MAX_VALUES = 100_000  # values of one document, an alias counted each time it is used: far beyond any stack
+YAML_MAX_NODES = 20_000  # values written in one file: far beyond any stack, and parsed (in Python) in seconds
+YAML_MAX_DEPTH = 64  # levels of nesting
+INT_MAX_DIGITS = 4300  # int() refuses longer decimal strings (sys.get_int_max_str_digits)
+_DECIMAL = re.compile(r"[-+]?[0-9_]+")
+
+
+class _TooBig(Exception):
+    """A document refused while it is parsed: at which line, and why."""
+
+    def __init__(self, line: int, why: str):
+        super().__init__(why)
+        self.line, self.why = line, why
+
+
+@functools.cache
+def _bounded_parser(base: type) -> type:
+    """ruamel's parser `base`, refusing as it parses (so before the composer, which recurses, and before any alias is
+    expanded) a document of more than YAML_MAX_NODES nodes or nested deeper than YAML_MAX_DEPTH, and an integer
+    too long for int()."""
+    from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent, NodeEvent, ScalarEvent
+
+    class BoundedParser(base):  # type: ignore[misc, valid-type]
+        nodes = depth = 0
+
+        def get_event(self) -> Any:
+            event = super().get_event()
+            if isinstance(event, CollectionEndEvent):
+                self.depth -= 1
+            elif isinstance(event, NodeEvent):
+                self.nodes += 1
+                self.depth += isinstance(event, CollectionStartEvent)
+                line = event.start_mark.line + 1
+                if self.nodes > YAML_MAX_NODES:
+                    raise _TooBig(line, f"more than {YAML_MAX_NODES:,} values")
+                if self.depth > YAML_MAX_DEPTH:
+                    raise _TooBig(line, f"nested deeper than {YAML_MAX_DEPTH} levels")
+                plain = isinstance(event, ScalarEvent) and event.style is None
+                if plain and len(event.value) > INT_MAX_DIGITS and _DECIMAL.fullmatch(event.value):
+                    raise _TooBig(line, f"a number of more than {INT_MAX_DIGITS:,} digits")
+            return event
+
+    return BoundedParser
+
+
+def _yaml(typ: str) -> Any:
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ=typ, pure=True)
+    yaml.Parser = _bounded_parser(yaml.Parser)
+    return yaml
+
+
+def read_yaml(path: Path, file: str, where: Callable[[Loc], str] | None = None) -> Any:
+    """A YAML (or JSON) document, or a SpecError saying in one line why it cannot be read. Hostile input ends
+    fast: see read_text, _bounded_parser and check_expansion (`where` names its key paths; default: as fleet.yaml)."""
+    from ruamel.yaml.error import YAMLError
+
+    text = read_text(path, file)
+    try:
+        document = _yaml("safe").load(text)
+    except _TooBig as error:
+        raise SpecError([SpecIssue(file, f"line {error.line}", f"not read: {error.why}")]) from None
+    except YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        problem = getattr(error, "problem", None) or (str(error).splitlines() or ["?"])[0]
+        problem = problem.split(" with value ")[0]  # a duplicate key: not its values, which may be long or secret
+        line = f"line {mark.line + 1}" if mark else "-"
+        raise SpecError([SpecIssue(file, line, f"not valid YAML: {bounded(problem, 200)}")]) from None
+    except (ValueError, TypeError, RecursionError) as error:  # from a constructor: a date out of range, a list key
+        problem = (str(error).splitlines() or [type(error).__name__])[0]
+        raise SpecError([SpecIssue(file, "-", f"not valid YAML: {bounded(problem, 200)}")]) from None
+    check_expansion(document, file, where or (lambda loc: key_path(loc, "")))
+    return document
+
+
+def check_expansion(document: Any, file: str, where: Callable[[Loc], str]) -> None:
+    """Refuse a document that expands (through YAML aliases: a "billion laughs") to more than YAML_MAX_VALUES values
+    or nests deeper than YAML_MAX_DEPTH (a recursive alias `&a [*a]` too), at the key path where the limit is hit.
+    The loader shares what an alias names, so loading was fast; this walk is iterative and counts a value each time
+    it is reached, so it ends after at most YAML_MAX_VALUES of them."""
+    count = 1
+    pending: list[tuple[Any, Any, int]] = [(document, None, 0)]  # (value, (parent's trail, key), depth)
+    while pending:
+        value, trail, depth = pending.pop()
+        if not isinstance(value, (Mapping, list)) or not value:
+            continue
+        count += len(value)
+        if depth >= YAML_MAX_DEPTH or count > YAML_MAX_VALUES:
+            loc: list[Any] = []
+            while trail:
+                trail, key = trail
+                loc.append(key)
+            why = f"nested deeper than {YAML_MAX_DEPTH} levels" if depth >= YAML_MAX_DEPTH else ""
+            why = why or f"expands to more than {YAML_MAX_VALUES:,} values (YAML aliases?)"
+            raise SpecError([SpecIssue(file, where(tuple(reversed(loc))), f"not read: {why}")])
+        items = value.items() if isinstance(value, Mapping) else enumerate(value)
+        pending.extend((item, (trail, key), depth + 1) for key, item in items)
+
+
+class StackFileLines:
+    """Where keys are in one stack file, for annotations: the file is read and parsed once, however many keys are
+    looked up. Every answer is None when the file cannot be read or parsed, or has no `config:`."""
+
+    def __init__(self, path: Path):
+        from ruamel.yaml.error import YAMLError
+
+        try:
+            self.config = _yaml("rt").load(read_text(path, str(path)))["config"]
+        except (SpecError, _TooBig, YAMLError, ValueError, TypeError, KeyError, RecursionError):
+            self.config = None
+
+    def line(self, keys: Sequence[str | int]) -> int | None:
+        """The 1-based line of the deepest of `config:` → `keys` present."""
+        node, line = self.config, None
+        for key in keys:
+            try:
+                position = node.lc.key(key) if isinstance(key, str) else node.lc.item(key)
+                node = node[key]
+            except (AttributeError, KeyError, IndexError, TypeError):
+                break
+            if not position:  # a node ruamel keeps no positions for (an !!omap, a !!set)
+                break
+            line = position[0] + 1
+        return line
