@@ -122,7 +122,7 @@ class _RecordingMonitor(MockMonitor):
             return response
         timeouts = request.customTimeouts
         options = {
-            "dependsOn": list(request.dependencies),
+            "dependsOn": sorted(request.dependencies),  # a set in the SDK: its order means nothing
             "protect": bool(request.protect),
             "replaceOnChanges": list(request.replaceOnChanges),
             "ignoreChanges": list(request.ignoreChanges),
