@@ -12,6 +12,18 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 ARM_EXAMPLES = SHARED / "arm-examples"
+# The example stacks as single files, their profiles merged in: for tests that edit a stack file by text.
+STANDALONE_STACKS = ROOT / "tests" / "fixtures" / "stacks"
+
+
+def standalone_stacks(directory: Path) -> Path:
+    """A copy of the project's stacks directory (fleet.yaml, profiles) whose stack files are the standalone ones."""
+    import shutil
+
+    shutil.copytree(ROOT / "stacks", directory)
+    for path in STANDALONE_STACKS.glob("Pulumi.*.yaml"):
+        shutil.copy(path, directory / path.name)
+    return directory
 
 
 def require_shared(*parts: str) -> Path:

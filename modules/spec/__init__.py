@@ -11,14 +11,18 @@ written (a stack file or a profile) and the config key path; all problems are re
     files.py     stack discovery, bounded reads of a user's files, YAML that cannot hang or exhaust the process
     stack.py     the StackSpec models, field formats and cross-field rules; parse_spec
     profiles.py  profiles merged under a stack file, with the file each value came from
-    config.py    a stack's config keys by namespace; load_stack_file and spec_from_pulumi_config
+    origins.py   which file wrote each value of a merged config
+    config.py    a stack's config keys by namespace
+    load.py      a stack's spec from its stack file (load_stack_file) or from pulumi.Config (spec_from_pulumi_config)
     fleet.py     fleet.yaml: the rollout's stages
     policy.py    the policy levels file
 """
 
-from modules.spec.config import load_stack_file, spec_from_pulumi_config
 from modules.spec.errors import ISSUE_PART_MAX, SpecError, SpecIssue, bounded, key_path_parts, printable, shown
 from modules.spec.files import STACK_FILE, STACK_NAME, StackFileLines, read_text, report_name, stack_files
+from modules.spec.load import StackConfig, load_stack_file, read_stack_config, spec_from_pulumi_config
+from modules.spec.origins import Origins
+from modules.spec.profiles import PROFILES_DIR, ProfileLibrary
 from modules.spec.fleet import FLEET_FILE, Fleet, GateSpec, Stage, load_fleet
 from modules.spec.policy import PolicyLevel, load_policy_levels
 from modules.spec.stack import (
@@ -49,6 +53,11 @@ from modules.spec.stack import (
 )
 
 __all__ = [
+    "PROFILES_DIR",
+    "Origins",
+    "ProfileLibrary",
+    "StackConfig",
+    "read_stack_config",
     "API_DEFAULT_INTERVAL",
     "DURATION_MAX",
     "FLEET_FILE",

@@ -1,4 +1,4 @@
-"""A stack's config as Pulumi holds it: the keys split by namespace, read from a stack file or from `pulumi.Config`."""
+"""A stack's config as Pulumi holds it: `namespace:name` keys under `config:`, split by namespace and checked."""
 
 from __future__ import annotations
 
@@ -9,11 +9,7 @@ from typing import Any
 
 
 from modules.spec.errors import KEY_PART_MAX, NAMESPACE, Loc, SpecError, SpecIssue, bounded, key_path, shown
-from modules.spec.files import read_yaml, stack_name
-from modules.spec.stack import Stack, StackSpec, parse_spec
-
-
-# --------------------------------------------------------------------------------------------- readers
+from modules.spec.files import read_yaml
 
 
 # The config keys of the azure-native provider (pulumi-azure-native 3.x, config/vars.py): the only `azure-native:`
@@ -84,42 +80,7 @@ def _close(word: str, known: Sequence[str], cutoff: float = 0.6) -> str | None:
     return folded[guess[0]] if guess else None
 
 
-def spec_from_pulumi_config() -> Stack:
-    """The spec of the running Pulumi stack, from `pulumi.Config`. Every config key the engine passed is checked as
-    a stack file's are (see split_config); a `fluxfleet:` key the spec does not know is an error."""
-    import pulumi
-    from pulumi.runtime import config as runtime_config
-
-    config = pulumi.Config(NAMESPACE)
-    file = f"stacks/Pulumi.{pulumi.get_stack()}.yaml"
-    keys = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}  # every key the stack sets
-    names, issues = split_config(file, dict.fromkeys(keys))
-    raw: dict[str, Any] = {}
-    for name in [*StackSpec.model_fields, *(name for name in names if name not in StackSpec.model_fields)]:
-        try:  # an unknown key is read as the string it is, for pydantic to name it
-            value = config.get_object(name) if name in StackSpec.model_fields else config.get(name)
-        except pulumi.ConfigTypeError:
-            raise SpecError([SpecIssue(file, key_path((name,)), "must be a structured (YAML or JSON) value")]) from None
-        except (RecursionError, ValueError):  # json.loads: nested too deep, or an integer too long for int()
-            message = "cannot be read: nested too deeply or a number too long"
-            raise SpecError([SpecIssue(file, key_path((name,)), message)]) from None
-        if value is not None:
-            raw[name] = value
-    try:
-        spec = parse_spec(
-            raw,
-            file=file,
-            default_location=pulumi.Config("azure-native").get("location"),
-            plain_strings_are_secret=pulumi.runtime.is_config_secret(f"{NAMESPACE}:flux"),
-        )
-    except SpecError as error:
-        raise SpecError([*issues, *error.issues]) from None
-    if issues:
-        raise SpecError(issues)
-    return Stack(pulumi.get_stack(), file, spec)
-
-
-def _stack_file_path(loc: Loc) -> str:
+def stack_file_path(loc: Loc) -> str:
     """A key path of a stack file as errors name config keys: ('config', 'fluxfleet:flux', 'configurations') ->
     'fluxfleet:flux.configurations'."""
     if len(loc) < 2 or loc[0] != "config" or not isinstance(loc[1], str):
@@ -128,23 +89,14 @@ def _stack_file_path(loc: Loc) -> str:
     return key_path((name, *loc[2:]), namespace) if colon else key_path(loc[1:])
 
 
-def load_stack_file(path: Path, display: str | None = None) -> Stack:
-    """Read and validate `Pulumi.<stack>.yaml` directly, as `plan` does (no Pulumi CLI, no decryption)."""
-    file = display or str(path)
-    name = stack_name(path)
-    document = read_yaml(path, file, _stack_file_path)
+def read_config(path: Path, file: str, what: str) -> Mapping[Any, Any]:
+    """The `config:` map of a stack file or a profile (`what`), read as every user file is (see read_yaml)."""
+    document = read_yaml(path, file, stack_file_path)
     if document is None:
         document = {}
     if not isinstance(document, Mapping):
-        raise SpecError([SpecIssue(file, "-", "a stack file is a YAML mapping with a `config:` key")])
+        raise SpecError([SpecIssue(file, "-", f"a {what} is a YAML mapping with a `config:` key")])
     config = document.get("config") or {}
     if not isinstance(config, Mapping):
         raise SpecError([SpecIssue(file, "config", "must be a mapping of config keys")])
-    raw, issues = split_config(file, config)
-    try:
-        spec = parse_spec(raw, file=file, default_location=config.get("azure-native:location"))
-    except SpecError as error:
-        raise SpecError([*issues, *error.issues]) from None
-    if issues:
-        raise SpecError(issues)
-    return Stack(name, file, spec)
+    return config

@@ -41,6 +41,7 @@ from modules.spec.errors import (
     shown,
 )
 from modules.spec.files import check_expansion
+from modules.spec.origins import Origins
 
 
 REQUIRED_PROVIDERS = ("Microsoft.Kubernetes", "Microsoft.ContainerService", "Microsoft.KubernetesConfiguration")
@@ -107,6 +108,12 @@ def key_vault_ref_from_text(text: str) -> KeyVaultRef:
     return key_vault_ref(vault, secret, version or None)
 
 
+PLAINTEXT_SECRET = (
+    "plaintext secret: use a Key Vault reference {keyVault: NAME, secret: NAME} "
+    "or `pulumi config set --secret --path` for this key"
+)
+
+
 def _parse_secret_source(value: Any, info: ValidationInfo) -> SecretSource:
     # Messages here never include the value: it may be the secret itself.
     if isinstance(value, Mapping):
@@ -123,10 +130,7 @@ def _parse_secret_source(value: Any, info: ValidationInfo) -> SecretSource:
     if isinstance(value, str):
         if (info.context or {}).get("plain_strings_are_secret"):
             return ConfigSecret(value)
-        raise ValueError(
-            "plaintext secret: use a Key Vault reference {keyVault: NAME, secret: NAME} "
-            "or `pulumi config set --secret --path` for this key"
-        )
+        raise ValueError(PLAINTEXT_SECRET)
     raise ValueError("must be a Key Vault reference {keyVault: NAME, secret: NAME, version?} or a Pulumi secret")
 
 
@@ -466,11 +470,18 @@ class StackSpec(SpecModel):
 
 @dataclass(frozen=True)
 class Stack:
-    """A validated stack: its name, the file it came from, and its spec."""
+    """A validated stack: its name, its stack file, its spec, the profiles it uses (in merge order) and which file
+    wrote each value of its config (`origins`; everything is the stack file's when it uses no profile)."""
 
     name: str
     file: str
     spec: StackSpec
+    profiles: tuple[str, ...] = ()
+    origins: Origins | None = None
+
+    def file_of(self, loc: Loc) -> str:
+        """The file that wrote the config value at `loc` (keys without the namespace)."""
+        return self.origins.file_of(loc) if self.origins else self.file
 
 
 # --------------------------------------------------------------------------------------------- cross-field rules
@@ -692,13 +703,14 @@ def dependency_problems(depends_on: Mapping[str, Sequence[str]]) -> Iterator[tup
         yield (nodes[0], "dependsOn"), f"dependency cycle: {' -> '.join(bounded(node, 63) for node in nodes)}"
 
 
-def key_vault_refs(spec: StackSpec) -> list[tuple[str, KeyVaultRef]]:
-    """Every Key Vault reference of a stack with its config key path, in the order of the spec."""
-    found: list[tuple[str, KeyVaultRef]] = []
+def secret_sources(spec: StackSpec) -> list[tuple[Loc, SecretSource]]:
+    """Every secret field of a stack that is set (a Key Vault reference or a Pulumi secret), with its key path, in the
+    order of the spec."""
+    found: list[tuple[Loc, SecretSource]] = []
 
     def walk(value: Any, loc: Loc) -> None:
-        if isinstance(value, KeyVaultRef):
-            found.append((key_path(loc), value))
+        if isinstance(value, KeyVaultRef | ConfigSecret):
+            found.append((loc, value))
         elif isinstance(value, BaseModel):
             for name, field in type(value).model_fields.items():
                 walk(getattr(value, name), (*loc, field.alias or name))
@@ -711,6 +723,11 @@ def key_vault_refs(spec: StackSpec) -> list[tuple[str, KeyVaultRef]]:
 
     walk(spec, ())
     return found
+
+
+def key_vault_refs(spec: StackSpec) -> list[tuple[str, KeyVaultRef]]:
+    """Every Key Vault reference of a stack with its config key path, in the order of the spec."""
+    return [(key_path(loc), source) for loc, source in secret_sources(spec) if isinstance(source, KeyVaultRef)]
 
 
 def repository_key(url: str) -> str:
@@ -739,7 +756,7 @@ def kustomization_path_issues(stack: Stack, checkouts: Mapping[str, Path]) -> li
             if not _is_dir(root / relative):
                 loc = ("flux", "configurations", name, "kustomizations", kustomization_name, "path")
                 message = f"{shown(relative)} is not a directory of the source (checked in {root})"
-                issues.append(SpecIssue(stack.file, key_path(loc), message))
+                issues.append(SpecIssue(stack.file_of(loc), key_path(loc), message))
     return issues
 
 
@@ -759,13 +776,16 @@ def parse_spec(
     file: str,
     default_location: Any = None,
     plain_strings_are_secret: bool = False,
+    origins: Origins | None = None,
 ) -> StackSpec:
     """Validate the `fluxfleet:` config of one stack (keys without the namespace) into a `StackSpec`.
 
     `default_location` is `azure-native:location`, checked as `cluster.location` is.
     `plain_strings_are_secret` is true only when Pulumi says the `fluxfleet:flux` key is a secret, i.e. the
-    engine decrypted a `pulumi config set --secret` value into it.
+    engine decrypted a `pulumi config set --secret` value into it: a value of the stack file's own, never of a profile.
+    `origins` says which file wrote each value (profiles.merge); each problem names that file. Default: `file`.
     """
+    origins = origins or Origins(file)
     check_expansion(raw, file, key_path)
     issues = []
     if default_location is not None and (problem := location_problem(default_location)):
@@ -775,23 +795,28 @@ def parse_spec(
             dict(raw), context={"plain_strings_are_secret": plain_strings_are_secret}, by_alias=True
         )
     except ValidationError as error:
-        raise SpecError([*issues, *pydantic_issues(file, error)]) from None
+        raise SpecError([*issues, *pydantic_issues(origins, error)]) from None
     if spec.cluster.location is None and default_location and spec.cluster.is_aks:
         spec = spec.model_copy(update={"cluster": spec.cluster.model_copy(update={"location": default_location})})
-    issues += [SpecIssue(file, key_path(loc), message) for loc, message in _semantic_issues(spec)]
+    issues += [SpecIssue(origins.file_of(loc), key_path(loc), message) for loc, message in _semantic_issues(spec)]
+    for loc, source in secret_sources(spec):
+        if isinstance(source, ConfigSecret) and source.value is not None and origins.file_of(loc) != file:
+            issues.append(SpecIssue(origins.file_of(loc), key_path(loc), PLAINTEXT_SECRET))
     if issues:
         raise SpecError(issues)
     return spec
 
 
 def pydantic_issues(
-    file: str, error: ValidationError, root: type[BaseModel] | None = None, namespace: str = NAMESPACE
+    file: str | Origins, error: ValidationError, root: type[BaseModel] | None = None, namespace: str = NAMESPACE
 ) -> list[SpecIssue]:
-    return [_issue_from_pydantic(file, e, root, namespace) for e in error.errors(include_url=False)]
+    """Each of pydantic's errors as a SpecIssue naming `file` (or the file `Origins` says wrote the value)."""
+    origins = file if isinstance(file, Origins) else Origins(file)
+    return [_issue_from_pydantic(origins, e, root, namespace) for e in error.errors(include_url=False)]
 
 
 def _issue_from_pydantic(
-    file: str, error: Mapping[str, Any], root: type[BaseModel] | None = None, namespace: str = NAMESPACE
+    origins: Origins, error: Mapping[str, Any], root: type[BaseModel] | None = None, namespace: str = NAMESPACE
 ) -> SpecIssue:
     loc: Loc = tuple(part for part in error["loc"] if not _is_validator_tag(part))
     kind, message = error["type"], error["msg"]
@@ -808,7 +833,7 @@ def _issue_from_pydantic(
         message = f"{message} (got {shown(error.get('input'))})"
     elif kind == "value_error":
         message = message.removeprefix("Value error, ")
-    return SpecIssue(file, key_path(loc, namespace), message)
+    return SpecIssue(origins.file_of(loc), key_path(loc, namespace), message)
 
 
 def _is_validator_tag(part: Any) -> bool:

@@ -23,7 +23,7 @@ from fluxfleet.runner import OperationResult, PropertyChange, ResourceChange
 from fluxfleet.simulation import FakeClock, FakeRunner
 from modules.spec import load_stack_file
 from tests.azure_transport import FakeCredential, ScriptedTransport, example
-from tests.conftest import CANARY, ROOT, require_shared
+from tests.conftest import STANDALONE_STACKS, CANARY, ROOT, require_shared
 from tests.fluxfleet.conftest import FakePulumi
 from tests.modules.test_keyvault import CHALLENGE, GET_SECRET
 
@@ -103,7 +103,9 @@ def subscription(stack) -> str:
 
 def drift_of(fake: FakePulumi, preview_log: str, cluster: Cluster | None = None, stack: str = "dev", outputs=None):
     runner = recorded(fake, stack, preview_log, outputs)
-    return check_stack(STACKS / f"Pulumi.{stack}.yaml", runner, (cluster or Cluster()).reader(), subscription)
+    return check_stack(
+        STANDALONE_STACKS / f"Pulumi.{stack}.yaml", runner, (cluster or Cluster()).reader(), subscription
+    )
 
 
 def infra(result) -> list[str]:
@@ -244,7 +246,7 @@ def test_a_change_with_only_noise_still_counts_when_it_creates_or_deletes():
 
 
 def dev():
-    return load_stack_file(STACKS / "Pulumi.dev.yaml")
+    return load_stack_file(STANDALONE_STACKS / "Pulumi.dev.yaml")
 
 
 def flux_of(cluster: Cluster, stack=None):
@@ -272,7 +274,9 @@ def test_non_compliant_and_failed_configurations_are_drift():
 
 
 def test_a_stale_revision_of_a_pinned_tag_is_drift():
-    prod = load_stack_file(STACKS / "Pulumi.prod-weu.yaml")  # pins tag v1.0.0; Azure synced master/0ba6f0d...
+    prod = load_stack_file(
+        STANDALONE_STACKS / "Pulumi.prod-weu.yaml"
+    )  # pins tag v1.0.0; Azure synced master/0ba6f0d...
     [finding] = flux_of(Cluster(), prod)
     assert finding.message == "stale revision: synced master/0ba6f0d30760d567de0bac86c8c4eec13ce1a590, not tag v1.0.0"
 
@@ -307,7 +311,7 @@ def test_rotation_unknown_before_versions_were_recorded_is_a_note():
 
 def test_a_pinned_version_never_rotates(tmp_path):
     text = (
-        (STACKS / "Pulumi.dev.yaml")
+        (STANDALONE_STACKS / "Pulumi.dev.yaml")
         .read_text()
         .replace("secret: github-pat}", "secret: github-pat, version: 0123456789abcdef0123456789abcdef}")
     )

@@ -15,7 +15,7 @@ from fluxfleet.cli import app
 from fluxfleet.plan import plan_fleet
 from modules.spec import stack_files
 from fluxfleet.report import render
-from tests.conftest import CANARY, ROOT, CanaryKeyVault, require_shared
+from tests.conftest import STANDALONE_STACKS, CANARY, ROOT, CanaryKeyVault, require_shared
 
 STACKS = ROOT / "stacks"
 EXAMPLES = ["dev", "edge-store-001", "prod-weu", "staging"]
@@ -100,7 +100,7 @@ def test_markdown_format_has_summary_and_mermaid(in_root, tmp_path):
 def add_broken_stack(stacks: Path) -> None:
     """`broken`: the dev example with a misspelt dependsOn target."""
     (stacks / "Pulumi.broken.yaml").write_text(
-        (STACKS / "Pulumi.dev.yaml")
+        (STANDALONE_STACKS / "Pulumi.dev.yaml")
         .read_text()
         .replace("dependsOn: [infra-controllers]", "dependsOn: [infra-controler]")
     )
@@ -146,14 +146,14 @@ def test_stack_files_skip_other_files(tmp_path):
 
 def secret_stack(tmp_path: Path) -> list[Path]:
     """A Key Vault-backed stack and a Pulumi-secret-backed one whose ciphertext is the canary."""
-    (tmp_path / "Pulumi.kv.yaml").write_text((STACKS / "Pulumi.prod-weu.yaml").read_text())
+    (tmp_path / "Pulumi.kv.yaml").write_text((STANDALONE_STACKS / "Pulumi.prod-weu.yaml").read_text())
     (tmp_path / "Pulumi.cfg.yaml").write_text(
-        (STACKS / "Pulumi.dev.yaml")
+        (STANDALONE_STACKS / "Pulumi.dev.yaml")
         .read_text()
         .replace("httpsKey: {keyVault: kv-fleet-dev, secret: github-pat}", f"httpsKey: {{secure: 'v1:{CANARY}'}}")
     )
     (tmp_path / "Pulumi.ext.yaml").write_text(
-        (STACKS / "Pulumi.staging.yaml")
+        (STANDALONE_STACKS / "Pulumi.staging.yaml")
         .read_text()
         .replace(
             "extension: {releaseTrain: Stable, autoUpgradeMinorVersion: true}",
@@ -209,7 +209,7 @@ def test_example_stack_paths_exist_in_the_gitops_example(in_root):
 def test_a_missing_path_is_an_error_with_its_key_path(tmp_path):
     checkout = require_shared("gitops-example")
     (tmp_path / "Pulumi.edge.yaml").write_text(
-        (STACKS / "Pulumi.edge-store-001.yaml").read_text().replace("./apps/staging", "./apps/stagin")
+        (STANDALONE_STACKS / "Pulumi.edge-store-001.yaml").read_text().replace("./apps/staging", "./apps/stagin")
     )
     result = run(
         "--stacks-dir",
@@ -239,7 +239,7 @@ def fleet_with(tmp_path: Path, **replacements: str) -> Path:
     """A stacks dir with the dev example changed by text replacement, so line numbers stay meaningful."""
     stacks = tmp_path / "stacks"
     stacks.mkdir()
-    text = (STACKS / "Pulumi.dev.yaml").read_text()
+    text = (STANDALONE_STACKS / "Pulumi.dev.yaml").read_text()
     for old, new in replacements.items():
         assert old in text
         text = text.replace(old, new)

@@ -18,9 +18,9 @@ from fluxfleet.plan import FleetPlan, KustomizationStep, StackPlan, plan_fleet
 from fluxfleet.report import render
 from modules.spec import SpecError, SpecIssue, stack_files
 from policies.rules import Violation
-from tests.conftest import ROOT
+from tests.conftest import STANDALONE_STACKS, ROOT
 
-DEV = (ROOT / "stacks" / "Pulumi.dev.yaml").read_text()
+DEV = (STANDALONE_STACKS / "Pulumi.dev.yaml").read_text()
 LINE_MAX = 1600
 
 

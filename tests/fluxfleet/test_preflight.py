@@ -22,7 +22,7 @@ from fluxfleet.azure.account import default_subscription
 from fluxfleet.preflight import Outcome, preflight_fleet, preflight_stack, to_json, to_text
 from modules.cluster_ref import ClusterRef
 from modules.spec import KeyVaultRef
-from tests.conftest import ROOT
+from tests.conftest import STANDALONE_STACKS, ROOT
 
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -150,7 +150,7 @@ def arc() -> FakeAzure:
 
 def check(stack_name: str, azure: FakeAzure, **kwargs):
     kwargs.setdefault("subscription_id", SUBSCRIPTION)
-    return preflight_stack(STACKS / f"Pulumi.{stack_name}.yaml", azure, now=lambda: NOW, **kwargs)
+    return preflight_stack(STANDALONE_STACKS / f"Pulumi.{stack_name}.yaml", azure, now=lambda: NOW, **kwargs)
 
 
 def outcomes(result) -> dict[tuple[str, str], Outcome]:
@@ -224,7 +224,7 @@ def test_fix_that_times_out_fails_the_check():
 
 
 def write_stack(tmp_path: Path, source: str, edit) -> Path:
-    text = (STACKS / f"Pulumi.{source}.yaml").read_text()
+    text = (STANDALONE_STACKS / f"Pulumi.{source}.yaml").read_text()
     path = tmp_path / f"Pulumi.{source}.yaml"
     path.write_text(edit(text))
     return path
@@ -469,7 +469,7 @@ def test_no_subscription_anywhere_is_a_failed_check(monkeypatch, tmp_path):
     for variable in ("AZURE_SUBSCRIPTION_ID", "ARM_SUBSCRIPTION_ID"):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("AZURE_CONFIG_DIR", str(tmp_path))  # no az profile there
-    result = preflight_stack(STACKS / "Pulumi.dev.yaml", aks(), now=lambda: NOW)
+    result = preflight_stack(STANDALONE_STACKS / "Pulumi.dev.yaml", aks(), now=lambda: NOW)
     assert failed(result) == ["subscription dev: no subscription to check"]
 
 

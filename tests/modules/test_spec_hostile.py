@@ -52,8 +52,8 @@ def read_in_a_child(reader: str, path: Path, timeout: float = 60) -> list[str]:
 
 
 def stack_text(**replacements: str) -> str:
-    """The dev example stack file, edited by text replacement."""
-    text = (ROOT / "stacks" / "Pulumi.dev.yaml").read_text()
+    """The dev example stack as one file (no profiles), edited by text replacement."""
+    text = (ROOT / "tests" / "fixtures" / "stacks" / "Pulumi.dev.yaml").read_text()
     for old, new in replacements.items():
         assert old in text
         text = text.replace(old, new)

@@ -19,14 +19,14 @@ from fluxfleet.rollout.journal import Journal, RunStatus
 from fluxfleet.rollout.orchestrator import Rollout, Selection, new_run
 from fluxfleet.rollout.report import render_summary
 from fluxfleet.simulation import FakeClock, FakeRunner
-from tests.conftest import ROOT
+from tests.conftest import standalone_stacks
 from tests.fluxfleet.test_automation import diagnostic, update_events
 from tests.fluxfleet.rollout.test_orchestrator import fleet, spec, stage
 
 
 @pytest.fixture
 def project(tmp_path, monkeypatch) -> Path:
-    shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
+    standalone_stacks(tmp_path / "stacks")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

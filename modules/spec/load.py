@@ -1,0 +1,125 @@
+"""A stack's spec, read the two ways fluxfleet reads it: from its stack file (`plan` and every offline command) and
+from `pulumi.Config` (inside `pulumi up`). Both merge the stack's profiles under its own keys through the same code,
+so `pulumi up -s STACK` builds what `fluxfleet plan` shows."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modules.spec.config import read_config, split_config
+from modules.spec.errors import NAMESPACE, SpecError, SpecIssue, key_path
+from modules.spec.files import read_yaml, stack_name
+from modules.spec.origins import Origins
+from modules.spec.profiles import PROFILES_KEY, ProfileLibrary, merge, profile_names
+from modules.spec.stack import Stack, StackSpec, parse_spec
+
+# The project's root: profiles are found from here, never from the working directory.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class StackConfig:
+    """A stack's effective config before validation: its profiles' keys merged under its own, with the file each
+    value came from. `issues` are the problems of its keys (namespaces) found on the way."""
+
+    name: str
+    file: str
+    raw: dict[str, Any]
+    origins: Origins
+    profiles: tuple[str, ...] = ()  # every profile it uses, in merge order
+    default_location: Any = None  # azure-native:location
+    issues: list[SpecIssue] = field(default_factory=list)
+
+    def spec(self, plain_strings_are_secret: bool = False) -> Stack:
+        """The validated stack: a SpecError with every problem of the stack file and of its profiles' values."""
+        try:
+            spec = parse_spec(
+                self.raw,
+                file=self.file,
+                default_location=self.default_location,
+                plain_strings_are_secret=plain_strings_are_secret,
+                origins=self.origins,
+            )
+        except SpecError as error:
+            raise SpecError([*self.issues, *error.issues]) from None
+        if self.issues:
+            raise SpecError(self.issues)
+        return Stack(self.name, self.file, spec, self.profiles, self.origins)
+
+
+def compose(
+    name: str, file: str, own: Mapping[str, Any], library: ProfileLibrary, default_location: Any = None
+) -> StackConfig:
+    """The effective config of a stack whose own `fluxfleet:` keys (by name) are `own`."""
+    own = dict(own)
+    names, issues = profile_names(own.pop(PROFILES_KEY, None), file)
+    try:
+        chain = library.chain(names, file)
+    except SpecError as error:
+        raise SpecError([*issues, *error.issues]) from None
+    raw, origins = merge([*((profile.file, profile.raw) for profile in chain), (file, own)])
+    return StackConfig(name, file, raw, origins, tuple(p.name for p in chain), default_location, issues)
+
+
+def read_stack_config(path: Path, display: str | None = None, library: ProfileLibrary | None = None) -> StackConfig:
+    """A stack file's effective config. `library` holds the profiles (default: those beside the stack file); share
+    one across the stacks of a directory, so that each profile is read once."""
+    file = display or str(path)
+    name = stack_name(path)
+    config = read_config(path, file, "stack file")
+    own, issues = split_config(file, config)
+    library = library or ProfileLibrary(path.parent, str(Path(file).parent))
+    stack = compose(name, file, own, library, config.get("azure-native:location"))
+    stack.issues[:0] = issues
+    return stack
+
+
+def load_stack_file(path: Path, display: str | None = None, library: ProfileLibrary | None = None) -> Stack:
+    """Read and validate `Pulumi.<stack>.yaml` and its profiles directly, as `plan` does (no Pulumi CLI, no
+    decryption)."""
+    return read_stack_config(path, display, library).spec()
+
+
+def project_stacks_dir(root: Path = PROJECT_ROOT) -> tuple[Path, str]:
+    """The directory of the project's stack files (Pulumi.yaml's `stackConfigDir`, else the project's root), and how
+    messages name it."""
+    document = read_yaml(root / "Pulumi.yaml", "Pulumi.yaml")
+    configured = document.get("stackConfigDir") if isinstance(document, Mapping) else None
+    relative = configured if isinstance(configured, str) and configured else "."
+    return root / relative, relative
+
+
+def spec_from_pulumi_config() -> Stack:
+    """The spec of the running Pulumi stack, from `pulumi.Config`, with the project's profiles merged under it. Every
+    config key the engine passed is checked as a stack file's are (see split_config); a `fluxfleet:` key the spec
+    does not know is an error."""
+    import pulumi
+    from pulumi.runtime import config as runtime_config
+
+    config = pulumi.Config(NAMESPACE)
+    stacks_dir, display = project_stacks_dir()
+    file = str(Path(display) / f"Pulumi.{pulumi.get_stack()}.yaml")
+    keys = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}  # every key the stack sets
+    names, issues = split_config(file, dict.fromkeys(keys))
+    structured = (*StackSpec.model_fields, PROFILES_KEY)
+    own: dict[str, Any] = {}
+    for name in [*structured, *(name for name in names if name not in structured)]:
+        try:  # an unknown key is read as the string it is, for pydantic to name it
+            value = config.get_object(name) if name in structured else config.get(name)
+        except pulumi.ConfigTypeError:
+            raise SpecError([SpecIssue(file, key_path((name,)), "must be a structured (YAML or JSON) value")]) from None
+        except (RecursionError, ValueError):  # json.loads: nested too deep, or an integer too long for int()
+            message = "cannot be read: nested too deeply or a number too long"
+            raise SpecError([SpecIssue(file, key_path((name,)), message)]) from None
+        if value is not None:
+            own[name] = value
+    library = ProfileLibrary(stacks_dir, display)
+    try:
+        stack = compose(pulumi.get_stack(), file, own, library, pulumi.Config("azure-native").get("location"))
+    except SpecError as error:
+        raise SpecError([*issues, *error.issues]) from None
+    stack.issues[:0] = issues
+    return stack.spec(plain_strings_are_secret=pulumi.runtime.is_config_secret(f"{NAMESPACE}:flux"))

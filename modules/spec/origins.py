@@ -1,0 +1,64 @@
+"""Where each value of a stack's effective config was written: its stack file or one of its profiles.
+
+A stack's config is its profiles merged in order, then its stack file (see profiles.py). An error, a policy
+violation or a SARIF result names the file that wrote the offending value, so that a mistake in a profile that
+500 stacks use is one mistake, in the profile, not 500 in the stack files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from modules.spec.errors import Loc
+
+
+class Origins:
+    """A tree beside the merged config: each key that was written, with the file that wrote it.
+
+    A map that several files wrote into belongs to the last of them (the stack file when it wrote any of it); a
+    list or a scalar belongs to the one file that wrote it whole (lists replace, they do not merge)."""
+
+    __slots__ = ("file", "keys")
+
+    def __init__(self, file: str):
+        self.file = file
+        self.keys: dict[Any, Origins] = {}
+
+    @classmethod
+    def of(cls, file: str, raw: Mapping[str, Any]) -> Origins:
+        """Everything of `raw` written by one file (a stack without profiles)."""
+        origins = cls(file)
+        for key, value in raw.items():
+            origins.keys[key] = cls.of(file, value) if isinstance(value, Mapping) else cls(file)
+        return origins
+
+    def file_of(self, loc: Loc) -> str:
+        """The file that wrote the value at `loc`, or its deepest written parent (a key that is missing, an item of
+        a list)."""
+        node = self
+        for key in loc:
+            child = node.keys.get(key) if isinstance(key, str) else None
+            if child is None:
+                break
+            node = child
+        return node.file
+
+    def files(self) -> set[str]:
+        """Every file that wrote something."""
+        found, pending = set(), [self]
+        while pending:
+            node = pending.pop()
+            found.add(node.file)
+            pending.extend(node.keys.values())
+        return found
+
+    def leaves(self, raw: Mapping[str, Any], loc: Loc = ()) -> Iterator[tuple[Loc, Any, str]]:
+        """(key path, value, file) of every scalar and list of `raw` (the merged config these origins describe), in
+        the order the keys were written. An empty map is a leaf too."""
+        for key, value in raw.items():
+            child = self.keys.get(key) or Origins(self.file)
+            if isinstance(value, Mapping) and value:
+                yield from child.leaves(value, (*loc, key))
+            else:
+                yield (*loc, key), value, child.file
