@@ -92,3 +92,38 @@ def test_a_config_key_that_is_not_structured(raw):
     with pytest.raises(SpecError) as caught:
         with_config(config)(spec_from_pulumi_config)
     assert str(caught.value) == "stacks/Pulumi.dev.yaml: fluxfleet:cluster: must be a structured (YAML or JSON) value"
+
+
+def test_pulumi_up_builds_what_plan_shows_for_a_stack_over_profiles(tmp_path, monkeypatch):
+    """`pulumi up -s edge-store-001` reads the stack's own keys from the engine and its profiles from the project's
+    stacks/profiles (not from the working directory): the program registers exactly what `fluxfleet plan` shows."""
+    from ruamel.yaml import YAML
+
+    from fluxfleet.plan import plan_stack
+
+    path = ROOT / "stacks" / "Pulumi.edge-store-001.yaml"
+    own = YAML(typ="safe").load(path.read_text())["config"]
+    assert "fluxfleet:profiles" in own and "fluxfleet:flux" not in own  # the Flux configuration is the profile's
+    monkeypatch.chdir(tmp_path)
+    _, records = with_config(own, stack="edge-store-001")(lambda: runpy.run_path(str(ROOT / "__main__.py")))
+    planned = plan_stack(path, "stacks/Pulumi.edge-store-001.yaml")
+    assert planned.ok and planned.resources
+    assert [(r.type, r.name, r.parent, r.inputs, r.options) for r in records] == [
+        (r.type, r.name, r.parent, r.inputs, r.options) for r in planned.resources
+    ]
+
+
+def test_pulumi_up_names_the_profile_in_an_error(tmp_path, monkeypatch):
+    import modules.spec.load
+
+    (tmp_path / "Pulumi.yaml").write_text("name: fluxfleet\nruntime: python\nstackConfigDir: fleet\n")
+    (tmp_path / "fleet" / "profiles").mkdir(parents=True)
+    (tmp_path / "fleet" / "profiles" / "edge.yaml").write_text("config:\n  fluxfleet:cluster: {kind: ark}\n")
+    monkeypatch.setattr(modules.spec.load, "PROJECT_ROOT", tmp_path)
+    config = {"fluxfleet:profiles": ["edge"], "fluxfleet:cluster": {"name": "c", "resourceGroup": "rg"}}
+    with pytest.raises(SpecError) as caught:
+        with_config(config)(spec_from_pulumi_config)
+    assert (
+        str(caught.value)
+        == "fleet/profiles/edge.yaml: fluxfleet:cluster.kind: Input should be 'aks' or 'arc' (got 'ark')"
+    )

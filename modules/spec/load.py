@@ -83,9 +83,10 @@ def load_stack_file(path: Path, display: str | None = None, library: ProfileLibr
     return read_stack_config(path, display, library).spec()
 
 
-def project_stacks_dir(root: Path = PROJECT_ROOT) -> tuple[Path, str]:
+def project_stacks_dir(root: Path | None = None) -> tuple[Path, str]:
     """The directory of the project's stack files (Pulumi.yaml's `stackConfigDir`, else the project's root), and how
     messages name it."""
+    root = root or PROJECT_ROOT
     document = read_yaml(root / "Pulumi.yaml", "Pulumi.yaml")
     configured = document.get("stackConfigDir") if isinstance(document, Mapping) else None
     relative = configured if isinstance(configured, str) and configured else "."
