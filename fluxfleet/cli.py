@@ -102,6 +102,10 @@ def plan(
             "--policy-config", help="YAML or JSON: policy id to mandatory, advisory or disabled (as the pack's config)."
         ),
     ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option("--jobs", min=1, max=256, help="Plan in up to N worker processes (default: one per core)."),
+    ] = None,
 ) -> None:
     """Run each stack's program offline under Pulumi's mock engine: resources, kustomization graph, policy
     violations, errors.
@@ -109,7 +113,7 @@ def plan(
     Exit codes: 0 all stacks valid and compliant, 1 a mandatory policy violated, 2 invalid input.
     """
     from fluxfleet.plan import plan_fleet
-    from fluxfleet.report import render
+    from fluxfleet.report import plan_lines, render
     from modules.spec import SpecError, load_policy_levels
     from policies.rules import RULES_BY_ID
 
@@ -129,16 +133,33 @@ def plan(
             raise typer.Exit(2)
         checkouts[url] = Path(directory)
     paths = _stack_paths("plan", stacks_dir, stacks)
-    fleet = plan_fleet(paths, checkouts=checkouts, policy_levels=levels)
+    with _progress("planning", len(paths)) as advance:
+        fleet = plan_fleet(
+            paths, checkouts=checkouts, policy_levels=levels, jobs=jobs or os.cpu_count() or 1, on_planned=advance
+        )
     report = render(fleet, fmt.value, color=output is None and fmt is PlanFormat.text and sys.stdout.isatty())
     _write("plan", report, output)
     if fmt is not PlanFormat.text or output is not None:  # the text report already shows them
-        for stack in fleet.stacks:
-            for error in stack.errors:
-                _stderr(str(error))
-            for violation in stack.violations:
-                _stderr(f"{stack.file}: {violation.level} {violation}")
+        for line in plan_lines(fleet):
+            _stderr(line)
     raise typer.Exit(fleet.exit_code)
+
+
+PROGRESS_FROM = 20  # stacks: a shorter run needs no progress bar
+
+
+@contextmanager
+def _progress(what: str, total: int):
+    """A progress bar on stderr for a long run when stderr is a terminal (never in a log); yields `advance(_)`."""
+    if total < PROGRESS_FROM or not sys.stderr.isatty():
+        yield lambda _done: None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task(what, total=total)
+        yield lambda _done: progress.advance(task)
 
 
 @app.command()
@@ -518,3 +539,99 @@ def drift(
         except NotifyError as error:
             _stderr(f"fluxfleet drift: --notify: {error}")
     raise typer.Exit(fleet.exit_code)
+
+
+class InventoryFormat(StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+@app.command()
+def inventory(
+    select: Annotated[
+        str,
+        typer.Option(
+            "--select",
+            help="Which clusters: kind:aks|arc, rg:NAME, location:REGION, tag:KEY=VALUE; terms all hold, a key given "
+            "twice means either value, * in a value matches anything (e.g. 'tag:fleet=stores kind:arc').",
+        ),
+    ],
+    profile: Annotated[
+        str | None, typer.Option("--profile", help="The profile new stacks use (STACKS_DIR/profiles/NAME.yaml).")
+    ] = None,
+    subscription: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--subscription",
+            help="Look in this subscription (repeatable; default: the stacks' subscriptions and az's current).",
+        ),
+    ] = None,
+    stacks_dir: StacksDirOption = Path("stacks"),
+    fmt: Annotated[InventoryFormat, typer.Option("--format", help="Report format.")] = InventoryFormat.text,
+    output: Annotated[Path | None, typer.Option("--output", help="Write the report to this file.")] = None,
+    write: Annotated[
+        bool, typer.Option("--write", help="Create a stack file for each new member (needs --profile).")
+    ] = False,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Delete the stack files of the stacks whose cluster is gone.")
+    ] = False,
+) -> None:
+    """Find the AKS and Arc clusters a selection names (one Azure Resource Graph query) and compare them with the
+    stack files: new members, stacks whose cluster moved, stacks whose cluster is gone. Stack files are only
+    created with --write and deleted with --prune, never edited; neither acts while a subscription is unreadable.
+
+    Exit codes: 0 in step, 1 Azure could not be read (or a subscription could not: that wins over 3, the picture
+    is incomplete) or a stack file could not be changed, 2 invalid input, 3 differences found (also when --write
+    or --prune acted on them, so a CI job knows to commit the stack files).
+    """
+    from fluxfleet.azure.account import default_subscription
+    from fluxfleet.azure.resource_graph import ResourceGraphReader
+    from fluxfleet.azure.status import AzureError
+    from fluxfleet.clock import SystemClock
+    from fluxfleet.inventory import load_stacks, prune_gone, subscriptions_of, take_inventory, write_members
+    from fluxfleet.inventory_report import denied_line, render
+    from fluxfleet.plan import display_path
+    from modules.spec import SpecError
+    from modules.spec.selection import parse_selection, parse_subscriptions, profile_file
+
+    def invalid(message: str) -> typer.Exit:
+        _stderr(f"fluxfleet inventory: {message}")
+        return typer.Exit(2)
+
+    _check_output("inventory", "--output", output)
+    if not stacks_dir.is_dir():
+        raise invalid(f"{stacks_dir}: no such directory")
+    try:
+        selection = parse_selection(select)
+        subscriptions = parse_subscriptions(subscription or ())
+        if profile is not None:
+            profile_file(stacks_dir, profile)
+    except SpecError as error:
+        raise _input_errors(error, "fluxfleet inventory: ") from None
+    if write and profile is None:
+        raise invalid("--write needs --profile NAME: the profile the new stack files use")
+    default = subscriptions[0] if len(subscriptions) == 1 else default_subscription()
+    try:
+        stacks = load_stacks(stacks_dir, default, display_path)
+    except SpecError as error:
+        raise _input_errors(error) from None
+    scope = subscriptions or subscriptions_of(stacks, default)
+    if not scope:
+        raise invalid("no subscription to look in: give --subscription ID, or choose one with `az account set`")
+    try:
+        result = take_inventory(ResourceGraphReader(), selection, stacks, scope, display_path, stacks_dir)
+    except AzureError as error:
+        _stderr(f"fluxfleet inventory: {error}")
+        raise typer.Exit(1) from None
+    if write and profile is not None:
+        result = write_members(result, profile, SystemClock().now().date())
+    if prune:
+        result = prune_gone(result)
+    color = output is None and fmt is InventoryFormat.text and sys.stdout.isatty()
+    _write("inventory", render(result, fmt.value, color=color), output)
+    if fmt is not InventoryFormat.text or output is not None:  # the text report already shows them
+        for line in [*map(denied_line, result.denied), result.held_back or "", *result.errors]:
+            if line:
+                _stderr(f"fluxfleet inventory: {line}")
+    raise typer.Exit(result.exit_code)

@@ -1,12 +1,16 @@
-"""`fluxfleet plan`: every stack's program run offline under Pulumi's mock engine, in one process.
+"""`fluxfleet plan`: every stack's program run offline under Pulumi's mock engine.
 
-Each stack file is validated by `modules.spec` and its spec handed to the very program `pulumi up` runs
-(`modules.stack.build_stack`), with the offline Key Vault reader; what the program registers is recorded.
+Each stack file is validated by `modules.spec` (its profiles merged in) and its spec handed to the very program
+`pulumi up` runs (`modules.stack.build_stack`), with the offline Key Vault reader; what the program registers is
+recorded. A large fleet is planned in worker processes, each reading a profile once for all the stacks it plans; the
+report is the same, in the same order, as a plan in one process.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import multiprocessing
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,8 +22,10 @@ from modules.spec import (
     SpecIssue,
     StackSpec,
     bounded,
+    Origins,
+    ProfileLibrary,
     kustomization_path_issues,
-    load_stack_file,
+    read_stack_config,
     report_name,
 )
 from modules.stack import build_stack
@@ -37,15 +43,45 @@ class KustomizationStep:
 class StackPlan:
     stack: str
     file: str
-    errors: list[SpecIssue] = field(default_factory=list)
+    errors: list[SpecIssue] = field(default_factory=list)  # each names the file that wrote the value: maybe a profile
     resources: list[RecordedResource] = field(default_factory=list)
     # configuration name -> its kustomizations in dependency order
     graphs: dict[str, list[KustomizationStep]] = field(default_factory=dict)
     violations: list[Violation] = field(default_factory=list)
+    origins: Origins | None = None  # which file wrote each config value (None: the stack file wrote all)
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    @property
+    def own_errors(self) -> list[SpecIssue]:
+        """The errors in the stack file itself; the others are in its profiles (FleetPlan.shared_errors)."""
+        return [error for error in self.errors if error.file == self.file]
+
+    def file_of(self, violation: Violation) -> str:
+        """The file that wrote the config value a violation is about: the stack file or one of its profiles."""
+        keys = spec_keys(violation)
+        if not keys or self.origins is None:
+            return self.file
+        return self.origins.file_of((str(keys[0]).partition(":")[2], *keys[1:]))
+
+    @property
+    def own_violations(self) -> list[Violation]:
+        return [violation for violation in self.violations if self.file_of(violation) == self.file]
+
+    @property
+    def compliant(self) -> bool:
+        return not any(v.level == "mandatory" for v in self.violations)
+
+
+@dataclass(frozen=True)
+class Shared:
+    """A finding written in a profile, reported once with every stack it reaches."""
+
+    file: str
+    finding: SpecIssue | Violation
+    stacks: tuple[str, ...]
 
     @property
     def compliant(self) -> bool:
@@ -59,6 +95,26 @@ class FleetPlan:
     @property
     def ok(self) -> bool:
         return all(stack.ok for stack in self.stacks)
+
+    def shared_errors(self) -> list[Shared]:
+        """The errors written in profiles, each once, in the order first met."""
+        found: dict[SpecIssue, list[str]] = {}
+        for stack in self.stacks:
+            for error in stack.errors:
+                if error.file != stack.file:
+                    found.setdefault(error, []).append(stack.stack)
+        return [Shared(error.file, error, tuple(stacks)) for error, stacks in found.items()]
+
+    def shared_violations(self) -> list[Shared]:
+        """The policy violations of values written in profiles, each once (the first stack's resource shown)."""
+        found: dict[tuple[str, ...], tuple[str, Violation, list[str]]] = {}
+        for stack in self.stacks:
+            for violation in stack.violations:
+                file = stack.file_of(violation)
+                if file != stack.file:
+                    key = (file, violation.policy, violation.level, violation.type, violation.path, violation.message)
+                    found.setdefault(key, (file, violation, []))[2].append(stack.stack)
+        return [Shared(file, violation, tuple(stacks)) for file, violation, stacks in found.values()]
 
     @property
     def exit_code(self) -> int:
@@ -74,13 +130,17 @@ def plan_stack(
     key_vault: SecretValueReader | None = None,
     checkouts: Mapping[str, Path] | None = None,
     policy_levels: Mapping[str, Level] | None = None,
+    library: ProfileLibrary | None = None,
 ) -> StackPlan:
     """Validate one stack file, run its program under mocks and evaluate the policy rules on what it registered.
-    With `checkouts` (repository URL -> local directory), kustomization paths are checked against the source too."""
+    With `checkouts` (repository URL -> local directory), kustomization paths are checked against the source too.
+    `library`: the profiles, shared by the stacks of a directory (default: read for this stack)."""
     file = display or str(path)
     plan = StackPlan(report_name(path), file)
     try:
-        stack = load_stack_file(path, file)
+        config = read_stack_config(path, file, library)
+        plan.origins = config.origins
+        stack = config.spec()
     except SpecError as error:
         plan.errors = error.issues
         return plan
@@ -166,17 +226,77 @@ def kustomization_graphs(spec: StackSpec) -> dict[str, list[KustomizationStep]]:
     }
 
 
+STACKS_PER_WORKER = 8  # below this a worker process costs more (its start) than it saves
+CHUNK = 16  # stacks handed to a worker at a time: fewer round trips, and progress still moves
+CHUNKS_PER_WORKER = 8  # then the worker ends and a fresh one starts: what a stack leaves behind is given back
+
+
+@dataclass
+class _Planner:
+    """What every stack of one plan is planned with; one per process, with the profiles of each stacks directory
+    read once."""
+
+    key_vault: SecretValueReader | None
+    checkouts: Mapping[str, Path]
+    policy_levels: Mapping[str, Level] | None
+    libraries: dict[Path, ProfileLibrary] = field(default_factory=dict)
+
+    def plan(self, task: tuple[Path, str]) -> StackPlan:
+        path, display = task
+        directory = path.parent
+        if directory not in self.libraries:
+            self.libraries[directory] = ProfileLibrary(directory, str(Path(display).parent))
+        return plan_stack(path, display, self.key_vault, self.checkouts, self.policy_levels, self.libraries[directory])
+
+
+_worker: _Planner | None = None  # the planner of a worker process
+
+
+def _start_worker(planner: _Planner) -> None:
+    global _worker
+    _worker = planner
+
+
+def _plan_in_worker(task: tuple[Path, str]) -> StackPlan:
+    assert _worker is not None
+    return _worker.plan(task)
+
+
 def plan_fleet(
     paths: Iterable[Path],
     relative_to: Path | None = None,
     key_vault: SecretValueReader | None = None,
     checkouts: Mapping[str, Path] | None = None,
     policy_levels: Mapping[str, Level] | None = None,
+    jobs: int = 1,
+    on_planned: Callable[[StackPlan], None] | None = None,
 ) -> FleetPlan:
-    """Plan each stack in this process. `key_vault` defaults to the offline reader, which opens no connection."""
-    return FleetPlan(
-        [plan_stack(path, display_path(path, relative_to), key_vault, checkouts, policy_levels) for path in paths]
-    )
+    """Plan every stack. `key_vault` defaults to the offline reader, which opens no connection. With `jobs` > 1 the
+    stacks are planned in up to that many worker processes; the plan is the same as in one. `on_planned` is called
+    with each stack's plan as it is done, in order."""
+    tasks = [(path, display_path(path, relative_to)) for path in paths]
+    planner = _Planner(key_vault, dict(checkouts or {}), policy_levels)
+    workers = min(jobs, len(tasks) // STACKS_PER_WORKER)
+    stacks = []
+    for stack in _planned(planner, tasks, workers):
+        stacks.append(stack)
+        if on_planned:
+            on_planned(stack)
+    return FleetPlan(stacks)
+
+
+def _planned(planner: _Planner, tasks: list[tuple[Path, str]], workers: int) -> Iterator[StackPlan]:
+    if workers < 2:
+        yield from map(planner.plan, tasks)
+        return
+    # forkserver: each worker starts from a process that has imported the program once, never from this one's
+    # threads; a worker ends after a few chunks so the memory of what it planned is given back.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    with ProcessPoolExecutor(
+        workers, context, initializer=_start_worker, initargs=(planner,), max_tasks_per_child=CHUNKS_PER_WORKER
+    ) as pool:
+        yield from pool.map(_plan_in_worker, tasks, chunksize=CHUNK)
 
 
 def display_path(path: Path, base: Path | None = None) -> str:

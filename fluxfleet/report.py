@@ -14,9 +14,10 @@ from rich.text import Text
 from rich.tree import Tree
 
 from fluxfleet.mock_engine import RecordedResource
-from fluxfleet.plan import FleetPlan, StackPlan
+from fluxfleet.plan import FleetPlan, Shared, StackPlan
 from fluxfleet.sarif import to_sarif
-from modules.spec import printable
+from modules.spec import listed, printable
+from policies.rules import Violation
 
 Format = Literal["text", "json", "markdown", "sarif"]
 
@@ -31,20 +32,44 @@ def render(plan: FleetPlan, fmt: Format, color: bool = False, width: int = 120) 
     return to_text(plan, color=color, width=width)
 
 
+def shared_line(shared: Shared) -> str:
+    """A finding written in a profile, once, with the stacks it reaches."""
+    finding = shared.finding
+    text = f"{shared.file}: {finding.level} {finding}" if isinstance(finding, Violation) else str(finding)
+    count = len(shared.stacks)
+    return f"{text} ({count:,} stack{'s' if count > 1 else ''}: {listed(shared.stacks, 5)})"
+
+
+def plan_lines(plan: FleetPlan) -> list[str]:
+    """Every error and violation as one line (for stderr): a stack's own, then each of the profiles' once."""
+    lines = []
+    for stack in plan.stacks:
+        lines += [str(error) for error in stack.own_errors]
+        lines += [f"{stack.file}: {violation.level} {violation}" for violation in stack.own_violations]
+    return lines + [shared_line(shared) for shared in (*plan.shared_errors(), *plan.shared_violations())]
+
+
 def to_json(plan: FleetPlan) -> dict[str, Any]:
     return {
         "ok": plan.ok,
         "compliant": all(stack.compliant for stack in plan.stacks),
+        # Findings written in profiles: each once, with the stacks it reaches (not repeated in stacks[].errors).
+        "profiles": {
+            "errors": [
+                {"file": s.file, "path": s.finding.path, "message": s.finding.message, "stacks": list(s.stacks)}
+                for s in plan.shared_errors()
+            ],
+            "violations": [
+                {**_violation(s.finding, s.file), "stacks": list(s.stacks)} for s in plan.shared_violations()
+            ],
+        },
         "stacks": [
             {
                 "stack": stack.stack,
                 "file": stack.file,
                 "ok": stack.ok,
-                "errors": [{"file": e.file, "path": e.path, "message": e.message} for e in stack.errors],
-                "violations": [
-                    {"policy": v.policy, "level": v.level, "resource": v.resource, "path": v.path, "message": v.message}
-                    for v in stack.violations
-                ],
+                "errors": [{"file": e.file, "path": e.path, "message": e.message} for e in stack.own_errors],
+                "violations": [_violation(v, stack.file_of(v)) for v in stack.violations],
                 "resources": [
                     {
                         "type": r.type,
@@ -65,6 +90,18 @@ def to_json(plan: FleetPlan) -> dict[str, Any]:
             }
             for stack in plan.stacks
         ],
+    }
+
+
+def _violation(violation: Violation, file: str) -> dict[str, Any]:
+    v = violation
+    return {
+        "policy": v.policy,
+        "level": v.level,
+        "resource": v.resource,
+        "path": v.path,
+        "message": v.message,
+        "file": file,
     }
 
 
@@ -98,12 +135,21 @@ def to_text(plan: FleetPlan, color: bool = False, width: int = 120) -> str:
     console = Console(file=buffer, force_terminal=color, no_color=not color, width=width, highlight=False)
     for stack in plan.stacks:
         console.print(_tree(stack))
-        for error in stack.errors:  # one line each, never wrapped: people grep and copy them
+        for error in stack.own_errors:  # one line each, never wrapped: people grep and copy them
             console.print(Text(f"  ✗ {error}", style="red"), soft_wrap=True)
-        for violation in stack.violations:
+        for violation in stack.own_violations:
             mandatory = violation.level == "mandatory"
             line = f"  {'✗' if mandatory else '!'} {violation.level} {printable(str(violation))}"
             console.print(Text(line, style="red" if mandatory else "yellow"), soft_wrap=True)
+        if inherited := len(stack.errors) - len(stack.own_errors):
+            console.print(Text(f"  ✗ {inherited} error(s) in its profiles, below", style="red"), soft_wrap=True)
+    shared = [*plan.shared_errors(), *plan.shared_violations()]
+    if shared:
+        console.print("[bold]in profiles[/bold] (each once, with the stacks it reaches)")
+    for finding in shared:
+        mandatory = not isinstance(finding.finding, Violation) or finding.finding.level == "mandatory"
+        line = f"  {'✗' if mandatory else '!'} {printable(shared_line(finding))}"
+        console.print(Text(line, style="red" if mandatory else "yellow"), soft_wrap=True)
     invalid = sum(not stack.ok for stack in plan.stacks)
     violations = [v for stack in plan.stacks for v in stack.violations]
     mandatory = sum(v.level == "mandatory" for v in violations)
@@ -130,15 +176,20 @@ def to_markdown(plan: FleetPlan) -> str:
         if stack.ok and stack.compliant:
             result = "✅ valid"
         lines.append(f"| {_cell(stack.stack)} | `{_cell(stack.file)}` | {result} | {len(stack.resources)} |")
+    if shared := [*plan.shared_errors(), *plan.shared_violations()]:
+        lines += ["", "## In profiles", "", "Each once, with the stacks it reaches.", ""]
+        lines += [f"- {'⚠️' if _advisory(s) else '❌'} {_cell(shared_line(s))}" for s in shared]
     for stack in plan.stacks:
         lines += ["", f"## {_cell(stack.stack)}", ""]
-        lines += [f"- ❌ `{_cell(e.path)}`: {_cell(e.message)}" for e in stack.errors]
-        if stack.violations:
+        lines += [f"- ❌ `{_cell(e.path)}`: {_cell(e.message)}" for e in stack.own_errors]
+        if inherited := len(stack.errors) - len(stack.own_errors):
+            lines.append(f"- ❌ {inherited} error(s) in its profiles (above)")
+        if own := stack.own_violations:
             lines += ["| policy | level | resource | path | what to do |", "|---|---|---|---|---|"]
             lines += [
                 f"| `{v.policy}` | {'❌' if v.level == 'mandatory' else '⚠️'} {v.level} | {_cell(v.resource)} "
                 f"| `{_cell(v.path or '-')}` | {_cell(v.message)} |"
-                for v in stack.violations
+                for v in own
             ]
             lines.append("")
         if stack.resources:
@@ -155,6 +206,10 @@ def to_markdown(plan: FleetPlan) -> str:
                 ]
             lines.append("```")
     return "\n".join(lines) + "\n"
+
+
+def _advisory(shared: Shared) -> bool:
+    return isinstance(shared.finding, Violation) and shared.finding.level != "mandatory"
 
 
 def _cell(text: str) -> str:

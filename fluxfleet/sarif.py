@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fluxfleet.plan import FleetPlan, spec_keys
-from modules.spec import ISSUE_PART_MAX, StackFileLines, bounded, key_path_parts
+from modules.spec import ISSUE_PART_MAX, StackFileLines, bounded, key_path_parts, listed
 from policies.rules import RULES
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -36,31 +36,26 @@ def to_sarif(plan: FleetPlan) -> dict[str, Any]:
         ),
     ]
     index = {rule["id"]: position for position, rule in enumerate(rules)}
-    results: list[dict[str, Any]] = []
+    lines = _Lines()
+    found: dict[tuple[Any, ...], list[str]] = {}  # one result per finding, with the stacks it reaches
     for stack in plan.stacks:
-        if not stack.errors and not stack.violations:
-            continue
-        lines = StackFileLines(Path(stack.file))  # the file parsed once, however many results point into it
         for error in stack.errors:
             if at_line := re.fullmatch(r"line (\d+)", error.path):  # a YAML error: the line is known
                 line = int(at_line[1])
             else:
-                line = lines.line(key_path_parts(error.path)) if error.path != "-" else None
+                line = lines.line(error.file, key_path_parts(error.path)) if error.path != "-" else None
             text = f"{error.path}: {error.message}"
-            results.append(_result(SPEC_RULE, index, "error", text, stack.file, line))
+            found.setdefault((SPEC_RULE, "error", text, error.file, line, None), []).append(stack.stack)
         for violation in stack.violations:
-            result = _result(
-                violation.policy,
-                index,
-                SARIF_LEVEL[violation.level],
-                f"{violation.where}: {violation.message}",
-                stack.file,
-                lines.line(spec_keys(violation)),
-            )
-            result["locations"][0]["logicalLocations"] = [
-                {"name": violation.resource, "fullyQualifiedName": violation.urn, "kind": "resource"}
-            ]
-            results.append(result)
+            file = stack.file_of(violation)
+            line = lines.line(file, spec_keys(violation))
+            text = f"{violation.where}: {violation.message}"
+            key = (violation.policy, SARIF_LEVEL[violation.level], text, file, line, violation.resource)
+            found.setdefault(key, []).append(stack.stack)
+    results = [
+        _result(rule_id, index, level, text, file, line, resource, stacks)
+        for (rule_id, level, text, file, line, resource), stacks in found.items()
+    ]
     return {
         "$schema": SCHEMA,
         "version": "2.1.0",
@@ -68,14 +63,41 @@ def to_sarif(plan: FleetPlan) -> dict[str, Any]:
     }
 
 
-def _result(rule_id: str, index: dict[str, int], level: str, text: str, file: str, line: int | None) -> dict[str, Any]:
+class _Lines:
+    """Where keys are in each file results point into: every file parsed once, however many results it has."""
+
+    def __init__(self) -> None:
+        self._files: dict[str, StackFileLines] = {}
+
+    def line(self, file: str, keys: list[str | int]) -> int | None:
+        if file not in self._files:
+            self._files[file] = StackFileLines(Path(file))
+        return self._files[file].line(keys)
+
+
+def _result(
+    rule_id: str,
+    index: dict[str, int],
+    level: str,
+    text: str,
+    file: str,
+    line: int | None,
+    resource: str | None,
+    stacks: list[str],
+) -> dict[str, Any]:
     location: dict[str, Any] = {"artifactLocation": {"uri": Path(file).as_posix()}}
     if line:
         location["region"] = {"startLine": line}
-    return {
+    if len(stacks) > 1:  # written in a profile: one result for every stack that uses it
+        text += f" ({len(stacks):,} stacks: {listed(stacks, 5)})"
+    result: dict[str, Any] = {
         "ruleId": rule_id,
         "ruleIndex": index[rule_id],
         "level": level,
         "message": {"text": bounded(text, 2 * ISSUE_PART_MAX)},  # escaped, one bounded line
         "locations": [{"physicalLocation": location}],
+        "properties": {"stacks": stacks},
     }
+    if resource is not None:
+        result["locations"][0]["logicalLocations"] = [{"name": resource, "kind": "resource"}]
+    return result

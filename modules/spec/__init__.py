@@ -18,7 +18,7 @@ written (a stack file or a profile) and the config key path; all problems are re
     policy.py    the policy levels file
 """
 
-from modules.spec.errors import ISSUE_PART_MAX, SpecError, SpecIssue, bounded, key_path_parts, printable, shown
+from modules.spec.errors import ISSUE_PART_MAX, SpecError, SpecIssue, bounded, key_path_parts, listed, printable, shown
 from modules.spec.files import STACK_FILE, STACK_NAME, StackFileLines, read_text, report_name, stack_files
 from modules.spec.load import StackConfig, load_stack_file, read_stack_config, spec_from_pulumi_config
 from modules.spec.origins import Origins
@@ -92,6 +92,7 @@ __all__ = [
     "key_vault_ref_from_text",
     "key_vault_refs",
     "kustomization_path_issues",
+    "listed",
     "load_fleet",
     "load_policy_levels",
     "load_stack_file",

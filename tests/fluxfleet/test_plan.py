@@ -266,6 +266,7 @@ def test_an_advisory_violation_is_reported_and_does_not_fail(tmp_path):
             "resource": "platform",
             "path": "kustomizations.apps.prune",
             "message": "set prune: true so that what is removed from git is removed from the cluster",
+            "file": stack["file"],
         }
     ]
 

@@ -1,0 +1,126 @@
+"""`fluxfleet plan` over stacks that share profiles: a finding in a profile is reported once, where it was written,
+with the stacks it reaches; planning in worker processes gives the same report as in one."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fluxfleet.cli import app
+from fluxfleet.plan import plan_fleet
+from fluxfleet.report import render
+from modules.spec import stack_files
+from tests.conftest import ROOT, require_shared
+
+STORES = 12
+
+
+def run(*args: str):
+    return CliRunner().invoke(app, ["plan", *args])
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Path:
+    """The example stacks and profiles, and STORES more stores over the edge-store profile."""
+    stacks = tmp_path / "stacks"
+    shutil.copytree(ROOT / "stacks", stacks)
+    for index in range(2, STORES + 2):
+        (stacks / f"Pulumi.edge-store-{index:03d}.yaml").write_text(
+            "config:\n  fluxfleet:profiles: [edge-store]\n"
+            f"  fluxfleet:cluster: {{name: store-{index:03d}, resourceGroup: rg-stores}}\n"
+        )
+    return stacks
+
+
+def edit_profile(stacks: Path, old: str, new: str) -> Path:
+    profile = stacks / "profiles" / "edge-store.yaml"
+    assert old in profile.read_text()
+    profile.write_text(profile.read_text().replace(old, new))
+    return profile
+
+
+def stores(report: dict) -> list[str]:
+    return sorted(stack["stack"] for stack in report["stacks"] if stack["stack"].startswith("edge-store-"))
+
+
+def test_an_error_in_a_profile_is_reported_once_with_the_stacks_it_reaches(fleet):
+    profile = edit_profile(fleet, "dependsOn: [infra]", "dependsOn: [infrastructure]")
+    result = run("--stacks-dir", str(fleet), "--format", "json", "--jobs", "1")
+    assert result.exit_code == 2
+    report = json.loads(result.stdout)
+    [error] = report["profiles"]["errors"]
+    assert error["file"] == str(profile)
+    assert error["path"] == "fluxfleet:flux.configurations.gitops-demo.kustomizations.apps.dependsOn[0]"
+    assert error["message"] == "unknown kustomization 'infrastructure' (known: apps, infra)"
+    assert sorted(error["stacks"]) == stores(report) and len(error["stacks"]) == STORES + 1
+    for stack in report["stacks"]:
+        assert stack["errors"] == [] and stack["ok"] is not stack["stack"].startswith("edge-store-")
+    lines = [line for line in result.stderr.splitlines() if "infrastructure" in line]
+    assert lines == [
+        f"{profile}: {error['path']}: {error['message']} ({STORES + 1} stacks: edge-store-001, edge-store-002, "
+        f"edge-store-003, edge-store-004, edge-store-005, … ({STORES + 1} in all))"
+    ]
+    text = run("--stacks-dir", str(fleet)).stdout
+    assert text.count("unknown kustomization 'infrastructure'") == 1
+    assert text.count("1 error(s) in its profiles, below") == STORES + 1
+
+
+def test_sarif_points_at_the_line_in_the_profile_once(fleet):
+    profile = edit_profile(fleet, "dependsOn: [infra]", "dependsOn: [infrastructure]")
+    sarif = json.loads(run("--stacks-dir", str(fleet), "--format", "sarif").stdout)
+    [result] = [r for r in sarif["runs"][0]["results"] if "infrastructure" in r["message"]["text"]]
+    location = result["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"]["uri"] == profile.as_posix()
+    assert "dependsOn: [infrastructure]" in profile.read_text().splitlines()[location["region"]["startLine"] - 1]
+    assert len(result["properties"]["stacks"]) == STORES + 1
+
+
+def test_a_policy_violation_of_a_profile_value_is_located_in_the_profile(fleet):
+    profile = edit_profile(
+        fleet, "apps: {path: ./apps/staging, prune: true", "apps: {path: ./apps/staging, prune: false"
+    )
+    report = json.loads(run("--stacks-dir", str(fleet), "--format", "json").stdout)
+    [shared] = report["profiles"]["violations"]
+    assert (shared["policy"], shared["file"], shared["path"]) == (
+        "flux-prune",
+        str(profile),
+        "kustomizations.apps.prune",
+    )
+    assert sorted(shared["stacks"]) == stores(report)
+    store = next(s for s in report["stacks"] if s["stack"] == "edge-store-002")
+    assert [v["file"] for v in store["violations"]] == [str(profile)]  # still listed per stack, for tools
+    sarif = json.loads(run("--stacks-dir", str(fleet), "--format", "sarif").stdout)
+    [result] = [r for r in sarif["runs"][0]["results"] if r["ruleId"] == "flux-prune"]
+    location = result["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"]["uri"] == profile.as_posix()
+    assert "prune: false" in profile.read_text().splitlines()[location["region"]["startLine"] - 1]
+
+
+def test_a_source_path_check_names_the_profile(fleet):
+    checkout = require_shared("gitops-example")
+    profile = edit_profile(fleet, "apps: {path: ./apps/staging", "apps: {path: ./apps/stagin")
+    url = "https://github.com/fluxcd/flux2-kustomize-helm-example"
+    report = json.loads(run("--stacks-dir", str(fleet), "--source", f"{url}={checkout}", "--format", "json").stdout)
+    [error] = report["profiles"]["errors"]
+    assert (error["file"], error["path"]) == (
+        str(profile),
+        "fluxfleet:flux.configurations.gitops-demo.kustomizations.apps.path",
+    )
+    assert error["message"].startswith("'./apps/stagin' is not a directory of the source")
+
+
+def test_workers_give_the_report_of_one_process(fleet):
+    edit_profile(fleet, "apps: {path: ./apps/staging, prune: true", "apps: {path: ./apps/staging, prune: false")
+    (fleet / "Pulumi.broken.yaml").write_text("config:\n  fluxfleet:profiles: [edge-store]\n  fluxfleet:cluster: {}\n")
+    paths = stack_files(fleet)
+    seen: list[str] = []
+    serial = plan_fleet(paths, relative_to=fleet.parent, jobs=1)
+    parallel = plan_fleet(paths, relative_to=fleet.parent, jobs=2, on_planned=lambda stack: seen.append(stack.stack))
+    assert seen == [stack.stack for stack in serial.stacks]  # in order, as each is done
+    for fmt in ("json", "text", "markdown", "sarif"):
+        assert render(parallel, fmt) == render(serial, fmt), fmt
+    assert serial.exit_code == parallel.exit_code == 2
