@@ -145,6 +145,40 @@ def plan(
     raise typer.Exit(fleet.exit_code)
 
 
+class ConfigFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+@app.command("config")
+def config_(
+    stack: Annotated[str, typer.Argument(help="The stack whose effective config to show.")],
+    stacks_dir: StacksDirOption = Path("stacks"),
+    fmt: Annotated[ConfigFormat, typer.Option("--format", help="Report format.")] = ConfigFormat.text,
+    output: Annotated[Path | None, typer.Option("--output", help="Write the report to this file.")] = None,
+) -> None:
+    """Show a stack's effective config, its profiles merged in, with the file each value comes from. Secrets are
+    masked.
+
+    Exit codes: 0 the config is valid, 2 invalid input (the config is still shown when its files can be merged).
+    """
+    from fluxfleet.effective_config import effective_config, render
+    from fluxfleet.plan import display_path
+    from modules.spec import SpecError
+
+    _check_output("config", "--output", output)
+    [path] = _stack_paths("config", stacks_dir, [stack])
+    try:
+        config = effective_config(path, display_path(path))
+    except SpecError as error:
+        raise _input_errors(error) from None
+    color = output is None and fmt is ConfigFormat.text and sys.stdout.isatty()
+    _write("config", render(config, fmt.value, color=color), output)
+    for error in config.errors:
+        _stderr(str(error))
+    raise typer.Exit(2 if config.errors else 0)
+
+
 PROGRESS_FROM = 20  # stacks: a shorter run needs no progress bar
 
 

@@ -842,12 +842,22 @@ def _is_validator_tag(part: Any) -> bool:
 
 def _allowed_keys(loc: Loc, root: type[BaseModel]) -> list[str]:
     """The config keys allowed at a location, for 'did you mean' on typos."""
+    return sorted(field.alias for field in _fields(_type_at(loc, root)))
+
+
+def _type_at(loc: Loc, root: type[BaseModel]) -> Any:
     model: Any = root
     for part in loc:
         fields = {field.alias: field for field in _fields(model)}
         # a field descends into its type; a list index or a map key (a configuration name) into the items'
         model = _unwrap(fields[part].annotation) if part in fields else _value_type(model)
-    return sorted(field.alias for field in _fields(model))
+    return model
+
+
+def is_secret_field(loc: Loc) -> bool:
+    """Whether the config key at `loc` (keys without the namespace) is a secret field (httpsKey, a protected
+    setting, ...), whatever its value: a value there is never shown, unless it is a Key Vault reference."""
+    return _type_at(loc, StackSpec) is KeyVaultRef  # only SecretField has it (SecretSource unwrapped)
 
 
 def _fields(model: Any) -> list[Any]:

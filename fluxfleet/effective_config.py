@@ -1,0 +1,104 @@
+"""`fluxfleet config STACK`: a stack's effective config, each value with the file it came from (the stack file or one
+of its profiles), so that a user can see why a cluster gets what it gets. Secrets are never shown: a value at a
+secret field is `[secret]` unless it is a Key Vault reference (which is no secret), and so is every Pulumi secure
+value wherever it is."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from rich.console import Console
+from rich.text import Text
+
+from modules.spec import SpecError, SpecIssue, bounded, printable, read_stack_config
+from modules.spec.errors import Loc, is_pulumi_secure, key_path
+from modules.spec.origins import Origins
+from modules.spec.stack import is_secret_field
+
+SECRET = "[secret]"
+VALUE_SHOWN_MAX = 500  # characters of a value in the text table (JSON has it whole)
+_REFERENCE_KEYS = {"keyVault", "secret", "version"}
+
+Format = Literal["text", "json"]
+
+
+@dataclass(frozen=True)
+class ConfigValue:
+    key: str  # as errors name it: fluxfleet:cluster.name
+    value: Any  # a scalar, a list or an empty map; secrets masked
+    file: str  # the file that wrote it
+
+
+@dataclass
+class EffectiveConfig:
+    stack: str
+    file: str
+    profiles: tuple[str, ...]
+    values: list[ConfigValue]
+    errors: list[SpecIssue] = field(default_factory=list)  # the spec's problems: the config is shown all the same
+
+
+def effective_config(path: Path, display: str | None = None) -> EffectiveConfig:
+    """A stack's merged config with provenance. A SpecError when it cannot be merged at all (a file unreadable, a
+    profile missing); the problems of the merged values are kept in `errors`."""
+    config = read_stack_config(path, display)
+    values = []
+    if config.default_location is not None:
+        values.append(ConfigValue("azure-native:location", _masked((), config.default_location), config.file))
+    values += _values(config.raw, config.origins, ())
+    try:
+        config.spec()
+        errors = []
+    except SpecError as error:
+        errors = error.issues
+    return EffectiveConfig(config.name, config.file, config.profiles, values, errors)
+
+
+def _values(raw: Mapping[str, Any], origins: Origins, loc: Loc) -> list[ConfigValue]:
+    values = []
+    for key, value in raw.items():
+        here = (*loc, key)
+        opaque = is_pulumi_secure(value) or is_secret_field(here)  # never split into its parts
+        if isinstance(value, Mapping) and value and not opaque:
+            values += _values(value, origins, here)
+        else:
+            values.append(ConfigValue(key_path(here), _masked(here, value), origins.file_of(here)))
+    return values
+
+
+def _masked(loc: Loc, value: Any) -> Any:
+    if is_pulumi_secure(value):
+        return SECRET
+    if is_secret_field(loc):
+        reference = isinstance(value, Mapping) and set(value) <= _REFERENCE_KEYS and "secret" in value
+        return dict(value) if reference else SECRET
+    if isinstance(value, list):
+        return [_masked(loc, item) if is_pulumi_secure(item) else item for item in value]
+    return value
+
+
+def render(config: EffectiveConfig, fmt: Format, color: bool = False, width: int = 120) -> str:
+    if fmt == "json":
+        document = {
+            "stack": config.stack,
+            "file": config.file,
+            "profiles": list(config.profiles),
+            "values": [{"key": v.key, "value": v.value, "file": v.file} for v in config.values],
+            "errors": [{"file": e.file, "path": e.path, "message": e.message} for e in config.errors],
+        }
+        return json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n"
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=color, no_color=not color, width=width, highlight=False)
+    profiles = ", ".join(config.profiles) or "none"
+    console.print(Text(printable(f"{config.stack}  {config.file}  profiles: {profiles}"), style="bold"))
+    for value in config.values:  # one line each, never wrapped: people grep them
+        shown = bounded(json.dumps(value.value, ensure_ascii=False, default=str), VALUE_SHOWN_MAX)
+        line = Text(f"{printable(value.key)} = {shown}  ")
+        line.append(f"({printable(value.file)})", style="dim")
+        console.print(line, soft_wrap=True)
+    return buffer.getvalue()
