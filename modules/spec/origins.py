@@ -7,7 +7,6 @@ violation or a SARIF result names the file that wrote the offending value, so th
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
 from typing import Any
 
 from modules.spec.errors import Loc
@@ -25,14 +24,6 @@ class Origins:
         self.file = file
         self.keys: dict[Any, Origins] = {}
 
-    @classmethod
-    def of(cls, file: str, raw: Mapping[str, Any]) -> Origins:
-        """Everything of `raw` written by one file (a stack without profiles)."""
-        origins = cls(file)
-        for key, value in raw.items():
-            origins.keys[key] = cls.of(file, value) if isinstance(value, Mapping) else cls(file)
-        return origins
-
     def file_of(self, loc: Loc) -> str:
         """The file that wrote the value at `loc`, or its deepest written parent (a key that is missing, an item of
         a list)."""
@@ -43,22 +34,3 @@ class Origins:
                 break
             node = child
         return node.file
-
-    def files(self) -> set[str]:
-        """Every file that wrote something."""
-        found, pending = set(), [self]
-        while pending:
-            node = pending.pop()
-            found.add(node.file)
-            pending.extend(node.keys.values())
-        return found
-
-    def leaves(self, raw: Mapping[str, Any], loc: Loc = ()) -> Iterator[tuple[Loc, Any, str]]:
-        """(key path, value, file) of every scalar and list of `raw` (the merged config these origins describe), in
-        the order the keys were written. An empty map is a leaf too."""
-        for key, value in raw.items():
-            child = self.keys.get(key) or Origins(self.file)
-            if isinstance(value, Mapping) and value:
-                yield from child.leaves(value, (*loc, key))
-            else:
-                yield (*loc, key), value, child.file

@@ -96,11 +96,13 @@ def test_maps_merge_key_by_key_lists_and_scalars_replace_null_removes(stacks):
 
 def test_each_value_is_traced_to_the_file_that_wrote_it(stacks):
     path = stack(stacks, "fluxfleet:profiles: [edge]\nfluxfleet:cluster: {name: store-1, resourceGroup: rg}\n")
-    config = read_stack_config(path)
-    where = {".".join(map(str, loc)): file for loc, _, file in config.origins.leaves(config.raw)}
-    assert where["cluster.name"] == str(path)
-    assert where["cluster.kubernetesVersion"] == str(stacks / "profiles" / "base.yaml")
-    assert where["flux.configurations.platform.kustomizations.apps.dependsOn"] == str(stacks / "profiles/edge.yaml")
+    origins = read_stack_config(path).origins
+    assert origins.file_of(("cluster", "name")) == str(path)
+    assert origins.file_of(("cluster", "kubernetesVersion")) == str(stacks / "profiles" / "base.yaml")
+    assert origins.file_of(("cluster", "tags", "owner")) == str(stacks / "profiles" / "base.yaml")
+    assert origins.file_of(("cluster",)) == str(path)  # the stack wrote into it last
+    kustomization = ("flux", "configurations", "platform", "kustomizations", "apps", "dependsOn", 0)
+    assert origins.file_of(kustomization) == str(stacks / "profiles" / "edge.yaml")
 
 
 def test_an_error_in_a_profile_names_the_profile_and_its_key(stacks):
