@@ -16,15 +16,6 @@ ARM_EXAMPLES = SHARED / "arm-examples"
 STANDALONE_STACKS = ROOT / "tests" / "fixtures" / "stacks"
 
 
-def standalone_stacks(directory: Path) -> Path:
-    """A copy of the project's stacks directory (fleet.yaml, profiles) whose stack files are the standalone ones."""
-    import shutil
-
-    shutil.copytree(ROOT / "stacks", directory)
-    for path in STANDALONE_STACKS.glob("Pulumi.*.yaml"):
-        shutil.copy(path, directory / path.name)
-    return directory
-
 
 def require_shared(*parts: str) -> Path:
     """A path under ../shared, or skip the test saying why."""

@@ -31,7 +31,9 @@ from modules.spec import (
     SpecIssue,
     StackSpec,
     load_fleet,
+    ProfileLibrary,
     load_stack_file,
+    stack_profiles,
     stack_files,
 )
 
@@ -412,7 +414,8 @@ def estimate(stages: list[StagePlan], durations: Mapping[str, list[float]]) -> l
 def load_inputs(stacks_dir: Path, fleet_file: Path, display: Callable[[Path], str]) -> tuple[Fleet, dict[str, Path]]:
     """The fleet definition, validated against the stack files beside it (SpecError with every problem)."""
     paths = {STACK_FILE.match(path.name)["stack"]: path for path in stack_files(stacks_dir)}
-    return load_fleet(fleet_file, sorted(paths), display(fleet_file)), paths
+    profiles_of = stack_profiles(stacks_dir, display)
+    return load_fleet(fleet_file, sorted(paths), display(fleet_file), profiles_of), paths
 
 
 def load_specs(
@@ -424,6 +427,7 @@ def load_specs(
 ) -> dict[str, StackSpec]:
     """The specs of the stacks a run touches; every stack's problems together in one SpecError. A resumed run
     (`run_id`) may name a stack whose file has gone since it began."""
+    library = ProfileLibrary(stacks_dir, display(stacks_dir))  # each profile read once for all the stacks
     specs, issues = {}, []
     for name in names:
         if name not in paths:
@@ -432,7 +436,7 @@ def load_specs(
             issues.append(SpecIssue(file, "-", f"{reason}: restore it, or start a new run"))
             continue
         try:
-            specs[name] = load_stack_file(paths[name], display(paths[name])).spec
+            specs[name] = load_stack_file(paths[name], display(paths[name]), library).spec
         except SpecError as error:
             issues += error.issues
     if issues:

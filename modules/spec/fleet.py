@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -15,7 +15,9 @@ from pydantic import (
 
 from modules.spec.errors import SpecError, SpecIssue, key_path, listed, shown
 from modules.spec.files import read_yaml
-from modules.spec.stack import DnsLabel, Duration, Line, SpecModel, pydantic_issues
+from modules.spec.load import stack_profiles
+from modules.spec.profiles import PROFILE_NAME, PROFILE_NAME_RULE
+from modules.spec.stack import DnsLabel, Duration, Line, SpecModel, pattern, pydantic_issues
 
 
 # --------------------------------------------------------------------------------------------- the fleet rollout
@@ -23,9 +25,14 @@ from modules.spec.stack import DnsLabel, Duration, Line, SpecModel, pydantic_iss
 FLEET_FILE = "fleet.yaml"
 
 
+ProfileName = Annotated[str, pattern(PROFILE_NAME.pattern, f"a profile name ({PROFILE_NAME_RULE})")]
+
+
 class StageSpec(SpecModel):
     name: DnsLabel
-    stacks: Annotated[list[Line], Field(min_length=1)]  # stack names or globs such as prod-*
+    stacks: Annotated[list[Line], Field(min_length=1)] | None = None  # stack names or globs such as prod-*
+    # and every stack that uses one of these profiles (directly or through another) that no stage names
+    profiles: Annotated[list[ProfileName], Field(min_length=1)] | None = None
     max_concurrency: Annotated[int, Field(ge=1, le=1000)] = 1
     max_failures: Annotated[int, Field(ge=0)] = 0
     after_stage_wait: Duration | None = None  # bake time before the next stage
@@ -69,8 +76,15 @@ class Fleet:
         return next(stage for stage in self.stages if stack in stage.stacks)
 
 
-def load_fleet(path: Path, known_stacks: Sequence[str], display: str | None = None) -> Fleet:
-    """Read and validate `fleet.yaml` against the stacks that exist: every problem of the file in one SpecError."""
+def load_fleet(
+    path: Path,
+    known_stacks: Sequence[str],
+    display: str | None = None,
+    profiles_of: Callable[[str], Sequence[str]] | None = None,
+) -> Fleet:
+    """Read and validate `fleet.yaml` against the stacks that exist: every problem of the file in one SpecError.
+    `profiles_of(stack)` gives the profiles a stack uses (a SpecError if its file cannot say), for the stages that
+    select stacks by profile; default: read from the stack files beside the fleet file."""
     file = display or str(path)
     document = read_yaml(path, file)
     if not isinstance(document, Mapping):
@@ -80,40 +94,73 @@ def load_fleet(path: Path, known_stacks: Sequence[str], display: str | None = No
     except ValidationError as error:
         raise SpecError(pydantic_issues(file, error, FleetSpec, namespace="")) from None
     issues: list[SpecIssue] = []
+    users = _profile_users(spec, known_stacks, profiles_of or stack_profiles(path.parent), issues)
+    # A stack named in a stage (by name or glob) is in that stage; a profile brings in the stacks no stage names.
     owner: dict[str, str] = {}
-    stages = []
+    members: list[list[str]] = [[] for _ in spec.stages]
     for index, stage in enumerate(spec.stages):
         if any(other.name == stage.name for other in spec.stages[:index]):
             issues.append(
                 SpecIssue(file, key_path(("stages", index, "name"), ""), f"duplicate stage {shown(stage.name)}")
             )
-        members: list[str] = []
-        for position, pattern in enumerate(stage.stacks):
+        if not stage.stacks and not stage.profiles:
+            message = "select stacks by `stacks`, `profiles`, or both"
+            issues.append(SpecIssue(file, key_path(("stages", index), ""), message))
+        for position, glob in enumerate(stage.stacks or ()):
             where = key_path(("stages", index, "stacks", position), "")
-            matched = sorted(name for name in known_stacks if fnmatch.fnmatchcase(name, pattern))
+            matched = sorted(name for name in known_stacks if fnmatch.fnmatchcase(name, glob))
             if not matched:
-                issues.append(
-                    SpecIssue(file, where, f"{shown(pattern)} matches no stack (known: {listed(known_stacks)})")
-                )
+                issues.append(SpecIssue(file, where, f"{shown(glob)} matches no stack (known: {listed(known_stacks)})"))
             for name in matched:
                 if name in owner and owner[name] != stage.name:
                     issues.append(
                         SpecIssue(file, where, f"stack {shown(name)} is already in stage {shown(owner[name])}")
                     )
-                elif name not in members:
+                elif name not in members[index]:
                     owner[name] = stage.name
-                    members.append(name)
-        stages.append(
-            Stage(
-                stage.name,
-                tuple(members),
-                stage.max_concurrency,
-                stage.max_failures,
-                stage.after_stage_wait or 0,
-                stage.approval,
-            )
+                    members[index].append(name)
+    for index, stage in enumerate(spec.stages):
+        for position, profile in enumerate(stage.profiles or ()):
+            if profile not in users:
+                where = key_path(("stages", index, "profiles", position), "")
+                issues.append(SpecIssue(file, where, f"{shown(profile)} is used by no stack"))
+            for name in users.get(profile, ()):
+                if name not in owner:
+                    owner[name] = stage.name
+                    members[index].append(name)
+    stages = [
+        Stage(
+            stage.name,
+            tuple(members[index]),
+            stage.max_concurrency,
+            stage.max_failures,
+            stage.after_stage_wait or 0,
+            stage.approval,
         )
+        for index, stage in enumerate(spec.stages)
+    ]
     if issues:
         raise SpecError(issues)
     unstaged = tuple(name for name in known_stacks if name not in owner)
     return Fleet(file, spec.gate, tuple(stages), unstaged, spec.refuse_cluster_replacement)
+
+
+def _profile_users(
+    spec: FleetSpec,
+    known_stacks: Sequence[str],
+    profiles_of: Callable[[str], Sequence[str]],
+    issues: list[SpecIssue],
+) -> dict[str, list[str]]:
+    """Profile -> the stacks that use it, sorted; read only when a stage selects by profile."""
+    if not any(stage.profiles for stage in spec.stages):
+        return {}
+    users: dict[str, list[str]] = {}
+    for name in sorted(known_stacks):
+        try:
+            profiles = profiles_of(name)
+        except SpecError as error:
+            issues.extend(error.issues)
+            continue
+        for profile in profiles:
+            users.setdefault(profile, []).append(name)
+    return users

@@ -4,14 +4,14 @@ so `pulumi up -s STACK` builds what `fluxfleet plan` shows."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from modules.spec.config import read_config, split_config
 from modules.spec.errors import NAMESPACE, SpecError, SpecIssue, key_path
-from modules.spec.files import read_yaml, stack_name
+from modules.spec.files import read_yaml, stack_files, stack_name
 from modules.spec.origins import Origins
 from modules.spec.profiles import PROFILES_KEY, ProfileLibrary, merge, profile_names
 from modules.spec.stack import Stack, StackSpec, parse_spec
@@ -81,6 +81,18 @@ def load_stack_file(path: Path, display: str | None = None, library: ProfileLibr
     """Read and validate `Pulumi.<stack>.yaml` and its profiles directly, as `plan` does (no Pulumi CLI, no
     decryption)."""
     return read_stack_config(path, display, library).spec()
+
+
+def stack_profiles(stacks_dir: Path, display: Callable[[Path], str] = str) -> Callable[[str], tuple[str, ...]]:
+    """`profiles_of(stack)`: the profiles a stack of `stacks_dir` uses, read on demand, each profile once. A SpecError
+    when its stack file or a profile cannot be read."""
+    library = ProfileLibrary(stacks_dir, display(stacks_dir))
+
+    def profiles_of(name: str) -> tuple[str, ...]:
+        [path] = stack_files(stacks_dir, [name])
+        return read_stack_config(path, display(path), library).profiles
+
+    return profiles_of
 
 
 def project_stacks_dir(root: Path | None = None) -> tuple[Path, str]:

@@ -224,7 +224,7 @@ def _guid(value: str) -> str:
     return value
 
 
-def _pattern(regex: str, what: str):
+def pattern(regex: str, what: str):
     compiled = re.compile(regex)
 
     def check(value: str) -> str:
@@ -289,7 +289,7 @@ class SpecModel(BaseModel):
 
 
 class NodePool(SpecModel):
-    name: Annotated[str, _pattern(r"[a-z][a-z0-9]{0,11}", "an AKS node pool name (a-z then a-z0-9, 1-12 characters)")]
+    name: Annotated[str, pattern(r"[a-z][a-z0-9]{0,11}", "an AKS node pool name (a-z then a-z0-9, 1-12 characters)")]
     vm_size: Line
     count: Annotated[int, Field(ge=0, le=1000)] | None = None
     min_count: Annotated[int, Field(ge=0, le=1000)] | None = None
@@ -306,19 +306,19 @@ class ClusterSpec(SpecModel):
     kind: Literal["aks", "arc"]
     name: Annotated[
         str,
-        _pattern(r"[a-zA-Z0-9]([a-zA-Z0-9_-]{0,61}[a-zA-Z0-9])?", "a cluster name (1-63 letters, digits, '-', '_')"),
+        pattern(r"[a-zA-Z0-9]([a-zA-Z0-9_-]{0,61}[a-zA-Z0-9])?", "a cluster name (1-63 letters, digits, '-', '_')"),
     ]
     resource_group: Annotated[
-        str, _pattern(r"[-\w.()]{0,89}[-\w()]", "a resource group name (1-90 characters, not ending in '.')")
+        str, pattern(r"[-\w.()]{0,89}[-\w()]", "a resource group name (1-90 characters, not ending in '.')")
     ]
     location: Location | None = None
     subscription_id: Guid | None = None
     # AKS only:
-    kubernetes_version: Annotated[str, _pattern(r"\d+\.\d+(\.\d+)?", "a Kubernetes version such as 1.31")] | None = None
+    kubernetes_version: Annotated[str, pattern(r"\d+\.\d+(\.\d+)?", "a Kubernetes version such as 1.31")] | None = None
     node_pools: list[NodePool] | None = None
     dns_prefix: (
         Annotated[
-            str, _pattern(r"[a-zA-Z0-9]([a-zA-Z0-9-]{0,52}[a-zA-Z0-9])?", "a DNS prefix (1-54 letters, digits, '-')")
+            str, pattern(r"[a-zA-Z0-9]([a-zA-Z0-9-]{0,52}[a-zA-Z0-9])?", "a DNS prefix (1-54 letters, digits, '-')")
         ]
         | None
     ) = None
@@ -340,7 +340,7 @@ class ClusterSpec(SpecModel):
 class ExtensionSpec(SpecModel):
     release_train: Literal["Stable", "Preview"] = "Stable"
     auto_upgrade_minor_version: bool = True
-    version: Annotated[str, _pattern(r"\d+\.\d+\.\d+", "an extension version such as 1.15.1")] | None = None
+    version: Annotated[str, pattern(r"\d+\.\d+\.\d+", "an extension version such as 1.15.1")] | None = None
     settings: dict[Line, SettingValue] = {}
     protected_settings: dict[Line, SecretField] = {}
 
@@ -372,7 +372,7 @@ class GitSource(_Reconciled):
     branch: Line | None = None
     tag: Line | None = None
     semver: Line | None = None
-    commit: Annotated[str, _pattern(r"[0-9a-f]{7,40}", "a commit SHA (7-40 hex characters)")] | None = None
+    commit: Annotated[str, pattern(r"[0-9a-f]{7,40}", "a commit SHA (7-40 hex characters)")] | None = None
     https_user: Line | None = None
     https_key: SecretField | None = None
     ssh_private_key: SecretField | None = None
@@ -407,12 +407,12 @@ class AzureBlobSource(_Reconciled):
 
 class SubstituteFrom(SpecModel):
     kind: Literal["ConfigMap", "Secret"]
-    name: Annotated[str, _pattern(_DNS_SUBDOMAIN.pattern, "a Kubernetes object name")]
+    name: Annotated[str, pattern(_DNS_SUBDOMAIN.pattern, "a Kubernetes object name")]
     optional: bool = False
 
 
 class PostBuild(SpecModel):
-    substitute: dict[Annotated[str, _pattern(r"[_a-zA-Z][_a-zA-Z0-9]*", "a variable name")], MaybeEmptyText] = {}
+    substitute: dict[Annotated[str, pattern(r"[_a-zA-Z][_a-zA-Z0-9]*", "a variable name")], MaybeEmptyText] = {}
     substitute_from: list[SubstituteFrom] = []
 
 
@@ -454,10 +454,10 @@ class FluxSpec(SpecModel):
 
 ProviderNamespace = Annotated[
     str,
-    _pattern(r"[A-Z][A-Za-z0-9]*(\.[A-Z][A-Za-z0-9]*)+", "a resource provider namespace such as Microsoft.Kubernetes"),
+    pattern(r"[A-Z][A-Za-z0-9]*(\.[A-Z][A-Za-z0-9]*)+", "a resource provider namespace such as Microsoft.Kubernetes"),
 ]
 FeatureName = Annotated[
-    str, _pattern(r"[A-Z][A-Za-z0-9]*(\.[A-Z][A-Za-z0-9]*)+/[A-Za-z0-9][A-Za-z0-9._-]*", "Namespace/FeatureName")
+    str, pattern(r"[A-Z][A-Za-z0-9]*(\.[A-Z][A-Za-z0-9]*)+/[A-Za-z0-9][A-Za-z0-9._-]*", "Namespace/FeatureName")
 ]
 
 

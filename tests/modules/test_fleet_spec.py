@@ -84,3 +84,51 @@ def test_duplicate_stage_names_and_missing_stages(tmp_path):
     assert errors(tmp_path, "- just a list\n") == [
         "stacks/fleet.yaml: -: a fleet file is a YAML mapping with `stages:`"
     ]
+
+
+PROFILES = {"dev": ("aks-platform",), "staging": ("aks-platform",), "edge-store-001": ("base", "edge-store")}
+
+
+def by_profile(tmp_path: Path, text: str):
+    return load_fleet(fleet_file(tmp_path, text), KNOWN, "stacks/fleet.yaml", lambda name: PROFILES.get(name, ()))
+
+
+def test_a_stage_selects_stacks_by_profile_too(tmp_path):
+    fleet = by_profile(
+        tmp_path,
+        "stages:\n  - {name: a, stacks: [staging]}\n  - {name: b, profiles: [aks-platform]}\n"
+        "  - {name: edge, stacks: [edge-store-002], profiles: [base]}\n",
+    )
+    # named stacks first; a profile brings in those no stage names
+    assert [stage.stacks for stage in fleet.stages] == [("staging",), ("dev",), ("edge-store-002", "edge-store-001")]
+    assert fleet.unstaged == ("prod-weu",)
+
+
+def test_profile_selection_errors(tmp_path):
+    with pytest.raises(SpecError) as caught:
+        by_profile(tmp_path, "stages:\n  - {name: a, profiles: [nobody, ../x]}\n  - {name: b}\n")
+    assert [str(issue) for issue in caught.value.issues] == [
+        "stacks/fleet.yaml: stages[0].profiles[1]: '../x' is not a profile name (letters, digits, '-', '_' and '.', "
+        "starting with a letter or digit, at most 100 characters)"
+    ]
+    with pytest.raises(SpecError) as caught:
+        by_profile(tmp_path, "stages:\n  - {name: a, profiles: [nobody]}\n  - {name: b}\n")
+    assert [str(issue) for issue in caught.value.issues] == [
+        "stacks/fleet.yaml: stages[1]: select stacks by `stacks`, `profiles`, or both",
+        "stacks/fleet.yaml: stages[0].profiles[0]: 'nobody' is used by no stack",
+    ]
+
+
+def test_a_stack_whose_profiles_cannot_be_read_is_an_error_of_its_file(tmp_path):
+    from modules.spec import SpecIssue
+
+    def profiles_of(name: str):
+        if name == "dev":
+            raise SpecError([SpecIssue("stacks/Pulumi.dev.yaml", "fluxfleet:profiles[0]", "unknown profile 'x'")])
+        return PROFILES.get(name, ())
+
+    with pytest.raises(SpecError) as caught:
+        load_fleet(fleet_file(tmp_path, "stages:\n  - {name: a, profiles: [edge-store]}\n"), KNOWN, None, profiles_of)
+    assert [str(issue) for issue in caught.value.issues] == [
+        "stacks/Pulumi.dev.yaml: fluxfleet:profiles[0]: unknown profile 'x'"
+    ]

@@ -19,14 +19,14 @@ from fluxfleet.rollout.journal import Journal, RunStatus
 from fluxfleet.rollout.orchestrator import Rollout, Selection, new_run
 from fluxfleet.rollout.report import render_summary
 from fluxfleet.simulation import FakeClock, FakeRunner
-from tests.conftest import standalone_stacks
+from tests.conftest import ROOT, STANDALONE_STACKS
 from tests.fluxfleet.test_automation import diagnostic, update_events
 from tests.fluxfleet.rollout.test_orchestrator import fleet, spec, stage
 
 
 @pytest.fixture
 def project(tmp_path, monkeypatch) -> Path:
-    standalone_stacks(tmp_path / "stacks")
+    shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -81,7 +81,9 @@ def test_invalid_fleet_file_is_exit_2_with_file_and_key(project):
 
 def test_invalid_stack_file_stops_a_run_before_anything_starts(project):
     path = project / "stacks" / "Pulumi.dev.yaml"
-    path.write_text(path.read_text().replace("dependsOn: [infra-controllers]", "dependsOn: [infra]"))
+    path.write_text(
+        (STANDALONE_STACKS / path.name).read_text().replace("dependsOn: [infra-controllers]", "dependsOn: [infra]")
+    )
     result = rollout("--stage", "dev")
     assert result.exit_code == 2
     assert (
@@ -89,6 +91,16 @@ def test_invalid_stack_file_stops_a_run_before_anything_starts(project):
         in (result.stderr)
     )
     assert not (project / ".fluxfleet").exists()
+
+
+def test_a_new_store_joins_the_stage_of_its_profile(project):
+    (project / "stacks" / "Pulumi.edge-store-042.yaml").write_text(
+        "config:\n  fluxfleet:profiles: [edge-store]\n  fluxfleet:cluster: {name: store-042, resourceGroup: rg}\n"
+    )
+    result = rollout("--dry-run", "--format", "json")
+    assert result.exit_code == 0, result.output
+    stages = {stage["name"]: stage["stacks"] for stage in json.loads(result.stdout)["stages"]}
+    assert stages["edge"] == ["edge-store-001", "edge-store-042"]
 
 
 def test_a_stack_in_no_stage_is_a_warning(project):
