@@ -659,7 +659,7 @@ def inventory(
         _stderr(f"fluxfleet inventory: {error}")
         raise typer.Exit(1) from None
     if write and profile is not None:
-        result = write_members(result, profile, SystemClock().now().date())
+        result = write_members(result, profile, SystemClock().now().date(), stacks_dir, display_path)
     if prune:
         result = prune_gone(result)
     color = output is None and fmt is InventoryFormat.text and sys.stdout.isatty()

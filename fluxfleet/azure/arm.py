@@ -292,15 +292,15 @@ class ArmReader:
             ) from None
         except sdk_errors.ServiceRequestError as error:
             raise AzureError(
-                f"{failed}: cannot connect to Azure ({_first_line(error)}); check the network, proxy and DNS, "
+                f"{failed}: cannot connect to Azure ({first_line(error)}); check the network, proxy and DNS, "
                 "then run again"
             ) from None
         except sdk_errors.ServiceResponseError as error:
             raise AzureError(
-                f"{failed}: the connection broke before Azure answered ({_first_line(error)}); run again"
+                f"{failed}: the connection broke before Azure answered ({first_line(error)}); run again"
             ) from None
         except sdk_errors.AzureError as error:
-            raise AzureError(f"{failed}: {type(error).__name__}: {_first_line(error)}") from None
+            raise AzureError(f"{failed}: {type(error).__name__}: {first_line(error)}") from None
         # A 200 whose body breaks the API's schema (no `value`, a null item, a string for an object) fails in the
         # SDK's deserializer or in the conversion to a status, both inside this block: that read failed, not the run.
         except (sdk_errors.DeserializationError, TypeError, AttributeError, ValueError, KeyError) as error:
@@ -311,12 +311,12 @@ class ArmReader:
         status = error.status_code
         if status is None:  # the credential failed: no request reached Azure
             return AzureError(
-                f"{failed}: no Azure token ({_first_line(error)}); sign in with `az login`, or give the process "
+                f"{failed}: no Azure token ({first_line(error)}); sign in with `az login`, or give the process "
                 "a managed identity or AZURE_CLIENT_ID/AZURE_TENANT_ID"
             )
         if 200 <= status < 300:  # azure-core's DecodeError: a success whose body is not JSON
             return _malformed(call, error)
-        answer = f"{status} {_error_code(error)}"
+        answer = f"{status} {error_code(error)}"
         if status == 401:
             return AccessDenied(
                 f"{failed}: {answer}: Azure did not accept the token of {self._identity()}; sign in again "
@@ -335,7 +335,7 @@ class ArmReader:
                 "run again in a few minutes"
             )
         server_message = error.error.message if error.error and error.error.message else error
-        return AzureError(f"{failed}: {answer}: {_first_line(server_message)}")
+        return AzureError(f"{failed}: {answer}: {first_line(server_message)}")
 
     def signed_in_identity(self) -> str:
         """Who the credential signs in as; AzureError, once and in one line, when it can get no token at all."""
@@ -343,20 +343,20 @@ class ArmReader:
             token = self.credential.get_token(ARM_SCOPE).token
         except sdk_errors.AzureError as error:  # ClientAuthenticationError, CredentialUnavailableError
             raise AzureError(
-                f"no Azure token ({_first_line(error)}); sign in with `az login`, or give the process a managed "
+                f"no Azure token ({first_line(error)}); sign in with `az login`, or give the process a managed "
                 "identity or AZURE_CLIENT_ID/AZURE_TENANT_ID (workload identity)"
             ) from None
-        return _describe_identity(token)
+        return describe_identity(token)
 
     def _identity(self) -> str:
         """Who the credential signs in as, for an access-denied message (never the token itself)."""
         try:
-            return _describe_identity(self.credential.get_token(ARM_SCOPE).token)
+            return describe_identity(self.credential.get_token(ARM_SCOPE).token)
         except sdk_errors.AzureError:
             return "the signed-in identity"
 
 
-def _describe_identity(token: str) -> str:
+def describe_identity(token: str) -> str:
     """The identity a token names, from its claims (a user's name, an application, an object id)."""
     try:
         claims = _jwt_claims(token)
@@ -473,7 +473,7 @@ def _said(message: str | None) -> str | None:
     return mask_secrets(message) if message else None
 
 
-def _first_line(error: Any) -> str:
+def first_line(error: Any) -> str:
     """The first line of an error or of Azure's message, credentials masked and length bounded: it is quoted in
     reports and journals."""
     text = str(error).strip()
@@ -481,12 +481,12 @@ def _first_line(error: Any) -> str:
     return line if len(line) <= DETAIL_MAX else line[: DETAIL_MAX - 1] + "…"
 
 
-def _error_code(error: sdk_errors.HttpResponseError) -> str:
-    return _first_line((error.error.code if error.error else None) or error.reason or "error")
+def error_code(error: sdk_errors.HttpResponseError) -> str:
+    return first_line((error.error.code if error.error else None) or error.reason or "error")
 
 
 def _malformed(call: _Call, error: Exception) -> AzureError:
-    detail = str(error) if isinstance(error, _MalformedAnswer) else f"{type(error).__name__}: {_first_line(error)}"
+    detail = str(error) if isinstance(error, _MalformedAnswer) else f"{type(error).__name__}: {first_line(error)}"
     return AzureError(
         f"{call.failed}: Azure's answer does not fit the API ({detail}); run again, and if it persists, "
         "`az rest` on the same URL shows what Azure sends"

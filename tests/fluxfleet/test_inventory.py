@@ -1,0 +1,684 @@
+"""`fluxfleet inventory`: clusters from Resource Graph against stack files. The comparison on its own (in step, new,
+moved, gone, unchecked), the names new members get, the stack files --write creates and --prune deletes, and the
+command line end to end over the real Resource Graph client and a simulated service whose rows are built from the
+official ARM bodies of an AKS and an Arc cluster (tests/fixtures/resourcegraph/)."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from typer.testing import CliRunner
+
+import fluxfleet.azure.resource_graph as resource_graph
+import fluxfleet.clock as clock_module
+import fluxfleet.inventory as inventory_module
+from fluxfleet.azure.resource_graph import DeniedSubscription, ResourceGraphReader
+from fluxfleet.cli import app
+from fluxfleet.inventory import (
+    Cluster,
+    StackCluster,
+    cluster_query,
+    clusters_from_rows,
+    compare,
+    load_stacks,
+    stack_file_text,
+    stack_name_of,
+    write_members,
+)
+from fluxfleet.inventory_report import render
+from fluxfleet.plan import plan_fleet
+from fluxfleet.simulation import FakeClock
+from modules.spec import load_stack_file
+from modules.spec.selection import parse_selection
+from tests.azure_transport import FakeCredential, example
+from tests.conftest import ROOT
+from tests.fluxfleet.azure.test_resource_graph import FIXTURES, ResourceGraphServer
+
+SUB_A = "00000000-0000-0000-0000-00000000000a"
+SUB_B = "00000000-0000-0000-0000-00000000000b"
+SUB_DENIED = "00000000-0000-0000-0000-0000000000dd"
+SCHEMA = json.loads((ROOT / "schemas" / "inventory.schema.json").read_text())
+ARC_BODY = example(FIXTURES / "GetClusterExample.json")
+AKS_BODY = example(FIXTURES / "ManagedClustersGet.json")
+STORES = {"fleet": "stores"}
+TODAY = datetime(2026, 11, 29, 9, 30, tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------------------------- Azure's side
+
+
+def row(
+    kind: str, name: str, resource_group: str, subscription: str = SUB_A, tags: dict | None = None, selected=True
+) -> dict[str, Any]:
+    """A row of the inventory's query as Resource Graph answers it: the official ARM body of a cluster of that
+    kind (id, type, location, tags as ARM has them) at another name and place, with Resource Graph's columns."""
+    body = ARC_BODY if kind == "arc" else AKS_BODY
+    provider = body["id"].split("/providers/", 1)[1].rsplit("/", 1)[0]
+    return {
+        "id": f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/{provider}/{name}",
+        "name": name,
+        "type": body["type"],  # as ARM spells it; Resource Graph answers it in lower case (both are read)
+        "subscriptionId": subscription,
+        "resourceGroup": resource_group.lower(),  # Resource Graph's column is lower case; the id keeps the case
+        "location": body["location"],  # the Arc example says "East US", the AKS one "location1"
+        "tags": body.get("tags") if tags is None else tags,
+        "selected": selected,
+    }
+
+
+def cluster(kind: str, name: str, resource_group: str, subscription: str = SUB_A, selected=True) -> Cluster:
+    [found] = clusters_from_rows([row(kind, name, resource_group, subscription, selected=selected)])
+    return found
+
+
+# --------------------------------------------------------------------------------------------- the stacks' side
+
+
+def write(directory: Path, relative: str, text: str) -> Path:
+    path = directory / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def arc_stack(directory: Path, stack: str, name: str, resource_group: str, subscription: str | None = SUB_A) -> Path:
+    line = f"\n    subscriptionId: {subscription}" if subscription else ""
+    return write(
+        directory,
+        f"Pulumi.{stack}.yaml",
+        f"config:\n  fluxfleet:cluster:\n    kind: arc\n    name: {name}\n    resourceGroup: {resource_group}{line}\n",
+    )
+
+
+def aks_stack(directory: Path, stack: str, name: str, resource_group: str, tags: dict | None = None) -> Path:
+    tag_line = f"\n    tags: {json.dumps(tags)}" if tags is not None else ""
+    return write(
+        directory,
+        f"Pulumi.{stack}.yaml",
+        f"""\
+config:
+  fluxfleet:cluster:
+    kind: aks
+    name: {name}
+    resourceGroup: {resource_group}
+    location: westeurope
+    subscriptionId: {SUB_A}
+    nodePools: [{{name: system, vmSize: Standard_D4s_v5, count: 1, mode: System}}]{tag_line}
+""",
+    )
+
+
+def stack(
+    name: str,
+    kind: str = "arc",
+    resource_group: str = "rg-stores-weu",
+    subscription: str = SUB_A,
+    cluster_name: str | None = None,
+    location: str | None = None,
+    tags: dict | None = None,
+) -> StackCluster:
+    path = Path(f"stacks/Pulumi.{name}.yaml")
+    return StackCluster(name, str(path), path, kind, cluster_name or name, resource_group, subscription, location, tags)
+
+
+def inventory_of(selection: str, clusters, stacks, subscriptions=(SUB_A, SUB_B), denied=()):
+    return compare(parse_selection(selection), clusters, stacks, subscriptions, denied)
+
+
+# --------------------------------------------------------------------------------------------- comparison
+
+
+def test_in_step_new_moved_and_gone():
+    clusters = [
+        cluster("arc", "store-0001", "rg-stores-weu"),  # in step
+        cluster("arc", "store-0002", "rg-stores-neu"),  # moved: another resource group
+        cluster("arc", "store-0003", "rg-stores-weu", SUB_B),  # moved: another subscription
+        cluster("arc", "store-0042", "rg-stores-weu"),  # new
+    ]
+    stacks = [stack("store-0001"), stack("store-0002"), stack("store-0003"), stack("store-0004")]
+    result = inventory_of("kind:arc tag:fleet=stores", clusters, stacks)
+    assert [s.stack for s in result.in_step] == ["store-0001"]
+    assert [(m.stack.stack, m.cluster.resource_group, m.cluster.subscription_id) for m in result.moved] == [
+        ("store-0002", "rg-stores-neu", SUB_A),
+        ("store-0003", "rg-stores-weu", SUB_B),
+    ]
+    assert [s.stack for s in result.gone] == ["store-0004"]
+    assert [(m.cluster.name, m.stack) for m in result.new] == [("store-0042", "store-0042")]
+    assert result.exit_code == 3 and result.differences
+
+
+def test_in_step_is_exit_0_and_names_compare_without_case():
+    clusters = [cluster("arc", "Store-0001", "RG-Stores-WEU")]
+    result = inventory_of("kind:arc", clusters, [stack("store-0001", resource_group="rg-stores-weu")])
+    assert len(result.in_step) == 1 and not result.differences and result.exit_code == 0
+
+
+def test_a_cluster_moved_out_of_an_rg_term_is_moved_not_gone():
+    # The query reads every cluster of the kind: the one that left rg-stores-* is found, unselected, elsewhere.
+    clusters = [cluster("arc", "store-0001", "rg-legacy", selected=False)]
+    result = inventory_of("kind:arc rg:rg-stores-*", clusters, [stack("store-0001")])
+    assert [m.cluster.resource_group for m in result.moved] == ["rg-legacy"] and result.gone == ()
+
+
+def test_a_cluster_that_lost_its_tag_is_outside_the_selection_not_gone():
+    clusters = [cluster("arc", "store-0001", "rg-stores-weu", selected=False)]
+    result = inventory_of("kind:arc tag:fleet=stores", clusters, [stack("store-0001")])
+    assert (result.in_step, result.gone, result.moved, result.new) == ((), (), (), ())
+    assert result.exit_code == 0
+
+
+def test_a_stack_whose_file_is_outside_the_selection_is_never_gone():
+    stacks = [
+        stack("elsewhere", resource_group="rg-factories"),  # rg outside rg:rg-stores-*
+        stack("aks-one", kind="aks", location="westeurope", tags={"fleet": "factories"}),  # tag outside
+        stack("aks-untagged", kind="aks", location="westeurope", tags={"owner": "platform"}),  # declares no fleet
+        stack("aks-north", kind="aks", location="northeurope"),  # location outside
+        stack("store-0009"),  # an Arc stack cannot declare tags: nothing of it is outside
+    ]
+    result = inventory_of("rg:rg-stores-* tag:fleet=stores location:westeurope", [], stacks)
+    assert [s.stack for s in result.gone] == ["store-0009"]
+
+
+def test_stacks_of_another_kind_or_subscription_are_not_this_inventory_s():
+    stacks = [stack("aks-one", kind="aks"), stack("far", subscription="00000000-0000-0000-0000-0000000000ff")]
+    result = inventory_of("kind:arc", [], stacks)
+    assert (result.gone, result.unchecked) == ((), ())
+
+
+def test_a_stack_in_a_denied_subscription_is_unchecked_and_the_rest_still_compared():
+    denied = [DeniedSubscription(SUB_DENIED, "AccessDenied: Access is denied to the requested resource.")]
+    clusters = [cluster("arc", "store-0042", "rg-stores-weu")]
+    stacks = [stack("store-0100", subscription=SUB_DENIED), stack("store-0004")]
+    result = inventory_of("kind:arc", clusters, stacks, (SUB_A, SUB_DENIED), denied)
+    assert [u.stack.stack for u in result.unchecked] == ["store-0100"]
+    assert [s.stack for s in result.gone] == ["store-0004"] and len(result.new) == 1
+    assert result.exit_code == 1  # the picture is incomplete: 1 wins over 3
+
+
+def test_a_moved_stack_takes_the_cluster_in_its_own_subscription_first():
+    clusters = [cluster("arc", "store-0001", "rg-a", SUB_B), cluster("arc", "store-0001", "rg-b", SUB_A)]
+    result = inventory_of("kind:arc", clusters, [stack("store-0001", resource_group="rg-old")])
+    [moved] = result.moved
+    assert moved.cluster.place == (SUB_A, "rg-b")
+    assert [m.cluster.place for m in result.new] == [(SUB_B, "rg-a")]  # the other one is a new member
+
+
+def test_the_same_inputs_in_any_order_give_the_same_inventory():
+    clusters = [cluster("arc", f"store-{n:04d}", f"rg-{n % 3}", (SUB_A, SUB_B)[n % 2]) for n in range(30)]
+    stacks = [stack(f"store-{n:04d}", resource_group=f"rg-{n % 5}") for n in range(0, 40, 2)]
+    first = render(inventory_of("kind:arc", clusters, stacks), "json")
+    second = render(inventory_of("kind:arc", clusters[::-1], stacks[::-1]), "json")
+    assert first == second
+
+
+def test_rows_as_resource_graph_answers_them():
+    arc, aks = clusters_from_rows([row("arc", "store-0001", "RG-Stores"), row("aks", "aks-1", "rg1", tags={"a": "b"})])
+    assert (arc.kind, arc.resource_group, arc.location, arc.tags) == ("arc", "RG-Stores", "eastus", ())
+    assert (aks.kind, aks.location, aks.tags) == ("aks", "location1", (("a", "b"),))
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"type": "microsoft.compute/virtualmachines"},
+        {"name": None},
+        {"selected": "yes"},
+        {"selected": None},
+        {"tags": ["not", "a", "map"]},
+    ],
+)
+def test_a_row_that_does_not_fit_the_query_is_an_azure_error(broken):
+    with pytest.raises(inventory_module.AzureError) as error:
+        clusters_from_rows([row("arc", "store-0001", "rg") | broken])
+    assert str(error.value).startswith("cannot read Azure Resource Graph's answer: a row does not fit the query")
+
+
+def test_the_query_reads_every_cluster_of_the_kinds_and_marks_the_selection():
+    query = cluster_query(parse_selection("kind:arc rg:rg-stores-* location:westeurope tag:fleet=stores"))
+    assert query.splitlines() == [
+        "resources",
+        "| where type in~ ('microsoft.kubernetes/connectedclusters')",
+        "| extend selected = (resourceGroup matches regex '(?is)^rg-stores-.*$') and (location =~ 'westeurope') "
+        "and (tostring(tags['fleet']) == 'stores')",
+        "| project id, name, type, subscriptionId, resourceGroup, location, tags, selected",
+        "| order by id asc",
+    ]
+    both = cluster_query(parse_selection("tag:fleet=stores tag:fleet=kiosks"))
+    assert "'microsoft.containerservice/managedclusters', 'microsoft.kubernetes/connectedclusters'" in both
+    assert "(tostring(tags['fleet']) == 'kiosks' or tostring(tags['fleet']) == 'stores')" in both
+
+
+def test_a_hostile_tag_stays_inside_its_kql_strings():
+    query = cluster_query(parse_selection("""tag:"o'k"="x' or 1==1 | project secret //\\\\" """))
+    assert "tostring(tags['o\\'k']) == 'x\\' or 1==1 | project secret //\\\\'" in query
+    assert query.count("\n") == 4  # no line of its own
+
+
+# --------------------------------------------------------------------------------------------- new members' names
+
+
+def test_stack_names_derive_from_the_cluster():
+    assert stack_name_of("Store-0042") == "store-0042"
+    assert stack_name_of("edge_store.7") == "edge_store.7"
+    assert stack_name_of("weird name!") == "weird-name"
+    assert len(stack_name_of("x" * 300)) <= 94
+
+
+def test_names_taken_by_a_stack_or_another_new_member_get_a_suffix():
+    clusters = [
+        cluster("arc", "store-0001", "rg-a", SUB_A),  # same name as a stack of another cluster
+        cluster("arc", "Store-0042", "rg-a", SUB_A),  # two new clusters of one name
+        cluster("arc", "store-0042", "rg-b", SUB_B),
+    ]
+    result = inventory_of("kind:arc", clusters, [stack("Store-0001", cluster_name="other", resource_group="rg-x")])
+    named = [(m.cluster.name, m.stack, m.collision) for m in result.new]
+    assert named == [
+        ("store-0001", "store-0001-2", "store-0001 is taken by stacks/Pulumi.Store-0001.yaml"),
+        ("Store-0042", "store-0042", None),
+        ("store-0042", "store-0042-2", "store-0042 is taken by the new member Store-0042 in rg-a"),
+    ]
+
+
+def test_a_cluster_no_stack_can_name_is_reported_and_never_written(tmp_path):
+    odd = cluster("arc", "store.with.dots", "rg-a")
+    [member] = inventory_of("kind:arc", [odd], []).new
+    assert member.problem.startswith("no stack can name it: cluster.name:")
+    written = write_members(inventory_of("kind:arc", [odd], []), "edge-store", TODAY.date(), tmp_path, str)
+    assert written.written == () and list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------------------------- the command line
+
+
+@pytest.fixture
+def stacks_dir(tmp_path, monkeypatch) -> Path:
+    """An empty stacks directory with the edge-store profile; az's default subscription is SUB_A; today is TODAY."""
+    directory = tmp_path / "stacks"
+    write(directory, "profiles/edge-store.yaml", "config:\n  fluxfleet:flux:\n    configurations: {}\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", SUB_A)
+    monkeypatch.setattr(clock_module, "SystemClock", lambda: FakeClock(TODAY))
+    return directory
+
+
+class Azure:
+    """The service the command line reads, through the real ResourceGraphReader."""
+
+    def __init__(self, monkeypatch):
+        self.server = ResourceGraphServer()
+        self.clock = FakeClock()
+        monkeypatch.setattr(resource_graph, "ResourceGraphReader", self.reader)
+
+    def reader(self) -> ResourceGraphReader:  # the class imported above, before any test replaced it
+        return ResourceGraphReader(FakeCredential(), clock=self.clock, transport=self.server.transport())
+
+    def holds(self, *rows: dict[str, Any]) -> None:
+        self.server.rows = list(rows)
+
+
+@pytest.fixture
+def azure(monkeypatch) -> Azure:
+    return Azure(monkeypatch)
+
+
+def inventory(*args: str):
+    return CliRunner().invoke(app, ["inventory", *args])
+
+
+def stores_fleet(stacks_dir: Path, azure: Azure) -> None:
+    """Four store stacks and five store clusters: 0001 in step, 0002 moved, 0003 gone, 0042 and 0043 new."""
+    arc_stack(stacks_dir, "store-0001", "store-0001", "rg-stores-weu")
+    arc_stack(stacks_dir, "store-0002", "store-0002", "rg-stores-weu")
+    arc_stack(stacks_dir, "store-0003", "store-0003", "rg-stores-weu")
+    arc_stack(stacks_dir, "factory-01", "factory-01", "rg-factories")  # outside the selection, cluster missing
+    aks_stack(stacks_dir, "aks-prod", "aks-prod", "rg-prod")  # another kind
+    azure.holds(
+        row("arc", "store-0001", "rg-stores-weu", tags=STORES),
+        row("arc", "store-0002", "rg-stores-neu", tags=STORES),
+        row("arc", "store-0042", "rg-stores-weu", tags=STORES),
+        row("arc", "store-0043", "rg-stores-weu", SUB_B, tags=STORES),
+        row("arc", "kiosk-01", "rg-kiosks", tags={"fleet": "kiosks"}, selected=False),
+        row("aks", "aks-prod", "rg-prod"),
+    )
+
+
+SELECT = ("--select", "kind:arc rg:rg-stores-* tag:fleet=stores")
+
+
+def test_differences_are_exit_3_and_reported_in_every_format(stacks_dir, azure):
+    stores_fleet(stacks_dir, azure)
+    result = inventory(*SELECT, "--subscription", SUB_A, "--subscription", SUB_B, "--format", "json")
+    assert result.exit_code == 3, result.output
+    document = json.loads(result.stdout)
+    jsonschema.validate(document, SCHEMA)
+    assert document["summary"] == {"inStep": 1, "new": 2, "moved": 1, "gone": 1, "unchecked": 0}
+    assert [(n["stack"], n["file"], n["written"]) for n in document["new"]] == [
+        ("store-0042", "stacks/Pulumi.store-0042.yaml", False),
+        ("store-0043", "stacks/Pulumi.store-0043.yaml", False),
+    ]
+    assert document["moved"][0]["to"] == {
+        "name": "store-0002",
+        "resourceGroup": "rg-stores-neu",
+        "subscriptionId": SUB_A,
+        "location": "eastus",
+    }
+    assert [g["stack"] for g in document["gone"]] == ["store-0003"]  # not factory-01: outside the selection
+    assert document["selection"] == "kind:arc rg:rg-stores-* tag:fleet=stores"
+    assert azure.server.queries()[0]["subscriptions"] == [SUB_A, SUB_B]  # both in one query
+
+    text = inventory(*SELECT, "--subscription", SUB_A, "--subscription", SUB_B)
+    assert text.exit_code == 3
+    lines = text.stdout.splitlines()
+    assert lines[0] == "fluxfleet inventory kind:arc rg:rg-stores-* tag:fleet=stores"
+    assert f"+ new: arc store-0042 (rg-stores-weu in {SUB_A}) → stacks/Pulumi.store-0042.yaml" in lines
+    assert any(line.startswith("~ moved: store-0002 (stacks/Pulumi.store-0002.yaml)") for line in lines)
+    assert (
+        "- gone: store-0003 (stacks/Pulumi.store-0003.yaml): no arc cluster store-0003 in the subscriptions looked in"
+        in lines
+    )
+    assert lines[-1] == (
+        "✗ 1 stack(s) in step, 2 new, 1 moved, 1 gone, 0 unchecked; 2 subscription(s) looked in "
+        "(2 Resource Graph request(s))"
+    )
+
+    markdown = inventory(*SELECT, "--subscription", SUB_A, "--subscription", SUB_B, "--format", "markdown")
+    assert markdown.exit_code == 3
+    assert f"| store-0042 | arc | store-0042 | rg-stores-weu | {SUB_A} |  |" in markdown.stdout
+    assert "| store-0003 | arc | store-0003 | rg-stores-weu | " in markdown.stdout
+
+
+def test_in_step_is_exit_0(stacks_dir, azure):
+    arc_stack(stacks_dir, "store-0001", "store-0001", "rg-stores-weu", subscription=None)  # the default subscription
+    azure.holds(row("arc", "store-0001", "rg-stores-weu", tags=STORES))
+    result = inventory("--select", "kind:arc", "--format", "json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    jsonschema.validate(document, SCHEMA)
+    assert document["ok"] and document["subscriptions"] == [SUB_A] and document["summary"]["inStep"] == 1
+
+
+def test_json_is_byte_identical_across_runs(stacks_dir, azure):
+    stores_fleet(stacks_dir, azure)
+    args = (*SELECT, "--subscription", SUB_B, "--subscription", SUB_A, "--format", "json")
+    first = inventory(*args).stdout
+    azure.server.rows.reverse()  # Resource Graph promises no order across subscriptions
+    second = inventory(*args).stdout
+    assert first == second and first.endswith("}\n")
+
+
+def test_write_creates_minimal_stack_files_that_plan_cleanly(stacks_dir, azure):
+    stores_fleet(stacks_dir, azure)
+    result = inventory(*SELECT, "--subscription", SUB_A, "--subscription", SUB_B, "--profile", "edge-store", "--write")
+    assert result.exit_code == 3, result.output  # differences were found (and acted on)
+    written = stacks_dir / "Pulumi.store-0043.yaml"
+    assert written.read_text() == textwrap.dedent(
+        f"""\
+        # store-0043: written by `fluxfleet inventory --write` from Azure Resource Graph (2026-11-29).
+        config:
+          fluxfleet:profiles: [edge-store]
+          fluxfleet:cluster:
+            kind: arc
+            name: store-0043
+            resourceGroup: rg-stores-weu
+            subscriptionId: {SUB_B}
+        """
+    )
+    assert "→ stacks/Pulumi.store-0042.yaml (written)" in result.stdout
+    stack = load_stack_file(written)  # as `plan` reads it, with its profile
+    assert (stack.spec.cluster.kind, stack.spec.cluster.subscription_id) == ("arc", SUB_B)
+    planned = plan_fleet([written])  # and the program runs on it under the mock engine
+    assert planned.exit_code == 0 and planned.stacks[0].errors == [] and planned.stacks[0].violations == []
+    again = inventory(*SELECT, "--subscription", SUB_A, "--subscription", SUB_B, "--format", "json")
+    assert json.loads(again.stdout)["summary"] == {"inStep": 3, "new": 0, "moved": 1, "gone": 1, "unchecked": 0}
+
+
+def test_write_writes_nothing_when_a_new_file_would_not_be_a_valid_stack(stacks_dir, azure):
+    stores_fleet(stacks_dir, azure)
+    aks_cluster = row("aks", "aks-edge-7", "rg-stores-weu", tags=STORES) | {"location": "westeurope"}
+    azure.holds(*azure.server.rows, aks_cluster)
+    result = inventory(
+        "--select", "rg:rg-stores-* tag:fleet=stores", "--subscription", SUB_A, "--subscription", SUB_B,
+        "--profile", "edge-store", "--write", "--format", "json",
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    [error] = json.loads(result.stdout)["errors"]
+    # An AKS stack needs node pools, which this (Arc) profile does not give: not even the Arc members are written.
+    assert error.startswith("the new stack files would not be valid with profile edge-store: ")
+    assert "nodePools" in error and error.endswith(": no stack file written")
+    assert sorted(p.name for p in stacks_dir.glob("Pulumi.*")) == sorted(
+        [
+            "Pulumi.store-0001.yaml",
+            "Pulumi.store-0002.yaml",
+            "Pulumi.store-0003.yaml",
+            "Pulumi.factory-01.yaml",
+            "Pulumi.aks-prod.yaml",
+        ]
+    )
+    assert f"fluxfleet inventory: {error}" in result.stderr
+
+
+def test_write_names_an_aks_member_s_location_and_quotes_what_yaml_would_misread():
+    [member] = inventory_of("kind:aks", [cluster("aks", "0042", "rg-edge")], []).new
+    text = stack_file_text(member, "edge-aks", date(2026, 11, 29))
+    assert "    name: '0042'\n    resourceGroup: rg-edge\n    location: location1\n" in text  # not the number 42
+
+
+def test_names_from_azure_cannot_forge_report_lines(stacks_dir, azure):
+    azure.holds(row("arc", "store\x1b[2J\nfake: line", "rg-stores-weu", tags=STORES))
+    result = inventory(*SELECT, "--subscription", SUB_A)
+    assert result.exit_code == 3
+    assert "\x1b" not in result.stdout and "store\\x1b[2J\\nfake: line" in result.stdout
+    assert "no stack can name it" in result.stdout
+
+
+def test_write_reports_collisions(stacks_dir, azure):
+    arc_stack(stacks_dir, "store-0042", "store-0042", "rg-stores-weu")  # a person's stack for this cluster
+    azure.holds(
+        row("arc", "store-0042", "rg-stores-weu", tags=STORES),
+        row("arc", "store-0042", "rg-stores-weu", SUB_B, tags=STORES),  # the same name in another subscription
+    )
+    result = inventory(
+        *SELECT,
+        "--subscription",
+        SUB_A,
+        "--subscription",
+        SUB_B,
+        "--profile",
+        "edge-store",
+        "--write",
+        "--format",
+        "json",
+    )
+    assert result.exit_code == 3
+    [new] = json.loads(result.stdout)["new"]
+    assert (new["stack"], new["collision"], new["written"]) == (
+        "store-0042-2",
+        "store-0042 is taken by stacks/Pulumi.store-0042.yaml",
+        True,
+    )
+    assert "subscriptionId: " + SUB_B in (stacks_dir / "Pulumi.store-0042-2.yaml").read_text()
+
+
+def test_write_is_all_or_nothing(stacks_dir, azure, monkeypatch):
+    azure.holds(*(row("arc", f"store-{n:04d}", "rg-stores-weu", tags=STORES) for n in range(3)))
+    real_link = os.link
+    calls = []
+
+    def link_failing_on_the_third(source, target):
+        calls.append(target)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        real_link(source, target)
+
+    monkeypatch.setattr(inventory_module.os, "link", link_failing_on_the_third)
+    result = inventory(*SELECT, "--subscription", SUB_A, "--profile", "edge-store", "--write")
+    assert result.exit_code == 1
+    assert sorted(p.name for p in stacks_dir.iterdir()) == ["profiles"]  # no stack file, no temporary file
+    assert (
+        "error: cannot write stacks/Pulumi.store-0002.yaml: No space left on device: no stack file written"
+        in result.stdout
+    )
+
+
+def test_write_never_overwrites_a_file_that_appeared_meanwhile(tmp_path):
+    clusters = [cluster("arc", "store-0001", "rg"), cluster("arc", "store-0002", "rg")]
+    result = compare(parse_selection("kind:arc"), clusters, [], [SUB_A], stacks_dir=tmp_path)
+    (tmp_path / "Pulumi.store-0002.yaml").write_text("# a person's\n")
+    written = write_members(result, "edge-store", TODAY.date(), tmp_path, str)
+    assert written.written == () and "a file of that name appeared meanwhile" in written.errors[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Pulumi.store-0002.yaml"]
+    assert (tmp_path / "Pulumi.store-0002.yaml").read_text() == "# a person's\n"
+
+
+def test_prune_deletes_only_gone_stacks_in_the_selection(stacks_dir, azure):
+    stores_fleet(stacks_dir, azure)
+    aks_stack(stacks_dir, "aks-stores", "aks-stores", "rg-stores-weu", tags={"fleet": "factories"})
+    before = {p.name for p in stacks_dir.glob("Pulumi.*.yaml")}
+    result = inventory(
+        "--select", "rg:rg-stores-* tag:fleet=stores", "--subscription", SUB_A, "--subscription", SUB_B, "--prune",
+        "--format", "json",
+    )  # fmt: skip
+    assert result.exit_code == 3, result.output
+    document = json.loads(result.stdout)
+    assert [(g["stack"], g["pruned"]) for g in document["gone"]] == [("store-0003", True)]
+    after = {p.name for p in stacks_dir.glob("Pulumi.*.yaml")}
+    # Kept: in step, moved, outside the selection's rg (factory-01), outside its tags (aks-stores), another kind.
+    assert before - after == {"Pulumi.store-0003.yaml"}
+
+
+def test_without_prune_nothing_is_deleted(stacks_dir, azure):
+    stores_fleet(stacks_dir, azure)
+    before = sorted(p.name for p in stacks_dir.iterdir())
+    assert inventory(*SELECT, "--subscription", SUB_A).exit_code == 3
+    assert sorted(p.name for p in stacks_dir.iterdir()) == before
+
+
+def test_a_denied_subscription_is_reported_in_every_format_and_the_others_listed(stacks_dir, azure):
+    stores_fleet(stacks_dir, azure)
+    arc_stack(stacks_dir, "store-0100", "store-0100", "rg-stores-weu", subscription=SUB_DENIED)
+    azure.server.forbidden = {SUB_DENIED}
+    args = (*SELECT, "--subscription", SUB_A, "--subscription", SUB_DENIED, "--subscription", SUB_B)
+    result = inventory(*args, "--format", "json", "--write", "--prune", "--profile", "edge-store")
+    assert result.exit_code == 1, result.output  # incomplete: 1 wins over the differences' 3
+    document = json.loads(result.stdout)
+    jsonschema.validate(document, SCHEMA)
+    assert [d["subscriptionId"] for d in document["denied"]] == [SUB_DENIED]
+    assert document["denied"][0]["reason"].startswith("AccessDenied: Access is denied to the requested resource")
+    assert [u["stack"] for u in document["unchecked"]] == ["store-0100"]
+    assert [n["stack"] for n in document["new"]] == ["store-0042", "store-0043"]  # the others still listed
+    assert document["heldBack"].startswith(
+        f"nothing written or deleted: subscription(s) {SUB_DENIED} could not be read"
+    )
+    assert (stacks_dir / "Pulumi.store-0003.yaml").exists() and not (stacks_dir / "Pulumi.store-0042.yaml").exists()
+    assert f"fluxfleet inventory: subscription {SUB_DENIED} could not be read" in result.stderr
+
+    text = inventory(*args)
+    assert text.exit_code == 1
+    assert f"! subscription {SUB_DENIED} could not be read (AccessDenied: " in text.stdout
+    assert f"Reader role on /subscriptions/{SUB_DENIED}" in text.stdout
+    markdown = inventory(*args, "--format", "markdown")
+    assert "## Subscriptions that could not be read" in markdown.stdout and SUB_DENIED in markdown.stdout
+
+
+def test_azure_unreadable_is_exit_1_in_one_line(stacks_dir, azure):
+    azure.server.interruptions = [(401, {"error": {"code": "InvalidAuthenticationToken", "message": "bad"}}, {})]
+    result = inventory(*SELECT)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith("fluxfleet inventory: cannot query Azure Resource Graph: 401")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_throttling_is_waited_out_on_the_clock(stacks_dir, azure):
+    stores_fleet(stacks_dir, azure)
+    throttled = (429, example(FIXTURES / "RateLimiting.json", "429"), example_headers())
+    azure.server.interruptions = [throttled]
+    result = inventory(*SELECT, "--format", "json")
+    assert result.exit_code == 3 and azure.clock.sleeps == [2.0]
+
+
+def example_headers() -> dict[str, str]:
+    return json.loads((FIXTURES / "RateLimiting.json").read_text())["responses"]["429"]["headers"]
+
+
+# --------------------------------------------------------------------------------------------- user mistakes
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("--select", "kind:foo"), "fluxfleet inventory: --select: 'kind:foo': kind is aks or arc, not 'foo'"),
+        (("--select", "rg:"), "fluxfleet inventory: --select: 'rg:': empty value: rg:VALUE"),
+        (
+            ("--select", "resourcegroup:rg-1"),
+            "fluxfleet inventory: --select: 'resourcegroup:rg-1': not a term: use kind:, rg:, location: or "
+            "tag:KEY=VALUE (did you mean rg:?)",
+        ),
+        (("--select", "tag:fleet"), "fluxfleet inventory: --select: 'tag:fleet': a tag term is tag:KEY=VALUE"),
+        (("--select", "kind:arc\x1b[2J"), "fluxfleet inventory: --select: 'kind:arc\\x1b[2J': contains \\x1b"),
+        (("--select", "tag:a='b"), 'fluxfleet inventory: --select: "tag:a=\'b": cannot be read: no closing quotation'),
+        (
+            ("--select", "kind:arc", "--subscription", "not-a-guid"),
+            "fluxfleet inventory: --subscription: 'not-a-guid': not a subscription id",
+        ),
+        (
+            ("--select", "kind:arc", "--profile", "missing"),
+            "fluxfleet inventory: --profile: 'missing': no profile stacks/profiles/missing.yaml (profiles: edge-store)",
+        ),
+        (
+            ("--select", "kind:arc", "--profile", "../etc"),
+            "fluxfleet inventory: --profile: '../etc': not a profile name",
+        ),
+        (("--select", "kind:arc", "--write"), "fluxfleet inventory: --write needs --profile NAME"),
+        (("--select", "kind:arc", "--stacks-dir", "nowhere"), "fluxfleet inventory: nowhere: no such directory"),
+        (
+            ("--select", "kind:arc", "--output", "no/such/dir/report.json"),
+            "fluxfleet inventory: --output no/such/dir/report.json:",
+        ),
+    ],
+)
+def test_user_mistakes_are_one_line_and_exit_2(stacks_dir, azure, args, said):
+    result = inventory(*args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(said), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert azure.server.bodies == []  # nothing asked of Azure
+
+
+def test_an_invalid_stack_file_is_exit_2_with_its_errors(stacks_dir, azure):
+    write(stacks_dir, "Pulumi.broken.yaml", "config:\n  fluxfleet:cluster: {kind: arc, name: x}\n")
+    arc_stack(stacks_dir, "store-0001", "store-0001", "rg-stores-weu")
+    result = inventory(*SELECT)
+    assert result.exit_code == 2
+    assert (
+        result.stderr.strip() == "stacks/Pulumi.broken.yaml: fluxfleet:cluster.resourceGroup: required key is missing"
+    )
+
+
+def test_a_stack_without_a_subscription_and_no_default_is_exit_2(stacks_dir, azure, monkeypatch, tmp_path):
+    monkeypatch.delenv("AZURE_SUBSCRIPTION_ID")
+    monkeypatch.delenv("ARM_SUBSCRIPTION_ID", raising=False)
+    monkeypatch.setenv("AZURE_CONFIG_DIR", str(tmp_path / "no-az"))
+    arc_stack(stacks_dir, "store-0001", "store-0001", "rg-stores-weu", subscription=None)
+    result = inventory(*SELECT)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("stacks/Pulumi.store-0001.yaml: fluxfleet:cluster.subscriptionId: not set")
+    # With exactly one --subscription, that one is the stacks' default.
+    assert inventory(*SELECT, "--subscription", SUB_A).exit_code == 3
+    (stacks_dir / "Pulumi.store-0001.yaml").unlink()
+    nothing = inventory(*SELECT)
+    assert nothing.exit_code == 2 and "no subscription to look in" in nothing.stderr
+
+
+def test_load_stacks_reports_every_invalid_file_at_once(tmp_path):
+    write(tmp_path, "Pulumi.a.yaml", "config:\n  fluxfleet:cluster: {kind: arc}\n")
+    write(tmp_path, "Pulumi.b.yaml", "config:\n  fluxfleet:cluster: {kind: arc, name: b, resourceGroup: 'rg!'}\n")
+    with pytest.raises(inventory_module.SpecError) as error:
+        load_stacks(tmp_path, SUB_A, lambda path: path.name)
+    assert sorted({issue.file for issue in error.value.issues}) == ["Pulumi.a.yaml", "Pulumi.b.yaml"]
