@@ -228,7 +228,6 @@ def kustomization_graphs(spec: StackSpec) -> dict[str, list[KustomizationStep]]:
 
 STACKS_PER_WORKER = 8  # below this a worker process costs more (its start) than it saves
 CHUNK = 16  # stacks handed to a worker at a time: fewer round trips, and progress still moves
-CHUNKS_PER_WORKER = 8  # then the worker ends and a fresh one starts: what a stack leaves behind is given back
 
 
 @dataclass
@@ -290,12 +289,10 @@ def _planned(planner: _Planner, tasks: list[tuple[Path, str]], workers: int) -> 
         yield from map(planner.plan, tasks)
         return
     # forkserver: each worker starts from a process that has imported the program once, never from this one's
-    # threads; a worker ends after a few chunks so the memory of what it planned is given back.
+    # threads. (No max_tasks_per_child: Python 3.11's pool can hang when it replaces a worker.)
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])
-    with ProcessPoolExecutor(
-        workers, context, initializer=_start_worker, initargs=(planner,), max_tasks_per_child=CHUNKS_PER_WORKER
-    ) as pool:
+    with ProcessPoolExecutor(workers, context, initializer=_start_worker, initargs=(planner,)) as pool:
         yield from pool.map(_plan_in_worker, tasks, chunksize=CHUNK)
 
 
