@@ -24,6 +24,7 @@ from modules.spec.origins import Origins
 
 PROFILES_DIR = "profiles"  # beside the stack files
 PROFILES_KEY = "profiles"  # fluxfleet:profiles
+PROFILE_DEPTH_MAX = 16  # profiles naming profiles: far beyond any real fleet, and no recursion runs away
 # A profile's name is its file's name: no path separators, no leading dot (`..`), and a valid key in messages.
 PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 PROFILE_NAME_RULE = "letters, digits, '-', '_' and '.', starting with a letter or digit, at most 100 characters"
@@ -104,6 +105,10 @@ class ProfileLibrary:
                 issues.append(SpecIssue(referrer, key_path(loc), f"profile cycle: {cycle}"))
                 return
             if name in ordered:
+                return
+            if len(path) >= PROFILE_DEPTH_MAX:
+                message = f"profiles nested deeper than {PROFILE_DEPTH_MAX} levels ({' -> '.join(path[:3])} -> …)"
+                issues.append(SpecIssue(referrer, key_path(loc), message))
                 return
             if not os.path.lexists(self.directory / f"{name}.yaml"):
                 known = self.names()

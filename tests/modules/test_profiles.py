@@ -235,3 +235,14 @@ def test_key_vault_references_in_a_profile_are_allowed(stacks):
     git = load_stack_file(path).spec.flux.configurations["platform"].git
     assert git.https_key == KeyVaultRef("kv-stores", "pat")
     assert json.dumps(str(git.https_key)) == '"keyvault:kv-stores/pat"'
+
+
+def test_profiles_nested_without_end_are_one_error(stacks):
+    for index in range(200):
+        write(stacks, f"profiles/p{index}.yaml", f"config:\n  fluxfleet:profiles: [p{index + 1}]\n")
+    path = stack(stacks, "fluxfleet:profiles: [p0]\nfluxfleet:cluster: {name: s, resourceGroup: rg}\n")
+    lines = issues(path)
+    assert lines[0] == (
+        f"{stacks / 'profiles' / 'p15.yaml'}: fluxfleet:profiles[0]: profiles nested deeper than 16 levels "
+        "(p0 -> p1 -> p2 -> …)"
+    )

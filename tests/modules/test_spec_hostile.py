@@ -23,6 +23,8 @@ READERS = {
     "stack": "load_stack_file(path)",
     "fleet": "load_fleet(path, ['dev'])",
     "policy": "load_policy_levels(path, ['flux-prune'])",
+    # the file read as the profile it is (in a directory named profiles)
+    "profile": "ProfileLibrary(path.parent.parent, str(path.parent.parent)).profile(path.name.removesuffix('.yaml'))",
 }
 
 
@@ -33,7 +35,7 @@ def read_in_a_child(reader: str, path: Path, timeout: float = 60) -> list[str]:
         f"""
         import sys
         from pathlib import Path
-        from modules.spec import SpecError, load_fleet, load_policy_levels, load_stack_file
+        from modules.spec import ProfileLibrary, SpecError, load_fleet, load_policy_levels, load_stack_file
         path = Path(sys.argv[1])
         try:
             {READERS[reader]}
@@ -91,7 +93,8 @@ HOSTILE = {
 @pytest.mark.parametrize("case", HOSTILE)
 def test_hostile_yaml_ends_fast_in_one_line_for_every_reader(tmp_path, case, reader):
     text, expect = HOSTILE[case]
-    path = tmp_path / "Pulumi.x.yaml"
+    path = tmp_path / "profiles" / "Pulumi.x.yaml"
+    path.parent.mkdir()
     path.write_text(text)
     [line] = read_in_a_child(reader, path)
     assert expect in line
