@@ -16,7 +16,6 @@ ARM_EXAMPLES = SHARED / "arm-examples"
 STANDALONE_STACKS = ROOT / "tests" / "fixtures" / "stacks"
 
 
-
 def require_shared(*parts: str) -> Path:
     """A path under ../shared, or skip the test saying why."""
     path = SHARED.joinpath(*parts)
