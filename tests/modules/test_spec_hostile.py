@@ -132,7 +132,8 @@ def special_file(tmp_path: Path, kind: str) -> Path:
     ],
 )
 def test_files_that_are_not_regular_files_are_refused(tmp_path, reader, kind, expect):
-    path = special_file(tmp_path, kind)
+    (tmp_path / "profiles").mkdir()
+    path = special_file(tmp_path / "profiles", kind)
     [line] = read_in_a_child(reader, path, timeout=30)
     assert line == f"{path}: {expect}"
 
