@@ -83,10 +83,6 @@ class Shared:
     finding: SpecIssue | Violation
     stacks: tuple[str, ...]
 
-    @property
-    def compliant(self) -> bool:
-        return not any(v.level == "mandatory" for v in self.violations)
-
 
 @dataclass
 class FleetPlan:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from modules.spec.errors import UNPRINTABLE, SpecError, SpecIssue, printable, shown
 from modules.spec.profiles import PROFILE_NAME, PROFILE_NAME_RULE, ProfileLibrary
-from modules.spec.stack import _GUID
+from modules.spec.stack import GUID
 
 KEYS = ("kind", "rg", "location", "tag")
 KINDS = ("aks", "arc")
@@ -215,7 +215,7 @@ def parse_subscriptions(values: Iterable[str]) -> tuple[str, ...]:
             "--subscription", shown(value), "not a subscription id: a GUID such as 00000000-0000-0000-0000-000000000000"
         )
         for value in values
-        if not _GUID.fullmatch(value)
+        if not GUID.fullmatch(value)
     ]
     if issues:
         raise SpecError(issues)

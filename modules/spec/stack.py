@@ -145,7 +145,7 @@ _ISO_DURATION = re.compile(r"P(?:(\d{1,20})D)?(?:T(?:(\d{1,20})H)?(?:(\d{1,20})M
 DURATION_MAX = 30 * 24 * 3600  # 30 days (720h): longer is a mistake, and overflows timers
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _LOCATION = re.compile(r"[a-z0-9]{1,90}")
 
 
@@ -219,7 +219,7 @@ def _cidr(value: str) -> str:
 
 
 def _guid(value: str) -> str:
-    if not _GUID.fullmatch(value):
+    if not GUID.fullmatch(value):
         raise ValueError(f"{shown(value)} is not a GUID")
     return value
 
