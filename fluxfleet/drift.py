@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from fluxfleet.azure.status import AzureError, AzureReader, ExtensionStatus, FluxConfigurationStatus
-from fluxfleet.rollout.gate import first_problem, pin_mismatch
+from fluxfleet.flux_health import first_problem, pin_mismatch
 from fluxfleet.redact import mask_secrets
 from fluxfleet.runner import OperationResult, PropertyChange, ResourceChange, RunnerError, StackRunner, property_path
 from modules.cluster_ref import ClusterRef

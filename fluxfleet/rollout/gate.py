@@ -11,84 +11,14 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 
-from fluxfleet.azure.status import AzureError, AzureReader, FluxConfigurationStatus
+from fluxfleet.azure.status import AzureError, AzureReader
+from fluxfleet.flux_health import Assessment, Verdict, assess
 from fluxfleet.clock import Clock
 from modules.cluster_ref import ClusterRef
-from modules.spec import ConfigurationSpec, StackSpec
+from modules.spec import StackSpec
 
 TERMINAL_STATES = frozenset({"succeeded", "failed", "canceled"})  # ARM provisioning states no operation holds
-
-
-class Verdict(StrEnum):
-    healthy = "healthy"
-    waiting = "waiting"
-    unhealthy = "unhealthy"
-
-
-@dataclass(frozen=True)
-class Assessment:
-    verdict: Verdict
-    message: str
-
-
-def assess(spec: StackSpec, statuses: list[FluxConfigurationStatus], since: datetime) -> Assessment:
-    """One look at the cluster's Flux configurations against what the stack declares."""
-    by_name = {status.name: status for status in statuses}
-    waiting = []
-    for name, configuration in spec.flux.configurations.items():
-        status = by_name.get(name)
-        verdict, message = _configuration(configuration, status, since)
-        if verdict is Verdict.unhealthy:
-            return Assessment(verdict, f"{name}: {message}")
-        if verdict is Verdict.waiting:
-            waiting.append(f"{name}: {message}")
-    if waiting:
-        return Assessment(Verdict.waiting, "; ".join(waiting))
-    return Assessment(Verdict.healthy, f"{len(spec.flux.configurations)} Flux configuration(s) Compliant")
-
-
-def _configuration(
-    configuration: ConfigurationSpec, status: FluxConfigurationStatus | None, since: datetime
-) -> tuple[Verdict, str]:
-    if status is None:
-        return Verdict.waiting, "not reported yet"
-    state = status.provisioning_state.lower()
-    if state == "failed":
-        return Verdict.unhealthy, f"provisioning Failed: {status.error_message or 'no detail from Azure'}"
-    if state != "succeeded":
-        return Verdict.waiting, f"provisioning {status.provisioning_state}"
-    if configuration.suspend:
-        return Verdict.healthy, "suspended"
-    if status.status_updated_at is not None and status.status_updated_at < since:
-        return Verdict.waiting, f"{status.compliance_state} as of before the update"
-    if status.compliant:
-        mismatch = pin_mismatch(configuration, status)
-        return (Verdict.waiting, mismatch) if mismatch else (Verdict.healthy, "Compliant")
-    if status.compliance_state.lower() == "non-compliant":
-        return Verdict.unhealthy, "Non-Compliant: " + first_problem(status)
-    return Verdict.waiting, status.compliance_state
-
-
-def pin_mismatch(configuration: ConfigurationSpec, status: FluxConfigurationStatus) -> str | None:
-    """Why the synced revision is not the pinned one yet, or None (branches and semver ranges pin nothing)."""
-    git = configuration.git
-    synced = status.source_synced_commit_id or "nothing"
-    if git is None:
-        return None
-    if git.commit and not (status.synced_sha or "").startswith(git.commit):
-        return f"synced {synced}, not commit {git.commit}"
-    if git.tag and status.synced_ref != git.tag:
-        return f"synced {synced}, not tag {git.tag}"
-    return None
-
-
-def first_problem(status: FluxConfigurationStatus) -> str:
-    for item in status.objects:
-        if item.compliance_state.lower() != "compliant":
-            return f"{item.kind} {item.name}: {item.message or item.compliance_state}"
-    return status.error_message or "no detail from Azure"
 
 
 @dataclass(frozen=True)

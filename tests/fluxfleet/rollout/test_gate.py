@@ -14,7 +14,8 @@ from fluxfleet.azure.status import (
     FluxObjectStatus,
     ManagedClusterStatus,
 )
-from fluxfleet.rollout.gate import FluxHealthGate, Verdict, assess
+from fluxfleet.flux_health import Verdict, assess
+from fluxfleet.rollout.gate import FluxHealthGate
 from fluxfleet.simulation import FakeClock
 from modules.cluster_ref import ClusterRef
 from modules.spec import StackSpec, parse_spec
