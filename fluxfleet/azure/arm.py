@@ -201,7 +201,7 @@ class ArmReader:
                 cluster = self._arm(ContainerServiceClient, subscription_id).managed_clusters.get(resource_group, name)
             except sdk_errors.ResourceNotFoundError:
                 return None
-            return _managed_cluster_status(cluster, name)
+            return managed_cluster_status(cluster, name)
 
     def connected_cluster(self, subscription_id: str, resource_group: str, name: str) -> ConnectedClusterStatus | None:
         cluster_id = ClusterRef.arc(name, resource_group).resource_id(subscription_id)
@@ -212,20 +212,20 @@ class ArmReader:
                 )
             except sdk_errors.ResourceNotFoundError:
                 return None
-            return _connected_cluster_status(cluster, name)
+            return connected_cluster_status(cluster, name)
 
     # ------------------------------------------------------------------ on a cluster: one list call each
 
     def extensions(self, subscription_id: str, cluster: ClusterRef) -> list[ExtensionStatus]:
         with self._failures(_cluster_list_call(subscription_id, cluster, "extensions")):
             operations = self._arm(SourceControlConfigurationClient, subscription_id).extensions
-            return [_extension_status(extension) for extension in _listed(operations, *_cluster_path(cluster))]
+            return [extension_status(extension) for extension in _listed(operations, *_cluster_path(cluster))]
 
     def flux_configurations(self, subscription_id: str, cluster: ClusterRef) -> list[FluxConfigurationStatus]:
         with self._failures(_cluster_list_call(subscription_id, cluster, "fluxConfigurations")):
             operations = self._arm(SourceControlConfigurationClient, subscription_id).flux_configurations
             return [
-                _flux_configuration_status(configuration)
+                flux_configuration_status(configuration)
                 for configuration in _listed(operations, *_cluster_path(cluster))
             ]
 
@@ -370,9 +370,10 @@ def describe_identity(token: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------- SDK model → status
+# Public: fleet_graph maps Resource Graph rows (the same ARM resource shape) through these, so both readers agree.
 
 
-def _managed_cluster_status(cluster: Any, requested_name: str) -> ManagedClusterStatus:
+def managed_cluster_status(cluster: Any, requested_name: str) -> ManagedClusterStatus:
     # Properties are read flattened (cluster.provisioning_state): both msrest and TypeSpec-generated models offer
     # that, and it is None rather than an AttributeError when Azure leaves `properties` out.
     identity_type = _text(cluster.identity.type) if cluster.identity else None
@@ -388,7 +389,7 @@ def _managed_cluster_status(cluster: Any, requested_name: str) -> ManagedCluster
     )
 
 
-def _connected_cluster_status(cluster: Any, requested_name: str) -> ConnectedClusterStatus:
+def connected_cluster_status(cluster: Any, requested_name: str) -> ConnectedClusterStatus:
     agent = cluster.arc_agent_profile
     return ConnectedClusterStatus(
         name=cluster.name or requested_name,
@@ -401,10 +402,11 @@ def _connected_cluster_status(cluster: Any, requested_name: str) -> ConnectedClu
             AgentError(_said(error.message) or "", _text(error.severity), error.component, _utc(error.time))
             for error in (agent.agent_errors if agent else None) or ()
         ),
+        agent_version=cluster.agent_version,
     )
 
 
-def _extension_status(extension: Any) -> ExtensionStatus:
+def extension_status(extension: Any) -> ExtensionStatus:
     messages = [_coded(status.code, status.message) for status in extension.statuses or ()]
     if extension.error_info:
         messages.append(_coded(extension.error_info.code, extension.error_info.message))
@@ -421,7 +423,7 @@ def _extension_status(extension: Any) -> ExtensionStatus:
     )
 
 
-def _flux_configuration_status(configuration: Any) -> FluxConfigurationStatus:
+def flux_configuration_status(configuration: Any) -> FluxConfigurationStatus:
     return FluxConfigurationStatus(
         name=configuration.name or "",
         namespace=configuration.namespace,

@@ -247,6 +247,11 @@ class ResourceGraphReader:
     def query(self, kql: str, subscriptions: Sequence[str]) -> QueryResult:
         """Every row `kql` answers over `subscriptions` (GUIDs; compared and returned lower-case), and the
         subscriptions that could not be read. AzureError when Resource Graph cannot be read at all."""
+        return self.query_many([kql], subscriptions)
+
+    def query_many(self, kqls: Sequence[str], subscriptions: Sequence[str]) -> QueryResult:
+        """The rows of every query in `kqls` (one query split in parts), as `query` answers them: one visibility
+        check per batch of subscriptions serves all the parts."""
         before = self.requests
         wanted = sorted({subscription.lower() for subscription in subscriptions})
         rows: list[Mapping[str, Any]] = []
@@ -260,9 +265,10 @@ class ResourceGraphReader:
                 for subscription in batch:
                     if subscription not in visible and subscription not in denied:
                         denied[subscription] = "Resource Graph does not show it to the signed-in identity"
-                batch_rows, refused = self._answered(kql, [s for s in batch if s not in denied])
-                rows += batch_rows
-                denied |= refused
+                for kql in kqls:
+                    batch_rows, refused = self._answered(kql, [s for s in batch if s not in denied])
+                    rows += batch_rows
+                    denied |= refused
         return QueryResult(
             rows=tuple(rows),
             denied=tuple(DeniedSubscription(s, reason) for s, reason in sorted(denied.items())),

@@ -79,6 +79,7 @@ class ConnectedClusterStatus:
     kubernetes_version: str | None
     agent_state: str | None  # arcAgentProfile.agentState: Succeeded | Failed | ...
     agent_errors: tuple[AgentError, ...]
+    agent_version: str | None = None  # the Arc agents' version (agentVersion)
 
     @property
     def connected(self) -> bool:
