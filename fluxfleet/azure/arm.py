@@ -126,6 +126,7 @@ class ArmReader:
         **client_options: Any,
     ):
         self._credential = credential
+        self.client_options = dict(client_options)  # as given: a Resource Graph reader beside this one takes them too
         self._slots = _SubscriptionSlots(max_concurrency_per_subscription)
         self._retry_total = retry_total
         self._timeout = timeout

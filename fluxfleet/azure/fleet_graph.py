@@ -70,7 +70,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from azure.core.exceptions import DeserializationError
 from azure.mgmt.containerservice.models import ManagedCluster
@@ -193,6 +193,12 @@ class FleetSnapshot:
 
 class _Malformed(ValueError):
     pass
+
+
+class FleetReads(Protocol):
+    """A read of many clusters at once: FleetGraphReader, or a test's stand-in."""
+
+    def read(self, targets: Sequence[ClusterTarget]) -> FleetSnapshot: ...
 
 
 class FleetGraphReader:

@@ -4,6 +4,10 @@ Healthy means every Flux configuration the stack declares is provisioned, `Compl
 ended (an older status says nothing about the new revision), and synced to the pinned tag or commit when one is
 pinned. A fresh Non-Compliant or a Failed provisioning fails at once; anything else is waited for until the timeout.
 An Arc cluster that is offline defers the gate instead of failing it: its update waits in Azure for the cluster.
+
+With `FleetFluxReads`, the gates of a stage poll together: one Azure Resource Graph read per poll serves every stack
+gating at the time, instead of a list call per stack. Resource Graph lags ARM, so the batch only decides what is
+still to wait for: a verdict (passed, or failed) is confirmed by one ARM read of that cluster's configurations.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 
-from fluxfleet.azure.status import AzureError, AzureReader
+from fluxfleet.azure.fleet_graph import ClusterTarget, FleetReads, FleetSnapshot
+from fluxfleet.azure.status import AzureError, AzureReader, FluxConfigurationStatus
 from fluxfleet.flux_health import Assessment, Verdict, assess
 from fluxfleet.clock import Clock
 from modules.cluster_ref import ClusterRef
@@ -28,14 +33,74 @@ class GateResult:
     deferred: bool = False  # not healthy yet for a reason that is not the update's: an Arc cluster offline
 
 
-class FluxHealthGate:
-    """Polls a cluster's Flux configurations through the Azure layer until healthy, unhealthy or timed out."""
+class FleetFluxReads:
+    """The Flux configurations of every cluster gating at the time, from one fleet read per poll.
 
-    def __init__(self, reader: AzureReader, clock: Clock, timeout: float, poll_interval: float):
+    A gate's first look at its cluster is not batched (its stack has just been updated; nothing to share yet): it
+    registers the cluster for the next read and is answered through ARM. After that, a read serves each gate once,
+    and the first gate to come back for more after it has seen the latest read starts the next one, for every
+    cluster still gating. Gates polling together (a stage's stacks) cost one read a poll, however many they are."""
+
+    def __init__(self, fleet: FleetReads):
+        self._fleet = fleet
+        self._lock = threading.Lock()
+        self._gating: set[ClusterTarget] = set()
+        self._snapshot: FleetSnapshot | None = None
+        self._read_for: frozenset[ClusterTarget] = frozenset()
+        self._generation = 0
+        self._seen: dict[ClusterTarget, int] = {}  # the read each gate was last answered from
+        self.reads = 0
+
+    def flux_configurations(self, target: ClusterTarget) -> tuple[FluxConfigurationStatus, ...] | None:
+        """None on a gate's first look (read it through ARM); () when the cluster is not found yet. AzureError when
+        the cluster's subscription or read failed."""
+        with self._lock:  # a gate waits for a read another gate started: it wants the same read
+            if target not in self._gating:
+                self._gating.add(target)
+                return None
+            if target not in self._read_for or self._seen.get(target) == self._generation:
+                self._snapshot = self._fleet.read(sorted(self._gating, key=_order))
+                self._read_for, self._generation = frozenset(self._gating), self._generation + 1
+                self.reads += 1
+            self._seen[target] = self._generation
+            snapshot = self._snapshot
+        assert snapshot is not None
+        for denied in snapshot.denied:
+            if denied.subscription_id.lower() == target.subscription_id:
+                raise AzureError(f"subscription {target.subscription_id} cannot be read: {denied.reason}")
+        if target in snapshot.failed:
+            raise AzureError(snapshot.failed[target])
+        read = snapshot.clusters.get(target)
+        return read.flux_configurations if read is not None and read.found else ()
+
+    def done(self, target: ClusterTarget) -> None:
+        """The gate of `target` has ended: later reads leave its cluster out."""
+        with self._lock:
+            self._gating.discard(target)
+            self._seen.pop(target, None)
+
+
+def _order(target: ClusterTarget) -> tuple[str, ...]:
+    return target.subscription_id, target.resource_group.lower(), target.name.lower()
+
+
+class FluxHealthGate:
+    """Polls a cluster's Flux configurations until healthy, unhealthy or timed out: through `fleet` (one read for all
+    the stacks gating at once) when given, each verdict confirmed through `reader` (ARM); else through `reader`."""
+
+    def __init__(
+        self,
+        reader: AzureReader,
+        clock: Clock,
+        timeout: float,
+        poll_interval: float,
+        fleet: FleetFluxReads | None = None,
+    ):
         self.reader = reader
         self.clock = clock
         self.timeout = timeout
         self.poll_interval = poll_interval
+        self.fleet = fleet
 
     def wait(
         self, spec: StackSpec, subscription_id: str, since: datetime, stop: threading.Event | None = None
@@ -45,11 +110,34 @@ class FluxHealthGate:
             offline = self._offline(spec, subscription_id)
             if offline:
                 return GateResult(False, offline, deferred=True)
+        target = ClusterTarget(
+            subscription_id.lower(), spec.cluster.resource_group, spec.cluster.name, spec.cluster.kind
+        )
+        try:
+            return self._poll(spec, subscription_id, ref, target, since, stop)
+        finally:
+            if self.fleet is not None:
+                self.fleet.done(target)
+
+    def _poll(
+        self,
+        spec: StackSpec,
+        subscription_id: str,
+        ref: ClusterRef,
+        target: ClusterTarget,
+        since: datetime,
+        stop: threading.Event | None,
+    ) -> GateResult:
         started = self.clock.now()
         last = "no answer from Azure yet"
         while True:
             try:
-                assessment = assess(spec, self.reader.flux_configurations(subscription_id, ref), since)
+                if self.fleet is None or (batched := self.fleet.flux_configurations(target)) is None:
+                    assessment = assess(spec, self.reader.flux_configurations(subscription_id, ref), since)
+                else:
+                    assessment = assess(spec, list(batched), since)
+                    if assessment.verdict is not Verdict.waiting:  # Resource Graph lags: ARM has the last word
+                        assessment = assess(spec, self.reader.flux_configurations(subscription_id, ref), since)
             except AzureError as error:  # transient until the timeout says otherwise
                 assessment = Assessment(Verdict.waiting, str(error))
             if assessment.verdict is not Verdict.waiting:

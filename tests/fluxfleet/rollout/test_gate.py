@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import threading
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -202,3 +204,115 @@ def test_a_cluster_busy_past_the_timeout_is_not_updated():
     result = FluxHealthGate(flux, clock, timeout=60, poll_interval=30).wait_until_idle(stack(), "sub")
     assert not result.ok
     assert result.message == "cluster aks-test Updating after 60s: another operation is running"
+
+
+# ---------------------------------------------------------------------------------------------- a stage's gates together
+
+
+class FakeGraph:
+    """FleetGraphReader's stand-in: Pending for the first reads, then Compliant (lagging ARM by one read)."""
+
+    def __init__(self, clock: FakeClock, pending_reads: int):
+        self.clock, self.pending_reads, self.reads, self.sizes = clock, pending_reads, 0, []
+
+    def read(self, targets):
+        from fluxfleet.azure.fleet_graph import ClusterSnapshot, FleetSnapshot
+
+        self.reads += 1
+        self.sizes.append(len(targets))
+        state = "Pending" if self.reads <= self.pending_reads else "Compliant"
+        clusters = {
+            t: ClusterSnapshot(t, True, "graph", flux_configurations=(compliant(state, when=self.clock.now()),))
+            for t in targets
+        }
+        return FleetSnapshot(clusters, (), {}, 1, self.clock.now())
+
+
+class LockstepClock(FakeClock):
+    """Gates that poll together, as a stage's do on a real clock: each sleep waits for every gate's, then the time
+    moves on once."""
+
+    def __init__(self, start: datetime, parties: int, step: float):
+        super().__init__(start)
+        self.barrier = threading.Barrier(parties, action=lambda: self.advance(step))
+
+    def sleep(self, seconds: float, stop=None) -> bool:
+        self.sleeps.append(seconds)
+        self.barrier.wait(timeout=30)
+        return False
+
+
+def stage_specs(count: int) -> list[StackSpec]:
+    specs = []
+    for index in range(count):
+        raw = copy.deepcopy(BASE_STACK)
+        raw["cluster"]["name"] = f"aks-{index:03d}"
+        specs.append(parse_spec(raw, file=f"Pulumi.s{index}.yaml"))
+    return specs
+
+
+def test_the_gates_of_a_stage_share_one_fleet_read_a_poll_and_arm_confirms_each_verdict():
+    from fluxfleet.rollout.gate import FleetFluxReads
+
+    specs = stage_specs(50)
+    clock = LockstepClock(UPDATED, len(specs), 30)
+    graph = FakeGraph(clock, pending_reads=3)
+    looked: Counter[str] = Counter()
+
+    def arm_answer(name: str) -> list[FluxConfigurationStatus]:  # a gate's first look: Pending; then Compliant
+        looked[name] += 1
+        return [compliant("Pending" if looked[name] == 1 else "Compliant", when=clock.now())]
+
+    arm = FakeFlux(arm_answer)
+    gate = FluxHealthGate(arm, clock, timeout=3600, poll_interval=30, fleet=FleetFluxReads(graph))
+    results: dict[int, object] = {}
+    ready = threading.Barrier(len(specs))
+
+    def run(index: int) -> None:
+        ready.wait()
+        results[index] = gate.wait(specs[index], "SUB", UPDATED)
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(len(specs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(result.ok for result in results.values()), results
+    # 50 stacks, 5 looks each: per-stack list calls would be 250; batched, one read a poll after the first looks
+    assert graph.reads == 4 and len(clock.sleeps) == 4 * 50
+    assert max(graph.sizes) == 50
+    assert arm.reads == 100  # per stack: its first look (its update just ended), and the confirmation of its verdict
+
+
+def test_a_graph_verdict_that_arm_does_not_confirm_is_waited_on():
+    from fluxfleet.rollout.gate import FleetFluxReads
+
+    clock = FakeClock(UPDATED)
+    graph = FakeGraph(clock, pending_reads=0)  # Resource Graph says Compliant at once
+    # ARM: the first look, then more current than Resource Graph: not yet
+    answers = iter([[compliant("Pending", when=clock.now())], [compliant("Pending", when=clock.now())]])
+    arm = FakeFlux(lambda name: next(answers, [compliant(when=clock.now())]))
+    result = FluxHealthGate(arm, clock, timeout=600, poll_interval=30, fleet=FleetFluxReads(graph)).wait(
+        stack(), "SUB", UPDATED
+    )
+    # first look (ARM), then Resource Graph says Compliant, ARM does not yet; then both do
+    assert result.ok and graph.reads == 2 and arm.reads == 3 and clock.sleeps == [30, 30]
+
+
+def test_a_denied_subscription_in_the_fleet_read_is_waited_on_then_times_out():
+    from fluxfleet.azure.fleet_graph import FleetSnapshot
+    from fluxfleet.azure.resource_graph import DeniedSubscription
+    from fluxfleet.rollout.gate import FleetFluxReads
+
+    clock = FakeClock(UPDATED)
+
+    class Denied:
+        def read(self, targets):
+            return FleetSnapshot({}, (DeniedSubscription("sub", "AuthorizationFailed"),), {}, 1, clock.now())
+
+    arm = FakeFlux(lambda name: [compliant("Pending", when=clock.now())])  # the first look
+    result = FluxHealthGate(arm, clock, timeout=60, poll_interval=30, fleet=FleetFluxReads(Denied())).wait(
+        stack(), "SUB", UPDATED
+    )
+    assert not result.ok
+    assert result.message == "not healthy after 60s: subscription sub cannot be read: AuthorizationFailed"
