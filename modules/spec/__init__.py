@@ -20,7 +20,14 @@ written (a stack file or a profile) and the config key path; all problems are re
 
 from modules.spec.errors import ISSUE_PART_MAX, SpecError, SpecIssue, bounded, key_path_parts, listed, printable, shown
 from modules.spec.files import STACK_FILE, STACK_NAME, StackFileLines, read_text, report_name, stack_files
-from modules.spec.load import StackConfig, load_stack_file, read_stack_config, spec_from_pulumi_config, stack_profiles
+from modules.spec.load import (
+    StackConfig,
+    load_stack_file,
+    load_stacks,
+    read_stack_config,
+    spec_from_pulumi_config,
+    stack_profiles,
+)
 from modules.spec.origins import Origins
 from modules.spec.profiles import PROFILES_DIR, ProfileLibrary
 from modules.spec.fleet import FLEET_FILE, Fleet, GateSpec, Stage, load_fleet
@@ -96,6 +103,7 @@ __all__ = [
     "load_fleet",
     "load_policy_levels",
     "load_stack_file",
+    "load_stacks",
     "parse_duration",
     "parse_spec",
     "printable",

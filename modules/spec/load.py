@@ -4,7 +4,7 @@ so `pulumi up -s STACK` builds what `fluxfleet plan` shows."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,6 +81,23 @@ def load_stack_file(path: Path, display: str | None = None, library: ProfileLibr
     """Read and validate `Pulumi.<stack>.yaml` and its profiles directly, as `plan` does (no Pulumi CLI, no
     decryption)."""
     return read_stack_config(path, display, library).spec()
+
+
+def load_stacks(paths: Sequence[Path], display: Callable[[Path], str] = str) -> list[Stack]:
+    """Every stack of `paths` (files of one directory), each profile read once; one SpecError with every problem of
+    every file."""
+    if not paths:
+        return []
+    library = ProfileLibrary(paths[0].parent, display(paths[0].parent))
+    stacks, issues = [], []
+    for path in paths:
+        try:
+            stacks.append(load_stack_file(path, display(path), library))
+        except SpecError as error:
+            issues += error.issues
+    if issues:
+        raise SpecError(issues)
+    return stacks
 
 
 def stack_profiles(stacks_dir: Path, display: Callable[[Path], str] = str) -> Callable[[str], tuple[str, ...]]:

@@ -1,0 +1,1 @@
+"""`fluxfleet status`: the fleet at a glance, read-only, from a few Azure Resource Graph queries."""
