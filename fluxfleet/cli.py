@@ -213,13 +213,23 @@ def preflight(
 
     Exit codes: 0 all checks passed, 1 a check failed, 2 invalid input.
     """
+    from fluxfleet.azure.account import default_subscription
     from fluxfleet.azure.arm import ArmReader
+    from fluxfleet.azure.snapshot_reader import fleet_reader_of_stacks
+    from fluxfleet.azure.status import AzureError
     from fluxfleet.plan import display_path
     from fluxfleet.preflight import preflight_fleet, to_json, to_text
 
     _check_output("preflight", "--output", output)
     paths = _stack_paths("preflight", stacks_dir, stacks)
-    fleet = preflight_fleet(paths, ArmReader(), subscription_id=subscription, fix=fix, display=display_path)
+    reader = ArmReader()
+    try:  # the clusters and extensions of every stack read at once through Resource Graph, once signed in
+        reader.signed_in_identity()
+        subscription_of = lambda stack: stack.spec.cluster.subscription_id or subscription or default_subscription()  # noqa: E731
+        reader = fleet_reader_of_stacks(paths, display_path, subscription_of, reader, fall_back=False)
+    except AzureError:
+        pass  # preflight's own credential check says how to sign in
+    fleet = preflight_fleet(paths, reader, subscription_id=subscription, fix=fix, display=display_path)
     if fmt is PreflightFormat.json:
         report = json.dumps(to_json(fleet), indent=2) + "\n"
     else:

@@ -202,9 +202,11 @@ class FleetReads(Protocol):
 
 
 class FleetGraphReader:
-    """Reads many clusters through one `ResourceGraphReader`, and through `arm` those it does not know yet."""
+    """Reads many clusters through one `ResourceGraphReader`, and through `arm` those it does not know yet. Without
+    `arm`, those are left out of the snapshot, for the caller to read when and how it reads them (preflight reads a
+    cluster only once its resource provider is known to be registered)."""
 
-    def __init__(self, graph: ResourceGraphReader, arm: AzureReader, clock: Clock | None = None):
+    def __init__(self, graph: ResourceGraphReader, arm: AzureReader | None, clock: Clock | None = None):
         self._graph = graph
         self._arm = arm
         self._clock = clock or SystemClock()
@@ -230,7 +232,8 @@ class FleetGraphReader:
             else:
                 unknown.append((key, same[0]))
         for (key, _), answer in zip(unknown, self._fallbacks([t for _, t in unknown]), strict=True):
-            read[key] = answer
+            if answer is not None:
+                read[key] = answer
 
         clusters: dict[ClusterTarget, ClusterSnapshot] = {}
         for key, same in by_id.items():
@@ -244,9 +247,9 @@ class FleetGraphReader:
 
     # ------------------------------------------------------------------ clusters Resource Graph does not know yet
 
-    def _fallbacks(self, targets: list[ClusterTarget]) -> list[ClusterSnapshot | str]:
-        if not targets:
-            return []
+    def _fallbacks(self, targets: list[ClusterTarget]) -> list[ClusterSnapshot | str | None]:
+        if not targets or self._arm is None:
+            return [None] * len(targets)
         with ThreadPoolExecutor(max_workers=min(ARM_FALLBACK_WORKERS, len(targets))) as pool:
             return list(pool.map(self._from_arm, targets))
 

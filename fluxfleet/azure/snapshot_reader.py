@@ -4,7 +4,8 @@ thousand stacks cost a few queries instead of thousands of GETs. Every other rea
 does not hold, goes to ARM (`arm`).
 
 Freshness: Resource Graph lags ARM by seconds to minutes. A Flux configuration list in which anything is not
-Compliant and Succeeded would fail a job: it is read again through ARM, and ARM's answer is the one given.
+Compliant and Succeeded would fail a job, and so would an extension not Succeeded: each is read again through ARM,
+and ARM's answer is the one given.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ class SnapshotReader:
 
     def extensions(self, subscription_id: str, cluster: ClusterRef) -> list[ExtensionStatus]:
         read = self._read(subscription_id, cluster.resource_group, str(cluster.name))
-        if read is None or not read.found:
+        if read is None or not read.found or not all(e.succeeded for e in read.extensions):
+            # ARM has the current state, and what the batch leaves out: since when an extension is Creating
             return self.arm.extensions(subscription_id, cluster)
         return list(read.extensions)
 
@@ -88,10 +90,13 @@ def fleet_reader_of_stacks(
     display: Callable[[Path], str],
     subscription_of: Callable[[Stack], str | None],
     arm: Any,
+    *,
+    fall_back: bool = True,
 ) -> AzureReader:
     """The reader `drift` and `preflight` check a fleet through: the clusters of every valid stack of `paths` read at
     once through Resource Graph (with `arm`'s credential and options), everything else through `arm`. An invalid
-    stack is left to the checks, which report it as before."""
+    stack is left to the checks, which report it as before. Without `fall_back`, a cluster Resource Graph does not
+    know is read by the checks themselves, in their order."""
     from fluxfleet.azure.fleet_graph import FleetGraphReader
     from fluxfleet.azure.resource_graph import ResourceGraphReader
 
@@ -106,7 +111,7 @@ def fleet_reader_of_stacks(
             targets.add(ClusterTarget(subscription.lower(), cluster.resource_group, cluster.name, cluster.kind))
     graph = ResourceGraphReader(arm.credential, **getattr(arm, "client_options", {}))
     ordered = sorted(targets, key=lambda t: (t.subscription_id, t.resource_group.lower(), t.name.lower()))
-    return read_fleet(FleetGraphReader(graph, arm), arm, ordered)
+    return read_fleet(FleetGraphReader(graph, arm if fall_back else None), arm, ordered)
 
 
 def _all_well(configurations: Sequence[FluxConfigurationStatus]) -> bool:

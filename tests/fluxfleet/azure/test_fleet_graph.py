@@ -479,6 +479,17 @@ def test_a_cluster_resource_graph_does_not_know_yet_is_read_through_arm():
     assert len(fleet.arm_paths) == 2 * 3  # the fallback's GET and two lists; the reference's the same
 
 
+def test_without_arm_a_cluster_resource_graph_does_not_know_is_left_to_the_caller():
+    """Preflight reads a cluster through ARM only once its resource provider is known to be registered."""
+    fleet, known, new = Fleet(), aks("known"), arc("brand-new")
+    fleet.add(known, AKS_BODIES["ManagedClustersGet"]())
+    fleet.add(new, ARC_BODIES["GetClusterExample"](), graph=False)
+    clock = FakeClock()
+    graph = ResourceGraphReader(FakeCredential(), clock=clock, transport=fleet.server().transport())
+    snapshot = FleetGraphReader(graph, None, clock).read([known, new])
+    assert set(snapshot.clusters) == {known} and snapshot.failed == {} and fleet.arm_paths == []
+
+
 def test_a_cluster_nowhere_is_not_found():
     fleet, gone = Fleet(), aks("gone")
     snapshot = fleet.reader().read([gone])
