@@ -88,3 +88,16 @@ def test_when_resource_graph_cannot_be_read_the_checks_read_arm():
 
     arm = Arm()
     assert read_fleet(Broken(), arm, [ClusterTarget(SUB, "rg", "c", "aks")]) is arm
+
+
+def test_an_extension_not_succeeded_is_read_again_through_arm():
+    """ARM has the current state, and the time since when it is Creating (the batch does not carry it)."""
+    from dataclasses import replace
+
+    arm = Arm()
+    creating = replace(EXTENSION, provisioning_state="Creating", last_modified_at=None)
+    read = snapshot()
+    [target] = read.clusters
+    read.clusters[target] = replace(read.clusters[target], extensions=(creating,))
+    assert SnapshotReader(read, arm).extensions(SUB, ClusterRef.arc("store-1", "rg-edge")) == []
+    assert arm.calls == ["extensions store-1"]
