@@ -165,6 +165,10 @@ class ClusterTarget:
     def resource_id(self) -> str:
         return self.cluster_ref.resource_id(self.subscription_id)
 
+    def order(self) -> tuple[str, ...]:
+        """The order reads list targets in (Azure compares groups and names without case): every run the same."""
+        return self.subscription_id, self.resource_group.lower(), self.name.lower(), self.kind
+
 
 @dataclass(frozen=True)
 class ClusterSnapshot:

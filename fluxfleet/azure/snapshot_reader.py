@@ -110,7 +110,7 @@ def fleet_reader_of_stacks(
             cluster = stack.spec.cluster
             targets.add(ClusterTarget(subscription.lower(), cluster.resource_group, cluster.name, cluster.kind))
     graph = ResourceGraphReader(arm.credential, **getattr(arm, "client_options", {}))
-    ordered = sorted(targets, key=lambda t: (t.subscription_id, t.resource_group.lower(), t.name.lower()))
+    ordered = sorted(targets, key=ClusterTarget.order)
     return read_fleet(FleetGraphReader(graph, arm if fall_back else None), arm, ordered)
 
 

@@ -59,7 +59,7 @@ class FleetFluxReads:
                 self._gating.add(target)
                 return None
             if target not in self._read_for or self._seen.get(target) == self._generation:
-                self._snapshot = self._fleet.read(sorted(self._gating, key=_order))
+                self._snapshot = self._fleet.read(sorted(self._gating, key=ClusterTarget.order))
                 self._read_for, self._generation = frozenset(self._gating), self._generation + 1
                 self.reads += 1
             self._seen[target] = self._generation
@@ -78,10 +78,6 @@ class FleetFluxReads:
         with self._lock:
             self._gating.discard(target)
             self._seen.pop(target, None)
-
-
-def _order(target: ClusterTarget) -> tuple[str, ...]:
-    return target.subscription_id, target.resource_group.lower(), target.name.lower()
 
 
 class FluxHealthGate:

@@ -18,12 +18,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from fluxfleet.azure.fleet_graph import ClusterSnapshot, ClusterTarget, FleetReads, FleetSnapshot
-from fluxfleet.azure.status import ExtensionStatus
 from fluxfleet.flux_health import Verdict, configuration_verdict
 from fluxfleet.status.model import ConfigurationStatus, FleetStatus, Health, StackStatus, worst
 from modules.spec import ConfigurationSpec, Stack
 
-FLUX_EXTENSION_TYPE = "microsoft.flux"
 _HEALTH = {Verdict.healthy: Health.healthy, Verdict.waiting: Health.progressing, Verdict.unhealthy: Health.unhealthy}
 _PROGRESSING = frozenset({"creating", "updating", "deleting", "accepted", "provisioning", "upgrading", "starting"})
 
@@ -45,7 +43,7 @@ def fleet_status(
 ) -> FleetStatus:
     """One read of every stack's cluster; the stacks in the order given."""
     targets = {stack.name: target_of(stack, default_subscription) for stack in stacks}
-    snapshot = reads.read(sorted({t for t in targets.values() if t is not None}, key=_order))
+    snapshot = reads.read(sorted({t for t in targets.values() if t is not None}, key=ClusterTarget.order))
     denied = {d.subscription_id.lower(): d.reason for d in snapshot.denied}
     statuses = [_stack_status(stack, stage_of(stack.name), targets[stack.name], snapshot, denied) for stack in stacks]
     return FleetStatus(
@@ -53,10 +51,6 @@ def fleet_status(
         read_at=snapshot.read_at,
         denied=tuple(f"subscription {s}: {reason}" for s, reason in sorted(denied.items())),
     )
-
-
-def _order(target: ClusterTarget) -> tuple[str, ...]:
-    return target.subscription_id, target.resource_group.lower(), target.name.lower(), target.kind
 
 
 def _stack_status(
@@ -111,7 +105,7 @@ def _judged(stack: Stack, base: StackStatus, read: ClusterSnapshot) -> StackStat
             parts.append((Health.unhealthy, f"Arc agents Failed: {errors}"))
     else:
         state, version, last_seen = "unknown", None, None
-    extension = _flux_extension(read.extensions)
+    extension = read.flux_extension
     if extension is None:
         parts.append((Health.unhealthy, "the microsoft.flux extension is not installed"))
     else:
@@ -144,10 +138,6 @@ def _state_health(state: str) -> Health:
     if lowered == "succeeded":
         return Health.healthy
     return Health.progressing if lowered in _PROGRESSING else Health.unhealthy
-
-
-def _flux_extension(extensions: Sequence[ExtensionStatus]) -> ExtensionStatus | None:
-    return next((e for e in extensions if e.extension_type.lower() == FLUX_EXTENSION_TYPE), None)
 
 
 def _configuration_status(name: str, configuration: ConfigurationSpec, read: ClusterSnapshot) -> ConfigurationStatus:
