@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -286,10 +287,22 @@ def _planned(planner: _Planner, tasks: list[tuple[Path, str]], workers: int) -> 
         return
     # forkserver: each worker starts from a process that has imported the program once, never from this one's
     # threads. (No max_tasks_per_child: Python 3.11's pool can hang when it replaces a worker.)
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
-    with ProcessPoolExecutor(workers, context, initializer=_start_worker, initargs=(planner,)) as pool:
-        yield from pool.map(_plan_in_worker, tasks, chunksize=CHUNK)
+    try:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])
+        pool = ProcessPoolExecutor(workers, context, initializer=_start_worker, initargs=(planner,))
+        planned = pool.map(_plan_in_worker, tasks, chunksize=CHUNK)  # submits every chunk: a start failure is here
+    except (OSError, NotImplementedError, ValueError):  # no worker processes here (no /dev/shm, a sandbox)
+        yield from map(planner.plan, tasks)
+        return
+    with pool:
+        done = 0
+        try:
+            for stack in planned:
+                done += 1
+                yield stack
+        except BrokenProcessPool:  # a worker was killed: the stacks not planned yet are planned here
+            yield from map(planner.plan, tasks[done:])
 
 
 def display_path(path: Path, base: Path | None = None) -> str:

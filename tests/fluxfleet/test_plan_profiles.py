@@ -124,3 +124,15 @@ def test_workers_give_the_report_of_one_process(fleet):
     for fmt in ("json", "text", "markdown", "sarif"):
         assert render(parallel, fmt) == render(serial, fmt), fmt
     assert serial.exit_code == parallel.exit_code == 2
+
+
+def test_without_worker_processes_the_plan_runs_in_this_one(fleet, monkeypatch):
+    import fluxfleet.plan
+
+    def no_pool(*args, **kwargs):
+        raise OSError(38, "Function not implemented")  # no /dev/shm: multiprocessing cannot make its semaphores
+
+    monkeypatch.setattr(fluxfleet.plan, "ProcessPoolExecutor", no_pool)
+    paths = stack_files(fleet)
+    parallel = plan_fleet(paths, relative_to=fleet.parent, jobs=2)
+    assert render(parallel, "json") == render(plan_fleet(paths, relative_to=fleet.parent, jobs=1), "json")
