@@ -21,6 +21,7 @@ from modules.spec import (
     ISSUE_PART_MAX,
     SpecError,
     SpecIssue,
+    Stack,
     StackSpec,
     bounded,
     Origins,
@@ -40,6 +41,12 @@ class KustomizationStep:
     depends_on: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class SourceRef:
+    ref: str  # tag v1.4.0, branch main, ...
+    file: str  # where it was written
+
+
 @dataclass
 class StackPlan:
     stack: str
@@ -48,6 +55,8 @@ class StackPlan:
     resources: list[RecordedResource] = field(default_factory=list)
     # configuration name -> its kustomizations in dependency order
     graphs: dict[str, list[KustomizationStep]] = field(default_factory=dict)
+    # configuration name -> the git ref it runs and the file that says so (the stack, a profile, or fleet.yaml's pin)
+    refs: dict[str, SourceRef] = field(default_factory=dict)
     violations: list[Violation] = field(default_factory=list)
     origins: Origins | None = None  # which file wrote each config value (None: the stack file wrote all)
 
@@ -151,6 +160,7 @@ def plan_stack(
         plan.errors.append(SpecIssue(file, "-", f"the program failed: {bounded(reason, ISSUE_PART_MAX)}"))
         return plan
     plan.graphs = kustomization_graphs(stack.spec)
+    plan.refs = source_refs(stack)
     plan.violations = evaluate([policy_view(r) for r in plan.resources], policy_levels)
     return plan
 
@@ -209,6 +219,17 @@ def spec_keys(violation: Violation) -> list[str | int]:
         if mapped in ("kustomizations", "settings") and rest:
             keys.append(rest[0])
     return keys
+
+
+def source_refs(stack: Stack) -> dict[str, SourceRef]:
+    """Each git configuration's ref, with the file that wrote it: `plan` shows where a revision comes from."""
+    refs = {}
+    for name, configuration in stack.spec.flux.configurations.items():
+        git = configuration.git
+        if git is not None and git.ref is not None:
+            key = git.ref.split(" ", 1)[0]  # the key the ref is written with: tag, commit, semver, branch
+            refs[name] = SourceRef(git.ref, stack.file_of(("flux", "configurations", name, "git", key)))
+    return refs
 
 
 def kustomization_graphs(spec: StackSpec) -> dict[str, list[KustomizationStep]]:

@@ -87,6 +87,7 @@ def to_json(plan: FleetPlan) -> dict[str, Any]:
                     configuration: [{"name": s.name, "path": s.path, "dependsOn": list(s.depends_on)} for s in steps]
                     for configuration, steps in stack.graphs.items()
                 },
+                "refs": {name: {"ref": ref.ref, "file": ref.file} for name, ref in stack.refs.items()},
             }
             for stack in plan.stacks
         ],
@@ -118,7 +119,11 @@ def _tree(stack: StackPlan) -> Tree:
                 label += f"  [yellow]secret: {_safe(', '.join(resource.secrets))}[/yellow]"
             nodes[resource.urn] = nodes.get(resource.parent, nodes[None]).add(label)
     for configuration, steps in stack.graphs.items():
-        branch = root.add(f"[bold]flux configuration {_safe(configuration)}[/bold]  kustomizations in apply order")
+        ref = stack.refs.get(configuration)
+        source = f"  at {_safe(ref.ref)} [dim]({_safe(ref.file)})[/dim]" if ref else ""
+        branch = root.add(
+            f"[bold]flux configuration {_safe(configuration)}[/bold]{source}  kustomizations in apply order"
+        )
         for index, step in enumerate(steps, 1):
             after = f"  after {', '.join(step.depends_on)}" if step.depends_on else ""
             branch.add(f"{index}. [cyan]{_safe(step.name)}[/cyan]  {_safe(step.path or './')}{_safe(after)}")
@@ -197,7 +202,9 @@ def to_markdown(plan: FleetPlan) -> str:
             lines += ["| resource | name | secret inputs |", "|---|---|---|"]
             lines += [_resource_row(resource, depth) for resource in stack.resources]
         for configuration, steps in stack.graphs.items():
-            lines += ["", f"Flux configuration `{_cell(configuration)}`:", "", "```mermaid", "graph LR"]
+            ref = stack.refs.get(configuration)
+            at = f" at `{_cell(ref.ref)}` (`{_cell(ref.file)}`)" if ref else ""
+            lines += ["", f"Flux configuration `{_cell(configuration)}`{at}:", "", "```mermaid", "graph LR"]
             for step in steps:
                 label = f"{_label(step.name)}<br/>{_label(step.path or './')}"
                 lines.append(f'  {_node(configuration, step.name)}["{label}"]')

@@ -127,3 +127,28 @@ def test_pulumi_up_names_the_profile_in_an_error(tmp_path, monkeypatch):
         str(caught.value)
         == "fleet/profiles/edge.yaml: fluxfleet:cluster.kind: Input should be 'aks' or 'arc' (got 'ark')"
     )
+
+
+def test_pulumi_up_applies_the_stage_pin_as_plan_does(tmp_path, monkeypatch):
+    """The program finds the stack's stage in the project's fleet.yaml: `pulumi up` deploys the pinned ref."""
+    import shutil
+
+    import modules.spec.load
+    from ruamel.yaml import YAML
+
+    from fluxfleet.plan import plan_stack
+    from modules.spec import load_stack_file
+
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
+    fleet = tmp_path / "stacks" / "fleet.yaml"
+    fleet.write_text(
+        fleet.read_text().replace("  - name: staging\n", "  - name: staging\n    pins: {platform: {tag: v1.4.0}}\n")
+    )
+    monkeypatch.setattr(modules.spec.load, "PROJECT_ROOT", tmp_path)
+    path = tmp_path / "stacks" / "Pulumi.staging.yaml"
+    own = YAML(typ="safe").load(path.read_text())["config"]
+    deployed, _ = with_config(own, stack="staging")(spec_from_pulumi_config)
+    planned = load_stack_file(path)
+    assert deployed.spec == planned.spec and deployed.spec.flux.configurations["platform"].git.tag == "v1.4.0"
+    assert plan_stack(path, "stacks/Pulumi.staging.yaml").refs["platform"].file == "stacks/fleet.yaml"

@@ -25,6 +25,7 @@ from fluxfleet.rollout.journal import Journal, RunRecord, RunStatus, StackEntry,
 from fluxfleet.rollout.locks import FileLock, this_process
 from fluxfleet.runner import RunnerError, StackRunner
 from modules.spec import (
+    FLEET_FILE,
     STACK_FILE,
     Fleet,
     SpecError,
@@ -36,6 +37,7 @@ from modules.spec import (
     stack_profiles,
     stack_files,
 )
+from modules.spec.fleet import has_pins
 
 DEFAULT_STACK_SECONDS = 10 * 60  # an estimate for a stack never rolled out before: an AKS update and a gate
 CLUSTER_TYPES = frozenset({"azure-native:containerservice:ManagedCluster", "azure-native:kubernetes:ConnectedCluster"})
@@ -414,6 +416,10 @@ def estimate(stages: list[StagePlan], durations: Mapping[str, list[float]]) -> l
 def load_inputs(stacks_dir: Path, fleet_file: Path, display: Callable[[Path], str]) -> tuple[Fleet, dict[str, Path]]:
     """The fleet definition, validated against the stack files beside it (SpecError with every problem)."""
     paths = {STACK_FILE.match(path.name)["stack"]: path for path in stack_files(stacks_dir)}
+    beside = stacks_dir / FLEET_FILE
+    if fleet_file.resolve() != beside.resolve() and has_pins(fleet_file, display(fleet_file)):
+        message = f"pins belong in {display(beside)}: `pulumi up` reads a stage's pins from there, not from --fleet"
+        raise SpecError([SpecIssue(display(fleet_file), "stages", message)])
     profiles_of = stack_profiles(stacks_dir, display)
     return load_fleet(fleet_file, sorted(paths), display(fleet_file), profiles_of), paths
 

@@ -142,7 +142,7 @@ def _state_health(state: str) -> Health:
 
 def _configuration_status(name: str, configuration: ConfigurationSpec, read: ClusterSnapshot) -> ConfigurationStatus:
     status = next((s for s in read.flux_configurations if s.name == name), None)
-    pinned = pin_of(configuration)
+    pinned = configuration.git.ref if configuration.git else None
     if status is None:
         return ConfigurationStatus(name, Health.unhealthy, "missing", "-", None, pinned, "not on the cluster")
     verdict, message = configuration_verdict(configuration, status)
@@ -156,17 +156,6 @@ def _configuration_status(name: str, configuration: ConfigurationSpec, read: Clu
         message=None if verdict is Verdict.healthy else message,
         updated_at=status.status_updated_at,
     )
-
-
-def pin_of(configuration: ConfigurationSpec) -> str | None:
-    """What a configuration's source tracks, as people say it: `tag v1.0.0`, `branch main`, ..."""
-    git = configuration.git
-    if git is None:
-        return None
-    for what, value in (("commit", git.commit), ("tag", git.tag), ("semver", git.semver), ("branch", git.branch)):
-        if value:
-            return f"{what} {value}"
-    return None
 
 
 def _mark_odd_revisions(stacks: list[StackStatus]) -> list[StackStatus]:

@@ -29,8 +29,8 @@ from modules.spec.load import (
     stack_profiles,
 )
 from modules.spec.origins import Origins
-from modules.spec.profiles import PROFILES_DIR, ProfileLibrary
-from modules.spec.fleet import FLEET_FILE, Fleet, GateSpec, Stage, load_fleet
+from modules.spec.profiles import FLEET_FILE, PROFILES_DIR, ProfileLibrary
+from modules.spec.fleet import Fleet, GateSpec, PinSpec, Stage, load_fleet
 from modules.spec.policy import PolicyLevel, load_policy_levels
 from modules.spec.stack import (
     API_DEFAULT_INTERVAL,
@@ -61,6 +61,7 @@ from modules.spec.stack import (
 
 __all__ = [
     "PROFILES_DIR",
+    "PinSpec",
     "Origins",
     "ProfileLibrary",
     "StackConfig",

@@ -4,28 +4,49 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import (
-    Field,
-    ValidationError,
-)
+from pydantic import Field, ValidationError, model_validator
 
 from modules.spec.errors import SpecError, SpecIssue, key_path, listed, shown
 from modules.spec.files import read_yaml
-from modules.spec.load import stack_profiles
 from modules.spec.profiles import PROFILE_NAME, PROFILE_NAME_RULE
-from modules.spec.stack import DnsLabel, Duration, Line, SpecModel, pattern, pydantic_issues
+from modules.spec.stack import GIT_REF_KEYS, DnsLabel, Duration, Line, SpecModel, pattern, pydantic_issues
 
 
 # --------------------------------------------------------------------------------------------- the fleet rollout
 
-FLEET_FILE = "fleet.yaml"
-
 
 ProfileName = Annotated[str, pattern(PROFILE_NAME.pattern, f"a profile name ({PROFILE_NAME_RULE})")]
+
+
+class PinSpec(SpecModel):
+    """The ref a stage pins one Flux configuration's git source to, for all its stacks: a tag, or a commit with the
+    branch it is on (the API needs both)."""
+
+    tag: Line | None = None
+    commit: Annotated[str, pattern(r"[0-9a-f]{7,40}", "a commit SHA (7-40 hex characters)")] | None = None
+    branch: Line | None = None
+
+    @model_validator(mode="after")
+    def _one_ref(self) -> PinSpec:
+        if (self.tag is None) == (self.commit is None):
+            raise ValueError("pin exactly one of tag or commit")
+        if self.commit and not self.branch:
+            raise ValueError("a commit needs the branch it is on: the Flux configuration API takes both")
+        if self.tag and self.branch:
+            raise ValueError("a tag is pinned alone: no branch")
+        return self
+
+    def git(self) -> dict[str, str | None]:
+        """The pin as git source keys over whatever ref the stack or its profiles wrote (None removes one)."""
+        removed: dict[str, str | None] = dict.fromkeys(GIT_REF_KEYS)
+        return {**removed, "tag": self.tag} if self.tag else {**removed, "commit": self.commit, "branch": self.branch}
+
+    def __str__(self) -> str:
+        return f"tag {self.tag}" if self.tag else f"commit {self.commit} (branch {self.branch})"
 
 
 class StageSpec(SpecModel):
@@ -37,6 +58,8 @@ class StageSpec(SpecModel):
     max_failures: Annotated[int, Field(ge=0)] = 0
     after_stage_wait: Duration | None = None  # bake time before the next stage
     approval: bool = False  # stop before this stage until `--approve NAME`
+    # configuration name -> the ref every stack of the stage runs it at, over what the stacks and profiles say
+    pins: dict[DnsLabel, PinSpec] = {}
 
 
 class GateSpec(SpecModel):
@@ -62,6 +85,7 @@ class Stage:
     max_failures: int
     after_stage_wait: int  # seconds, 0 for none
     approval: bool
+    pins: Mapping[str, PinSpec] = field(default_factory=dict)  # configuration -> its pinned ref
 
 
 @dataclass(frozen=True)
@@ -94,7 +118,11 @@ def load_fleet(
     except ValidationError as error:
         raise SpecError(pydantic_issues(file, error, FleetSpec, namespace="")) from None
     issues: list[SpecIssue] = []
-    users = _profile_users(spec, known_stacks, profiles_of or stack_profiles(path.parent), issues)
+    if profiles_of is None:
+        from modules.spec.load import stack_profiles  # load.py reads fleet.yaml for its pins: imported here
+
+        profiles_of = stack_profiles(path.parent)
+    users = _profile_users(spec, known_stacks, profiles_of, issues)
     # A stack named in a stage (by name or glob) is in that stage; a profile brings in the stacks no stage names.
     owner: dict[str, str] = {}
     members: list[list[str]] = [[] for _ in spec.stages]
@@ -136,6 +164,7 @@ def load_fleet(
             stage.max_failures,
             stage.after_stage_wait or 0,
             stage.approval,
+            stage.pins,
         )
         for index, stage in enumerate(spec.stages)
     ]
@@ -164,3 +193,10 @@ def _profile_users(
         for profile in profiles:
             users.setdefault(profile, []).append(name)
     return users
+
+
+def has_pins(path: Path, display: str) -> bool:
+    """Whether a fleet file pins anything: read as every user file is, not validated (load_fleet does that)."""
+    document = read_yaml(path, display)
+    stages = document.get("stages") if isinstance(document, Mapping) else None
+    return isinstance(stages, list) and any(isinstance(stage, Mapping) and stage.get("pins") for stage in stages)

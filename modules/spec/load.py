@@ -13,7 +13,7 @@ from modules.spec.config import read_config, split_config
 from modules.spec.errors import NAMESPACE, SpecError, SpecIssue, key_path
 from modules.spec.files import read_yaml, stack_files, stack_name
 from modules.spec.origins import Origins
-from modules.spec.profiles import PROFILES_KEY, ProfileLibrary, merge, profile_names
+from modules.spec.profiles import PROFILES_KEY, ProfileLibrary, merge, override, profile_names
 from modules.spec.stack import Stack, StackSpec, parse_spec
 
 # The project's root: profiles are found from here, never from the working directory.
@@ -51,28 +51,51 @@ class StackConfig:
 
 
 def compose(
-    name: str, file: str, own: Mapping[str, Any], library: ProfileLibrary, default_location: Any = None
+    name: str,
+    file: str,
+    own: Mapping[str, Any],
+    library: ProfileLibrary,
+    default_location: Any = None,
+    *,
+    pinned: bool = True,
 ) -> StackConfig:
-    """The effective config of a stack whose own `fluxfleet:` keys (by name) are `own`."""
+    """The effective config of a stack whose own `fluxfleet:` keys (by name) are `own`: its profiles, then its own
+    keys, then (`pinned`) the refs its stage pins in fleet.yaml."""
     own = dict(own)
     names, issues = profile_names(own.pop(PROFILES_KEY, None), file)
     try:
         chain = library.chain(names, file)
+        pins = library.pins_of(name) if pinned else {}
     except SpecError as error:
         raise SpecError([*issues, *error.issues]) from None
-    raw, origins = merge([*((profile.file, profile.raw) for profile in chain), (file, own)])
+    raw, origins = merge([*((profile.file, profile.raw) for profile in chain), (file, own)], root=file)
+    configurations = (raw.get("flux") or {}).get("configurations") if isinstance(raw.get("flux"), Mapping) else None
+    layer = {}
+    for configuration, pin in pins.items():
+        declared = configurations.get(configuration) if isinstance(configurations, Mapping) else None
+        if not isinstance(declared, Mapping):
+            continue  # the stack does not run this configuration
+        if not isinstance(declared.get("git"), Mapping):
+            message = f"pins a git ref, but stack {name}'s configuration {configuration} has no git source"
+            issues.append(SpecIssue(library.fleet_file, key_path(("pins", configuration), ""), message))
+            continue
+        layer[configuration] = {"git": pin.git()}
+    if layer:
+        override(raw, origins, library.fleet_file, {"flux": {"configurations": layer}})
     return StackConfig(name, file, raw, origins, tuple(p.name for p in chain), default_location, issues)
 
 
-def read_stack_config(path: Path, display: str | None = None, library: ProfileLibrary | None = None) -> StackConfig:
-    """A stack file's effective config. `library` holds the profiles (default: those beside the stack file); share
-    one across the stacks of a directory, so that each profile is read once."""
+def read_stack_config(
+    path: Path, display: str | None = None, library: ProfileLibrary | None = None, *, pinned: bool = True
+) -> StackConfig:
+    """A stack file's effective config. `library` holds the profiles and the stages' pins (default: those beside the
+    stack file); share one across the stacks of a directory, so that each is read once."""
     file = display or str(path)
     name = stack_name(path)
     config = read_config(path, file, "stack file")
     own, issues = split_config(file, config)
     library = library or ProfileLibrary(path.parent, str(Path(file).parent))
-    stack = compose(name, file, own, library, config.get("azure-native:location"))
+    stack = compose(name, file, own, library, config.get("azure-native:location"), pinned=pinned)
     stack.issues[:0] = issues
     return stack
 
@@ -107,7 +130,7 @@ def stack_profiles(stacks_dir: Path, display: Callable[[Path], str] = str) -> Ca
 
     def profiles_of(name: str) -> tuple[str, ...]:
         [path] = stack_files(stacks_dir, [name])
-        return read_stack_config(path, display(path), library).profiles
+        return read_stack_config(path, display(path), library, pinned=False).profiles
 
     return profiles_of
 

@@ -24,6 +24,7 @@ from modules.spec.origins import Origins
 
 PROFILES_DIR = "profiles"  # beside the stack files
 PROFILES_KEY = "profiles"  # fluxfleet:profiles
+FLEET_FILE = "fleet.yaml"  # beside the stack files: its stages may pin refs
 PROFILE_DEPTH_MAX = 16  # profiles naming profiles: far beyond any real fleet, and no recursion runs away
 # A profile's name is its file's name: no path separators, no leading dot (`..`), and a valid key in messages.
 PROFILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
@@ -46,9 +47,41 @@ class ProfileLibrary:
     """The profiles of one stacks directory. `display` is how reports name that directory (`stacks`)."""
 
     def __init__(self, directory: Path, display: str | None = None):
+        self.stacks_dir = directory
         self.directory = directory / PROFILES_DIR
         self.display = str(Path(display if display is not None else str(directory)) / PROFILES_DIR)
+        self.fleet_file = str(Path(self.display).parent / FLEET_FILE)  # as reports name it
         self._read: dict[str, Profile | SpecError] = {}
+        self._pins: dict[str, Mapping[str, Any]] | SpecError | None = None
+
+    def pins_of(self, stack: str) -> Mapping[str, Any]:
+        """{configuration: PinSpec} of the stage `stack` is in, from the fleet.yaml beside the stack files: {} without
+        one, or when its stages pin nothing. Read once; a SpecError (each time) when fleet.yaml cannot say."""
+        if self._pins is None:
+            try:
+                self._pins = self._stage_pins()
+            except SpecError as error:
+                self._pins = error
+        if isinstance(self._pins, SpecError):
+            raise SpecError(self._pins.issues)
+        return self._pins.get(stack, {})
+
+    def _stage_pins(self) -> dict[str, Mapping[str, Any]]:
+        from modules.spec.files import report_name, stack_files
+        from modules.spec.fleet import has_pins, load_fleet
+        from modules.spec.load import read_stack_config  # load.py merges through this module
+
+        path = self.stacks_dir / FLEET_FILE
+        if not os.path.lexists(path) or not has_pins(path, self.fleet_file):
+            return {}
+        paths = {report_name(stack): stack for stack in stack_files(self.stacks_dir)}
+        stack_dir = Path(self.display).parent
+
+        def profiles_of(name: str) -> tuple[str, ...]:  # the stages that select by profile; pins play no part
+            return read_stack_config(paths[name], str(stack_dir / paths[name].name), self, pinned=False).profiles
+
+        fleet = load_fleet(path, sorted(paths), self.fleet_file, profiles_of)
+        return {name: stage.pins for stage in fleet.stages if stage.pins for name in stage.stacks}
 
     def file(self, name: str) -> str:
         return str(Path(self.display) / f"{name}.yaml")
@@ -158,17 +191,23 @@ def _secure_values(value: Any, loc: Loc = ()) -> list[Loc]:
     return [found for key, item in items for found in _secure_values(item, (*loc, key))]
 
 
-def merge(layers: Sequence[tuple[str, Mapping[str, Any]]]) -> tuple[dict[str, Any], Origins]:
-    """The config of `layers` (file, fluxfleet keys by name) merged in order, and which file wrote each value. The
-    root belongs to the last layer (the stack file)."""
+def merge(layers: Sequence[tuple[str, Mapping[str, Any]]], root: str) -> tuple[dict[str, Any], Origins]:
+    """The config of `layers` (file, fluxfleet keys by name) merged in order, and which file wrote each value; the
+    root belongs to `root` (the stack file)."""
     merged: dict[str, Any] = {}
-    origins = Origins(layers[-1][0] if layers else "-")
+    origins = Origins(root)
     for file, raw in layers:
-        _merge_into(merged, origins, raw, file)
+        _merge_into(merged, origins, raw, file, claim=True)
     return merged, origins
 
 
-def _merge_into(target: dict[str, Any], origins: Origins, layer: Mapping[str, Any], file: str) -> None:
+def override(merged: dict[str, Any], origins: Origins, file: str, layer: Mapping[str, Any]) -> None:
+    """`layer` (a stage's pins, from `file`) merged over a merged config: it sets the values it names without taking
+    over the maps it goes through, so a key missing there is still the stack's or its profile's to write."""
+    _merge_into(merged, origins, layer, file, claim=False)
+
+
+def _merge_into(target: dict[str, Any], origins: Origins, layer: Mapping[str, Any], file: str, *, claim: bool) -> None:
     for key, value in layer.items():
         if value is None:  # removes what an earlier layer set
             target.pop(key, None)
@@ -177,7 +216,8 @@ def _merge_into(target: dict[str, Any], origins: Origins, layer: Mapping[str, An
             if not isinstance(target.get(key), dict):
                 target[key], origins.keys[key] = {}, Origins(file)
             node = origins.keys[key]
-            node.file = file
-            _merge_into(target[key], node, value, file)
+            if claim:
+                node.file = file
+            _merge_into(target[key], node, value, file, claim=claim)
         else:  # a list or a scalar replaces whatever was there, whole
             target[key], origins.keys[key] = value, Origins(file)

@@ -367,6 +367,9 @@ class _Reconciled(SpecModel):
         return None
 
 
+GIT_REF_KEYS = ("branch", "tag", "semver", "commit")  # the keys a git source's ref is written with
+
+
 class GitSource(_Reconciled):
     url: Line
     branch: Line | None = None
@@ -383,6 +386,14 @@ class GitSource(_Reconciled):
     @property
     def is_ssh(self) -> bool:
         return self.url.startswith(("ssh://", "git@"))
+
+    @property
+    def ref(self) -> str | None:
+        """What the source tracks, as people say it: `tag v1.0.0`, `commit 0ba6f0d`, `semver >=1.0`, `branch main`."""
+        for what in ("commit", "tag", "semver", "branch"):
+            if value := getattr(self, what):
+                return f"{what} {value}"
+        return None
 
 
 class BucketSource(_Reconciled):

@@ -136,3 +136,21 @@ def test_without_worker_processes_the_plan_runs_in_this_one(fleet, monkeypatch):
     paths = stack_files(fleet)
     parallel = plan_fleet(paths, relative_to=fleet.parent, jobs=2)
     assert render(parallel, "json") == render(plan_fleet(paths, relative_to=fleet.parent, jobs=1), "json")
+
+
+def test_plan_shows_where_each_configurations_ref_comes_from(fleet):
+    fleet_file = fleet / "fleet.yaml"
+    fleet_file.write_text(
+        fleet_file.read_text().replace(
+            "  - name: staging\n", "  - name: staging\n    pins: {platform: {tag: v1.4.0}}\n"
+        )
+    )
+    report = json.loads(run("--stacks-dir", str(fleet), "--format", "json", "dev", "staging", "prod-weu").stdout)
+    refs = {stack["stack"]: stack["refs"]["platform"] for stack in report["stacks"]}
+    assert refs == {
+        "dev": {"ref": "branch main", "file": str(fleet / "profiles" / "aks-platform.yaml")},
+        "staging": {"ref": "tag v1.4.0", "file": str(fleet_file)},
+        "prod-weu": {"ref": "tag v1.0.0", "file": str(fleet / "Pulumi.prod-weu.yaml")},
+    }
+    text = run("--stacks-dir", str(fleet), "staging").stdout
+    assert "flux configuration platform  at tag v1.4.0" in text

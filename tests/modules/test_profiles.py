@@ -206,7 +206,7 @@ def test_a_profile_is_read_once_for_every_stack_that_uses_it(stacks, monkeypatch
 
 
 def test_merge_removes_nested_nulls_and_keeps_list_items():
-    merged, origins = merge([("p", {"a": {"b": 1, "c": [None, 2]}}), ("s", {"a": {"b": None, "d": {"e": None}}})])
+    merged, origins = merge([("p", {"a": {"b": 1, "c": [None, 2]}}), ("s", {"a": {"b": None, "d": {"e": None}}})], "s")
     assert merged == {"a": {"c": [None, 2], "d": {}}}
     assert (
         origins.file_of(("a", "c", 0)) == "p" and origins.file_of(("a", "d")) == "s" and origins.file_of(("a",)) == "s"

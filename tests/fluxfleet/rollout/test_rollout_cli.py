@@ -372,3 +372,12 @@ def test_an_output_that_cannot_be_written_is_refused_before_anything_is_applied(
     assert result.exit_code == 2
     assert result.stderr.startswith(f"fluxfleet rollout: --output {project / 'missing' / 'x.md'}: ")
     assert fake.calls() == [] and not (project / ".fluxfleet").exists()
+
+
+def test_pins_in_a_fleet_file_elsewhere_are_refused(project):
+    other = project / "other-fleet.yaml"
+    text = (project / "stacks" / "fleet.yaml").read_text()
+    other.write_text(text.replace("  - name: staging\n", "  - name: staging\n    pins: {platform: {tag: v1.4.0}}\n"))
+    result = rollout("--fleet", str(other), "--dry-run")
+    assert result.exit_code == 2
+    assert "pins belong in stacks/fleet.yaml: `pulumi up` reads a stage's pins from there" in result.stderr

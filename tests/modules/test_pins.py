@@ -1,0 +1,105 @@
+"""Stage pins: fleet.yaml pins a configuration's git ref for every stack of a stage, over the stack and its
+profiles, and every reader of a stack (plan, pulumi up, config, status, rollout) applies it the same way."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from modules.spec import SpecError, load_fleet, load_stack_file, read_stack_config
+from tests.conftest import ROOT
+
+
+@pytest.fixture
+def stacks(tmp_path: Path) -> Path:
+    directory = tmp_path / "stacks"
+    shutil.copytree(ROOT / "stacks", directory)
+    return directory
+
+
+def pin(stacks: Path, stage: str, pins: str) -> Path:
+    """fleet.yaml with `pins: {pins}` added to the stage `stage`."""
+    fleet = stacks / "fleet.yaml"
+    text = fleet.read_text()
+    anchor = f"  - name: {stage}\n"
+    assert anchor in text
+    fleet.write_text(text.replace(anchor, f"{anchor}    pins: {pins}\n"))
+    return fleet
+
+
+def git(stacks: Path, stack: str, configuration: str):
+    return load_stack_file(stacks / f"Pulumi.{stack}.yaml").spec.flux.configurations[configuration].git
+
+
+def test_a_stage_pin_overrides_the_profiles_branch_and_the_stacks_tag(stacks):
+    pin(stacks, "staging", "{platform: {tag: v1.4.0}}")
+    pin(stacks, "production", "{platform: {commit: 1a2b3c4d5e6f, branch: release}}")
+    staging = git(stacks, "staging", "platform")  # the branch came from the aks-platform profile
+    assert (staging.tag, staging.branch, staging.commit) == ("v1.4.0", None, None)
+    production = git(stacks, "prod-weu", "platform")  # the tag v1.0.0 came from the stack file
+    assert (production.tag, production.commit, production.branch) == (None, "1a2b3c4d5e6f", "release")
+    assert git(stacks, "dev", "platform").branch == "main"  # another stage: untouched
+    assert git(stacks, "edge-store-001", "gitops-demo").branch == "main"  # pins name configurations, not stages'
+
+
+def test_where_a_pinned_ref_comes_from_is_fleet_yaml(stacks):
+    pin(stacks, "staging", "{platform: {tag: v1.4.0}}")
+    config = read_stack_config(stacks / "Pulumi.staging.yaml", "stacks/Pulumi.staging.yaml")
+    origins = config.origins
+    assert origins.file_of(("flux", "configurations", "platform", "git", "tag")) == "stacks/fleet.yaml"
+    assert origins.file_of(("flux", "configurations", "platform", "git", "url")) == "stacks/profiles/aks-platform.yaml"
+    # a key missing under a map the pin only passed through is still the stack's or its profile's to write
+    assert origins.file_of(("flux", "configurations", "platform", "git", "timeout")) == "stacks/Pulumi.staging.yaml"
+    assert (
+        read_stack_config(stacks / "Pulumi.staging.yaml", pinned=False)
+        .raw["flux"]["configurations"]["platform"]["git"]
+        .get("tag")
+        is None
+    )
+
+
+@pytest.mark.parametrize(
+    ("pins", "message"),
+    [
+        ("{platform: {tag: v1, commit: 1a2b3c4d}}", "pin exactly one of tag or commit"),
+        ("{platform: {}}", "pin exactly one of tag or commit"),
+        ("{platform: {commit: 1a2b3c4d}}", "a commit needs the branch it is on"),
+        ("{platform: {tag: v1, branch: main}}", "a tag is pinned alone: no branch"),
+        ("{platform: {commit: not-a-sha, branch: main}}", "'not-a-sha' is not a commit SHA"),
+        ("{platform: {tag: v1, semver: '>=1'}}", "unknown key"),
+        ("{Platform: {tag: v1}}", "is not a DNS-1123 label"),
+    ],
+)
+def test_bad_pins_are_errors_of_fleet_yaml(stacks, pins, message):
+    fleet = pin(stacks, "staging", pins)
+    with pytest.raises(SpecError) as caught:
+        load_fleet(fleet, ["dev", "edge-store-001", "prod-weu", "staging"], "stacks/fleet.yaml")
+    [issue] = caught.value.issues
+    assert issue.file == "stacks/fleet.yaml" and issue.path.startswith("stages[1].pins.") and message in issue.message
+    with pytest.raises(SpecError) as caught:  # and no stack can be read while fleet.yaml cannot say its ref
+        load_stack_file(stacks / "Pulumi.dev.yaml", "stacks/Pulumi.dev.yaml")
+    assert caught.value.issues[0].file == "stacks/fleet.yaml"
+
+
+def test_a_pin_on_a_configuration_without_a_git_source_is_an_error(stacks):
+    path = stacks / "Pulumi.staging.yaml"
+    path.write_text(
+        "config:\n  azure-native:location: westeurope\n"
+        "  fluxfleet:cluster: {kind: aks, name: aks-staging-weu, resourceGroup: rg, "
+        "nodePools: [{name: system, vmSize: Standard_D4s_v5, count: 3, mode: System}]}\n"
+        "  fluxfleet:flux: {configurations: {blob: {azureBlob: {url: 'https://acct.blob.core.windows.net', "
+        "containerName: c}, kustomizations: {k: {path: ./}}}}}\n"
+    )
+    pin(stacks, "staging", "{blob: {tag: v1}}")
+    with pytest.raises(SpecError) as caught:
+        load_stack_file(path, "stacks/Pulumi.staging.yaml")
+    assert [str(issue) for issue in caught.value.issues] == [
+        "stacks/fleet.yaml: pins.blob: pins a git ref, but stack staging's configuration blob has no git source"
+    ]
+
+
+def test_a_fleet_without_pins_is_not_read_by_the_stacks(stacks):
+    (stacks / "fleet.yaml").write_text("stages: [{name: a, stacks: [nonexistent]}]\n")  # invalid, but pins nothing
+    assert load_stack_file(stacks / "Pulumi.dev.yaml").name == "dev"
