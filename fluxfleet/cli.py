@@ -75,6 +75,10 @@ StacksArgument = Annotated[
     list[str] | None, typer.Argument(help="Stack names; all Pulumi.*.yaml in the stacks dir if none.")
 ]
 StacksDirOption = Annotated[Path, typer.Option("--stacks-dir", help="Directory of the stack files.")]
+SourceOption = Annotated[
+    list[str] | None,
+    typer.Option("--source", help="URL=DIR: check kustomization paths against a local checkout of that repository."),
+]
 
 
 @app.callback()
@@ -90,12 +94,7 @@ def plan(
     stacks_dir: StacksDirOption = Path("stacks"),
     fmt: Annotated[PlanFormat, typer.Option("--format", help="Report format.")] = PlanFormat.text,
     output: Annotated[Path | None, typer.Option("--output", help="Write the report to this file.")] = None,
-    source: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--source", help="URL=DIR: check kustomization paths against a local checkout of that repository."
-        ),
-    ] = None,
+    source: SourceOption = None,
     policy_config: Annotated[
         Path | None,
         typer.Option(
@@ -125,13 +124,7 @@ def plan(
         except SpecError as error:
             raise _input_errors(error, "fluxfleet plan: --policy-config ") from None
 
-    checkouts = {}
-    for item in source or ():
-        url, _, directory = item.rpartition("=")
-        if not url or not Path(directory).is_dir():
-            _stderr(f"fluxfleet plan: --source {item}: expected URL=DIR with an existing directory")
-            raise typer.Exit(2)
-        checkouts[url] = Path(directory)
+    checkouts = _checkouts("plan", source)
     paths = _stack_paths("plan", stacks_dir, stacks)
     with _progress("planning", len(paths)) as advance:
         fleet = plan_fleet(
@@ -177,6 +170,95 @@ def config_(
     for error in config.errors:
         _stderr(str(error))
     raise typer.Exit(2 if config.errors else 0)
+
+
+def _checkouts(command: str, source: list[str] | None) -> dict[str, Path]:
+    """`--source URL=DIR` options: repository URL -> local checkout."""
+    checkouts = {}
+    for item in source or ():
+        url, _, directory = item.rpartition("=")
+        if not url or not Path(directory).is_dir():
+            _stderr(f"fluxfleet {command}: --source {item}: expected URL=DIR with an existing directory")
+            raise typer.Exit(2)
+        checkouts[url] = Path(directory)
+    return checkouts
+
+
+@app.command()
+def promote(
+    config: Annotated[str, typer.Argument(help="The Flux configuration whose git ref to promote.")],
+    to: Annotated[str, typer.Option("--to", help="The tag, or a commit SHA (with --branch), to promote.")],
+    branch: Annotated[str | None, typer.Option("--branch", help="The branch of a commit (the API needs it).")] = None,
+    stage: Annotated[str | None, typer.Option("--stage", help="Default: the first stage not at --to yet.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the change to fleet.yaml; write nothing.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Skip the order and health checks (no Azure read).")] = False,
+    source: SourceOption = None,
+    stacks_dir: StacksDirOption = Path("stacks"),
+    fleet_file: Annotated[Path | None, typer.Option("--fleet", help="Default: STACKS_DIR/fleet.yaml.")] = None,
+    subscription: Annotated[
+        str | None, typer.Option("--subscription", help="For stacks without cluster.subscriptionId.")
+    ] = None,
+) -> None:
+    """Pin a Flux configuration's git ref in fleet.yaml for the next stage that does not run it yet (or --stage),
+    keeping the rest of the file as written; then print the rollout to run. Refused past a stage that does not run
+    the ref yet or is not healthy (read through Azure Resource Graph), unless --force.
+
+    Exit codes: 0 promoted (or nothing to do), 1 refused or Azure could not be read, 2 invalid input.
+    """
+    import difflib
+
+    from fluxfleet.azure.account import default_subscription
+    from fluxfleet.azure.arm import ArmReader
+    from fluxfleet.azure.fleet_graph import FleetGraphReader
+    from fluxfleet.azure.resource_graph import ResourceGraphReader
+    from fluxfleet.azure.status import AzureError
+    from fluxfleet.plan import display_path
+    from fluxfleet.promote import check_order_and_health, check_source, plan_promotion, write_fleet
+    from modules.spec import FLEET_FILE, SpecError, load_fleet, load_stacks, report_name
+    from modules.spec.fleet import pin_of_option
+
+    checkouts = _checkouts("promote", source)
+    fleet_path = fleet_file or stacks_dir / FLEET_FILE
+    if fleet_file is not None and fleet_file.resolve() != (stacks_dir / FLEET_FILE).resolve():
+        _stderr(f"fluxfleet promote: --fleet: pins belong in {stacks_dir / FLEET_FILE}, where `pulumi up` reads them")
+        raise typer.Exit(2)
+    paths = _stack_paths("promote", stacks_dir, None)
+    try:
+        pin = pin_of_option(config, to, branch)
+        loaded = {stack.name: stack for stack in load_stacks(paths, display_path)}
+        fleet = load_fleet(fleet_path, sorted(report_name(path) for path in paths), display_path(fleet_path))
+        promotion = plan_promotion(fleet, fleet_path, config, pin, stage, loaded)
+    except SpecError as error:
+        raise _input_errors(error, "fluxfleet promote: ") from None
+    if promotion.stage is None:
+        typer.echo(f"every stage runs {config} at {pin} already: nothing to promote")
+        raise typer.Exit(0)
+    was = f"was {promotion.previous}" if promotion.previous else "was not pinned"
+    typer.echo(f"promote {config} to {pin} in stage {promotion.stage} ({was})")
+    if checkouts:
+        check_source(promotion, fleet, loaded, checkouts)
+    if not (force or dry_run or promotion.problems):
+        default = subscription or default_subscription()
+        arm = ArmReader()
+        try:
+            reads = FleetGraphReader(ResourceGraphReader(arm.credential, **arm.client_options), arm)
+            check_order_and_health(promotion, fleet, loaded, reads, default)
+        except AzureError as error:
+            _stderr(f"fluxfleet promote: {error}")
+            raise typer.Exit(1) from None
+    for problem in promotion.problems:
+        _stderr(f"fluxfleet promote: refused: {problem}")
+    if promotion.problems:
+        raise typer.Exit(1)
+    assert promotion.fleet_text is not None
+    if dry_run:
+        before = fleet_path.read_text(encoding="utf-8").splitlines(keepends=True)
+        diff = difflib.unified_diff(before, promotion.fleet_text.splitlines(keepends=True), fleet.file, fleet.file)
+        typer.echo("".join(diff), nl=False)
+        raise typer.Exit(0)
+    write_fleet(fleet_path, promotion.fleet_text)
+    typer.echo(f"wrote {fleet.file}; next: {promotion.rollout}")
+    raise typer.Exit(0)
 
 
 PROGRESS_FROM = 20  # stacks: a shorter run needs no progress bar

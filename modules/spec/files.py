@@ -163,6 +163,33 @@ def _yaml(typ: str) -> Any:
     return yaml
 
 
+def yaml_round_trip(text: str) -> Any:
+    """ruamel's round-trip YAML, with the same bounded parser, set to write `text`'s indentation back: for the edits
+    fluxfleet makes to a user's file (a pin in fleet.yaml), which keep everything else byte for byte."""
+    from ruamel.yaml.util import load_yaml_guess_indent
+
+    yaml = _yaml("rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096  # never re-wrap a user's long lines
+    try:
+        _, sequence, offset = load_yaml_guess_indent(text)
+    except Exception:  # noqa: BLE001 - a guess: the defaults below then
+        sequence, offset = None, None
+    yaml.indent(mapping=_mapping_indent(text), sequence=sequence or 2, offset=offset or 0)
+    return yaml
+
+
+def _mapping_indent(text: str) -> int:
+    """How far a block mapping's keys are indented under their parent key (ruamel guesses sequences only)."""
+    lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    for line, following in zip(lines, lines[1:], strict=False):
+        step = (len(following) - len(following.lstrip())) - (len(line) - len(line.lstrip()))
+        opens = line.rstrip().endswith(":") and not line.lstrip().startswith("-")
+        if opens and not following.lstrip().startswith("-") and step > 0:
+            return step
+    return 2
+
+
 def read_yaml(path: Path, file: str, where: Callable[[Loc], str] | None = None) -> Any:
     """A YAML (or JSON) document, or a SpecError saying in one line why it cannot be read. Hostile input ends
     fast: see read_text, _bounded_parser and check_expansion (`where` names its key paths; default: as fleet.yaml)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,9 +12,18 @@ from typing import Annotated
 from pydantic import Field, ValidationError, model_validator
 
 from modules.spec.errors import SpecError, SpecIssue, key_path, listed, shown
-from modules.spec.files import read_yaml
+from modules.spec.files import read_text, read_yaml, yaml_round_trip
 from modules.spec.profiles import PROFILE_NAME, PROFILE_NAME_RULE
-from modules.spec.stack import GIT_REF_KEYS, DnsLabel, Duration, Line, SpecModel, pattern, pydantic_issues
+from modules.spec.stack import (
+    GIT_REF_KEYS,
+    DnsLabel,
+    Duration,
+    Line,
+    SpecModel,
+    dns_label_problem,
+    pattern,
+    pydantic_issues,
+)
 
 
 # --------------------------------------------------------------------------------------------- the fleet rollout
@@ -200,3 +210,41 @@ def has_pins(path: Path, display: str) -> bool:
     document = read_yaml(path, display)
     stages = document.get("stages") if isinstance(document, Mapping) else None
     return isinstance(stages, list) and any(isinstance(stage, Mapping) and stage.get("pins") for stage in stages)
+
+
+def pin_of_option(config: str, ref: str, branch: str | None) -> PinSpec:
+    """`fluxfleet promote CONFIG --to REF [--branch B]` as a pin: a commit SHA (with its branch) or a tag. A SpecError
+    naming the option when it is not one."""
+    if problem := dns_label_problem(config):
+        raise SpecError([SpecIssue("CONFIG", shown(config), problem)])
+    is_commit = re.fullmatch(r"[0-9a-f]{7,40}", ref) is not None
+    raw = {"commit": ref, "branch": branch} if is_commit else {"tag": ref, **({"branch": branch} if branch else {})}
+    try:
+        return PinSpec.model_validate(raw)
+    except ValidationError as error:
+        issues = [SpecIssue("--to", shown(ref), issue.message) for issue in pydantic_issues("--to", error)]
+        raise SpecError(issues) from None
+
+
+def with_pin(path: Path, display: str, stage: str, config: str, pin: PinSpec) -> str:
+    """fleet.yaml's text with `stages[stage].pins[config]` set to `pin`, everything else as written (comments, order,
+    quoting, flow style): ruamel's round trip."""
+    from io import StringIO
+
+    from ruamel.yaml.comments import CommentedMap
+
+    text = read_text(path, display)
+    yaml = yaml_round_trip(text)
+    document = yaml.load(text)
+    [target] = [s for s in document["stages"] if s.get("name") == stage]
+    pins = target.get("pins")
+    if pins is None:
+        pins = target["pins"] = CommentedMap()
+        if getattr(target, "fa", None) is not None and target.fa.flow_style():
+            pins.fa.set_flow_style()
+    value = CommentedMap({"tag": pin.tag} if pin.tag else {"commit": pin.commit, "branch": pin.branch})
+    value.fa.set_flow_style()
+    pins[config] = value
+    out = StringIO()
+    yaml.dump(document, out)
+    return out.getvalue()
