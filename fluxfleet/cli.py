@@ -184,10 +184,18 @@ def _checkouts(command: str, source: list[str] | None) -> dict[str, Path]:
     return checkouts
 
 
+class PromoteFormat(StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
 @app.command()
 def promote(
     config: Annotated[str, typer.Argument(help="The Flux configuration whose git ref to promote.")],
-    to: Annotated[str, typer.Option("--to", help="The tag, or a commit SHA (with --branch), to promote.")],
+    to: Annotated[
+        str | None, typer.Option("--to", help="The tag, or a commit SHA (with --branch), to promote.")
+    ] = None,
     branch: Annotated[str | None, typer.Option("--branch", help="The branch of a commit (the API needs it).")] = None,
     stage: Annotated[str | None, typer.Option("--stage", help="Default: the first stage not at --to yet.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the change to fleet.yaml; write nothing.")] = False,
@@ -198,12 +206,18 @@ def promote(
     subscription: Annotated[
         str | None, typer.Option("--subscription", help="For stacks without cluster.subscriptionId.")
     ] = None,
+    status: Annotated[
+        bool, typer.Option("--status", help="Per stage: its pinned ref, how many stacks run it, which lag behind.")
+    ] = False,
+    fmt: Annotated[PromoteFormat, typer.Option("--format", help="For --status.")] = PromoteFormat.text,
 ) -> None:
     """Pin a Flux configuration's git ref in fleet.yaml for the next stage that does not run it yet (or --stage),
     keeping the rest of the file as written; then print the rollout to run. Refused past a stage that does not run
-    the ref yet or is not healthy (read through Azure Resource Graph), unless --force.
+    the ref yet or is not healthy (read through Azure Resource Graph), unless --force. With --status, show per stage
+    the ref it pins and which stacks run it.
 
-    Exit codes: 0 promoted (or nothing to do), 1 refused or Azure could not be read, 2 invalid input.
+    Exit codes: 0 promoted (or nothing to do; --status: every stage runs its pin), 1 refused, Azure could not be read
+    (--status: a stack lags), 2 invalid input.
     """
     import difflib
 
@@ -213,7 +227,14 @@ def promote(
     from fluxfleet.azure.resource_graph import ResourceGraphReader
     from fluxfleet.azure.status import AzureError
     from fluxfleet.plan import display_path
-    from fluxfleet.promote import check_order_and_health, check_source, plan_promotion, write_fleet
+    from fluxfleet.promote import (
+        check_order_and_health,
+        check_source,
+        plan_promotion,
+        promotion_status,
+        render_status,
+        write_fleet,
+    )
     from modules.spec import FLEET_FILE, SpecError, load_fleet, load_stacks, report_name
     from modules.spec.fleet import pin_of_option
 
@@ -223,6 +244,24 @@ def promote(
         _stderr(f"fluxfleet promote: --fleet: pins belong in {stacks_dir / FLEET_FILE}, where `pulumi up` reads them")
         raise typer.Exit(2)
     paths = _stack_paths("promote", stacks_dir, None)
+    if status:
+        try:
+            loaded = {stack.name: stack for stack in load_stacks(paths, display_path)}
+            fleet = load_fleet(fleet_path, sorted(report_name(path) for path in paths), display_path(fleet_path))
+        except SpecError as error:
+            raise _input_errors(error, "fluxfleet promote: ") from None
+        arm = ArmReader()
+        try:
+            reads = FleetGraphReader(ResourceGraphReader(arm.credential, **arm.client_options), arm)
+            stages = promotion_status(config, fleet, loaded, reads, subscription or default_subscription())
+        except AzureError as error:
+            _stderr(f"fluxfleet promote: {error}")
+            raise typer.Exit(1) from None
+        typer.echo(render_status(config, stages, fmt.value), nl=False)
+        raise typer.Exit(1 if any(stage.lagging for stage in stages) else 0)
+    if to is None:
+        _stderr("fluxfleet promote: --to REF is needed (or --status)")
+        raise typer.Exit(2)
     try:
         pin = pin_of_option(config, to, branch)
         loaded = {stack.name: stack for stack in load_stacks(paths, display_path)}

@@ -21,7 +21,7 @@ from pathlib import Path
 from fluxfleet.azure.fleet_graph import FleetReads
 from fluxfleet.status.build import fleet_status
 from fluxfleet.status.model import Health
-from modules.spec import Fleet, PinSpec, SpecError, SpecIssue, Stack, repository_key, shown
+from modules.spec import Fleet, PinSpec, SpecError, SpecIssue, Stack, printable, repository_key, shown
 from modules.spec.fleet import with_pin
 
 GIT_TIMEOUT = 60  # seconds for one git command on a local checkout
@@ -148,3 +148,79 @@ def write_fleet(path: Path, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+# --------------------------------------------------------------------------------------------- promote --status
+
+
+@dataclass(frozen=True)
+class Lagging:
+    stack: str
+    revision: str | None  # what it runs, as Azure reports it
+    state: str  # why it does not count as running the pin: Non-Compliant, Pending, unknown, ...
+
+
+@dataclass(frozen=True)
+class StageRevision:
+    stage: str
+    pinned: str | None  # the stage's pin for the configuration; None: the stacks' own refs
+    stacks: int  # stacks of the stage that declare the configuration
+    running: int  # of them, Compliant at their pinned ref
+    lagging: tuple[Lagging, ...]
+
+
+def promotion_status(
+    config: str, fleet: Fleet, stacks: Mapping[str, Stack], reads: FleetReads, default_subscription: str | None
+) -> list[StageRevision]:
+    """Per stage, the ref it pins for `config` and how many of its stacks run it (one fleet read for all)."""
+    stage_of = {name: stage.name for stage in fleet.stages for name in stage.stacks}
+    members = [stack for name, stack in stacks.items() if name in stage_of and config in stack.spec.flux.configurations]
+    status = {s.stack: s for s in fleet_status(members, reads, stage_of.get, default_subscription).stacks}
+    result = []
+    for stage in fleet.stages:
+        lagging, count = [], 0
+        for name in stage.stacks:
+            if name not in status:
+                continue
+            count += 1
+            found = next((c for c in status[name].configurations if c.name == config), None)
+            if found is None or found.health is not Health.healthy:
+                state = found.compliance if found else status[name].summary
+                lagging.append(Lagging(name, found.revision if found else None, state))
+        pinned = stage.pins.get(config)
+        result.append(
+            StageRevision(stage.name, str(pinned) if pinned else None, count, count - len(lagging), tuple(lagging))
+        )
+    return result
+
+
+def render_status(config: str, stages: list[StageRevision], fmt: str) -> str:
+    if fmt == "json":
+        import json
+
+        document = {
+            "config": config,
+            "stages": [
+                {
+                    "stage": s.stage,
+                    "pinned": s.pinned,
+                    "stacks": s.stacks,
+                    "running": s.running,
+                    "lagging": [{"stack": x.stack, "revision": x.revision, "state": x.state} for x in s.lagging],
+                }
+                for s in stages
+            ],
+        }
+        return json.dumps(document, indent=2) + "\n"
+    if fmt == "markdown":
+        lines = [f"# {config}: revisions by stage", "", "| stage | pinned | running | lagging |", "|---|---|---|---|"]
+        for s in stages:
+            behind = ", ".join(f"{x.stack} ({x.state} @ {x.revision or '-'})" for x in s.lagging) or "-"
+            cells = [s.stage, s.pinned or "-", f"{s.running}/{s.stacks}", behind]
+            lines.append("| " + " | ".join(printable(cell).replace("|", "\\|") for cell in cells) + " |")
+        return "\n".join(lines) + "\n"
+    lines = []
+    for s in stages:
+        lines.append(f"{s.stage}: {s.pinned or 'not pinned'}: {s.running}/{s.stacks} running it")
+        lines += [f"  behind: {x.stack}: {x.state} @ {x.revision or '-'}" for x in s.lagging]
+    return printable("\n".join(lines), lines=True) + "\n"

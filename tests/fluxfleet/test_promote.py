@@ -4,6 +4,7 @@ at the ref or not healthy (unless --force); the ref and the kustomization paths 
 from __future__ import annotations
 
 import difflib
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -157,3 +158,24 @@ def test_the_ref_and_every_path_are_checked_in_the_checkout_before_writing(proje
     assert "refused: dev: kustomization apps: './apps/staging' is not a directory at tag v1.5.0" in result.stderr
     result = promote("--to", "v1.4.0", "--source", f"{URL}={checkout}")
     assert result.exit_code == 0, result.output
+
+
+def test_status_shows_per_stage_the_pin_and_who_lags(project, azure):
+    assert promote("--to", "v1.4.0").exit_code == 0  # dev pinned; dev's cluster still runs main
+    result = CliRunner().invoke(app, ["promote", "platform", "--status", "--subscription", SUB, "--format", "json"])
+    assert result.exit_code == 1, result.output  # a stack lags
+    stages = {s["stage"]: s for s in json.loads(result.stdout)["stages"]}
+    assert (stages["dev"]["pinned"], stages["dev"]["running"], stages["dev"]["stacks"]) == ("tag v1.4.0", 0, 1)
+    [lagging] = stages["dev"]["lagging"]
+    assert lagging["stack"] == "dev" and lagging["revision"].startswith("main/")
+    assert (stages["staging"]["pinned"], stages["staging"]["running"]) == (None, 1)
+    assert stages["edge"]["stacks"] == 0  # the stores run another configuration
+    azure.by_name["aks-dev-weu"] = snapshot(
+        aks("aks-dev-weu"), configurations=(flux("platform", revision="v1.4.0/0ba6f0d"),)
+    )
+    result = CliRunner().invoke(app, ["promote", "platform", "--status", "--subscription", SUB])
+    assert result.exit_code == 0 and "dev: tag v1.4.0: 1/1 running it" in result.stdout
+    markdown = CliRunner().invoke(
+        app, ["promote", "platform", "--status", "--subscription", SUB, "--format", "markdown"]
+    )
+    assert "| dev | tag v1.4.0 | 1/1 | - |" in markdown.stdout
