@@ -49,7 +49,13 @@ def test_actionlint_reports_a_broken_workflow(tmp_path: Path) -> None:
 
 
 def test_every_workflow_is_checked() -> None:
-    assert {path.name for path in WORKFLOWS} >= {"preview.yml", "deploy.yml", "deploy-stage.yml", "drift.yml"}
+    assert {path.name for path in WORKFLOWS} >= {
+        "preview.yml",
+        "deploy.yml",
+        "deploy-stage.yml",
+        "drift.yml",
+        "promote.yml",
+    }
 
 
 def test_deploy_workflow_has_a_job_per_fleet_stage_in_order():
