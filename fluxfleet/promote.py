@@ -100,7 +100,7 @@ def check_source(
     target = next(s for s in fleet.stages if s.name == promotion.stage)
     roots = {repository_key(url): Path(directory) for url, directory in checkouts.items()}
     rev = promotion.pin.commit or f"refs/tags/{promotion.pin.tag}"
-    checked: set[tuple[Path, str]] = set()
+    checked: set[tuple[Path, str]] = set()  # (checkout, path): each looked up once, however many stacks share it
     for name in target.stacks:
         configuration = stacks[name].spec.flux.configurations.get(promotion.config) if name in stacks else None
         if configuration is None or configuration.git is None:
@@ -108,11 +108,12 @@ def check_source(
         root = roots.get(repository_key(configuration.git.url))
         if root is None:
             continue
-        if (root, "") not in checked:
-            checked.add((root, ""))
-            if _git(root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}") is None:
-                promotion.problems.append(f"{promotion.pin} is not in {root}: fetch it (git fetch --tags), or push it")
-                return
+        if (
+            not any(seen == root for seen, _ in checked)
+            and _git(root, "rev-parse", "--verify", f"{rev}^{{commit}}") is None
+        ):
+            promotion.problems.append(f"{promotion.pin} is not in {root}: fetch it (git fetch --tags), or push it")
+            return
         for kustomization_name, kustomization in configuration.kustomizations.items():
             path = os.path.normpath(kustomization.path or ".")
             if (root, path) in checked:
