@@ -200,6 +200,9 @@ def promote(
     stage: Annotated[str | None, typer.Option("--stage", help="Default: the first stage not at --to yet.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the change to fleet.yaml; write nothing.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Skip the order and health checks (no Azure read).")] = False,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Then run the stage's rollout (as `fluxfleet rollout`).")
+    ] = False,
     source: SourceOption = None,
     stacks_dir: StacksDirOption = Path("stacks"),
     fleet_file: Annotated[Path | None, typer.Option("--fleet", help="Default: STACKS_DIR/fleet.yaml.")] = None,
@@ -217,7 +220,7 @@ def promote(
     the ref it pins and which stacks run it.
 
     Exit codes: 0 promoted (or nothing to do; --status: every stage runs its pin), 1 refused, Azure could not be read
-    (--status: a stack lags), 2 invalid input.
+    (--status: a stack lags), 2 invalid input; with --apply, the rollout's.
     """
     import difflib
 
@@ -296,8 +299,11 @@ def promote(
         typer.echo("".join(diff), nl=False)
         raise typer.Exit(0)
     write_fleet(fleet_path, promotion.fleet_text)
-    typer.echo(f"wrote {fleet.file}; next: {promotion.rollout}")
-    raise typer.Exit(0)
+    if not apply:
+        typer.echo(f"wrote {fleet.file}; next: {promotion.rollout}")
+        raise typer.Exit(0)
+    typer.echo(f"wrote {fleet.file}; running: {promotion.rollout}")
+    rollout(stage=promotion.stage, stacks_dir=stacks_dir, fleet_file=fleet_file)  # exits with the rollout's code
 
 
 PROGRESS_FROM = 20  # stacks: a shorter run needs no progress bar

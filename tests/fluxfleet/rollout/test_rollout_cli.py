@@ -381,3 +381,17 @@ def test_pins_in_a_fleet_file_elsewhere_are_refused(project):
     result = rollout("--fleet", str(other), "--dry-run")
     assert result.exit_code == 2
     assert "pins belong in stacks/fleet.yaml: `pulumi up` reads a stage's pins from there" in result.stderr
+
+
+def test_promote_apply_writes_the_pin_then_rolls_the_stage_out(project, fake):
+    no_gate(project)
+    fake.scenario_path.write_text(
+        json.dumps(
+            {"stacks": {"dev": {"preview": {"events": update_events("dev")}, "up": {"events": update_events("dev")}}}}
+        )
+    )
+    result = CliRunner().invoke(app, ["promote", "platform", "--to", "v1.4.0", "--force", "--apply"])
+    assert result.exit_code == 0, result.output
+    assert "wrote stacks/fleet.yaml; running: fluxfleet rollout --stage dev" in result.stdout
+    assert "platform: {tag: v1.4.0}" in (project / "stacks" / "fleet.yaml").read_text()
+    assert [call["argv"][1] for call in fake.calls() if "up" in call["argv"]] == ["up"]
