@@ -1,4 +1,4 @@
-"""Shared fixtures: a valid stack spec to vary, the program under mocks, and ../shared."""
+"""Shared fixtures: a valid stack spec to vary, the program under mocks, and the fixture files of tests/fixtures."""
 
 from __future__ import annotations
 
@@ -10,19 +10,18 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
-ARM_EXAMPLES = SHARED / "arm-examples"
+FIXTURES = ROOT / "tests" / "fixtures"
+# Verbatim copies, kept in the repository so that a clone tests on its own (sources: arm-examples/INDEX.md,
+# gitops-example/SOURCE.md): Azure REST API specs examples and swagger, and the Flux example GitOps repository.
+ARM_EXAMPLES = FIXTURES / "arm-examples"
 # The example stacks as single files, their profiles merged in: for tests that edit a stack file by text.
-STANDALONE_STACKS = ROOT / "tests" / "fixtures" / "stacks"
+STANDALONE_STACKS = FIXTURES / "stacks"
 
 
-def require_shared(*parts: str) -> Path:
-    """A path under ../shared, or skip the test saying why."""
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(
-            f"{path} is absent: ../shared (Azure REST API examples, gitops example) is not beside this checkout"
-        )
+def fixture_file(*parts: str) -> Path:
+    """A file or folder of tests/fixtures (arm-examples/..., gitops-example); a test fails if it is missing."""
+    path = FIXTURES.joinpath(*parts)
+    assert path.exists(), f"{path} is missing from the repository's test fixtures"
     return path
 
 

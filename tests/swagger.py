@@ -2,7 +2,7 @@
 
 Strict where the swagger is loose: an object accepts only the properties the swagger defines, and none of
 the read-only ones (a request that sends them is wrong). References to common-types files that are not in
-../shared/arm-examples (ProxyResource, Identity) accept any value.
+tests/fixtures/arm-examples (ProxyResource, Identity) accept any value.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The bodies the program sends validate against Azure's official swagger (../shared/arm-examples)."""
+"""The bodies the program sends validate against Azure's official swagger (tests/fixtures/arm-examples)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 
 from modules.spec import load_stack_file
-from tests.conftest import ROOT, deploy, deploy_spec, require_shared, unwrap_secrets
+from tests.conftest import ROOT, deploy, deploy_spec, fixture_file, unwrap_secrets
 from tests.swagger import api_default, request_schema
 
 KC = ("specification", "kubernetesconfiguration", "resource-manager", "Microsoft.KubernetesConfiguration")
@@ -22,7 +22,7 @@ EXAMPLE_STACKS = sorted(p.name for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
 
 
 def validator(*parts: str, definition: str) -> jsonschema.Draft7Validator:
-    schema = request_schema(require_shared("arm-examples", *parts), definition)
+    schema = request_schema(fixture_file("arm-examples", *parts), definition)
     return jsonschema.Draft7Validator(schema)
 
 
@@ -175,7 +175,7 @@ def test_the_arc_tutorial_stack_sends_every_field_az_cli_sends(request_name):
 def test_what_the_stack_sets_beyond_az_cli_is_what_the_service_defaults_to(request_name):
     """Explicit values where the CLI relies on the service's defaults, so the two end up configured alike."""
     parts, definition = SWAGGERS[request_name]
-    swagger = require_shared("arm-examples", *parts)
+    swagger = fixture_file("arm-examples", *parts)
     sent_by_cli = dict(leaves(AZ_CLI["requests"][request_name]["body"]))
     _, body = tutorial_stack_requests()[request_name]
     service_defaults = SERVICE_DEFAULTS[request_name]

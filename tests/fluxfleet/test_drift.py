@@ -23,7 +23,7 @@ from fluxfleet.runner import OperationResult, PropertyChange, ResourceChange
 from fluxfleet.simulation import FakeClock, FakeRunner
 from modules.spec import load_stack_file
 from tests.azure_transport import FakeCredential, ScriptedTransport, example
-from tests.conftest import STANDALONE_STACKS, CANARY, ROOT, require_shared
+from tests.conftest import STANDALONE_STACKS, CANARY, ROOT, fixture_file
 from tests.fluxfleet.conftest import FakePulumi
 from tests.modules.test_keyvault import CHALLENGE, GET_SECRET
 
@@ -63,14 +63,14 @@ class Cluster:
     """The Azure side of one cluster: its Flux configurations and extensions, and a Key Vault, as ARM answers."""
 
     def __init__(self, configuration_name: str = "platform"):
-        compliant = copy.deepcopy(example(require_shared(*FLUX_EXAMPLES, "GetFluxConfiguration.json")))
+        compliant = copy.deepcopy(example(fixture_file(*FLUX_EXAMPLES, "GetFluxConfiguration.json")))
         compliant["name"] = configuration_name
         self.configurations = {"value": [compliant]}
-        flux = copy.deepcopy(example(require_shared(*EXTENSION_EXAMPLE)))
+        flux = copy.deepcopy(example(fixture_file(*EXTENSION_EXAMPLE)))
         flux["name"] = "flux"
         flux["properties"].update(extensionType="microsoft.flux", currentVersion="1.16.3")
         self.extensions = {"value": [flux]}
-        self.secret = copy.deepcopy(example(require_shared(*GET_SECRET)))
+        self.secret = copy.deepcopy(example(fixture_file(*GET_SECRET)))
         self.secret["value"] = CANARY
         self.secret_version = self.secret["id"].rsplit("/", 1)[-1]
 

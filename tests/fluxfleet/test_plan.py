@@ -15,7 +15,7 @@ from fluxfleet.cli import app
 from fluxfleet.plan import plan_fleet
 from modules.spec import stack_files
 from fluxfleet.report import render
-from tests.conftest import STANDALONE_STACKS, CANARY, ROOT, CanaryKeyVault, require_shared
+from tests.conftest import STANDALONE_STACKS, CANARY, ROOT, CanaryKeyVault, fixture_file
 
 STACKS = ROOT / "stacks"
 EXAMPLES = ["dev", "edge-store-001", "prod-weu", "staging"]
@@ -201,13 +201,13 @@ EXAMPLE_REPO = "https://github.com/fluxcd/flux2-kustomize-helm-example"
 
 
 def test_example_stack_paths_exist_in_the_gitops_example(in_root):
-    checkout = require_shared("gitops-example")
+    checkout = fixture_file("gitops-example")
     result = run("--source", f"{EXAMPLE_REPO}={checkout}", "--format", "json")
     assert result.exit_code == 0, result.stdout  # prod-weu reaches the same repository over ssh://
 
 
 def test_a_missing_path_is_an_error_with_its_key_path(tmp_path):
-    checkout = require_shared("gitops-example")
+    checkout = fixture_file("gitops-example")
     (tmp_path / "Pulumi.edge.yaml").write_text(
         (STANDALONE_STACKS / "Pulumi.edge-store-001.yaml").read_text().replace("./apps/staging", "./apps/stagin")
     )

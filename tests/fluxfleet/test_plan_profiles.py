@@ -14,7 +14,7 @@ from fluxfleet.cli import app
 from fluxfleet.plan import plan_fleet
 from fluxfleet.report import render
 from modules.spec import stack_files
-from tests.conftest import ROOT, require_shared
+from tests.conftest import ROOT, fixture_file
 
 STORES = 12
 
@@ -101,7 +101,7 @@ def test_a_policy_violation_of_a_profile_value_is_located_in_the_profile(fleet):
 
 
 def test_a_source_path_check_names_the_profile(fleet):
-    checkout = require_shared("gitops-example")
+    checkout = fixture_file("gitops-example")
     profile = edit_profile(fleet, "apps: {path: ./apps/staging", "apps: {path: ./apps/stagin")
     url = "https://github.com/fluxcd/flux2-kustomize-helm-example"
     report = json.loads(run("--stacks-dir", str(fleet), "--source", f"{url}={checkout}", "--format", "json").stdout)

@@ -1,5 +1,5 @@
 """`fluxfleet preflight` end to end: the command line, the real ArmReader and SDK clients, and ARM bodies served
-through azure-core's transport (official examples from ../shared and the project's own failing-state fixtures)."""
+through azure-core's transport (official examples from tests/fixtures and the project's own failing-state fixtures)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 import fluxfleet.azure.arm as arm
 from fluxfleet.cli import app
 from tests.azure_transport import FakeCredential, ScriptedTransport, example
-from tests.conftest import CANARY, ROOT, require_shared
+from tests.conftest import CANARY, ROOT, fixture_file
 from tests.modules.test_keyvault import CHALLENGE, GET_SECRET
 
 SUB = "11111111-2222-3333-4444-555555555555"
@@ -26,7 +26,7 @@ ARC = ("hybridkubernetes", "resource-manager", "Microsoft.Kubernetes", "stable",
 
 
 def official(*parts: str) -> Any:
-    return copy.deepcopy(example(require_shared("arm-examples", "specification", *parts)))
+    return copy.deepcopy(example(fixture_file("arm-examples", "specification", *parts)))
 
 
 def fixture(name: str) -> Any:
@@ -56,7 +56,7 @@ class Azure:
         )
         self.extensions = {"value": [flux]}
         self.flux_v1: dict = {"value": []}
-        self.secret = copy.deepcopy(example(require_shared(*GET_SECRET)))
+        self.secret = copy.deepcopy(example(fixture_file(*GET_SECRET)))
         self.secret["value"] = CANARY
 
     def respond(self, request) -> tuple[int, Any, dict[str, str]]:

@@ -10,7 +10,7 @@ import pytest
 from modules.keyvault import KeyVaultReader, OfflineKeyVault
 from modules.spec import KeyVaultRef
 from tests.azure_transport import FakeCredential, ScriptedTransport, example
-from tests.conftest import require_shared
+from tests.conftest import fixture_file
 
 GET_SECRET = (
     "arm-examples",
@@ -45,7 +45,7 @@ def vault(respond):
 
 
 def test_reads_the_secret_version_it_is_asked_for():
-    body = example(require_shared(*GET_SECRET))
+    body = example(fixture_file(*GET_SECRET))
     transport = vault(lambda request: (200, body, {}))
     reader = KeyVaultReader(FakeCredential(), transport=transport)
     ref = KeyVaultRef("myvault", "mysecretname", "4387e9f3d6e14c459867679a90fd0f79")
@@ -58,7 +58,7 @@ def test_reads_the_secret_version_it_is_asked_for():
 
 
 def test_one_client_per_vault():
-    body = copy.deepcopy(example(require_shared(*GET_SECRET)))
+    body = copy.deepcopy(example(fixture_file(*GET_SECRET)))
     reader = KeyVaultReader(FakeCredential(), transport=vault(lambda request: (200, body, {})))
     reader.get_secret(KeyVaultRef("myvault", "a"))
     reader.get_secret(KeyVaultRef("https://myvault.vault.azure.net/", "b"))

@@ -8,7 +8,7 @@ import pytest
 
 from modules.providers import register_provider
 from tests.azure_transport import FakeCredential, ScriptedTransport, example
-from tests.conftest import deploy, require_shared
+from tests.conftest import deploy, fixture_file
 
 GET_PROVIDER = (
     "arm-examples",
@@ -26,7 +26,7 @@ SUB = "11111111-2222-3333-4444-555555555555"
 
 def provider_states(*states: str):
     """GETs answer the given states in turn (the last one repeats); POST register answers `Registering`."""
-    base = example(require_shared(*GET_PROVIDER))
+    base = example(fixture_file(*GET_PROVIDER))
     remaining = list(states)
 
     def respond(request):

@@ -1,6 +1,6 @@
 """ArmReader over the real Azure SDK clients, served real ARM bodies through azure-core's transport.
 
-Official bodies come from ../shared/arm-examples (skipped with a reason where it is absent); the failing states the
+Official bodies come from tests/fixtures/arm-examples; the failing states the
 official examples lack are the project's own fixtures in tests/fixtures/arm/.
 """
 
@@ -32,7 +32,7 @@ from fluxfleet.azure.status import AccessDenied, AzureError
 from modules.cluster_ref import ClusterRef
 from modules.spec import KeyVaultRef
 from tests.azure_transport import FakeCredential, ScriptedTransport, example
-from tests.conftest import CANARY, ROOT, require_shared
+from tests.conftest import CANARY, ROOT, fixture_file
 from tests.modules.test_keyvault import GET_SECRET, vault
 
 SUB = "11111111-2222-3333-4444-555555555555"
@@ -51,8 +51,8 @@ STABLE_API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}$")  # the reader speaks no 
 
 
 def official(*parts: str, status: str = "200") -> Any:
-    """The response body of an official x-ms-examples file under ../shared/arm-examples/specification."""
-    return example(require_shared("arm-examples", "specification", *parts), status)
+    """The response body of an official x-ms-examples file under tests/fixtures/arm-examples/specification."""
+    return example(fixture_file("arm-examples", "specification", *parts), status)
 
 
 def fixture(name: str, status: str = "200") -> Any:
@@ -301,7 +301,7 @@ def test_feature_pending_approval():
 
 
 def test_secret_metadata_from_get_secret():
-    body = example(require_shared(*GET_SECRET))
+    body = example(fixture_file(*GET_SECRET))
     transport = vault(lambda request: (200, body, {}))
     metadata = reader_over(transport).secret_metadata(KeyVaultRef("myvault", "mysecretname"))
     assert metadata.vault_url == "https://myvault.vault.azure.net/" and metadata.name == "mysecretname"
@@ -652,7 +652,7 @@ def test_clients_are_built_once_per_subscription_and_vault():
     for subscription_id in (SUB, SUB, OTHER_SUB):
         reader.managed_cluster(subscription_id, "rg-fleet-dev", "aks-dev-weu")
     assert len(reader._clients) == 2
-    secret = example(require_shared(*GET_SECRET))
+    secret = example(fixture_file(*GET_SECRET))
     reader = reader_over(vault(lambda request: (200, secret, {})))
     reader.secret_metadata(KeyVaultRef("myvault", "a"))
     reader.secret_metadata(KeyVaultRef("https://myvault.vault.azure.net", "b"))
@@ -720,7 +720,7 @@ def test_subscriptions_do_not_wait_for_each_other():
 
 
 def canary_secret() -> dict[str, Any]:
-    body = copy.deepcopy(example(require_shared(*GET_SECRET)))
+    body = copy.deepcopy(example(fixture_file(*GET_SECRET)))
     body["value"] = CANARY
     return body
 
