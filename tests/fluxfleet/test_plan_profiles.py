@@ -154,3 +154,10 @@ def test_plan_shows_where_each_configurations_ref_comes_from(fleet):
     }
     text = run("--stacks-dir", str(fleet), "staging").stdout
     assert "flux configuration platform  at tag v1.4.0" in text
+
+
+def test_the_same_stacks_give_byte_identical_json_from_run_to_run(fleet):
+    """options.dependsOn came in set order: two runs of the same plan differed."""
+    first = run("--stacks-dir", str(fleet), "--format", "json", "--jobs", "1").stdout
+    assert first == run("--stacks-dir", str(fleet), "--format", "json", "--jobs", "1").stdout
+    assert first == run("--stacks-dir", str(fleet), "--format", "json", "--jobs", "2").stdout
