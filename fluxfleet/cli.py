@@ -172,6 +172,20 @@ def config_(
     raise typer.Exit(2 if config.errors else 0)
 
 
+def _subscription(command: str, subscription: str | None) -> str | None:
+    """`--subscription`: a subscription id (a GUID), lower case; invalid input otherwise (one line, exit 2)."""
+    from modules.spec import SpecError
+    from modules.spec.selection import parse_subscriptions
+
+    if subscription is None:
+        return None
+    try:
+        [valid] = parse_subscriptions([subscription])
+    except SpecError as error:
+        raise _input_errors(error, f"fluxfleet {command}: ") from None
+    return valid
+
+
 def _checkouts(command: str, source: list[str] | None) -> dict[str, Path]:
     """`--source URL=DIR` options: repository URL -> local checkout."""
     checkouts = {}
@@ -242,6 +256,7 @@ def promote(
     from modules.spec.fleet import pin_of_option
 
     checkouts = _checkouts("promote", source)
+    subscription = _subscription("promote", subscription)
     fleet_path = fleet_file or stacks_dir / FLEET_FILE
     if fleet_file is not None and fleet_file.resolve() != (stacks_dir / FLEET_FILE).resolve():
         _stderr(f"fluxfleet promote: --fleet: pins belong in {stacks_dir / FLEET_FILE}, where `pulumi up` reads them")
@@ -348,6 +363,7 @@ def preflight(
     from fluxfleet.preflight import preflight_fleet, to_json, to_text
 
     _check_output("preflight", "--output", output)
+    subscription = _subscription("preflight", subscription)
     paths = _stack_paths("preflight", stacks_dir, stacks)
     reader = ArmReader()
     try:  # the clusters and extensions of every stack read at once through Resource Graph, once signed in
@@ -677,6 +693,7 @@ def drift(
     _check_output("drift", "--output", output)
     for _, file in extra:
         _check_output("drift", "--report", file)
+    subscription = _subscription("drift", subscription)
     paths = _stack_paths("drift", stacks_dir, stacks)
     webhook = None
     if notify is not None:  # resolved first: a wrong reference fails before an hour of previews
@@ -745,13 +762,9 @@ def status(
     from fluxfleet.status.build import fleet_status
     from fluxfleet.status.report import render
     from modules.spec import FLEET_FILE, SpecError, load_fleet, load_stacks, report_name, stack_files
-    from modules.spec.selection import parse_subscriptions
 
     _check_output("status", "--output", output)
-    try:
-        [default] = parse_subscriptions([subscription]) if subscription else [default_subscription()]
-    except SpecError as error:
-        raise _input_errors(error, "fluxfleet status: ") from None
+    default = _subscription("status", subscription) or default_subscription()
     paths = _stack_paths("status", stacks_dir, stacks)
     fleet_path = fleet_file or stacks_dir / FLEET_FILE
     try:

@@ -178,6 +178,8 @@ def _iso_duration(value: Any) -> str:
     if not match:
         raise ValueError(f"{shown(value)} is not an ISO-8601 duration such as PT30M, PT1H or P1D")
     days, hours, minutes, secs = (int(part) if part else 0 for part in match.groups())
+    if days * 86400 + hours * 3600 + minutes * 60 + secs == 0:
+        raise ValueError(f"{shown(value)} is zero: a wait must be longer than that")
     if days * 86400 + hours * 3600 + minutes * 60 + secs > DURATION_MAX:
         raise ValueError(f"{shown(value)} is longer than 30 days (P30D), the longest duration fluxfleet takes")
     return value
@@ -510,6 +512,22 @@ def _semantic_issues(spec: StackSpec) -> Iterator[tuple[Loc, str]]:
         yield ("flux", "extension", "version"), "a pinned version needs autoUpgradeMinorVersion: false"
     for name, configuration in spec.flux.configurations.items():
         yield from _configuration_issues(("flux", "configurations", name), name, configuration)
+    yield from _flux_object_collisions(spec.flux.configurations)
+
+
+def _flux_object_collisions(configurations: Mapping[str, ConfigurationSpec]) -> Iterator[tuple[Loc, str]]:
+    """Two kustomizations that Flux would create under one name in one namespace (`a-b` + `c` and `a` + `b-c` are
+    both `a-b-c`): the second would overwrite the first on the cluster."""
+    first: dict[tuple[str, str], tuple[str, str]] = {}
+    for name, configuration in configurations.items():
+        for kustomization in configuration.kustomizations:
+            key = (configuration.namespace, f"{name}-{kustomization}")
+            if key in first:
+                other = "kustomization {1} of configuration {0}".format(*first[key])
+                message = f"Flux names it {key[1]!r} in namespace {key[0]}, as it names {other}: rename one"
+                yield ("flux", "configurations", name, "kustomizations", kustomization), message
+            else:
+                first[key] = (name, kustomization)
 
 
 def _list_issues(loc: Loc, values: Sequence[str]) -> Iterator[tuple[Loc, str]]:

@@ -571,3 +571,25 @@ def test_one_repository_however_addressed(url):
     from modules.spec import repository_key
 
     assert repository_key(url) == "github.com/fluxcd/flux2-kustomize-helm-example"
+
+
+def test_two_kustomizations_flux_would_name_alike_are_an_error(raw):
+    """`a-b` + `c` and `a` + `b-c` are both `a-b-c` on the cluster: the second would overwrite the first."""
+    demo = raw["flux"]["configurations"].pop("demo")
+    raw["flux"]["configurations"]["a-b"] = {**demo, "kustomizations": {"c": {"path": "./c"}}}
+    raw["flux"]["configurations"]["a"] = {**demo, "kustomizations": {"b-c": {"path": "./bc"}}}
+    assert errors(raw) == [
+        "stacks/Pulumi.dev.yaml: fluxfleet:flux.configurations.a.kustomizations.b-c: Flux names it 'a-b-c' in namespace "
+        "flux-system, as it names kustomization c of configuration a-b: rename one"
+    ]
+    raw["flux"]["configurations"]["a"]["namespace"] = "other"  # another namespace: no collision
+    assert set(parse_spec(raw, file=FILE).flux.configurations) == {"a-b", "a"}
+
+
+def test_a_reconciliation_wait_of_zero_is_an_error(raw):
+    demo = raw["flux"]["configurations"]["demo"]
+    demo.update(waitForReconciliation=True, reconciliationWaitDuration="PT0S")
+    assert errors(raw) == [
+        "stacks/Pulumi.dev.yaml: fluxfleet:flux.configurations.demo.reconciliationWaitDuration: 'PT0S' is zero: a wait "
+        "must be longer than that"
+    ]

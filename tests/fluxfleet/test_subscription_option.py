@@ -1,0 +1,30 @@
+"""`--subscription` is a subscription id wherever it is taken: anything else is one line and exit 2, before any
+read of Azure or Pulumi."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from fluxfleet.cli import app
+from tests.conftest import ROOT
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["preflight"],
+        ["drift"],
+        ["status"],
+        ["promote", "platform", "--to", "v1"],
+        ["inventory", "--select", "kind:arc"],
+    ],
+)
+@pytest.mark.parametrize("value", ["nope", "00000000-0000-0000-0000-00000000000g", "../../etc"])
+def test_a_subscription_that_is_not_a_guid_is_invalid_input(command, value, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("PATH", "/nonexistent")  # no pulumi, no az: nothing may be started
+    result = CliRunner().invoke(app, [*command, "--subscription", value])
+    assert result.exit_code == 2, result.output
+    [line] = result.stderr.splitlines()
+    assert "--subscription" in line and "not a subscription id" in line and "Traceback" not in result.output
