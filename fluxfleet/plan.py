@@ -24,12 +24,14 @@ from modules.spec import (
     Stack,
     StackSpec,
     bounded,
+    ClusterSpec,
     Origins,
     ProfileLibrary,
     kustomization_path_issues,
     read_stack_config,
     report_name,
 )
+from modules.spec.load import shared_clusters
 from modules.stack import build_stack
 from policies.rules import Level, Resource, Violation, evaluate
 
@@ -59,6 +61,7 @@ class StackPlan:
     refs: dict[str, SourceRef] = field(default_factory=dict)
     violations: list[Violation] = field(default_factory=list)
     origins: Origins | None = None  # which file wrote each config value (None: the stack file wrote all)
+    cluster: ClusterSpec | None = None  # the cluster it names, when its spec is valid
 
     @property
     def ok(self) -> bool:
@@ -150,6 +153,7 @@ def plan_stack(
     except SpecError as error:
         plan.errors = error.issues
         return plan
+    plan.cluster = stack.spec.cluster
     plan.errors = kustomization_path_issues(stack, checkouts or {})
     try:
         plan.resources = run_program(
@@ -299,6 +303,11 @@ def plan_fleet(
         stacks.append(stack)
         if on_planned:
             on_planned(stack)
+    # across stacks: one cluster, one stack
+    shared = shared_clusters([(stack.stack, stack.file, stack.cluster) for stack in stacks if stack.cluster])
+    for stack in stacks:
+        if stack.stack in shared:
+            stack.errors.append(shared[stack.stack])
     return FleetPlan(stacks)
 
 

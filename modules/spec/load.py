@@ -14,7 +14,7 @@ from modules.spec.errors import NAMESPACE, SpecError, SpecIssue, key_path
 from modules.spec.files import read_yaml, stack_files, stack_name
 from modules.spec.origins import Origins
 from modules.spec.profiles import PROFILES_KEY, ProfileLibrary, merge, override, profile_names
-from modules.spec.stack import Stack, StackSpec, parse_spec
+from modules.spec.stack import ClusterSpec, Stack, StackSpec, parse_spec
 
 # The project's root: profiles are found from here, never from the working directory.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -176,3 +176,26 @@ def spec_from_pulumi_config() -> Stack:
         raise SpecError([*issues, *error.issues]) from None
     stack.issues[:0] = issues
     return stack.spec(plain_strings_are_secret=pulumi.runtime.is_config_secret(f"{NAMESPACE}:flux"))
+
+
+def shared_clusters(stacks: Sequence[tuple[str, str, ClusterSpec]]) -> dict[str, SpecIssue]:
+    """Stacks of one directory that name the same cluster (subscription, resource group and name; Azure compares
+    them without case): each after the first gets an error, for two stacks would fight over one cluster. `stacks` are
+    (name, file, cluster) in the order they are reported; a stack without a subscription shares the default one."""
+    first: dict[tuple[str | None, str, str], str] = {}
+    issues = {}
+    for name, file, cluster in stacks:
+        key = (
+            cluster.subscription_id.lower() if cluster.subscription_id else None,
+            cluster.resource_group.lower(),
+            cluster.name.lower(),
+        )
+        if key in first:
+            message = (
+                f"the same cluster as stack {first[key]} ({cluster.resource_group}/{cluster.name}): two stacks would "
+                "update one cluster; keep one"
+            )
+            issues[name] = SpecIssue(file, key_path(("cluster", "name")), message)
+        else:
+            first[key] = name
+    return issues

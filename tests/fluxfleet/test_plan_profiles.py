@@ -161,3 +161,21 @@ def test_the_same_stacks_give_byte_identical_json_from_run_to_run(fleet):
     first = run("--stacks-dir", str(fleet), "--format", "json", "--jobs", "1").stdout
     assert first == run("--stacks-dir", str(fleet), "--format", "json", "--jobs", "1").stdout
     assert first == run("--stacks-dir", str(fleet), "--format", "json", "--jobs", "2").stdout
+
+
+def test_two_stacks_of_one_cluster_are_invalid_input(fleet):
+    (fleet / "Pulumi.edge-store-099.yaml").write_text(
+        "config:\n  fluxfleet:profiles: [edge-store]\n  fluxfleet:cluster: {name: STORE-002, resourceGroup: RG-Stores}\n"
+    )
+    result = run("--stacks-dir", str(fleet), "--format", "json")
+    assert result.exit_code == 2
+    by_name = {stack["stack"]: stack for stack in json.loads(result.stdout)["stacks"]}
+    assert by_name["edge-store-002"]["ok"] and not by_name["edge-store-099"]["ok"]
+    assert by_name["edge-store-099"]["errors"] == [
+        {
+            "file": str(fleet / "Pulumi.edge-store-099.yaml"),
+            "path": "fluxfleet:cluster.name",
+            "message": "the same cluster as stack edge-store-002 (RG-Stores/STORE-002): two stacks would update one "
+            "cluster; keep one",
+        }
+    ]
