@@ -81,8 +81,20 @@ SourceOption = Annotated[
 ]
 
 
+def _show_version(shown: bool) -> None:
+    if shown:
+        from importlib.metadata import version
+
+        typer.echo(f"fluxfleet {version('fluxfleet')}")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def main() -> None:
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", help="Show the version and exit.", is_eager=True, callback=_show_version)
+    ] = False,
+) -> None:
     """fluxfleet: plan, deploy and check Flux on Azure Kubernetes clusters, one Pulumi stack per cluster."""
     # The Azure layer reports every failure itself, in one line; the SDKs' own warnings would repeat them at length.
     logging.getLogger("azure").setLevel(logging.ERROR)

@@ -1,5 +1,5 @@
-"""`--subscription` is a subscription id wherever it is taken: anything else is one line and exit 2, before any
-read of Azure or Pulumi."""
+"""Options of the command line: `--subscription` is a subscription id wherever it is taken (anything else is one line
+and exit 2, before any read of Azure or Pulumi); `--version`."""
 
 from __future__ import annotations
 
@@ -28,3 +28,10 @@ def test_a_subscription_that_is_not_a_guid_is_invalid_input(command, value, monk
     assert result.exit_code == 2, result.output
     [line] = result.stderr.splitlines()
     assert "--subscription" in line and "not a subscription id" in line and "Traceback" not in result.output
+
+
+def test_version_is_the_installed_packages():
+    from importlib.metadata import version
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout == f"fluxfleet {version('fluxfleet')}\n"
