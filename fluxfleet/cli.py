@@ -526,7 +526,26 @@ def rollout(
     for name in [stage, matrix, *(approve or ())]:
         if name is not None and name not in known_stages:
             raise invalid(f"no stage {shown(name)} in {fleet.file} (stages: {', '.join(known_stages)})")
+    # options that would not apply are refused, never ignored
+    if matrix is not None and stage is not None:
+        raise invalid("--matrix names its stage: drop --stage")
+    if resume is not None:
+        kept = [
+            option
+            for option, value in (
+                ("--stage", stage),
+                ("--stacks", stacks_glob),
+                ("--max-concurrency", max_concurrency),
+                ("--matrix", matrix),
+            )
+            if value is not None
+        ]
+        if kept:
+            raise invalid(f"--resume continues a run as it was planned: {', '.join(kept)} cannot change it")
     selection = Selection(stage=matrix or stage, stacks=stacks_glob, max_concurrency=max_concurrency)
+    if stacks_glob is not None and not any(planned.stacks for planned in selection.plan(fleet)):
+        where = f"stage {stage or matrix}" if stage or matrix else fleet.file
+        raise invalid(f"--stacks {shown(stacks_glob)} matches no stack of {where}")
 
     if matrix is not None:  # for CI fan-out: needs neither Pulumi nor Azure
         [planned] = selection.plan(fleet) or [None]

@@ -395,3 +395,21 @@ def test_promote_apply_writes_the_pin_then_rolls_the_stage_out(project, fake):
     assert "wrote stacks/fleet.yaml; running: fluxfleet rollout --stage dev" in result.stdout
     assert "platform: {tag: v1.4.0}" in (project / "stacks" / "fleet.yaml").read_text()
     assert [call["argv"][1] for call in fake.calls() if "up" in call["argv"]] == ["up"]
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--stacks", "nomatch*", "--dry-run"], "--stacks 'nomatch*' matches no stack of stacks/fleet.yaml"),
+        (["--stage", "dev", "--stacks", "prod-*"], "--stacks 'prod-*' matches no stack of stage dev"),
+        (["--matrix", "edge", "--stage", "dev"], "--matrix names its stage: drop --stage"),
+        (
+            ["--resume", "20260101T000000Z-ab12", "--stage", "dev", "--max-concurrency", "2"],
+            "--resume continues a run as it was planned: --stage, --max-concurrency cannot change it",
+        ),
+    ],
+)
+def test_options_that_would_not_apply_are_refused_not_ignored(project, args, said):
+    result = rollout(*args)
+    assert result.exit_code == 2 and result.stderr.strip() == f"fluxfleet rollout: {said}"
+    assert not (project / ".fluxfleet").exists()
