@@ -75,6 +75,7 @@ StacksArgument = Annotated[
     list[str] | None, typer.Argument(help="Stack names; all Pulumi.*.yaml in the stacks dir if none.")
 ]
 StacksDirOption = Annotated[Path, typer.Option("--stacks-dir", help="Directory of the stack files.")]
+FleetOption = Annotated[Path | None, typer.Option("--fleet", help="Default: STACKS_DIR/fleet.yaml.")]
 SourceOption = Annotated[
     list[str] | None,
     typer.Option("--source", help="URL=DIR: check kustomization paths against a local checkout of that repository."),
@@ -231,7 +232,7 @@ def promote(
     ] = False,
     source: SourceOption = None,
     stacks_dir: StacksDirOption = Path("stacks"),
-    fleet_file: Annotated[Path | None, typer.Option("--fleet", help="Default: STACKS_DIR/fleet.yaml.")] = None,
+    fleet_file: FleetOption = None,
     subscription: Annotated[
         str | None, typer.Option("--subscription", help="For stacks without cluster.subscriptionId.")
     ] = None,
@@ -489,7 +490,7 @@ def rollout(
     fmt: Annotated[RolloutFormat, typer.Option("--format", help="Summary format.")] = RolloutFormat.text,
     output: Annotated[Path | None, typer.Option("--output", help="Write the summary to this file.")] = None,
     stacks_dir: StacksDirOption = Path("stacks"),
-    fleet_file: Annotated[Path | None, typer.Option("--fleet", help="Default: STACKS_DIR/fleet.yaml.")] = None,
+    fleet_file: FleetOption = None,
     runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Where run journals are kept.")] = Path(
         ".fluxfleet/runs"
     ),
@@ -771,7 +772,7 @@ class StatusFormat(StrEnum):
 def status(
     stacks: StacksArgument = None,
     stacks_dir: StacksDirOption = Path("stacks"),
-    fleet_file: Annotated[Path | None, typer.Option("--fleet", help="Default: STACKS_DIR/fleet.yaml.")] = None,
+    fleet_file: FleetOption = None,
     subscription: Annotated[
         str | None, typer.Option("--subscription", help="For stacks without cluster.subscriptionId.")
     ] = None,

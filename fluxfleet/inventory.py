@@ -56,17 +56,13 @@ Display = Callable[[Path], str]
 # --------------------------------------------------------------------------------------------- what is compared
 
 
-@dataclass(frozen=True)
-class Cluster:
-    """A cluster as Resource Graph answered it."""
+class _Located:
+    """Where a cluster is, for a cluster Azure answered and for one a stack file names alike."""
 
-    kind: str  # aks | arc
+    kind: str
     name: str
-    resource_group: str  # as the resource id spells it
+    resource_group: str
     subscription_id: str  # lower case
-    location: str
-    tags: tuple[tuple[str, str], ...]
-    selected: bool  # the selection's resource group, location and tag terms hold
 
     @property
     def key(self) -> tuple[str, str]:
@@ -83,7 +79,20 @@ class Cluster:
 
 
 @dataclass(frozen=True)
-class StackCluster:
+class Cluster(_Located):
+    """A cluster as Resource Graph answered it."""
+
+    kind: str  # aks | arc
+    name: str
+    resource_group: str  # as the resource id spells it
+    subscription_id: str  # lower case
+    location: str
+    tags: tuple[tuple[str, str], ...]
+    selected: bool  # the selection's resource group, location and tag terms hold
+
+
+@dataclass(frozen=True)
+class StackCluster(_Located):
     """A stack and the cluster its file names."""
 
     stack: str
@@ -95,18 +104,6 @@ class StackCluster:
     subscription_id: str  # lower case; the default subscription when the file names none
     location: str | None  # None: the file does not say (an Arc cluster may leave it out)
     tags: Mapping[str, str] | None  # None: the file declares no tags (an Arc cluster cannot)
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return self.kind, self.name.lower()
-
-    @property
-    def place(self) -> tuple[str, str]:
-        return self.subscription_id, self.resource_group.lower()
-
-    @property
-    def identity(self) -> tuple[str, str, str, str]:
-        return (*self.place, *self.key)
 
     def outside(self, selection: Selection) -> bool:
         return selection.excludes(self.kind, self.resource_group, self.location, self.tags)

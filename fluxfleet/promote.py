@@ -21,8 +21,8 @@ from pathlib import Path
 from fluxfleet.azure.fleet_graph import FleetReads
 from fluxfleet.status.build import fleet_status
 from fluxfleet.status.model import Health
-from modules.spec import Fleet, PinSpec, SpecError, SpecIssue, Stack, printable, repository_key, shown
-from modules.spec.fleet import with_pin
+from modules.spec import Fleet, PinSpec, Stack, printable, repository_key, shown
+from modules.spec.fleet import check_promotion, with_pin
 
 GIT_TIMEOUT = 60  # seconds for one git command on a local checkout
 
@@ -47,13 +47,7 @@ def plan_promotion(
 ) -> Promotion:
     """Which stage gets the pin, and fleet.yaml's text with it. A SpecError for a stage or configuration that is not
     there."""
-    names = [s.name for s in fleet.stages]
-    if stage is not None and stage not in names:
-        message = f"no such stage in {fleet.file} (stages: {', '.join(names)})"
-        raise SpecError([SpecIssue("--stage", shown(stage), message)])
-    declared = {name for stack in stacks.values() for name in stack.spec.flux.configurations}
-    if config not in declared:
-        raise SpecError([SpecIssue("CONFIG", shown(config), f"no stack declares a Flux configuration {config!r}")])
+    check_promotion(fleet, config, stage, {name for s in stacks.values() for name in s.spec.flux.configurations})
     pending = [s for s in fleet.stages if str(s.pins.get(config)) != str(pin)]
     target = next((s for s in fleet.stages if s.name == stage), None) if stage else (pending[0] if pending else None)
     promotion = Promotion(config, pin, target.name if target else None)

@@ -286,22 +286,8 @@ class ArmReader:
             yield
         except sdk_errors.HttpResponseError as error:  # also ClientAuthenticationError, ResourceNotFoundError
             raise self._http_failure(call, error) from None
-        except (sdk_errors.ServiceRequestTimeoutError, sdk_errors.ServiceResponseTimeoutError):
-            raise AzureError(
-                f"{failed}: no answer within {self._timeout:g}s (tried {self._retry_total + 1} times); "
-                "check the network (proxy, firewall), then run again"
-            ) from None
-        except sdk_errors.ServiceRequestError as error:
-            raise AzureError(
-                f"{failed}: cannot connect to Azure ({first_line(error)}); check the network, proxy and DNS, "
-                "then run again"
-            ) from None
-        except sdk_errors.ServiceResponseError as error:
-            raise AzureError(
-                f"{failed}: the connection broke before Azure answered ({first_line(error)}); run again"
-            ) from None
         except sdk_errors.AzureError as error:
-            raise AzureError(f"{failed}: {type(error).__name__}: {first_line(error)}") from None
+            raise transport_failure(failed, error, self._timeout, self._retry_total + 1) from None
         # A 200 whose body breaks the API's schema (no `value`, a null item, a string for an object) fails in the
         # SDK's deserializer or in the conversion to a status, both inside this block: that read failed, not the run.
         except (sdk_errors.DeserializationError, TypeError, AttributeError, ValueError, KeyError) as error:
@@ -474,6 +460,23 @@ def _coded(code: str | None, message: str | None) -> str:
 def _said(message: str | None) -> str | None:
     """A message from Azure or the cluster as fluxfleet passes it on: credentials it quotes masked."""
     return mask_secrets(message) if message else None
+
+
+def transport_failure(failed: str, error: sdk_errors.AzureError, timeout: float, tries: int) -> AzureError:
+    """A failure that is no HTTP answer (a timeout, a broken connection, the SDK's own) as one line that says what
+    to do: the Resource Graph reader words its failures as this reader does."""
+    if isinstance(error, sdk_errors.ServiceRequestTimeoutError | sdk_errors.ServiceResponseTimeoutError):
+        return AzureError(
+            f"{failed}: no answer within {timeout:g}s (tried {tries} times); "
+            "check the network (proxy, firewall), then run again"
+        )
+    if isinstance(error, sdk_errors.ServiceRequestError):
+        return AzureError(
+            f"{failed}: cannot connect to Azure ({first_line(error)}); check the network, proxy and DNS, then run again"
+        )
+    if isinstance(error, sdk_errors.ServiceResponseError):
+        return AzureError(f"{failed}: the connection broke before Azure answered ({first_line(error)}); run again")
+    return AzureError(f"{failed}: {type(error).__name__}: {first_line(error)}")
 
 
 def first_line(error: Any) -> str:

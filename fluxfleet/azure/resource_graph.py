@@ -38,7 +38,15 @@ from azure.mgmt.resourcegraph import ResourceGraphClient
 from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
 
 # arm.py's one-line wording of Azure's errors, shared so both readers speak alike
-from fluxfleet.azure.arm import ARM_SCOPE, DETAIL_MAX, RETRIED_STATUSES, describe_identity, error_code, first_line
+from fluxfleet.azure.arm import (
+    ARM_SCOPE,
+    DETAIL_MAX,
+    RETRIED_STATUSES,
+    describe_identity,
+    error_code,
+    first_line,
+    transport_failure,
+)
 from fluxfleet.azure.status import AccessDenied, AzureError
 from fluxfleet.clock import Clock, SystemClock
 from fluxfleet.redact import mask_secrets
@@ -352,22 +360,8 @@ class ResourceGraphReader:
             raise
         except sdk_errors.HttpResponseError as error:
             raise self._http_failure(failed, error) from None
-        except (sdk_errors.ServiceRequestTimeoutError, sdk_errors.ServiceResponseTimeoutError):
-            raise AzureError(
-                f"{failed}: no answer within {self._timeout:g}s (tried {self._retry_total + 1} times); "
-                "check the network (proxy, firewall), then run again"
-            ) from None
-        except sdk_errors.ServiceRequestError as error:
-            raise AzureError(
-                f"{failed}: cannot connect to Azure ({first_line(error)}); check the network, proxy and DNS, "
-                "then run again"
-            ) from None
-        except sdk_errors.ServiceResponseError as error:
-            raise AzureError(
-                f"{failed}: the connection broke before Azure answered ({first_line(error)}); run again"
-            ) from None
         except sdk_errors.AzureError as error:
-            raise AzureError(f"{failed}: {type(error).__name__}: {first_line(error)}") from None
+            raise transport_failure(failed, error, self._timeout, self._retry_total + 1) from None
         except (sdk_errors.DeserializationError, _MalformedAnswer, TypeError, AttributeError, ValueError) as error:
             detail = (
                 str(error) if isinstance(error, _MalformedAnswer) else f"{type(error).__name__}: {first_line(error)}"

@@ -226,6 +226,17 @@ def pin_of_option(config: str, ref: str, branch: str | None) -> PinSpec:
         raise SpecError(issues) from None
 
 
+def check_promotion(fleet: Fleet, config: str, stage: str | None, declared: set[str]) -> None:
+    """`fluxfleet promote CONFIG [--stage S]` against the fleet: a stage of fleet.yaml, a configuration some stack
+    declares (`declared`). A SpecError naming the argument otherwise."""
+    names = [s.name for s in fleet.stages]
+    if stage is not None and stage not in names:
+        message = f"no such stage in {fleet.file} (stages: {', '.join(names)})"
+        raise SpecError([SpecIssue("--stage", shown(stage), message)])
+    if config not in declared:
+        raise SpecError([SpecIssue("CONFIG", shown(config), f"no stack declares a Flux configuration {config!r}")])
+
+
 def with_pin(path: Path, display: str, stage: str, config: str, pin: PinSpec) -> str:
     """fleet.yaml's text with `stages[stage].pins[config]` set to `pin`, everything else as written (comments, order,
     quoting, flow style): ruamel's round trip."""
