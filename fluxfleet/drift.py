@@ -5,7 +5,8 @@ Three looks per stack, each on its own so that one failing does not hide the oth
   property paths, except what is not drift: write-only secrets Azure never returns, and defaults Azure fills in for
   properties the program leaves unset;
 - Flux: the configurations and the extension as Azure reports them: compliance, provisioning, the synced revision
-  against the pinned one, configurations nobody declared;
+  against the pinned one (on a branch: the source's newer head waiting past a grace period, see
+  `flux_health.branch_lag`), configurations nobody declared;
 - secret rotation: the Key Vault version each reference was deployed at (the stack's `secretVersions` output)
   against the version Key Vault now serves.
 """
@@ -16,12 +17,14 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from fluxfleet.azure.status import AzureError, AzureReader, ExtensionStatus, FluxConfigurationStatus
-from fluxfleet.flux_health import first_problem, pin_mismatch
+from fluxfleet.clock import Clock, SystemClock
+from fluxfleet.flux_health import branch_lag, first_problem, pin_mismatch
 from fluxfleet.redact import mask_secrets
 from fluxfleet.runner import OperationResult, PropertyChange, ResourceChange, RunnerError, StackRunner, property_path
 from modules.cluster_ref import ClusterRef
@@ -220,8 +223,13 @@ def _short_type(resource_type: str) -> str:
 
 
 def flux_findings(
-    stack: Stack, configurations: Sequence[FluxConfigurationStatus], extensions: Sequence[ExtensionStatus]
+    stack: Stack,
+    configurations: Sequence[FluxConfigurationStatus],
+    extensions: Sequence[ExtensionStatus],
+    clock: Clock | None = None,
 ) -> list[Finding]:
+    """`clock` tells how long a branch's new head has waited (the system clock unless given)."""
+    now = (clock or SystemClock()).now()
     findings = []
     flux = [e for e in extensions if e.extension_type.lower() == EXTENSION_TYPE]
     if not flux:
@@ -234,7 +242,7 @@ def flux_findings(
         if status is None:
             findings.append(Finding("flux", name, "declared but not on the cluster"))
             continue
-        findings += _configuration_findings(name, configuration, status)
+        findings += _configuration_findings(name, configuration, status, now)
     for name in sorted(reported):
         findings.append(Finding("flux", name, "on the cluster but declared by no stack: created by hand?"))
     return findings
@@ -256,7 +264,9 @@ def _extension_findings(extension: ExtensionStatus) -> list[Finding]:
     return findings
 
 
-def _configuration_findings(name: str, configuration: Any, status: FluxConfigurationStatus) -> list[Finding]:
+def _configuration_findings(
+    name: str, configuration: Any, status: FluxConfigurationStatus, now: datetime
+) -> list[Finding]:
     state = status.provisioning_state.lower()
     if state == "failed":
         return [Finding("flux", name, f"provisioning Failed: {status.error_message or 'no detail from Azure'}")]
@@ -267,10 +277,24 @@ def _configuration_findings(name: str, configuration: Any, status: FluxConfigura
         return [Finding("flux", name, f"Non-Compliant: {first_problem(status)}")]
     if compliance == "compliant":
         mismatch = pin_mismatch(configuration, status)
-        return [Finding("flux", name, f"stale revision: {mismatch}")] if mismatch else []
+        if mismatch:
+            return [Finding("flux", name, f"stale revision: {mismatch}")]
+        lag = branch_lag(configuration, status)
+        if lag is None:
+            return []
+        heading, severity = _BRANCH_LAG[lag.stale(now)]
+        return [Finding("flux", name, f"{heading}: {lag.describe(now)}", severity)]
     if compliance == "suspended" and configuration.suspend:
         return []
     return [Finding("flux", name, f"{status.compliance_state}", Severity.note)]
+
+
+# A branch's new head not applied yet: drift past the grace period; within it, or since an unknown time, a note.
+_BRANCH_LAG = {
+    True: ("stale revision", Severity.drift),
+    False: ("catching up", Severity.note),
+    None: ("behind the branch head", Severity.note),
+}
 
 
 # --------------------------------------------------------------------------------------------- secret rotation
@@ -309,6 +333,7 @@ def check_stack(
     reader: AzureReader,
     subscription_of: Callable[[Stack], str | None],
     display: str | None = None,
+    clock: Clock | None = None,
 ) -> StackDrift:
     started = time.monotonic()
     file = display or str(path)
@@ -320,7 +345,7 @@ def check_stack(
         return result
     looks = (
         ("infrastructure", lambda: infrastructure_findings(_preview(runner, stack.name))),
-        ("flux", lambda: _flux(stack, reader, subscription_of(stack))),
+        ("flux", lambda: _flux(stack, reader, subscription_of(stack), clock)),
         (
             "secret-rotation",
             lambda: rotation_findings(
@@ -352,12 +377,12 @@ def _preview(runner: StackRunner, stack: str) -> OperationResult:
     return preview
 
 
-def _flux(stack: Stack, reader: AzureReader, subscription_id: str | None) -> list[Finding]:
+def _flux(stack: Stack, reader: AzureReader, subscription_id: str | None, clock: Clock | None) -> list[Finding]:
     if subscription_id is None:
         raise AzureError("no subscription: set cluster.subscriptionId or AZURE_SUBSCRIPTION_ID")
     cluster = ClusterRef.of(stack.spec.cluster)
     return flux_findings(
-        stack, reader.flux_configurations(subscription_id, cluster), reader.extensions(subscription_id, cluster)
+        stack, reader.flux_configurations(subscription_id, cluster), reader.extensions(subscription_id, cluster), clock
     )
 
 
@@ -369,10 +394,13 @@ def check_fleet(
     *,
     max_concurrency: int = 4,
     display: Callable[[Path], str] = str,
+    clock: Clock | None = None,
 ) -> FleetDrift:
     """Every stack checked, up to `max_concurrency` at once; the report keeps the order of `paths`."""
     with ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="drift") as pool:
-        stacks = list(pool.map(lambda path: check_stack(path, runner, reader, subscription_of, display(path)), paths))
+        stacks = list(
+            pool.map(lambda path: check_stack(path, runner, reader, subscription_of, display(path), clock), paths)
+        )
     return FleetDrift(stacks)
 
 

@@ -435,6 +435,7 @@ def _flux_object_status(status: Any) -> FluxObjectStatus:
         namespace=status.namespace,
         compliance_state=_text(status.compliance_state) or UNKNOWN,
         message=_said(ready.message) if ready else None,
+        ready_since=_utc(ready.last_transition_time) if ready else None,
     )
 
 

@@ -7,6 +7,7 @@ what went wrong and what to do, never a traceback and never a secret value.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -103,6 +104,9 @@ class ExtensionStatus:
         return _same(self.provisioning_state, "Succeeded")
 
 
+_MESSAGE_REVISION = re.compile(r"\brevision:?\s+'?([^\s']+)", re.IGNORECASE)
+
+
 def _revision(text: str | None) -> tuple[str | None, str | None]:
     if not text:
         return None, None
@@ -120,6 +124,20 @@ class FluxObjectStatus:
     namespace: str | None
     compliance_state: str  # Compliant | Non-Compliant | Pending | Suspended | Unknown
     message: str | None  # the Ready condition's message when the API gives it (the list call often does not)
+    ready_since: datetime | None = None  # the Ready condition's lastTransitionTime: when its message last changed
+
+    @property
+    def revision(self) -> str | None:
+        """The revision the Ready message names: what a source stored ("stored artifact for revision
+        'main@sha1:...'", "Fetched revision: master/...") or a Kustomization applied ("Applied revision: ...")."""
+        match = _MESSAGE_REVISION.search(self.message or "")
+        return match.group(1) if match else None
+
+
+def same_revision(a: str, b: str) -> bool:
+    """Whether two revisions name one commit, whatever their format (`main/<sha>`, `main@sha1:<sha>`, a short sha)."""
+    first, second = _revision(a)[1] or "", _revision(b)[1] or ""
+    return bool(first and second) and (first.startswith(second) or second.startswith(first))
 
 
 @dataclass(frozen=True)
