@@ -12,6 +12,7 @@ from modules.cluster_ref import ClusterRef
 from modules.keyvault import Secrets
 from modules.options import child_options
 from modules.spec import AzureBlobSource, BucketSource, ConfigurationSpec, GitSource, KustomizationSpec, SecretSource
+from modules.spec.errors import Loc
 
 TIMEOUTS = pulumi.CustomTimeouts(create="30m", update="30m", delete="30m")
 ProtectedSettings = dict[str, pulumi.Output[str]]
@@ -34,7 +35,7 @@ class FluxConfiguration(pulumi.ComponentResource):
         protected: ProtectedSettings = {}
         sources: dict[str, object] = {}  # exactly one, as modules.spec guarantees
         if spec.git:
-            sources["git_repository"] = _git(spec.git, args.secrets, protected)
+            sources["git_repository"] = _git(spec.git, args.secrets, protected, ("flux", "configurations", name, "git"))
         if spec.bucket:
             sources["bucket"] = _bucket(spec.bucket, args.secrets, protected)
         if spec.azure_blob:
@@ -70,15 +71,17 @@ def _b64(text: str) -> str:
     return base64.b64encode(text.encode("utf-8")).decode("ascii")
 
 
-def _protect(protected: ProtectedSettings, key: str, source: SecretSource | None, secrets: Secrets) -> None:
-    # The API expects protected settings base64-encoded, exactly once.
+def _protect(
+    protected: ProtectedSettings, key: str, source: SecretSource | None, secrets: Secrets, loc: Loc = ()
+) -> None:
+    # The API expects protected settings base64-encoded, exactly once. `loc`: the field's key path in the spec.
     if source is not None:
-        protected[key] = secrets.resolve(source).apply(_b64)
+        protected[key] = secrets.resolve(source, loc).apply(_b64)
 
 
-def _git(git: GitSource, secrets: Secrets, protected: ProtectedSettings) -> kc.GitRepositoryDefinitionArgs:
+def _git(git: GitSource, secrets: Secrets, protected: ProtectedSettings, loc: Loc) -> kc.GitRepositoryDefinitionArgs:
     _protect(protected, "httpsKey", git.https_key, secrets)
-    _protect(protected, "sshPrivateKey", git.ssh_private_key, secrets)
+    _protect(protected, "sshPrivateKey", git.ssh_private_key, secrets, (*loc, "sshPrivateKey"))
     return kc.GitRepositoryDefinitionArgs(
         url=git.url,
         repository_ref=kc.RepositoryRefDefinitionArgs(

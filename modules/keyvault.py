@@ -2,7 +2,8 @@
 
 The Key Vault reader is the narrow interface: `KeyVaultReader` reads for real with azure-keyvault-secrets
 and DefaultAzureCredential; `OfflineKeyVault` (for `plan` and tests) returns a marked placeholder and
-opens no connection. Whatever the reader, `Secrets.resolve` hands back `pulumi.Output.secret` values, and
+opens no connection. Whatever the reader, `Secrets.resolve` hands back `pulumi.Output.secret` values, checks a
+value read for a field that takes a particular kind (an SSH private key) as the spec checks a decrypted one, and
 remembers which version of each Key Vault secret it read (the stack exports those, never the values, so that
 `fluxfleet drift` can tell a rotated secret the cluster has not received yet).
 """
@@ -15,6 +16,8 @@ from typing import Any, Protocol
 import pulumi
 
 from modules.spec import ConfigSecret, KeyVaultRef, SecretSource
+from modules.spec.errors import Loc, key_path
+from modules.spec.stack import secret_value_problem
 
 OFFLINE_PLACEHOLDER = "offline-placeholder"
 
@@ -23,6 +26,7 @@ OFFLINE_PLACEHOLDER = "offline-placeholder"
 class SecretValue:
     value: str
     version: str | None  # the Key Vault version read: the current one, unless the reference pins a version
+    known: bool = True  # False for a stand-in (offline): there is no value to check
 
     def __repr__(self) -> str:  # the value never reaches a repr, a log line or an error
         return f"SecretValue([secret], version={self.version!r})"
@@ -71,7 +75,7 @@ class OfflineKeyVault:
     """Stands in for Key Vault where there is no Azure: a placeholder naming the reference, no network."""
 
     def get_secret(self, ref: KeyVaultRef) -> SecretValue:
-        return SecretValue(f"{OFFLINE_PLACEHOLDER}:{ref}", None)
+        return SecretValue(f"{OFFLINE_PLACEHOLDER}:{ref}", None, known=False)
 
 
 class Secrets:
@@ -80,9 +84,13 @@ class Secrets:
     def __init__(self, key_vault: SecretValueReader):
         self._key_vault = key_vault
         self._cache: dict[KeyVaultRef, pulumi.Output[str]] = {}
+        self._read: dict[KeyVaultRef, SecretValue] = {}
         self.versions: dict[str, str] = {}  # "keyvault:VAULT/SECRET" -> the version read
 
-    def resolve(self, source: SecretSource) -> pulumi.Output[str]:
+    def resolve(self, source: SecretSource, loc: Loc = ()) -> pulumi.Output[str]:
+        """The secret as a Pulumi secret. `loc`, the field's key path (keys without the namespace), says which kind of
+        value it takes: a Key Vault secret that is not one is a RunError naming the field and the reference, never
+        the value (a Pulumi secret's value was checked with the spec)."""
         if isinstance(source, ConfigSecret):
             # None: the stack file's encrypted value, which only the Pulumi engine can decrypt.
             return pulumi.Output.secret(source.value if source.value is not None else f"{OFFLINE_PLACEHOLDER}:config")
@@ -90,5 +98,9 @@ class Secrets:
             read = self._key_vault.get_secret(source)
             if read.version:
                 self.versions[str(source)] = read.version
+            self._read[source] = read
             self._cache[source] = pulumi.Output.secret(read.value)
+        read = self._read[source]
+        if read.known and (problem := secret_value_problem(loc, read.value)):
+            raise pulumi.RunError(f"{key_path(loc)}: the Key Vault secret {source} {problem}")
         return self._cache[source]

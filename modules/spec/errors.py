@@ -123,7 +123,8 @@ class SpecError(Exception):
 def key_path(loc: Sequence[Any], namespace: str = NAMESPACE) -> str:
     """('flux', 'configurations', 'demo', 'dependsOn', 0) -> 'fluxfleet:flux.configurations.demo.dependsOn[0]';
     with no namespace (a file of fluxfleet's own, such as fleet.yaml): 'stages[1].stacks[0]'.
-    Each key is escaped and cut (a key is whatever the file holds: 5 MB, or a terminal escape)."""
+    An int is a list index; a map key comes as text, even one YAML read as a number (a configuration `1:` is
+    'configurations.1'). Each key is escaped and cut (a key is whatever the file holds: 5 MB, or a terminal escape)."""
     text = bounded(namespace, KEY_PART_MAX)
     for index, part in enumerate(loc):
         if isinstance(part, int) and not isinstance(part, bool):

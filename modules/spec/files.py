@@ -193,14 +193,23 @@ def _mapping_indent(text: str) -> int:
 def read_yaml(path: Path, file: str, where: Callable[[Loc], str] | None = None) -> Any:
     """A YAML (or JSON) document, or a SpecError saying in one line why it cannot be read. Hostile input ends
     fast: see read_text, _bounded_parser and check_expansion (`where` names its key paths; default: as fleet.yaml)."""
+    from ruamel.yaml.constructor import DuplicateKeyError
     from ruamel.yaml.error import YAMLError
 
+    where = where or (lambda loc: key_path(loc, ""))
     text = read_text(path, file)
     try:
         document = _yaml("safe").load(text)
     except _TooBig as error:
         raise SpecError([SpecIssue(file, f"line {error.line}", f"not read: {error.why}")]) from None
     except YAMLError as error:
+        if isinstance(error, DuplicateKeyError) and (duplicates := _duplicate_keys(text)):
+            raise SpecError(
+                [
+                    SpecIssue(file, where(loc), f"duplicate key (first at line {first}, again at line {again})")
+                    for loc, first, again in duplicates
+                ]
+            ) from None
         mark = getattr(error, "problem_mark", None)
         problem = getattr(error, "problem", None) or (str(error).splitlines() or ["?"])[0]
         problem = problem.split(" with value ")[0]  # a duplicate key: not its values, which may be long or secret
@@ -209,8 +218,42 @@ def read_yaml(path: Path, file: str, where: Callable[[Loc], str] | None = None) 
     except (ValueError, TypeError, RecursionError) as error:  # from a constructor: a date out of range, a list key
         problem = (str(error).splitlines() or [type(error).__name__])[0]
         raise SpecError([SpecIssue(file, "-", f"not valid YAML: {bounded(problem, 200)}")]) from None
-    check_expansion(document, file, where or (lambda loc: key_path(loc, "")))
+    check_expansion(document, file, where)
     return document
+
+
+def _duplicate_keys(text: str) -> list[tuple[Loc, int, int]]:
+    """Every key written twice in one map of `text` (which parses): its key path, the line of its first and of its
+    later occurrence. Keys equal only once read (`1` and `0x1`) are not found: ruamel's own message says those.
+    A node an alias shares is visited once, so this ends as fast as parsing did."""
+    from ruamel.yaml.error import YAMLError
+    from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+    try:
+        root = _yaml("safe").compose(text)
+    except (YAMLError, _TooBig, RecursionError):
+        return []
+    found: list[tuple[Loc, int, int]] = []
+    visited: set[int] = set()
+    pending: list[tuple[Any, Loc]] = [(root, ())]
+    while pending:
+        node, loc = pending.pop()
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        if isinstance(node, MappingNode):
+            first: dict[tuple[str, str], int] = {}
+            for key, value in node.value:
+                if not isinstance(key, ScalarNode):
+                    continue
+                line, written = key.start_mark.line + 1, (str(key.tag), key.value)
+                if written in first:
+                    found.append(((*loc, key.value), first[written], line))
+                first.setdefault(written, line)
+                pending.append((value, (*loc, key.value)))
+        elif isinstance(node, SequenceNode):
+            pending.extend((item, (*loc, index)) for index, item in enumerate(node.value))
+    return sorted(found, key=lambda duplicate: duplicate[2])
 
 
 def check_expansion(document: Any, file: str, where: Callable[[Loc], str]) -> None:
@@ -233,7 +276,8 @@ def check_expansion(document: Any, file: str, where: Callable[[Loc], str]) -> No
             why = f"nested deeper than {YAML_MAX_DEPTH} levels" if depth >= YAML_MAX_DEPTH else ""
             why = why or f"expands to more than {YAML_MAX_VALUES:,} values (YAML aliases?)"
             raise SpecError([SpecIssue(file, where(tuple(reversed(loc))), f"not read: {why}")])
-        items = value.items() if isinstance(value, Mapping) else enumerate(value)
+        # a map key as text (key_path shows an int as a list index), a list index as an int
+        items = ((str(k), v) for k, v in value.items()) if isinstance(value, Mapping) else enumerate(value)
         pending.extend((item, (trail, key), depth + 1) for key, item in items)
 
 

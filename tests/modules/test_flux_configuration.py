@@ -61,20 +61,23 @@ def test_https_key_is_protected_secret_and_base64_once(raw):
 
 
 def test_ssh_key_and_known_hosts(raw):
+    from tests.modules.spec.ssh import DEPLOY_KEY, DeployKeyVault, known_hosts_line
+
+    known_hosts = known_hosts_line()
     git = demo(raw)["git"]
     git.update(
         {
             "url": "ssh://git@github.com/org/repo",
             "sshPrivateKey": {"keyVault": "kv-test", "secret": "deploy-key"},
-            "sshKnownHosts": "github.com ssh-ed25519 AAAAC3Nza",
+            "sshKnownHosts": known_hosts,
         }
     )
     del git["httpsUser"], git["httpsKey"]
-    deployment = deploy(raw)
+    deployment = deploy(raw, key_vault=DeployKeyVault())
     inputs = deployment.one(FLUX).inputs
-    assert base64.b64decode(inputs["gitRepository"]["sshKnownHosts"]).decode() == "github.com ssh-ed25519 AAAAC3Nza"
+    assert base64.b64decode(inputs["gitRepository"]["sshKnownHosts"]).decode() == known_hosts
     protected = reveal(deployment.raw(FLUX)["configurationProtectedSettings"])
-    assert set(protected) == {"sshPrivateKey"} and base64.b64decode(protected["sshPrivateKey"]).decode() == CANARY
+    assert set(protected) == {"sshPrivateKey"} and base64.b64decode(protected["sshPrivateKey"]).decode() == DEPLOY_KEY
 
 
 def test_pulumi_secret_config_value_is_protected_too(raw):

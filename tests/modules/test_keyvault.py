@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 
 import pulumi
@@ -11,6 +12,9 @@ from modules.keyvault import KeyVaultReader, OfflineKeyVault
 from modules.spec import KeyVaultRef
 from tests.azure_transport import FakeCredential, ScriptedTransport, example
 from tests.conftest import fixture_file
+from tests.modules.spec.ssh import private_key
+
+FLUX = "kubernetesconfiguration:FluxConfiguration"
 
 GET_SECRET = (
     "arm-examples",
@@ -117,3 +121,72 @@ def test_the_stack_exports_the_secret_versions_it_deployed_and_never_a_value(raw
     # The same secret used twice is one reference, read once, at one version.
     assert exported["secretVersions"] == {"keyvault:kv-test/github-pat": CANARY_VERSION}
     assert CANARY not in repr(exported["secretVersions"])
+
+
+# ------------------------------------------------------------------------------------------ values checked as read
+
+SSH_KEY_LOC = ("flux", "configurations", "demo", "git", "sshPrivateKey")
+DEPLOY_KEY = KeyVaultRef("kv-test", "deploy-key")
+
+
+class OneValueKeyVault:
+    """Every secret reads as `value`."""
+
+    def __init__(self, value: str):
+        self.value = value
+
+    def get_secret(self, ref):
+        from modules.keyvault import SecretValue
+
+        return SecretValue(self.value, "0f1e2d3c4b5a69788796a5b4c3d2e1f0")
+
+
+def ssh_stack(raw):
+    git = raw["flux"]["configurations"]["demo"]["git"]
+    del git["httpsUser"], git["httpsKey"]
+    git.update(url="ssh://git@github.com/org/repo", sshPrivateKey={"keyVault": "kv-test", "secret": "deploy-key"})
+    return raw
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (
+            "ghp_notAKeyButAToken0123456789",
+            "is not a private key in PEM or OpenSSH format (-----BEGIN ... PRIVATE KEY-----)",
+        ),
+        (
+            private_key("ed25519", "pkcs8", b"passphrase"),
+            "is an encrypted private key: Flux needs it without a passphrase (ssh-keygen -p -N '' -f KEY)",
+        ),
+    ],
+)
+def test_a_key_vault_secret_that_is_no_usable_ssh_key_is_an_error_naming_the_field_and_the_reference(
+    raw, value, problem
+):
+    from modules.keyvault import Secrets
+    from tests.conftest import deploy
+
+    expect = f"fluxfleet:flux.configurations.demo.git.sshPrivateKey: the Key Vault secret keyvault:kv-test/deploy-key {problem}"
+    with pytest.raises(pulumi.RunError) as caught:
+        Secrets(OneValueKeyVault(value)).resolve(DEPLOY_KEY, SSH_KEY_LOC)
+    assert str(caught.value) == expect
+    with pytest.raises(pulumi.RunError) as caught:  # the program asks for the value of the field it is for
+        deploy(ssh_stack(raw), key_vault=OneValueKeyVault(value))
+    assert str(caught.value) == expect
+
+
+def test_a_key_vault_secret_is_checked_only_as_the_value_of_a_field_that_takes_a_key(raw):
+    from modules.keyvault import Secrets
+    from tests.conftest import deploy, reveal
+
+    key = private_key("ed25519", "openssh")
+    protected = reveal(
+        deploy(ssh_stack(raw), key_vault=OneValueKeyVault(key)).raw(FLUX)["configurationProtectedSettings"]
+    )
+    assert base64.b64decode(protected["sshPrivateKey"]).decode() == key
+    secrets = Secrets(OneValueKeyVault("ghp_notAKeyButAToken0123456789"))
+    secrets.resolve(DEPLOY_KEY, ("flux", "configurations", "demo", "git", "httpsKey"))  # a token: no check
+    Secrets(OfflineKeyVault()).resolve(DEPLOY_KEY, SSH_KEY_LOC)  # `fluxfleet plan` offline: no value to check
+    with pytest.raises(pulumi.RunError):  # read once, cached, and still checked for the field that takes a key
+        secrets.resolve(DEPLOY_KEY, SSH_KEY_LOC)

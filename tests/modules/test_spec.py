@@ -480,7 +480,10 @@ config:
     ("text", "expect"),
     [
         ("config: [1, 2]\n", "stacks/Pulumi.x.yaml: config: must be a mapping of config keys"),
-        ("config:\n  a: 1\n  a: 2\n", "stacks/Pulumi.x.yaml: line 3: not valid YAML: "),
+        (
+            "config:\n  a: 1\n  a: 2\n",
+            "stacks/Pulumi.x.yaml: fluxfleet:a: duplicate key (first at line 2, again at line 3)",
+        ),
         ("config: {fluxfleet:cluster: {kind: aks\n", "stacks/Pulumi.x.yaml: line "),
         ("- a\n", "stacks/Pulumi.x.yaml: -: a stack file is a YAML mapping"),
         ("config: {}\n", "stacks/Pulumi.x.yaml: fluxfleet:cluster: required key is missing"),
