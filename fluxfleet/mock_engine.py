@@ -74,7 +74,14 @@ class ArmMocks(pulumi.runtime.Mocks):
         name = next(
             (
                 state[key]
-                for key in ("resourceName", "extensionName", "fluxConfigurationName", "featureName", "namespace")
+                for key in (
+                    "agentPoolName",  # before resourceName: an agent pool's resourceName is its cluster's
+                    "resourceName",
+                    "extensionName",
+                    "fluxConfigurationName",
+                    "featureName",
+                    "namespace",
+                )
                 if isinstance(state.get(key), str)
             ),
             args.name,
@@ -106,6 +113,9 @@ def _arm_id(type_: str, state: dict, name: str) -> str:
         )
     if type_ == "azure-native:containerservice:ManagedCluster":
         return f"{group}/providers/Microsoft.ContainerService/managedClusters/{name}"
+    if type_ == "azure-native:containerservice:AgentPool":
+        cluster = state.get("resourceName", "-")
+        return f"{group}/providers/Microsoft.ContainerService/managedClusters/{cluster}/agentPools/{name}"
     return f"/subscriptions/{OFFLINE_SUBSCRIPTION}/offline/{type_}/{name}"
 
 

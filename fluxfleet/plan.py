@@ -181,6 +181,37 @@ def policy_view(record: RecordedResource) -> Resource:
     )
 
 
+AGENT_POOL = "azure-native:containerservice:AgentPool"
+
+
+def pool_import_commands(stack: StackPlan) -> list[str]:
+    """For each node pool the program declares as an AgentPool, the `pulumi import` that adopts it once into a stack
+    whose cluster was created while every pool was inline in `agentPoolProfiles`: without it, `pulumi up` would try
+    to create a pool that exists (azure-native refuses: "cannot create already existing resource"). The cluster
+    keeps its URN either way; a new stack, or a pool added since, needs no import."""
+    subscription = (stack.cluster.subscription_id if stack.cluster else None) or "$(az account show --query id -o tsv)"
+    names = {record.urn: record.name for record in stack.resources}
+    commands = []
+    for record in stack.resources:
+        if record.type != AGENT_POOL or record.read or record.parent not in names:
+            continue
+        # The component's URN as the engine writes it (the mock engine's puts the root stack in its type chain):
+        # the pool's own URN, one type and the name shorter.
+        head, project, types, _ = record.urn.split("::", 3)
+        parent_urn = f"{head}::{project}::{types.rpartition('$')[0]}::{names[record.parent]}"
+        inputs = record.inputs
+        pool_id = (
+            f"/subscriptions/{subscription}/resourceGroups/{inputs.get('resourceGroupName')}/providers"
+            f"/Microsoft.ContainerService/managedClusters/{inputs.get('resourceName')}/agentPools/"
+            f"{inputs.get('agentPoolName')}"
+        )
+        commands.append(
+            f'pulumi import -s {stack.stack} {AGENT_POOL} {record.name} "{pool_id}" '
+            f"--parent 'cluster={parent_urn}' --protect=false --generate-code=false"
+        )
+    return commands
+
+
 # Where a resource's property comes from in the stack file: the program's mapping, read backwards.
 _SPEC_KEYS = {
     "kubernetesconfiguration:FluxConfiguration": {

@@ -49,8 +49,10 @@ def errors(validator: jsonschema.Draft7Validator, body: dict) -> list[str]:
 def test_example_stack_bodies_match_the_swagger(stack_file):
     flux = validator(*FLUX_SWAGGER, definition="FluxConfiguration")
     extension = validator(*EXTENSION_SWAGGER, definition="Extension")
+    from tests.modules.spec.ssh import DeployKeyVault
+
     stack = load_stack_file(ROOT / "stacks" / stack_file)
-    deployment = deploy_spec(stack.spec, stack=stack.name)
+    deployment = deploy_spec(stack.spec, DeployKeyVault(), stack=stack.name)  # prod-weu's deploy key: a real key
     bodies = [
         (t, v) for (t, _), v in deployment.raw_inputs.items() if t.startswith("azure-native:kubernetesconfiguration")
     ]
@@ -112,6 +114,84 @@ def test_the_check_catches_a_wrong_body(raw):
     assert any("syncInterval" in e for e in found)
     assert any("complianceState" in e for e in found)
     assert any(e.startswith("properties.scope") for e in found)
+
+
+AKS_SWAGGER = (
+    "specification",
+    "containerservice",
+    "resource-manager",
+    "Microsoft.ContainerService",
+    "aks",
+    "stable",
+    "2025-09-01",
+    "managedClusters.json",
+)  # an excerpt: the agent pool definitions (arm-examples/INDEX.md)
+POOL_PATH = ("agentPoolName", "resourceGroupName", "resourceName")
+
+
+def agent_pool_body(inputs: dict) -> dict:
+    return {"properties": {k: v for k, v in unwrap_secrets(inputs).items() if k not in POOL_PATH}}
+
+
+def pool_errors(deployment) -> list[str]:
+    """Each AgentPool's PUT body against `AgentPool`, and the cluster's inline pool against its profile."""
+    agent_pool = validator(*AKS_SWAGGER, definition="AgentPool")
+    properties = validator(*AKS_SWAGGER, definition="ManagedClusterAgentPoolProfileProperties")
+    profile = validator(*AKS_SWAGGER, definition="ManagedClusterAgentPoolProfile")
+    found = []
+    for (type_, name), inputs in deployment.raw_inputs.items():
+        if type_ == "azure-native:containerservice:AgentPool":
+            found += [f"{name}: {e}" for e in errors(agent_pool, agent_pool_body(inputs))]
+        elif type_ == "azure-native:containerservice:ManagedCluster":
+            for pool in unwrap_secrets(inputs)["agentPoolProfiles"]:
+                found += errors(properties, {k: v for k, v in pool.items() if k != "name"})
+                found += errors(profile, {"name": pool["name"]})
+    return found
+
+
+@pytest.mark.parametrize("stack_file", EXAMPLE_STACKS)
+def test_example_stack_node_pools_match_the_swagger(stack_file):
+    stack = load_stack_file(ROOT / "stacks" / stack_file)
+    from tests.modules.spec.ssh import DeployKeyVault
+
+    assert pool_errors(deploy_spec(stack.spec, DeployKeyVault(), stack=stack.name)) == []
+
+
+def test_every_node_pool_key_matches_the_swagger(raw):
+    subnet = (
+        "/subscriptions/6f1c2e0a-3b4d-4c5e-8f90-1a2b3c4d5e6f/resourceGroups/rg-net/providers/Microsoft.Network"
+        "/virtualNetworks/vnet-weu/subnets/snet-apps"
+    )
+    raw["cluster"]["nodePools"][0].update(nodeTaints=["CriticalAddonsOnly=true:NoSchedule"], maxSurge="10%")
+    raw["cluster"]["nodePools"] += [
+        {
+            "name": "apps",
+            "vmSize": "Standard_D8s_v5",
+            "minCount": 1,
+            "maxCount": 5,
+            "zones": ["1", "2", "3"],
+            "maxPods": 110,
+            "nodeLabels": {"workload": "apps"},
+            "nodeTaints": ["dedicated=apps:NoSchedule"],
+            "vnetSubnetId": subnet,
+            "maxSurge": 2,
+            "osSKU": "AzureLinux",
+        },
+        {"name": "win", "vmSize": "Standard_D4s_v5", "count": 1, "osType": "Windows", "osSKU": "Windows2022"},
+    ]
+    deployment = deploy(raw)
+    assert len([t for t, _ in deployment.raw_inputs if t.endswith(":AgentPool")]) == 2
+    assert pool_errors(deployment) == []
+
+
+def test_the_pool_check_catches_a_wrong_body(raw):
+    raw["cluster"]["nodePools"].append({"name": "apps", "vmSize": "Standard_D8s_v5", "count": 1})
+    body = agent_pool_body(deploy(raw).raw(":AgentPool"))
+    body["properties"].update(upgradeSettings={"maxSurge": 2}, osSKU="Windows2025", nodeTaint=["a=b:NoSchedule"])
+    found = errors(validator(*AKS_SWAGGER, definition="AgentPool"), body)
+    assert any(e.startswith("properties.upgradeSettings.maxSurge") for e in found)  # ARM takes a string
+    assert any(e.startswith("properties.osSKU") for e in found)
+    assert any("nodeTaint" in e for e in found)
 
 
 AZ_CLI = json.loads((ROOT / "tests" / "fixtures" / "az_cli_flux_create_arc.json").read_text())
