@@ -24,11 +24,14 @@ from modules.spec import (
     flux_object_name_problems,
     git_url_problem,
 )
+from modules.kubernetes_versions import AS_OF, NEWEST, OLDEST, TABLE_FILE, supported_window
 import contextlib
 
 Level = PolicyLevel
 
-FLUX_MIN_KUBERNETES = (1, 20)  # the oldest Kubernetes minor the microsoft.flux extension supports; preflight too
+# The oldest Kubernetes minor the microsoft.flux extension supports: preflight checks running clusters (Arc ones
+# too) against it; for a pinned AKS version, aks-supported-version's window starts above it.
+FLUX_MIN_KUBERNETES = (1, 20)
 FLUX_EXTENSION_MIN_VERSION = (1, 15)  # the oldest microsoft.flux minor in Microsoft's support window; raise it
 MIN_SYNC_INTERVAL = 60  # seconds; shorter polls hammer the git host and ARM for little gain
 PRODUCTION = ("production", "prod")
@@ -377,11 +380,25 @@ def aks_keyvault_secrets_provider(resource: Resource) -> Iterator[Finding]:
 
 
 def aks_supported_version(resource: Resource) -> Iterator[Finding]:
+    """A pinned version inside AKS's supported window (modules/kubernetes_versions.py), which starts above the Flux
+    extension's floor; an unpinned cluster gets AKS's default, which is supported."""
     text = resource.props.get("kubernetesVersion")
+    if not _is_known(text) or text == "":
+        return
     version = minor_version(text)
-    if _is_known(text) and text != "" and (version is None or version < FLUX_MIN_KUBERNETES):
-        floor = ".".join(map(str, FLUX_MIN_KUBERNETES))
-        yield Finding("kubernetesVersion", f"{text!r}: the Flux extension needs Kubernetes {floor} or newer")
+    window = f"AKS supports {supported_window()} (table of {AS_OF.isoformat()})"
+    if version is None:
+        yield Finding("kubernetesVersion", f"{text!r} is no Kubernetes version: {window}")
+    elif version < OLDEST:
+        yield Finding(
+            "kubernetesVersion", f"{text!r} is out of support: {window}: raise fluxfleet:cluster.kubernetesVersion"
+        )
+    elif version > NEWEST:
+        yield Finding(
+            "kubernetesVersion",
+            f"{text!r} is not supported yet: {window}: lower fluxfleet:cluster.kubernetesVersion, or update "
+            f"{TABLE_FILE} if AKS supports it now",
+        )
 
 
 def aks_auto_upgrade(resource: Resource) -> Iterator[Finding]:
@@ -567,7 +584,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "aks-supported-version",
         "mandatory",
-        "A Kubernetes version the Flux extension supports.",
+        "A pinned Kubernetes version inside the window AKS supports (modules/kubernetes_versions.py).",
         MANAGED_CLUSTER,
         aks_supported_version,
     ),

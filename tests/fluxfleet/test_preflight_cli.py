@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 
 import fluxfleet.azure.arm as arm
 from fluxfleet.cli import app
+from modules import kubernetes_versions
 from tests.azure_transport import FakeCredential, ScriptedTransport, example
 from tests.conftest import CANARY, ROOT, fixture_file
 from tests.modules.test_keyvault import CHALLENGE, GET_SECRET
@@ -181,3 +183,17 @@ def test_an_unregistered_provider_fails_and_nothing_that_would_register_it_is_re
     assert any(line.startswith("  ✗ providers") and "KubernetesConfiguration: NotRegistered" in line for line in lines)
     assert any(line.startswith("  ! flux-extension") and "not read" in line for line in lines)
     assert not any(path.endswith(("/extensions", "/sourceControlConfigurations")) for path in paths)
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_a_stale_versions_table_is_one_notice_on_stderr_and_stdout_is_unchanged(azure, monkeypatch, fmt):
+    fresh = preflight("dev", "--format", fmt)
+    monkeypatch.setattr(kubernetes_versions, "today", lambda: kubernetes_versions.AS_OF + timedelta(days=184))
+    stale = preflight("dev", "--format", fmt)
+    assert stale.exit_code == fresh.exit_code == 0, stale.output
+    assert stale.stdout == fresh.stdout
+    assert "notice:" not in fresh.stderr
+    assert [line for line in stale.stderr.splitlines() if line.startswith("notice:")] == [
+        "notice: the supported Kubernetes versions table is from 2026-11-29, more than six months old: update "
+        "modules/kubernetes_versions.py from https://learn.microsoft.com/azure/aks/supported-kubernetes-versions"
+    ]

@@ -2,13 +2,18 @@
 
 from tests.conftest import deploy
 
+SUBNET = (
+    "/subscriptions/6f1c2e0a-3b4d-4c5e-8f90-1a2b3c4d5e6f/resourceGroups/rg-net/providers/Microsoft.Network"
+    "/virtualNetworks/vnet-weu/subnets/snet-apps"
+)
+
 
 def test_managed_cluster_is_baseline_shaped(raw):
     raw["cluster"]["aadAdminGroupObjectIds"] = ["6f1c2e0a-3b4d-4c5e-8f90-1a2b3c4d5e6f"]
     cluster = deploy(raw).one(":ManagedCluster")
     inputs = cluster.inputs
     assert inputs["resourceName"] == "aks-test" and inputs["resourceGroupName"] == "rg-test"
-    assert inputs["location"] == "westeurope" and inputs["kubernetesVersion"] == "1.31"
+    assert inputs["location"] == "westeurope" and inputs["kubernetesVersion"] == "1.35"
     assert inputs["identity"] == {"type": "SystemAssigned"}  # the Flux extension needs a managed identity
     assert "servicePrincipalProfile" not in inputs
     assert inputs["enableRBAC"] is True
@@ -52,19 +57,102 @@ def test_local_accounts_can_be_kept_when_asked(raw):
     assert deploy(raw).one(":ManagedCluster").inputs["disableLocalAccounts"] is False
 
 
-def test_node_pools_and_autoscaler_ownership(raw):
+def test_the_cluster_declares_only_its_system_pool(raw):
     raw["cluster"]["nodePools"].append({"name": "apps", "vmSize": "Standard_D8s_v5", "minCount": 2, "maxCount": 6})
     cluster = deploy(raw).one(":ManagedCluster")
-    system, apps = cluster.inputs["agentPoolProfiles"]
-    assert system["mode"] == "System" and system["count"] == 3 and system["enableAutoScaling"] is False
-    assert apps["mode"] == "User" and apps["enableAutoScaling"] is True
-    assert (apps["minCount"], apps["maxCount"]) == (2, 6)
-    # the autoscaler owns the count of autoscaled pools, AKS the node images: neither is drift
-    assert "agentPoolProfiles[1].count" in cluster.options["ignoreChanges"]
-    assert "agentPoolProfiles[0].count" not in cluster.options["ignoreChanges"]
-    assert {"agentPoolProfiles[0].nodeImageVersion", "agentPoolProfiles[1].nodeImageVersion"} <= set(
-        cluster.options["ignoreChanges"]
+    # AKS needs a System pool at creation, and refuses a cluster update that introduces a pool: only this one inline
+    assert cluster.inputs["agentPoolProfiles"] == [
+        {
+            "name": "system",
+            "vmSize": "Standard_D4s_v5",
+            "mode": "System",
+            "osType": "Linux",
+            "type": "VirtualMachineScaleSets",
+            "count": 3,
+            "enableAutoScaling": False,
+        }
+    ]
+    # the cluster owns its pool, bar AKS's node image; nothing freezes or replays the pool list
+    assert cluster.options["ignoreChanges"] == ["agentPoolProfiles[0].nodeImageVersion"]
+    assert cluster.options["replaceOnChanges"] == []
+
+
+def test_every_other_pool_is_an_agent_pool_of_the_cluster_component(raw):
+    raw["cluster"]["nodePools"] += [
+        {
+            "name": "apps",
+            "vmSize": "Standard_D8s_v5",
+            "minCount": 2,
+            "maxCount": 6,
+            "zones": ["1", "2"],
+            "maxPods": 60,
+            "nodeLabels": {"workload": "apps", "example.com/team": "web"},
+            "nodeTaints": ["dedicated=apps:NoSchedule"],
+            "vnetSubnetId": SUBNET,
+            "maxSurge": "33%",
+            "osSKU": "AzureLinux",
+        },
+        {"name": "win", "vmSize": "Standard_D4s_v5", "count": 2, "osType": "Windows", "osSKU": "Windows2022"},
+    ]
+    deployment = deploy(raw)
+    component = deployment.one(":AksCluster")
+    cluster = deployment.one(":ManagedCluster")
+    pools = {r.name: r for r in deployment.records if r.type == "azure-native:containerservice:AgentPool"}
+    assert set(pools) == {"apps", "win"}
+    apps, win = pools["apps"], pools["win"]
+    assert apps.parent == win.parent == component.urn
+    assert apps.inputs == {
+        "agentPoolName": "apps",
+        "resourceGroupName": "rg-test",
+        "resourceName": "aks-test",  # the cluster's name output: the pool waits for the cluster
+        "vmSize": "Standard_D8s_v5",
+        "mode": "User",
+        "osType": "Linux",
+        "osSKU": "AzureLinux",
+        "type": "VirtualMachineScaleSets",
+        "count": 2,
+        "enableAutoScaling": True,
+        "minCount": 2,
+        "maxCount": 6,
+        "availabilityZones": ["1", "2"],
+        "maxPods": 60,
+        "nodeLabels": {"workload": "apps", "example.com/team": "web"},
+        "nodeTaints": ["dedicated=apps:NoSchedule"],
+        "vnetSubnetID": SUBNET,
+        "upgradeSettings": {"maxSurge": "33%"},
+    }
+    assert cluster.urn in apps.options["dependsOn"]
+    assert (win.inputs["osType"], win.inputs["osSKU"], win.inputs["count"]) == ("Windows", "Windows2022", 2)
+    # the autoscaler owns an autoscaled pool's count; a fixed pool's count is the spec's
+    assert apps.options["ignoreChanges"] == ["count"] and win.options["ignoreChanges"] == []
+    # a new VM size replaces the pool, deleted first (the new one takes the same name); removing a pool from the
+    # spec deletes it: it is not protected like the cluster
+    assert apps.options["replaceOnChanges"] == ["vmSize"]
+    assert apps.options["deleteBeforeReplace"] is True and apps.options["protect"] is False
+    assert [p["name"] for p in cluster.inputs["agentPoolProfiles"]] == ["system"]
+
+
+def test_the_first_system_pool_is_the_clusters_own_and_others_are_agent_pools(raw):
+    raw["cluster"]["nodePools"] = [
+        {"name": "apps", "vmSize": "Standard_D8s_v5", "count": 2},
+        {"name": "sys", "vmSize": "Standard_D4s_v5", "minCount": 1, "maxCount": 3, "mode": "System"},
+        {"name": "sys2", "vmSize": "Standard_D4s_v5", "count": 1, "mode": "System"},
+    ]
+    deployment = deploy(raw)
+    cluster = deployment.one(":ManagedCluster")
+    assert [p["name"] for p in cluster.inputs["agentPoolProfiles"]] == ["sys"]
+    assert cluster.options["ignoreChanges"] == ["agentPoolProfiles[0].count", "agentPoolProfiles[0].nodeImageVersion"]
+    pools = {r.name: r.inputs["mode"] for r in deployment.records if r.type.endswith(":AgentPool")}
+    assert pools == {"apps": "User", "sys2": "System"}
+
+
+def test_the_new_pool_keys_reach_the_clusters_own_pool(raw):
+    raw["cluster"]["nodePools"][0].update(
+        nodeTaints=["CriticalAddonsOnly=true:NoSchedule"], maxSurge=2, nodeLabels={"tier": "system"}
     )
+    [pool] = deploy(raw).one(":ManagedCluster").inputs["agentPoolProfiles"]
+    assert pool["nodeTaints"] == ["CriticalAddonsOnly=true:NoSchedule"] and pool["nodeLabels"] == {"tier": "system"}
+    assert pool["upgradeSettings"] == {"maxSurge": "2"}  # ARM takes a string
 
 
 def test_cluster_is_protected_unless_the_spec_says_not(raw):

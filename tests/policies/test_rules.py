@@ -203,6 +203,46 @@ def test_a_pinned_extension_in_the_window_passes_and_an_old_one_does_not(complia
     assert violation.path == "version" and "1.6.3" in violation.message
 
 
+WINDOW = "AKS supports 1.34 to 1.37 (table of 2026-11-29)"
+
+
+@pytest.mark.parametrize(
+    ("version", "message"),
+    [
+        ("1.34", None),  # the oldest supported minor
+        ("1.35", None),
+        ("1.37", None),  # the newest
+        ("1.36.4", None),  # patch form
+        ("[unknown]", None),  # not known at preview
+        ("1.33", f"'1.33' is out of support: {WINDOW}: raise fluxfleet:cluster.kubernetesVersion"),
+        ("1.33.9", f"'1.33.9' is out of support: {WINDOW}: raise fluxfleet:cluster.kubernetesVersion"),
+        ("1.31", f"'1.31' is out of support: {WINDOW}: raise fluxfleet:cluster.kubernetesVersion"),
+        ("1.19", f"'1.19' is out of support: {WINDOW}: raise fluxfleet:cluster.kubernetesVersion"),  # under Flux's too
+        (
+            "1.38",
+            f"'1.38' is not supported yet: {WINDOW}: lower fluxfleet:cluster.kubernetesVersion, or update "
+            "modules/kubernetes_versions.py if AKS supports it now",
+        ),
+        (
+            "2.0.1",
+            f"'2.0.1' is not supported yet: {WINDOW}: lower fluxfleet:cluster.kubernetesVersion, or update "
+            "modules/kubernetes_versions.py if AKS supports it now",
+        ),
+        ("latest", f"'latest' is no Kubernetes version: {WINDOW}"),
+    ],
+)
+def test_a_pinned_aks_version_is_checked_against_the_supported_window(compliant, version, message):
+    pinned = mutate(compliant, CLUSTER, _set("kubernetesVersion", version))
+    found = [(v.path, v.message) for v in evaluate(pinned) if v.policy == "aks-supported-version"]
+    assert found == ([("kubernetesVersion", message)] if message else [])
+
+
+@pytest.mark.parametrize("unpinned", [_delete("kubernetesVersion"), _set("kubernetesVersion", None)])
+def test_an_unpinned_aks_version_is_no_violation(compliant, unpinned):
+    found = [v for v in evaluate(mutate(compliant, CLUSTER, unpinned)) if v.policy == "aks-supported-version"]
+    assert found == []
+
+
 def test_a_configuration_without_the_extension_dependency_fails(compliant):
     detached = [
         Resource(r.type, r.name, r.props, r.urn, r.secrets, frozenset()) if r.kind == FLUX else r for r in compliant
@@ -263,3 +303,24 @@ def test_levels_can_be_raised_lowered_and_disabled(compliant):
         "mandatory"
     ]
     assert not [v for v in evaluate(unpruned, {"flux-prune": "disabled"}) if v.policy == "flux-prune"]
+
+
+def test_node_pools_as_agent_pools_keep_the_rules_right(raw):
+    """User pools are AgentPool resources now (issue 15): the cluster rules still see the one ManagedCluster with its
+    system pool, nothing about a pool is a cluster violation, and the stack rules read the pools like any input."""
+    raw["cluster"].update(networkPolicy="azure", authorizedIpRanges=["203.0.113.0/24"])
+    raw["cluster"]["nodePools"] += [
+        {"name": "apps", "vmSize": "Standard_D8s_v5", "count": 2, "nodeLabels": {"team": "web"}},
+        {"name": "win", "vmSize": "Standard_D4s_v5", "count": 1, "osType": "Windows"},
+    ]
+    resources = [policy_view(record) for record in deploy(raw).records]
+    assert [r.name for r in resources if r.kind == "containerservice:AgentPool"] == ["apps", "win"]
+    [cluster] = [r for r in resources if r.kind == CLUSTER]
+    assert [pool["name"] for pool in cluster.props["agentPoolProfiles"]] == ["system"]
+    assert evaluate(resources) == []
+    for rule_id in ("aks-managed-identity", "aks-rbac", "stack-no-plaintext-secrets"):
+        assert run_pack(resources, rule_id) == []
+
+    leaked = mutate(resources, "containerservice:AgentPool", _set("nodeLabels.token", "ghp_" + "a1B2" * 9))
+    found = [v for v in evaluate(leaked) if v.policy == "stack-no-plaintext-secrets"]
+    assert {(v.resource, v.path) for v in found} == {("apps", "nodeLabels.token"), ("win", "nodeLabels.token")}
