@@ -33,7 +33,7 @@ from fluxfleet.runner import (
     UpdateRecord,
     property_path,
 )
-from modules.spec import printable
+from modules.spec import ROLLBACK_REFS_ENV, printable
 
 SKIP_VERSION_CHECK = "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK"
 SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"  # the key of Pulumi's secret envelope in property values
@@ -86,11 +86,14 @@ class AutomationRunner:
         lock_fd: int | None = None,
         on_progress: OnProgress | None = None,
         cancel: threading.Event | None = None,
+        rollback_refs: Mapping[str, Mapping[str, str]] | None = None,
     ) -> OperationResult:
         command = _InterruptibleCommand(self._cli, cancel, () if lock_fd is None else (lock_fd,))
         events = _EventTranslator(on_progress, preview=False)
+        # The program reads the refs from its environment: nothing is written to the stack's config or any file.
+        env = {ROLLBACK_REFS_ENV: json.dumps(rollback_refs, sort_keys=True)} if rollback_refs is not None else {}
         try:
-            selected = self._select(stack, command)
+            selected = self._select(stack, command, env)
             if cancel is not None and cancel.is_set():
                 return OperationResult(stack, ok=False, cancelled=True, error="cancelled before the update started")
             selected.up(
@@ -160,8 +163,9 @@ class AutomationRunner:
         except CommandError as error:
             raise RunnerError(f"{stack}: {_command_error_line(error)}") from None
 
-    def _select(self, stack: str, command: PulumiCommand) -> Stack:
-        workspace = LocalWorkspace(work_dir=self._project_dir, env_vars=self._env, pulumi_command=command)
+    def _select(self, stack: str, command: PulumiCommand, env: Mapping[str, str] | None = None) -> Stack:
+        env_vars = {**self._env, **(env or {})}
+        workspace = LocalWorkspace(work_dir=self._project_dir, env_vars=env_vars, pulumi_command=command)
         with _SELECT_LOCK:
             return Stack.select(stack, workspace)
 

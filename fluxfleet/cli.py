@@ -21,7 +21,21 @@ ERROR_DETAIL_MAX = 200  # characters of an unexpected exception's message on std
 
 class _Commands(TyperGroup):
     """The command group: an unexpected exception in any command is one line on stderr and exit 70, never a
-    traceback (FLUXFLEET_DEBUG=1 shows it). typer's usage errors (2), typer.Exit and Ctrl-C pass as they are."""
+    traceback (FLUXFLEET_DEBUG=1 shows it). typer's usage errors (2), typer.Exit and Ctrl-C pass as they are.
+    Help shows each option's value as a name (`--stacks-dir STACKS_DIR`), not as a Python type (`<path>`)."""
+
+    def get_command(self, ctx, name):
+        command = super().get_command(ctx, name)
+        if command is not None:
+            for param in command.get_params(ctx):  # the help option too: it is made once and kept
+                _name_value(param)
+        return command
+
+    def get_params(self, ctx):
+        params = super().get_params(ctx)
+        for param in params:
+            _name_value(param)
+        return params
 
     def invoke(self, ctx):
         try:
@@ -32,6 +46,26 @@ class _Commands(TyperGroup):
             if isinstance(error, OSError) and error.errno == errno.EPIPE:
                 raise  # the reader of stdout went away (`| head`): typer exits quietly
             raise _internal_error(error) from None
+
+
+# What an option's value is, where its parameter's name does not say it.
+VALUE_NAMES = {"resume": "RUN_ID", "approve": "STAGE", "matrix": "STAGE", "source": "URL=DIR", "output": "FILE"}
+
+
+def _name_value(param) -> None:
+    """The help's name for what a parameter takes: nothing for a flag, its choices for a choice, else its name in
+    capitals (`--stacks-dir` -> STACKS_DIR); an argument's name says it all."""
+    if param.metavar is not None:
+        return
+    if isinstance(param, typer.core.TyperArgument):
+        param.metavar = (param.name or "value").upper()  # click adds "..." to a repeatable one
+        param.display_type_rich = lambda ctx: None  # the name column says it already
+    elif getattr(param, "is_flag", False):
+        param.metavar = ""
+    elif (described := getattr(param, "type_descriptor", None)) is not None and described.is_choice:
+        param.metavar = "|".join(str(getattr(choice, "value", choice)) for choice in described.choices or ())
+    else:
+        param.metavar = VALUE_NAMES.get(param.name or "", (param.name or "value").upper())
 
 
 def _internal_error(error: Exception) -> typer.Exit:
@@ -76,6 +110,14 @@ StacksArgument = Annotated[
 ]
 StacksDirOption = Annotated[Path, typer.Option("--stacks-dir", help="Directory of the stack files.")]
 FleetOption = Annotated[Path | None, typer.Option("--fleet", help="Default: STACKS_DIR/fleet.yaml.")]
+RollbackOption = Annotated[
+    bool,
+    typer.Option(
+        "--rollback",
+        help="Every stage rolls back (as `rollback: true` in fleet.yaml): a stack whose gate fails returns to the "
+        "refs it ran before; past maxFailures, its whole stage and the stage's pins.",
+    ),
+]
 SourceOption = Annotated[
     list[str] | None,
     typer.Option("--source", help="URL=DIR: check kustomization paths against a local checkout of that repository."),
@@ -148,6 +190,7 @@ def plan(
     if fmt is not PlanFormat.text or output is not None:  # the text report already shows them
         for line in plan_lines(fleet):
             _stderr(line)
+    _versions_notice()
     raise typer.Exit(fleet.exit_code)
 
 
@@ -230,6 +273,7 @@ def promote(
     apply: Annotated[
         bool, typer.Option("--apply", help="Then run the stage's rollout (as `fluxfleet rollout`).")
     ] = False,
+    rollback: RollbackOption = False,
     source: SourceOption = None,
     stacks_dir: StacksDirOption = Path("stacks"),
     fleet_file: FleetOption = None,
@@ -263,10 +307,9 @@ def promote(
         plan_promotion,
         promotion_status,
         render_status,
-        write_fleet,
     )
     from modules.spec import FLEET_FILE, SpecError, load_fleet, load_stacks, report_name
-    from modules.spec.fleet import pin_of_option
+    from modules.spec.fleet import pin_of_option, write_fleet
 
     checkouts = _checkouts("promote", source)
     subscription = _subscription("promote", subscription)
@@ -330,8 +373,9 @@ def promote(
     if not apply:
         typer.echo(f"wrote {fleet.file}; next: {promotion.rollout}")
         raise typer.Exit(0)
-    typer.echo(f"wrote {fleet.file}; running: {promotion.rollout}")
-    rollout(stage=promotion.stage, stacks_dir=stacks_dir, fleet_file=fleet_file)  # exits with the rollout's code
+    typer.echo(f"wrote {fleet.file}; running: {promotion.rollout}{' --rollback' if rollback else ''}")
+    # exits with the rollout's code
+    rollout(stage=promotion.stage, stacks_dir=stacks_dir, fleet_file=fleet_file, rollback=rollback)
 
 
 PROGRESS_FROM = 20  # stacks: a shorter run needs no progress bar
@@ -391,6 +435,7 @@ def preflight(
     else:
         report = to_text(fleet, color=output is None and sys.stdout.isatty())
     _write("preflight", report, output)
+    _versions_notice()
     raise typer.Exit(fleet.exit_code)
 
 
@@ -416,6 +461,14 @@ def _stack_paths(command: str, stacks_dir: Path, names: list[str] | None) -> lis
         typer.echo(f"fluxfleet {command}: {printable(str(stacks_dir))}: no Pulumi.<stack>.yaml files", err=True)
         raise typer.Exit(2)
     return paths
+
+
+def _versions_notice() -> None:
+    """A line on stderr when the table of supported Kubernetes versions is more than six months old."""
+    from modules import kubernetes_versions
+
+    if notice := kubernetes_versions.stale_notice(kubernetes_versions.today()):
+        _stderr(notice)
 
 
 def _stderr(line: str) -> None:
@@ -484,6 +537,7 @@ def rollout(
     max_concurrency: Annotated[
         int | None, typer.Option("--max-concurrency", min=1, help="At most this many stacks at once, in any stage.")
     ] = None,
+    rollback: RollbackOption = False,
     matrix: Annotated[
         str | None, typer.Option("--matrix", help="Print a GitHub Actions matrix (JSON) of this stage's stacks.")
     ] = None,
@@ -497,7 +551,7 @@ def rollout(
 ) -> None:
     """Apply the stacks of fleet.yaml stage by stage with `pulumi up`, each gated on Flux reporting healthy.
 
-    Exit codes: 0 done, 1 halted, failed or waiting for approval, 2 invalid input.
+    Exit codes: 0 done, 1 halted, rolled back, failed or waiting for approval, 2 invalid input.
     """
     from fluxfleet.automation import AutomationRunner
     from fluxfleet.azure.arm import ArmReader
@@ -518,7 +572,8 @@ def rollout(
         raise invalid(f"{stacks_dir}: no such directory")
     _check_output("rollout", "--output", output)  # before anything is read or applied
     try:
-        fleet, paths = load_inputs(stacks_dir, fleet_file or stacks_dir / FLEET_FILE, display_path)
+        fleet_path = fleet_file or stacks_dir / FLEET_FILE
+        fleet, paths = load_inputs(stacks_dir, fleet_path, display_path)
     except SpecError as error:
         raise _input_errors(error) from None
     for name in fleet.unstaged:
@@ -538,12 +593,13 @@ def rollout(
                 ("--stacks", stacks_glob),
                 ("--max-concurrency", max_concurrency),
                 ("--matrix", matrix),
+                ("--rollback", rollback or None),
             )
             if value is not None
         ]
         if kept:
             raise invalid(f"--resume continues a run as it was planned: {', '.join(kept)} cannot change it")
-    selection = Selection(stage=matrix or stage, stacks=stacks_glob, max_concurrency=max_concurrency)
+    selection = Selection(stage=matrix or stage, stacks=stacks_glob, max_concurrency=max_concurrency, rollback=rollback)
     if stacks_glob is not None and not any(planned.stacks for planned in selection.plan(fleet)):
         where = f"stage {stage or matrix}" if stage or matrix else fleet.file
         raise invalid(f"--stacks {shown(stacks_glob)} matches no stack of {where}")
@@ -552,7 +608,22 @@ def rollout(
         [planned] = selection.plan(fleet) or [None]
         stacks = planned.stacks if planned else []
         concurrency = planned.max_concurrency if planned else 1
-        typer.echo(json.dumps({"stage": matrix, "matrix": {"stack": stacks}, "maxParallel": concurrency}))
+        rules = next(s for s in fleet.stages if s.name == matrix)
+        # deploy-stage.yml bakes between stages, as a run does: never after the last stage that has stacks
+        staged = [s.name for s in Selection(stacks=stacks_glob).plan(fleet)]
+        wait = rules.after_stage_wait if matrix in staged[:-1] else 0
+        typer.echo(
+            json.dumps(
+                {
+                    "stage": matrix,
+                    "matrix": {"stack": stacks},
+                    "maxParallel": concurrency,
+                    "maxFailures": rules.max_failures,
+                    "afterStageWait": wait,  # seconds
+                    "approval": rules.approval,
+                }
+            )
+        )
         raise typer.Exit(0)
 
     if dry_run:  # reads, never writes: not even the log of the run it shows
@@ -594,9 +665,14 @@ def rollout(
     _stderr(f"fluxfleet rollout: run {journal.record.run_id} (journal {journal.path})")
     with _production_rollout(runner, reader, fleet.gate, fmt is RolloutFormat.text) as options:
         try:
-            Rollout(journal, specs, refuse_cluster_replacement=fleet.refuse_cluster_replacement, **options).run(
-                tuple(approve or ())
-            )
+            Rollout(
+                journal,
+                specs,
+                refuse_cluster_replacement=fleet.refuse_cluster_replacement,
+                refuse_flux_replacement=fleet.refuse_flux_replacement,
+                fleet_path=fleet_path if fleet_path.resolve() == (stacks_dir / FLEET_FILE).resolve() else None,
+                **options,
+            ).run(tuple(approve or ()))
         except OSError as error:  # without its journal a run cannot promise anything: stop, resumable
             _stderr(
                 f"fluxfleet rollout: cannot write the journal {journal.path}: {error.strerror}: the run stopped; "

@@ -14,7 +14,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from fluxfleet.mock_engine import RecordedResource
-from fluxfleet.plan import FleetPlan, Shared, StackPlan
+from fluxfleet.plan import FleetPlan, Shared, StackPlan, pool_import_commands
 from fluxfleet.sarif import to_sarif
 from modules.spec import listed, printable
 from policies.rules import Violation
@@ -80,6 +80,7 @@ def to_json(plan: FleetPlan) -> dict[str, Any]:
                         "inputs": r.inputs,
                         "secrets": r.secrets,
                         "options": r.options,
+                        "destructiveOnChange": destructive_on_change(r, stack.resources),
                     }
                     for r in stack.resources
                 ],
@@ -117,6 +118,8 @@ def _tree(stack: StackPlan) -> Tree:
                 label += "  [dim](adopted, read only)[/dim]"
             if resource.secrets:
                 label += f"  [yellow]secret: {_safe(', '.join(resource.secrets))}[/yellow]"
+            if warning := destructive_on_change(resource, stack.resources):
+                label += f"  [red]{_safe(warning)}[/red]"
             nodes[resource.urn] = nodes.get(resource.parent, nodes[None]).add(label)
     for configuration, steps in stack.graphs.items():
         ref = stack.refs.get(configuration)
@@ -128,6 +131,38 @@ def _tree(stack: StackPlan) -> Tree:
             after = f"  after {', '.join(step.depends_on)}" if step.depends_on else ""
             branch.add(f"{index}. [cyan]{_safe(step.name)}[/cyan]  {_safe(step.path or './')}{_safe(after)}")
     return root
+
+
+FLUX_TYPES = frozenset(
+    {"azure-native:kubernetesconfiguration:Extension", "azure-native:kubernetesconfiguration:FluxConfiguration"}
+)
+
+
+def destructive_on_change(resource: RecordedResource, resources: list[RecordedResource]) -> str | None:
+    """What a change to this resource would destroy, from the options the program registered it with: a property
+    in `replaceOnChanges` replaces it (deleted first), and replacing Flux while a kustomization prunes deletes
+    everything Flux applied on the cluster. `rollout` refuses such an update (refuseFluxReplacement)."""
+    properties = resource.options.get("replaceOnChanges") or []
+    if not properties:
+        return None
+    warning = f"replaced if {', '.join(properties)} change(s)"
+    if resource.type in FLUX_TYPES and _prunes(resource, resources):
+        warning += ": that deletes everything Flux applied (prune)"
+    return warning
+
+
+def _prunes(resource: RecordedResource, resources: list[RecordedResource]) -> bool:
+    """Whether the configuration (or, for the extension, any configuration of the stack) prunes."""
+    configurations = (
+        [resource]
+        if resource.type.endswith(":FluxConfiguration")
+        else [r for r in resources if r.type.endswith(":FluxConfiguration")]
+    )
+    return any(
+        isinstance(k, dict) and k.get("prune")
+        for r in configurations
+        for k in (r.inputs.get("kustomizations") or {}).values()
+    )
 
 
 def _safe(text: str) -> str:
@@ -148,6 +183,9 @@ def to_text(plan: FleetPlan, color: bool = False, width: int = 120) -> str:
             console.print(Text(line, style="red" if mandatory else "yellow"), soft_wrap=True)
         if inherited := len(stack.errors) - len(stack.own_errors):
             console.print(Text(f"  ✗ {inherited} error(s) in its profiles, below", style="red"), soft_wrap=True)
+        for command in pool_import_commands(stack):  # node pools that were inline in the cluster before
+            line = f"  i a stack whose cluster had this pool inline imports it once before pulumi up: {command}"
+            console.print(Text(printable(line), style="dim"), soft_wrap=True)
     shared = [*plan.shared_errors(), *plan.shared_violations()]
     if shared:
         console.print("[bold]in profiles[/bold] (each once, with the stacks it reaches)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -90,11 +90,13 @@ class StackRunner(Protocol):
         lock_fd: int | None = None,
         on_progress: OnProgress | None = None,
         cancel: threading.Event | None = None,
+        rollback_refs: Mapping[str, Mapping[str, str]] | None = None,
     ) -> OperationResult:
         """`pulumi up --yes --skip-preview` on the stack, recorded in its history with `message`. Setting `cancel`
         while it runs interrupts it the way Ctrl-C interrupts the CLI (the engine finishes its in-flight steps and
         writes state). `lock_fd` is a descriptor the update's process keeps open until it ends: the stack's lock,
-        held by the update itself, even if this process dies while the update goes on."""
+        held by the update itself, even if this process dies while the update goes on. `rollback_refs` (configuration
+        -> git ref keys) are the refs the program deploys over the stack's own, given to it in ROLLBACK_REFS_ENV."""
         ...
 
     def preview(self, stack: str, *, refresh: bool = True, on_progress: OnProgress | None = None) -> OperationResult:

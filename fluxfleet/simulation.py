@@ -51,6 +51,7 @@ class FakeRunner:
     stack_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # stack -> its outputs
     on_up: Callable[[str], None] | None = None  # called as an update starts (tests stop or crash a run there)
     applied: Counter[str] = field(default_factory=Counter)
+    rollbacks: list[tuple[str, dict[str, dict[str, str]]]] = field(default_factory=list)  # (stack, refs) per rollback
     updates: dict[str, list[UpdateRecord]] = field(default_factory=dict)  # stack -> its history, newest first
     started: list[str] = field(default_factory=list)
     max_in_flight: int = 0
@@ -68,8 +69,11 @@ class FakeRunner:
         lock_fd: int | None = None,  # an in-process update cannot outlive its caller: nothing to hold
         on_progress: OnProgress | None = None,
         cancel: threading.Event | None = None,
+        rollback_refs: Mapping[str, Mapping[str, str]] | None = None,
     ) -> OperationResult:
         started = self.clock.now()
+        if rollback_refs is not None:
+            self.rollbacks.append((stack, {name: dict(ref) for name, ref in rollback_refs.items()}))
         with self._lock:
             cluster = self.cluster_of(stack) if self.cluster_of else stack
             if any((self.cluster_of(other) if self.cluster_of else other) == cluster for other in self._in_flight):

@@ -47,4 +47,6 @@ def build_stack(spec: StackSpec, secrets: Secrets) -> dict[str, pulumi.Output]:
         # Which version of each Key Vault secret this update deployed (never a value): drift compares it with
         # the current version to report a rotation the cluster has not received.
         "secretVersions": dict(secrets.versions),
+        # The git ref each configuration runs at after this update: what a rollback of the next update returns to.
+        "fluxConfigurationRefs": spec.git_refs(),
     }

@@ -67,7 +67,13 @@ def test_main_builds_the_stack_and_exports_ids(raw):
         return pulumi.runtime.get_root_resource().outputs
 
     outputs, records = with_config(config_of(raw))(main)
-    assert set(outputs) == {"clusterId", "fluxExtensionId", "fluxConfigurationIds", "secretVersions"}
+    assert set(outputs) == {
+        "clusterId",
+        "fluxExtensionId",
+        "fluxConfigurationIds",
+        "secretVersions",
+        "fluxConfigurationRefs",
+    }
     types = {r.type for r in records}
     assert {
         "azure-native:kubernetes:ConnectedCluster",
@@ -152,3 +158,48 @@ def test_pulumi_up_applies_the_stage_pin_as_plan_does(tmp_path, monkeypatch):
     planned = load_stack_file(path)
     assert deployed.spec == planned.spec and deployed.spec.flux.configurations["platform"].git.tag == "v1.4.0"
     assert plan_stack(path, "stacks/Pulumi.staging.yaml").refs["platform"].file == "stacks/fleet.yaml"
+
+
+def test_a_rollback_update_deploys_the_refs_it_is_given_over_the_stage_pin(tmp_path, monkeypatch):
+    """`fluxfleet rollout` rolls a stack back by running `pulumi up` with ROLLBACK_REFS_ENV: the program deploys those
+    refs over the pin fleet.yaml still holds, and exports the refs it deployed (what a later rollback returns to)."""
+    import shutil
+
+    import modules.keyvault
+    import modules.spec.load
+    from ruamel.yaml import YAML
+
+    from modules.spec import ROLLBACK_REFS_ENV
+    from tests.conftest import CanaryKeyVault
+
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
+    fleet = tmp_path / "stacks" / "fleet.yaml"
+    fleet.write_text(
+        fleet.read_text().replace("  - name: staging\n", "  - name: staging\n    pins: {platform: {tag: v1.4.0}}\n")
+    )
+    monkeypatch.setattr(modules.spec.load, "PROJECT_ROOT", tmp_path)
+    monkeypatch.setattr(modules.keyvault, "KeyVaultReader", CanaryKeyVault)
+    own = YAML(typ="safe").load((tmp_path / "stacks" / "Pulumi.staging.yaml").read_text())["config"]
+
+    def main():
+        runpy.run_path(str(ROOT / "__main__.py"))
+        return pulumi.runtime.get_root_resource().outputs
+
+    monkeypatch.setenv(ROLLBACK_REFS_ENV, json.dumps({"platform": {"commit": "0ba6f0d2", "branch": "main"}}))
+    outputs, records = with_config(own, stack="staging")(main)
+    [platform] = [r for r in records if r.type.endswith(":FluxConfiguration") and r.name == "platform"]
+    assert platform.inputs["gitRepository"]["repositoryRef"] == {"commit": "0ba6f0d2", "branch": "main"}
+    refs = outputs["fluxConfigurationRefs"]
+    assert refs["platform"] == {"commit": "0ba6f0d2", "branch": "main"}
+
+    monkeypatch.setenv(ROLLBACK_REFS_ENV, json.dumps({"platform": {"tag": 7}}))
+    with pytest.raises(pulumi.RunError) as caught:
+        with_config(own, stack="staging")(main)
+    assert str(caught.value) == (
+        "FLUXFLEET_ROLLBACK_REFS: platform: must map git ref keys (branch, tag, semver, commit) to strings"
+    )
+    monkeypatch.setenv(ROLLBACK_REFS_ENV, json.dumps({"apps-nowhere": {"tag": "v1"}}))
+    with pytest.raises(pulumi.RunError) as caught:
+        with_config(own, stack="staging")(main)
+    assert "apps-nowhere" in str(caught.value) and "does not run from git" in str(caught.value)

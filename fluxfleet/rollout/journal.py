@@ -59,25 +59,57 @@ class RunStatus(StrEnum):
     running = "running"
     done = "done"
     halted = "halted"  # a stage's failure budget was exceeded
+    rolled_back = "rolled-back"  # ... and that stage, which rolls back, was returned to the refs it ran before
     awaiting_approval = "awaiting-approval"
     interrupted = "interrupted"  # Ctrl-C: stopped scheduling; resumable
 
 
+GitRefs = dict[str, dict[str, str]]  # configuration -> its git ref keys ({"tag": "v1.3.0"}, {"commit":, "branch":})
+
+
 @dataclass
-class StackEntry:
+class Attempt:
+    """One direction of a stack's work in a run: its update to the fleet's refs, or its rollback."""
+
     __pydantic_config__ = _STRICT
 
-    stage: str
     state: StackState = StackState.pending
     started_at: Timestamp = None
     ended_at: Timestamp = None
     message: str = ""
     changes: dict[str, Count] = field(default_factory=dict)
-    attempts: Count = 0  # updates started for this stack in this run
+    attempts: Count = 0  # updates started in this direction
     # The update this run started last and whose outcome it has not learnt yet (it is the update's message in the
     # stack's Pulumi history). While it is set the stack is in doubt: nothing is applied to it before the backend
     # has said what became of that update.
     update_id: str | None = None
+
+
+@dataclass
+class Rollback(Attempt):
+    """A stack's return to the refs it ran before the run updated it: applied once, never retried by itself."""
+
+    refs: GitRefs = field(default_factory=dict)  # the configurations rolled back, at the refs they return to
+    reason: str = ""  # why: the stack's failed gate, or its stage's halt
+
+
+@dataclass
+class StackEntry(Attempt):
+    stage: str = field(default="", kw_only=True)
+    # What the stack ran before this run updated it (its `fluxConfigurationRefs` output), read before the update of
+    # a stage that rolls back; {} when it exported none. None: not read.
+    previous_refs: GitRefs | None = None
+    refs: GitRefs | None = None  # what its update deploys
+    rollback: Rollback | None = None
+
+    @property
+    def runs(self) -> GitRefs | None:
+        """The refs the stack runs now as far as this run knows: None when its last update's outcome is not known."""
+        if self.rollback is not None and self.rollback.state is StackState.succeeded:
+            return {**(self.refs or {}), **self.rollback.refs}
+        if self.rollback is None and self.state in (StackState.succeeded, StackState.deferred):
+            return self.refs
+        return None
 
 
 @dataclass
@@ -93,11 +125,22 @@ class StagePlan:
     after_stage_wait: Annotated[int, Field(ge=0, le=DURATION_MAX)]
     approval: bool
     bake_until: Timestamp = None
+    rollback: bool = False  # a stack whose gate fails returns to its previous refs; past maxFailures, the stage
+    pins: GitRefs = field(default_factory=dict)  # the refs the stage pins in fleet.yaml, as the run began
+    rolling_back: str | None = None  # why the whole stage is being rolled back, once it is
+    pins_restored: list[str] | None = None  # what became of the stage's pins in fleet.yaml, once handled
 
     @staticmethod
-    def of(stage: Stage, stacks: list[str], max_concurrency: int) -> StagePlan:
+    def of(stage: Stage, stacks: list[str], max_concurrency: int, rollback: bool = False) -> StagePlan:
         return StagePlan(
-            stage.name, stacks, max_concurrency, stage.max_failures, stage.after_stage_wait, stage.approval
+            stage.name,
+            stacks,
+            max_concurrency,
+            stage.max_failures,
+            stage.after_stage_wait,
+            stage.approval,
+            rollback=rollback or stage.rollback,
+            pins={config: pin.ref_keys for config, pin in stage.pins.items()},
         )
 
 
@@ -231,7 +274,7 @@ def _run_path(runs_dir: Path, run_id: str) -> Path:
 def _plain(record: RunRecord) -> dict[str, Any]:
     return vars(record) | {
         "stages": [vars(stage) for stage in record.stages],
-        "stacks": {name: vars(entry) for name, entry in record.stacks.items()},
+        "stacks": {name: _jsonable(entry) for name, entry in record.stacks.items()},
     }
 
 
@@ -296,8 +339,10 @@ def _apply(record: RunRecord, stack: str | None, fields: dict[str, Any]) -> None
 
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, StagePlan):
+    if isinstance(value, StagePlan | Rollback):
         return vars(value)
+    if isinstance(value, StackEntry):
+        return vars(value) | {"rollback": vars(value.rollback) if value.rollback else None}
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 

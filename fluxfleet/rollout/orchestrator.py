@@ -4,12 +4,21 @@ Inside a stage up to `maxConcurrency` stacks run at once, never two on one clust
 Flux health gate; a stack that fails either counts against the stage's `maxFailures`, and past it the run halts:
 in-flight stacks finish, the rest of the stage is skipped, later stages are not touched. Every decision is written
 to the journal first, so `--resume` continues where a crash or Ctrl-C left off and never re-applies a stack that
-succeeded. Pulumi runs behind `StackRunner` and Azure behind the gate, so the whole schedule is testable offline.
+succeeded.
+
+A stage with `rollback` reads what each stack runs (its exported refs) before updating it. A stack whose gate then
+fails is updated back to those refs (the program takes them from ROLLBACK_REFS_ENV, never from a file) and gated
+again; past `maxFailures` every stack of the stage the run updated goes back, and the stage's pins in fleet.yaml
+with them. Each direction of a stack is applied at most once per run, with the same doubt handling.
+
+Pulumi runs behind `StackRunner` and Azure behind the gate, so the whole schedule is testable offline.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
+import json
 import statistics
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -21,7 +30,19 @@ from pathlib import Path
 
 from fluxfleet.clock import Clock
 from fluxfleet.rollout.gate import FluxHealthGate
-from fluxfleet.rollout.journal import Journal, RunRecord, RunStatus, StackEntry, StackState, StagePlan
+from pydantic import TypeAdapter, ValidationError
+
+from fluxfleet.rollout.journal import (
+    Attempt,
+    GitRefs,
+    Journal,
+    Rollback,
+    RunRecord,
+    RunStatus,
+    StackEntry,
+    StackState,
+    StagePlan,
+)
 from fluxfleet.rollout.locks import FileLock, this_process
 from fluxfleet.runner import RunnerError, StackRunner
 from modules.spec import (
@@ -37,10 +58,14 @@ from modules.spec import (
     stack_profiles,
     stack_files,
 )
-from modules.spec.fleet import has_pins
+from modules.spec.fleet import PinSpec, has_pins, with_pin, write_fleet
 
 DEFAULT_STACK_SECONDS = 10 * 60  # an estimate for a stack never rolled out before: an AKS update and a gate
 CLUSTER_TYPES = frozenset({"azure-native:containerservice:ManagedCluster", "azure-native:kubernetes:ConnectedCluster"})
+FLUX_TYPES = {  # type -> how a refusal names it
+    "azure-native:kubernetesconfiguration:Extension": "the Flux extension",
+    "azure-native:kubernetesconfiguration:FluxConfiguration": "Flux configuration",
+}
 HISTORY_DEPTH = 20  # history entries searched for an update of this run (later ones are other runs' or people's)
 STACK_LOCK_WAIT = timedelta(hours=3)  # longer than any update: a lock held longer is a hung process
 LOCK_POLL_SECONDS = 1.0
@@ -68,6 +93,7 @@ class Selection:
     stage: str | None = None
     stacks: str | None = None  # a glob
     max_concurrency: int | None = None  # a cap on every stage's own
+    rollback: bool = False  # every stage rolls back, whatever fleet.yaml says
 
     def plan(self, fleet: Fleet) -> list[StagePlan]:
         stages = []
@@ -77,7 +103,7 @@ class Selection:
             members = [name for name in stage.stacks if self.stacks is None or fnmatch.fnmatchcase(name, self.stacks)]
             if members:
                 limit = min(stage.max_concurrency, self.max_concurrency or stage.max_concurrency)
-                stages.append(StagePlan.of(stage, members, limit))
+                stages.append(StagePlan.of(stage, members, limit, self.rollback))
         return stages
 
 
@@ -89,7 +115,7 @@ def new_run(fleet: Fleet, selection: Selection, now: datetime, approved: tuple[s
         started_at=now.isoformat(),
         status=RunStatus.running,
         stages=stages,
-        stacks={name: StackEntry(stage.name) for stage in stages for name in stage.stacks},
+        stacks={name: StackEntry(stage=stage.name) for stage in stages for name in stage.stacks},
         approved=list(approved),
     )
 
@@ -110,6 +136,8 @@ class Rollout:
         stop: threading.Event | None = None,
         cancel: threading.Event | None = None,
         refuse_cluster_replacement: bool = True,
+        refuse_flux_replacement: bool = True,
+        fleet_path: Path | None = None,
     ):
         self.journal = journal
         self.specs = specs
@@ -120,7 +148,10 @@ class Rollout:
         self.observer = observer or Observer()
         self.stop = stop or threading.Event()  # first Ctrl-C: start nothing new
         self.cancel = cancel or threading.Event()  # second Ctrl-C: interrupt the running updates
-        self.refuse_cluster_replacement = refuse_cluster_replacement
+        self.refused_types = (CLUSTER_TYPES if refuse_cluster_replacement else frozenset()) | (
+            frozenset(FLUX_TYPES) if refuse_flux_replacement else frozenset()
+        )
+        self.fleet_path = fleet_path  # where a stage rolled back restores its pins; None: say what to pin instead
         self.locks_dir = journal.path.parent / "locks"  # one lock per stack, shared by every run kept there
 
     @property
@@ -137,6 +168,8 @@ class Rollout:
         approved = [*self.record.approved, *(name for name in approve if name not in self.record.approved)]
         self._set_run(RunStatus.running, "", approved=approved)
         for index, stage in enumerate(self.record.stages):
+            if stage.rolling_back is not None:  # a resumed run whose stage was being rolled back: finish that
+                return self._roll_back_stage(stage)
             if any(self.record.stacks[name].state is not StackState.succeeded for name in stage.stacks):
                 if stage.approval and stage.name not in self.record.approved:
                     return self._set_run(
@@ -145,16 +178,21 @@ class Rollout:
                         f"fluxfleet rollout --resume {self.record.run_id} --approve {stage.name}",
                     )
                 self.observer.stage_started(stage)
-                failures = self._run_stage(stage)
+                queue = [name for name in stage.stacks if self.record.stacks[name].state is not StackState.succeeded]
+                failures = self._schedule(stage, queue, self._run_stack, halt_after=stage.max_failures)
                 if failures > stage.max_failures:
                     for name in stage.stacks:
                         if self.record.stacks[name].state is StackState.pending:
                             self.journal.update(self.clock.now(), name, state=StackState.skipped, message="run halted")
-                    return self._set_run(
-                        RunStatus.halted,
+                    reason = (
                         f"stage {stage.name}: {failures} stack(s) failed, more than its maxFailures "
-                        f"{stage.max_failures}",
+                        f"{stage.max_failures}"
                     )
+                    if not stage.rollback:
+                        return self._set_run(RunStatus.halted, reason)
+                    stage.rolling_back = reason
+                    self.journal.update(self.clock.now(), stages=self.record.stages)
+                    return self._roll_back_stage(stage)
                 if self.stop.is_set():
                     return self._set_run(RunStatus.interrupted, f"interrupted in stage {stage.name}")
                 self.journal.save()  # the stage's changes into the snapshot: the log stays short
@@ -165,23 +203,25 @@ class Rollout:
 
     # ------------------------------------------------------------------ one stage
 
-    def _run_stage(self, stage: StagePlan) -> int:
-        """Every stack of the stage not yet succeeded, up to its concurrency, one operation per cluster at a time.
-        Returns the number of stacks that failed."""
-        queue = [name for name in stage.stacks if self.record.stacks[name].state is not StackState.succeeded]
+    def _schedule(
+        self, stage: StagePlan, queue: list[str], work: Callable[[str], StackState], halt_after: int | None = None
+    ) -> int:
+        """`work` on every stack of `queue`, up to the stage's concurrency, one operation per cluster at a time;
+        nothing new starts once more than `halt_after` stacks failed. Returns the number of stacks that failed."""
+        queue = list(queue)
         running: dict[Future[StackState], str] = {}
         busy: set[tuple[str, ...]] = set()
         failures = 0
         with ThreadPoolExecutor(max_workers=stage.max_concurrency, thread_name_prefix=stage.name) as pool:
             while queue or running:
-                halted = failures > stage.max_failures
+                halted = halt_after is not None and failures > halt_after
                 while not halted and not self.stop.is_set() and len(running) < stage.max_concurrency:
                     name = next((n for n in queue if self._cluster(n) not in busy), None)
                     if name is None:
                         break
                     queue.remove(name)
                     busy.add(self._cluster(name))
-                    running[pool.submit(self._run_stack, name)] = name
+                    running[pool.submit(work, name)] = name
                 if not running:
                     break  # halted or stopped with stacks left: they stay pending for the journal to say so
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -209,28 +249,150 @@ class Rollout:
         self.observer.baking(stage, remaining)
         return self.clock.sleep(remaining, self.stop)
 
-    # ------------------------------------------------------------------ one stack
+    # ------------------------------------------------------------------ rolling a stage back
 
-    def _run_stack(self, name: str) -> StackState:
+    def _roll_back_stage(self, stage: StagePlan) -> RunStatus:
+        """Every stack of the stage the run updated, back to the refs it ran before (the stage's concurrency and
+        cluster bounds; a rollback that fails is reported, never retried), then the stage's pins in fleet.yaml."""
+        for name in stage.stacks:
+            entry = self.record.stacks[name]
+            if entry.rollback is None and entry.attempts:
+                rollback, why_not = self._rollback_of(name, f"stage {stage.name} is rolled back")
+                if rollback is not None:
+                    self.journal.update(self.clock.now(), name, rollback=rollback)
+                elif why_not not in entry.message:
+                    self.journal.update(self.clock.now(), name, message=_joined(entry.message, why_not))
+        queue = [name for name in stage.stacks if _owed(self.record.stacks[name].rollback)]
+        self.observer.stage_started(stage)
+        self._schedule(stage, queue, self._roll_back_stack)
+        if self.stop.is_set():
+            return self._set_run(RunStatus.interrupted, f"interrupted while rolling back stage {stage.name}")
+        if stage.pins_restored is None:
+            stage.pins_restored = self._restore_pins(stage)
+            self.journal.update(self.clock.now(), stages=self.record.stages)
+        states = {name: r.state for name in stage.stacks if (r := self.record.stacks[name].rollback) is not None}
+        owed = [name for name in states if _owed(self.record.stacks[name].rollback)]
+        failed = [name for name, state in states.items() if state is StackState.failed and name not in owed]
+        outcome = "stage rolled back"
+        if failed:
+            outcome += f"; ROLLBACK FAILED for {', '.join(failed)}: fix by hand, see each stack"
+        if owed:
+            outcome += f"; not confirmed yet for {', '.join(owed)}: resume the run to settle them"
+        return self._set_run(RunStatus.rolled_back, f"{stage.rolling_back}: {outcome}")
+
+    def _roll_back_stack(self, name: str) -> StackState:
         self.observer.stack_started(name)
-        state = self.record.stacks[name].state
-        if state is StackState.deferred:
-            state = StackState.gating  # updated in an earlier attempt; only its gate is owed
-        elif state is not StackState.gating:  # new, in doubt, skipped, or failed in an earlier attempt
-            with self._stack_lock(name) as lock:
-                if lock is None:  # stopped while waiting (left as it was), or waited too long (failed)
-                    state = StackState.pending if self.stop.is_set() else StackState.failed
-                else:
-                    state = self._settle(name)
-                    if state is StackState.pending:
-                        state = self._update(name, lock)
-        if state is StackState.gating:
-            state = self._gate(name)
+        state = self._advance(name, back=True)
         self.observer.stack_finished(name, self.record.stacks[name])
         return state
 
+    def _rollback_of(self, name: str, reason: str) -> tuple[Rollback | None, str]:
+        """The rollback of a stack the run updated: the configurations whose ref the update changed, at the refs they
+        ran before. None, with why, when there is nothing to return to."""
+        previous = self.record.stacks[name].previous_refs
+        if previous is None:
+            return None, "not rolled back: what it ran before was not recorded"
+        if not previous:
+            return None, "not rolled back: it exported no refs to return to (new, or deployed by an older fluxfleet)"
+        now = self.specs[name].git_refs()
+        refs = {config: ref for config, ref in sorted(previous.items()) if config in now and now[config] != ref}
+        if not refs:
+            return None, "not rolled back: its update changed no git ref"
+        return Rollback(refs=refs, reason=reason), ""
+
+    def _restore_pins(self, stage: StagePlan) -> list[str]:
+        """The stage's pins in fleet.yaml back to the ref its stacks ran before (where they all ran one a pin can
+        say), so that the next `pulumi up` of any of them does not apply the revision that failed again. One line
+        per pin saying what became of it."""
+        notes = []
+        for config, pinned in sorted(stage.pins.items()):
+            entries = [self.record.stacks[name] for name in stage.stacks]
+            before = {
+                json.dumps(entry.previous_refs[config], sort_keys=True)
+                for entry in entries
+                if entry.attempts and entry.previous_refs and config in entry.previous_refs
+            }
+            now = _ref_text(pinned)
+            if len(before) != 1:
+                why = "no stack recorded what it ran before" if not before else "its stacks ran different refs before"
+                notes.append(f"{config}: fleet.yaml still pins {now} ({why}): set the pin by hand")
+                continue
+            ref = json.loads(before.pop())
+            if ref == pinned:
+                notes.append(f"{config}: fleet.yaml pins {now}, which the stage ran before: unchanged")
+                continue
+            try:
+                pin = PinSpec.model_validate(ref)
+            except ValidationError:
+                what = _ref_text(ref)
+                notes.append(f"{config}: fleet.yaml still pins {now}: a pin cannot say {what}, what ran before")
+                continue
+            if self.fleet_path is None:
+                notes.append(f"{config}: fleet.yaml still pins {now}: pin {pin} to match what runs")
+                continue
+            try:
+                write_fleet(self.fleet_path, with_pin(self.fleet_path, self.record.fleet_file, stage.name, config, pin))
+            except (OSError, SpecError) as error:
+                notes.append(f"{config}: fleet.yaml still pins {now}: cannot write it ({error}): pin {pin} by hand")
+                continue
+            notes.append(f"{config}: fleet.yaml pins {pin} again (was {now}): commit it")
+        return notes
+
+    # ------------------------------------------------------------------ one stack
+
+    def _run_stack(self, name: str) -> StackState:
+        """The stack's update and gate, then, when the gate fails in a stage that rolls back, its rollback. Returns
+        the state of the update (a stack rolled back still failed)."""
+        self.observer.stack_started(name)
+        state = self.record.stacks[name].state
+        if self.record.stacks[name].rollback is None:
+            state = self._advance(name, back=False)
+        if _owed(rollback := self.record.stacks[name].rollback):
+            assert rollback is not None
+            self.observer.stack_progress(name, f"rolling back: {rollback.reason}")
+            self._advance(name, back=True)
+        self.observer.stack_finished(name, self.record.stacks[name])
+        return state
+
+    def _advance(self, name: str, back: bool) -> StackState:
+        """One direction of a stack from where the journal has it to an end: settle, update, gate. A rollback that
+        failed stays failed."""
+        attempt = self._attempt(name, back)
+        state = attempt.state
+        if back and not _owed(self.record.stacks[name].rollback):
+            return state  # done, or failed: never retried by itself, a person looks first
+        if state is StackState.deferred:
+            state = StackState.gating  # updated in an earlier attempt; only its gate is owed
+        elif state is not StackState.gating:  # new, in doubt, skipped, or failed in an earlier attempt
+            with self._stack_lock(name, back) as lock:
+                if lock is None:  # stopped while waiting (left as it was), or waited too long (failed)
+                    state = StackState.pending if self.stop.is_set() else StackState.failed
+                else:
+                    state = self._settle(name, back)
+                    if state is StackState.pending:
+                        state = self._update(name, lock, back)
+        if state is StackState.gating:
+            state = self._gate(name, back)
+        return state
+
+    def _attempt(self, name: str, back: bool) -> Attempt:
+        entry = self.record.stacks[name]
+        if not back:
+            return entry
+        assert entry.rollback is not None, name
+        return entry.rollback
+
+    def _set(self, name: str, back: bool, **fields: object) -> None:
+        """Journal fields of one direction of a stack (a rollback is journaled whole: one line, one change)."""
+        if back:
+            rollback = self.record.stacks[name].rollback
+            assert rollback is not None, name
+            self.journal.update(self.clock.now(), name, rollback=dataclasses.replace(rollback, **fields))
+        else:
+            self.journal.update(self.clock.now(), name, **fields)
+
     @contextmanager
-    def _stack_lock(self, name: str) -> Iterator[FileLock | None]:
+    def _stack_lock(self, name: str, back: bool) -> Iterator[FileLock | None]:
         """The stack's lock, held while its doubt is settled and its update runs (the update holds it too: an
         update that outlives a killed fluxfleet keeps it). Waits while another process holds it; None when the run
         is stopped meanwhile, or, with the stack failed (and still in doubt, if it was), past STACK_LOCK_WAIT."""
@@ -242,7 +404,8 @@ class Rollout:
                 self.observer.stack_progress(name, f"waiting: {lock.holder()} is updating this stack")
                 waiting = True
             if self.clock.now() >= deadline:
-                self._fail(name, f"not started: {lock.holder()} still holds the stack's update lock ({lock.path})")
+                message = f"not started: {lock.holder()} still holds the stack's update lock ({lock.path})"
+                self._fail(name, message, back=back)
                 yield None
                 return
             if self.clock.sleep(LOCK_POLL_SECONDS, self.stop):
@@ -253,14 +416,14 @@ class Rollout:
         finally:
             lock.release()
 
-    def _settle(self, name: str) -> StackState:
+    def _settle(self, name: str, back: bool) -> StackState:
         """What to do with a stack whose lock this process holds: `pending` (apply it), `gating` (an update of this
         run succeeded, found in the stack's history) or `failed`. A stack in doubt (an update this run started, whose
         outcome it never learnt: the process died, or the update outlived it) is looked up in the Pulumi backend
         first and never updated again until the backend says no update is running. A doubt that cannot be settled
         fails the stack and stays recorded, so the next resume looks again instead of applying blindly. A stack whose
         update failed is retried only once the state has no pending operations (a failure half-way leaves some)."""
-        entry = self.record.stacks[name]
+        entry = self._attempt(name, back)
         update_id = entry.update_id
         in_doubt = update_id is not None or entry.state is StackState.running
         if not in_doubt and (entry.state is not StackState.failed or not entry.attempts):
@@ -270,15 +433,13 @@ class Rollout:
             ours = next((u for u in history if u.message == update_id), None)
             pending = [] if ours else self.runner.pending_operations(name)
         except RunnerError as error:
-            return self._fail(name, f"cannot tell what the interrupted update did: {error}")
+            return self._fail(name, f"cannot tell what the interrupted update did: {error}", back=back)
         if ours is not None and ours.result == "succeeded":
-            self.journal.update(
-                self.clock.now(), name, state=StackState.gating, update_id=None, message="update succeeded"
-            )
+            self._set(name, back, state=StackState.gating, update_id=None, message="update succeeded")
             return StackState.gating
         if ours is not None and ours.result == "failed":
             return self._fail(
-                name, f"the interrupted update failed: see `pulumi stack history -s {name}`", settled=True
+                name, f"the interrupted update failed: see `pulumi stack history -s {name}`", back=back, settled=True
             )
         if ours is not None:
             # No process here holds the stack's lock, yet the backend shows the update running: it runs elsewhere,
@@ -287,104 +448,168 @@ class Rollout:
                 name,
                 f"the interrupted update is still in progress in the Pulumi backend: wait for it, or if no `pulumi` "
                 f"runs it any more, run `pulumi cancel -s {name}` and `pulumi refresh -s {name}`, then resume",
+                back=back,
             )
         if pending:
             return self._fail(
                 name,
                 f"{len(pending)} pending operation(s) from an interrupted or failed update: run `pulumi refresh -s "
                 f"{name} --import-pending-creates` (or --clear-pending-creates), then resume",
+                back=back,
             )
         return StackState.pending  # nothing half-done: (re)apply
 
-    def _update(self, name: str, lock: FileLock) -> StackState:
+    def _update(self, name: str, lock: FileLock, back: bool) -> StackState:
+        if not back and self._stage(name).rollback and self.record.stacks[name].previous_refs is None:
+            # What a rollback would return to, read before anything changes it.
+            try:
+                outputs = self.runner.outputs(name)
+            except RunnerError as error:
+                message = f"not started: cannot read the refs it runs now, so it could not be rolled back: {error}"
+                return self._fail(name, message, settled=True)
+            self._set(name, back, previous_refs=_exported_refs(outputs))
         now = self.clock.now()
-        attempt = self.record.stacks[name].attempts + 1
-        update_id = f"fluxfleet rollout {self.record.run_id}: {name} #{attempt}"
-        self.journal.update(
-            now,
+        attempt = self._attempt(name, back).attempts + 1
+        update_id = f"fluxfleet rollout {self.record.run_id}: {name} {'rollback ' if back else ''}#{attempt}"
+        self._set(
             name,
+            back,
             state=StackState.running,
             started_at=now.isoformat(),
             ended_at=None,
             message="",
             attempts=attempt,
             update_id=update_id,  # in doubt from here until the update's outcome is journaled
+            **({} if back else {"refs": self.specs[name].git_refs()}),
         )
         if self.gate is not None and (subscription := self.subscription_of(self.specs[name])):
             idle = self.gate.wait_until_idle(self.specs[name], subscription, self.stop)
             if not idle.ok:
-                return self._fail(name, f"not started: {idle.message}", settled=True)
-        if self.refuse_cluster_replacement and (refusal := self._cluster_replacement(name)):
-            return self._fail(name, refusal, settled=True)
+                return self._fail(name, f"not started: {idle.message}", back=back, settled=True)
+        if self.refused_types and (refusal := self._destructive_change(name)):
+            return self._fail(name, refusal, back=back, settled=True)
         result = self.runner.up(
             name,
             message=update_id,
             lock_fd=lock.fd,
             on_progress=lambda line: self.observer.stack_progress(name, line),
             cancel=self.cancel,
+            rollback_refs=rollback.refs if back and (rollback := self.record.stacks[name].rollback) else None,
         )
         if not result.ok:
             error = "cancelled" if result.cancelled else result.error or "the update failed"
-            return self._fail(name, error, result.summary, settled=True)
-        self.journal.update(
-            self.clock.now(),
-            name,
-            state=StackState.gating,
-            update_id=None,
-            message="update succeeded",
-            changes=dict(result.summary),
-        )
+            return self._fail(name, error, result.summary, back=back, settled=True)
+        message = "rollback applied" if back else "update succeeded"
+        self._set(name, back, state=StackState.gating, update_id=None, message=message, changes=dict(result.summary))
         return StackState.gating
 
-    def _cluster_replacement(self, name: str) -> str | None:
+    def _destructive_change(self, name: str) -> str | None:
         """Why the stack's update must not run: its preview replaces or deletes the cluster (a protected cluster
-        fails the update anyway; this also covers `protect: false`, and says so before anything is applied)."""
+        fails the update anyway; this also covers `protect: false`, and says so before anything is applied), or the
+        Flux extension or a Flux configuration (with prune on, everything Flux applied is deleted with it)."""
         preview = self.runner.preview(name, refresh=False)
         if not preview.ok:
             return f"preview failed: {preview.error or 'no detail'}"
         for change in preview.changes:
-            if change.destructive and change.type in CLUSTER_TYPES:
+            if change.destructive and change.type in self.refused_types:
+                what = "cluster" if change.type in CLUSTER_TYPES else FLUX_TYPES[change.type]
+                properties = ", ".join(change.diffs) or "no property detail"
+                harm = "" if change.type in CLUSTER_TYPES else ": with prune on, that deletes everything Flux applied"
                 return (
-                    f"refused: the update would {change.op} cluster {change.name} "
-                    f"({', '.join(change.diffs) or 'no property detail'}); apply it by hand if that is intended"
+                    f"refused: the update would {change.op} {what} {change.name} ({properties}){harm}; "
+                    f"apply it by hand if that is intended"
                 )
         return None
 
-    def _gate(self, name: str) -> StackState:
+    def _gate(self, name: str, back: bool) -> StackState:
         spec = self.specs[name]
+        if back:
+            rollback = self.record.stacks[name].rollback
+            assert rollback is not None, name
+            spec = spec.with_git_refs(rollback.refs)  # healthy means synced to the refs it returned to
         if self.gate is None or not spec.flux.configurations:
-            return self._succeed(name, "updated")
+            return self._succeed(name, back, "rolled back" if back else "updated")
         subscription = self.subscription_of(spec)
         if subscription is None:
-            return self._fail(name, "health gate: no subscription to read Flux state from (set AZURE_SUBSCRIPTION_ID)")
-        updated = self.record.stacks[name].started_at
+            message = "health gate: no subscription to read Flux state from (set AZURE_SUBSCRIPTION_ID)"
+            return self._fail(name, message, back=back)
+        updated = self._attempt(name, back).started_at
         since = datetime.fromisoformat(updated) if updated else self.clock.now()
         result = self.gate.wait(spec, subscription, since, self.stop)
         if result.deferred:
-            self.journal.update(self.clock.now(), name, state=StackState.deferred, message=result.message)
+            self._set(name, back, state=StackState.deferred, message=result.message)
             return StackState.deferred
-        return self._succeed(name, result.message) if result.ok else self._fail(name, f"health gate: {result.message}")
+        if result.ok:
+            return self._succeed(name, back, f"rolled back: {result.message}" if back else result.message)
+        message = f"health gate: {result.message}"
+        if back or not self._stage(name).rollback or self.stop.is_set():
+            return self._fail(name, message, back=back)
+        rollback, why_not = self._rollback_of(name, message)
+        return self._fail(name, _joined(message, why_not), rollback=rollback)
 
-    def _succeed(self, name: str, message: str) -> StackState:
+    def _stage(self, name: str) -> StagePlan:
+        stage = self.record.stacks[name].stage
+        return next(plan for plan in self.record.stages if plan.name == stage)
+
+    def _succeed(self, name: str, back: bool, message: str) -> StackState:
         now = self.clock.now()
-        self.journal.update(now, name, state=StackState.succeeded, ended_at=now.isoformat(), message=message)
+        self._set(name, back, state=StackState.succeeded, ended_at=now.isoformat(), message=message)
         return StackState.succeeded
 
     def _fail(
-        self, name: str, message: str, changes: Mapping[str, int] | None = None, *, settled: bool = False
+        self,
+        name: str,
+        message: str,
+        changes: Mapping[str, int] | None = None,
+        *,
+        back: bool = False,
+        settled: bool = False,
+        rollback: Rollback | None = None,
     ) -> StackState:
-        """Fail the stack; `settled` when its last update's outcome is known (it ended, or it never started)."""
+        """Fail one direction of the stack; `settled` when its last update's outcome is known (it ended, or it never
+        started). A failed update that rolls back gets its rollback in the same journal change: a crash cannot
+        leave it failed and forgotten."""
         now = self.clock.now()
         fields: dict[str, object] = {"changes": dict(changes)} if changes else {}
         if settled:
             fields["update_id"] = None
-        self.journal.update(now, name, state=StackState.failed, ended_at=now.isoformat(), message=message, **fields)
+        if rollback is not None:
+            fields["rollback"] = rollback
+        self._set(name, back, state=StackState.failed, ended_at=now.isoformat(), message=message, **fields)
         return StackState.failed
 
     def _set_run(self, status: RunStatus, reason: str, **fields: object) -> RunStatus:
         self.journal.update(self.clock.now(), status=status, reason=reason, **fields)
         self.journal.save()  # a fresh snapshot at every start and stop of the run
         return status
+
+
+def _owed(rollback: Rollback | None) -> bool:
+    """Whether a rollback still has work: not done, and not failed for a known reason (a failure whose update is
+    still in doubt is settled from the backend first, which is not a retry)."""
+    if rollback is None or rollback.state is StackState.succeeded:
+        return False
+    return rollback.state is not StackState.failed or rollback.update_id is not None
+
+
+_REFS = TypeAdapter(GitRefs)
+
+
+def _exported_refs(outputs: Mapping[str, object]) -> GitRefs:
+    """The refs a stack's last update exported (`fluxConfigurationRefs`); {} when it exported none, or not in that
+    shape (a program from before the output, or another program)."""
+    try:
+        return _REFS.validate_python(outputs.get("fluxConfigurationRefs") or {})
+    except ValidationError:
+        return {}
+
+
+def _ref_text(ref: Mapping[str, str]) -> str:
+    return ", ".join(f"{key} {value}" for key, value in ref.items()) or "no ref"
+
+
+def _joined(message: str, more: str) -> str:
+    return f"{message}; {more}" if message and more else message or more
 
 
 # --------------------------------------------------------------------------------------------- dry run

@@ -30,6 +30,8 @@ MARKS = {
     StackState.deferred: ("⏸", "yellow"),
 }
 
+ROLLBACK_MARKS = {StackState.succeeded: "↩ rolled back", StackState.failed: "↩ ROLLBACK FAILED"}
+
 
 # --------------------------------------------------------------------------------------------- while it runs
 
@@ -124,21 +126,63 @@ def summary_json(record: RunRecord) -> dict[str, Any]:
                 "maxConcurrency": stage.max_concurrency,
                 "maxFailures": stage.max_failures,
                 "approval": stage.approval,
-                "stacks": [
-                    {
-                        "stack": name,
-                        "state": record.stacks[name].state,
-                        "message": record.stacks[name].message,
-                        "startedAt": record.stacks[name].started_at,
-                        "endedAt": record.stacks[name].ended_at,
-                        "changes": record.stacks[name].changes,
-                    }
-                    for name in stage.stacks
-                ],
+                "rollback": stage.rollback,
+                "rolledBack": stage.rolling_back,
+                "pinsRestored": stage.pins_restored,
+                "stacks": [_stack_json(name, record.stacks[name]) for name in stage.stacks],
             }
             for stage in record.stages
         ],
     }
+
+
+def _stack_json(name: str, entry: StackEntry) -> dict[str, Any]:
+    rollback = entry.rollback
+    return {
+        "stack": name,
+        "state": entry.state,
+        "message": entry.message,
+        "startedAt": entry.started_at,
+        "endedAt": entry.ended_at,
+        "changes": entry.changes,
+        "previousRefs": entry.previous_refs,
+        "refs": entry.refs,
+        "rollback": None
+        if rollback is None
+        else {
+            "state": rollback.state,
+            "reason": rollback.reason,
+            "refs": rollback.refs,
+            "message": rollback.message,
+            "startedAt": rollback.started_at,
+            "endedAt": rollback.ended_at,
+        },
+        "runs": entry.runs,  # what the stack runs now, as far as the run knows; null: not known
+    }
+
+
+def rollback_lines(record: RunRecord) -> list[str]:
+    """What was rolled back, why, and what now runs there; what became of the pins of a stage rolled back."""
+    lines = []
+    for stage in record.stages:
+        for name in stage.stacks:
+            rollback = record.stacks[name].rollback
+            if rollback is None:
+                continue
+            to = _refs_text(rollback.refs)
+            if rollback.state is StackState.succeeded:
+                outcome = f"rolled back: runs {to} again"
+            elif rollback.state is StackState.failed:
+                outcome = f"ROLLBACK FAILED (to {to}): {rollback.message}: look at it by hand"
+            else:
+                outcome = f"rollback to {to} {rollback.state}: resume the run"
+            lines.append(f"{name}: {outcome} (why: {rollback.reason})")
+        lines += [f"stage {stage.name}: {note}" for note in stage.pins_restored or ()]
+    return [printable(line) for line in lines]
+
+
+def _refs_text(refs: dict[str, dict[str, str]]) -> str:
+    return "; ".join(f"{config} {' '.join(f'{k} {v}' for k, v in ref.items())}" for config, ref in refs.items())
 
 
 def _counts(record: RunRecord, stage: StagePlan) -> dict[StackState, int]:
@@ -160,10 +204,15 @@ def summary_text(record: RunRecord, color: bool = False, width: int = 120) -> st
             mark, style = MARKS[entry.state]
             changes = ", ".join(f"{op} {n}" for op, n in sorted(entry.changes.items()) if op != "same")
             detail = printable(entry.message)
-            table.add_row(printable(stage.name), name, Text(f"{mark} {entry.state}", style=style), changes, detail)
+            result = Text(f"{mark} {entry.state}", style=style)
+            if entry.rollback is not None:
+                result.append(f" {ROLLBACK_MARKS.get(entry.rollback.state, 'rolling back')}")
+            table.add_row(printable(stage.name), name, result, changes, detail)
     console.print(table)
     if record.reason:
         console.print(Text(printable(record.reason)), soft_wrap=True)
+    for line in rollback_lines(record):
+        console.print(Text(line, style="bold red" if "ROLLBACK FAILED" in line else ""), soft_wrap=True)
     return buffer.getvalue()
 
 
@@ -189,7 +238,12 @@ def summary_markdown(record: RunRecord) -> str:
             changes = ", ".join(f"{op} {n}" for op, n in sorted(entry.changes.items()) if op != "same")
             detail = printable(entry.message).replace("|", "\\|")
             result = f"{icons.get(entry.state, '⏳')} {entry.state}"
+            if entry.rollback is not None:
+                result += f" {ROLLBACK_MARKS.get(entry.rollback.state, 'rolling back')}"
             lines.append(f"| {printable(stage.name)} | {name} | {result} | {changes} | {detail} |")
+    rolled_back = rollback_lines(record)
+    if rolled_back:
+        lines += ["", "## Rollbacks", "", *(f"- {line}" for line in rolled_back)]
     return "\n".join(lines) + "\n"
 
 

@@ -21,6 +21,7 @@ written (a stack file or a profile) and the config key path; all problems are re
 from modules.spec.errors import ISSUE_PART_MAX, SpecError, SpecIssue, bounded, key_path_parts, listed, printable, shown
 from modules.spec.files import STACK_FILE, STACK_NAME, StackFileLines, read_text, report_name, stack_files
 from modules.spec.load import (
+    ROLLBACK_REFS_ENV,
     StackConfig,
     load_stack_file,
     load_stacks,
@@ -60,6 +61,7 @@ from modules.spec.stack import (
 )
 
 __all__ = [
+    "ROLLBACK_REFS_ENV",
     "PROFILES_DIR",
     "PinSpec",
     "Origins",

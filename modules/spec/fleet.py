@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,10 +52,14 @@ class PinSpec(SpecModel):
             raise ValueError("a tag is pinned alone: no branch")
         return self
 
+    @property
+    def ref_keys(self) -> dict[str, str]:
+        """The pin as the git source keys it sets: `{"tag": ...}`, or `{"commit": ..., "branch": ...}`."""
+        return {"tag": self.tag} if self.tag else {"commit": self.commit or "", "branch": self.branch or ""}
+
     def git(self) -> dict[str, str | None]:
         """The pin as git source keys over whatever ref the stack or its profiles wrote (None removes one)."""
-        removed: dict[str, str | None] = dict.fromkeys(GIT_REF_KEYS)
-        return {**removed, "tag": self.tag} if self.tag else {**removed, "commit": self.commit, "branch": self.branch}
+        return {**dict.fromkeys(GIT_REF_KEYS), **self.ref_keys}
 
     def __str__(self) -> str:
         return f"tag {self.tag}" if self.tag else f"commit {self.commit} (branch {self.branch})"
@@ -70,6 +76,9 @@ class StageSpec(SpecModel):
     approval: bool = False  # stop before this stage until `--approve NAME`
     # configuration name -> the ref every stack of the stage runs it at, over what the stacks and profiles say
     pins: dict[DnsLabel, PinSpec] = {}
+    # A stack whose health gate fails after its update returns to the refs it ran before; past maxFailures, every
+    # stack of the stage does, and the stage's pins in fleet.yaml return to what they ran.
+    rollback: bool = False
 
 
 class GateSpec(SpecModel):
@@ -82,6 +91,9 @@ class FleetSpec(SpecModel):
     gate: GateSpec = GateSpec()
     # A stack whose update would replace or delete its cluster fails before anything is applied.
     refuse_cluster_replacement: bool = True
+    # ... and one whose preview replaces or deletes the Flux extension or a Flux configuration: with prune on, that
+    # deletes everything Flux applied on the cluster before it is applied again.
+    refuse_flux_replacement: bool = True
     stages: Annotated[list[StageSpec], Field(min_length=1)]
 
 
@@ -96,6 +108,7 @@ class Stage:
     after_stage_wait: int  # seconds, 0 for none
     approval: bool
     pins: Mapping[str, PinSpec] = field(default_factory=dict)  # configuration -> its pinned ref
+    rollback: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,6 +118,7 @@ class Fleet:
     stages: tuple[Stage, ...]
     unstaged: tuple[str, ...]  # stacks in no stage: never rolled out (a warning)
     refuse_cluster_replacement: bool = True
+    refuse_flux_replacement: bool = True
 
     def stage_of(self, stack: str) -> Stage:
         return next(stage for stage in self.stages if stack in stage.stacks)
@@ -175,13 +189,16 @@ def load_fleet(
             stage.after_stage_wait or 0,
             stage.approval,
             stage.pins,
+            stage.rollback,
         )
         for index, stage in enumerate(spec.stages)
     ]
     if issues:
         raise SpecError(issues)
     unstaged = tuple(name for name in known_stacks if name not in owner)
-    return Fleet(file, spec.gate, tuple(stages), unstaged, spec.refuse_cluster_replacement)
+    return Fleet(
+        file, spec.gate, tuple(stages), unstaged, spec.refuse_cluster_replacement, spec.refuse_flux_replacement
+    )
 
 
 def _profile_users(
@@ -259,3 +276,16 @@ def with_pin(path: Path, display: str, stage: str, config: str, pin: PinSpec) ->
     out = StringIO()
     yaml.dump(document, out)
     return out.getvalue()
+
+
+def write_fleet(path: Path, text: str) -> None:
+    """fleet.yaml replaced whole (a temporary file renamed over it): a reader never sees half a file."""
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(temporary, path.stat().st_mode & 0o777)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

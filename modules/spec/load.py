@@ -4,6 +4,8 @@ so `pulumi up -s STACK` builds what `fluxfleet plan` shows."""
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,8 +16,11 @@ from modules.spec.errors import NAMESPACE, SpecError, SpecIssue, key_path
 from modules.spec.files import read_yaml, stack_files, stack_name
 from modules.spec.origins import Origins
 from modules.spec.profiles import PROFILES_KEY, ProfileLibrary, merge, override, profile_names
-from modules.spec.stack import ClusterSpec, Stack, StackSpec, parse_spec
+from modules.spec.stack import GIT_REF_KEYS, ClusterSpec, Stack, StackSpec, parse_spec
 
+# Set by `fluxfleet rollout` for the update that rolls a stack back: the git refs it ran before (never written to
+# any file; the stage's pin in fleet.yaml is restored separately, once its whole stage is rolled back).
+ROLLBACK_REFS_ENV = "FLUXFLEET_ROLLBACK_REFS"
 # The project's root: profiles are found from here, never from the working directory.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,9 +63,10 @@ def compose(
     default_location: Any = None,
     *,
     pinned: bool = True,
+    rollback: Mapping[str, Mapping[str, str]] | None = None,
 ) -> StackConfig:
     """The effective config of a stack whose own `fluxfleet:` keys (by name) are `own`: its profiles, then its own
-    keys, then (`pinned`) the refs its stage pins in fleet.yaml."""
+    keys, then (`pinned`) the refs its stage pins in fleet.yaml, then the refs a rollback returns it to."""
     own = dict(own)
     names, issues = profile_names(own.pop(PROFILES_KEY, None), file)
     try:
@@ -82,6 +88,16 @@ def compose(
         layer[configuration] = {"git": pin.git()}
     if layer:
         override(raw, origins, library.fleet_file, {"flux": {"configurations": layer}})
+    layer = {}
+    for configuration, ref in (rollback or {}).items():
+        declared = configurations.get(configuration) if isinstance(configurations, Mapping) else None
+        if not isinstance(declared, Mapping) or not isinstance(declared.get("git"), Mapping):
+            message = f"rolls back configuration {configuration}, which stack {name} does not run from git"
+            issues.append(SpecIssue(ROLLBACK_REFS_ENV, key_path((configuration,), ""), message))
+            continue
+        layer[configuration] = {"git": {**dict.fromkeys(GIT_REF_KEYS), **ref}}
+    if layer:
+        override(raw, origins, ROLLBACK_REFS_ENV, {"flux": {"configurations": layer}})
     return StackConfig(name, file, raw, origins, tuple(p.name for p in chain), default_location, issues)
 
 
@@ -145,6 +161,29 @@ def project_stacks_dir(root: Path | None = None) -> tuple[Path, str]:
     return root / relative, relative
 
 
+def rollback_refs(text: str | None) -> dict[str, dict[str, str]]:
+    """The refs `fluxfleet rollout` returns a stack to (ROLLBACK_REFS_ENV: JSON, configuration -> its git ref keys),
+    or {} when it is not set. A SpecError when it is not such a mapping."""
+    if not text:
+        return {}
+    try:
+        refs = json.loads(text)
+    except ValueError:
+        refs = None
+    if not isinstance(refs, dict):
+        raise SpecError([SpecIssue(ROLLBACK_REFS_ENV, "-", "must be a JSON object: configuration -> git ref")])
+    for configuration, ref in refs.items():
+        if (
+            not isinstance(ref, dict)
+            or not ref
+            or not set(ref) <= set(GIT_REF_KEYS)
+            or not all(isinstance(value, str) and value for value in ref.values())
+        ):
+            message = f"must map git ref keys ({', '.join(GIT_REF_KEYS)}) to strings"
+            raise SpecError([SpecIssue(ROLLBACK_REFS_ENV, key_path((configuration,), ""), message)])
+    return refs
+
+
 def spec_from_pulumi_config() -> Stack:
     """The spec of the running Pulumi stack, from `pulumi.Config`, with the project's profiles merged under it. Every
     config key the engine passed is checked as a stack file's are (see split_config); a `fluxfleet:` key the spec
@@ -171,7 +210,9 @@ def spec_from_pulumi_config() -> Stack:
             own[name] = value
     library = ProfileLibrary(stacks_dir, display)
     try:
-        stack = compose(pulumi.get_stack(), file, own, library, pulumi.Config("azure-native").get("location"))
+        location = pulumi.Config("azure-native").get("location")
+        rollback = rollback_refs(os.environ.get(ROLLBACK_REFS_ENV))
+        stack = compose(pulumi.get_stack(), file, own, library, location, rollback=rollback)
     except SpecError as error:
         raise SpecError([*issues, *error.issues]) from None
     stack.issues[:0] = issues

@@ -251,6 +251,65 @@ def _lines(value: str) -> str:
     return value
 
 
+KNOWN_HOSTS_MARKERS = ("@cert-authority", "@revoked")
+
+
+def _known_hosts(value: str) -> str:
+    """known_hosts lines (`HOSTS KEY-TYPE BASE64-KEY [comment]`, as `ssh-keyscan` prints them): each key must be
+    one `cryptography` reads, so that a cut or mistyped key fails here, not as Flux's failed clone."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.serialization import load_ssh_public_key
+
+    lines = value.splitlines()
+    entries = 0
+    for number, line in enumerate(lines, 1):
+        fields = line.split()
+        if not fields or fields[0].startswith("#"):
+            continue
+        if fields[0] in KNOWN_HOSTS_MARKERS:
+            fields = fields[1:]
+        where = f"line {number} " if len(lines) > 1 else ""
+        try:
+            if len(fields) < 3:
+                raise ValueError
+            load_ssh_public_key(f"{fields[1]} {fields[2]}".encode())
+        except (ValueError, UnsupportedAlgorithm):
+            raise ValueError(
+                f"{where}is not a known_hosts line: hosts, key type and base64 key, as `ssh-keyscan HOST` prints them"
+            ) from None
+        entries += 1
+    if not entries:
+        raise ValueError("has no known_hosts line: hosts, key type and base64 key, as `ssh-keyscan HOST` prints them")
+    return value
+
+
+def ssh_private_key_problem(text: str) -> str | None:
+    """What is wrong with an SSH private key for Flux, if anything: it must be a PEM or OpenSSH private key without
+    a passphrase (Flux has none to give). The message never quotes the key."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_ssh_private_key
+
+    data = text.encode("utf-8", "replace")
+    try:
+        if b"-----BEGIN OPENSSH PRIVATE KEY-----" in data:
+            load_ssh_private_key(data, password=None)
+        else:
+            load_pem_private_key(data, password=None, unsafe_skip_rsa_key_validation=True)  # its format, not its math
+    except TypeError:  # cryptography's way of saying "a password is needed"
+        return "is an encrypted private key: Flux needs it without a passphrase (ssh-keygen -p -N '' -f KEY)"
+    except (ValueError, UnsupportedAlgorithm):
+        return "is not a private key in PEM or OpenSSH format (-----BEGIN ... PRIVATE KEY-----)"
+    return None
+
+
+def secret_value_problem(loc: Loc, value: str) -> str | None:
+    """What is wrong with the value of the secret field at `loc` (keys without the namespace), if anything: checked
+    wherever a value is known (a decrypted Pulumi secret, a Key Vault secret as it is read), never quoting it."""
+    if len(loc) == 5 and loc[:2] == ("flux", "configurations") and loc[3:] == ("git", "sshPrivateKey"):
+        return ssh_private_key_problem(value)
+    return None
+
+
 LINE_MAX = 2048  # characters of a one-line field (a URL, a path, a ref, a tag): generous, but bounded
 TEXT_MAX = 65536  # characters of a multi-line field (a CA certificate, known_hosts)
 
@@ -281,6 +340,7 @@ Line = Annotated[str, StringConstraints(min_length=1, max_length=LINE_MAX), Afte
 Text = Annotated[str, StringConstraints(min_length=1, max_length=TEXT_MAX), AfterValidator(_lines)]
 MaybeEmptyLine = Annotated[str, StringConstraints(max_length=LINE_MAX), AfterValidator(_one_line)]
 MaybeEmptyText = Annotated[str, StringConstraints(max_length=TEXT_MAX), AfterValidator(_lines)]
+KnownHosts = Annotated[Text, AfterValidator(_known_hosts)]
 
 
 # --------------------------------------------------------------------------------------------- models
@@ -290,7 +350,98 @@ class SpecModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, extra="forbid", frozen=True, strict=True)
 
 
+# Node pools: Kubernetes label and taint syntax (a key is an optional DNS-subdomain prefix of at most 253 characters
+# and `/`, then a name of 1-63 letters, digits, '-', '_', '.' that starts and ends with a letter or digit).
+_LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+_AKS_LABEL_PREFIX = "kubernetes.azure.com"  # AKS sets these labels itself and refuses them in a pool's nodeLabels
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+_SUBNET_ID = re.compile(
+    rf"/subscriptions/{GUID.pattern}/resourceGroups/[-\w.()]{{1,90}}/providers/Microsoft\.Network"
+    r"/virtualNetworks/[-\w.]{2,64}/subnets/[-\w.]{1,80}",
+    re.IGNORECASE | re.ASCII,
+)
+_MAX_SURGE = re.compile(r"([1-9][0-9]{0,3})(%?)")
+WINDOWS_POOL_NAME_MAX = 6  # AKS names a Windows node after its pool, and a Windows computer name is short
+LINUX_OS_SKUS = ("Ubuntu", "Ubuntu2204", "AzureLinux", "AzureLinux3")
+WINDOWS_OS_SKUS = ("Windows2019", "Windows2022")
+
+
+def _label_key_problem(key: str) -> str | None:
+    prefix, slash, name = key.rpartition("/")
+    if slash and (len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)):
+        return f"{shown(key)}: the prefix before '/' is not a DNS subdomain (lower case, at most 253 characters)"
+    if len(name) > 63 or not _LABEL_NAME.fullmatch(name):
+        return (
+            f"{shown(key)} is not a Kubernetes label key ([prefix/]name, the name 1-63 letters, digits, '-', '_' "
+            "or '.', starting and ending with a letter or digit)"
+        )
+    return None
+
+
+def _node_label_key(key: str) -> str:
+    if problem := _label_key_problem(key):
+        raise ValueError(problem)
+    if key.rpartition("/")[0] == _AKS_LABEL_PREFIX:
+        raise ValueError(f"{shown(key)}: the {_AKS_LABEL_PREFIX}/ prefix is reserved for the labels AKS sets")
+    return key
+
+
+def _label_value_problem(value: str) -> str | None:
+    if value and (len(value) > 63 or not _LABEL_NAME.fullmatch(value)):
+        return (
+            f"{shown(value)} is not a Kubernetes label value (at most 63 letters, digits, '-', '_' or '.', "
+            "starting and ending with a letter or digit; or empty)"
+        )
+    return None
+
+
+def _node_label_value(value: str) -> str:
+    if problem := _label_value_problem(value):
+        raise ValueError(problem)
+    return value
+
+
+def _node_taint(value: str) -> str:
+    key, equals, rest = value.partition("=")
+    taint_value, colon, effect = rest.rpartition(":")
+    if not equals or not colon:
+        raise ValueError(f"{shown(value)} is not a taint: write key=value:Effect (such as dedicated=gpu:NoSchedule)")
+    if problem := _label_key_problem(key) or _label_value_problem(taint_value):
+        raise ValueError(f"taint {shown(value)}: {problem}")
+    if effect not in TAINT_EFFECTS:
+        raise ValueError(f"taint {shown(value)}: the effect must be one of {', '.join(TAINT_EFFECTS)}")
+    return value
+
+
+def _subnet_id(value: str) -> str:
+    if not _SUBNET_ID.fullmatch(value):
+        raise ValueError(
+            f"{shown(value)} is not a subnet resource id (/subscriptions/SUBSCRIPTION/resourceGroups/GROUP/providers/"
+            "Microsoft.Network/virtualNetworks/VNET/subnets/SUBNET)"
+        )
+    return value
+
+
+def _max_surge(value: Any) -> str:
+    """`upgradeSettings.maxSurge` as ARM takes it (a string): a node count (5, "5") or a percentage ("33%")."""
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    match = _MAX_SURGE.fullmatch(text) if isinstance(text, str) else None
+    if match is None or (match[2] and int(match[1]) > 100):
+        raise ValueError(f"{shown(value)} is not a surge: a number of nodes (1 or more) or a percentage such as 33%")
+    return text
+
+
+NodeLabelKey = Annotated[str, AfterValidator(_node_label_key)]
+NodeLabelValue = Annotated[str, AfterValidator(_node_label_value)]
+NodeTaint = Annotated[str, StringConstraints(max_length=LINE_MAX), AfterValidator(_node_taint)]
+SubnetId = Annotated[str, StringConstraints(max_length=LINE_MAX), AfterValidator(_subnet_id)]
+MaxSurge = Annotated[str, PlainValidator(_max_surge)]
+
+
 class NodePool(SpecModel):
+    """One AKS node pool. The first System pool is created with the cluster (AKS needs one at creation) and the
+    cluster owns it; every other pool is an AgentPool resource of its own (modules/aks_cluster.py)."""
+
     name: Annotated[str, pattern(r"[a-z][a-z0-9]{0,11}", "an AKS node pool name (a-z then a-z0-9, 1-12 characters)")]
     vm_size: Line
     count: Annotated[int, Field(ge=0, le=1000)] | None = None
@@ -298,6 +449,13 @@ class NodePool(SpecModel):
     max_count: Annotated[int, Field(ge=1, le=1000)] | None = None
     mode: Literal["System", "User"] = "User"
     zones: list[Literal["1", "2", "3"]] | None = None
+    os_type: Literal["Linux", "Windows"] = "Linux"
+    os_sku: Annotated[Literal[LINUX_OS_SKUS + WINDOWS_OS_SKUS] | None, Field(alias="osSKU")] = None  # type: ignore[valid-type]
+    max_pods: Annotated[int, Field(ge=10, le=250)] | None = None
+    node_labels: dict[NodeLabelKey, NodeLabelValue] | None = None
+    node_taints: list[NodeTaint] | None = None
+    vnet_subnet_id: SubnetId | None = None
+    max_surge: MaxSurge | None = None  # upgradeSettings.maxSurge
 
     @property
     def autoscaled(self) -> bool:
@@ -316,7 +474,7 @@ class ClusterSpec(SpecModel):
     location: Location | None = None
     subscription_id: Guid | None = None
     # AKS only:
-    kubernetes_version: Annotated[str, pattern(r"\d+\.\d+(\.\d+)?", "a Kubernetes version such as 1.31")] | None = None
+    kubernetes_version: Annotated[str, pattern(r"\d+\.\d+(\.\d+)?", "a Kubernetes version such as 1.35")] | None = None
     node_pools: list[NodePool] | None = None
     dns_prefix: (
         Annotated[
@@ -381,13 +539,18 @@ class GitSource(_Reconciled):
     https_user: Line | None = None
     https_key: SecretField | None = None
     ssh_private_key: SecretField | None = None
-    ssh_known_hosts: Text | None = None
+    ssh_known_hosts: KnownHosts | None = None
     https_ca_cert: Text | None = Field(default=None, alias="httpsCACert")
     provider: Literal["Generic", "Azure", "GitHub"] | None = None
 
     @property
     def is_ssh(self) -> bool:
         return self.url.startswith(("ssh://", "git@"))
+
+    @property
+    def ref_keys(self) -> dict[str, str]:
+        """The ref as the keys it is written with (`{"tag": "v1.0.0"}`, `{"commit": ..., "branch": ...}`)."""
+        return {key: value for key in GIT_REF_KEYS if (value := getattr(self, key))}
 
     @property
     def ref(self) -> str | None:
@@ -479,6 +642,21 @@ class StackSpec(SpecModel):
     providers: list[ProviderNamespace] = list(REQUIRED_PROVIDERS)
     features: list[FeatureName] = []
     flux: FluxSpec = FluxSpec()
+
+    def git_refs(self) -> dict[str, dict[str, str]]:
+        """Each git-sourced Flux configuration's ref, as its keys: what `pulumi up` exports, and what a rollback
+        returns to."""
+        return {name: c.git.ref_keys for name, c in sorted(self.flux.configurations.items()) if c.git is not None}
+
+    def with_git_refs(self, refs: Mapping[str, Mapping[str, str]]) -> StackSpec:
+        """The spec with these configurations' git refs in place of their own (what a rollback applies)."""
+        configurations = dict(self.flux.configurations)
+        for name, ref in refs.items():
+            source = configurations[name].git
+            assert source is not None, name
+            git = source.model_copy(update={key: ref.get(key) for key in GIT_REF_KEYS})
+            configurations[name] = configurations[name].model_copy(update={"git": git})
+        return self.model_copy(update={"flux": self.flux.model_copy(update={"configurations": configurations})})
 
 
 @dataclass(frozen=True)
@@ -585,6 +763,24 @@ def _cluster_issues(cluster: ClusterSpec) -> Iterator[tuple[Loc, str]]:
             yield (*loc, "minCount"), f"minCount {pool.min_count} is greater than maxCount {pool.max_count}"
         if pool.mode == "System" and ((pool.count == 0) or pool.min_count == 0):
             yield loc, "a System node pool needs at least one node"
+        yield from _node_pool_os_issues(loc, pool, cluster)
+        yield from _list_issues((*loc, "nodeTaints"), pool.node_taints or [])
+
+
+def _node_pool_os_issues(loc: Loc, pool: NodePool, cluster: ClusterSpec) -> Iterator[tuple[Loc, str]]:
+    """Windows pools as AKS takes them: Windows SKUs on Windows pools only, short names, never the System pool."""
+    if pool.os_sku in WINDOWS_OS_SKUS and pool.os_type != "Windows":
+        yield (*loc, "osSKU"), f"{pool.os_sku} is a Windows SKU: it needs osType: Windows"
+    if pool.os_sku in LINUX_OS_SKUS and pool.os_type == "Windows":
+        yield (*loc, "osSKU"), f"{pool.os_sku} is a Linux SKU: a Windows pool takes {' or '.join(WINDOWS_OS_SKUS)}"
+    if pool.os_type != "Windows":
+        return
+    if pool.mode == "System":
+        yield (*loc, "osType"), "a System node pool runs Linux (AKS runs its system pods there): add a User pool"
+    if len(pool.name) > WINDOWS_POOL_NAME_MAX:
+        yield (*loc, "name"), f"a Windows node pool name has at most {WINDOWS_POOL_NAME_MAX} characters"
+    if cluster.network_plugin not in (None, "azure"):
+        yield (*loc, "osType"), f"a Windows node pool needs networkPlugin: azure, not {cluster.network_plugin}"
 
 
 def _configuration_issues(loc: Loc, name: str, configuration: ConfigurationSpec) -> Iterator[tuple[Loc, str]]:
@@ -819,21 +1015,76 @@ def parse_spec(
     issues = []
     if default_location is not None and (problem := location_problem(default_location)):
         issues.append(SpecIssue(file, "azure-native:location", problem))  # raised below, with the rest
+    context = {"plain_strings_are_secret": plain_strings_are_secret}
+    refused: set[Loc] = set()  # the parts pydantic refused (a configuration, the cluster, ...): their rules wait
     try:
-        spec = StackSpec.model_validate(
-            dict(raw), context={"plain_strings_are_secret": plain_strings_are_secret}, by_alias=True
-        )
+        spec = StackSpec.model_validate(dict(raw), context=context, by_alias=True)
     except ValidationError as error:
-        raise SpecError([*issues, *pydantic_issues(origins, error)]) from None
+        issues += pydantic_issues(origins, error)
+        # A shape error in one part hides no rule broken in another: the rules still run on the parts pydantic took.
+        refused = {_part_of(tuple(p for p in e["loc"] if not _is_validator_tag(p))) for e in error.errors()}
+        taken = _without_parts(raw, refused, context)
+        if taken is None:
+            raise SpecError(issues) from None
+        spec = taken
     if spec.cluster.location is None and default_location and spec.cluster.is_aks:
         spec = spec.model_copy(update={"cluster": spec.cluster.model_copy(update={"location": default_location})})
-    issues += [SpecIssue(origins.file_of(loc), key_path(loc), message) for loc, message in _semantic_issues(spec)]
+
+    def checked(loc: Loc) -> bool:
+        return not any(loc[: len(part)] == part for part in refused)
+
+    issues += [
+        SpecIssue(origins.file_of(loc), key_path(loc), message)
+        for loc, message in _semantic_issues(spec)
+        if checked(loc)
+    ]
     for loc, source in secret_sources(spec):
-        if isinstance(source, ConfigSecret) and source.value is not None and origins.file_of(loc) != file:
+        if not isinstance(source, ConfigSecret) or source.value is None or not checked(loc):
+            continue  # a Key Vault secret is checked as it is read (modules/keyvault.py); an encrypted one is unknown
+        if origins.file_of(loc) != file:
             issues.append(SpecIssue(origins.file_of(loc), key_path(loc), PLAINTEXT_SECRET))
+        elif problem := secret_value_problem(loc, source.value):
+            issues.append(SpecIssue(file, key_path(loc), problem))
     if issues:
         raise SpecError(issues)
     return spec
+
+
+def _part_of(loc: Loc) -> Loc:
+    """The part of a spec whose rules a shape error at `loc` stops: one configuration, the extension, the cluster, or
+    another key of its own."""
+    depth = 3 if loc[:2] == ("flux", "configurations") else 2 if loc[:1] == ("flux",) else 1
+    return loc[:depth]
+
+
+# In place of a cluster pydantic refused, so that the rest can be checked: an Arc cluster, which no rule looks into.
+_STAND_IN_CLUSTER = {"kind": "arc", "name": "refused", "resourceGroup": "refused"}
+
+
+def _without_parts(raw: Mapping[str, Any], parts: set[Loc], context: Mapping[str, Any]) -> StackSpec | None:
+    """The spec of `raw` without `parts` (each removed, the cluster stood in for), or None if it still does not
+    validate."""
+    if () in parts:
+        return None
+    pruned = dict(raw)
+    for part in parts:
+        pruned = _without(pruned, part)
+    if ("cluster",) in parts:
+        pruned["cluster"] = _STAND_IN_CLUSTER
+    try:
+        return StackSpec.model_validate(pruned, context=context, by_alias=True)
+    except ValidationError:
+        return None
+
+
+def _without(value: Mapping[Any, Any], loc: Loc) -> dict[Any, Any]:
+    """A copy of `value` without the key at `loc`: only the maps on the way are copied."""
+    copy = dict(value)
+    if len(loc) == 1:
+        copy.pop(loc[0], None)
+    elif isinstance(copy.get(loc[0]), Mapping):
+        copy[loc[0]] = _without(copy[loc[0]], loc[1:])
+    return copy
 
 
 def pydantic_issues(
@@ -847,7 +1098,8 @@ def pydantic_issues(
 def _issue_from_pydantic(
     origins: Origins, error: Mapping[str, Any], root: type[BaseModel] | None = None, namespace: str = NAMESPACE
 ) -> SpecIssue:
-    loc: Loc = tuple(part for part in error["loc"] if not _is_validator_tag(part))
+    written: Loc = tuple(part for part in error["loc"] if not _is_validator_tag(part))  # as the file has it
+    loc = _key_path_loc(written, root or StackSpec)
     kind, message = error["type"], error["msg"]
     if kind == "extra_forbidden":
         allowed = _allowed_keys(loc[:-1], root or StackSpec)
@@ -856,17 +1108,35 @@ def _issue_from_pydantic(
         message = "unknown key" + (f" (did you mean {guess[0]!r}?)" if guess else f" (allowed: {', '.join(allowed)})")
     elif kind == "missing":
         message = "required key is missing"
+    elif kind in _MAPPING_EXPECTED:  # pydantic names the model class: a user wrote no class, but a mapping
+        message = "Input should be a valid dictionary"
+    elif error["loc"][-1:] == ("[key]",) and kind == "string_type":
+        message = "a key must be text: write it in quotes"
     elif is_pulumi_secure(error.get("input")):  # before anything that would quote the value, even its ciphertext
         message = "is a Pulumi secret, but this key is not a secret field: set it without --secret"
     elif kind == "literal_error":
         message = f"{message} (got {shown(error.get('input'))})"
     elif kind == "value_error":
         message = message.removeprefix("Value error, ")
-    return SpecIssue(origins.file_of(loc), key_path(loc, namespace), message)
+    return SpecIssue(origins.file_of(written), key_path(loc, namespace), message)
+
+
+_MAPPING_EXPECTED = ("model_type", "model_attributes_type", "dataclass_type", "dataclass_exact_type", "is_instance_of")
 
 
 def _is_validator_tag(part: Any) -> bool:
     return part == "[key]"  # pydantic's marker for an error in a map key rather than its value
+
+
+def _key_path_loc(loc: Loc, root: type[BaseModel]) -> Loc:
+    """pydantic's `loc` as key_path shows it: a map key that YAML read as a number (a configuration written `1:`)
+    made text, so that it is shown as the key it is (`configurations.1`), not as a list index (`configurations[1]`)."""
+    parts: list[str | int] = []
+    for part in loc:
+        if isinstance(part, int) and typing.get_origin(_type_at(tuple(parts), root)) is dict:
+            part = str(part)
+        parts.append(part)
+    return tuple(parts)
 
 
 def _allowed_keys(loc: Loc, root: type[BaseModel]) -> list[str]:

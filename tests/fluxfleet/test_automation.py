@@ -17,6 +17,7 @@ import pytest
 
 from fluxfleet.runner import RunnerError
 from fluxfleet.runner import ResourceChange, UpdateRecord
+from modules.spec import ROLLBACK_REFS_ENV
 from tests.conftest import ROOT
 from tests.fluxfleet.conftest import FakePulumi
 
@@ -464,6 +465,20 @@ def test_up_is_recorded_with_its_message_and_only_up_holds_the_lock(fake: FakePu
     assert sublist(["--message", "fluxfleet rollout 20260101T000000Z-ab12: dev #1"], up)
     for call in fake.calls():
         assert (lock_fd in call["fds"]) == ("up" in call["argv"]), call["argv"]
+
+
+def test_a_rollback_update_gives_the_program_its_refs_in_the_environment_and_nothing_else_does(
+    fake: FakePulumi,
+) -> None:
+    runner = fake.runner({"stacks": {"dev": {"up": {"events": update_events()}, "preview": {"events": []}}}})
+    refs = {"platform": {"tag": "v1.3.0"}, "apps": {"commit": "0ba6f0d", "branch": "main"}}
+    assert runner.up("dev", rollback_refs=refs).ok
+    assert runner.up("dev").ok
+    runner.preview("dev")
+    ups = [call for call in fake.calls() if "up" in call["argv"]]
+    assert [json.loads(call["env"].get(ROLLBACK_REFS_ENV, "null")) for call in ups] == [refs, None]
+    [preview] = [call for call in fake.calls() if "preview" in call["argv"]]
+    assert ROLLBACK_REFS_ENV not in preview["env"]  # a workspace of its own: a later preview sees the files' refs
 
 
 def test_pending_operations(fake: FakePulumi) -> None:

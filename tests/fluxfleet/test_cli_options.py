@@ -35,3 +35,19 @@ def test_version_is_the_installed_packages():
 
     result = CliRunner().invoke(app, ["--version"])
     assert result.exit_code == 0 and result.stdout == f"fluxfleet {version('fluxfleet')}\n"
+
+
+COMMANDS = ["plan", "config", "promote", "preflight", "rollout", "drift", "status", "inventory"]
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_help_names_values_without_python_types(command):
+    result = CliRunner().invoke(app, [*([command] if command else []), "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for noise in ("<bool>", "<str>", "<path>", "<list[", "<int", "<text|", "..]...", "...]..."):
+        assert noise not in result.stdout, f"{command}: {noise}"
+    if command == "rollout":
+        lines = {line.split()[1]: line for line in result.stdout.splitlines() if line.startswith("│ --")}
+        assert lines["--dry-run"].split()[2] != "DRY_RUN"  # a flag takes no value: its help follows
+        assert lines["--resume"].split()[2] == "RUN_ID" and lines["--stacks-dir"].split()[2] == "STACKS_DIR"
+        assert lines["--format"].split()[2] == "text|json|markdown"

@@ -6,16 +6,20 @@ import base64
 import json
 import logging
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from fluxfleet.cli import app
-from fluxfleet.plan import plan_fleet
+from fluxfleet.plan import FleetPlan, plan_fleet, pool_import_commands
+from modules import kubernetes_versions
+from modules.kubernetes_versions import AS_OF
 from modules.spec import stack_files
 from fluxfleet.report import render
-from tests.conftest import STANDALONE_STACKS, CANARY, ROOT, CanaryKeyVault, fixture_file
+from tests.conftest import STANDALONE_STACKS, CANARY, ROOT, fixture_file
+from tests.modules.spec.ssh import DEPLOY_KEY, DeployKeyVault
 
 STACKS = ROOT / "stacks"
 EXAMPLES = ["dev", "edge-store-001", "prod-weu", "staging"]
@@ -166,11 +170,11 @@ def secret_stack(tmp_path: Path) -> list[Path]:
 @pytest.mark.parametrize("fmt", ["text", "json", "markdown"])
 def test_no_secret_in_plan_output_or_logs(tmp_path, fmt, caplog, capsys):
     caplog.set_level(logging.DEBUG)
-    key_vault = CanaryKeyVault()
+    key_vault = DeployKeyVault()  # prod-weu's deploy key must read as an SSH key: the program checks it
     fleet = plan_fleet(secret_stack(tmp_path), key_vault=key_vault)
     assert fleet.ok and len(key_vault.reads) == 3  # the canary really went into the program
     output = render(fleet, fmt) + caplog.text + "".join(capsys.readouterr())
-    for leaked in (CANARY, base64.b64encode(CANARY.encode()).decode(), CANARY[4:20]):
+    for leaked in (CANARY, base64.b64encode(CANARY.encode()).decode(), CANARY[4:20], DEPLOY_KEY.splitlines()[1]):
         assert leaked not in output
     assert "[secret]" in output or fmt != "json"
 
@@ -342,3 +346,155 @@ def test_sarif_validates_against_the_sarif_schema_and_points_at_lines(tmp_path):
     spec_error = by_rule["stack-spec"]
     broken = (stacks / "Pulumi.broken.yaml").read_text().splitlines()
     assert "dependsOn" in broken[spec_error["locations"][0]["physicalLocation"]["region"]["startLine"] - 1]
+
+
+# --- the supported Kubernetes versions: a violation in the profile that pins one, and the table's age -------------
+
+
+def test_an_unsupported_version_in_a_profile_names_the_profile_key_and_window(tmp_path):
+    stacks = tmp_path / "stacks"
+    shutil.copytree(STACKS, stacks)
+    profile = stacks / "profiles" / "aks-platform.yaml"
+    profile.write_text(profile.read_text().replace('kubernetesVersion: "1.35"', 'kubernetesVersion: "1.31"'))
+    result = run("--stacks-dir", str(stacks), "--format", "json")
+    assert result.exit_code == 1, result.output
+    [violation] = [
+        v for v in json.loads(result.stdout)["profiles"]["violations"] if v["policy"] == "aks-supported-version"
+    ]
+    assert (violation["file"], violation["path"], violation["stacks"]) == (
+        str(profile),
+        "kubernetesVersion",
+        ["dev", "prod-weu", "staging"],
+    )
+    [line] = [line for line in result.stderr.splitlines() if "aks-supported-version" in line]
+    assert line.startswith(f"{profile}: mandatory [aks-supported-version] ")
+    assert "'1.31' is out of support: AKS supports 1.34 to 1.37 (table of 2026-11-29)" in line
+    assert "fluxfleet:cluster.kubernetesVersion" in line
+
+
+STALE = AS_OF + timedelta(days=184)
+NOTICE = "notice: the supported Kubernetes versions table is from 2026-11-29, more than six months old"
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_a_stale_versions_table_is_one_notice_on_stderr_and_stdout_is_unchanged(in_root, monkeypatch, fmt):
+    fresh = run("dev", "--format", fmt)
+    monkeypatch.setattr(kubernetes_versions, "today", lambda: STALE)
+    stale = run("dev", "--format", fmt)
+    assert stale.exit_code == fresh.exit_code == 0, stale.output
+    assert stale.stdout == fresh.stdout
+    assert NOTICE not in fresh.stderr
+    assert [line for line in stale.stderr.splitlines() if line.startswith("notice:")] == [
+        f"{NOTICE}: update modules/kubernetes_versions.py from "
+        "https://learn.microsoft.com/azure/aks/supported-kubernetes-versions"
+    ]
+
+
+def test_plan_marks_what_a_change_would_destroy_from_the_options_the_program_registers(tmp_path):
+    """Changing a Flux configuration's namespace or scope (or the extension's type or scope) replaces it; with prune
+    on, replacing Flux deletes everything it applied. `plan` says so on those resources, and only there."""
+    stack = tmp_path / "Pulumi.dev.yaml"
+    shutil.copy(STANDALONE_STACKS / "Pulumi.dev.yaml", stack)
+    document = json.loads(render(plan_fleet([stack], tmp_path), "json"))
+    resources = {r["type"].rsplit(":", 1)[1]: r for r in document["stacks"][0]["resources"]}
+    configuration = resources["FluxConfiguration"]["destructiveOnChange"]
+    assert configuration == "replaced if scope, namespace change(s): that deletes everything Flux applied (prune)"
+    assert resources["Extension"]["destructiveOnChange"].startswith("replaced if extensionType, scope change(s)")
+    assert resources["ManagedCluster"]["destructiveOnChange"] is None
+    assert "replaced if scope, namespace change(s)" in render(plan_fleet([stack], tmp_path), "text")
+
+    stack.write_text(stack.read_text().replace("prune: true", "prune: false"))
+    document = json.loads(render(plan_fleet([stack], tmp_path), "json"))
+    resources = {r["type"].rsplit(":", 1)[1]: r for r in document["stacks"][0]["resources"]}
+    assert resources["FluxConfiguration"]["destructiveOnChange"] == "replaced if scope, namespace change(s)"
+
+
+# ------------------------------------------------------------------------------------------ node pools (issue 15)
+
+APPS_POOL = (
+    '      - {name: apps, vmSize: Standard_D8s_v5, minCount: 3, maxCount: 12, mode: User, zones: ["1", "2", "3"]}\n'
+)
+BATCH_POOL = '      - {name: batch, vmSize: Standard_D16s_v5, count: 2, nodeTaints: ["workload=batch:NoSchedule"]}\n'
+AGENT_POOL = "azure-native:containerservice:AgentPool"
+
+
+def plan_prod_weu(tmp_path: Path, old: str = "", new: str = ""):
+    """The real prod-weu example (its profiles beside it), with `old` replaced by `new` in its stack file."""
+    stacks = tmp_path / "stacks"
+    shutil.rmtree(stacks, ignore_errors=True)
+    shutil.copytree(STACKS, stacks)
+    stack = stacks / "Pulumi.prod-weu.yaml"
+    text = stack.read_text()
+    assert old in text
+    stack.write_text(text.replace(old, new, 1))
+    [plan] = plan_fleet([stack], tmp_path).stacks
+    assert plan.ok, plan.errors
+    return plan
+
+
+def by_urn(plan) -> dict:
+    return {r.urn: r for r in plan.resources}
+
+
+def without_pools(options: dict) -> dict:
+    return {**options, "dependsOn": [urn for urn in options["dependsOn"] if f"${AGENT_POOL}::" not in urn]}
+
+
+def test_a_user_pool_added_or_removed_is_an_agent_pool_create_or_delete_never_a_cluster_update(tmp_path):
+    before = plan_prod_weu(tmp_path)
+    added = plan_prod_weu(tmp_path, APPS_POOL, APPS_POOL + BATCH_POOL)
+    removed = plan_prod_weu(tmp_path, APPS_POOL, "")
+    pools = {
+        name: {r.name for r in plan.resources if r.type == AGENT_POOL}
+        for name, plan in (("before", before), ("added", added), ("removed", removed))
+    }
+    assert pools == {"before": {"apps"}, "added": {"apps", "batch"}, "removed": set()}
+    for after in (added, removed):
+        creates = by_urn(after).keys() - by_urn(before).keys()
+        deletes = by_urn(before).keys() - by_urn(after).keys()
+        assert {by_urn(after)[u].type for u in creates} | {by_urn(before)[u].type for u in deletes} == {AGENT_POOL}
+        for urn in by_urn(before).keys() & by_urn(after).keys():  # the cluster, its component, Flux: unchanged
+            old, new = by_urn(before)[urn], by_urn(after)[urn]
+            assert (old.inputs, old.parent) == (new.inputs, new.parent), urn
+            # Flux waits for the cluster component, so for its pools too: a dependency, never an input to update
+            assert without_pools(old.options) == without_pools(new.options), urn
+    [cluster] = [r for r in added.resources if r.type.endswith(":ManagedCluster")]
+    [batch] = [r for r in added.resources if r.name == "batch"]
+    assert batch.parent == cluster.parent  # the AksCluster component
+    assert (batch.inputs["count"], batch.inputs["nodeTaints"]) == (2, ["workload=batch:NoSchedule"])
+    # the policy rules see the same cluster: the same findings with or without the pool
+    assert [str(v) for v in added.violations] == [str(v) for v in before.violations]
+
+
+def test_an_existing_stack_keeps_its_cluster_and_imports_the_pools_that_were_inline(tmp_path):
+    """prod-weu's state from before pools were AgentPools (tests/fixtures/pulumi): the cluster keeps its URN, its
+    system pool and every other input, nothing makes a change of it a replacement; the pool that was inline is an
+    AgentPool with the same properties, and `plan` prints the `pulumi import` that adopts it."""
+    state = json.loads(fixture_file("pulumi", "prod-weu_cluster_before_agent_pools.json").read_text())
+    plan = plan_prod_weu(tmp_path)
+    [cluster] = [r for r in plan.resources if r.type == state["type"]]
+    assert cluster.urn == state["urn"]
+    old_pools = state["inputs"].pop("agentPoolProfiles")
+    new_pools = cluster.inputs["agentPoolProfiles"]
+    assert {k: v for k, v in cluster.inputs.items() if k != "agentPoolProfiles"} == state["inputs"]
+    assert new_pools == old_pools[:1]  # the system pool, as it was
+    assert cluster.options["protect"] is True and cluster.options["replaceOnChanges"] == []
+    [apps] = [r for r in plan.resources if r.type == AGENT_POOL]
+    path_parameters = ("agentPoolName", "resourceGroupName", "resourceName")
+    assert {
+        "name": apps.inputs["agentPoolName"],
+        **{k: v for k, v in apps.inputs.items() if k not in path_parameters},
+    } == old_pools[1]
+
+    [command] = pool_import_commands(plan)
+    pool_id = (
+        "/subscriptions/$(az account show --query id -o tsv)/resourceGroups/rg-fleet-prod-weu/providers"
+        "/Microsoft.ContainerService/managedClusters/aks-prod-weu/agentPools/apps"
+    )
+    component = "urn:pulumi:prod-weu::fluxfleet::fluxfleet:cluster:AksCluster::aks-prod-weu"
+    assert command == (
+        f"pulumi import -s prod-weu {AGENT_POOL} apps \"{pool_id}\" --parent 'cluster={component}' "
+        "--protect=false --generate-code=false"
+    )
+    assert apps.urn == f"urn:pulumi:prod-weu::fluxfleet::fluxfleet:cluster:AksCluster${AGENT_POOL}::apps"
+    assert command in render(FleetPlan([plan]), "text").replace("\n", "")

@@ -237,5 +237,6 @@ _STACK = """config:
 _FLEET = """gate:
   fluxCompliance: false
 refuseClusterReplacement: false
+refuseFluxReplacement: false
 stages:
 """

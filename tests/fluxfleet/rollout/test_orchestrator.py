@@ -509,6 +509,40 @@ def test_refusal_can_be_turned_off_in_the_fleet(tmp_path):
     assert h.runner.applied == {"a": 1}
 
 
+def flux_replacement(stack: str, type_: str, name: str, op: str, diffs: tuple[str, ...]) -> OperationResult:
+    urn = f"urn:pulumi:{stack}::fluxfleet::fluxfleet:flux:Configuration${type_}::{name}"
+    return OperationResult(stack, ok=True, changes=(ResourceChange(urn, type_, name, op, diffs),))
+
+
+FLUX = "azure-native:kubernetesconfiguration:FluxConfiguration"
+EXTENSION = "azure-native:kubernetesconfiguration:Extension"
+
+
+def test_an_update_that_would_replace_flux_is_refused_naming_the_property(tmp_path):
+    h = Harness(tmp_path, fleet(stage("one", ["a", "b", "c"], failures=3)))
+    h.runner.previews["a"] = flux_replacement("a", FLUX, "platform", "replace", ("namespace",))
+    h.runner.previews["b"] = flux_replacement("b", EXTENSION, "flux", "delete-replaced", ("extensionType", "scope"))
+    h.runner.previews["c"] = flux_replacement("c", FLUX, "platform", "update", ("kustomizations",))  # not destructive
+    assert h.start() is RunStatus.done
+    assert h.runner.applied == {"c": 1}
+    record = h.record()
+    assert record.stacks["a"].message == (
+        "refused: the update would replace Flux configuration platform (namespace): with prune on, that deletes "
+        "everything Flux applied; apply it by hand if that is intended"
+    )
+    assert record.stacks["b"].message.startswith(
+        "refused: the update would delete-replaced the Flux extension flux (extensionType, scope)"
+    )
+
+
+def test_flux_replacement_refusal_can_be_turned_off_on_its_own(tmp_path):
+    h = Harness(tmp_path, fleet(stage("one", ["a", "b"], failures=1)))
+    h.runner.previews["a"] = flux_replacement("a", FLUX, "platform", "replace", ("scope",))
+    h.runner.previews["b"] = CLUSTER_REPLACEMENT
+    assert h.start(refuse_flux_replacement=False) is RunStatus.done
+    assert h.runner.applied == {"a": 1}  # the cluster replacement is still refused
+
+
 def test_a_run_is_taken_by_one_process_at_a_time_and_read_only_once_taken(tmp_path):
     h = Harness(tmp_path, fleet(stage("one", ["a"])))
     record = new_run(h.fleet, Selection(), h.clock.now())

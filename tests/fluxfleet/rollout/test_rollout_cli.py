@@ -59,7 +59,30 @@ def test_dry_run_estimates_from_earlier_runs(project):
 def test_matrix_for_a_stage(project):
     result = rollout("--matrix", "edge")
     assert result.exit_code == 0
-    assert json.loads(result.stdout) == {"stage": "edge", "matrix": {"stack": ["edge-store-001"]}, "maxParallel": 10}
+    assert json.loads(result.stdout) == {
+        "stage": "edge",
+        "matrix": {"stack": ["edge-store-001"]},
+        "maxParallel": 10,
+        "maxFailures": 2,
+        "afterStageWait": 3600,  # 1h, in seconds
+        "approval": False,
+    }
+    assert json.loads(rollout("--matrix", "production").stdout)["approval"] is True
+
+
+def test_matrix_bakes_only_between_stages_that_have_stacks(project):
+    # The bake is before the next stage, as in a run: none after the last stage, nor before stages left empty.
+    (project / "stacks" / "fleet.yaml").write_text(
+        "stages:\n"
+        "  - {name: first, stacks: [dev], afterStageWait: 10m}\n"
+        "  - {name: last, stacks: [staging], afterStageWait: 1h}\n"
+        "  - {name: rest, stacks: [prod-weu, edge-store-001], afterStageWait: 5m}\n"
+    )
+    waits = {stage: json.loads(rollout("--matrix", stage).stdout)["afterStageWait"] for stage in ["first", "last"]}
+    assert waits == {"first": 600, "last": 3600}
+    assert json.loads(rollout("--matrix", "rest").stdout)["afterStageWait"] == 0
+    only_dev_and_staging = rollout("--matrix", "last", "--stacks", "[ds]*")
+    assert json.loads(only_dev_and_staging.stdout)["afterStageWait"] == 0  # the glob leaves `rest` empty
 
 
 def test_unknown_stage_and_run_are_input_errors(project):
@@ -147,7 +170,18 @@ def test_json_summary_shape(halted):
     assert report["status"] == "halted"
     assert [s["name"] for s in report["stages"]] == ["canary", "production"]
     first = report["stages"][0]["stacks"][0]
-    assert set(first) == {"stack", "state", "message", "startedAt", "endedAt", "changes"}
+    assert set(first) == {
+        "stack",
+        "state",
+        "message",
+        "startedAt",
+        "endedAt",
+        "changes",
+        "previousRefs",
+        "refs",
+        "rollback",
+        "runs",
+    }
     assert [s["state"] for s in report["stages"][0]["stacks"]] == ["failed", "skipped"]
 
 
@@ -397,9 +431,32 @@ def test_promote_apply_writes_the_pin_then_rolls_the_stage_out(project, fake):
     assert [call["argv"][1] for call in fake.calls() if "up" in call["argv"]] == ["up"]
 
 
+def test_promote_apply_with_rollback_reads_what_each_stack_runs_before_updating_it(project, fake):
+    no_gate(project)
+    refs = {"platform": {"tag": "v1.3.0"}}
+    dev = {"preview": {"events": update_events("dev")}, "up": {"events": update_events("dev")}}
+    fake.scenario_path.write_text(json.dumps({"stacks": {"dev": {**dev, "outputs": {"fluxConfigurationRefs": refs}}}}))
+    result = CliRunner().invoke(app, ["promote", "platform", "--to", "v1.4.0", "--force", "--apply", "--rollback"])
+    assert result.exit_code == 0, result.output
+    assert "running: fluxfleet rollout --stage dev --rollback" in result.stdout
+    [run] = (project / ".fluxfleet" / "runs").glob("*.json")
+    record = json.loads(run.read_text())
+    assert record["stages"][0]["rollback"] is True and record["stages"][0]["pins"] == {"platform": {"tag": "v1.4.0"}}
+    entry = record["stacks"]["dev"]
+    assert entry["previous_refs"] == refs and entry["refs"]["platform"] == {"tag": "v1.4.0"}
+    commands = [" ".join(call["argv"]) for call in fake.calls()]
+    reads = [n for n, command in enumerate(commands) if "stack output --json --stack dev" in command]
+    [up] = [n for n, command in enumerate(commands) if " up " in command]
+    assert reads and reads[0] < up  # what it ran was read before anything changed it
+
+
 @pytest.mark.parametrize(
     ("args", "said"),
     [
+        (
+            ["--resume", "20260101T000000Z-ab12", "--rollback"],
+            "--resume continues a run as it was planned: --rollback cannot change it",
+        ),
         (["--stacks", "nomatch*", "--dry-run"], "--stacks 'nomatch*' matches no stack of stacks/fleet.yaml"),
         (["--stage", "dev", "--stacks", "prod-*"], "--stacks 'prod-*' matches no stack of stage dev"),
         (["--matrix", "edge", "--stage", "dev"], "--matrix names its stage: drop --stage"),

@@ -4,8 +4,8 @@ Pulumi. Tests put a `pulumi` wrapper that execs this script first on PATH.
 Environment:
   FAKE_PULUMI_SCENARIO  the scenario JSON file (required)
   FAKE_PULUMI_LOG       a JSON-lines file; one record is appended per invocation:
-                        {"argv", "cwd", "pid", "sid", "env" (the PULUMI_* variables), "fds" (descriptors above 2
-                        it was started with), "start", "end", "signal", "exit"}
+                        {"argv", "cwd", "pid", "sid", "env" (the PULUMI_* and FLUXFLEET_* variables), "fds"
+                        (descriptors above 2 it was started with), "start", "end", "signal", "exit"}
                         ("sid" == "pid": the process leads a session of its own; "signal": "SIGINT" if it got one)
 
 Scenario:
@@ -281,7 +281,7 @@ def main() -> int:
         "cwd": os.getcwd(),
         "pid": os.getpid(),
         "sid": os.getsid(0),
-        "env": {key: value for key, value in os.environ.items() if key.startswith("PULUMI_")},
+        "env": {key: value for key, value in os.environ.items() if key.startswith(("PULUMI_", "FLUXFLEET_"))},
         "start": time.time(),
     }
     try:

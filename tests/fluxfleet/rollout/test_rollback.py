@@ -1,0 +1,301 @@
+"""Automatic rollback: a stack whose gate fails after its update returns to the refs it ran before; past the stage's
+failure budget the whole stage does, and its pin in fleet.yaml with it. Each direction of a stack is applied at most
+once per run, through crashes and resumes; a rollback that fails is reported and never retried by itself."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from fluxfleet.rollout.gate import FluxHealthGate
+from fluxfleet.rollout.journal import Journal, RunStatus, StackState
+from fluxfleet.rollout.orchestrator import Selection, new_run
+from fluxfleet.rollout.report import render_summary
+from fluxfleet.runner import RunnerError
+from modules.spec import PinSpec, Stage, parse_spec
+from tests.conftest import BASE_STACK
+from tests.fluxfleet.rollout.test_gate import FakeFlux, compliant
+from tests.fluxfleet.rollout.test_orchestrator import Crash, Harness, crash_after_writes, fleet
+
+BEFORE, PROMOTED = "v1.3.0", "v1.4.0"
+FLEET_YAML = """\
+# Stages of the fleet. Promotions edit the pins below (fluxfleet promote).
+stages:
+  - name: wave
+    maxConcurrency: 1
+    pins: {demo: {tag: v1.4.0}}  # promoted on Friday
+    rollback: true
+  - name: prod
+    stacks: [p]
+"""
+
+
+def pinned_spec(cluster: str, tag: str = PROMOTED):
+    raw = copy.deepcopy(BASE_STACK)
+    raw["cluster"]["name"] = cluster
+    git = raw["flux"]["configurations"]["demo"]["git"]
+    del git["branch"]
+    git["tag"] = tag
+    return parse_spec(raw, file=f"Pulumi.{cluster}.yaml")
+
+
+class Promotion:
+    """A fleet whose stage `wave` was promoted from BEFORE to PROMOTED and rolls back. `bad` stacks are Non-Compliant
+    at PROMOTED; `bad_before` are Non-Compliant at BEFORE too (their rollback fails its gate)."""
+
+    def __init__(self, tmp_path: Path, wave: list[str], failures: int = 0, concurrency: int = 1, **runner_options):
+        pins = {"demo": PinSpec(tag=PROMOTED)}
+        wave_stage = Stage("wave", tuple(wave), concurrency, failures, 0, False, pins, True)
+        self.h = Harness(tmp_path, fleet(wave_stage, Stage("prod", ("p",), 1, 0, 0, False)), **runner_options)
+        for name in self.h.specs:
+            self.h.specs[name] = pinned_spec(name)
+            self.h.runner.stack_outputs[name] = {"fluxConfigurationRefs": {"demo": {"tag": BEFORE}}}
+        tmp_path.mkdir(parents=True, exist_ok=True)
+        self.fleet_path = tmp_path / "fleet.yaml"
+        self.fleet_path.write_text(FLEET_YAML)
+        self.bad: set[str] = set()
+        self.bad_before: set[str] = set()
+        flux = FakeFlux(self._flux)
+        self.gate = FluxHealthGate(flux, self.h.clock, timeout=600, poll_interval=30)
+
+    def _flux(self, cluster: str):
+        rolled_back = cluster in self.rolled_back()
+        bad = cluster in (self.bad_before if rolled_back else self.bad)
+        tag = BEFORE if rolled_back else PROMOTED
+        return [compliant("Non-Compliant" if bad else "Compliant", self.h.clock.now(), commit=f"{tag}/0ba6f0d2e7ac")]
+
+    def rolled_back(self) -> list[str]:
+        return [stack for stack, _ in self.h.runner.rollbacks]
+
+    def options(self) -> dict:
+        return {"gate": self.gate, "fleet_path": self.fleet_path}
+
+    def start(self, selection: Selection | None = None) -> RunStatus:
+        return self.h.start(selection, **self.options())
+
+    def resume(self) -> RunStatus:
+        return self.h.resume(**self.options())
+
+    def forward_updates(self) -> dict[str, int]:
+        rolled = self.rolled_back()
+        return {name: count - rolled.count(name) for name, count in self.h.runner.applied.items()}
+
+
+def test_a_stack_whose_gate_fails_is_rolled_back_alone_within_the_failure_budget(tmp_path):
+    p = Promotion(tmp_path, ["a", "b", "c"], failures=1)
+    p.bad = {"b"}
+    assert p.start() is RunStatus.done
+    record = p.h.record()
+    b = record.stacks["b"]
+    assert b.state is StackState.failed  # it failed: rolled back or not, it counts against the budget
+    assert b.message.startswith("health gate: demo: Non-Compliant: Kustomization demo-apps: kustomize build failed")
+    assert b.previous_refs == {"demo": {"tag": BEFORE}}
+    assert b.rollback.state is StackState.succeeded and b.rollback.refs == {"demo": {"tag": BEFORE}}
+    assert b.rollback.reason == b.message  # why, with the failing Flux object
+    assert b.rollback.message == "rolled back: 1 Flux configuration(s) Compliant"
+    assert p.h.runner.rollbacks == [("b", {"demo": {"tag": BEFORE}})]
+    assert p.forward_updates() == {"a": 1, "b": 1, "c": 1, "p": 1}
+    assert record.stacks["a"].rollback is None and record.stacks["c"].rollback is None
+    assert p.fleet_path.read_text() == FLEET_YAML  # one stack's failure does not move the stage's pin
+
+
+def test_past_the_budget_the_whole_stage_and_its_pin_go_back_and_no_later_stage_is_touched(tmp_path):
+    p = Promotion(tmp_path, ["a", "b", "c", "d"], failures=0)
+    p.bad = {"b"}
+    assert p.start() is RunStatus.rolled_back
+    record = p.h.record()
+    states = {
+        name: (e.state.value, e.rollback.state.value if e.rollback else None) for name, e in record.stacks.items()
+    }
+    assert states == {
+        "a": ("succeeded", "succeeded"),  # healthy at v1.4.0, yet its stage goes back as one
+        "b": ("failed", "succeeded"),
+        "c": ("skipped", None),  # never updated: nothing to roll back
+        "d": ("skipped", None),
+        "p": ("pending", None),
+    }
+    assert sorted(p.h.runner.rollbacks) == [("a", {"demo": {"tag": BEFORE}}), ("b", {"demo": {"tag": BEFORE}})]
+    assert record.stacks["a"].rollback.reason == "stage wave is rolled back"
+    assert record.reason == "stage wave: 1 stack(s) failed, more than its maxFailures 0: stage rolled back"
+    # fleet.yaml pins the stage back to what it ran, everything else byte for byte as written
+    assert p.fleet_path.read_text() == FLEET_YAML.replace("tag: v1.4.0", "tag: v1.3.0")
+    [note] = record.stages[0].pins_restored
+    assert note == "demo: fleet.yaml pins tag v1.3.0 again (was tag v1.4.0): commit it"
+    assert p.resume() is RunStatus.rolled_back  # a rolled-back run has nothing left to apply in either direction
+    assert p.forward_updates() == {"a": 1, "b": 1} and len(p.h.runner.rollbacks) == 2
+
+
+def test_a_stage_rolled_back_respects_its_concurrency_and_one_operation_per_cluster(tmp_path):
+    wave = [f"s{i}" for i in range(8)]
+    p = Promotion(tmp_path, wave, failures=2, concurrency=3, default_wall_seconds=0.02)
+    p.bad = {"s0", "s1", "s2"}
+    assert p.start() is RunStatus.rolled_back
+    assert p.h.runner.max_in_flight <= 3 and p.h.runner.cluster_overlaps == []
+    updated = [name for name in wave if p.h.record().stacks[name].attempts]
+    assert sorted(p.rolled_back()) == sorted(updated)  # every stack the run updated, once
+
+
+def test_a_rollback_that_fails_is_reported_loudly_and_never_retried(tmp_path):
+    p = Promotion(tmp_path, ["a", "b"], failures=0)
+    p.bad = p.bad_before = {"b"}  # broken at the old revision too: something else is wrong
+    assert p.start() is RunStatus.rolled_back
+    record = p.h.record()
+    assert record.stacks["b"].rollback.state is StackState.failed
+    assert record.stacks["b"].rollback.message.startswith("health gate: demo: Non-Compliant")
+    assert "ROLLBACK FAILED for b: fix by hand" in record.reason
+    summary = render_summary(record, "text")
+    assert "ROLLBACK FAILED for b" in summary and "b: ROLLBACK FAILED (to demo tag v1.3.0): health gate" in summary
+    assert "↩ ROLLBACK FAILED" in summary and "↩ rolled back" in summary  # b's row, and a's
+    assert "- b: ROLLBACK FAILED (to demo tag v1.3.0)" in render_summary(record, "markdown")
+    for _ in range(2):  # resuming reports it again; it applies nothing
+        assert p.resume() is RunStatus.rolled_back
+    assert p.h.runner.rollbacks.count(("b", {"demo": {"tag": BEFORE}})) == 1
+
+
+def test_a_rollback_update_that_errors_is_a_failed_rollback(tmp_path):
+    p = Promotion(tmp_path, ["a"], failures=0)
+    p.bad = {"a"}
+    p.h.runner.on_up = lambda stack: (
+        p.h.runner.failing.update({stack: "error: 409 Conflict"}) if stack in p.rolled_back() else None
+    )
+    assert p.start() is RunStatus.rolled_back
+    rollback = p.h.record().stacks["a"].rollback
+    assert (rollback.state, rollback.message) == (StackState.failed, "error: 409 Conflict")
+
+
+def test_nothing_to_roll_back_is_said_not_guessed(tmp_path):
+    p = Promotion(tmp_path, ["a", "b", "c"], failures=3)
+    p.bad = {"a", "b", "c"}
+    p.h.runner.stack_outputs["a"] = {}  # a program from before the refs were exported
+    p.h.runner.stack_outputs["b"] = {"fluxConfigurationRefs": {"demo": {"tag": PROMOTED}}}  # ran it already
+    p.h.runner.stack_outputs["c"] = {"fluxConfigurationRefs": "[secret]"}  # not the shape: nothing known
+    assert p.start() is RunStatus.done
+    record = p.h.record()
+    nothing = "; not rolled back: it exported no refs to return to (new, or deployed by an older fluxfleet)"
+    assert record.stacks["a"].message.endswith(nothing) and record.stacks["c"].message.endswith(nothing)
+    assert record.stacks["b"].message.endswith("; not rolled back: its update changed no git ref")
+    assert p.h.runner.rollbacks == []
+
+
+def test_a_stack_whose_refs_cannot_be_read_is_not_updated(tmp_path):
+    p = Promotion(tmp_path, ["a"], failures=0)
+
+    def unreadable(stack):
+        raise RunnerError(f"{stack}: error: failed to decrypt the state")
+
+    p.h.runner.outputs = unreadable
+    assert p.start() is RunStatus.rolled_back
+    entry = p.h.record().stacks["a"]
+    assert entry.message == (
+        "not started: cannot read the refs it runs now, so it could not be rolled back: "
+        "a: error: failed to decrypt the state"
+    )
+    assert p.h.runner.applied == {}
+
+
+def test_rollout_rollback_option_rolls_back_a_stage_that_does_not_say_so(tmp_path):
+    p = Promotion(tmp_path, ["a"], failures=0)
+    p.h.fleet = dataclasses.replace(
+        p.h.fleet, stages=(dataclasses.replace(p.h.fleet.stages[0], rollback=False), *p.h.fleet.stages[1:])
+    )
+    p.bad = {"a"}
+    assert p.start() is RunStatus.halted and p.h.runner.rollbacks == []
+    p2 = Promotion(tmp_path / "again", ["a"], failures=0)
+    p2.h.fleet = p.h.fleet
+    p2.bad = {"a"}
+    assert p2.start(Selection(rollback=True)) is RunStatus.rolled_back and p2.rolled_back() == ["a"]
+
+
+def test_the_journal_records_both_directions(tmp_path):
+    p = Promotion(tmp_path, ["a", "b"], failures=0)
+    p.bad = {"b"}
+    p.start()
+    snapshot = json.loads((p.h.runs / f"{p.h.run_id}.json").read_text())
+    a = snapshot["stacks"]["a"]
+    assert (a["state"], a["update_id"], a["previous_refs"]) == ("succeeded", None, {"demo": {"tag": BEFORE}})
+    assert a["rollback"]["refs"] == {"demo": {"tag": BEFORE}} and a["rollback"]["state"] == "succeeded"
+    assert a["rollback"]["attempts"] == 1 and a["rollback"]["update_id"] is None
+    history = {u.message for stack in ("a", "b") for u in p.h.runner.history(stack, 10)}
+    assert history == {
+        f"fluxfleet rollout {p.h.run_id}: a #1",
+        f"fluxfleet rollout {p.h.run_id}: a rollback #1",
+        f"fluxfleet rollout {p.h.run_id}: b #1",
+        f"fluxfleet rollout {p.h.run_id}: b rollback #1",
+    }
+    summary = json.loads(render_summary(Journal.load(p.h.runs, p.h.run_id).record, "json"))
+    [wave] = [stage for stage in summary["stages"] if stage["name"] == "wave"]
+    b = next(s for s in wave["stacks"] if s["stack"] == "b")
+    assert b["rollback"]["state"] == "succeeded" and b["runs"] == {"demo": {"tag": BEFORE}}
+    assert wave["pinsRestored"] == ["demo: fleet.yaml pins tag v1.3.0 again (was tag v1.4.0): commit it"]
+
+
+def _reference_writes(tmp_path: Path) -> int:
+    """How many journal writes the crash test's run makes, start to end, without a crash."""
+    p = Promotion(tmp_path, ["a", "b"], failures=0)
+    p.bad = {"b"}
+    count = {"n": 0}
+    original = Journal._append, Journal.save
+    try:
+
+        def counting(real):
+            def write(self, *args):
+                real(self, *args)
+                count["n"] += 1
+
+            return write
+
+        Journal._append, Journal.save = counting(original[0]), counting(original[1])
+        assert p.start() is RunStatus.rolled_back
+    finally:
+        Journal._append, Journal.save = original
+    return count["n"]
+
+
+def test_a_crash_at_any_journal_write_then_resume_applies_each_direction_exactly_once(tmp_path, monkeypatch):
+    writes = _reference_writes(tmp_path / "reference")
+    assert writes > 20
+    for crash_after in range(1, writes + 1):
+        p = Promotion(tmp_path / str(crash_after), ["a", "b"], failures=0)
+        p.bad = {"b"}
+        with monkeypatch.context() as patched:
+            crash_after_writes(patched, crash_after)
+            with pytest.raises(Crash):
+                p.start()
+        if p.h.run_id is None or not (p.h.runs / f"{p.h.run_id}.json").exists():
+            p.h.run_id = None
+            assert p.start() is RunStatus.rolled_back
+        else:
+            assert p.resume() is RunStatus.rolled_back, crash_after
+        assert p.forward_updates() == {"a": 1, "b": 1}, crash_after
+        assert sorted(p.rolled_back()) == ["a", "b"], crash_after
+        assert p.fleet_path.read_text() == FLEET_YAML.replace("tag: v1.4.0", "tag: v1.3.0"), crash_after
+
+
+def test_a_crash_inside_a_rollback_update_is_settled_from_the_backend_before_anything_is_applied(tmp_path):
+    p = Promotion(tmp_path, ["a"], failures=0)
+    p.bad = {"a"}
+    p.h.runner.on_up = lambda stack: (_ for _ in ()).throw(Crash()) if p.rolled_back() else None
+    with pytest.raises(Crash):
+        p.start()
+    p.h.runner.on_up = None
+    update = p.h.runner.history("a", 1)[0]
+    assert update.result == "in-progress" and update.message == f"fluxfleet rollout {p.h.run_id}: a rollback #1"
+    assert p.resume() is RunStatus.rolled_back  # still running in the backend: not applied again
+    assert "still in progress in the Pulumi backend" in p.h.record().stacks["a"].rollback.message
+    assert len(p.h.runner.rollbacks) == 1
+    p.h.runner.updates["a"][0] = dataclasses.replace(update, result="succeeded", ended=p.h.clock.now())
+    assert p.resume() is RunStatus.rolled_back  # the backend now says it succeeded: gated, never applied again
+    rollback = p.h.record().stacks["a"].rollback
+    assert (rollback.state, rollback.update_id) == (StackState.succeeded, None)
+    assert len(p.h.runner.rollbacks) == 1 and p.forward_updates() == {"a": 1}
+
+
+def test_a_resumed_run_started_without_rollback_keeps_its_plan(tmp_path):
+    p = Promotion(tmp_path, ["a"], failures=0)
+    record = new_run(p.h.fleet, Selection(), p.h.clock.now())
+    assert record.stages[0].rollback is True and record.stages[0].pins == {"demo": {"tag": PROMOTED}}
+    assert record.stages[1].rollback is False and record.stages[1].pins == {}
