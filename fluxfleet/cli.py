@@ -110,6 +110,7 @@ StacksArgument = Annotated[
 ]
 StacksDirOption = Annotated[Path, typer.Option("--stacks-dir", help="Directory of the stack files.")]
 FleetOption = Annotated[Path | None, typer.Option("--fleet", help="Default: STACKS_DIR/fleet.yaml.")]
+RunsDirOption = Annotated[Path, typer.Option("--runs-dir", help="Where run journals are kept.")]
 RollbackOption = Annotated[
     bool,
     typer.Option(
@@ -545,9 +546,7 @@ def rollout(
     output: Annotated[Path | None, typer.Option("--output", help="Write the summary to this file.")] = None,
     stacks_dir: StacksDirOption = Path("stacks"),
     fleet_file: FleetOption = None,
-    runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Where run journals are kept.")] = Path(
-        ".fluxfleet/runs"
-    ),
+    runs_dir: RunsDirOption = Path(".fluxfleet/runs"),
 ) -> None:
     """Apply the stacks of fleet.yaml stage by stage with `pulumi up`, each gated on Flux reporting healthy.
 
@@ -559,7 +558,7 @@ def rollout(
     from fluxfleet.clock import SystemClock
     from fluxfleet.rollout.journal import Journal, RunStatus, RunTaken, StackState, history
     from fluxfleet.plan import display_path
-    from fluxfleet.rollout.orchestrator import Rollout, Selection, estimate, load_inputs, load_specs, new_run
+    from fluxfleet.rollout.orchestrator import Selection, estimate, load_inputs, load_specs, new_run
     from fluxfleet.rollout.report import render_dry_run, render_summary
     from fluxfleet.runner import RunnerError
     from modules.spec import FLEET_FILE, SpecError, shown
@@ -662,28 +661,40 @@ def rollout(
             journal = Journal.create(runs_dir, new_run(fleet, selection, SystemClock().now()))
         except ValueError as error:
             raise invalid(f"--runs-dir {error}") from None
-    _stderr(f"fluxfleet rollout: run {journal.record.run_id} (journal {journal.path})")
-    with _production_rollout(runner, reader, fleet.gate, fmt is RolloutFormat.text) as options:
+    record = _run_journaled(
+        "rollout", journal, specs, fleet, fleet_path, stacks_dir, runner, reader, fmt.value, approve
+    )
+    color = output is None and fmt is RolloutFormat.text and sys.stdout.isatty()
+    _write("rollout", render_summary(record, fmt.value, color=color), output)
+    failed = any(entry.state is StackState.failed for entry in record.stacks.values())
+    raise typer.Exit(0 if record.status is RunStatus.done and not failed else 1)
+
+
+def _run_journaled(command, journal, specs, fleet, fleet_path, stacks_dir, runner, reader, fmt, approve=None):
+    """Run (or resume) a journaled rollout to its end with the real clock, gate and progress: what `rollout` and
+    `drift --remediate` both do. Exit 1 when its journal cannot be written (the run stops, resumable)."""
+    from fluxfleet.rollout.orchestrator import Rollout
+    from modules.spec import FLEET_FILE
+
+    _stderr(f"fluxfleet {command}: run {journal.record.run_id} (journal {journal.path})")
+    beside = fleet_path.resolve() == (stacks_dir / FLEET_FILE).resolve()  # where a rolled-back stage's pins live
+    with _production_rollout(runner, reader, fleet.gate, fmt == "text") as options:
         try:
             Rollout(
                 journal,
                 specs,
                 refuse_cluster_replacement=fleet.refuse_cluster_replacement,
                 refuse_flux_replacement=fleet.refuse_flux_replacement,
-                fleet_path=fleet_path if fleet_path.resolve() == (stacks_dir / FLEET_FILE).resolve() else None,
+                fleet_path=fleet_path if beside else None,
                 **options,
             ).run(tuple(approve or ()))
         except OSError as error:  # without its journal a run cannot promise anything: stop, resumable
             _stderr(
-                f"fluxfleet rollout: cannot write the journal {journal.path}: {error.strerror}: the run stopped; "
-                f"resume it with --resume {journal.record.run_id} once that is fixed"
+                f"fluxfleet {command}: cannot write the journal {journal.path}: {error.strerror}: the run stopped; "
+                f"resume it with `fluxfleet rollout --resume {journal.record.run_id}` once that is fixed"
             )
             raise typer.Exit(1) from None
-    record = journal.record
-    color = output is None and fmt is RolloutFormat.text and sys.stdout.isatty()
-    _write("rollout", render_summary(record, fmt.value, color=color), output)
-    failed = any(entry.state is StackState.failed for entry in record.stacks.values())
-    raise typer.Exit(0 if record.status is RunStatus.done and not failed else 1)
+    return journal.record
 
 
 @contextmanager
@@ -761,8 +772,15 @@ def drift(
         ),
     ] = None,
     remediate_drift: Annotated[
-        bool, typer.Option("--remediate", help="Then run `pulumi up` on each drifted stack.")
+        bool,
+        typer.Option(
+            "--remediate",
+            help="Then roll the drifted stacks out as `fluxfleet rollout` does (fleet.yaml's stages, concurrency, "
+            "Flux gate, failure budget, refusals, approvals, a journal to resume).",
+        ),
     ] = False,
+    fleet_file: FleetOption = None,
+    runs_dir: RunsDirOption = Path(".fluxfleet/runs"),
     subscription: Annotated[
         str | None, typer.Option("--subscription", help="For stacks without cluster.subscriptionId.")
     ] = None,
@@ -783,7 +801,7 @@ def drift(
     from fluxfleet.azure.arm import ArmReader
     from fluxfleet.azure.status import AzureError
     from fluxfleet.azure.snapshot_reader import fleet_reader_of_stacks
-    from fluxfleet.drift import Status, check_fleet, remediate
+    from fluxfleet.drift import Status, check_fleet
     from fluxfleet.drift_report import card, render
     from fluxfleet.notify import NotifyError, post_card, resolve_webhook
     from fluxfleet.plan import display_path
@@ -803,6 +821,21 @@ def drift(
         _check_output("drift", "--report", file)
     subscription = _subscription("drift", subscription)
     paths = _stack_paths("drift", stacks_dir, stacks)
+    if remediate_drift:  # remediation is a rollout: its fleet.yaml is read (and must be valid) before any preview
+        from fluxfleet.rollout.orchestrator import load_inputs
+        from modules.spec import FLEET_FILE, SpecError
+
+        fleet_path = fleet_file or stacks_dir / FLEET_FILE
+        if not fleet_path.is_file():
+            _stderr(
+                f"fluxfleet drift: --remediate rolls the drifted stacks out stage by stage: it needs "
+                f"{display_path(fleet_path)} (or --fleet)"
+            )
+            raise typer.Exit(2)
+        try:
+            rollout_fleet, fleet_paths = load_inputs(stacks_dir, fleet_path, display_path)
+        except SpecError as error:
+            raise _input_errors(error) from None
     webhook = None
     if notify is not None:  # resolved first: a wrong reference fails before an hour of previews
         try:
@@ -822,7 +855,7 @@ def drift(
     reader = fleet_reader_of_stacks(paths, display_path, subscription_of, reader)
     fleet = check_fleet(paths, runner, reader, subscription_of, max_concurrency=max_concurrency, display=display_path)
     if remediate_drift:
-        remediate(fleet, runner, max_concurrency=max_concurrency)
+        _remediate(fleet, rollout_fleet, fleet_path, fleet_paths, stacks_dir, runs_dir, runner, reader, fmt.value)
     now = datetime.now(UTC)
     color = output is None and fmt is DriftFormat.text and sys.stdout.isatty()
     # Each report written even when another cannot be, and the card still sent: the exit code says what was found.
@@ -835,6 +868,32 @@ def drift(
         except NotifyError as error:
             _stderr(f"fluxfleet drift: --notify: {error}")
     raise typer.Exit(fleet.exit_code)
+
+
+def _remediate(drifted, fleet, fleet_path, paths, stacks_dir, runs_dir, runner, reader, fmt) -> None:
+    """`drift --remediate`: a rollout of the drifted stacks (those in a stage), journaled like any other, whose
+    outcome per stack goes into the drift report."""
+    from fluxfleet.clock import SystemClock
+    from fluxfleet.drift import record_remediation, remediation_targets
+    from fluxfleet.plan import display_path
+    from fluxfleet.rollout.journal import Journal
+    from fluxfleet.rollout.orchestrator import Selection, load_specs, new_run
+    from modules.spec import SpecError
+
+    selection = Selection(names=remediation_targets(drifted, [n for s in fleet.stages for n in s.stacks], fleet.file))
+    stages = selection.plan(fleet)
+    if not stages:
+        return
+    try:
+        specs = load_specs([name for s in stages for name in s.stacks], stacks_dir, paths, display_path)
+        journal = Journal.create(runs_dir, new_run(fleet, selection, SystemClock().now()))
+    except SpecError as error:
+        raise _input_errors(error) from None
+    except ValueError as error:
+        _stderr(f"fluxfleet drift: --runs-dir {error}")
+        raise typer.Exit(2) from None
+    record = _run_journaled("drift", journal, specs, fleet, fleet_path, stacks_dir, runner, reader, fmt)
+    record_remediation(drifted, record)
 
 
 class StatusFormat(StrEnum):

@@ -26,6 +26,7 @@ from fluxfleet.azure.status import AzureError, AzureReader, ExtensionStatus, Flu
 from fluxfleet.clock import Clock, SystemClock
 from fluxfleet.flux_health import branch_lag, first_problem, pin_mismatch
 from fluxfleet.redact import mask_secrets
+from fluxfleet.rollout.journal import RunRecord, RunStatus, StackState
 from fluxfleet.runner import OperationResult, PropertyChange, ResourceChange, RunnerError, StackRunner, property_path
 from modules.cluster_ref import ClusterRef
 from modules.flux_extension import EXTENSION_TYPE
@@ -404,13 +405,30 @@ def check_fleet(
     return FleetDrift(stacks)
 
 
-def remediate(fleet: FleetDrift, runner: StackRunner, *, max_concurrency: int = 4) -> None:
-    """`pulumi up` on each drifted stack (opt-in), with the same bound; what it did goes into the report."""
+def remediation_targets(fleet: FleetDrift, staged: Iterable[str], fleet_file: str) -> frozenset[str]:
+    """`--remediate`: the drifted stacks a remediation rollout takes, those in a stage of fleet.yaml (it goes stage
+    by stage, as any rollout); a drifted stack in no stage is marked as not remediated, and why."""
+    staged = set(staged)
+    for stack in fleet.stacks:
+        if stack.status is Status.drifted and stack.stack not in staged:
+            stack.remediation = f"not remediated: in no stage of {fleet_file}"
+    return frozenset(s.stack for s in fleet.stacks if s.status is Status.drifted and s.stack in staged)
 
-    def update(stack: StackDrift) -> None:
-        result = runner.up(stack.stack)
-        stack.remediation = "updated" if result.ok else f"update failed: {result.error or 'no detail'}"
 
-    drifted = [stack for stack in fleet.stacks if stack.status is Status.drifted]
-    with ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="remediate") as pool:
-        list(pool.map(update, drifted))
+def record_remediation(fleet: FleetDrift, record: RunRecord) -> None:
+    """What the remediation rollout did to each stack it took, into the report, with the run to resume."""
+    waiting = record.status is RunStatus.awaiting_approval
+    for stack in fleet.stacks:
+        entry = record.stacks.get(stack.stack)
+        if entry is None:
+            continue
+        if entry.state is StackState.succeeded:
+            stack.remediation = f"updated (run {record.run_id})"
+        elif waiting and entry.state is StackState.pending:
+            stack.remediation = (
+                f"waits for approval of stage {entry.stage}: "
+                f"fluxfleet rollout --resume {record.run_id} --approve {entry.stage}"
+            )
+        else:
+            detail = f": {mask_secrets(entry.message)}" if entry.message else ""
+            stack.remediation = f"{entry.state}{detail} (fluxfleet rollout --resume {record.run_id})"

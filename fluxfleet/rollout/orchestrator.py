@@ -94,13 +94,19 @@ class Selection:
     stacks: str | None = None  # a glob
     max_concurrency: int | None = None  # a cap on every stage's own
     rollback: bool = False  # every stage rolls back, whatever fleet.yaml says
+    names: frozenset[str] | None = None  # only these stacks (drift --remediate: the drifted ones)
 
     def plan(self, fleet: Fleet) -> list[StagePlan]:
         stages = []
         for stage in fleet.stages:
             if self.stage is not None and stage.name != self.stage:
                 continue
-            members = [name for name in stage.stacks if self.stacks is None or fnmatch.fnmatchcase(name, self.stacks)]
+            members = [
+                name
+                for name in stage.stacks
+                if (self.stacks is None or fnmatch.fnmatchcase(name, self.stacks))
+                and (self.names is None or name in self.names)
+            ]
             if members:
                 limit = min(stage.max_concurrency, self.max_concurrency or stage.max_concurrency)
                 stages.append(StagePlan.of(stage, members, limit, self.rollback))

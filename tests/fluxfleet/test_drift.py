@@ -16,12 +16,16 @@ from fluxfleet.drift import (
     check_stack,
     flux_findings,
     infrastructure_findings,
-    remediate,
+    StackDrift,
+    record_remediation,
+    remediation_targets,
     rotation_findings,
 )
 from fluxfleet.runner import OperationResult, PropertyChange, ResourceChange
+from fluxfleet.rollout.journal import Journal
+from fluxfleet.rollout.orchestrator import Rollout, Selection, new_run
 from fluxfleet.simulation import FakeClock, FakeRunner
-from modules.spec import load_stack_file
+from modules.spec import Fleet, GateSpec, Stage, load_stack_file
 from tests.azure_transport import FakeCredential, ScriptedTransport, example
 from tests.conftest import STANDALONE_STACKS, CANARY, ROOT, fixture_file
 from tests.fluxfleet.conftest import FakePulumi
@@ -347,17 +351,30 @@ def test_one_stack_failing_does_not_end_the_run_and_exit_codes(tmp_path):
     assert check_fleet([bad, *paths], runner, cluster.reader(), subscription).exit_code == 2
 
 
-def test_remediate_updates_only_drifted_stacks():
+def test_remediation_is_a_rollout_of_the_drifted_stacks_in_stage_order_with_its_approvals(tmp_path):
+    """`--remediate` takes the drifted stacks that are in a stage into a journaled rollout: stage order, approvals
+    and all; a drifted stack in no stage is said not to be remediated; a stack in sync is not touched."""
     runner = FakeRunner(FakeClock())
     runner.previews["dev"] = change(FLUX_TYPE, PropertyChange("suspend", "update", True, False))
+    runner.previews["staging"] = change(FLUX_TYPE, PropertyChange("suspend", "update", True, False))
     cluster = Cluster()
-    runner.stack_outputs["staging"] = {
-        "secretVersions": {"keyvault:kv-fleet-staging/github-pat": cluster.secret_version}
+    paths = [STACKS / "Pulumi.dev.yaml", STACKS / "Pulumi.staging.yaml"]
+    drifted = check_fleet(paths, runner, cluster.reader(), subscription)
+    drifted.stacks.append(StackDrift("store-9", "stacks/Pulumi.store-9.yaml", [drifted.stacks[0].findings[0]]))
+    assert [s.status for s in drifted.stacks] == [Status.drifted, Status.drifted, Status.drifted]
+    stages = (Stage("dev", ("dev",), 1, 0, 0, False), Stage("staging", ("staging",), 1, 0, 0, True))
+    fleet = Fleet("stacks/fleet.yaml", GateSpec(fluxCompliance=False), stages, ("store-9",))
+    names = remediation_targets(drifted, ["dev", "staging"], fleet.file)
+    assert names == {"dev", "staging"}
+    selection = Selection(names=names)
+    specs = {s.name: s.spec for s in (load_stack_file(path) for path in paths)}
+    journal = Journal.create(tmp_path, new_run(fleet, selection, runner.clock.now()))
+    Rollout(journal, specs, runner, runner.clock, subscription_of=lambda spec: "sub").run()
+    record_remediation(drifted, journal.record)
+    run = journal.record.run_id
+    assert {s.stack: s.remediation for s in drifted.stacks} == {
+        "dev": f"updated (run {run})",
+        "staging": f"waits for approval of stage staging: fluxfleet rollout --resume {run} --approve staging",
+        "store-9": "not remediated: in no stage of stacks/fleet.yaml",
     }
-    fleet = check_fleet(
-        [STACKS / "Pulumi.dev.yaml", STACKS / "Pulumi.staging.yaml"], runner, cluster.reader(), subscription
-    )
-    assert [s.status for s in fleet.stacks] == [Status.drifted, Status.in_sync]
-    remediate(fleet, runner)
     assert runner.applied == {"dev": 1}
-    assert fleet.stacks[0].remediation == "updated" and fleet.stacks[1].remediation is None

@@ -124,12 +124,34 @@ def test_bad_report_and_notify_options_are_exit_2(fake, azure, monkeypatch):
     assert fake.calls() == []  # nothing ran
 
 
-def test_remediate_updates_the_drifted_stack(fake, azure):
+def test_remediate_rolls_the_drifted_stack_out_through_a_journaled_rollout(fake, azure, tmp_path):
     scenario(fake, azure, dev="preview_update.jsonl", staging="preview_in_sync.jsonl")
-    result = drift("dev", "staging", "--remediate", "--format", "json")
+    fleet = tmp_path / "fleet.yaml"  # the project's stages, without the Flux gate (no Azure to gate on here)
+    fleet.write_text(
+        (ROOT / "stacks" / "fleet.yaml").read_text().replace("fluxCompliance: true", "fluxCompliance: false")
+    )
+    runs = tmp_path / "runs"
+    result = drift("dev", "staging", "--remediate", "--fleet", str(fleet), "--runs-dir", str(runs), "--format", "json")
+    assert result.exit_code == 3, result.output  # what was found: drift; the remediation is in the report
+    [run] = runs.glob("*.json")
     document = json.loads(result.stdout)
-    assert [s["remediation"] for s in document["stacks"]] == ["updated", None]
-    assert [call["argv"][call["argv"].index("--stack") + 1] for call in fake.calls() if "up" in call["argv"]] == ["dev"]
+    jsonschema.validate(document, SCHEMA)
+    assert [s["remediation"] for s in document["stacks"]] == [f"updated (run {run.stem})", None]
+    record = json.loads(run.read_text())
+    assert list(record["stacks"]) == ["dev"] and record["status"] == "done"
+    [up] = fake.argv("up")
+    assert up[up.index("--message") + 1] == f"fluxfleet rollout {run.stem}: dev #1"  # resumable, settled like any
+
+
+def test_remediate_without_a_fleet_file_is_invalid_before_any_preview(fake, azure, tmp_path):
+    scenario(fake, azure, dev="preview_update.jsonl")
+    result = drift("dev", "--remediate", "--fleet", str(tmp_path / "none.yaml"))
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"fluxfleet drift: --remediate rolls the drifted stacks out stage by stage: it needs {tmp_path / 'none.yaml'} "
+        "(or --fleet)"
+    )
+    assert fake.calls() == []
 
 
 class Webhook:

@@ -373,7 +373,7 @@ def test_a_journal_that_cannot_be_written_stops_the_run_with_how_to_resume(proje
     [run] = (project / ".fluxfleet" / "runs").glob("*.json")
     assert result.stderr.strip().endswith(
         f"fluxfleet rollout: cannot write the journal .fluxfleet/runs/{run.name}: No space left on device: the run "
-        f"stopped; resume it with --resume {run.stem} once that is fixed"
+        f"stopped; resume it with `fluxfleet rollout --resume {run.stem}` once that is fixed"
     )
     assert fake.argv("up") == []  # nothing applied that the journal could not record
 
