@@ -58,7 +58,7 @@ from modules.spec import (
     stack_profiles,
     stack_files,
 )
-from modules.spec.fleet import PinSpec, has_pins, with_pin, write_fleet
+from modules.spec.fleet import PinSpec, has_pins, pin_in, with_pin, write_fleet
 
 DEFAULT_STACK_SECONDS = 10 * 60  # an estimate for a stack never rolled out before: an AKS update and a gate
 CLUSTER_TYPES = frozenset({"azure-native:containerservice:ManagedCluster", "azure-native:kubernetes:ConnectedCluster"})
@@ -337,7 +337,16 @@ class Rollout:
                 notes.append(f"{config}: fleet.yaml still pins {now}: pin {pin} to match what runs")
                 continue
             try:
-                write_fleet(self.fleet_path, with_pin(self.fleet_path, self.record.fleet_file, stage.name, config, pin))
+                # Only the pin this run applied goes back: a promotion written since (or this very restore, before
+                # a crash) is not overwritten.
+                current = pin_in(self.fleet_path, self.record.fleet_file, stage.name, config)
+                if current not in (pinned, ref):
+                    shown_now = _ref_text(current) if current else "no ref"
+                    notes.append(f"{config}: fleet.yaml pins {shown_now} since the run began: left as it is")
+                    continue
+                if current != ref:
+                    text = with_pin(self.fleet_path, self.record.fleet_file, stage.name, config, pin)
+                    write_fleet(self.fleet_path, text)
             except (OSError, SpecError) as error:
                 notes.append(f"{config}: fleet.yaml still pins {now}: cannot write it ({error}): pin {pin} by hand")
                 continue

@@ -229,6 +229,18 @@ def has_pins(path: Path, display: str) -> bool:
     return isinstance(stages, list) and any(isinstance(stage, Mapping) and stage.get("pins") for stage in stages)
 
 
+def pin_in(path: Path, display: str, stage: str, config: str) -> dict[str, str] | None:
+    """What fleet.yaml pins now for one configuration in one stage (its ref keys), read as written; None: no pin."""
+    document = read_yaml(path, display)
+    stages = document.get("stages") if isinstance(document, Mapping) else None
+    for entry in stages if isinstance(stages, list) else ():
+        if isinstance(entry, Mapping) and entry.get("name") == stage:
+            pins = entry.get("pins")
+            pin = pins.get(config) if isinstance(pins, Mapping) else None
+            return {str(key): str(value) for key, value in pin.items()} if isinstance(pin, Mapping) else None
+    return None
+
+
 def pin_of_option(config: str, ref: str, branch: str | None) -> PinSpec:
     """`fluxfleet promote CONFIG --to REF [--branch B]` as a pin: a commit SHA (with its branch) or a tag. A SpecError
     naming the option when it is not one."""

@@ -129,6 +129,18 @@ def test_past_the_budget_the_whole_stage_and_its_pin_go_back_and_no_later_stage_
     assert p.forward_updates() == {"a": 1, "b": 1} and len(p.h.runner.rollbacks) == 2
 
 
+def test_a_pin_changed_since_the_run_began_is_not_overwritten_by_the_rollback(tmp_path):
+    p = Promotion(tmp_path, ["a"], failures=0)
+    p.bad = {"a"}
+    newer = FLEET_YAML.replace("tag: v1.4.0", "tag: v1.5.0")
+    p.h.runner.on_up = lambda stack: p.fleet_path.write_text(newer)  # someone promoted meanwhile
+    assert p.start() is RunStatus.rolled_back
+    assert p.fleet_path.read_text() == newer
+    assert p.h.record().stages[0].pins_restored == [
+        "demo: fleet.yaml pins tag v1.5.0 since the run began: left as it is"
+    ]
+
+
 def test_a_stage_rolled_back_respects_its_concurrency_and_one_operation_per_cluster(tmp_path):
     wave = [f"s{i}" for i in range(8)]
     p = Promotion(tmp_path, wave, failures=2, concurrency=3, default_wall_seconds=0.02)
