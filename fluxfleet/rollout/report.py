@@ -274,6 +274,7 @@ def render_dry_run(estimates: list[StageEstimate], fmt: str, samples: int) -> st
                 "maxConcurrency": e.stage.max_concurrency,
                 "maxFailures": e.stage.max_failures,
                 "approval": e.stage.approval,
+                "rollback": e.stage.rollback,
                 "estimateSeconds": round(e.seconds),
                 "waitAfterSeconds": e.wait_after,
             }
@@ -286,7 +287,7 @@ def render_dry_run(estimates: list[StageEstimate], fmt: str, samples: int) -> st
         lines += ["# fluxfleet rollout (dry run)", "", "| # | stage | stacks | at a time | estimate |"]
         lines.append("|---|---|---|---|---|")
         for index, e in enumerate(estimates, 1):
-            approval = " (approval)" if e.stage.approval else ""
+            approval = (" (approval)" if e.stage.approval else "") + (" (rolls back)" if e.stage.rollback else "")
             lines.append(
                 f"| {index} | {e.stage.name}{approval} | {', '.join(e.stage.stacks)} | {e.stage.max_concurrency} "
                 f"| {_duration(e.seconds)}{f' + bake {_duration(e.wait_after)}' if e.wait_after else ''} |"
@@ -295,9 +296,10 @@ def render_dry_run(estimates: list[StageEstimate], fmt: str, samples: int) -> st
         return "\n".join(lines) + "\n"
     for index, e in enumerate(estimates, 1):
         approval = ", waits for approval" if e.stage.approval else ""
+        rollback = ", rolls back" if e.stage.rollback else ""
         lines.append(
             f"{index}. stage {e.stage.name}: {len(e.stage.stacks)} stack(s), {e.stage.max_concurrency} at a time, "
-            f"up to {e.stage.max_failures} failure(s){approval}: ~{_duration(e.seconds)}"
+            f"up to {e.stage.max_failures} failure(s){approval}{rollback}: ~{_duration(e.seconds)}"
         )
         lines += [f"     {position}. {name}" for position, name in enumerate(e.stage.stacks, 1)]
         if e.wait_after:

@@ -40,7 +40,11 @@ def test_dry_run_lists_stages_stacks_and_order(project):
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0] == "1. stage dev: 1 stack(s), 1 at a time, up to 0 failure(s): ~10m00s"
-    assert "4. stage production: 1 stack(s), 1 at a time, up to 0 failure(s), waits for approval: ~10m00s" in lines
+    assert (
+        "4. stage production: 1 stack(s), 1 at a time, up to 0 failure(s), waits for approval, rolls back: ~10m00s"
+        in lines
+    )
+    assert "stage edge" in result.stdout and rollout("--dry-run", "--rollback").stdout.count(", rolls back") == 4
     assert lines[-1].startswith("estimated total: ~2h10m (no earlier runs")
     assert not (project / ".fluxfleet").exists()  # a dry run writes no journal
 
