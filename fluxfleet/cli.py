@@ -584,6 +584,8 @@ def rollout(
     # options that would not apply are refused, never ignored
     if matrix is not None and stage is not None:
         raise invalid("--matrix names its stage: drop --stage")
+    if matrix is not None and rollback:
+        raise invalid("--matrix plans a stage as fleet.yaml says: set `rollback: true` on the stage, not --rollback")
     if resume is not None:
         kept = [
             option
@@ -620,6 +622,7 @@ def rollout(
                     "maxFailures": rules.max_failures,
                     "afterStageWait": wait,  # seconds
                     "approval": rules.approval,
+                    "rollback": rules.rollback,  # deploy-stage.yml then runs the stage as one job, not a matrix
                 }
             )
         )

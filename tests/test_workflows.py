@@ -86,6 +86,12 @@ def test_deploy_workflow_has_a_job_per_fleet_stage_in_order():
 # ------------------------------------------------------------------ the workflows do what stacks/fleet.yaml says
 
 WORKFLOW_DIR = ROOT / ".github" / "workflows"
+# the step of deploy-stage.yml that runs `fluxfleet rollout`: in a matrix leg (one stack), or in the job `rollout`
+# (the whole stage, for a stage that rolls back)
+UPDATE = {
+    False: "pulumi up and the Flux health gate",
+    True: "pulumi up, the Flux health gate and the rollback, stack by stack",
+}
 EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}", re.DOTALL)
 COMPARISON = re.compile(r"(.+?)\s*(==|!=|>)\s*(.+)")
 PUBLISHERS = {"mikepenz/action-junit-report", "EnricoMi/publish-unit-test-result-action"}
@@ -112,13 +118,20 @@ def with_plan(plan: dict, **context: object) -> dict[str, object]:
 
 
 def value(expression: str, context: Mapping[str, object]) -> object:
-    """An expression of the few forms the workflows use: terms joined by `&&`, each a context entry or one compared
-    with a literal. Status functions (`!cancelled()`) are context entries; anything else fails the test."""
+    """An expression of the few forms the workflows use: terms joined by `&&`, each a context entry, its negation
+    (`!entry`), one compared with a literal, or such terms joined by `||` in parentheses. Status functions
+    (`!cancelled()`) are context entries; anything else fails the test."""
     terms = [term.strip() for term in expression.split("&&")]
     results = []
     for term in terms:
+        if term.startswith("(") and term.endswith(")"):
+            results.append(any(value(alternative, context) for alternative in term[1:-1].split("||")))
+            continue
         compared = COMPARISON.fullmatch(term)
         name = compared[1].strip() if compared else term
+        if compared is None and name not in context and name.startswith("!") and name[1:] in context:
+            results.append(not context[name[1:]])
+            continue
         if name not in context:
             pytest.fail(f"the test cannot evaluate {name!r} (in {expression!r}): give it a value")
         if compared is None:
@@ -185,7 +198,7 @@ def run_step(step_: dict, context: Mapping[str, object], tmp_path: Path, **env: 
 def test_the_matrix_has_every_field_deploy_stage_reads():
     # A field the CLI does not print reads as null: `null > 0` is false, and a rule would be silently dropped.
     read = set(re.findall(r"fromJSON\(inputs\.plan\)\.(\w+)", (WORKFLOW_DIR / "deploy-stage.yml").read_text()))
-    assert read >= {"maxParallel", "matrix", "maxFailures", "afterStageWait", "approval"}
+    assert read >= {"maxParallel", "matrix", "maxFailures", "afterStageWait", "approval", "rollback"}
     for stage in fleet_stages():
         assert read <= set(plan_of(stage.name)), stage.name
 
@@ -274,27 +287,140 @@ def test_only_stages_with_approval_wait_for_reviewers_and_none_approves_itself(t
     jobs = workflow("deploy-stage.yml")["jobs"]
     assert [name for name, job in jobs.items() if "environment" in job] == ["approval"]
     assert not any("environment" in job for job in workflow("deploy.yml")["jobs"].values())
-    # the stacks start after the approval, or without one (skipped); never after a rejection (failed)
-    assert jobs["stack"]["needs"] == "approval"
-    assert evaluate(jobs["stack"]["if"], {"!cancelled()": True, "!failure()": True}) is True
-    assert evaluate(jobs["stack"]["if"], {"!cancelled()": True, "!failure()": False}) is False
     fake(tmp_path / "bin", "fluxfleet", 'printf "%s\\n" "$@" > "$RUNNER_TEMP/fluxfleet-args"')
-    for stage in fleet_stages(tmp_path / "stacks"):
+    stages = fleet_stages(tmp_path / "stacks")
+    # both ways a stage runs wait for its reviewers: a matrix, and one job when the stage rolls back
+    assert {stage.rollback for stage in stages if stage.approval} == {approving == "production"}
+    for stage in stages:
         assert stage.approval is (stage.name == approving)
         plan = plan_of(stage.name, tmp_path / "stacks")
         context = with_plan(plan, **{"matrix.stack": plan["matrix"]["stack"][0]})
         # reviewers (environment fleet-STAGE) for this stage only
         assert evaluate(jobs["approval"]["if"], context) is stage.approval
         assert render(jobs["approval"]["environment"], context) == f"fleet-{stage.name}"
+        # the stacks start after the approval, or without one (skipped); never after a rejection (failed)
+        job = jobs["rollout" if stage.rollback else "stack"]
+        assert job["needs"] == "approval"
+        assert evaluate(job["if"], {**context, "!cancelled()": True, "!failure()": True}) is True
+        assert evaluate(job["if"], {**context, "!cancelled()": True, "!failure()": False}) is False
         approval = "success" if stage.approval else "skipped"
         # `--approve STAGE` only when the reviewers approved it
-        update = step(jobs["stack"], "pulumi up and the Flux health gate")
+        update = step(job, UPDATE[stage.rollback])
         result = run_step(update, {**context, "needs.approval.result": approval}, tmp_path)
         assert result.returncode == 0, result.stderr
         args = (tmp_path / "temp" / "fluxfleet-args").read_text().splitlines()
-        assert args[:5] == ["rollout", "--stage", stage.name, "--stacks", plan["matrix"]["stack"][0]]
-        assert (["--approve", stage.name] == args[5:7]) is stage.approval
+        selected = ["--stage", stage.name] + ([] if stage.rollback else ["--stacks", plan["matrix"]["stack"][0]])
+        assert args[: len(selected) + 1] == ["rollout", *selected]
+        assert (["--approve", stage.name] == args[len(selected) + 1 : len(selected) + 3]) is stage.approval
         assert args.count("--approve") == int(stage.approval)
+
+
+def test_a_stage_that_rolls_back_runs_as_one_job_and_the_others_as_a_matrix(tmp_path):
+    # Legs of a matrix are runs of their own: only one run of the whole stage can roll the whole stage back.
+    jobs = workflow("deploy-stage.yml")["jobs"]
+    stack, rollout, verdict, bake = jobs["stack"], jobs["rollout"], jobs["verdict"], jobs["bake"]
+    assert "strategy" not in rollout and "continue-on-error" not in rollout  # its exit code is the stage's
+    assert "stack" in verdict["needs"] and "rollout" in verdict["needs"]
+    stages = fleet_stages()
+    assert {stage.rollback for stage in stages} == {True, False}  # fleet.yaml has both kinds
+    for index, stage in enumerate(stages):
+        plan = plan_of(stage.name)
+        assert plan["rollback"] is stage.rollback
+        context = with_plan(plan, **{"!cancelled()": True, "!failure()": True})
+        assert evaluate(stack["if"], context) is not stage.rollback, stage.name
+        assert evaluate(rollout["if"], context) is stage.rollback, stage.name
+        ran, skipped = ("rollout", "stack") if stage.rollback else ("stack", "rollout")
+        # the verdict follows whichever ran, never a stage where neither ran (its approval was refused)
+        for result in ["success", "failure"]:
+            needs = {f"needs.{ran}.result": result, f"needs.{skipped}.result": "skipped"}
+            assert evaluate(verdict["if"], {**context, **needs}) is True
+        both_skipped = {"needs.stack.result": "skipped", "needs.rollout.result": "skipped"}
+        assert evaluate(verdict["if"], {**context, **both_skipped}) is False
+        # a single job's verdict is its result; the matrix's is the count of failed stacks
+        done = step(verdict, "The stage's rollout ended done")
+        assert evaluate(done["if"], context) is stage.rollback
+        assert evaluate(step(verdict, "At most maxFailures stacks failed")["if"], context) is not stage.rollback
+        for result, passed in [("success", True), ("failure", False), ("cancelled", False)]:
+            outcome = run_step(done, {**context, "needs.rollout.result": result}, tmp_path)
+            assert (outcome.returncode == 0) is passed, (stage.name, result, outcome)
+        # and the bake follows a passed stage either way
+        wait = stage.after_stage_wait if index + 1 < len(stages) else 0
+        assert evaluate(bake["if"], {**context, "needs.verdict.result": "success"}) is (wait > 0)
+    assert any(stage.rollback and stage.after_stage_wait for stage in stages[:-1])  # a bake after a single job
+
+
+@pytest.mark.parametrize(
+    ("exit_code", "restored"),
+    [(1, True), (1, False), (0, False)],
+    ids=["rolled-back-pin-restored", "failed-nothing-restored", "done"],
+)
+def test_a_stage_that_rolls_back_opens_a_pull_request_only_when_its_pin_was_restored(tmp_path, exit_code, restored):
+    shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
+    committed = tmp_path / "committed-fleet.yaml"
+    shutil.copy(tmp_path / "stacks" / "fleet.yaml", committed)
+    run_id = "20260101T000000Z-ab12"
+    # the rollout journals its run, writes its summary and, past maxFailures, the stage's previous pin
+    fake(
+        tmp_path / "bin",
+        "fluxfleet",
+        f"mkdir -p .fluxfleet/runs && echo {{}} > .fluxfleet/runs/{run_id}.json\n"
+        f'echo "# fluxfleet rollout \\`{run_id}\\`: rolled-back" > rollout.md\n'
+        + ('echo "# pin restored" >> stacks/fleet.yaml\n' if restored else "")
+        + f"exit {exit_code}",
+    )
+    # `git diff --quiet` against the file as checked out; anything else recorded
+    fake(
+        tmp_path / "bin",
+        "git",
+        f'if [ "$1" = diff ]; then cmp -s stacks/fleet.yaml "{committed}"; exit; fi\n'
+        'echo "$@" >> "$RUNNER_TEMP/git-calls"',
+    )
+    fake(tmp_path / "bin", "gh", 'printf "%s\\n" "$@" > "$RUNNER_TEMP/gh-args"')
+    job = workflow("deploy-stage.yml")["jobs"]["rollout"]
+    plan = plan_of("edge")
+    context = with_plan(plan, **{"needs.approval.result": "skipped", "github.token": "t"})
+    result = run_step(step(job, UPDATE[True]), context, tmp_path)
+    assert result.returncode == exit_code  # the job fails unless the run ended done
+    pull_request = step(job, "Pull request with the stage's restored pin")
+    assert evaluate(pull_request["if"], {"always()": True}) is True  # after a failed run too
+    github = {"GITHUB_REF_NAME": "main", "GITHUB_SERVER_URL": "https://github.com", "GITHUB_RUN_ID": "42"}
+    result = run_step(pull_request, context, tmp_path, **github)
+    assert result.returncode == 0, result.stderr
+    calls = (tmp_path / "temp" / "git-calls").read_text().splitlines() if restored else []
+    assert (tmp_path / "temp" / "git-calls").exists() is restored  # nothing changed: no branch, no commit
+    assert (tmp_path / "temp" / "gh-args").exists() is restored
+    if restored:
+        branch = f"rollback/edge-{run_id}"
+        title = f"fluxfleet: roll back edge pins after run {run_id}"
+        assert f"switch -c {branch}" in calls
+        assert f"commit --quiet -m {title} -- stacks/fleet.yaml" in calls
+        assert calls[-1] == f"push --quiet origin {branch}"
+        args = (tmp_path / "temp" / "gh-args").read_text().splitlines()
+        assert args[:-1] == ["pr", "create", "--base", "main", "--head", branch, "--title", title, "--body-file"]
+        body = Path(args[-1]).read_text()
+        assert body.startswith((tmp_path / "rollout.md").read_text())  # the rollout's summary
+        assert "https://github.com/contoso/fleet/actions/runs/42" in body
+
+
+def test_only_the_rollback_job_may_push_and_open_pull_requests():
+    write = {"contents": "write", "pull-requests": "write"}
+    stage = workflow("deploy-stage.yml")
+    assert stage["jobs"]["rollout"]["permissions"] == {**write, "id-token": "write"}
+    for name, job in {"workflow": stage, **stage["jobs"]}.items():
+        if name != "rollout":
+            assert not write.items() & job.get("permissions", {}).items(), name
+    assert workflow("deploy.yml")["jobs"]["stages"]["permissions"] == {"contents": "read"}
+
+
+def test_the_run_journals_are_uploaded_and_a_re_run_replaces_them():
+    jobs = workflow("deploy-stage.yml")["jobs"]
+    for name in ["stack", "rollout"]:
+        [upload] = [s for s in jobs[name]["steps"] if s.get("with", {}).get("path") == ".fluxfleet/runs/"]
+        assert upload["uses"].startswith("actions/upload-artifact@")
+        assert upload["if"] == "always()"
+        # a folder whose name starts with a dot uploads nothing unless hidden files are included
+        assert upload["with"]["include-hidden-files"] is True
+        assert upload["with"]["overwrite"] is True
 
 
 @pytest.mark.parametrize(
@@ -339,6 +465,7 @@ def test_every_pulumi_job_sets_the_same_backend_and_azure_variables():
 
     expected = backend(workflow("deploy-stage.yml")["jobs"]["stack"]["env"])
     assert {"PULUMI_BACKEND_URL", "AZURE_STORAGE_ACCOUNT", "ARM_USE_OIDC"} <= set(expected)
+    assert backend(workflow("deploy-stage.yml")["jobs"]["rollout"]["env"]) == expected
     assert backend(workflow("deploy.yml")["env"]) == expected
     assert backend(workflow("drift.yml")["jobs"]["drift"]["env"]) == expected
     assert backend(workflow("preview.yml")["jobs"]["policy-preview"]["env"]) == expected

@@ -70,8 +70,10 @@ def test_matrix_for_a_stage(project):
         "maxFailures": 2,
         "afterStageWait": 3600,  # 1h, in seconds
         "approval": False,
+        "rollback": True,  # deploy-stage.yml runs the stage as one `fluxfleet rollout`, not a matrix
     }
     assert json.loads(rollout("--matrix", "production").stdout)["approval"] is True
+    assert json.loads(rollout("--matrix", "staging").stdout)["rollback"] is False
 
 
 def test_matrix_bakes_only_between_stages_that_have_stacks(project):
@@ -464,6 +466,10 @@ def test_promote_apply_with_rollback_reads_what_each_stack_runs_before_updating_
         (["--stacks", "nomatch*", "--dry-run"], "--stacks 'nomatch*' matches no stack of stacks/fleet.yaml"),
         (["--stage", "dev", "--stacks", "prod-*"], "--stacks 'prod-*' matches no stack of stage dev"),
         (["--matrix", "edge", "--stage", "dev"], "--matrix names its stage: drop --stage"),
+        (
+            ["--matrix", "dev", "--rollback"],
+            "--matrix plans a stage as fleet.yaml says: set `rollback: true` on the stage, not --rollback",
+        ),
         (
             ["--resume", "20260101T000000Z-ab12", "--stage", "dev", "--max-concurrency", "2"],
             "--resume continues a run as it was planned: --stage, --max-concurrency cannot change it",
