@@ -34,6 +34,7 @@ from fluxfleet.runner import (
     property_path,
 )
 from modules.spec import ROLLBACK_REFS_ENV, printable
+from modules.spec.credentials import masked
 
 SKIP_VERSION_CHECK = "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK"
 SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"  # the key of Pulumi's secret envelope in property values
@@ -318,17 +319,19 @@ class _EventTranslator:
 
 
 def _property_changes(metadata: StepEventMetadata) -> tuple[PropertyChange, ...]:
-    """The detailed diff with values: the old side from the state's inputs (an input diff) or its outputs."""
+    """The detailed diff with values: the old side from the state's inputs (an input diff) or its outputs. Secrets
+    and plaintext credentials (by their look, or their key: `configurationSettings.helm.password`) are masked."""
     old, new = metadata.old, metadata.new
     changes = []
     for path, diff in (metadata.detailed_diff or {}).items():
         before = (old.inputs if diff.input_diff else old.outputs) if old else None
+        key = ([None, *property_path(path)])[-1]
         changes.append(
             PropertyChange(
                 path,
                 getattr(diff.diff_kind, "value", str(diff.diff_kind)),
-                _masked(_value_at(before, path)),
-                _masked(_value_at(new.inputs if new else None, path)),
+                masked(_masked(_value_at(before, path)), key),
+                masked(_masked(_value_at(new.inputs if new else None, path)), key),
             )
         )
     return tuple(changes)

@@ -1,7 +1,7 @@
 """`fluxfleet config STACK`: a stack's effective config, each value with the file it came from (the stack file or one
 of its profiles), so that a user can see why a cluster gets what it gets. Secrets are never shown: a value at a
 secret field is `[secret]` unless it is a Key Vault reference (which is no secret), and so is every Pulumi secure
-value wherever it is."""
+value and every plaintext credential (which the spec refuses) wherever it is."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from rich.text import Text
 from modules.spec import SpecError, SpecIssue, bounded, printable, read_stack_config
 from modules.spec.errors import Loc, is_pulumi_secure, key_path
 from modules.spec.origins import Origins
-from modules.spec.stack import is_secret_field
+from modules.spec.stack import is_secret_field, plaintext_credential
 
 SECRET = "[secret]"
 VALUE_SHOWN_MAX = 500  # characters of a value in the text table (JSON has it whole)
@@ -50,6 +50,8 @@ def effective_config(path: Path, display: str | None = None) -> EffectiveConfig:
     values = []
     if config.default_location is not None:
         values.append(ConfigValue("azure-native:location", _masked((), config.default_location), config.file))
+    if config.environment is not None:
+        values.append(ConfigValue("azure-native:environment", _masked((), config.environment), config.file))
     values += _values(config.raw, config.origins, ())
     try:
         config.spec()
@@ -78,8 +80,10 @@ def _masked(loc: Loc, value: Any) -> Any:
         reference = isinstance(value, Mapping) and set(value) <= _REFERENCE_KEYS and "secret" in value
         return dict(value) if reference else SECRET
     if isinstance(value, list):
-        return [_masked(loc, item) if is_pulumi_secure(item) else item for item in value]
-    return value
+        return [_masked((*loc, index), item) for index, item in enumerate(value)]
+    if isinstance(value, Mapping):
+        return {key: _masked((*loc, str(key)), item) for key, item in value.items()}
+    return SECRET if plaintext_credential(loc, value) else value
 
 
 def render(config: EffectiveConfig, fmt: Format, color: bool = False, width: int = 120) -> str:

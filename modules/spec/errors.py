@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from modules.spec.credentials import MASK, credential_kind
 
 NAMESPACE = "fluxfleet"  # the config namespace of the project
 Loc = tuple[str | int, ...]  # a key path as keys and list indexes
@@ -34,7 +35,8 @@ def printable(text: str, *, lines: bool = False) -> str:
 
 class _Shown(reprlib.Repr):
     """A bounded repr for messages: long strings cut with their length, containers a few items deep, control
-    characters escaped, and a Pulumi secure value never shown, not even its ciphertext."""
+    characters escaped, and a Pulumi secure value never shown, not even its ciphertext, nor a string that looks like
+    a credential (`[secret]`)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -42,6 +44,8 @@ class _Shown(reprlib.Repr):
         self.maxother = SHOWN_MAX
 
     def repr_str(self, value: str, level: int) -> str:
+        if credential_kind(value):
+            return MASK
         if len(value) <= SHOWN_MAX:
             return repr(value)
         return f"{value[: SHOWN_MAX - 1]!r}… ({len(value):,} characters)"

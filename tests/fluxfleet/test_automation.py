@@ -543,6 +543,32 @@ def test_property_changes_carry_both_sides_with_secrets_masked(fake: FakePulumi)
     assert CANARY not in repr(result)
 
 
+def test_property_changes_mask_plaintext_credentials_by_key_and_by_look(fake: FakePulumi) -> None:
+    """What a refresh reads back from Azure is no Pulumi secret: a credential in plain text there (a setting named
+    like a password, a PEM in a substitution) is `[secret]` before drift or a rollout shows it."""
+    pem = f"-----BEGIN RSA PRIVATE KEY-----\n{CANARY}\n-----END RSA PRIVATE KEY-----"
+    old = {"configurationSettings": {"helm.password": CANARY}, "substitute": {"TLS_KEY": pem, "env": "dev"}}
+    new = {"configurationSettings": {"helm.password": "rotated"}, "substitute": {"TLS_KEY": "x", "env": "prod"}}
+    detailed = {
+        'configurationSettings["helm.password"]': {"diffKind": "update", "inputDiff": True},
+        "substitute.TLS_KEY": {"diffKind": "update", "inputDiff": True},
+        "substitute.env": {"diffKind": "update", "inputDiff": True},
+    }
+    metadata = {
+        "old": {"type": EXTENSION, "urn": urn(EXTENSION, "flux"), "inputs": old, "outputs": {}},
+        "new": {"type": EXTENSION, "urn": urn(EXTENSION, "flux"), "inputs": new, "outputs": {}},
+        "diffs": ["configurationSettings", "substitute"],
+        "detailedDiff": detailed,
+    }
+    events = [pre("update", EXTENSION, "flux", planning=True, **metadata), summary(update=1)]
+    [change] = fake.runner({"stacks": {"dev": {"preview": {"events": events}}}}).preview("dev").changes
+    assert {p.path: (p.old, p.new) for p in change.properties} == {
+        'configurationSettings["helm.password"]': ("[secret]", "[secret]"),
+        "substitute.TLS_KEY": ("[secret]", "x"),
+        "substitute.env": ("dev", "prod"),
+    }
+
+
 def test_outputs_are_read_without_decrypting_secrets(fake: FakePulumi) -> None:
     outputs = {"clusterId": "/subscriptions/x/aks-dev", "secretVersions": {"keyvault:kv/pat": "0" * 32}}
     runner = fake.runner({"stacks": {"dev": {"outputs": outputs}}})
