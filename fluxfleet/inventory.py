@@ -35,6 +35,7 @@ from pydantic import ValidationError
 
 from fluxfleet.azure.resource_graph import DeniedSubscription, ResourceGraphReader, kql_string
 from fluxfleet.azure.status import AzureError
+from modules.clouds import CLOUDS, DEFAULT_CLOUD
 from modules.spec import ClusterSpec, SpecError, SpecIssue, Stack, load_stack_file, shown, stack_files
 from modules.spec.profiles import ProfileLibrary
 from modules.spec.selection import Pattern, Selection
@@ -163,9 +164,12 @@ class Inventory:
 # --------------------------------------------------------------------------------------------- stacks
 
 
-def load_stacks(stacks_dir: Path, default_subscription: str | None, display: Display) -> list[StackCluster]:
-    """Every stack file of the directory as the cluster it names. SpecError with every problem of every file: an
-    invalid file, or a stack that names no subscription when there is no default one."""
+def load_stacks(
+    stacks_dir: Path, default_subscription: str | None, display: Display, cloud: str | None = None
+) -> list[StackCluster]:
+    """Every stack file of the directory as the cluster it names (with `cloud`, only the stacks in that cloud: the
+    others are no inventory's of it). SpecError with every problem of every file: an invalid file, or a stack that
+    names no subscription when there is no default one."""
     issues: list[SpecIssue] = []
     stacks: list[StackCluster] = []
     paths = stack_files(stacks_dir)
@@ -175,6 +179,8 @@ def load_stacks(stacks_dir: Path, default_subscription: str | None, display: Dis
             stack = load_stack_file(path, display(path), library)
         except SpecError as error:
             issues += error.issues
+            continue
+        if cloud is not None and stack.spec.cluster.cloud != cloud:
             continue
         subscription = stack.spec.cluster.subscription_id or default_subscription
         if subscription is None:
@@ -399,24 +405,28 @@ def _cluster_problem(cluster: Cluster) -> str | None:
     return None
 
 
-def _cluster_block(cluster: Cluster) -> dict[str, str]:
+def _cluster_block(cluster: Cluster, cloud: str = DEFAULT_CLOUD) -> dict[str, str]:
     block = {"kind": cluster.kind, "name": cluster.name, "resourceGroup": cluster.resource_group}
     if cluster.kind == "aks":  # an AKS stack needs its location; an Arc cluster is adopted where it is
         block["location"] = cluster.location
     block["subscriptionId"] = cluster.subscription_id
+    if cloud != DEFAULT_CLOUD:
+        block["cloud"] = cloud
     return block
 
 
-def stack_file_text(member: NewMember, profile: str, today: date) -> str:
-    """The minimal stack file of a new member: its profile and where its cluster is."""
+def stack_file_text(member: NewMember, profile: str, today: date, cloud: str = DEFAULT_CLOUD) -> str:
+    """The minimal stack file of a new member: its profile and where its cluster is (in a cloud other than
+    AzureCloud, the cloud and the azure-native:environment the spec asks for with it)."""
     from ruamel.yaml import YAML
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
     profiles = CommentedSeq([profile])
     profiles.fa.set_flow_style()
-    document = CommentedMap(
-        config=CommentedMap({"fluxfleet:profiles": profiles, "fluxfleet:cluster": _cluster_block(member.cluster)})
-    )
+    config = CommentedMap({"fluxfleet:profiles": profiles, "fluxfleet:cluster": _cluster_block(member.cluster, cloud)})
+    if cloud != DEFAULT_CLOUD:
+        config.insert(0, "azure-native:environment", CLOUDS[cloud].environment)
+    document = CommentedMap(config=config)
     document.yaml_set_start_comment(
         f"{member.stack}: written by `fluxfleet inventory --write` from Azure Resource Graph ({today.isoformat()})."
     )
@@ -427,7 +437,9 @@ def stack_file_text(member: NewMember, profile: str, today: date) -> str:
     return buffer.getvalue()
 
 
-def write_members(inventory: Inventory, profile: str, today: date, stacks_dir: Path, display: Display) -> Inventory:
+def write_members(
+    inventory: Inventory, profile: str, today: date, stacks_dir: Path, display: Display, cloud: str = DEFAULT_CLOUD
+) -> Inventory:
     """A stack file for every new member that can have one: all of them or, when one cannot be written or would
     not be a valid stack with its profile, none. Each goes to a temporary file in the directory first, then is
     linked into place (a file that appeared meanwhile is never overwritten), then is read back as `plan` reads it.
@@ -440,7 +452,7 @@ def write_members(inventory: Inventory, profile: str, today: date, stacks_dir: P
     member = None
     try:
         for member in members:
-            temporaries.append(_temporary(member.path, stack_file_text(member, profile, today)))
+            temporaries.append(_temporary(member.path, stack_file_text(member, profile, today, cloud)))
         for member, temporary in zip(members, temporaries, strict=True):
             _link(temporary, member.path)
             created.append(member)

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import pulumi
 
+from modules.clouds import cloud
 from modules.spec import ConfigSecret, KeyVaultRef, SecretSource
 from modules.spec.errors import Loc, key_path
 from modules.spec.stack import secret_value_problem
@@ -39,10 +40,12 @@ class SecretValueReader(Protocol):
 
 
 class KeyVaultReader:
-    """Reads secrets from Azure Key Vault with one credential and one client per vault."""
+    """Reads secrets from Azure Key Vault with one client per vault, and (unless given one) one credential per cloud:
+    `DefaultAzureCredential` signing in at the reference's cloud's authority."""
 
     def __init__(self, credential: Any = None, **client_options: Any):
         self._credential = credential
+        self._credentials: dict[str, Any] = {}  # cloud -> its DefaultAzureCredential
         self._client_options = client_options  # azure-core pipeline options, such as `transport`
         self._clients: dict[str, Any] = {}
 
@@ -50,7 +53,7 @@ class KeyVaultReader:
         from azure.core.exceptions import AzureError, ResourceNotFoundError
 
         try:
-            secret = self._client(ref.vault_url).get_secret(ref.secret, ref.version)
+            secret = self._client(ref).get_secret(ref.secret, ref.version)
         except ResourceNotFoundError:
             raise pulumi.RunError(f"{ref}: no such secret in Key Vault {ref.vault_url}") from None
         except AzureError as error:
@@ -61,13 +64,18 @@ class KeyVaultReader:
             raise pulumi.RunError(f"{ref}: the secret has no value")
         return SecretValue(secret.value, secret.properties.version)
 
-    def _client(self, vault_url: str) -> Any:
+    def _client(self, ref: KeyVaultRef) -> Any:
+        vault_url = ref.vault_url
         if vault_url not in self._clients:
             from azure.identity import DefaultAzureCredential
             from azure.keyvault.secrets import SecretClient
 
-            self._credential = self._credential or DefaultAzureCredential()
-            self._clients[vault_url] = SecretClient(vault_url, self._credential, **self._client_options)
+            credential = self._credential or self._credentials.get(ref.cloud)
+            if credential is None:
+                credential = DefaultAzureCredential(authority=cloud(ref.cloud).authority)
+                self._credentials[ref.cloud] = credential
+            # The token's audience is the vault's own: SecretClient takes it from the vault's challenge.
+            self._clients[vault_url] = SecretClient(vault_url, credential, **self._client_options)
         return self._clients[vault_url]
 
 

@@ -16,6 +16,9 @@ import pulumi
 import pulumi.dynamic
 from pulumi_azure_native import features
 
+from modules.clouds import DEFAULT_CLOUD, cloud as cloud_named
+from modules.dynamic import provider_serialized
+
 REGISTER_TIMEOUT_SECONDS = 15 * 60
 POLL_SECONDS = 10
 
@@ -26,15 +29,20 @@ def register_provider(
     credential: Any = None,
     timeout: float = REGISTER_TIMEOUT_SECONDS,
     poll: float = POLL_SECONDS,
+    *,
+    cloud: str = DEFAULT_CLOUD,
     **client_options: Any,
 ) -> str:
-    """Register `namespace` and wait until Azure reports it `Registered`; returns the final state.
+    """Register `namespace` and wait until Azure reports it `Registered`; returns the final state. `cloud` says
+    whose ARM endpoint and audience (and, without a `credential`, whose sign-in authority) to use.
 
     States are compared case-insensitively: the API has been seen to answer `registered`."""
     from azure.identity import DefaultAzureCredential
     from azure.mgmt.resource.resources import ResourceManagementClient
 
-    client = ResourceManagementClient(credential or DefaultAzureCredential(), subscription_id, **client_options)
+    settings = cloud_named(cloud)
+    credential = credential or DefaultAzureCredential(authority=settings.authority)
+    client = ResourceManagementClient(credential, subscription_id, **settings.client_settings(), **client_options)
     state = client.providers.get(namespace).registration_state or "NotRegistered"
     if state.lower() != "registered":
         state = client.providers.register(namespace).registration_state or state
@@ -53,7 +61,7 @@ def _provider_id(subscription_id: str, namespace: str) -> str:
 
 class _ProviderRegistrationProvider(pulumi.dynamic.ResourceProvider):
     def create(self, props: dict[str, Any]) -> pulumi.dynamic.CreateResult:
-        state = register_provider(props["subscriptionId"], props["namespace"])
+        state = register_provider(props["subscriptionId"], props["namespace"], cloud=props.get("cloud", DEFAULT_CLOUD))
         return pulumi.dynamic.CreateResult(
             _provider_id(props["subscriptionId"], props["namespace"]), {**props, "registrationState": state}
         )
@@ -71,14 +79,18 @@ class ProviderRegistration(pulumi.dynamic.Resource, module="azure", name="Provid
     registration_state: pulumi.Output[str]
 
     def __init__(
-        self, name: str, namespace: str, subscription_id: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None
+        self,
+        name: str,
+        namespace: str,
+        subscription_id: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+        cloud: str = DEFAULT_CLOUD,
     ):
-        super().__init__(
-            _ProviderRegistrationProvider(),
-            name,
-            {"namespace": namespace, "subscriptionId": subscription_id, "registrationState": None},
-            opts,
-        )
+        props = {"namespace": namespace, "subscriptionId": subscription_id, "registrationState": None}
+        if cloud != DEFAULT_CLOUD:  # absent: the public cloud, as for every registration made before clouds were named
+            props["cloud"] = cloud
+        with provider_serialized():  # pulumi's serialization leaks a pickle wrapper per resource (modules/dynamic.py)
+            super().__init__(_ProviderRegistrationProvider(), name, props, opts)
 
 
 @dataclass(frozen=True)
@@ -86,6 +98,7 @@ class ProviderRegistrationsArgs:
     subscription_id: pulumi.Input[str]
     providers: Sequence[str]
     features: Sequence[str] = ()  # Namespace/FeatureName
+    cloud: str = DEFAULT_CLOUD  # the stack's cluster.cloud: the dynamic provider registers there
 
 
 class ProviderRegistrations(pulumi.ComponentResource):
@@ -95,7 +108,7 @@ class ProviderRegistrations(pulumi.ComponentResource):
         super().__init__("fluxfleet:azure:ProviderRegistrations", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.providers = [
-            ProviderRegistration(namespace.lower(), namespace, args.subscription_id, child)
+            ProviderRegistration(namespace.lower(), namespace, args.subscription_id, child, args.cloud)
             for namespace in args.providers
         ]
         self.features = []

@@ -58,3 +58,33 @@ class ScriptedTransport(HttpTransport):
 def example(path: Any, status: str = "200") -> Any:
     """The response body of an x-ms-examples file."""
     return json.loads(path.read_text())["responses"][status]["body"]
+
+
+class RecordingCredential(FakeCredential):
+    """DefaultAzureCredential's stand-in: how it was built (`authority=`) and every scope a token was asked for."""
+
+    def __init__(self, **options: Any):
+        self.options = options
+        self.scopes: list[str] = []
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        self.scopes += scopes
+        return super().get_token(*scopes, **kwargs)
+
+    def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
+        self.scopes += scopes
+        return super().get_token_info(*scopes, options=options)
+
+
+def recording_credentials(monkeypatch: Any) -> list[RecordingCredential]:
+    """Every DefaultAzureCredential the code under test builds, as a RecordingCredential."""
+    import azure.identity
+
+    built: list[RecordingCredential] = []
+
+    def build(**options: Any) -> RecordingCredential:
+        built.append(RecordingCredential(**options))
+        return built[-1]
+
+    monkeypatch.setattr(azure.identity, "DefaultAzureCredential", build)
+    return built

@@ -39,7 +39,6 @@ from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
 
 # arm.py's one-line wording of Azure's errors, shared so both readers speak alike
 from fluxfleet.azure.arm import (
-    ARM_SCOPE,
     DETAIL_MAX,
     RETRIED_STATUSES,
     describe_identity,
@@ -50,6 +49,7 @@ from fluxfleet.azure.arm import (
 from fluxfleet.azure.status import AccessDenied, AzureError
 from fluxfleet.clock import Clock, SystemClock
 from fluxfleet.redact import mask_secrets
+from modules.clouds import DEFAULT_CLOUD, cloud as cloud_named
 from modules.spec.errors import UNPRINTABLE, printable
 
 SUBSCRIPTIONS_PER_REQUEST = 1000  # Resource Graph's limit of subscriptions in one request
@@ -207,7 +207,8 @@ class _MalformedAnswer(ValueError):
 
 
 class ResourceGraphReader:
-    """Queries Azure Resource Graph with one credential (`DefaultAzureCredential` unless given one).
+    """Queries the Azure Resource Graph of one cloud (at its ARM endpoint) with one credential
+    (`DefaultAzureCredential` signing in at the cloud's authority, unless given one).
 
     `client_options` go to the SDK client as azure-core pipeline options (tests pass `transport=`)."""
 
@@ -215,6 +216,7 @@ class ResourceGraphReader:
         self,
         credential: Any = None,
         *,
+        cloud: str = DEFAULT_CLOUD,
         clock: Clock | None = None,
         retry_total: int = 6,
         retry_backoff_factor: float = 0.8,
@@ -222,6 +224,8 @@ class ResourceGraphReader:
         timeout: float = 60,
         **client_options: Any,
     ):
+        self.cloud = cloud
+        self._cloud = cloud_named(cloud)
         self._credential = credential
         self._clock = clock or SystemClock()
         self._quota = _Quota(self._clock)
@@ -340,14 +344,14 @@ class ResourceGraphReader:
             if self._credential is None:
                 from azure.identity import DefaultAzureCredential
 
-                self._credential = DefaultAzureCredential()
+                self._credential = DefaultAzureCredential(authority=self._cloud.authority)
             return self._credential
 
     def _graph(self) -> ResourceGraphClient:
         credential = self.credential
         with self._lock:
             if self._client is None:
-                self._client = ResourceGraphClient(credential, **self._options)
+                self._client = ResourceGraphClient(credential, **self._cloud.client_settings(), **self._options)
             return self._client
 
     @contextmanager
@@ -395,7 +399,7 @@ class ResourceGraphReader:
 
     def _identity(self) -> str:
         try:
-            return describe_identity(self.credential.get_token(ARM_SCOPE).token)
+            return describe_identity(self.credential.get_token(*self._cloud.credential_scopes).token)
         except sdk_errors.AzureError:
             return "the signed-in identity"
 

@@ -10,7 +10,7 @@ and ARM's answer is the one given.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -94,13 +94,13 @@ def fleet_reader_of_stacks(
     fall_back: bool = True,
 ) -> AzureReader:
     """The reader `drift` and `preflight` check a fleet through: the clusters of every valid stack of `paths` read at
-    once through Resource Graph (with `arm`'s credential and options), everything else through `arm`. An invalid
-    stack is left to the checks, which report it as before. Without `fall_back`, a cluster Resource Graph does not
-    know is read by the checks themselves, in their order."""
-    from fluxfleet.azure.fleet_graph import FleetGraphReader
-    from fluxfleet.azure.resource_graph import ResourceGraphReader
+    once through Resource Graph (with `arm`'s credential, options and cloud), everything else through `arm`. An
+    invalid stack is left to the checks, which report it as before. Without `fall_back`, a cluster Resource Graph
+    does not know is read by the checks themselves, in their order. Over a CloudReader (a fleet in several clouds),
+    one such read per cloud, of the clusters in that cloud."""
+    from fluxfleet.azure.clouds import CloudReader, fleet_reads
 
-    targets = set()
+    targets: dict[str, set[ClusterTarget]] = {}  # by cloud
     for path in paths:
         try:
             stack = load_stack_file(path, display(path))
@@ -108,10 +108,17 @@ def fleet_reader_of_stacks(
             continue
         if subscription := subscription_of(stack):
             cluster = stack.spec.cluster
-            targets.add(ClusterTarget(subscription.lower(), cluster.resource_group, cluster.name, cluster.kind))
-    graph = ResourceGraphReader(arm.credential, **getattr(arm, "client_options", {}))
-    ordered = sorted(targets, key=ClusterTarget.order)
-    return read_fleet(FleetGraphReader(graph, arm if fall_back else None), arm, ordered)
+            target = ClusterTarget(subscription.lower(), cluster.resource_group, cluster.name, cluster.kind)
+            targets.setdefault(cluster.cloud, set()).add(target)
+
+    def snapshot(reader: Any, cloud_targets: Iterable[ClusterTarget]) -> AzureReader:
+        ordered = sorted(cloud_targets, key=ClusterTarget.order)
+        return read_fleet(fleet_reads(reader, fall_back=fall_back), reader, ordered)
+
+    if isinstance(arm, CloudReader):
+        readers = {cloud: snapshot(reader, targets.get(cloud, ())) for cloud, reader in arm.readers.items()}
+        return CloudReader(readers, arm.clouds)  # type: ignore[return-value]
+    return snapshot(arm, [target for cloud_targets in targets.values() for target in cloud_targets])
 
 
 def _all_well(configurations: Sequence[FluxConfigurationStatus]) -> bool:

@@ -37,6 +37,7 @@ class StackConfig:
     profiles: tuple[str, ...] = ()  # every profile it uses, in merge order
     default_location: Any = None  # azure-native:location
     issues: list[SpecIssue] = field(default_factory=list)
+    environment: Any = None  # azure-native:environment (None: not set)
 
     def spec(self, plain_strings_are_secret: bool = False) -> Stack:
         """The validated stack: a SpecError with every problem of the stack file and of its profiles' values."""
@@ -45,6 +46,7 @@ class StackConfig:
                 self.raw,
                 file=self.file,
                 default_location=self.default_location,
+                environment=self.environment,
                 plain_strings_are_secret=plain_strings_are_secret,
                 origins=self.origins,
             )
@@ -64,6 +66,7 @@ def compose(
     *,
     pinned: bool = True,
     rollback: Mapping[str, Mapping[str, str]] | None = None,
+    environment: Any = None,
 ) -> StackConfig:
     """The effective config of a stack whose own `fluxfleet:` keys (by name) are `own`: its profiles, then its own
     keys, then (`pinned`) the refs its stage pins in fleet.yaml, then the refs a rollback returns it to."""
@@ -98,7 +101,7 @@ def compose(
         layer[configuration] = {"git": {**dict.fromkeys(GIT_REF_KEYS), **ref}}
     if layer:
         override(raw, origins, ROLLBACK_REFS_ENV, {"flux": {"configurations": layer}})
-    return StackConfig(name, file, raw, origins, tuple(p.name for p in chain), default_location, issues)
+    return StackConfig(name, file, raw, origins, tuple(p.name for p in chain), default_location, issues, environment)
 
 
 def read_stack_config(
@@ -111,7 +114,8 @@ def read_stack_config(
     config = read_config(path, file, "stack file")
     own, issues = split_config(file, config)
     library = library or ProfileLibrary(path.parent, str(Path(file).parent))
-    stack = compose(name, file, own, library, config.get("azure-native:location"), pinned=pinned)
+    location, environment = config.get("azure-native:location"), config.get("azure-native:environment")
+    stack = compose(name, file, own, library, location, pinned=pinned, environment=environment)
     stack.issues[:0] = issues
     return stack
 
@@ -210,9 +214,10 @@ def spec_from_pulumi_config() -> Stack:
             own[name] = value
     library = ProfileLibrary(stacks_dir, display)
     try:
-        location = pulumi.Config("azure-native").get("location")
+        azure_native = pulumi.Config("azure-native")
+        location, environment = azure_native.get("location"), azure_native.get("environment")
         rollback = rollback_refs(os.environ.get(ROLLBACK_REFS_ENV))
-        stack = compose(pulumi.get_stack(), file, own, library, location, rollback=rollback)
+        stack = compose(pulumi.get_stack(), file, own, library, location, rollback=rollback, environment=environment)
     except SpecError as error:
         raise SpecError([*issues, *error.issues]) from None
     stack.issues[:0] = issues

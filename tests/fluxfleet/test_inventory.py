@@ -316,8 +316,8 @@ class Azure:
         self.clock = FakeClock()
         monkeypatch.setattr(resource_graph, "ResourceGraphReader", self.reader)
 
-    def reader(self) -> ResourceGraphReader:  # the class imported above, before any test replaced it
-        return ResourceGraphReader(FakeCredential(), clock=self.clock, transport=self.server.transport())
+    def reader(self, **options: Any) -> ResourceGraphReader:  # the class imported above, before any test replaced it
+        return ResourceGraphReader(FakeCredential(), clock=self.clock, transport=self.server.transport(), **options)
 
     def holds(self, *rows: dict[str, Any]) -> None:
         self.server.rows = list(rows)
@@ -682,3 +682,47 @@ def test_load_stacks_reports_every_invalid_file_at_once(tmp_path):
     with pytest.raises(inventory_module.SpecError) as error:
         load_stacks(tmp_path, SUB_A, lambda path: path.name)
     assert sorted({issue.file for issue in error.value.issues}) == ["Pulumi.a.yaml", "Pulumi.b.yaml"]
+
+
+def test_cloud_looks_in_that_cloud_and_writes_stacks_of_it(stacks_dir, azure):
+    """`--cloud AzureChinaCloud`: Resource Graph of the China cloud; only the stacks of that cloud count (a public
+    stack is no China cluster's, so not gone); a new member's file names the cloud and azure-native's environment."""
+    from fluxfleet.cli import Cloud
+    from modules.clouds import CLOUDS
+
+    assert list(Cloud) == list(CLOUDS)
+    hosts = []
+    served = azure.server.respond
+    azure.server.respond = lambda request: hosts.append(request.url.split("/")[2]) or served(request)
+    arc_stack(stacks_dir, "store-0001", "store-0001", "rg-stores-weu")  # public, in SUB_A: not looked at
+    write(
+        stacks_dir,
+        "Pulumi.store-cn-01.yaml",
+        f"""\
+        config:
+          azure-native:environment: china
+          fluxfleet:cluster: {{kind: arc, name: store-cn-01, resourceGroup: rg-stores-sha, subscriptionId: {SUB_B},
+            cloud: AzureChinaCloud}}
+        """,
+    )
+    azure.holds(
+        row("arc", "store-cn-01", "rg-stores-sha", SUB_B, tags=STORES),
+        row("arc", "store-cn-02", "rg-stores-sha", SUB_B, tags=STORES),
+    )
+    result = inventory(*SELECT, "--cloud", "AzureChinaCloud", "--profile", "edge-store", "--write", "--format", "json")
+    assert result.exit_code == 3, result.output
+    assert json.loads(result.stdout)["summary"] == {"inStep": 1, "new": 1, "moved": 0, "gone": 0, "unchecked": 0}
+    assert set(hosts) == {"management.chinacloudapi.cn"}
+    written = stacks_dir / "Pulumi.store-cn-02.yaml"
+    assert written.read_text().splitlines()[1:] == [
+        "config:",
+        "  azure-native:environment: china",
+        "  fluxfleet:profiles: [edge-store]",
+        "  fluxfleet:cluster:",
+        "    kind: arc",
+        "    name: store-cn-02",
+        "    resourceGroup: rg-stores-sha",
+        f"    subscriptionId: {SUB_B}",
+        "    cloud: AzureChinaCloud",
+    ]
+    assert load_stack_file(written).spec.cluster.cloud == "AzureChinaCloud"  # a valid stack, as plan reads it

@@ -105,10 +105,14 @@ def test_create_registers_and_a_changed_namespace_replaces(monkeypatch):
     import modules.providers as providers
 
     calls = []
-    monkeypatch.setattr(providers, "register_provider", lambda sub, ns: calls.append((sub, ns)) or "Registered")
+    monkeypatch.setattr(
+        providers, "register_provider", lambda sub, ns, cloud: calls.append((sub, ns, cloud)) or "Registered"
+    )
     provider = providers._ProviderRegistrationProvider()
     created = provider.create({"namespace": "Microsoft.Kubernetes", "subscriptionId": SUB})
-    assert calls == [(SUB, "Microsoft.Kubernetes")]
+    assert calls == [(SUB, "Microsoft.Kubernetes", "AzureCloud")]  # a registration without `cloud`: made before
+    provider.create({"namespace": "Microsoft.Kubernetes", "subscriptionId": SUB, "cloud": "AzureChinaCloud"})
+    assert calls[-1] == (SUB, "Microsoft.Kubernetes", "AzureChinaCloud")
     assert created.id == f"/subscriptions/{SUB}/providers/Microsoft.Kubernetes"
     assert created.outs["registrationState"] == "Registered"
     olds = {"namespace": "Microsoft.Kubernetes", "subscriptionId": SUB}
