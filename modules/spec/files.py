@@ -117,7 +117,7 @@ INT_MAX_DIGITS = 4300  # int() refuses longer decimal strings (sys.get_int_max_s
 _DECIMAL = re.compile(r"[-+]?[0-9_]+")
 
 
-class _TooBig(Exception):
+class YamlTooBig(Exception):
     """A document refused while it is parsed: at which line, and why."""
 
     def __init__(self, line: int, why: str):
@@ -144,18 +144,18 @@ def _bounded_parser(base: type) -> type:
                 self.depth += isinstance(event, CollectionStartEvent)
                 line = event.start_mark.line + 1
                 if self.nodes > YAML_MAX_NODES:
-                    raise _TooBig(line, f"more than {YAML_MAX_NODES:,} values")
+                    raise YamlTooBig(line, f"more than {YAML_MAX_NODES:,} values")
                 if self.depth > YAML_MAX_DEPTH:
-                    raise _TooBig(line, f"nested deeper than {YAML_MAX_DEPTH} levels")
+                    raise YamlTooBig(line, f"nested deeper than {YAML_MAX_DEPTH} levels")
                 plain = isinstance(event, ScalarEvent) and event.style is None
                 if plain and len(event.value) > INT_MAX_DIGITS and _DECIMAL.fullmatch(event.value):
-                    raise _TooBig(line, f"a number of more than {INT_MAX_DIGITS:,} digits")
+                    raise YamlTooBig(line, f"a number of more than {INT_MAX_DIGITS:,} digits")
             return event
 
     return BoundedParser
 
 
-def _yaml(typ: str) -> Any:
+def bounded_yaml(typ: str) -> Any:
     from ruamel.yaml import YAML
 
     yaml = YAML(typ=typ, pure=True)
@@ -168,7 +168,7 @@ def yaml_round_trip(text: str) -> Any:
     fluxfleet makes to a user's file (a pin in fleet.yaml), which keep everything else byte for byte."""
     from ruamel.yaml.util import load_yaml_guess_indent
 
-    yaml = _yaml("rt")
+    yaml = bounded_yaml("rt")
     yaml.preserve_quotes = True
     yaml.width = 4096  # never re-wrap a user's long lines
     try:
@@ -199,8 +199,8 @@ def read_yaml(path: Path, file: str, where: Callable[[Loc], str] | None = None) 
     where = where or (lambda loc: key_path(loc, ""))
     text = read_text(path, file)
     try:
-        document = _yaml("safe").load(text)
-    except _TooBig as error:
+        document = bounded_yaml("safe").load(text)
+    except YamlTooBig as error:
         raise SpecError([SpecIssue(file, f"line {error.line}", f"not read: {error.why}")]) from None
     except YAMLError as error:
         if isinstance(error, DuplicateKeyError) and (duplicates := _duplicate_keys(text)):
@@ -230,8 +230,8 @@ def _duplicate_keys(text: str) -> list[tuple[Loc, int, int]]:
     from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
     try:
-        root = _yaml("safe").compose(text)
-    except (YAMLError, _TooBig, RecursionError):
+        root = bounded_yaml("safe").compose(text)
+    except (YAMLError, YamlTooBig, RecursionError):
         return []
     found: list[tuple[Loc, int, int]] = []
     visited: set[int] = set()
@@ -289,8 +289,8 @@ class StackFileLines:
         from ruamel.yaml.error import YAMLError
 
         try:
-            self.config = _yaml("rt").load(read_text(path, str(path)))["config"]
-        except (SpecError, _TooBig, YAMLError, ValueError, TypeError, KeyError, RecursionError):
+            self.config = bounded_yaml("rt").load(read_text(path, str(path)))["config"]
+        except (SpecError, YamlTooBig, YAMLError, ValueError, TypeError, KeyError, RecursionError):
             self.config = None
 
     def line(self, keys: Sequence[str | int]) -> int | None:

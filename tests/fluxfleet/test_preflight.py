@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from fluxfleet.azure.status import (
     AccessDenied,
     AgentError,
@@ -51,7 +53,7 @@ FLUX = ExtensionStatus(
     extension_type="microsoft.flux",
     provisioning_state="Succeeded",
     version=None,
-    current_version="1.16.3",
+    current_version="1.22.2",
     release_train="Stable",
     auto_upgrade_minor_version=True,
     last_modified_at=NOW - timedelta(days=3),
@@ -390,8 +392,43 @@ def test_extension_older_than_the_support_window_fails():
     azure = aks()
     azure.extensions_ = [replace(FLUX, current_version="1.6.3")]
     assert failed(check("dev", azure)) == [
-        "flux-extension-version aks-dev-weu/flux: version 1.6.3 is older than 1.15, the supported window"
+        "flux-extension-version aks-dev-weu/flux: version 1.6.3 is older than 1.21, the supported window"
     ]
+
+
+def prod(installed: str | None) -> FakeAzure:
+    """prod-weu (pins extension 1.23.0) with the extension installed at `installed`."""
+    azure = FakeAzure(managed={"rg-fleet-prod-weu/aks-prod-weu": HEALTHY_AKS})
+    azure.extensions_ = [replace(FLUX, current_version=installed, version=installed, auto_upgrade_minor_version=False)]
+    return azure
+
+
+def test_a_pin_that_skips_the_required_hop_fails_naming_the_next_hop():
+    result = check("prod-weu", prod("1.20.1"))
+    assert failed(result) == [
+        "flux-extension-version aks-prod-weu/flux: version 1.20.1 is older than 1.21, the supported window",
+        "flux-extension-upgrade aks-prod-weu/flux: installed 1.20.1; pinned 1.23.0 skips 1.21.x: upgrade to 1.21.0 "
+        "first (pin version: 1.21.0, roll out, then 1.23.0)",
+    ]
+    [hop] = [c for c in result.checks if c.id == "flux-extension-upgrade"]
+    assert "flux-gitops-release-notes" in hop.remedy
+    assert not result.ok
+
+
+@pytest.mark.parametrize("installed", ["1.21.0", "1.22.2", "1.23.0"])
+def test_a_pin_from_the_hop_or_later_passes(installed):
+    result = check("prod-weu", prod(installed))
+    assert result.ok, failed(result)
+    [hop] = [c for c in result.checks if c.id == "flux-extension-upgrade"]
+    assert hop.message == f"installed {installed}; pinned 1.23.0: no required upgrade skipped"
+
+
+def test_no_upgrade_check_without_a_pin_or_an_installed_version():
+    assert "flux-extension-upgrade" not in {c.id for c in check("dev", aks()).checks}  # dev auto-upgrades
+    assert "flux-extension-upgrade" not in {c.id for c in check("prod-weu", prod(None)).checks}  # Creating, say
+    azure = prod("1.20.1")
+    azure.extensions_ = []  # a new install may start at any version
+    assert "flux-extension-upgrade" not in {c.id for c in check("prod-weu", azure).checks}
 
 
 def test_flux_installed_under_another_name_fails():

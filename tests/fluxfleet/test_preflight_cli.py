@@ -54,7 +54,7 @@ class Azure:
         flux = official(*EXTENSIONS, "stable", "2025-03-01", "examples", "GetExtension.json")
         flux.update(name="flux")
         flux["properties"].update(
-            extensionType="microsoft.flux", currentVersion="1.16.3", provisioningState="Succeeded"
+            extensionType="microsoft.flux", currentVersion="1.22.2", provisioningState="Succeeded"
         )
         self.extensions = {"value": [flux]}
         self.flux_v1: dict = {"value": []}

@@ -6,7 +6,6 @@ from __future__ import annotations
 import difflib
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from typer.testing import CliRunner
 from fluxfleet.azure import fleet_graph
 from fluxfleet.cli import app
 from tests.conftest import ROOT
+from tests.git import git
 from tests.fluxfleet.status.test_status import SUB, FakeFleet, flux, healthy_fleet, snapshot, aks
 
 URL = "https://github.com/fluxcd/flux2-kustomize-helm-example"
@@ -119,15 +119,6 @@ def test_an_unknown_configuration_is_exit_2(project, azure):
 
 
 # ---------------------------------------------------------------------------------------------- against a git checkout
-
-
-def git(root: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
 
 
 @pytest.fixture

@@ -62,6 +62,7 @@ class FakeFlux:
         self.connectivity = connectivity  # of Arc clusters
         self.cluster_states = []
         self.reads = 0
+        self.installed: dict[str, str | AzureError] = {}  # cluster name -> its microsoft.flux version (or the error)
 
     cluster_states: list[str] = []  # the AKS cluster's provisioning state, read by read; then Succeeded
 
@@ -70,7 +71,12 @@ class FakeFlux:
         return ManagedClusterStatus(name, state, "SystemAssigned", "1.31", "1.31.2", True, True)
 
     def extensions(self, subscription_id: str, cluster: ClusterRef) -> list[ExtensionStatus]:
-        return []
+        installed = self.installed.get(cluster.name)
+        if isinstance(installed, AzureError):
+            raise installed
+        if installed is None:
+            return []
+        return [ExtensionStatus("flux", "microsoft.flux", "Succeeded", installed, installed, None, False, None, ())]
 
     def connected_cluster(self, subscription_id: str, resource_group: str, name: str) -> ConnectedClusterStatus:
         seen = datetime(2026, 1, 1, 9, 30, tzinfo=UTC)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from fluxfleet.azure.status import AzureError
 from fluxfleet.rollout.gate import FluxHealthGate
 from fluxfleet.rollout.journal import Journal, RunStatus, StackState, history
 from fluxfleet.rollout.locks import FileLock
@@ -616,6 +617,50 @@ def test_a_stack_whose_cluster_is_busy_waits_and_one_busy_too_long_fails_unstart
     assert h.runner.applied == {"a": 1}
     assert h.record().stacks["b"].message == (
         "not started: cluster b Updating after 300s: another operation is running"
+    )
+
+
+def pinned(cluster: str, version: str) -> StackSpec:
+    raw = copy.deepcopy(BASE_STACK)
+    raw["cluster"]["name"] = cluster
+    raw["flux"]["extension"] = {"autoUpgradeMinorVersion": False, "version": version}
+    return parse_spec(raw, file=f"Pulumi.{cluster}.yaml")
+
+
+def test_a_pin_that_would_skip_the_required_hop_fails_unstarted_and_the_others_go_on(tmp_path):
+    h = Harness(tmp_path, fleet(stage("one", ["old", "ready"], failures=1)))
+    h.specs = {name: pinned(name, "1.23.0") for name in ("old", "ready")}
+    flux = FakeFlux(lambda cluster: [compliant(when=h.clock.now())])
+    flux.installed = {"old": "1.20.4", "ready": "1.21.0"}
+    assert h.start(gate=FluxHealthGate(flux, h.clock, timeout=300, poll_interval=30)) is RunStatus.done
+    assert h.runner.applied == {"ready": 1} and "old" not in h.runner.started  # nothing previewed, nothing applied
+    assert h.states() == {"old": "failed", "ready": "succeeded"}
+    assert h.record().stacks["old"].message == (
+        "not started: installed 1.20.4; pinned 1.23.0 skips 1.21.x: upgrade to 1.21.0 first (pin version: 1.21.0, "
+        "roll out, then 1.23.0)"
+    )
+    assert h.record().stacks["old"].update_id is None  # settled: a resume retries it, no doubt to clear
+
+
+def test_the_hop_itself_and_unpinned_stacks_are_applied(tmp_path):
+    h = Harness(tmp_path, fleet(stage("one", ["hop", "auto"])))
+    h.specs = {"hop": pinned("hop", "1.21.0"), "auto": spec("auto")}
+    flux = FakeFlux(lambda cluster: [compliant(when=h.clock.now())])
+    flux.installed = {"hop": "1.20.4", "auto": "1.19.5"}  # auto-upgrade: Azure takes the path
+    assert h.start(gate=FluxHealthGate(flux, h.clock, timeout=300, poll_interval=30)) is RunStatus.done
+    assert h.runner.applied == {"hop": 1, "auto": 1}
+
+
+def test_a_pinned_stack_whose_installed_version_cannot_be_read_is_not_started(tmp_path):
+    h = Harness(tmp_path, fleet(stage("one", ["a"])))
+    h.specs = {"a": pinned("a", "1.23.0")}
+    flux = FakeFlux(lambda cluster: [compliant(when=h.clock.now())])
+    flux.installed = {"a": AzureError("extensions of a: 403 for ci@contoso.com")}
+    assert h.start(gate=FluxHealthGate(flux, h.clock, timeout=300, poll_interval=30)) is RunStatus.halted
+    assert h.runner.applied == {}
+    assert h.record().stacks["a"].message == (
+        "not started: cannot read the installed microsoft.flux version to check the upgrade path: "
+        "extensions of a: 403 for ci@contoso.com"
     )
 
 
