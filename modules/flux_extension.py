@@ -47,7 +47,7 @@ class FluxExtension(pulumi.ComponentResource):
             scope=kubernetesconfiguration.ScopeArgs(
                 cluster=kubernetesconfiguration.ScopeClusterArgs(release_namespace=RELEASE_NAMESPACE),
             ),
-            configuration_settings=dict(spec.settings) or None,
+            configuration_settings=spec.configuration_settings or None,  # free-form and typed (`controllers`)
             configuration_protected_settings=protected,
             # An Arc cluster's extension needs its own identity; on AKS the cluster's managed identity serves.
             identity=kubernetesconfiguration.IdentityArgs(type="SystemAssigned") if args.cluster.is_arc else None,

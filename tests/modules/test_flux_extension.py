@@ -26,11 +26,11 @@ def test_arc_extension_has_its_own_identity(raw):
 def test_pinned_version_and_settings(raw):
     raw["flux"]["extension"] = {
         "autoUpgradeMinorVersion": False,
-        "version": "1.15.1",
+        "version": "1.22.2",
         "settings": {"multiTenancy.enforce": False, "helm-controller.enabled": True},
     }
     inputs = deploy(raw).one("kubernetesconfiguration:Extension").inputs
-    assert inputs["autoUpgradeMinorVersion"] is False and inputs["version"] == "1.15.1"
+    assert inputs["autoUpgradeMinorVersion"] is False and inputs["version"] == "1.22.2"
     assert inputs["configurationSettings"] == {"multiTenancy.enforce": "false", "helm-controller.enabled": "true"}
 
 
@@ -52,3 +52,38 @@ def test_extension_waits_for_cluster_and_providers_with_bounded_timeouts(raw):
     assert needed <= set(extension.options["dependsOn"])
     assert extension.options["customTimeouts"] == {"create": "30m", "update": "30m", "delete": "30m"}
     assert extension.options["deleteBeforeReplace"] is True
+
+
+CLIENT_ID = "0a1b2c3d-1111-2222-3333-444455556666"
+CONTROLLERS = {
+    "helm": {"enabled": False},
+    "kustomize": {"concurrent": 6, "requeueDependency": "90s"},
+    "imageAutomation": {"enabled": True},
+    "imageReflector": {"enabled": True},
+    "multiTenancy": {"enforce": False},
+    "workloadIdentity": {"enable": True, "azureClientId": CLIENT_ID},
+}
+
+
+def test_typed_controllers_are_sent_under_the_extensions_documented_keys_as_strings(raw):
+    raw["flux"]["extension"] = {"controllers": CONTROLLERS, "settings": {"helm-controller.detectDrift": True}}
+    inputs = deploy(raw).one("kubernetesconfiguration:Extension").inputs
+    assert inputs["configurationSettings"] == {
+        "helm-controller.detectDrift": "true",  # free-form settings stay beside them
+        "helm-controller.enabled": "false",
+        "image-automation-controller.enabled": "true",
+        "image-reflector-controller.enabled": "true",
+        "kustomize-controller.concurrent": "6",
+        "kustomize-controller.requeue-dependency": "1m30s",
+        "multiTenancy.enforce": "false",
+        "workloadIdentity.enable": "true",
+        "workloadIdentity.azureClientId": CLIENT_ID,
+    }
+
+
+def test_controllers_left_unset_send_no_key(raw):
+    """The extension keeps its own defaults, and a stack without `controllers` sends what it sent before."""
+    inputs = deploy(raw).one("kubernetesconfiguration:Extension").inputs
+    assert "configurationSettings" not in inputs
+    raw["flux"]["extension"] = {"controllers": {"source": {}, "multiTenancy": {}}, "settings": {"a": "b"}}
+    assert deploy(raw).one("kubernetesconfiguration:Extension").inputs["configurationSettings"] == {"a": "b"}
