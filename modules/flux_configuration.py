@@ -1,4 +1,9 @@
-"""A Flux configuration: one source and kustomizations that depend on each other, credentials protected."""
+"""A Flux configuration: one source and kustomizations that depend on each other, credentials protected.
+
+The configuration is declared through azure-native's resource (API 2023-05-01) while that API can express it, else
+through fluxfleet's own (modules/flux_configuration_v2025.py, API 2025-04-01): `ConfigurationSpec.flux_api` decides.
+Both are this component's child under the configuration's name; only their type differs.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,25 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_azure_native import kubernetesconfiguration as kc
 
+from modules.clouds import DEFAULT_CLOUD
 from modules.cluster_ref import ClusterRef
 from modules.keyvault import Secrets
+from modules.flux_configuration_v2025 import (
+    FluxConfigurationV2025,
+    FluxConfigurationV2025Args,
+    resource_inputs,
+    secret_outputs,
+)
 from modules.options import child_options
-from modules.spec import AzureBlobSource, BucketSource, ConfigurationSpec, GitSource, KustomizationSpec, SecretSource
+from modules.spec import (
+    FLUX_API_LATEST,
+    AzureBlobSource,
+    BucketSource,
+    ConfigurationSpec,
+    GitSource,
+    KustomizationSpec,
+    SecretSource,
+)
 from modules.spec.errors import Loc
 
 TIMEOUTS = pulumi.CustomTimeouts(create="30m", update="30m", delete="30m")
@@ -23,6 +43,8 @@ class FluxConfigurationArgs:
     cluster: ClusterRef
     configuration: ConfigurationSpec
     secrets: Secrets
+    subscription_id: pulumi.Input[str] | None = None  # the cluster's: the 2025-04-01 resource addresses it by id
+    cloud: str = DEFAULT_CLOUD  # the cluster's: the 2025-04-01 resource's provider calls ARM there
 
 
 class FluxConfiguration(pulumi.ComponentResource):
@@ -32,6 +54,11 @@ class FluxConfiguration(pulumi.ComponentResource):
     def __init__(self, name: str, args: FluxConfigurationArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("fluxfleet:flux:Configuration", name, None, opts)
         spec = args.configuration
+        if spec.flux_api == FLUX_API_LATEST:
+            self.flux_configuration = self._v2025(name, args, opts)
+            self.id = self.flux_configuration.id
+            self.register_outputs({"id": self.id})
+            return
         protected: ProtectedSettings = {}
         sources: dict[str, object] = {}  # exactly one, as modules.spec guarantees
         if spec.git:
@@ -65,6 +92,31 @@ class FluxConfiguration(pulumi.ComponentResource):
         )
         self.id = self.flux_configuration.id
         self.register_outputs({"id": self.id})
+
+    def _v2025(
+        self, name: str, args: FluxConfigurationArgs, opts: pulumi.ResourceOptions | None
+    ) -> FluxConfigurationV2025:
+        """The configuration through fluxfleet's resource at API 2025-04-01, under the same name: what 2023-05-01
+        cannot express (an OCI source, a git provider)."""
+        if args.subscription_id is None:
+            raise ValueError(f"Flux configuration {name}: the 2025-04-01 resource needs the cluster's subscription id")
+        v2025 = FluxConfigurationV2025Args(
+            args.cluster, args.subscription_id, args.configuration, args.secrets, args.cloud
+        )
+        inputs = resource_inputs(name, v2025)
+        return FluxConfigurationV2025(
+            name,
+            inputs,
+            child_options(
+                self,
+                opts,
+                # The provider gets secrets in plain text: the engine keeps an output secret when its top-level input
+                # was, and these keys make sure.
+                additional_secret_outputs=secret_outputs(args.configuration, inputs),
+                replace_on_changes=["scope", "namespace"],  # create-only in ARM
+                delete_before_replace=True,  # the configuration's name is fixed
+            ),
+        )
 
 
 def _b64(text: str) -> str:

@@ -416,7 +416,8 @@ def test_flux_v1_source_control_configurations():
 
 def test_list_follows_next_link():
     apps, infra = fixture("flux_configurations_failing")["value"]
-    next_link = f"https://management.azure.com/subscriptions/{SUB}/page2?api-version=2023-05-01&$skipToken=abc"
+    # Flux configurations are read at 2025-04-01: the SDK follows a page link at its own api-version.
+    next_link = f"https://management.azure.com/subscriptions/{SUB}/page2?api-version=2025-04-01&$skipToken=abc"
     transport = answering((200, {"value": [apps], "nextLink": next_link}, {}), (200, {"value": [infra]}, {}))
     configurations = reader_over(transport).flux_configurations(SUB, AKS)
     assert [c.name for c in configurations] == ["apps", "infra"]
