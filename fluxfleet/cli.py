@@ -243,6 +243,15 @@ def _subscription(command: str, subscription: str | None) -> str | None:
     return valid
 
 
+def _subscription_of(subscription: str | None):
+    """`subscription_of(stack)`: its cluster.subscriptionId, else `--subscription`, else its cloud's default one."""
+    from fluxfleet.azure.account import default_subscription
+
+    return lambda stack: (
+        stack.spec.cluster.subscription_id or subscription or default_subscription(cloud=stack.spec.cluster.cloud)
+    )
+
+
 def _checkouts(command: str, source: list[str] | None) -> dict[str, Path]:
     """`--source URL=DIR` options: repository URL -> local checkout."""
     checkouts = {}
@@ -298,8 +307,7 @@ def promote(
 
     from fluxfleet.azure.account import default_subscription
     from fluxfleet.azure.arm import ArmReader
-    from fluxfleet.azure.fleet_graph import FleetGraphReader
-    from fluxfleet.azure.resource_graph import ResourceGraphReader
+    from fluxfleet.azure.clouds import clouds_of_stacks, fleet_reads, in_clouds
     from fluxfleet.azure.status import AzureError
     from fluxfleet.plan import display_path
     from fluxfleet.promote import (
@@ -325,10 +333,10 @@ def promote(
             fleet = load_fleet(fleet_path, sorted(report_name(path) for path in paths), display_path(fleet_path))
         except SpecError as error:
             raise _input_errors(error, "fluxfleet promote: ") from None
-        arm = ArmReader()
-        try:
-            reads = FleetGraphReader(ResourceGraphReader(arm.credential, **arm.client_options), arm)
-            stages = promotion_status(config, fleet, loaded, reads, subscription or default_subscription())
+        default = subscription or default_subscription()
+        try:  # through Resource Graph (and ARM) of each cloud the stacks are in
+            reads = fleet_reads(in_clouds(ArmReader(), clouds_of_stacks(loaded.values(), default)))
+            stages = promotion_status(config, fleet, loaded, reads, default)
         except AzureError as error:
             _stderr(f"fluxfleet promote: {error}")
             raise typer.Exit(1) from None
@@ -353,9 +361,8 @@ def promote(
         check_source(promotion, fleet, loaded, checkouts)
     if not (force or dry_run or promotion.problems):
         default = subscription or default_subscription()
-        arm = ArmReader()
         try:
-            reads = FleetGraphReader(ResourceGraphReader(arm.credential, **arm.client_options), arm)
+            reads = fleet_reads(in_clouds(ArmReader(), clouds_of_stacks(loaded.values(), default)))
             check_order_and_health(promotion, fleet, loaded, reads, default)
         except AzureError as error:
             _stderr(f"fluxfleet promote: {error}")
@@ -413,8 +420,8 @@ def preflight(
 
     Exit codes: 0 all checks passed, 1 a check failed, 2 invalid input.
     """
-    from fluxfleet.azure.account import default_subscription
     from fluxfleet.azure.arm import ArmReader
+    from fluxfleet.azure.clouds import in_clouds, stack_clouds
     from fluxfleet.azure.snapshot_reader import fleet_reader_of_stacks
     from fluxfleet.azure.status import AzureError
     from fluxfleet.plan import display_path
@@ -423,10 +430,10 @@ def preflight(
     _check_output("preflight", "--output", output)
     subscription = _subscription("preflight", subscription)
     paths = _stack_paths("preflight", stacks_dir, stacks)
-    reader = ArmReader()
+    subscription_of = _subscription_of(subscription)
+    reader = in_clouds(ArmReader(), stack_clouds(paths, display_path, subscription_of))  # a reader per cloud
     try:  # the clusters and extensions of every stack read at once through Resource Graph, once signed in
         reader.signed_in_identity()
-        subscription_of = lambda stack: stack.spec.cluster.subscription_id or subscription or default_subscription()  # noqa: E731
         reader = fleet_reader_of_stacks(paths, display_path, subscription_of, reader, fall_back=False)
     except AzureError:
         pass  # preflight's own credential check says how to sign in
@@ -553,7 +560,9 @@ def rollout(
     Exit codes: 0 done, 1 halted, rolled back, failed or waiting for approval, 2 invalid input.
     """
     from fluxfleet.automation import AutomationRunner
+    from fluxfleet.azure.account import default_subscription
     from fluxfleet.azure.arm import ArmReader
+    from fluxfleet.azure.clouds import SubscriptionClouds, in_clouds
     from fluxfleet.azure.status import AzureError
     from fluxfleet.clock import SystemClock
     from fluxfleet.rollout.journal import Journal, RunStatus, RunTaken, StackState, history
@@ -653,7 +662,11 @@ def rollout(
         raise _input_errors(error) from None
     try:  # no usable pulumi CLI, or no Azure token for the gate: say so before anything starts
         runner = AutomationRunner(Path.cwd())
-        reader = ArmReader()
+        clouds = SubscriptionClouds.of(
+            (s.cluster.subscription_id or default_subscription(cloud=s.cluster.cloud), s.cluster.cloud)
+            for s in specs.values()
+        )
+        reader = in_clouds(ArmReader(), clouds)  # the gate reads each stack in its cloud
         if fleet.gate.flux_compliance:
             reader.signed_in_identity()
     except (RunnerError, AzureError) as error:
@@ -710,9 +723,8 @@ def _production_rollout(runner, reader, gate_spec, text: bool):
     from rich.console import Console
 
     from fluxfleet.azure.account import default_subscription
+    from fluxfleet.azure.clouds import fleet_reads
     from fluxfleet.clock import SystemClock
-    from fluxfleet.azure.fleet_graph import FleetGraphReader
-    from fluxfleet.azure.resource_graph import ResourceGraphReader
     from fluxfleet.rollout.gate import FleetFluxReads, FluxHealthGate
     from fluxfleet.rollout.report import LiveProgress, LogProgress
 
@@ -731,7 +743,7 @@ def _production_rollout(runner, reader, gate_spec, text: bool):
 
     gate = None
     if gate_spec.flux_compliance:  # a stage's gates poll together: one Resource Graph read a poll for all
-        fleet = FleetFluxReads(FleetGraphReader(ResourceGraphReader(clock=clock), reader, clock))
+        fleet = FleetFluxReads(fleet_reads(reader, clock))  # Resource Graph of each cloud, beside its reader
         gate = FluxHealthGate(reader, clock, gate_spec.timeout, gate_spec.poll_interval, fleet)
     console = Console(stderr=True)
     live = text and console.is_terminal
@@ -743,7 +755,9 @@ def _production_rollout(runner, reader, gate_spec, text: bool):
                 "runner": runner,
                 "clock": clock,
                 "gate": gate,
-                "subscription_of": lambda spec: spec.cluster.subscription_id or default_subscription(),
+                "subscription_of": lambda spec: (
+                    spec.cluster.subscription_id or default_subscription(cloud=spec.cluster.cloud)
+                ),
                 "observer": observer,
                 "stop": stop,
                 "cancel": cancel,
@@ -800,8 +814,8 @@ def drift(
     from datetime import UTC, datetime
 
     from fluxfleet.automation import AutomationRunner
-    from fluxfleet.azure.account import default_subscription
     from fluxfleet.azure.arm import ArmReader
+    from fluxfleet.azure.clouds import in_clouds, stack_clouds
     from fluxfleet.azure.status import AzureError
     from fluxfleet.azure.snapshot_reader import fleet_reader_of_stacks
     from fluxfleet.drift import Status, check_fleet
@@ -846,14 +860,14 @@ def drift(
         except NotifyError as error:
             _stderr(f"fluxfleet drift: --notify: {error}")
             raise typer.Exit(2) from None
+    subscription_of = _subscription_of(subscription)
     try:  # no usable pulumi CLI or no Azure token: one line, not one per stack and look
         runner = AutomationRunner(Path.cwd())
-        reader = ArmReader()
+        reader = in_clouds(ArmReader(), stack_clouds(paths, display_path, subscription_of))  # a reader per cloud
         reader.signed_in_identity()
     except (RunnerError, AzureError) as error:
         _stderr(f"fluxfleet drift: {error}")
         raise typer.Exit(1) from None
-    subscription_of = lambda stack: stack.spec.cluster.subscription_id or subscription or default_subscription()  # noqa: E731
     # every stack's cluster read at once through Resource Graph; the rest (and what it lacks) through ARM
     reader = fleet_reader_of_stacks(paths, display_path, subscription_of, reader)
     fleet = check_fleet(paths, runner, reader, subscription_of, max_concurrency=max_concurrency, display=display_path)
@@ -925,8 +939,7 @@ def status(
     """
     from fluxfleet.azure.account import default_subscription
     from fluxfleet.azure.arm import ArmReader
-    from fluxfleet.azure.fleet_graph import FleetGraphReader
-    from fluxfleet.azure.resource_graph import ResourceGraphReader
+    from fluxfleet.azure.clouds import clouds_of_stacks, fleet_reads, in_clouds
     from fluxfleet.azure.status import AzureError
     from fluxfleet.plan import display_path
     from fluxfleet.status.build import fleet_status
@@ -946,7 +959,8 @@ def status(
         raise _input_errors(error) from None
     stage_of = {name: stage.name for stage in (fleet.stages if fleet else ()) for name in stage.stacks}
     try:
-        report = fleet_status(loaded, FleetGraphReader(ResourceGraphReader(), ArmReader()), stage_of.get, default)
+        reads = fleet_reads(in_clouds(ArmReader(), clouds_of_stacks(loaded, default)))  # each cloud's own
+        report = fleet_status(loaded, reads, stage_of.get, default)
     except AzureError as error:
         _stderr(f"fluxfleet status: {error}")
         raise typer.Exit(1) from None
@@ -959,6 +973,12 @@ class InventoryFormat(StrEnum):
     text = "text"
     json = "json"
     markdown = "markdown"
+
+
+class Cloud(StrEnum):  # modules/clouds.py's names (tests/fluxfleet/test_inventory.py checks they agree)
+    AzureCloud = "AzureCloud"
+    AzureChinaCloud = "AzureChinaCloud"
+    AzureUSGovernment = "AzureUSGovernment"
 
 
 @app.command()
@@ -990,6 +1010,9 @@ def inventory(
     prune: Annotated[
         bool, typer.Option("--prune", help="Delete the stack files of the stacks whose cluster is gone.")
     ] = False,
+    cloud: Annotated[
+        Cloud, typer.Option("--cloud", help="The Azure cloud to look in; only its stacks (cluster.cloud) count.")
+    ] = Cloud.AzureCloud,
 ) -> None:
     """Find the AKS and Arc clusters a selection names (one Azure Resource Graph query) and compare them with the
     stack files: new members, stacks whose cluster moved, stacks whose cluster is gone. Stack files are only
@@ -1025,21 +1048,22 @@ def inventory(
         raise _input_errors(error, "fluxfleet inventory: ") from None
     if write and profile is None:
         raise invalid("--write needs --profile NAME: the profile the new stack files use")
-    default = subscriptions[0] if len(subscriptions) == 1 else default_subscription()
+    default = subscriptions[0] if len(subscriptions) == 1 else default_subscription(cloud=cloud.value)
     try:
-        stacks = load_stacks(stacks_dir, default, display_path)
+        stacks = load_stacks(stacks_dir, default, display_path, cloud.value)
     except SpecError as error:
         raise _input_errors(error) from None
     scope = subscriptions or subscriptions_of(stacks, default)
     if not scope:
         raise invalid("no subscription to look in: give --subscription ID, or choose one with `az account set`")
     try:
-        result = take_inventory(ResourceGraphReader(), selection, stacks, scope, display_path, stacks_dir)
+        graph = ResourceGraphReader(cloud=cloud.value)
+        result = take_inventory(graph, selection, stacks, scope, display_path, stacks_dir)
     except AzureError as error:
         _stderr(f"fluxfleet inventory: {error}")
         raise typer.Exit(1) from None
     if write and profile is not None:
-        result = write_members(result, profile, SystemClock().now().date(), stacks_dir, display_path)
+        result = write_members(result, profile, SystemClock().now().date(), stacks_dir, display_path, cloud.value)
     if prune:
         result = prune_gone(result)
     color = output is None and fmt is InventoryFormat.text and sys.stdout.isatty()

@@ -30,7 +30,15 @@ from fluxfleet.rollout.journal import RunRecord, RunStatus, StackState
 from fluxfleet.runner import OperationResult, PropertyChange, ResourceChange, RunnerError, StackRunner, property_path
 from modules.cluster_ref import ClusterRef
 from modules.flux_extension import EXTENSION_TYPE
-from modules.spec import SpecError, SpecIssue, Stack, key_vault_refs, load_stack_file, report_name
+from modules.spec import (
+    SpecError,
+    SpecIssue,
+    Stack,
+    key_vault_refs,
+    load_stack_file,
+    report_name,
+    same_extension_settings,
+)
 from policies.rules import (
     EXTENSION,
     FLUX_CONFIGURATION,
@@ -162,12 +170,26 @@ def is_not_drift(resource_type: str, change: PropertyChange) -> bool:
     parts = property_path(change.path)
     if change.old is None and any(_within(parts, property_path(path)) for path in WRITE_ONLY_SECRETS.get(kind, ())):
         return True
+    if kind == EXTENSION and parts[:1] == ["configurationSettings"]:
+        return _same_settings(parts[1:], change.old, change.new)
     if change.new is not None:
         return False
     for pattern, default in SERVER_DEFAULTS.get(kind, {}).items():
         if _matches(parts, pattern.split(".")) and (default is ANY or change.old == default):
             return True
     return False
+
+
+def _same_settings(key: Sequence[str | int], old: Any, new: Any) -> bool:
+    """Whether the extension's settings (the map, or the key `key` of it) as Azure holds them and as the program sends
+    them mean the same: Azure holds strings, typed settings compare by value, an unset key matches the extension's
+    documented default (modules.spec's EXTENSION_SETTINGS)."""
+    if key:  # one key; a key with dots may arrive split: `configurationSettings.multiTenancy.enforce`
+        name = ".".join(map(str, key))
+        old, new = ({} if value is None else {name: value} for value in (old, new))
+    if not isinstance(old or {}, Mapping) or not isinstance(new or {}, Mapping):
+        return False
+    return same_extension_settings(old or {}, new or {})
 
 
 def _addon_key_casing(change: ResourceChange) -> set[str]:
@@ -273,6 +295,8 @@ def _configuration_findings(
         return [Finding("flux", name, f"provisioning Failed: {status.error_message or 'no detail from Azure'}")]
     if state != "succeeded":
         return [Finding("flux", name, f"provisioning {status.provisioning_state}", Severity.note)]
+    if found := _source_findings(name, configuration, status):
+        return found
     compliance = status.compliance_state.lower()
     if compliance == "non-compliant":
         return [Finding("flux", name, f"Non-Compliant: {first_problem(status)}")]
@@ -288,6 +312,20 @@ def _configuration_findings(
     if compliance == "suspended" and configuration.suspend:
         return []
     return [Finding("flux", name, f"{status.compliance_state}", Severity.note)]
+
+
+def _source_findings(name: str, configuration: Any, status: FluxConfigurationStatus) -> list[Finding]:
+    """The cluster's configuration fetches another kind of source, or authenticates another way, than the stack
+    declares (what a read at API 2025-04-01 says: an OCI source, a git provider)."""
+    if status.source_kind and status.source_kind.lower() != configuration.source_kind.lower():
+        message = f"source is {status.source_kind} on the cluster, {configuration.source_kind} in the stack"
+        return [Finding("flux", name, message)]
+    git = configuration.git
+    declared = (git.provider or "Generic") if git is not None else None
+    if declared and status.source_provider and status.source_provider.lower() != declared.lower():
+        message = f"git provider is {status.source_provider} on the cluster, {declared} in the stack"
+        return [Finding("flux", name, message)]
+    return []
 
 
 # A branch's new head not applied yet: drift past the grace period; within it, or since an unknown time, a note.

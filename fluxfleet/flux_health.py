@@ -70,12 +70,27 @@ def pin_mismatch(configuration: ConfigurationSpec, status: FluxConfigurationStat
     """Why the synced revision is not the pinned one yet, or None (branches and semver ranges pin nothing)."""
     git = configuration.git
     synced = status.source_synced_commit_id or "nothing"
+    if configuration.oci is not None:
+        return _oci_pin_mismatch(configuration, status)
     if git is None:
         return None
     if git.commit and not (status.synced_sha or "").startswith(git.commit):
         return f"synced {synced}, not commit {git.commit}"
     if git.tag and status.synced_ref != git.tag:
         return f"synced {synced}, not tag {git.tag}"
+    return None
+
+
+def _oci_pin_mismatch(configuration: ConfigurationSpec, status: FluxConfigurationStatus) -> str | None:
+    """An OCI source pinned to a digest runs that digest; pinned to a tag, that tag when Azure names one (Flux writes
+    an artifact's revision `TAG@sha256:DIGEST`; a bare digest says nothing of the tag)."""
+    oci = configuration.oci
+    assert oci is not None
+    synced = status.source_synced_commit_id or "nothing"
+    if oci.digest and not same_revision(synced, oci.digest):
+        return f"synced {synced}, not digest {oci.digest}"
+    if oci.tag and status.synced_ref is not None and status.synced_ref != oci.tag:
+        return f"synced {synced}, not tag {oci.tag}"
     return None
 
 

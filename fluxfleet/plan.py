@@ -12,10 +12,12 @@ import multiprocessing
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from fluxfleet.flux_api_scan import flux_api_issues
 from fluxfleet.mock_engine import RecordedResource, run_program
+from fluxfleet.redact import mask_secrets
 from modules.keyvault import OfflineKeyVault, Secrets, SecretValueReader
 from modules.spec import (
     ISSUE_PART_MAX,
@@ -31,7 +33,9 @@ from modules.spec import (
     read_stack_config,
     report_name,
 )
+from modules.spec.credentials import masked
 from modules.spec.load import shared_clusters
+from modules.flux_configuration_v2025 import TYPE as V2025_TYPE
 from modules.stack import build_stack
 from policies.rules import Level, Resource, Violation, evaluate
 
@@ -41,6 +45,22 @@ class KustomizationStep:
     name: str
     path: str | None
     depends_on: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FluxResource:
+    """Which resource declares a Flux configuration, and why."""
+
+    api: str  # the fluxConfigurations API version it is declared at
+    type: str  # the Pulumi type token
+    because: tuple[str, ...]  # what 2023-05-01 cannot express (empty: azure-native's resource)
+    adopts: bool = False  # adoptLiveConfiguration: true
+
+    @property
+    def label(self) -> str:
+        if not self.because:
+            return f"API {self.api} (azure-native)"
+        return f"API {self.api} (fluxfleet's resource: {', '.join(self.because)})"
 
 
 @dataclass(frozen=True)
@@ -60,8 +80,11 @@ class StackPlan:
     # configuration name -> the git ref it runs and the file that says so (the stack, a profile, or fleet.yaml's pin)
     refs: dict[str, SourceRef] = field(default_factory=dict)
     violations: list[Violation] = field(default_factory=list)
+    # configuration name -> the resource that declares it (azure-native at 2023-05-01, or fluxfleet's at 2025-04-01)
+    flux_resources: dict[str, FluxResource] = field(default_factory=dict)
     origins: Origins | None = None  # which file wrote each config value (None: the stack file wrote all)
     cluster: ClusterSpec | None = None  # the cluster it names, when its spec is valid
+    notes: list[str] = field(default_factory=list)  # worth knowing, no error: a source file `--source` skipped, ...
 
     @property
     def ok(self) -> bool:
@@ -126,6 +149,11 @@ class FleetPlan:
         return [Shared(file, violation, tuple(stacks)) for file, violation, stacks in found.values()]
 
     @property
+    def notes(self) -> list[str]:
+        """The stacks' notes, each once (stacks sharing a source share its notes)."""
+        return list(dict.fromkeys(note for stack in self.stacks for note in stack.notes))
+
+    @property
     def exit_code(self) -> int:
         """2 for invalid input, else 1 for a mandatory policy violation, else 0."""
         if not self.ok:
@@ -155,17 +183,22 @@ def plan_stack(
         return plan
     plan.cluster = stack.spec.cluster
     plan.errors = kustomization_path_issues(stack, checkouts or {})
+    removed_apis, plan.notes = flux_api_issues(stack, checkouts or {})  # Flux objects the extension no longer serves
+    plan.errors += removed_apis
     try:
         plan.resources = run_program(
             stack.name, lambda: build_stack(stack.spec, Secrets(key_vault or OfflineKeyVault()))
         )
     except Exception as error:  # noqa: BLE001 - a program failure is this stack's error, not the fleet's
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        reason = mask_secrets(str(error).splitlines()[0]) if str(error) else type(error).__name__
         plan.errors.append(SpecIssue(file, "-", f"the program failed: {bounded(reason, ISSUE_PART_MAX)}"))
         return plan
     plan.graphs = kustomization_graphs(stack.spec)
     plan.refs = source_refs(stack)
+    plan.flux_resources = flux_resources(stack.spec)
     plan.violations = evaluate([policy_view(r) for r in plan.resources], policy_levels)
+    # The inputs are shown (`--format json`): a plaintext credential in them is `[secret]` once the rules have seen it.
+    plan.resources = [replace(record, inputs=masked(record.inputs)) for record in plan.resources]
     return plan
 
 
@@ -182,6 +215,35 @@ def policy_view(record: RecordedResource) -> Resource:
 
 
 AGENT_POOL = "azure-native:containerservice:AgentPool"
+AZURE_NATIVE_FLUX_CONFIGURATION = "azure-native:kubernetesconfiguration:FluxConfiguration"
+
+
+def flux_resources(spec: StackSpec) -> dict[str, FluxResource]:
+    """Which resource declares each Flux configuration: azure-native's (API 2023-05-01) while that API can express
+    it, else fluxfleet's (2025-04-01; modules/flux_configuration_v2025.py)."""
+    return {
+        name: FluxResource(
+            configuration.flux_api,
+            V2025_TYPE if configuration.newer_api_needs else AZURE_NATIVE_FLUX_CONFIGURATION,
+            tuple(configuration.newer_api_needs),
+            configuration.adopt_live_configuration,
+        )
+        for name, configuration in spec.flux.configurations.items()
+    }
+
+
+def migration_commands(stack: StackPlan) -> list[str]:
+    """For each configuration that adopts a live one (adoptLiveConfiguration: true), the `pulumi state delete` that
+    forgets azure-native's resource of the same name without deleting it in Azure: run once, before the update that
+    moves the configuration to API 2025-04-01 (else the update deletes the old one, and with it what Flux applied)."""
+    commands = []
+    for record in stack.resources:
+        choice = stack.flux_resources.get(record.name)
+        if record.type != V2025_TYPE or choice is None or not choice.adopts:
+            continue
+        old_urn = record.urn.replace(f"${V2025_TYPE}::", f"${AZURE_NATIVE_FLUX_CONFIGURATION}::")
+        commands.append(f"pulumi state delete -s {stack.stack} '{old_urn}'")
+    return commands
 
 
 def pool_import_commands(stack: StackPlan) -> list[str]:
@@ -218,6 +280,7 @@ _SPEC_KEYS = {
         "gitRepository": "git",
         "bucket": "bucket",
         "azureBlob": "azureBlob",
+        "ociRepository": "oci",
         "kustomizations": "kustomizations",
         "namespace": "namespace",
     },
@@ -260,10 +323,11 @@ def source_refs(stack: Stack) -> dict[str, SourceRef]:
     """Each git configuration's ref, with the file that wrote it: `plan` shows where a revision comes from."""
     refs = {}
     for name, configuration in stack.spec.flux.configurations.items():
-        git = configuration.git
-        if git is not None and git.ref is not None:
-            key = git.ref.split(" ", 1)[0]  # the key the ref is written with: tag, commit, semver, branch
-            refs[name] = SourceRef(git.ref, stack.file_of(("flux", "configurations", name, "git", key)))
+        for kind in ("git", "oci"):  # an OCI artifact's tag, semver range or digest too
+            source = getattr(configuration, kind)
+            if source is not None and source.ref is not None:
+                key = source.ref.split(" ", 1)[0]  # the key the ref is written with: tag, commit, semver, branch
+                refs[name] = SourceRef(source.ref, stack.file_of(("flux", "configurations", name, kind, key)))
     return refs
 
 

@@ -18,14 +18,24 @@ from rich.console import Console
 from rich.text import Text
 
 from fluxfleet.azure.account import default_subscription
-from fluxfleet.azure.status import AzureError, AzureReader, ExtensionStatus
+from fluxfleet.azure.status import (
+    AzureError,
+    AzureReader,
+    ConnectedClusterStatus,
+    ExtensionStatus,
+    ManagedClusterStatus,
+)
+from fluxfleet.upgrade_path import installed_flux, upgrade_path_problem
 from modules.cluster_ref import ClusterRef
 from modules.flux_extension import EXTENSION_NAME, EXTENSION_TYPE
+from modules.flux_extension_versions import RELEASE_NOTES
 from modules.spec import (
     KeyVaultRef,
     SpecError,
     SpecIssue,
     Stack,
+    extension_workload_identity,
+    identity_sources,
     key_vault_refs,
     load_stack_file,
     printable,
@@ -37,6 +47,11 @@ CONFIGURATION_PROVIDER = "Microsoft.KubernetesConfiguration"  # extensions and F
 LEGACY_FEATURES = {"microsoft.containerservice/aks-extensionmanager"}  # microsoft.flux no longer needs them
 EXTENSION_STUCK_AFTER = timedelta(minutes=30)  # the component's create timeout: longer than this is stuck
 REGISTER_TIMEOUT_SECONDS = 15 * 60
+# Who fetches a Flux source with the extension's workload identity: the source-controller's service account, which
+# the federated credential's subject names (learn.microsoft.com/azure/azure-arc/kubernetes/tutorial-use-gitops-flux2,
+# "Workload identity in AKS clusters"), for the audience every Entra federated credential of a workload takes.
+SOURCE_CONTROLLER_SUBJECT = "system:serviceaccount:flux-system:source-controller"
+FEDERATED_AUDIENCE = "api://AzureADTokenExchange"
 
 
 class Outcome(StrEnum):
@@ -114,7 +129,8 @@ def preflight_stack(
         result.errors = error.issues
         return result
     result.checks.append(Check("spec", file, Outcome.passed, "the stack spec is valid"))
-    result.subscription_id = stack.spec.cluster.subscription_id or subscription_id or default_subscription()
+    cluster = stack.spec.cluster
+    result.subscription_id = cluster.subscription_id or subscription_id or default_subscription(cloud=cluster.cloud)
     if result.subscription_id is None:
         result.checks.append(
             Check(
@@ -142,6 +158,7 @@ class _Checks:
         self.fix = fix
         self.now = now
         self.cluster = ClusterRef.of(stack.spec.cluster)
+        self.cluster_status: ManagedClusterStatus | ConnectedClusterStatus | None = None  # once read
 
     def run(self) -> Iterator[Check]:
         try:  # once: without a token every other read fails the same slow way
@@ -161,6 +178,7 @@ class _Checks:
             yield self._not_read("cluster", self.cluster.rp)
         else:
             cluster_exists = yield from (self.aks_cluster() if not self.cluster.is_arc else self.arc_cluster())
+            yield from self.source_identity()
         if cluster_exists and CONFIGURATION_PROVIDER in unregistered:
             yield self._not_read("flux-extension", CONFIGURATION_PROVIDER)
         elif cluster_exists:
@@ -235,6 +253,7 @@ class _Checks:
         except AzureError as error:
             yield Check("cluster", subject, Outcome.failed, str(error))
             return False
+        self.cluster_status = cluster
         if cluster is None:
             yield self._resource_group(subject)
             if spec.kubernetes_version:
@@ -292,6 +311,7 @@ class _Checks:
         except AzureError as error:
             yield Check("cluster", subject, Outcome.failed, str(error))
             return False
+        self.cluster_status = cluster
         if cluster is None:
             yield Check(
                 "cluster",
@@ -326,6 +346,55 @@ class _Checks:
             yield self._kubernetes_version(subject, cluster.kubernetes_version)
         return True
 
+    def source_identity(self) -> Iterator[Check]:
+        """For sources that authenticate as the Flux extension's workload identity (git provider Azure, an OCI source
+        with useWorkloadIdentity): the cluster's OIDC issuer and workload identity are on, and the federated credential
+        the user creates once on the extension's managed identity, printed whole (preflight cannot read it: Azure
+        finds an identity by its resource id, and the stack has only its client id)."""
+        sources = identity_sources(self.spec)
+        if not sources:
+            return
+        spec = self.spec.cluster
+        subject = f"{spec.resource_group}/{spec.name}"
+        names = ", ".join(name for name, _ in sources)
+        status = self.cluster_status
+        if status is None:
+            if spec.is_aks:
+                yield Check(
+                    "federated-credential",
+                    subject,
+                    Outcome.warning,
+                    f"{names} authenticate(s) as the Flux extension's workload identity; the cluster does not exist "
+                    "yet, so its OIDC issuer is not known",
+                    "after `pulumi up` creates it (OIDC issuer and workload identity on), run preflight again: it "
+                    "prints the federated credential to create before Flux can fetch",
+                )
+            return
+        if not (status.oidc_issuer_enabled and status.workload_identity_enabled and status.oidc_issuer_url):
+            command = "az aks update" if spec.is_aks else "az connectedk8s update"
+            yield Check(
+                "federated-credential",
+                subject,
+                Outcome.failed,
+                f"{names} authenticate(s) as the Flux extension's workload identity, but the cluster's OIDC issuer "
+                "or workload identity is off",
+                f"`{command} -g {spec.resource_group} -n {spec.name} --enable-oidc-issuer --enable-workload-identity`",
+            )
+            return
+        client_id = extension_workload_identity(self.spec.flux.extension) or "CLIENT_ID"
+        yield Check(
+            "federated-credential",
+            subject,
+            Outcome.warning,
+            f"{names} authenticate(s) as managed identity {client_id} (the Flux extension's workload identity): it "
+            f"needs a federated credential with issuer {status.oidc_issuer_url}, subject {SOURCE_CONTROLLER_SUBJECT}, "
+            f"audience {FEDERATED_AUDIENCE}",
+            "once, if it does not exist yet: `az identity federated-credential create --name flux-source-controller "
+            "--identity-name IDENTITY --resource-group IDENTITY_GROUP "
+            f"--issuer {status.oidc_issuer_url} --subject {SOURCE_CONTROLLER_SUBJECT} --audience {FEDERATED_AUDIENCE}`"
+            " (IDENTITY: the managed identity whose client ID that is)",
+        )
+
     def _kubernetes_version(self, subject: str, version: str) -> Check:
         floor = ".".join(map(str, FLUX_MIN_KUBERNETES))
         parsed = minor_version(version)
@@ -354,6 +423,7 @@ class _Checks:
             return
         for extension in flux:
             yield from self._extension(extension)
+        yield from self._upgrade_path(flux)
 
     def _extension(self, extension: ExtensionStatus) -> Iterator[Check]:
         subject = f"{self.spec.cluster.name}/{extension.name}"
@@ -403,6 +473,20 @@ class _Checks:
                 f"version {extension.current_version} is older than {oldest}, the supported window",
                 "turn on autoUpgradeMinorVersion, or pin a supported version in fluxfleet:flux.extension.version",
             )
+
+    def _upgrade_path(self, flux: list[ExtensionStatus]) -> Iterator[Check]:
+        """A pinned version must not skip a hop the release notes require from the version installed."""
+        installed = installed_flux(flux)
+        pinned = self.spec.flux.extension.version
+        if installed is None or pinned is None or installed.current_version is None:
+            return
+        subject = f"{self.spec.cluster.name}/{installed.name}"
+        if problem := upgrade_path_problem(flux, self.spec):
+            remedy = f"upgrade path: {RELEASE_NOTES}"
+            yield Check("flux-extension-upgrade", subject, Outcome.failed, problem, remedy)
+        else:
+            message = f"installed {installed.current_version}; pinned {pinned}: no required upgrade skipped"
+            yield Check("flux-extension-upgrade", subject, Outcome.passed, message)
 
     def flux_v1(self) -> Iterator[Check]:
         subject = self.spec.cluster.name

@@ -14,7 +14,8 @@ from rich.text import Text
 from rich.tree import Tree
 
 from fluxfleet.mock_engine import RecordedResource
-from fluxfleet.plan import FleetPlan, Shared, StackPlan, pool_import_commands
+from fluxfleet.plan import FleetPlan, Shared, StackPlan, migration_commands, pool_import_commands
+from modules.flux_configuration_v2025 import TYPE as V2025_TYPE
 from fluxfleet.sarif import to_sarif
 from modules.spec import listed, printable
 from policies.rules import Violation
@@ -46,13 +47,15 @@ def plan_lines(plan: FleetPlan) -> list[str]:
     for stack in plan.stacks:
         lines += [str(error) for error in stack.own_errors]
         lines += [f"{stack.file}: {violation.level} {violation}" for violation in stack.own_violations]
-    return lines + [shared_line(shared) for shared in (*plan.shared_errors(), *plan.shared_violations())]
+    lines += [shared_line(shared) for shared in (*plan.shared_errors(), *plan.shared_violations())]
+    return lines + [f"note: {note}" for note in plan.notes]
 
 
 def to_json(plan: FleetPlan) -> dict[str, Any]:
     return {
         "ok": plan.ok,
         "compliant": all(stack.compliant for stack in plan.stacks),
+        "notes": plan.notes,  # worth knowing, no error (a file `--source` skipped), each once
         # Findings written in profiles: each once, with the stacks it reaches (not repeated in stacks[].errors).
         "profiles": {
             "errors": [
@@ -89,6 +92,16 @@ def to_json(plan: FleetPlan) -> dict[str, Any]:
                     for configuration, steps in stack.graphs.items()
                 },
                 "refs": {name: {"ref": ref.ref, "file": ref.file} for name, ref in stack.refs.items()},
+                # which resource declares each configuration, at which API, and why (README: Which resource)
+                "fluxConfigurations": {
+                    name: {
+                        "api": choice.api,
+                        "resource": choice.type,
+                        "because": list(choice.because),
+                        "adoptLiveConfiguration": choice.adopts,
+                    }
+                    for name, choice in stack.flux_resources.items()
+                },
             }
             for stack in plan.stacks
         ],
@@ -124,8 +137,10 @@ def _tree(stack: StackPlan) -> Tree:
     for configuration, steps in stack.graphs.items():
         ref = stack.refs.get(configuration)
         source = f"  at {_safe(ref.ref)} [dim]({_safe(ref.file)})[/dim]" if ref else ""
+        choice = stack.flux_resources.get(configuration)
+        api = f"  [magenta]{_safe(choice.label)}[/magenta]" if choice else ""
         branch = root.add(
-            f"[bold]flux configuration {_safe(configuration)}[/bold]{source}  kustomizations in apply order"
+            f"[bold]flux configuration {_safe(configuration)}[/bold]{source}{api}  kustomizations in apply order"
         )
         for index, step in enumerate(steps, 1):
             after = f"  after {', '.join(step.depends_on)}" if step.depends_on else ""
@@ -134,7 +149,11 @@ def _tree(stack: StackPlan) -> Tree:
 
 
 FLUX_TYPES = frozenset(
-    {"azure-native:kubernetesconfiguration:Extension", "azure-native:kubernetesconfiguration:FluxConfiguration"}
+    {
+        "azure-native:kubernetesconfiguration:Extension",
+        "azure-native:kubernetesconfiguration:FluxConfiguration",
+        V2025_TYPE,  # fluxfleet's own Flux configuration, at API 2025-04-01
+    }
 )
 
 
@@ -146,6 +165,9 @@ def destructive_on_change(resource: RecordedResource, resources: list[RecordedRe
     if not properties:
         return None
     warning = f"replaced if {', '.join(properties)} change(s)"
+    if resource.type == V2025_TYPE:
+        # Its type is not azure-native's: a configuration moving between the two is a new resource under one name.
+        warning += " or it moves to or from azure-native's resource (API 2023-05-01)"
     if resource.type in FLUX_TYPES and _prunes(resource, resources):
         warning += ": that deletes everything Flux applied (prune)"
     return warning
@@ -186,6 +208,9 @@ def to_text(plan: FleetPlan, color: bool = False, width: int = 120) -> str:
         for command in pool_import_commands(stack):  # node pools that were inline in the cluster before
             line = f"  i a stack whose cluster had this pool inline imports it once before pulumi up: {command}"
             console.print(Text(printable(line), style="dim"), soft_wrap=True)
+        for command in migration_commands(stack):  # configurations moving to API 2025-04-01
+            line = f"  i adopting a live configuration: once, before pulumi up, forget the old resource: {command}"
+            console.print(Text(printable(line), style="yellow"), soft_wrap=True)
     shared = [*plan.shared_errors(), *plan.shared_violations()]
     if shared:
         console.print("[bold]in profiles[/bold] (each once, with the stacks it reaches)")
@@ -193,6 +218,8 @@ def to_text(plan: FleetPlan, color: bool = False, width: int = 120) -> str:
         mandatory = not isinstance(finding.finding, Violation) or finding.finding.level == "mandatory"
         line = f"  {'✗' if mandatory else '!'} {printable(shared_line(finding))}"
         console.print(Text(line, style="red" if mandatory else "yellow"), soft_wrap=True)
+    for note in plan.notes:
+        console.print(Text(f"  i {printable(note)}", style="dim"), soft_wrap=True)
     invalid = sum(not stack.ok for stack in plan.stacks)
     violations = [v for stack in plan.stacks for v in stack.violations]
     mandatory = sum(v.level == "mandatory" for v in violations)
@@ -222,6 +249,8 @@ def to_markdown(plan: FleetPlan) -> str:
     if shared := [*plan.shared_errors(), *plan.shared_violations()]:
         lines += ["", "## In profiles", "", "Each once, with the stacks it reaches.", ""]
         lines += [f"- {'⚠️' if _advisory(s) else '❌'} {_cell(shared_line(s))}" for s in shared]
+    if plan.notes:
+        lines += ["", "## Notes", ""] + [f"- ℹ️ {_cell(note)}" for note in plan.notes]
     for stack in plan.stacks:
         lines += ["", f"## {_cell(stack.stack)}", ""]
         lines += [f"- ❌ `{_cell(e.path)}`: {_cell(e.message)}" for e in stack.own_errors]
@@ -242,6 +271,8 @@ def to_markdown(plan: FleetPlan) -> str:
         for configuration, steps in stack.graphs.items():
             ref = stack.refs.get(configuration)
             at = f" at `{_cell(ref.ref)}` (`{_cell(ref.file)}`)" if ref else ""
+            choice = stack.flux_resources.get(configuration)
+            at += f", {_cell(choice.label)}" if choice else ""
             lines += ["", f"Flux configuration `{_cell(configuration)}`{at}:", "", "```mermaid", "graph LR"]
             for step in steps:
                 label = f"{_label(step.name)}<br/>{_label(step.path or './')}"

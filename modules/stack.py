@@ -18,7 +18,7 @@ def build_stack(spec: StackSpec, secrets: Secrets) -> dict[str, pulumi.Output]:
     """Declare every resource of the stack and return its outputs (ids and secret versions, never a secret)."""
     subscription_id = spec.cluster.subscription_id or authorization.get_client_config_output().subscription_id
     registrations = ProviderRegistrations(
-        "providers", ProviderRegistrationsArgs(subscription_id, spec.providers, spec.features)
+        "providers", ProviderRegistrationsArgs(subscription_id, spec.providers, spec.features, spec.cluster.cloud)
     )
     after_registrations = pulumi.ResourceOptions(depends_on=registrations.resources)
     if spec.cluster.is_aks:
@@ -35,7 +35,7 @@ def build_stack(spec: StackSpec, secrets: Secrets) -> dict[str, pulumi.Output]:
     configurations = {
         name: FluxConfiguration(
             name,
-            FluxConfigurationArgs(cluster.ref, configuration, secrets),
+            FluxConfigurationArgs(cluster.ref, configuration, secrets, subscription_id, spec.cluster.cloud),
             pulumi.ResourceOptions(depends_on=[extension]),
         )
         for name, configuration in spec.flux.configurations.items()

@@ -9,8 +9,6 @@ spec's helper rather than restating it.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,25 +16,29 @@ from typing import Any
 
 from modules.spec import (
     API_DEFAULT_INTERVAL,
+    AZURE_DEVOPS_HOST,
     PolicyLevel,
     dependency_problems,
     dns_label_problem,
     flux_object_name_problems,
     git_url_problem,
+    oci_url_problem,
 )
+from modules.spec.credentials import credential_kind  # one list of what a credential looks like, the spec's
+from modules.flux_extension_versions import OLDEST_SUPPORTED
 from modules.kubernetes_versions import AS_OF, NEWEST, OLDEST, TABLE_FILE, supported_window
-import contextlib
 
 Level = PolicyLevel
 
 # The oldest Kubernetes minor the microsoft.flux extension supports: preflight checks running clusters (Arc ones
 # too) against it; for a pinned AKS version, aks-supported-version's window starts above it.
 FLUX_MIN_KUBERNETES = (1, 20)
-FLUX_EXTENSION_MIN_VERSION = (1, 15)  # the oldest microsoft.flux minor in Microsoft's support window; raise it
+FLUX_EXTENSION_MIN_VERSION = OLDEST_SUPPORTED  # the oldest supported microsoft.flux minor (flux_extension_versions)
 MIN_SYNC_INTERVAL = 60  # seconds; shorter polls hammer the git host and ARM for little gain
 PRODUCTION = ("production", "prod")
 
 FLUX_CONFIGURATION = "kubernetesconfiguration:FluxConfiguration"
+FLUX_SOURCES = ("gitRepository", "bucket", "azureBlob", "ociRepository")
 EXTENSION = "kubernetesconfiguration:Extension"
 MANAGED_CLUSTER = "containerservice:ManagedCluster"
 
@@ -49,6 +51,9 @@ WRITE_ONLY_SECRETS = {
         "azureBlob.servicePrincipal.clientSecret",
         "azureBlob.servicePrincipal.clientCertificate",
         "azureBlob.servicePrincipal.clientCertificatePassword",
+        "ociRepository.tlsConfig.clientCertificate",
+        "ociRepository.tlsConfig.privateKey",
+        "ociRepository.tlsConfig.caCertificate",
     ),
     EXTENSION: ("configurationProtectedSettings",),
 }
@@ -69,9 +74,12 @@ class Resource:
 
     @property
     def kind(self) -> str:
-        """`kubernetesconfiguration:FluxConfiguration`, whichever API version module the type names."""
+        """`kubernetesconfiguration:FluxConfiguration`, whichever API version module the type names, and for
+        fluxfleet's own dynamic resources (`pulumi-python:dynamic/kubernetesconfiguration:FluxConfiguration`, the
+        2025-04-01 configuration) the module they name: the rules read both alike, their inputs being ARM's."""
         _, module, name = (self.type.split(":") + ["", ""])[:3]
-        return f"{module.split('/')[0]}:{name}"
+        parts = module.split("/")
+        return f"{parts[1] if parts[0] == 'dynamic' and len(parts) > 1 else parts[0]}:{name}"
 
     def is_secret(self, path: str) -> bool | None:
         if any(_within(path, known) for known in WRITE_ONLY_SECRETS.get(self.kind, ())):
@@ -167,33 +175,10 @@ def _is_known(value: Any) -> bool:
 
 # --------------------------------------------------------------------------------------------- credentials
 
-_CREDENTIAL_PATTERNS = (
-    (re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"), "a PEM private key"),
-    (re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}|glpat-[A-Za-z0-9_-]{20,})"), "a PAT"),
-    (re.compile(r"(?i)\b(?:AccountKey|SharedAccessKey|SharedAccessSignature)=[^;\s]+"), "a connection string key"),
-    (re.compile(r"(?i)[?&]sig=[^&\s]+"), "a SAS token"),
-    (re.compile(r"(?i)\b(?:password|passwd|pwd)=[^;&\s]+"), "a password"),
-)
-_BASE64 = re.compile(r"^[A-Za-z0-9+/]{40,}={0,2}$")
 _SECRET_KEY_NAME = re.compile(
     r"(?i)(password|passwd|secret|token|api[-_.]?key|access[-_.]?key|private[-_.]?key|credential|connection[-_.]?string"
     r"|\bsas\b)"
 )
-
-
-def credential_kind(value: Any) -> str | None:
-    """What kind of credential a value looks like (also base64-encoded), or None."""
-    if not isinstance(value, str) or len(value) < 8:
-        return None
-    candidates = [value]
-    if _BASE64.match(value):
-        with contextlib.suppress(binascii.Error, ValueError):
-            candidates.append(base64.b64decode(value, validate=True).decode("utf-8", "ignore"))
-    for text in candidates:
-        for pattern, kind in _CREDENTIAL_PATTERNS:
-            if pattern.search(text):
-                return kind
-    return None
 
 
 def _url_credentials(url: str) -> str | None:
@@ -212,6 +197,9 @@ def flux_source_url_secure(resource: Resource) -> Iterator[Finding]:
     git_url = _get(resource.props, "gitRepository.url")
     if _is_known(git_url) and (problem := git_url_problem(str(git_url))):
         yield Finding("gitRepository.url", problem)
+    oci_url = _get(resource.props, "ociRepository.url")
+    if _is_known(oci_url) and (problem := oci_url_problem(str(oci_url))):
+        yield Finding("ociRepository.url", problem)
     for source in ("bucket", "azureBlob"):
         url = _get(resource.props, f"{source}.url")
         if _is_known(url) and (problem := _url_credentials(str(url))):
@@ -223,7 +211,7 @@ def flux_bucket_tls(resource: Resource) -> Iterator[Finding]:
         yield Finding("bucket.insecure", "set insecure: false and an https:// endpoint (the API's default is insecure)")
 
 
-_PROTECTED_ONLY = {"httpsKey", "sshPrivateKey", "bucketSecretKey", "secretKey", "password"}
+_PROTECTED_ONLY = {"httpsKey", "sshPrivateKey", "bucketSecretKey", "secretKey", "password", "githubAppPrivateKey"}
 
 
 def flux_credentials_protected(resource: Resource) -> Iterator[Finding]:
@@ -278,7 +266,7 @@ def flux_prune(resource: Resource) -> Iterator[Finding]:
 
 
 def flux_sync_interval(resource: Resource) -> Iterator[Finding]:
-    sources = [s for s in ("gitRepository", "bucket", "azureBlob") if isinstance(resource.props.get(s), Mapping)]
+    sources = [s for s in FLUX_SOURCES if isinstance(resource.props.get(s), Mapping)]
     kustomizations = resource.props.get("kustomizations") or {}
     objects = [(s, resource.props[s]) for s in sources] + [
         (f"kustomizations.{n}", k or {}) for n, k in kustomizations.items()
@@ -294,6 +282,73 @@ def flux_sync_interval(resource: Resource) -> Iterator[Finding]:
             yield Finding(
                 f"{path}.timeoutInSeconds", f"timeout {timeout}s is longer than the {interval}s interval: shorten it"
             )
+
+
+def flux_oci_verified(resource: Resource) -> Iterator[Finding]:
+    """An OCI artifact is applied only when its signature is verified, and fetched over TLS."""
+    oci = resource.props.get("ociRepository")
+    if not isinstance(oci, Mapping):
+        return
+    if oci.get("insecure") is True:
+        yield Finding("ociRepository.insecure", "plain HTTP to the registry: set insecure: false (the default)")
+    verify = oci.get("verify")
+    if not isinstance(verify, Mapping) or not _is_known(verify.get("provider")):
+        yield Finding(
+            "ociRepository.verify",
+            "an unverified artifact: add verify with cosign (keys or matchOidcIdentity) or notation, so that only "
+            "artifacts your pipeline signed are applied",
+        )
+
+
+# Long-lived credentials a source can do without, and what to use instead.
+GITHUB_HOSTS = ("github.com", "www.github.com")
+_IDENTITY_INSTEAD = {
+    "azure-devops": "provider: Azure (the Flux extension's workload identity: no credential to store or rotate)",
+    "github": "provider: GitHub with a GitHub App (installation tokens that expire within the hour, per repository)",
+}
+
+
+def _long_lived_keys(props: Mapping[str, Any]) -> set[str]:
+    """The long-lived credentials a configuration's protected settings hold: their keys when the values are plain
+    (CrossGuard), else what the body says goes with them (`plan` sees protected settings as one secret): a user for
+    an https key, an SSH URL for a deploy key (Flux makes one if none is given), an access key for a bucket's secret."""
+    protected = props.get("configurationProtectedSettings")
+    keys = {str(key) for key in protected} if isinstance(protected, Mapping) else set()
+    git = props.get("gitRepository") if isinstance(props.get("gitRepository"), Mapping) else {}
+    if _is_known(git.get("httpsUser")):
+        keys.add("httpsKey")
+    if str(git.get("url") or "").startswith(("ssh://", "git@")):
+        keys.add("sshPrivateKey")
+    if _is_known(_get(props, "bucket.accessKey")):
+        keys.add("bucketSecretKey")
+    return keys
+
+
+def flux_source_identity(resource: Resource) -> Iterator[Finding]:
+    """Advisory: a source authenticated by a long-lived secret (a PAT, an SSH key, a storage or bucket key) where an
+    identity would do."""
+    props = resource.props
+    keys = _long_lived_keys(props)
+    url = str(_get(props, "gitRepository.url") or "")
+    host = re.sub(r"^(https://|ssh://)", "", url).split("/", 1)[0].split("@")[-1].split(":", 1)[0].lower()
+    host_kind = "azure-devops" if AZURE_DEVOPS_HOST.fullmatch(host) or host == "ssh.dev.azure.com" else None
+    host_kind = "github" if host in GITHUB_HOSTS else host_kind
+    for key in sorted(keys & {"httpsKey", "sshPrivateKey"}):
+        if host_kind is not None:
+            yield Finding(
+                f"configurationProtectedSettings.{key}",
+                f"a long-lived {'token' if key == 'httpsKey' else 'deploy key'} for {host}: use "
+                f"{_IDENTITY_INSTEAD[host_kind]}",
+            )
+    if "bucketSecretKey" in keys:
+        yield Finding(
+            "configurationProtectedSettings.bucketSecretKey",
+            "a bucket secret key that never expires: keep the artifacts in Azure Storage and use azureBlob with "
+            "managedIdentity, or an oci source with useWorkloadIdentity",
+        )
+    for key in ("accountKey", "sasToken"):
+        if _is_known(_get(props, f"azureBlob.{key}")):
+            yield Finding(f"azureBlob.{key}", f"a storage {key}: use managedIdentity instead (no key to leak)")
 
 
 # --------------------------------------------------------------------------------------------- the Flux extension
@@ -434,6 +489,46 @@ def flux_extension_present(resources: Sequence[Resource], stack_tags: Mapping[st
             yield StackFinding(configuration, "", "does not depend on the microsoft.flux extension: add depends_on")
 
 
+def flux_workload_identity_ready(
+    resources: Sequence[Resource], stack_tags: Mapping[str, str]
+) -> Iterator[StackFinding]:
+    """A source that authenticates as the Flux extension's workload identity (git provider Azure, an OCI source with
+    useWorkloadIdentity) needs it on in the extension, and on AKS the cluster's OIDC issuer and workload identity."""
+    extensions = {_cluster_of(r): r for r in resources if _is_flux_extension(r)}
+    clusters = {
+        (str(r.props.get("resourceGroupName", "")).lower(), str(r.props.get("resourceName", "")).lower()): r
+        for r in resources
+        if r.kind == MANAGED_CLUSTER
+    }
+    for configuration in (r for r in resources if r.kind == FLUX_CONFIGURATION):
+        props = configuration.props
+        if _get(props, "gitRepository.provider") == "Azure":
+            path, what = "gitRepository.provider", "git provider Azure"
+        elif _get(props, "ociRepository.useWorkloadIdentity") is True:
+            path, what = "ociRepository.useWorkloadIdentity", "useWorkloadIdentity"
+        else:
+            continue
+        extension = extensions.get(_cluster_of(configuration))
+        settings = (extension.props.get("configurationSettings") or {}) if extension else {}
+        enabled = str(settings.get("workloadIdentity.enable", "")).lower() == "true"
+        if extension is not None and not (enabled and _is_known(settings.get("workloadIdentity.azureClientId"))):
+            yield StackFinding(
+                configuration,
+                path,
+                f"{what} authenticates as the Flux extension's workload identity: set the extension's "
+                "workloadIdentity.enable: true and workloadIdentity.azureClientId",
+            )
+        group, rp, _, name = _cluster_of(configuration)
+        cluster = clusters.get((group, name)) if rp == "microsoft.containerservice" else None
+        if cluster is not None and not (
+            _get(cluster.props, "oidcIssuerProfile.enabled") is True
+            and _get(cluster.props, "securityProfile.workloadIdentity.enabled") is True
+        ):
+            yield StackFinding(
+                configuration, path, f"{what} needs the AKS cluster's OIDC issuer and workload identity on"
+            )
+
+
 def _cluster_of(resource: Resource) -> tuple[str, ...]:
     keys = ("resourceGroupName", "clusterRp", "clusterResourceName", "clusterName")
     return tuple(str(resource.props.get(key, "")).lower() for key in keys)
@@ -535,6 +630,29 @@ RULES: tuple[Rule, ...] = (
         "No secret-looking key or value in the extension's plain configurationSettings.",
         EXTENSION,
         flux_extension_settings_plain,
+    ),
+    Rule(
+        "flux-oci-verified",
+        "mandatory",
+        "An OCI source verifies its artifacts' signatures (cosign or notation) and is not insecure (plain HTTP).",
+        FLUX_CONFIGURATION,
+        flux_oci_verified,
+    ),
+    Rule(
+        "flux-source-identity",
+        "advisory",
+        "No long-lived source credential (httpsKey, sshPrivateKey, bucket secretKey, storage key) where an identity"
+        " would do: provider Azure for Azure DevOps, a GitHub App for GitHub, managedIdentity for Azure Blob.",
+        FLUX_CONFIGURATION,
+        flux_source_identity,
+    ),
+    Rule(
+        "flux-workload-identity-ready",
+        "mandatory",
+        "A source that authenticates as the Flux extension's workload identity has it on in the extension, and on"
+        " AKS the cluster's OIDC issuer and workload identity.",
+        None,
+        flux_workload_identity_ready,
     ),
     Rule("flux-prune", "advisory", "Kustomizations prune what git no longer declares.", FLUX_CONFIGURATION, flux_prune),
     Rule(

@@ -1,9 +1,11 @@
 """`ArmReader`: the Azure SDK implementation of `status.AzureReader`.
 
-One credential; one SDK client per (client class, subscription) and one `SecretClient` per vault, built on first use
-and reused. Every pipeline retries 429 and 5xx with azure-core's `RetryPolicy` (which honours `Retry-After`), bounds
-each attempt with a connection and read timeout, and holds a per-subscription semaphore during each attempt, so a
-fleet-wide run stays under ARM's per-subscription throttling. SDK models never leave this module, and every failure
+One cloud (`cluster.cloud`: its ARM endpoint and token audience, and its sign-in authority, from modules/clouds.py);
+one credential; one SDK client per (client class, subscription) and one `SecretClient` per vault, built on first use
+and reused; `for_cloud` gives the reader of another cloud with the same settings. Every pipeline retries 429 and
+5xx with azure-core's `RetryPolicy` (which honours `Retry-After`), bounds each attempt with a connection and read
+timeout, and holds a per-subscription semaphore during each attempt, so a fleet-wide run stays under ARM's
+per-subscription throttling. SDK models never leave this module, and every failure
 leaves it as a one-line `AzureError` that names what was read and what to do.
 """
 
@@ -25,6 +27,9 @@ from azure.keyvault.secrets import SecretClient
 from azure.mgmt.containerservice import ContainerServiceClient
 from azure.mgmt.hybridkubernetes import ConnectedKubernetesClient
 from azure.mgmt.kubernetesconfiguration import SourceControlConfigurationClient
+from azure.mgmt.kubernetesconfiguration.fluxconfigurations import (
+    KubernetesConfigurationFluxConfigurationsMgmtClient as FluxConfigurationsClient,
+)
 from azure.mgmt.resource.features import FeatureClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 
@@ -42,11 +47,11 @@ from fluxfleet.azure.status import (
     SecretMetadata,
 )
 from fluxfleet.redact import mask_secrets
+from modules.clouds import DEFAULT_CLOUD, cloud as cloud_named
 from modules.cluster_ref import ClusterRef
 from modules.providers import POLL_SECONDS, register_provider
 from modules.spec import KeyVaultRef
 
-ARM_SCOPE = "https://management.azure.com/.default"
 READER = "Reader"
 CONTRIBUTOR = "Contributor"  # grants Microsoft.*/register/action on the subscription
 SECRETS_USER = "Key Vault Secrets User"
@@ -110,7 +115,8 @@ class _SubscriptionConcurrencyPolicy(HTTPPolicy):
 
 
 class ArmReader:
-    """Reads Azure through the Azure SDKs with one credential (`DefaultAzureCredential` unless given one).
+    """Reads one Azure cloud through the Azure SDKs with one credential (`DefaultAzureCredential` signing in at the
+    cloud's authority, unless given one).
 
     `client_options` go to every SDK client as azure-core pipeline options (tests pass `transport=`)."""
 
@@ -118,6 +124,7 @@ class ArmReader:
         self,
         credential: Any = None,
         *,
+        cloud: str = DEFAULT_CLOUD,
         max_concurrency_per_subscription: int = 8,
         retry_total: int = 6,
         retry_backoff_factor: float = 0.8,
@@ -125,8 +132,19 @@ class ArmReader:
         timeout: float = 60,
         **client_options: Any,
     ):
+        self.cloud = cloud
+        self._cloud = cloud_named(cloud)
+        self._given_credential = credential
         self._credential = credential
         self.client_options = dict(client_options)  # as given: a Resource Graph reader beside this one takes them too
+        self._settings = {
+            "max_concurrency_per_subscription": max_concurrency_per_subscription,
+            "retry_total": retry_total,
+            "retry_backoff_factor": retry_backoff_factor,
+            "retry_backoff_max": retry_backoff_max,
+            "timeout": timeout,
+        }
+        self._siblings: dict[str, ArmReader] = {}
         self._slots = _SubscriptionSlots(max_concurrency_per_subscription)
         self._retry_total = retry_total
         self._timeout = timeout
@@ -152,8 +170,20 @@ class ArmReader:
             if self._credential is None:
                 from azure.identity import DefaultAzureCredential
 
-                self._credential = DefaultAzureCredential()
+                self._credential = DefaultAzureCredential(authority=self._cloud.authority)
             return self._credential
+
+    def for_cloud(self, cloud: str) -> ArmReader:
+        """The reader of `cloud` with this one's settings and client options, built once: itself for its own cloud.
+        It shares a credential this reader was given (the caller chose it); else it signs in at its own cloud."""
+        if cloud == self.cloud:
+            return self
+        with self._lock:
+            if cloud not in self._siblings:
+                self._siblings[cloud] = type(self)(
+                    self._given_credential, cloud=cloud, **self._settings, **self.client_options
+                )
+            return self._siblings[cloud]
 
     # ------------------------------------------------------------------ subscription
 
@@ -171,7 +201,13 @@ class ArmReader:
         with self._failures(call):
             try:
                 state = register_provider(
-                    subscription_id, namespace, self.credential, timeout=timeout, poll=poll, **self._pipeline_options()
+                    subscription_id,
+                    namespace,
+                    self.credential,
+                    timeout=timeout,
+                    poll=poll,
+                    cloud=self.cloud,
+                    **self._pipeline_options(),
                 )
             except TimeoutError as error:
                 raise AzureError(
@@ -223,11 +259,13 @@ class ArmReader:
             return [extension_status(extension) for extension in _listed(operations, *_cluster_path(cluster))]
 
     def flux_configurations(self, subscription_id: str, cluster: ClusterRef) -> list[FluxConfigurationStatus]:
+        """At API 2025-04-01 (azure-mgmt-kubernetesconfiguration-fluxconfigurations): OCI sources and git providers
+        are seen. Its list call reads a page without `value` as empty, so each page is checked as it arrives."""
         with self._failures(_cluster_list_call(subscription_id, cluster, "fluxConfigurations")):
-            operations = self._arm(SourceControlConfigurationClient, subscription_id).flux_configurations
+            operations = self._arm(FluxConfigurationsClient, subscription_id).flux_configurations
             return [
                 flux_configuration_status(configuration)
-                for configuration in _listed(operations, *_cluster_path(cluster))
+                for configuration in _listed(operations, *_cluster_path(cluster), raw_response_hook=_page_checked)
             ]
 
     def source_control_configurations(self, subscription_id: str, cluster: ClusterRef) -> list[str]:
@@ -268,7 +306,10 @@ class ArmReader:
     def _arm(self, client_class: Any, subscription_id: str) -> Any:
         return self._cached(
             (client_class, subscription_id),
-            lambda: client_class(self.credential, subscription_id, **self._pipeline_options()),
+            # the cloud's ARM endpoint (base_url) and audience (credential_scopes), as azure-mgmt-core has them
+            lambda: client_class(
+                self.credential, subscription_id, **self._cloud.client_settings(), **self._pipeline_options()
+            ),
         )
 
     def _vault(self, vault_url: str) -> SecretClient:
@@ -327,7 +368,7 @@ class ArmReader:
     def signed_in_identity(self) -> str:
         """Who the credential signs in as; AzureError, once and in one line, when it can get no token at all."""
         try:
-            token = self.credential.get_token(ARM_SCOPE).token
+            token = self.credential.get_token(*self._cloud.credential_scopes).token
         except sdk_errors.AzureError as error:  # ClientAuthenticationError, CredentialUnavailableError
             raise AzureError(
                 f"no Azure token ({first_line(error)}); sign in with `az login`, or give the process a managed "
@@ -338,7 +379,7 @@ class ArmReader:
     def _identity(self) -> str:
         """Who the credential signs in as, for an access-denied message (never the token itself)."""
         try:
-            return describe_identity(self.credential.get_token(ARM_SCOPE).token)
+            return describe_identity(self.credential.get_token(*self._cloud.credential_scopes).token)
         except sdk_errors.AzureError:
             return "the signed-in identity"
 
@@ -373,11 +414,14 @@ def managed_cluster_status(cluster: Any, requested_name: str) -> ManagedClusterS
         current_kubernetes_version=cluster.current_kubernetes_version,
         oidc_issuer_enabled=bool(cluster.oidc_issuer_profile and cluster.oidc_issuer_profile.enabled),
         workload_identity_enabled=bool(workload_identity and workload_identity.enabled),
+        oidc_issuer_url=cluster.oidc_issuer_profile.issuer_url if cluster.oidc_issuer_profile else None,
     )
 
 
 def connected_cluster_status(cluster: Any, requested_name: str) -> ConnectedClusterStatus:
     agent = cluster.arc_agent_profile
+    issuer = cluster.oidc_issuer_profile
+    workload_identity = cluster.security_profile.workload_identity if cluster.security_profile else None
     return ConnectedClusterStatus(
         name=cluster.name or requested_name,
         provisioning_state=_text(cluster.provisioning_state) or UNKNOWN,
@@ -390,6 +434,9 @@ def connected_cluster_status(cluster: Any, requested_name: str) -> ConnectedClus
             for error in (agent.agent_errors if agent else None) or ()
         ),
         agent_version=cluster.agent_version,
+        oidc_issuer_enabled=bool(issuer and issuer.enabled),
+        oidc_issuer_url=issuer.issuer_url if issuer else None,
+        workload_identity_enabled=bool(workload_identity and workload_identity.enabled),
     )
 
 
@@ -411,6 +458,7 @@ def extension_status(extension: Any) -> ExtensionStatus:
 
 
 def flux_configuration_status(configuration: Any) -> FluxConfigurationStatus:
+    git = configuration.git_repository
     return FluxConfigurationStatus(
         name=configuration.name or "",
         namespace=configuration.namespace,
@@ -424,6 +472,8 @@ def flux_configuration_status(configuration: Any) -> FluxConfigurationStatus:
         source_updated_at=_utc(configuration.source_updated_at),
         status_updated_at=_utc(configuration.status_updated_at),
         objects=tuple(_flux_object_status(status) for status in configuration.statuses or ()),
+        # The 2025-04-01 model has gitRepository.provider; the 2023-05-01 one (Resource Graph rows) does not.
+        source_provider=_text(getattr(configuration.git_repository, "provider", None)) if git else None,
     )
 
 
@@ -500,10 +550,10 @@ def _malformed(call: _Call, error: Exception) -> AzureError:
     )
 
 
-def _listed(operations: Any, *path: str) -> Iterator[Any]:
+def _listed(operations: Any, *path: str, **options: Any) -> Iterator[Any]:
     """Every item of a paged list call, each page checked: a `value` that is no list, or a page link seen before
     (which would have the SDK fetch pages forever), is a malformed answer."""
-    pages = operations.list(*path, cls=_value_list).by_page()
+    pages = operations.list(*path, cls=_value_list, **options).by_page()
     seen: set[str] = set()
     for page in pages:
         yield from page
@@ -512,6 +562,20 @@ def _listed(operations: Any, *path: str) -> Iterator[Any]:
             raise _MalformedAnswer(f"the page link {mask_secrets(str(link))[:DETAIL_MAX]} repeats")
         if link is not None:
             seen.add(link)
+
+
+def _page_checked(response: Any) -> None:
+    """azure-core's `raw_response_hook` on each page of a list call: the page itself must hold a `value` list (a
+    TypeSpec client's list call would read a page without one as empty)."""
+    http = response.http_response
+    if not 200 <= http.status_code < 300:
+        return  # the SDK raises for it
+    try:
+        http.read()  # the hook sees the response before the pipeline has read its body
+        page = http.json()
+    except ValueError:
+        raise _MalformedAnswer("the page is not JSON") from None
+    _value_list(page.get("value") if isinstance(page, dict) else None)
 
 
 def _value_list(items: Any) -> list[Any]:

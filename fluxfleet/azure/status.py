@@ -57,6 +57,7 @@ class ManagedClusterStatus:
     current_kubernetes_version: str | None  # what runs
     oidc_issuer_enabled: bool
     workload_identity_enabled: bool
+    oidc_issuer_url: str | None = None  # the issuer a federated credential for the cluster's workloads names
 
     @property
     def succeeded(self) -> bool:
@@ -81,6 +82,9 @@ class ConnectedClusterStatus:
     agent_state: str | None  # arcAgentProfile.agentState: Succeeded | Failed | ...
     agent_errors: tuple[AgentError, ...]
     agent_version: str | None = None  # the Arc agents' version (agentVersion)
+    oidc_issuer_enabled: bool = False  # oidcIssuerProfile: workload identity federation on Arc
+    oidc_issuer_url: str | None = None
+    workload_identity_enabled: bool = False  # securityProfile.workloadIdentity
 
     @property
     def connected(self) -> bool:
@@ -154,6 +158,9 @@ class FluxConfigurationStatus:
     source_updated_at: datetime | None
     status_updated_at: datetime | None
     objects: tuple[FluxObjectStatus, ...]
+    # gitRepository.provider (Azure, GitHub, Generic) where the read carries it: ARM's at API 2025-04-01 does,
+    # Resource Graph's rows do not (None: not said).
+    source_provider: str | None = None
 
     @property
     def synced_sha(self) -> str | None:
@@ -169,6 +176,16 @@ class FluxConfigurationStatus:
     @property
     def compliant(self) -> bool:
         return _same(self.compliance_state, "Compliant")
+
+    @property
+    def source_object(self) -> FluxObjectStatus | None:
+        """The configuration's source on the cluster (a GitRepository, OCIRepository, Bucket...: Azure names it as the
+        configuration), else the first source reported."""
+        sources = [item for item in self.objects if item.kind in SOURCE_KINDS]
+        return next((item for item in sources if item.name == self.name), sources[0] if sources else None)
+
+
+SOURCE_KINDS = ("GitRepository", "OCIRepository", "Bucket", "AzureBlob")  # the source kinds of the 2025-04-01 API
 
 
 @dataclass(frozen=True)

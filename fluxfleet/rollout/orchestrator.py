@@ -44,7 +44,8 @@ from fluxfleet.rollout.journal import (
     StagePlan,
 )
 from fluxfleet.rollout.locks import FileLock, this_process
-from fluxfleet.runner import RunnerError, StackRunner
+from fluxfleet.runner import OperationResult, ResourceChange, RunnerError, StackRunner
+from fluxfleet.upgrade_path import read_upgrade_path_problem
 from modules.spec import (
     FLEET_FILE,
     STACK_FILE,
@@ -58,6 +59,7 @@ from modules.spec import (
     stack_profiles,
     stack_files,
 )
+from modules.flux_configuration_v2025 import TYPE as V2025_TYPE
 from modules.spec.fleet import PinSpec, has_pins, pin_in, with_pin, write_fleet
 
 DEFAULT_STACK_SECONDS = 10 * 60  # an estimate for a stack never rolled out before: an AKS update and a gate
@@ -65,6 +67,7 @@ CLUSTER_TYPES = frozenset({"azure-native:containerservice:ManagedCluster", "azur
 FLUX_TYPES = {  # type -> how a refusal names it
     "azure-native:kubernetesconfiguration:Extension": "the Flux extension",
     "azure-native:kubernetesconfiguration:FluxConfiguration": "Flux configuration",
+    V2025_TYPE: "Flux configuration",  # fluxfleet's own, at API 2025-04-01 (modules/flux_configuration_v2025.py)
 }
 HISTORY_DEPTH = 20  # history entries searched for an update of this run (later ones are other runs' or people's)
 STACK_LOCK_WAIT = timedelta(hours=3)  # longer than any update: a lock held longer is a hung process
@@ -501,6 +504,8 @@ class Rollout:
             idle = self.gate.wait_until_idle(self.specs[name], subscription, self.stop)
             if not idle.ok:
                 return self._fail(name, f"not started: {idle.message}", back=back, settled=True)
+            if not back and (hop := read_upgrade_path_problem(self.gate.reader, subscription, self.specs[name])):
+                return self._fail(name, f"not started: {hop}", back=back, settled=True)  # it would strand the cluster
         if self.refused_types and (refusal := self._destructive_change(name)):
             return self._fail(name, refusal, back=back, settled=True)
         result = self.runner.up(
@@ -526,6 +531,8 @@ class Rollout:
         if not preview.ok:
             return f"preview failed: {preview.error or 'no detail'}"
         for change in preview.changes:
+            if change.destructive and change.type in self.refused_types and (moving := _moving(change, preview)):
+                return moving
             if change.destructive and change.type in self.refused_types:
                 what = "cluster" if change.type in CLUSTER_TYPES else FLUX_TYPES[change.type]
                 properties = ", ".join(change.diffs) or "no property detail"
@@ -597,6 +604,30 @@ class Rollout:
         self.journal.update(self.clock.now(), status=status, reason=reason, **fields)
         self.journal.save()  # a fresh snapshot at every start and stop of the run
         return status
+
+
+AZURE_NATIVE_FLUX_TYPE = "azure-native:kubernetesconfiguration:FluxConfiguration"
+
+
+def _moving(change: ResourceChange, preview: OperationResult) -> str | None:
+    """The refusal of a Flux configuration that moves between azure-native's resource (API 2023-05-01) and fluxfleet's
+    (2025-04-01): the old one deleted and the new one created under one name, which deletes the live configuration
+    (and with prune on what Flux applied) unless the old resource leaves the state first; None for any other change."""
+    other = {AZURE_NATIVE_FLUX_TYPE: V2025_TYPE, V2025_TYPE: AZURE_NATIVE_FLUX_TYPE}.get(change.type)
+    if change.op != "delete" or other is None:
+        return None
+    if not any(c.type == other and c.name == change.name and c.op == "create" for c in preview.changes):
+        return None
+    if other == V2025_TYPE:
+        api, then = "2025-04-01 (fluxfleet's resource)", "set adoptLiveConfiguration: true and update again"
+    else:
+        api, then = "2023-05-01 (azure-native's resource)", "`pulumi import` the live configuration, then update"
+    return (
+        f"refused: Flux configuration {change.name} moves to API {api}: the update would delete the live "
+        f"configuration and, with prune on, everything Flux applied. Without deleting it: `pulumi state delete "
+        f"'{change.urn}'` (forgets the old resource, Azure keeps the configuration), then {then} "
+        "(README: Migrating a Flux configuration)"
+    )
 
 
 def _owed(rollback: Rollback | None) -> bool:

@@ -8,6 +8,7 @@ keys) by the stack module's rules. Every problem becomes a `SpecIssue` naming th
 written (a stack file or a profile) and the config key path; all problems are reported together in one `SpecError`.
 
     errors.py    SpecIssue, SpecError, key paths, and how a value is shown (bounded, printable, never a secret)
+    credentials.py  what a credential looks like: refused in plain text, masked in every output (one list)
     files.py     stack discovery, bounded reads of a user's files, YAML that cannot hang or exhaust the process
     stack.py     the StackSpec models, field formats and cross-field rules; parse_spec
     profiles.py  profiles merged under a stack file, with the file each value came from
@@ -35,32 +36,51 @@ from modules.spec.fleet import Fleet, GateSpec, PinSpec, Stage, load_fleet
 from modules.spec.policy import PolicyLevel, load_policy_levels
 from modules.spec.stack import (
     API_DEFAULT_INTERVAL,
+    AZURE_DEVOPS_HOST,
     DURATION_MAX,
+    EXTENSION_SETTINGS,
+    FLUX_API_AZURE_NATIVE,
+    FLUX_API_LATEST,
+    GITHUB_APP_KEYS,
     AzureBlobSource,
     BucketSource,
     ClusterSpec,
     ConfigSecret,
     ConfigurationSpec,
+    ControllersSpec,
     ExtensionSpec,
     GitSource,
     KeyVaultRef,
     KustomizationSpec,
+    OciSource,
     SecretSource,
     Stack,
     StackSpec,
     dependency_problems,
     dns_label_problem,
+    extension_workload_identity,
     flux_object_name_problems,
     git_url_problem,
+    identity_sources,
     key_vault_ref_from_text,
     key_vault_refs,
     kustomization_path_issues,
+    oci_url_problem,
     parse_duration,
     parse_spec,
     repository_key,
+    same_extension_settings,
 )
 
 __all__ = [
+    "AZURE_DEVOPS_HOST",
+    "FLUX_API_AZURE_NATIVE",
+    "FLUX_API_LATEST",
+    "GITHUB_APP_KEYS",
+    "OciSource",
+    "extension_workload_identity",
+    "identity_sources",
+    "oci_url_problem",
     "ROLLBACK_REFS_ENV",
     "PROFILES_DIR",
     "PinSpec",
@@ -70,6 +90,7 @@ __all__ = [
     "read_stack_config",
     "API_DEFAULT_INTERVAL",
     "DURATION_MAX",
+    "EXTENSION_SETTINGS",
     "FLEET_FILE",
     "ISSUE_PART_MAX",
     "STACK_FILE",
@@ -79,6 +100,7 @@ __all__ = [
     "ClusterSpec",
     "ConfigSecret",
     "ConfigurationSpec",
+    "ControllersSpec",
     "ExtensionSpec",
     "Fleet",
     "GateSpec",
@@ -113,6 +135,7 @@ __all__ = [
     "read_text",
     "report_name",
     "repository_key",
+    "same_extension_settings",
     "shown",
     "spec_from_pulumi_config",
     "stack_files",

@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from modules.spec.credentials import credential_kind, is_credential_key, is_reference
 from modules.spec.errors import (
     KEY_PART_MAX,
     NAMESPACE,
@@ -40,12 +41,16 @@ from modules.spec.errors import (
     printable,
     shown,
 )
+from modules.clouds import CLOUDS, DEFAULT_CLOUD, ENVIRONMENTS, CloudName
+from modules.flux_extension_versions import pin_problem as extension_pin_problem
 from modules.spec.files import check_expansion
 from modules.spec.origins import Origins
 
 
 REQUIRED_PROVIDERS = ("Microsoft.Kubernetes", "Microsoft.ContainerService", "Microsoft.KubernetesConfiguration")
 API_DEFAULT_INTERVAL = 600  # seconds: the sync interval and timeout the Flux configuration API applies by default
+FLUX_API_AZURE_NATIVE = "2023-05-01"  # the fluxConfigurations API pulumi-azure-native 3.x sends
+FLUX_API_LATEST = "2025-04-01"  # the one modules/flux_configuration_v2025.py sends (OCI sources, git providers)
 FLUX_OBJECT_NAME_MAX = 63  # a Kubernetes object name; Flux names kustomizations `<configuration>-<kustomization>`
 
 
@@ -59,12 +64,13 @@ class KeyVaultRef:
     vault: str  # a vault name, or its URI
     secret: str
     version: str | None = None
+    cloud: str = DEFAULT_CLOUD  # the stack's cluster.cloud: where a vault name is looked up
 
     @property
     def vault_url(self) -> str:
         if self.vault.startswith("https://"):
             return self.vault.rstrip("/") + "/"
-        return f"https://{self.vault}.vault.azure.net/"
+        return CLOUDS[self.cloud].vault_url(self.vault)
 
     def __str__(self) -> str:
         return f"keyvault:{self.vault}/{self.secret}" + (f"@{self.version}" if self.version else "")
@@ -90,7 +96,7 @@ _KV_SECRET_NAME = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
 _KV_VERSION = re.compile(r"^[0-9a-f]{32}$")
 
 
-def key_vault_ref(vault: Any, secret: Any, version: Any = None) -> KeyVaultRef:
+def key_vault_ref(vault: Any, secret: Any, version: Any = None, cloud: str = DEFAULT_CLOUD) -> KeyVaultRef:
     """A Key Vault reference with valid parts, or ValueError naming the part that is not (never its value)."""
     if not isinstance(vault, str) or not (_VAULT_NAME.fullmatch(vault) or _VAULT_URI.fullmatch(vault)):
         raise ValueError("keyVault must be a Key Vault name (3-24 letters, digits, hyphens) or its https URI")
@@ -98,14 +104,17 @@ def key_vault_ref(vault: Any, secret: Any, version: Any = None) -> KeyVaultRef:
         raise ValueError("secret must be a Key Vault secret name (1-127 letters, digits, hyphens)")
     if version is not None and (not isinstance(version, str) or not _KV_VERSION.fullmatch(version)):
         raise ValueError("version must be a Key Vault secret version (32 hex characters)")
-    return KeyVaultRef(vault, secret, version)
+    if vault.startswith("https://"):  # a URI says its cloud (a stack's rules refuse one of another cloud)
+        suffix = vault.split("/")[2].partition(".")[2]
+        cloud = next((c.name for c in CLOUDS.values() if c.key_vault_dns_suffix == suffix), cloud)
+    return KeyVaultRef(vault, secret, version, cloud)
 
 
-def key_vault_ref_from_text(text: str) -> KeyVaultRef:
+def key_vault_ref_from_text(text: str, cloud: str = DEFAULT_CLOUD) -> KeyVaultRef:
     """`VAULT/SECRET[@VERSION]` (VAULT a name or its https URI), as command-line options take a reference."""
     vault, _, secret = text.rpartition("/")
     secret, _, version = secret.partition("@")
-    return key_vault_ref(vault, secret, version or None)
+    return key_vault_ref(vault, secret, version or None, cloud)
 
 
 PLAINTEXT_SECRET = (
@@ -126,7 +135,8 @@ def _parse_secret_source(value: Any, info: ValidationInfo) -> SecretSource:
                 f"unknown key(s) {', '.join(sorted(map(str, unknown)))} in a Key Vault reference "
                 "(allowed: keyVault, secret, version)"
             )
-        return key_vault_ref(value.get("keyVault"), value.get("secret"), value.get("version"))
+        cloud = (info.context or {}).get("cloud", DEFAULT_CLOUD)  # the stack's, for a vault given by name
+        return key_vault_ref(value.get("keyVault"), value.get("secret"), value.get("version"), cloud)
     if isinstance(value, str):
         if (info.context or {}).get("plain_strings_are_secret"):
             return ConfigSecret(value)
@@ -302,11 +312,30 @@ def ssh_private_key_problem(text: str) -> str | None:
     return None
 
 
+def pem_private_key_problem(text: str) -> str | None:
+    """What is wrong with a PEM private key (a GitHub App's, a TLS client's), if anything: Flux takes it unencrypted.
+    The message never quotes the key."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        load_pem_private_key(text.encode("utf-8", "replace"), password=None, unsafe_skip_rsa_key_validation=True)
+    except TypeError:
+        return "is an encrypted private key: Flux needs it without a passphrase"
+    except (ValueError, UnsupportedAlgorithm):
+        return "is not a private key in PEM format (-----BEGIN ... PRIVATE KEY-----)"
+    return None
+
+
 def secret_value_problem(loc: Loc, value: str) -> str | None:
     """What is wrong with the value of the secret field at `loc` (keys without the namespace), if anything: checked
     wherever a value is known (a decrypted Pulumi secret, a Key Vault secret as it is read), never quoting it."""
     if len(loc) == 5 and loc[:2] == ("flux", "configurations") and loc[3:] == ("git", "sshPrivateKey"):
         return ssh_private_key_problem(value)
+    if len(loc) == 5 and loc[:2] == ("flux", "configurations") and loc[3:] == ("git", "githubAppPrivateKey"):
+        return pem_private_key_problem(value)
+    if len(loc) == 6 and loc[:2] == ("flux", "configurations") and loc[3:] == ("oci", "tlsConfig", "privateKey"):
+        return pem_private_key_problem(value)
     return None
 
 
@@ -473,6 +502,7 @@ class ClusterSpec(SpecModel):
     ]
     location: Location | None = None
     subscription_id: Guid | None = None
+    cloud: CloudName = DEFAULT_CLOUD  # as `az cloud list` names it; azure-native:environment must say the same
     # AKS only:
     kubernetes_version: Annotated[str, pattern(r"\d+\.\d+(\.\d+)?", "a Kubernetes version such as 1.35")] | None = None
     node_pools: list[NodePool] | None = None
@@ -497,12 +527,175 @@ class ClusterSpec(SpecModel):
         return self.kind == "aks"
 
 
+# The extension's documented configuration settings, typed (`flux.extension.controllers`). A field left unset sends no
+# key, and the extension keeps its own value. EXTENSION_SETTINGS below is the one table of the keys they are sent as.
+CONCURRENT_MAX = 100  # reconciliations a controller runs at once: Flux's default is 4; more than this is a typo
+
+
+class ControllerSpec(SpecModel):
+    enabled: bool | None = None
+
+
+class KustomizeControllerSpec(ControllerSpec):
+    concurrent: Annotated[int, Field(ge=1, le=CONCURRENT_MAX)] | None = None
+    requeue_dependency: Duration | None = None
+
+
+class MultiTenancySpec(SpecModel):
+    enforce: bool | None = None
+
+
+class WorkloadIdentitySpec(SpecModel):
+    enable: bool | None = None
+    azure_client_id: Guid | None = None
+
+
+class ControllersSpec(SpecModel):
+    source: ControllerSpec = ControllerSpec()
+    kustomize: KustomizeControllerSpec = KustomizeControllerSpec()
+    helm: ControllerSpec = ControllerSpec()
+    notification: ControllerSpec = ControllerSpec()
+    image_automation: ControllerSpec = ControllerSpec()
+    image_reflector: ControllerSpec = ControllerSpec()
+    multi_tenancy: MultiTenancySpec = MultiTenancySpec()
+    workload_identity: WorkloadIdentitySpec = WorkloadIdentitySpec()
+    use_kubelet_identity: bool | None = None
+
+    def configuration_settings(self) -> dict[str, str]:
+        """The extension's settings keys for the fields that are set, with their values as the extension takes them
+        (strings: `true`, `6`, `50s`)."""
+        return {s.key: s.text(value) for s in EXTENSION_SETTINGS if (value := s.value_in(self)) is not None}
+
+    @classmethod
+    def from_configuration_settings(cls, settings: Mapping[str, str]) -> ControllersSpec:
+        """The typed fields the extension's settings keys hold (what Azure returns); other keys are not read.
+        Raises ValueError for a value that is not of its key's kind."""
+        tree: dict[str, Any] = {}
+        for setting in EXTENSION_SETTINGS:
+            if setting.key in settings:
+                *parents, last = setting.aliases
+                node = tree
+                for part in parents:
+                    node = node.setdefault(part, {})
+                node[last] = setting.parse(settings[setting.key])
+        return cls.model_validate(tree, by_alias=True)
+
+
+def go_duration(seconds: int) -> str:
+    """Seconds as a Go duration, as Flux's flags take one: 50 -> `50s`, 90 -> `1m30s`, 3600 -> `1h`."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return "".join(f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (secs, "s")) if n) or "0s"
+
+
+@dataclass(frozen=True)
+class ExtensionSetting:
+    """One documented setting of the extension: its key, the `controllers` field that holds it, the kind of its value
+    and the value the extension runs with when the key is not sent (None where the documentation gives none)."""
+
+    key: str
+    field: tuple[str, ...]  # attribute names from ControllersSpec down
+    kind: Literal["bool", "count", "duration", "guid"]
+    default: str | None = None
+
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        return tuple(to_camel(name) for name in self.field)
+
+    @property
+    def loc(self) -> Loc:
+        return ("flux", "extension", "controllers", *self.aliases)
+
+    def value_in(self, controllers: ControllersSpec) -> Any:
+        value: Any = controllers
+        for name in self.field:
+            value = getattr(value, name)
+        return value
+
+    def text(self, value: Any) -> str:
+        """A field's value as the setting's string."""
+        if self.kind == "bool":
+            return "true" if value else "false"
+        return go_duration(value) if self.kind == "duration" else str(value)
+
+    def parse(self, text: Any) -> Any:
+        """A setting's string as the field's value; ValueError if it is not one (a setting set by hand, say)."""
+        if not isinstance(text, str):
+            raise ValueError(f"{shown(text)} is not a setting's string")
+        if self.kind == "bool":
+            if text.strip().lower() not in ("true", "false"):
+                raise ValueError(f"{shown(text)} is not true or false")
+            return text.strip().lower() == "true"
+        if self.kind == "count":
+            if not re.fullmatch(r"[0-9]{1,9}", text.strip()):
+                raise ValueError(f"{shown(text)} is not a whole number")
+            return int(text.strip())
+        if self.kind == "duration":
+            return parse_duration(text.strip())
+        return _guid(text.strip())
+
+
+# The keys and their defaults, as Microsoft documents them (the spellings are the documentation's):
+# - `<controller>.enabled` (source, kustomize, helm, notification on; image-automation, image-reflector off),
+#   `useKubeletIdentity`, `workloadIdentity.enable` with `workloadIdentity.azureClientId`, and the kustomize
+#   controller's `kustomize-controller.concurrent` and `kustomize-controller.requeue-dependency` (Vertical scaling):
+#   https://learn.microsoft.com/azure/azure-arc/kubernetes/tutorial-use-gitops-flux2
+# - `multiTenancy.enforce` (on unless set to false):
+#   https://learn.microsoft.com/azure/azure-arc/kubernetes/conceptual-gitops-flux2#opt-out-of-multi-tenancy
+# The identities are off unless set to true. The docs give no default for the kustomize controller's arguments (Flux's
+# own are 4 and 30s; the extension may set others). Every other key the extension takes stays in free-form `settings`.
+EXTENSION_SETTINGS = (
+    ExtensionSetting("source-controller.enabled", ("source", "enabled"), "bool", "true"),
+    ExtensionSetting("kustomize-controller.enabled", ("kustomize", "enabled"), "bool", "true"),
+    ExtensionSetting("helm-controller.enabled", ("helm", "enabled"), "bool", "true"),
+    ExtensionSetting("notification-controller.enabled", ("notification", "enabled"), "bool", "true"),
+    ExtensionSetting("image-automation-controller.enabled", ("image_automation", "enabled"), "bool", "false"),
+    ExtensionSetting("image-reflector-controller.enabled", ("image_reflector", "enabled"), "bool", "false"),
+    ExtensionSetting("kustomize-controller.concurrent", ("kustomize", "concurrent"), "count"),
+    ExtensionSetting("kustomize-controller.requeue-dependency", ("kustomize", "requeue_dependency"), "duration"),
+    ExtensionSetting("multiTenancy.enforce", ("multi_tenancy", "enforce"), "bool", "true"),
+    ExtensionSetting("workloadIdentity.enable", ("workload_identity", "enable"), "bool", "false"),
+    ExtensionSetting("workloadIdentity.azureClientId", ("workload_identity", "azure_client_id"), "guid"),
+    ExtensionSetting("useKubeletIdentity", ("use_kubelet_identity",), "bool", "false"),
+)
+EXTENSION_SETTINGS_BY_KEY = {setting.key: setting for setting in EXTENSION_SETTINGS}
+
+
+def same_extension_setting(key: str, azure: Any, declared: Any) -> bool:
+    """Whether the value Azure holds for a settings key and the one the program sends (None: not sent) mean the same:
+    a typed key compares by value (`True` is `true`, `90s` is `1m30s`), and a key not sent is the same as the
+    extension's documented default for it; any other key compares as text."""
+    setting = EXTENSION_SETTINGS_BY_KEY.get(key)
+    if declared is None:
+        declared = setting.default if setting else None
+    if azure is None or declared is None or setting is None:
+        return azure == declared
+    try:
+        azure, declared = setting.parse(azure), setting.parse(declared)
+    except ValueError:
+        return azure == declared
+    return azure.lower() == declared.lower() if setting.kind == "guid" else azure == declared
+
+
+def same_extension_settings(azure: Mapping[str, Any], declared: Mapping[str, Any]) -> bool:
+    """Whether the extension's configurationSettings as Azure holds them and as the program sends them mean the same,
+    key by key (same_extension_setting)."""
+    return all(same_extension_setting(key, azure.get(key), declared.get(key)) for key in {*azure, *declared})
+
+
 class ExtensionSpec(SpecModel):
     release_train: Literal["Stable", "Preview"] = "Stable"
     auto_upgrade_minor_version: bool = True
     version: Annotated[str, pattern(r"\d+\.\d+\.\d+", "an extension version such as 1.15.1")] | None = None
+    controllers: ControllersSpec = ControllersSpec()
     settings: dict[Line, SettingValue] = {}
     protected_settings: dict[Line, SecretField] = {}
+
+    @property
+    def configuration_settings(self) -> dict[str, str]:
+        """The extension's configurationSettings: the free-form settings, then the typed controllers' keys (a key is
+        never in both: the spec refuses that)."""
+        return {**self.settings, **self.controllers.configuration_settings()}
 
 
 class _Reconciled(SpecModel):
@@ -528,6 +721,7 @@ class _Reconciled(SpecModel):
 
 
 GIT_REF_KEYS = ("branch", "tag", "semver", "commit")  # the keys a git source's ref is written with
+GitHubAppNumber = Annotated[int, Field(ge=1)]  # a GitHub App's ID, an installation's ID
 
 
 class GitSource(_Reconciled):
@@ -542,6 +736,11 @@ class GitSource(_Reconciled):
     ssh_known_hosts: KnownHosts | None = None
     https_ca_cert: Text | None = Field(default=None, alias="httpsCACert")
     provider: Literal["Generic", "Azure", "GitHub"] | None = None
+    # A GitHub App (provider: GitHub). The 2025-04-01 API has no body fields for it: the program sends the three as
+    # protected settings, under the keys Flux's GitHub App secret takes, which are also their names here.
+    github_app_id: GitHubAppNumber | None = Field(default=None, alias="githubAppID")
+    github_app_installation_id: GitHubAppNumber | None = Field(default=None, alias="githubAppInstallationID")
+    github_app_private_key: SecretField | None = Field(default=None, alias="githubAppPrivateKey")
 
     @property
     def is_ssh(self) -> bool:
@@ -581,6 +780,55 @@ class AzureBlobSource(_Reconciled):
     managed_identity: ManagedIdentity | None = None
 
 
+OCI_DIGEST = r"sha256:[0-9a-f]{64}"
+# A key of a Kubernetes Secret's data (the verification keys become one): letters, digits, '-', '_' and '.'.
+SecretDataKey = Annotated[
+    str, pattern(r"[-._a-zA-Z0-9]{1,253}", "a key name (1-253 letters, digits, '-', '_' or '.', such as cosign.pub)")
+]
+
+
+class MatchOidcIdentity(SpecModel):
+    """Who may have signed an artifact (cosign keyless): regular expressions over the signing certificate's OIDC
+    issuer and subject."""
+
+    issuer: Line
+    subject: Line
+
+
+class OciVerify(SpecModel):
+    provider: Literal["cosign", "notation"]
+    verification_config: dict[SecretDataKey, SecretField] = {}  # trusted public keys or certificates, by file name
+    match_oidc_identity: list[MatchOidcIdentity] = []
+
+
+class OciTlsConfig(SpecModel):
+    client_certificate: SecretField | None = None
+    private_key: SecretField | None = None
+    ca_certificate: SecretField | None = None
+
+
+class OciSource(_Reconciled):
+    """An OCI artifact (`ociRepository` of the 2025-04-01 API)."""
+
+    url: Line
+    tag: Line | None = None
+    semver: Line | None = None
+    digest: Annotated[str, pattern(OCI_DIGEST, "an artifact digest (sha256: and 64 lower-case hex)")] | None = None
+    insecure: bool = False  # plain HTTP to the registry; a policy violation (flux-oci-verified)
+    use_workload_identity: bool = False
+    service_account_name: Annotated[str, pattern(_DNS_SUBDOMAIN.pattern, "a Kubernetes object name")] | None = None
+    verify: OciVerify | None = None
+    tls_config: OciTlsConfig | None = None
+
+    @property
+    def ref(self) -> str | None:
+        """What the source tracks: `digest sha256:...`, `semver >=1.0`, `tag v1.0.0`."""
+        for what in ("digest", "semver", "tag"):
+            if value := getattr(self, what):
+                return f"{what} {value}"
+        return None
+
+
 class SubstituteFrom(SpecModel):
     kind: Literal["ConfigMap", "Secret"]
     name: Annotated[str, pattern(_DNS_SUBDOMAIN.pattern, "a Kubernetes object name")]
@@ -611,11 +859,32 @@ class ConfigurationSpec(SpecModel):
     git: GitSource | None = None
     bucket: BucketSource | None = None
     azure_blob: AzureBlobSource | None = None
+    oci: OciSource | None = None
     kustomizations: dict[str, KustomizationSpec]
+    # Take over the live Flux configuration of this name on the cluster (one the azure-native resource created) when
+    # the configuration moves to the 2025-04-01 resource; without it that resource refuses to (README: Migrating).
+    adopt_live_configuration: bool = False
 
     @property
-    def source_kind(self) -> Literal["GitRepository", "Bucket", "AzureBlob"]:
-        return "GitRepository" if self.git else "Bucket" if self.bucket else "AzureBlob"
+    def source_kind(self) -> Literal["GitRepository", "Bucket", "AzureBlob", "OCIRepository"]:
+        if self.git:
+            return "GitRepository"
+        return "Bucket" if self.bucket else "AzureBlob" if self.azure_blob else "OCIRepository"
+
+    @property
+    def newer_api_needs(self) -> list[str]:
+        """What this configuration uses that the Flux configuration API pulumi-azure-native sends (2023-05-01) cannot
+        express; empty when it can."""
+        needs = ["an oci source"] if self.oci else []
+        if self.git and self.git.provider in ("Azure", "GitHub"):
+            needs.append(f"git provider {self.git.provider}")
+        return needs
+
+    @property
+    def flux_api(self) -> str:
+        """The Flux configuration API the program declares this configuration at: 2023-05-01 through azure-native's
+        resource while that API can express it, else 2025-04-01 through fluxfleet's own."""
+        return FLUX_API_LATEST if self.newer_api_needs else FLUX_API_AZURE_NATIVE
 
     def kustomization_order(self) -> list[str]:
         """Kustomization names, each after the ones it depends on (validated acyclic)."""
@@ -688,9 +957,79 @@ def _semantic_issues(spec: StackSpec) -> Iterator[tuple[Loc, str]]:
     extension = spec.flux.extension
     if extension.version and extension.auto_upgrade_minor_version:
         yield ("flux", "extension", "version"), "a pinned version needs autoUpgradeMinorVersion: false"
+    if extension.version and (problem := extension_pin_problem(extension.version)):
+        yield ("flux", "extension", "version"), problem
+    yield from _controllers_issues(extension, has_configurations=bool(spec.flux.configurations))
     for name, configuration in spec.flux.configurations.items():
         yield from _configuration_issues(("flux", "configurations", name), name, configuration)
     yield from _flux_object_collisions(spec.flux.configurations)
+    yield from _source_identity_issues(spec)
+
+
+WORKLOAD_IDENTITY_SETTINGS = ("workloadIdentity.enable", "workloadIdentity.azureClientId")
+
+
+def extension_workload_identity(extension: ExtensionSpec) -> str | None:
+    """The client ID of the managed identity the Flux extension's controllers run as (workload identity), or None when
+    the extension's settings do not turn it on: typed (controllers.workloadIdentity) or free-form."""
+    settings = extension.configuration_settings
+    enable, client_id = (settings.get(key) for key in WORKLOAD_IDENTITY_SETTINGS)
+    return client_id if str(enable).lower() == "true" and client_id else None
+
+
+def identity_sources(spec: StackSpec) -> list[tuple[str, Loc]]:
+    """The configurations whose source authenticates as the Flux extension's workload identity (git provider Azure, an
+    oci source with useWorkloadIdentity), with the key that says so."""
+    found = []
+    for name, configuration in spec.flux.configurations.items():
+        loc: Loc = ("flux", "configurations", name)
+        if configuration.git is not None and configuration.git.provider == "Azure":
+            found.append((name, (*loc, "git", "provider")))
+        elif configuration.oci is not None and configuration.oci.use_workload_identity:
+            found.append((name, (*loc, "oci", "useWorkloadIdentity")))
+    return found
+
+
+def _source_identity_issues(spec: StackSpec) -> Iterator[tuple[Loc, str]]:
+    """A source that authenticates as the extension's workload identity needs it on. (An AKS cluster's OIDC issuer and
+    workload identity the program always turns on; an Arc cluster's, preflight reads.)"""
+    if extension_workload_identity(spec.flux.extension) is not None:
+        return
+    message = (
+        "authenticates as the Flux extension's workload identity, which is off: set "
+        "flux.extension.controllers.workloadIdentity {enable: true, azureClientId: CLIENT_ID} "
+        "(the managed identity with the federated credential `fluxfleet preflight` prints)"
+    )
+    for _, loc in identity_sources(spec):
+        yield loc, message
+
+
+def _controllers_issues(extension: ExtensionSpec, *, has_configurations: bool) -> Iterator[tuple[Loc, str]]:
+    """The typed controller settings against the free-form ones and against each other."""
+    controllers = extension.controllers
+    for setting in EXTENSION_SETTINGS:
+        if setting.value_in(controllers) is not None and setting.key in extension.settings:
+            elsewhere = key_path(("flux", "extension", "settings", setting.key))
+            yield setting.loc, f"{setting.key} is set twice, here and as {elsewhere}: keep this one, remove the other"
+    here = ("flux", "extension", "controllers")
+    identity = controllers.workload_identity
+    if identity.enable and identity.azure_client_id is None:
+        needed = "the client ID of the managed identity that holds the federated credentials"
+        yield (*here, "workloadIdentity", "azureClientId"), f"required with enable: true: {needed}"
+    if identity.azure_client_id is not None and not identity.enable:
+        yield (*here, "workloadIdentity", "azureClientId"), "the extension reads it only with enable: true"
+    kustomize = controllers.kustomize
+    if kustomize.enabled is False:
+        for field in ("concurrent", "requeue_dependency"):
+            if getattr(kustomize, field) is not None:
+                yield (*here, "kustomize", to_camel(field)), "the kustomize controller is off (enabled: false)"
+    if has_configurations:
+        for name, does in (("source", "fetches their sources"), ("kustomize", "applies their kustomizations")):
+            if getattr(controllers, name).enabled is False:
+                yield (*here, name, "enabled"), f"the Flux configurations need the {name} controller: it {does}"
+    if controllers.image_automation.enabled and not controllers.image_reflector.enabled:
+        why = "image automation acts on the reflector's image policies"
+        yield (*here, "imageAutomation", "enabled"), f"needs imageReflector.enabled: true ({why})"
 
 
 def _flux_object_collisions(configurations: Mapping[str, ConfigurationSpec]) -> Iterator[tuple[Loc, str]]:
@@ -786,18 +1125,26 @@ def _node_pool_os_issues(loc: Loc, pool: NodePool, cluster: ClusterSpec) -> Iter
 def _configuration_issues(loc: Loc, name: str, configuration: ConfigurationSpec) -> Iterator[tuple[Loc, str]]:
     if problem := dns_label_problem(name):
         yield loc, f"configuration name {problem}"
-    sources = [key for key in ("git", "bucket", "azure_blob") if getattr(configuration, key) is not None]
+    sources = [key for key in ("git", "bucket", "azure_blob", "oci") if getattr(configuration, key) is not None]
     if len(sources) != 1:
         found = ", ".join(to_camel(s) for s in sources) or "none"
-        yield loc, f"set exactly one source: git, bucket or azureBlob (found: {found})"
+        yield loc, f"set exactly one source: git, bucket, azureBlob or oci (found: {found})"
     if configuration.reconciliation_wait_duration and not configuration.wait_for_reconciliation:
         yield (*loc, "reconciliationWaitDuration"), "only with waitForReconciliation: true"
+    if configuration.adopt_live_configuration and not configuration.newer_api_needs:
+        message = (
+            f"only for a configuration on the {FLUX_API_LATEST} resource (an oci source, git provider Azure or "
+            f"GitHub): this one stays on azure-native's ({FLUX_API_AZURE_NATIVE}), which never takes over a live one"
+        )
+        yield (*loc, "adoptLiveConfiguration"), message
     if configuration.git:
         yield from _git_issues((*loc, "git"), configuration.git)
     if configuration.bucket:
         yield from _bucket_issues((*loc, "bucket"), configuration.bucket)
     if configuration.azure_blob:
         yield from _blob_issues((*loc, "azureBlob"), configuration.azure_blob)
+    if configuration.oci:
+        yield from _oci_issues((*loc, "oci"), configuration.oci)
     for key in sources:
         if problem := getattr(configuration, key).timeout_issue():
             yield (*loc, to_camel(key), "timeout"), problem
@@ -825,12 +1172,113 @@ def _git_issues(loc: Loc, git: GitSource) -> Iterator[tuple[Loc, str]]:
         if (git.https_user is None) != (git.https_key is None):
             missing = "httpsKey" if git.https_key is None else "httpsUser"
             yield (*loc, missing), "httpsUser and httpsKey go together"
-    if git.provider not in (None, "Generic"):
-        # pulumi-azure-native sends fluxConfigurations API 2023-05-01, which has no `provider`.
-        yield (
-            (*loc, "provider"),
-            f"provider {shown(git.provider)} needs a newer Flux configuration API than fluxfleet sends",
-        )
+    yield from _git_provider_issues(loc, git)
+
+
+# Azure DevOps, the only git host `provider: Azure` authenticates to (workload identity): the 2025-04-01 API's words.
+AZURE_DEVOPS_HOST = re.compile(r"(dev\.azure\.com|[a-z0-9-]+\.visualstudio\.com)", re.IGNORECASE)
+# A GitHub App's fields and their keys (in the stack file and in the protected settings the program sends).
+GITHUB_APP_KEYS = {
+    "github_app_id": "githubAppID",
+    "github_app_installation_id": "githubAppInstallationID",
+    "github_app_private_key": "githubAppPrivateKey",
+}
+
+
+def _git_provider_issues(loc: Loc, git: GitSource) -> Iterator[tuple[Loc, str]]:
+    """`provider: Azure` authenticates as the Flux extension's workload identity, `provider: GitHub` as a GitHub App:
+    neither goes with a key of its own (httpsKey, sshPrivateKey), and the App's keys go with GitHub only."""
+    app = {key: getattr(git, key) for key in GITHUB_APP_KEYS}
+    app_keys = [GITHUB_APP_KEYS[key] for key, value in app.items() if value is not None]
+    if git.provider in ("Azure", "GitHub"):
+        if not git.url.startswith("https://"):
+            yield (*loc, "url"), f"provider {git.provider} fetches over https://: use the repository's https:// URL"
+        for key in ("https_user", "https_key", "ssh_private_key", "ssh_known_hosts"):
+            if getattr(git, key) is not None:
+                yield (*loc, to_camel(key)), f"provider {git.provider} authenticates without it: remove it"
+    if git.provider == "Azure":
+        host = git.url.removeprefix("https://").split("/", 1)[0]
+        if git.url.startswith("https://") and not AZURE_DEVOPS_HOST.fullmatch(host):
+            message = (
+                f"provider Azure authenticates to Azure DevOps (dev.azure.com), not {shown(host)}: "
+                "use provider GitHub for GitHub, Generic for other hosts"
+            )
+            yield (*loc, "url"), message
+        for key in app_keys:
+            yield (*loc, key), "a GitHub App's key: only with provider: GitHub"
+    elif git.provider == "GitHub":
+        required = "required with provider: GitHub (the GitHub App's ID, installation ID and private key)"
+        for key, value in app.items():
+            if value is None:
+                yield (*loc, GITHUB_APP_KEYS[key]), required
+    else:
+        for key in app_keys:
+            yield (*loc, key), "a GitHub App's key: only with provider: GitHub"
+
+
+def oci_url_problem(url: str) -> str | None:
+    """What is wrong with an OCI repository URL, if anything: `oci://REGISTRY/REPOSITORY`, without credentials, a tag
+    or a digest (those are keys of their own)."""
+    if not url.startswith("oci://"):
+        return "the URL must start with oci:// (oci://REGISTRY/REPOSITORY)"
+    authority, _, path = url[len("oci://") :].partition("/")
+    if "@" in authority:
+        return "credentials inside the URL: use useWorkloadIdentity, or serviceAccountName with its image pull secret"
+    if not authority or not path.strip("/"):
+        return "an oci:// URL needs a registry host and a repository path"
+    if "@" in path or ":" in path.rsplit("/", 1)[-1]:
+        return "a tag or digest inside the URL: set tag, semver or digest instead"
+    return None
+
+
+COSIGN_KEY_SUFFIX = ".pub"  # Flux's cosign verification takes the keys of its secret that end so
+NOTATION_TRUST_POLICY = "trustpolicy.json"  # and notation its trust policy, with certificates (.crt, .pem)
+NOTATION_CERT_SUFFIXES = (".crt", ".pem")
+
+
+def _oci_issues(loc: Loc, oci: OciSource) -> Iterator[tuple[Loc, str]]:
+    if problem := oci_url_problem(oci.url):
+        yield (*loc, "url"), problem
+    refs = [key for key in ("tag", "semver", "digest") if getattr(oci, key) is not None]
+    if len(refs) != 1:
+        yield loc, f"set exactly one of tag, semver or digest (found: {', '.join(refs) or 'none'})"
+    if oci.tls_config is not None:
+        tls = oci.tls_config
+        if oci.insecure:
+            yield (*loc, "insecure"), "insecure: true is plain HTTP: it cannot go with tlsConfig"
+        if (tls.client_certificate is None) != (tls.private_key is None):
+            missing = "privateKey" if tls.private_key is None else "clientCertificate"
+            yield (*loc, "tlsConfig", missing), "clientCertificate and privateKey go together"
+        if tls.client_certificate is None and tls.private_key is None and tls.ca_certificate is None:
+            yield (*loc, "tlsConfig"), "set clientCertificate with privateKey, caCertificate, or both"
+    if oci.verify is not None:
+        yield from _verify_issues((*loc, "verify"), oci.verify)
+
+
+def _verify_issues(loc: Loc, verify: OciVerify) -> Iterator[tuple[Loc, str]]:
+    keys = list(verify.verification_config)
+    if verify.provider == "cosign":
+        for key in keys:
+            if not key.endswith(COSIGN_KEY_SUFFIX):
+                yield (*loc, "verificationConfig", key), f"a cosign public key's name ends in {COSIGN_KEY_SUFFIX}"
+        if not keys and not verify.match_oidc_identity:
+            message = (
+                "say whose signatures count: verificationConfig (cosign public keys) or matchOidcIdentity (keyless); "
+                "keyless without it accepts any signer"
+            )
+            yield loc, message
+    else:
+        if verify.match_oidc_identity:
+            yield (*loc, "matchOidcIdentity"), "only with provider: cosign (keyless verification)"
+        if NOTATION_TRUST_POLICY not in keys or not any(key.endswith(NOTATION_CERT_SUFFIXES) for key in keys):
+            message = f"notation needs {NOTATION_TRUST_POLICY} and at least one certificate (.crt or .pem)"
+            yield (*loc, "verificationConfig"), message
+    unanchored = "anchor the expression with ^ and $: unanchored, it also matches identities you did not mean"
+    for index, identity in enumerate(verify.match_oidc_identity):
+        for key in ("issuer", "subject"):
+            expression = getattr(identity, key)
+            if not (expression.startswith("^") and expression.endswith("$")):
+                yield (*loc, "matchOidcIdentity", index, key), unanchored
 
 
 def git_url_problem(url: str) -> str | None:
@@ -950,6 +1398,59 @@ def secret_sources(spec: StackSpec) -> list[tuple[Loc, SecretSource]]:
     return found
 
 
+# Where a plaintext credential found in a stack file goes instead: by where it was found.
+_SECRET_FIELD_REMEDY = (
+    "put it in a secret field, as a Key Vault reference {keyVault: VAULT, secret: NAME} "
+    "or with `pulumi config set --secret --path`"
+)
+_SETTINGS_REMEDY = (
+    "move it to protectedSettings, as a Key Vault reference {keyVault: VAULT, secret: NAME} "
+    "or with `pulumi config set --secret --path`"
+)
+_SUBSTITUTE_REMEDY = "keep it in a Kubernetes Secret and name that Secret in postBuild.substituteFrom"
+
+
+def _keyed_entry_remedy(loc: Loc) -> str | None:
+    """The remedy for a map entry whose key the user chose and whose value Flux gets in plain text (an extension
+    setting, a postBuild substitution), None elsewhere: there a key like `helm-password` says the value is a
+    credential, whatever it looks like."""
+    if len(loc) == 4 and loc[:3] == ("flux", "extension", "settings"):
+        return _SETTINGS_REMEDY
+    if len(loc) == 8 and loc[:2] == ("flux", "configurations") and loc[3] == "kustomizations":
+        return _SUBSTITUTE_REMEDY if loc[5:7] == ("postBuild", "substitute") else None
+    return None
+
+
+def plaintext_credential(loc: Loc, value: Any) -> str | None:
+    """What kind of credential the config value at `loc` (keys without the namespace) is, in plain text outside a
+    secret field; None when it is none. A string that looks like one (modules/spec/credentials.py), or an extension
+    setting or postBuild substitution whose key names one (`helm-password`, `DB_TOKEN`). Never the value itself."""
+    if not isinstance(value, str):
+        return None
+    keyed = _keyed_entry_remedy(loc) is not None
+    named = keyed and is_credential_key(loc[-1]) and bool(value.strip()) and not is_reference(value)
+    kind = "its key names one" if named else credential_kind(value)
+    return kind if kind and not is_secret_field(loc) else None
+
+
+def plaintext_credential_issues(raw: Mapping[str, Any]) -> Iterator[tuple[Loc, str]]:
+    """Every plaintext credential of a stack's config (keys without the namespace): its key path and a message that
+    says where it goes instead, never the value. A Pulumi secure value is no plaintext."""
+
+    def walk(value: Any, loc: Loc) -> Iterator[tuple[Loc, str]]:
+        if isinstance(value, Mapping) and not is_pulumi_secure(value):
+            for key, item in value.items():
+                yield from walk(item, (*loc, str(key)))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                yield from walk(item, (*loc, index))
+        elif kind := plaintext_credential(loc, value):
+            remedy = _keyed_entry_remedy(loc) or _SECRET_FIELD_REMEDY
+            yield loc, f"looks like a plaintext credential ({kind}): {remedy}"
+
+    return walk(raw, ())
+
+
 def key_vault_refs(spec: StackSpec) -> list[tuple[str, KeyVaultRef]]:
     """Every Key Vault reference of a stack with its config key path, in the order of the spec."""
     return [(key_path(loc), source) for loc, source in secret_sources(spec) if isinstance(source, KeyVaultRef)]
@@ -1000,12 +1501,14 @@ def parse_spec(
     *,
     file: str,
     default_location: Any = None,
+    environment: Any = None,
     plain_strings_are_secret: bool = False,
     origins: Origins | None = None,
 ) -> StackSpec:
     """Validate the `fluxfleet:` config of one stack (keys without the namespace) into a `StackSpec`.
 
-    `default_location` is `azure-native:location`, checked as `cluster.location` is.
+    `default_location` is `azure-native:location`, checked as `cluster.location` is. `environment` is
+    `azure-native:environment` (None: the stack file does not set it), checked against `cluster.cloud`.
     `plain_strings_are_secret` is true only when Pulumi says the `fluxfleet:flux` key is a secret, i.e. the
     engine decrypted a `pulumi config set --secret` value into it: a value of the stack file's own, never of a profile.
     `origins` says which file wrote each value (profiles.merge); each problem names that file. Default: `file`.
@@ -1015,7 +1518,12 @@ def parse_spec(
     issues = []
     if default_location is not None and (problem := location_problem(default_location)):
         issues.append(SpecIssue(file, "azure-native:location", problem))  # raised below, with the rest
-    context = {"plain_strings_are_secret": plain_strings_are_secret}
+    cluster = raw.get("cluster")
+    cloud = cluster.get("cloud") if isinstance(cluster, Mapping) else None
+    context = {
+        "plain_strings_are_secret": plain_strings_are_secret,
+        "cloud": cloud if isinstance(cloud, str) and cloud in CLOUDS else DEFAULT_CLOUD,  # where vault names are
+    }
     refused: set[Loc] = set()  # the parts pydantic refused (a configuration, the cluster, ...): their rules wait
     try:
         spec = StackSpec.model_validate(dict(raw), context=context, by_alias=True)
@@ -1038,6 +1546,8 @@ def parse_spec(
         for loc, message in _semantic_issues(spec)
         if checked(loc)
     ]
+    if checked(("cluster",)):
+        issues += cloud_issues(spec, environment, file, origins)
     for loc, source in secret_sources(spec):
         if not isinstance(source, ConfigSecret) or source.value is None or not checked(loc):
             continue  # a Key Vault secret is checked as it is read (modules/keyvault.py); an encrypted one is unknown
@@ -1045,9 +1555,54 @@ def parse_spec(
             issues.append(SpecIssue(origins.file_of(loc), key_path(loc), PLAINTEXT_SECRET))
         elif problem := secret_value_problem(loc, source.value):
             issues.append(SpecIssue(file, key_path(loc), problem))
+    # A credential outside a secret field is invalid input too, wherever it is, also where pydantic refused the part
+    # (once a key: a rule that already refused the value, e.g. a URL with a password in it, has said why).
+    reported = {issue.path for issue in issues}
+    for loc, message in plaintext_credential_issues(raw):
+        if key_path(loc) not in reported:
+            issues.append(SpecIssue(origins.file_of(loc), key_path(loc), message))
     if issues:
         raise SpecError(issues)
     return spec
+
+
+def cloud_issues(spec: StackSpec, environment: Any, file: str, origins: Origins) -> list[SpecIssue]:
+    """`azure-native:environment` (None: not set) against `cluster.cloud`, and Key Vault URIs of another cloud.
+
+    A cloud other than AzureCloud needs the environment written in the stack file, rather than the program setting
+    an explicit provider: every Pulumi command (`pulumi up`, `refresh`, `destroy`, `import`) then reads the same
+    cloud from the stack's config, and the resources of existing stacks keep their default provider (moving them to
+    an explicit one would be a provider change on every resource)."""
+    cloud = CLOUDS[spec.cluster.cloud]
+    cloud_key = key_path(("cluster", "cloud"))
+    issues = []
+    if environment is None and cloud.name != DEFAULT_CLOUD:
+        message = (
+            f"{cloud.name} needs `azure-native:environment: {cloud.environment}` in {file}: without it azure-native "
+            "deploys to the public cloud"
+        )
+        issues.append(SpecIssue(origins.file_of(("cluster", "cloud")), cloud_key, message))
+    elif environment is not None and (not isinstance(environment, str) or environment not in ENVIRONMENTS):
+        known = ", ".join(ENVIRONMENTS)
+        issues.append(SpecIssue(file, "azure-native:environment", f"{shown(environment)} is not one of {known}"))
+    elif environment is not None and ENVIRONMENTS[environment].name != cloud.name:
+        message = (
+            f"{environment!r} is {ENVIRONMENTS[environment].name}, but {cloud_key} is {cloud.name} "
+            f"(in {origins.file_of(('cluster', 'cloud'))}): azure-native would deploy to another cloud than fluxfleet "
+            f"reads; set `azure-native:environment: {cloud.environment}`, or change {cloud_key}"
+        )
+        issues.append(SpecIssue(file, "azure-native:environment", message))
+    suffixes = {other.key_vault_dns_suffix: other.name for other in CLOUDS.values()}
+    for loc, source in secret_sources(spec):
+        host = source.vault_url.split("/")[2] if isinstance(source, KeyVaultRef) else ""
+        elsewhere = suffixes.get(host.partition(".")[2])
+        if elsewhere is not None and elsewhere != cloud.name:
+            message = (
+                f"{host} is a Key Vault of {elsewhere}, but {cloud_key} is {cloud.name}: "
+                f"name the vault, or give its {cloud.key_vault_dns_suffix} URI"
+            )
+            issues.append(SpecIssue(origins.file_of(loc), key_path(loc), message))
+    return issues
 
 
 def _part_of(loc: Loc) -> Loc:

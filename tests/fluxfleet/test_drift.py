@@ -25,9 +25,10 @@ from fluxfleet.runner import OperationResult, PropertyChange, ResourceChange
 from fluxfleet.rollout.journal import Journal
 from fluxfleet.rollout.orchestrator import Rollout, Selection, new_run
 from fluxfleet.simulation import FakeClock, FakeRunner
-from modules.spec import Fleet, GateSpec, Stage, load_stack_file
+from modules.spec import ControllersSpec, Fleet, GateSpec, Stage, load_stack_file, parse_spec
 from tests.azure_transport import FakeCredential, ScriptedTransport, example
-from tests.conftest import STANDALONE_STACKS, CANARY, ROOT, fixture_file
+from tests.conftest import STANDALONE_STACKS, CANARY, ROOT, deploy, fixture_file
+from tests.modules.test_flux_extension import CLIENT_ID, CONTROLLERS
 from tests.fluxfleet.conftest import FakePulumi
 from tests.modules.test_keyvault import CHALLENGE, GET_SECRET
 
@@ -72,7 +73,7 @@ class Cluster:
         self.configurations = {"value": [compliant]}
         flux = copy.deepcopy(example(fixture_file(*EXTENSION_EXAMPLE)))
         flux["name"] = "flux"
-        flux["properties"].update(extensionType="microsoft.flux", currentVersion="1.16.3")
+        flux["properties"].update(extensionType="microsoft.flux", currentVersion="1.22.2")
         self.extensions = {"value": [flux]}
         self.secret = copy.deepcopy(example(fixture_file(*GET_SECRET)))
         self.secret["value"] = CANARY
@@ -244,6 +245,85 @@ def test_addon_key_casing_is_not_drift_but_a_changed_addon_is():
 def test_a_change_with_only_noise_still_counts_when_it_creates_or_deletes():
     noise = PropertyChange("configurationProtectedSettings", "add", None, "[secret]")
     assert len(infrastructure_findings(change(FLUX_TYPE, noise, op="create"))) == 1
+
+
+# --------------------------------------------------------------------------------------------- typed extension settings
+
+# The same settings as Azure may hold them: strings of its own spelling, and the extension's documented defaults for
+# the keys the program leaves unset.
+AZURE_SETTINGS = {
+    "helm-controller.enabled": "False",
+    "image-automation-controller.enabled": "TRUE",
+    "image-reflector-controller.enabled": "true",
+    "kustomize-controller.concurrent": "6",
+    "kustomize-controller.requeue-dependency": "90s",
+    "multiTenancy.enforce": "false",
+    "workloadIdentity.enable": "true",
+    "workloadIdentity.azureClientId": CLIENT_ID.upper(),
+    "source-controller.enabled": "true",
+    "kustomize-controller.enabled": "true",
+    "notification-controller.enabled": "true",
+    "useKubeletIdentity": "false",
+}
+
+
+def settings_changes(azure: dict[str, str], sent: dict[str, str]) -> list[PropertyChange]:
+    """The engine's detailed diff of configurationSettings, key by key, between Azure's state and the program."""
+    kinds = {(True, True): "update", (True, False): "delete", (False, True): "add"}
+    return [
+        PropertyChange(
+            f'configurationSettings["{key}"]', kinds[key in azure, key in sent], azure.get(key), sent.get(key)
+        )
+        for key in sorted({*azure, *sent})
+        if azure.get(key) != sent.get(key)
+    ]
+
+
+def test_typed_controller_settings_round_trip_and_azures_strings_are_no_drift(raw):
+    """spec → the configurationSettings keys the program sends (strings) → back to the same typed settings; and Azure
+    holding them as its own strings, with its defaults for the keys left unset, is no drift."""
+    raw["flux"]["extension"] = {"controllers": CONTROLLERS}
+    spec = parse_spec(raw, file="stacks/Pulumi.test.yaml").flux.extension
+    sent = deploy(raw).one("kubernetesconfiguration:Extension").inputs["configurationSettings"]
+    assert sent == spec.configuration_settings and all(isinstance(value, str) for value in sent.values())
+    assert sent["kustomize-controller.requeue-dependency"] == "1m30s"
+    assert ControllersSpec.from_configuration_settings(sent) == spec.controllers
+
+    noise = settings_changes(AZURE_SETTINGS, sent)
+    assert len(noise) == 8  # differences as text: every one of them means the same
+    assert infrastructure_findings(change(EXTENSION_TYPE, *noise)) == []
+    whole_map = PropertyChange("configurationSettings", "update", AZURE_SETTINGS, sent)
+    assert infrastructure_findings(change(EXTENSION_TYPE, whole_map)) == []
+    split_key = PropertyChange("configurationSettings.multiTenancy.enforce", "update", "False", "false")
+    assert infrastructure_findings(change(EXTENSION_TYPE, split_key)) == []
+
+
+@pytest.mark.parametrize(
+    ("key", "azure"),
+    [
+        ("kustomize-controller.concurrent", "4"),  # a typed value that differs
+        ("kustomize-controller.requeue-dependency", "30s"),
+        ("workloadIdentity.azureClientId", "ffffffff-1111-2222-3333-444455556666"),
+        ("notification-controller.enabled", "false"),  # unset, and not the extension's default
+        ("useKubeletIdentity", "true"),
+        ("kustomize-controller.log-level", "debug"),  # a key nobody typed: Azure has it, the program does not
+    ],
+)
+def test_a_setting_that_really_differs_is_drift(raw, key, azure):
+    raw["flux"]["extension"] = {"controllers": CONTROLLERS}
+    sent = parse_spec(raw, file="stacks/Pulumi.test.yaml").flux.extension.configuration_settings
+    [finding] = infrastructure_findings(change(EXTENSION_TYPE, *settings_changes({**AZURE_SETTINGS, key: azure}, sent)))
+    assert key in finding.message
+    whole_map = PropertyChange("configurationSettings", "update", {**AZURE_SETTINGS, key: azure}, sent)
+    assert len(infrastructure_findings(change(EXTENSION_TYPE, whole_map))) == 1
+
+
+def test_a_stack_without_controllers_sees_the_extensions_defaults_as_no_drift():
+    defaults = {"multiTenancy.enforce": "true", "helm-controller.enabled": "true"}
+    unset = PropertyChange("configurationSettings", "delete", defaults, None)
+    assert infrastructure_findings(change(EXTENSION_TYPE, unset)) == []
+    opted_out = PropertyChange("configurationSettings", "delete", {"multiTenancy.enforce": "false"}, None)
+    assert len(infrastructure_findings(change(EXTENSION_TYPE, opted_out))) == 1
 
 
 # --------------------------------------------------------------------------------------------- Flux over ARM bodies

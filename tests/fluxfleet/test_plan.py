@@ -229,6 +229,49 @@ def test_a_missing_path_is_an_error_with_its_key_path(tmp_path):
     assert error["message"] == f"'./apps/stagin' is not a directory of the source (checked in {checkout})"
 
 
+def test_flux_objects_the_extension_no_longer_serves_are_errors_naming_file_and_object(tmp_path):
+    from tests.fluxfleet.test_flux_api_scan import EXPECTED_AT_V1, NEW, OLD, commit, git, write
+
+    repo = tmp_path / "repo"
+    write(repo, OLD)
+    git(repo, "init", "-q", "-b", "main")
+    commit(repo, "deprecated API versions", tag="v1.0.0")
+    write(repo, NEW)
+    commit(repo, "migrated")
+    stacks = fleet_with(tmp_path, **{"branch: main": "tag: v1.0.0"})
+    result = run("--stacks-dir", str(stacks), "--source", f"{EXAMPLE_REPO}={repo}", "--format", "json")
+    assert result.exit_code == 2
+    report = json.loads(result.stdout)
+    errors = report["stacks"][0]["errors"]
+    assert [e["message"] for e in errors] == EXPECTED_AT_V1
+    assert {(e["file"], e["path"]) for e in errors} == {
+        (f"{stacks}/Pulumi.dev.yaml", "fluxfleet:flux.configurations.platform")
+    }
+    [note] = report["notes"]  # the Helm template the repository holds: skipped, not a crash
+    assert "infrastructure/configs/chart/templates/deployment.yaml: not valid YAML" in note
+    assert f"note: {note}" in result.stderr.splitlines()
+    assert (
+        f"{stacks}/Pulumi.dev.yaml: fluxfleet:flux.configurations.platform: apps/base/podinfo/release.yaml: "
+        "HelmRelease podinfo uses helm.toolkit.fluxcd.io/v2beta1, which extension 1.23.0 no longer serves: "
+        "use helm.toolkit.fluxcd.io/v2"
+    ) in result.stderr.splitlines()
+    text = run("--stacks-dir", str(stacks), "--source", f"{EXAMPLE_REPO}={repo}")
+    assert text.exit_code == 2 and f"  i {note}" in text.stdout.splitlines()
+    (tmp_path / "main").mkdir()
+    main = fleet_with(tmp_path / "main")  # branch main: the GA versions
+    assert run("--stacks-dir", str(main), "--source", f"{EXAMPLE_REPO}={repo}").exit_code == 0
+
+
+def test_a_pinned_extension_version_outside_the_window_is_refused_with_file_and_key(tmp_path):
+    pinned = "extension: {releaseTrain: Stable, autoUpgradeMinorVersion: false, version: 1.20.4}"
+    stacks = fleet_with(tmp_path, **{"extension: {releaseTrain: Stable, autoUpgradeMinorVersion: true}": pinned})
+    result = run("--stacks-dir", str(stacks), "--format", "json")
+    assert result.exit_code == 2
+    [error] = json.loads(result.stdout)["stacks"][0]["errors"]
+    assert (error["file"], error["path"]) == (f"{stacks}/Pulumi.dev.yaml", "fluxfleet:flux.extension.version")
+    assert error["message"].startswith("1.20.4 is out of support: microsoft.flux supports 1.21 to 1.23")
+
+
 def test_bad_source_option_exits_2(in_root):
     result = run("--source", "no-equals-sign")
     assert result.exit_code == 2 and "expected URL=DIR" in result.stderr
@@ -252,18 +295,16 @@ def fleet_with(tmp_path: Path, **replacements: str) -> Path:
 
 
 UNPRUNED = {"apps: {path: ./apps/staging, prune: true": "apps: {path: ./apps/staging, prune: false"}
-PASSWORD_SETTING = {
-    "extension: {releaseTrain: Stable, autoUpgradeMinorVersion: true}": (
-        "extension:\n      settings: {helm.password: hunter2}"
-    )
-}
+# A mandatory violation of a valid stack (a plaintext credential is invalid input, exit 2: see the canary tests).
+OUT_OF_SUPPORT = {'kubernetesVersion: "1.35"': 'kubernetesVersion: "1.20"'}
 
 
 def test_an_advisory_violation_is_reported_and_does_not_fail(tmp_path):
     result = run("--stacks-dir", str(fleet_with(tmp_path, **UNPRUNED)), "--format", "json")
     assert result.exit_code == 0, result.output
     [stack] = json.loads(result.stdout)["stacks"]
-    assert stack["violations"] == [
+    assert {v["level"] for v in stack["violations"]} == {"advisory"}  # flux-source-identity too: dev's GitHub PAT
+    assert [v for v in stack["violations"] if v["policy"] == "flux-prune"] == [
         {
             "policy": "flux-prune",
             "level": "advisory",
@@ -276,18 +317,17 @@ def test_an_advisory_violation_is_reported_and_does_not_fail(tmp_path):
 
 
 def test_a_mandatory_violation_exits_1_in_every_format(tmp_path):
-    stacks = fleet_with(tmp_path, **PASSWORD_SETTING)
+    stacks = fleet_with(tmp_path, **OUT_OF_SUPPORT)
     for fmt in ("text", "json", "markdown", "sarif"):
         result = run("--stacks-dir", str(stacks), "--format", fmt)
         assert result.exit_code == 1, (fmt, result.output)
-        assert "flux-extension-settings-plain" in result.stdout
-        assert "hunter2" not in result.stderr  # a violation names the key, never the value
+        assert "aks-supported-version" in result.stdout
     text = run("--stacks-dir", str(stacks)).stdout
-    assert "✗ mandatory [flux-extension-settings-plain] flux configurationSettings.helm.password:" in text
+    assert "✗ mandatory [aks-supported-version] aks-dev-weu kubernetesVersion: '1.20' is out of support" in text
 
 
 def test_invalid_input_still_exits_2_over_a_violation(tmp_path):
-    stacks = fleet_with(tmp_path, **PASSWORD_SETTING)
+    stacks = fleet_with(tmp_path, **OUT_OF_SUPPORT)
     (stacks / "Pulumi.broken.yaml").write_text("config:\n  fluxfleet:cluster: {kind: gke}\n")
     assert run("--stacks-dir", str(stacks)).exit_code == 2
 
@@ -298,10 +338,12 @@ def test_policy_config_raises_lowers_and_disables_levels(tmp_path):
     config.write_text("flux-prune: mandatory\n")
     result = run("--stacks-dir", str(stacks), "--policy-config", str(config), "--format", "json")
     assert result.exit_code == 1
-    assert [v["level"] for v in json.loads(result.stdout)["stacks"][0]["violations"]] == ["mandatory"]
+    prune = [v for v in json.loads(result.stdout)["stacks"][0]["violations"] if v["policy"] == "flux-prune"]
+    assert [v["level"] for v in prune] == ["mandatory"]
     config.write_text('{"flux-prune": {"enforcementLevel": "disabled"}}')  # the pack's config shape, as JSON
     result = run("--stacks-dir", str(stacks), "--policy-config", str(config), "--format", "json")
-    assert result.exit_code == 0 and json.loads(result.stdout)["stacks"][0]["violations"] == []
+    violations = json.loads(result.stdout)["stacks"][0]["violations"]
+    assert result.exit_code == 0 and [v["policy"] for v in violations] == ["flux-source-identity"]
 
 
 @pytest.mark.parametrize(
@@ -325,7 +367,7 @@ def test_sarif_validates_against_the_sarif_schema_and_points_at_lines(tmp_path):
         pytest.fail(f"{SARIF_SCHEMA} is absent: run `make test`, which fetches it (tests/tools/fetch_schema.py)")
     import jsonschema
 
-    stacks = fleet_with(tmp_path, **UNPRUNED, **PASSWORD_SETTING)
+    stacks = fleet_with(tmp_path, **UNPRUNED, **OUT_OF_SUPPORT)
     add_broken_stack(stacks)
     result = run("--stacks-dir", str(stacks), "--format", "sarif")
     assert result.exit_code == 2
@@ -338,11 +380,11 @@ def test_sarif_validates_against_the_sarif_schema_and_points_at_lines(tmp_path):
     lines = (stacks / "Pulumi.dev.yaml").read_text().splitlines()
     by_rule = {r["ruleId"]: r for r in run_["results"]}
     assert rule_ids[by_rule["flux-prune"]["ruleIndex"]] == "flux-prune"
-    for rule_id, key in (("flux-prune", "apps:"), ("flux-extension-settings-plain", "settings:")):
+    for rule_id, key in (("flux-prune", "apps:"), ("aks-supported-version", "kubernetesVersion:")):
         location = by_rule[rule_id]["locations"][0]["physicalLocation"]
         assert location["artifactLocation"]["uri"].endswith("stacks/Pulumi.dev.yaml")
         assert lines[location["region"]["startLine"] - 1].strip().startswith(key)
-    assert by_rule["flux-extension-settings-plain"]["level"] == "error" and by_rule["flux-prune"]["level"] == "warning"
+    assert by_rule["aks-supported-version"]["level"] == "error" and by_rule["flux-prune"]["level"] == "warning"
     spec_error = by_rule["stack-spec"]
     broken = (stacks / "Pulumi.broken.yaml").read_text().splitlines()
     assert "dependsOn" in broken[spec_error["locations"][0]["physicalLocation"]["region"]["startLine"] - 1]

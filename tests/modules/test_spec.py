@@ -299,7 +299,7 @@ def test_many_errors_reported_together(raw):
 def test_exactly_one_source(raw):
     demo(raw)["bucket"] = {"url": "https://minio.example.com", "bucketName": "flux"}
     assert errors(raw) == [
-        f"{FILE}: fluxfleet:flux.configurations.demo: set exactly one source: git, bucket or azureBlob (found: git, bucket)"
+        f"{FILE}: fluxfleet:flux.configurations.demo: set exactly one source: git, bucket, azureBlob or oci (found: git, bucket)"
     ]
 
 
@@ -426,12 +426,12 @@ def test_features_are_namespace_slash_name(raw):
 
 
 def test_pinned_extension_version_needs_auto_upgrade_off(raw):
-    raw["flux"]["extension"] = {"version": "1.15.1"}
+    raw["flux"]["extension"] = {"version": "1.22.2"}
     assert errors(raw) == [
         f"{FILE}: fluxfleet:flux.extension.version: a pinned version needs autoUpgradeMinorVersion: false"
     ]
     raw["flux"]["extension"]["autoUpgradeMinorVersion"] = False
-    assert parse_spec(raw, file=FILE).flux.extension.version == "1.15.1"
+    assert parse_spec(raw, file=FILE).flux.extension.version == "1.22.2"
 
 
 def test_extension_settings_are_strings_and_protected_settings_secret(raw):
@@ -445,6 +445,102 @@ def test_extension_settings_are_strings_and_protected_settings_secret(raw):
     ]
     raw["flux"]["extension"]["protectedSettings"] = {"token": {"keyVault": "kv-test", "secret": "t"}}
     assert parse_spec(raw, file=FILE).flux.extension.settings == {"multiTenancy.enforce": "false", "replicas": "2"}
+
+
+CONTROLLERS = f"{FILE}: fluxfleet:flux.extension.controllers"
+CLIENT_ID = "0a1b2c3d-1111-2222-3333-444455556666"
+
+
+def test_typed_controller_settings_read_into_typed_values(raw):
+    raw["flux"]["extension"] = {
+        "controllers": {
+            "source": {"enabled": True},
+            "kustomize": {"concurrent": 8, "requeueDependency": "1m"},
+            "imageAutomation": {"enabled": True},
+            "imageReflector": {"enabled": True},
+            "multiTenancy": {"enforce": False},
+            "workloadIdentity": {"enable": True, "azureClientId": CLIENT_ID},
+            "useKubeletIdentity": False,
+        }
+    }
+    controllers = parse_spec(raw, file=FILE).flux.extension.controllers
+    assert controllers.kustomize.concurrent == 8 and controllers.kustomize.requeue_dependency == 60
+    assert controllers.multi_tenancy.enforce is False and controllers.workload_identity.azure_client_id == CLIENT_ID
+    assert controllers.helm.enabled is None  # unset: the extension's own default, no key sent
+
+
+@pytest.mark.parametrize(
+    ("controllers", "path", "message"),
+    [
+        ({"kustomize": {"concurrent": 0}}, "kustomize.concurrent", "Input should be greater than or equal to 1"),
+        ({"kustomize": {"concurrent": 101}}, "kustomize.concurrent", "Input should be less than or equal to 100"),
+        ({"kustomize": {"concurrent": "6"}}, "kustomize.concurrent", "Input should be a valid integer"),
+        (
+            {"kustomize": {"requeueDependency": "10ms"}},
+            "kustomize.requeueDependency",
+            "'10ms' is not a duration: use whole h, m and s units such as 30s, 10m or 1h30m, or a number of seconds",
+        ),
+        ({"helm": {"enabled": "false"}}, "helm.enabled", "Input should be a valid boolean"),
+        ({"multiTenancy": {"enforce": 1}}, "multiTenancy.enforce", "Input should be a valid boolean"),
+        (
+            {"workloadIdentity": {"enable": True, "azureClientId": "abc"}},
+            "workloadIdentity.azureClientId",
+            "'abc' is not a GUID",
+        ),
+        ({"kustomize": {"concurent": 6}}, "kustomize.concurent", "unknown key (did you mean 'concurrent'?)"),
+        ({"multiTenancy": {"enabled": False}}, "multiTenancy.enabled", "unknown key (allowed: enforce)"),
+        (
+            {"workloadIdentity": {"enable": True}},
+            "workloadIdentity.azureClientId",
+            "required with enable: true: the client ID of the managed identity that holds the federated credentials",
+        ),
+        (
+            {"workloadIdentity": {"azureClientId": CLIENT_ID}},
+            "workloadIdentity.azureClientId",
+            "the extension reads it only with enable: true",
+        ),
+        (
+            {"source": {"enabled": False}},
+            "source.enabled",
+            "the Flux configurations need the source controller: it fetches their sources",
+        ),
+        (
+            {"imageAutomation": {"enabled": True}},
+            "imageAutomation.enabled",
+            "needs imageReflector.enabled: true (image automation acts on the reflector's image policies)",
+        ),
+    ],
+)
+def test_bad_controller_settings_name_file_and_key(raw, controllers, path, message):
+    raw["flux"]["extension"] = {"controllers": controllers}
+    assert errors(raw) == [f"{CONTROLLERS}.{path}: {message}"]
+
+
+def test_without_configurations_the_source_and_kustomize_controllers_may_be_off(raw):
+    raw["flux"] = {"extension": {"controllers": {"kustomize": {"enabled": False, "requeueDependency": "5s"}}}}
+    assert errors(raw) == [
+        f"{CONTROLLERS}.kustomize.requeueDependency: the kustomize controller is off (enabled: false)"
+    ]
+    raw["flux"] = {"extension": {"controllers": {"source": {"enabled": False}, "kustomize": {"enabled": False}}}}
+    assert parse_spec(raw, file=FILE).flux.extension.configuration_settings == {
+        "source-controller.enabled": "false",
+        "kustomize-controller.enabled": "false",
+    }
+
+
+def test_a_key_both_typed_and_free_form_is_an_error_naming_both(raw):
+    raw["flux"]["extension"] = {
+        "controllers": {"multiTenancy": {"enforce": False}, "kustomize": {"concurrent": 4}},
+        "settings": {"multiTenancy.enforce": True, "kustomize-controller.concurrent": 4, "replicas": 2},
+    }
+    assert errors(raw) == [
+        f"{CONTROLLERS}.kustomize.concurrent: kustomize-controller.concurrent is set twice, here and as "
+        "fluxfleet:flux.extension.settings.kustomize-controller.concurrent: keep this one, remove the other",
+        f"{CONTROLLERS}.multiTenancy.enforce: multiTenancy.enforce is set twice, here and as "
+        "fluxfleet:flux.extension.settings.multiTenancy.enforce: keep this one, remove the other",
+    ]
+    del raw["flux"]["extension"]["controllers"]  # free-form alone, as before `controllers`, stays valid
+    assert parse_spec(raw, file=FILE).flux.extension.configuration_settings["multiTenancy.enforce"] == "true"
 
 
 # ------------------------------------------------------------------------------------------ stack files

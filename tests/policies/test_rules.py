@@ -21,12 +21,21 @@ CLUSTER = "containerservice:ManagedCluster"
 PEM = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----"
 
 
+SELF_HOSTED = "https://git.example.com/fluxcd/flux2-kustomize-helm-example"
+
+
+def hardened(raw: dict[str, Any]) -> dict[str, Any]:
+    """The test stack hardened like the examples, its repository on a self-hosted git server: there no identity can
+    replace the token (flux-source-identity), which GitHub's and Azure DevOps's can."""
+    raw["cluster"].update(networkPolicy="azure", authorizedIpRanges=["203.0.113.0/24"])
+    raw["flux"]["configurations"]["demo"]["git"]["url"] = SELF_HOSTED
+    return raw
+
+
 @pytest.fixture
 def compliant(raw) -> list[Resource]:
-    """The resources the real program registers for the test stack, hardened like the examples, as plan hands them
-    to the rules."""
-    raw["cluster"].update(networkPolicy="azure", authorizedIpRanges=["203.0.113.0/24"])
-    return [policy_view(record) for record in deploy(raw).records]
+    """The resources the real program registers for the test stack, hardened, as plan hands them to the rules."""
+    return [policy_view(record) for record in deploy(hardened(raw)).records]
 
 
 def one(resources: list[Resource], kind: str) -> Resource:
@@ -84,6 +93,21 @@ def _bucket(insecure: Any) -> Callable[[dict[str, Any]], None]:
     return change
 
 
+def _oci(verify: Any = None, insecure: bool = False) -> Callable[[dict[str, Any]], None]:
+    def change(props: dict[str, Any]) -> None:
+        props.pop("gitRepository")
+        props["sourceKind"] = "OCIRepository"
+        props["ociRepository"] = {
+            "url": "oci://ghcr.io/org/manifests",
+            "repositoryRef": {"tag": "v1"},
+            "insecure": insecure,
+        }
+        if verify is not None:
+            props["ociRepository"]["verify"] = verify
+
+    return change
+
+
 # rule id -> (kind changed, change that violates it, property path the violation names)
 VIOLATIONS: dict[str, tuple[str, Callable[[dict[str, Any]], None], str]] = {
     "flux-source-url-secure": (FLUX, _set("gitRepository.url", "http://example.com/r"), "gitRepository.url"),
@@ -94,6 +118,9 @@ VIOLATIONS: dict[str, tuple[str, Callable[[dict[str, Any]], None], str]] = {
     "flux-extension-present": (EXTENSION, _set("extensionType", "microsoft.azuremonitor.containers"), ""),
     "flux-extension-upgrades": (EXTENSION, _set("releaseTrain", "Preview"), "releaseTrain"),
     "flux-extension-settings-plain": (EXTENSION, _set("configurationSettings", {"git.password": "x"}), "configurationSettings.git.password"),
+    "flux-oci-verified": (FLUX, _oci(), "ociRepository.verify"),
+    "flux-source-identity": (FLUX, _set("azureBlob.accountKey", "[secret]"), "azureBlob.accountKey"),
+    "flux-workload-identity-ready": (FLUX, _set("gitRepository.provider", "Azure"), "gitRepository.provider"),
     "flux-prune": (FLUX, _set("kustomizations.apps.prune", False), "kustomizations.apps.prune"),
     "flux-sync-interval": (FLUX, lambda p: p["gitRepository"].update(syncIntervalInSeconds=30, timeoutInSeconds=30), "gitRepository.syncIntervalInSeconds"),
     "flux-production-ref-pinned": (CLUSTER, _set("tags", {"environment": "production"}), "gitRepository.repositoryRef"),
@@ -196,7 +223,7 @@ def test_a_bucket_with_insecure_false_passes(compliant):
 
 
 def test_a_pinned_extension_in_the_window_passes_and_an_old_one_does_not(compliant):
-    pinned = mutate(compliant, EXTENSION, lambda p: p.update(autoUpgradeMinorVersion=False, version="1.15.1"))
+    pinned = mutate(compliant, EXTENSION, lambda p: p.update(autoUpgradeMinorVersion=False, version="1.22.2"))
     assert not [v for v in evaluate(pinned) if v.policy == "flux-extension-upgrades"]
     old = mutate(compliant, EXTENSION, lambda p: p.update(autoUpgradeMinorVersion=False, version="1.6.3"))
     [violation] = [v for v in evaluate(old) if v.policy == "flux-extension-upgrades"]
@@ -268,6 +295,10 @@ def test_production_by_stack_tag_and_pinned_refs(compliant):
         "https://acct.blob.core.windows.net/c?sv=2022-11-02&sig=abcdefghijkl",
         "Server=db;User Id=app;Password=hunter22;",
         "LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQpNSUlFb3dJQkFBS0NBUUVB",  # a base64 PEM key
+        # The spec's list (modules/spec/credentials.py), one for the rules, the spec and every output:
+        "eyJhbGciOiJSUzI1NiJ9.eyJvaWQiOiJDYW5hcnkifQ.c2lnbmF0dXJlQ2FuYXJ5",  # a JWT
+        "https://oauth2:s3cr3tCanary@gitlab.example.com/o/r",  # a password in a URL
+        "Authorization: Bearer abc.def-ghi123",
     ],
 )
 def test_plaintext_credentials_are_found_unless_secret(compliant, value):
@@ -285,6 +316,26 @@ def test_plaintext_credentials_are_found_unless_secret(compliant, value):
 def test_ordinary_values_are_not_credentials(compliant, value):
     planted = mutate(compliant, CLUSTER, _set("tags", {"note": value}))
     assert not [v for v in evaluate(planted) if v.policy == "stack-no-plaintext-secrets"]
+
+
+def test_typed_controller_settings_pass_every_rule_and_a_secret_beside_them_is_still_caught(raw):
+    """The typed settings land in configurationSettings like free-form ones: a client ID is no credential, and the
+    rule that reads the extension's settings still sees every key."""
+    hardened(raw)
+    raw["flux"]["extension"] = {
+        "controllers": {
+            "multiTenancy": {"enforce": True},
+            "workloadIdentity": {"enable": True, "azureClientId": "0a1b2c3d-1111-2222-3333-444455556666"},
+            "kustomize": {"concurrent": 8, "requeueDependency": "10s"},
+        }
+    }
+    resources = [policy_view(record) for record in deploy(raw).records]
+    settings = one(resources, EXTENSION).props["configurationSettings"]
+    assert settings["workloadIdentity.azureClientId"] == "0a1b2c3d-1111-2222-3333-444455556666"
+    assert evaluate(resources) == []
+    leaked = mutate(resources, EXTENSION, lambda props: props["configurationSettings"].update({"git.token": "x"}))
+    [violation] = [v for v in evaluate(leaked) if v.policy == "flux-extension-settings-plain"]
+    assert violation.path == "configurationSettings.git.token"
 
 
 def test_a_plain_protected_setting_is_caught_by_plan(compliant):
@@ -308,7 +359,7 @@ def test_levels_can_be_raised_lowered_and_disabled(compliant):
 def test_node_pools_as_agent_pools_keep_the_rules_right(raw):
     """User pools are AgentPool resources now (issue 15): the cluster rules still see the one ManagedCluster with its
     system pool, nothing about a pool is a cluster violation, and the stack rules read the pools like any input."""
-    raw["cluster"].update(networkPolicy="azure", authorizedIpRanges=["203.0.113.0/24"])
+    hardened(raw)
     raw["cluster"]["nodePools"] += [
         {"name": "apps", "vmSize": "Standard_D8s_v5", "count": 2, "nodeLabels": {"team": "web"}},
         {"name": "win", "vmSize": "Standard_D4s_v5", "count": 1, "osType": "Windows"},

@@ -128,11 +128,12 @@ def test_a_shape_error_in_one_part_hides_no_rule_broken_in_another(raw):
     demo(raw)["git"]["bogus"] = 1  # shape: an unknown key
     configurations["other"]["kustomizations"]["apps"]["dependsOn"] = ["nope"]  # a rule across fields
     raw["cluster"]["nodePools"][0]["mode"] = "User"  # a rule of another section
-    raw["flux"]["extension"] = {"version": "1.15.1"}  # and another
+    raw["flux"]["extension"] = {"version": "1.22.2"}  # and another
     assert sorted(errors(raw)) == sorted(
         [
-            f"{FILE}: {GIT}.bogus: unknown key (allowed: branch, commit, httpsCACert, httpsKey, httpsUser, provider, "
-            "semver, sshKnownHosts, sshPrivateKey, syncInterval, tag, timeout, url)",
+            f"{FILE}: {GIT}.bogus: unknown key (allowed: branch, commit, githubAppID, githubAppInstallationID, "
+            "githubAppPrivateKey, httpsCACert, httpsKey, httpsUser, provider, semver, sshKnownHosts, sshPrivateKey, "
+            "syncInterval, tag, timeout, url)",
             f"{FILE}: fluxfleet:flux.configurations.other.kustomizations.apps.dependsOn[0]: unknown kustomization "
             "'nope' (known: apps, infra)",
             f"{FILE}: fluxfleet:cluster.nodePools: at least one node pool needs mode: System",
@@ -195,7 +196,18 @@ def full_stack() -> dict[str, Any]:
             "extension": {
                 "releaseTrain": "Stable",
                 "autoUpgradeMinorVersion": False,
-                "version": "1.15.1",
+                "version": "1.22.2",
+                "controllers": {
+                    "source": {"enabled": True},
+                    "kustomize": {"enabled": True, "concurrent": 6, "requeueDependency": "50s"},
+                    "helm": {"enabled": False},
+                    "notification": {"enabled": True},
+                    "imageAutomation": {"enabled": True},
+                    "imageReflector": {"enabled": True},
+                    "multiTenancy": {"enforce": True},
+                    "workloadIdentity": {"enable": True, "azureClientId": "00000000-0000-0000-0000-000000000004"},
+                    "useKubeletIdentity": False,
+                },
                 "settings": {"a": "b"},
                 "protectedSettings": {"token": kv},
             },
