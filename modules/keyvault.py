@@ -18,7 +18,7 @@ import pulumi
 from modules.clouds import cloud
 from modules.spec import ConfigSecret, KeyVaultRef, SecretSource
 from modules.spec.errors import Loc, key_path
-from modules.spec.stack import secret_value_problem
+from modules.spec.fields import secret_value_problem
 
 OFFLINE_PLACEHOLDER = "offline-placeholder"
 

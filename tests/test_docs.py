@@ -15,7 +15,8 @@ from pydantic import BaseModel
 
 from modules.spec.fleet import FleetSpec, PinSpec
 from modules.spec.profiles import PROFILES_KEY
-from modules.spec.stack import SpecModel, StackSpec, parse_duration
+from modules.spec.fields import SpecModel, parse_duration
+from modules.spec.stack import StackSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

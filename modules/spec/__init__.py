@@ -34,10 +34,12 @@ from modules.spec.origins import Origins
 from modules.spec.profiles import FLEET_FILE, PROFILES_DIR, ProfileLibrary
 from modules.spec.fleet import Fleet, GateSpec, PinSpec, Stage, load_fleet
 from modules.spec.policy import PolicyLevel, load_policy_levels
+from modules.spec.fields import (
+    DURATION_MAX,
+)
 from modules.spec.stack import (
     API_DEFAULT_INTERVAL,
     AZURE_DEVOPS_HOST,
-    DURATION_MAX,
     EXTENSION_SETTINGS,
     FLUX_API_AZURE_NATIVE,
     FLUX_API_LATEST,
@@ -71,6 +73,7 @@ from modules.spec.stack import (
     repository_key,
     same_extension_settings,
 )
+
 
 __all__ = [
     "AZURE_DEVOPS_HOST",

@@ -16,16 +16,8 @@ from pydantic import Field, ValidationError, model_validator
 from modules.spec.errors import SpecError, SpecIssue, key_path, listed, shown
 from modules.spec.files import read_text, read_yaml, yaml_round_trip
 from modules.spec.profiles import PROFILE_NAME, PROFILE_NAME_RULE
-from modules.spec.stack import (
-    GIT_REF_KEYS,
-    DnsLabel,
-    Duration,
-    Line,
-    SpecModel,
-    dns_label_problem,
-    pattern,
-    pydantic_issues,
-)
+from modules.spec.fields import DnsLabel, Duration, Line, SpecModel, dns_label_problem, pattern
+from modules.spec.stack import GIT_REF_KEYS, pydantic_issues
 
 
 # --------------------------------------------------------------------------------------------- the fleet rollout

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from modules.spec.errors import UNPRINTABLE, SpecError, SpecIssue, printable, shown
 from modules.spec.profiles import PROFILE_NAME, PROFILE_NAME_RULE, ProfileLibrary
-from modules.spec.stack import GUID
+from modules.spec.fields import GUID
 
 KEYS = ("kind", "rg", "location", "tag")
 KINDS = ("aks", "arc")
