@@ -219,8 +219,69 @@ def test_the_oci_body_is_the_official_examples_field_by_field(raw):
         assert api_default(SWAGGER, "FluxConfigurationProperties", path) is False  # the defaults they are
 
 
+def test_a_workload_identity_source_is_the_official_provider_example_field_by_field(raw):
+    """The stack that declares what CreateFluxConfigurationWithProvider.json creates (Azure DevOps through workload
+    identity: no credential at all) sends that body, but for what it says where the example leaves the defaults."""
+    raw["cluster"] = {"kind": "arc", "name": "clusterName1", "resourceGroup": "rg1", "subscriptionId": SUB}
+    with_identity(raw)["flux"]["configurations"] = {
+        "srs-fluxconfig": {
+            "namespace": "srs-namespace",
+            "scope": "cluster",
+            "git": {
+                "url": "https://dev.azure.com/org/proj/_git/arc-k8s-demo",
+                "branch": "master",
+                "provider": "Azure",
+                "httpsCACert": "examplecertificate",
+                "syncInterval": 600,
+                "timeout": 600,
+            },
+            "kustomizations": {
+                "srs-kustomization1": {
+                    "path": "./test/path",
+                    "syncInterval": 600,
+                    "timeout": 600,
+                    "wait": True,
+                    "postBuild": {
+                        "substitute": {"cluster_env": "prod", "replica_count": "2"},
+                        "substituteFrom": [{"kind": "ConfigMap", "name": "cluster-test", "optional": True}],
+                    },
+                },
+                "srs-kustomization2": {
+                    "path": "./other/test/path",
+                    "dependsOn": ["srs-kustomization1"],
+                    "syncInterval": 600,
+                    "timeout": 600,
+                    "retryInterval": 600,
+                    "prune": False,
+                    "wait": False,
+                    "postBuild": {
+                        "substituteFrom": [
+                            {"kind": "ConfigMap", "name": "cluster-values", "optional": True},
+                            {"kind": "Secret", "name": "secret-name", "optional": False},
+                        ]
+                    },
+                },
+            },
+            "waitForReconciliation": True,
+            "reconciliationWaitDuration": "PT30M",
+        }
+    }
+    ours = body(dynamic_props(deploy(raw), "srs-fluxconfig"))
+    theirs = official("CreateFluxConfigurationWithProvider.json")["parameters"]["fluxConfiguration"]
+    mine, expected = leaves(ours), leaves(theirs)
+    differences = {
+        ".".join(path): (expected.get(path, "-"), mine.get(path, "-"))
+        for path in {*mine, *expected}
+        if mine.get(path, "-") != expected.get(path, "-")
+    }
+    assert differences == {
+        # An empty dependsOn is no dependency: the program leaves it out, as azure-native's resource does.
+        "properties.kustomizations.srs-kustomization1.dependsOn": ([], "-"),
+    }
+
+
 def test_a_github_app_source_sends_the_example_git_fields_the_provider_and_its_keys_protected(raw):
-    """The 2025-04-01 examples have no provider: the git fields are CreateFluxConfiguration.json's, the provider is
+    """No 2025-04-01 example has a GitHub App: the git fields are CreateFluxConfiguration.json's, the provider is
     the swagger's enum, and the App's ID, installation and key go as protected settings under Flux's keys."""
     raw["flux"]["configurations"]["demo"]["git"].update(url="https://github.com/Azure/arc-k8s-demo", branch="master")
     raw["flux"]["configurations"]["demo"]["git"].update(syncInterval=600, timeout=600)
