@@ -34,44 +34,34 @@ from modules.spec.origins import Origins
 from modules.spec.profiles import FLEET_FILE, PROFILES_DIR, ProfileLibrary
 from modules.spec.fleet import Fleet, GateSpec, PinSpec, Stage, load_fleet
 from modules.spec.policy import PolicyLevel, load_policy_levels
-from modules.spec.fields import (
-    DURATION_MAX,
-)
+from modules.spec.fields import DURATION_MAX, dns_label_problem, parse_duration
+from modules.spec.secrets import ConfigSecret, KeyVaultRef, SecretSource, key_vault_ref_from_text
+from modules.spec.extension import EXTENSION_SETTINGS, ControllersSpec, ExtensionSpec, same_extension_settings
 from modules.spec.stack import (
     API_DEFAULT_INTERVAL,
     AZURE_DEVOPS_HOST,
-    EXTENSION_SETTINGS,
     FLUX_API_AZURE_NATIVE,
     FLUX_API_LATEST,
     GITHUB_APP_KEYS,
     AzureBlobSource,
     BucketSource,
     ClusterSpec,
-    ConfigSecret,
     ConfigurationSpec,
-    ControllersSpec,
-    ExtensionSpec,
     GitSource,
-    KeyVaultRef,
     KustomizationSpec,
     OciSource,
-    SecretSource,
     Stack,
     StackSpec,
     dependency_problems,
-    dns_label_problem,
     extension_workload_identity,
     flux_object_name_problems,
     git_url_problem,
     identity_sources,
-    key_vault_ref_from_text,
     key_vault_refs,
     kustomization_path_issues,
     oci_url_problem,
-    parse_duration,
     parse_spec,
     repository_key,
-    same_extension_settings,
 )
 
 

@@ -19,7 +19,6 @@ from pydantic import (
     PlainValidator,
     StringConstraints,
     ValidationError,
-    ValidationInfo,
 )
 from pydantic.alias_generators import to_camel
 
@@ -52,17 +51,16 @@ from modules.spec.fields import (
     Location,
     MaybeEmptyLine,
     MaybeEmptyText,
-    SettingValue,
     SpecModel,
     Text,
     dns_label_problem,
-    guid,
     location_problem,
-    parse_duration,
     pattern,
     secret_value_problem,
 )
+from modules.spec.extension import EXTENSION_SETTINGS, ExtensionSpec
 from modules.spec.files import check_expansion
+from modules.spec.secrets import ConfigSecret, KeyVaultRef, PLAINTEXT_SECRET, SecretField, SecretSource
 from modules.spec.origins import Origins
 
 
@@ -71,99 +69,6 @@ API_DEFAULT_INTERVAL = 600  # seconds: the sync interval and timeout the Flux co
 FLUX_API_AZURE_NATIVE = "2023-05-01"  # the fluxConfigurations API pulumi-azure-native 3.x sends
 FLUX_API_LATEST = "2025-04-01"  # the one modules/flux_configuration_v2025.py sends (OCI sources, git providers)
 FLUX_OBJECT_NAME_MAX = 63  # a Kubernetes object name; Flux names kustomizations `<configuration>-<kustomization>`
-
-
-# --------------------------------------------------------------------------------------------- secrets
-
-
-@dataclass(frozen=True)
-class KeyVaultRef:
-    """A secret kept in Azure Key Vault; only the reference is ever in config."""
-
-    vault: str  # a vault name, or its URI
-    secret: str
-    version: str | None = None
-    cloud: str = DEFAULT_CLOUD  # the stack's cluster.cloud: where a vault name is looked up
-
-    @property
-    def vault_url(self) -> str:
-        if self.vault.startswith("https://"):
-            return self.vault.rstrip("/") + "/"
-        return CLOUDS[self.cloud].vault_url(self.vault)
-
-    def __str__(self) -> str:
-        return f"keyvault:{self.vault}/{self.secret}" + (f"@{self.version}" if self.version else "")
-
-
-@dataclass(frozen=True)
-class ConfigSecret:
-    """A Pulumi secret config value. `value` is None when it is still encrypted (offline plan)."""
-
-    value: str | None = None
-
-    def __repr__(self) -> str:  # the value never reaches a repr, a log line or an error
-        return "ConfigSecret(encrypted)" if self.value is None else "ConfigSecret([secret])"
-
-    __str__ = __repr__
-
-
-SecretSource = KeyVaultRef | ConfigSecret
-
-_VAULT_NAME = re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$")
-_VAULT_URI = re.compile(r"^https://[a-zA-Z](?!.*--)[a-zA-Z0-9-]{1,22}[a-zA-Z0-9]\.vault\.[a-z0-9.]+/?$")
-_KV_SECRET_NAME = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
-_KV_VERSION = re.compile(r"^[0-9a-f]{32}$")
-
-
-def key_vault_ref(vault: Any, secret: Any, version: Any = None, cloud: str = DEFAULT_CLOUD) -> KeyVaultRef:
-    """A Key Vault reference with valid parts, or ValueError naming the part that is not (never its value)."""
-    if not isinstance(vault, str) or not (_VAULT_NAME.fullmatch(vault) or _VAULT_URI.fullmatch(vault)):
-        raise ValueError("keyVault must be a Key Vault name (3-24 letters, digits, hyphens) or its https URI")
-    if not isinstance(secret, str) or not _KV_SECRET_NAME.fullmatch(secret):
-        raise ValueError("secret must be a Key Vault secret name (1-127 letters, digits, hyphens)")
-    if version is not None and (not isinstance(version, str) or not _KV_VERSION.fullmatch(version)):
-        raise ValueError("version must be a Key Vault secret version (32 hex characters)")
-    if vault.startswith("https://"):  # a URI says its cloud (a stack's rules refuse one of another cloud)
-        suffix = vault.split("/")[2].partition(".")[2]
-        cloud = next((c.name for c in CLOUDS.values() if c.key_vault_dns_suffix == suffix), cloud)
-    return KeyVaultRef(vault, secret, version, cloud)
-
-
-def key_vault_ref_from_text(text: str, cloud: str = DEFAULT_CLOUD) -> KeyVaultRef:
-    """`VAULT/SECRET[@VERSION]` (VAULT a name or its https URI), as command-line options take a reference."""
-    vault, _, secret = text.rpartition("/")
-    secret, _, version = secret.partition("@")
-    return key_vault_ref(vault, secret, version or None, cloud)
-
-
-PLAINTEXT_SECRET = (
-    "plaintext secret: use a Key Vault reference {keyVault: NAME, secret: NAME} "
-    "or `pulumi config set --secret --path` for this key"
-)
-
-
-def _parse_secret_source(value: Any, info: ValidationInfo) -> SecretSource:
-    # Messages here never include the value: it may be the secret itself.
-    if isinstance(value, Mapping):
-        keys = set(value)
-        if keys == {"secure"}:
-            return ConfigSecret(None)  # `pulumi config set --secret`, as stored (encrypted) in the stack file
-        unknown = keys - {"keyVault", "secret", "version"}
-        if unknown:
-            raise ValueError(
-                f"unknown key(s) {', '.join(sorted(map(str, unknown)))} in a Key Vault reference "
-                "(allowed: keyVault, secret, version)"
-            )
-        cloud = (info.context or {}).get("cloud", DEFAULT_CLOUD)  # the stack's, for a vault given by name
-        return key_vault_ref(value.get("keyVault"), value.get("secret"), value.get("version"), cloud)
-    if isinstance(value, str):
-        if (info.context or {}).get("plain_strings_are_secret"):
-            return ConfigSecret(value)
-        raise ValueError(PLAINTEXT_SECRET)
-    raise ValueError("must be a Key Vault reference {keyVault: NAME, secret: NAME, version?} or a Pulumi secret")
-
-
-SecretField = Annotated[SecretSource, PlainValidator(_parse_secret_source)]
 
 
 # --------------------------------------------------------------------------------------------- models
@@ -315,177 +220,6 @@ class ClusterSpec(SpecModel):
     @property
     def is_aks(self) -> bool:
         return self.kind == "aks"
-
-
-# The extension's documented configuration settings, typed (`flux.extension.controllers`). A field left unset sends no
-# key, and the extension keeps its own value. EXTENSION_SETTINGS below is the one table of the keys they are sent as.
-CONCURRENT_MAX = 100  # reconciliations a controller runs at once: Flux's default is 4; more than this is a typo
-
-
-class ControllerSpec(SpecModel):
-    enabled: bool | None = None
-
-
-class KustomizeControllerSpec(ControllerSpec):
-    concurrent: Annotated[int, Field(ge=1, le=CONCURRENT_MAX)] | None = None
-    requeue_dependency: Duration | None = None
-
-
-class MultiTenancySpec(SpecModel):
-    enforce: bool | None = None
-
-
-class WorkloadIdentitySpec(SpecModel):
-    enable: bool | None = None
-    azure_client_id: Guid | None = None
-
-
-class ControllersSpec(SpecModel):
-    source: ControllerSpec = ControllerSpec()
-    kustomize: KustomizeControllerSpec = KustomizeControllerSpec()
-    helm: ControllerSpec = ControllerSpec()
-    notification: ControllerSpec = ControllerSpec()
-    image_automation: ControllerSpec = ControllerSpec()
-    image_reflector: ControllerSpec = ControllerSpec()
-    multi_tenancy: MultiTenancySpec = MultiTenancySpec()
-    workload_identity: WorkloadIdentitySpec = WorkloadIdentitySpec()
-    use_kubelet_identity: bool | None = None
-
-    def configuration_settings(self) -> dict[str, str]:
-        """The extension's settings keys for the fields that are set, with their values as the extension takes them
-        (strings: `true`, `6`, `50s`)."""
-        return {s.key: s.text(value) for s in EXTENSION_SETTINGS if (value := s.value_in(self)) is not None}
-
-    @classmethod
-    def from_configuration_settings(cls, settings: Mapping[str, str]) -> ControllersSpec:
-        """The typed fields the extension's settings keys hold (what Azure returns); other keys are not read.
-        Raises ValueError for a value that is not of its key's kind."""
-        tree: dict[str, Any] = {}
-        for setting in EXTENSION_SETTINGS:
-            if setting.key in settings:
-                *parents, last = setting.aliases
-                node = tree
-                for part in parents:
-                    node = node.setdefault(part, {})
-                node[last] = setting.parse(settings[setting.key])
-        return cls.model_validate(tree, by_alias=True)
-
-
-def go_duration(seconds: int) -> str:
-    """Seconds as a Go duration, as Flux's flags take one: 50 -> `50s`, 90 -> `1m30s`, 3600 -> `1h`."""
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return "".join(f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (secs, "s")) if n) or "0s"
-
-
-@dataclass(frozen=True)
-class ExtensionSetting:
-    """One documented setting of the extension: its key, the `controllers` field that holds it, the kind of its value
-    and the value the extension runs with when the key is not sent (None where the documentation gives none)."""
-
-    key: str
-    field: tuple[str, ...]  # attribute names from ControllersSpec down
-    kind: Literal["bool", "count", "duration", "guid"]
-    default: str | None = None
-
-    @property
-    def aliases(self) -> tuple[str, ...]:
-        return tuple(to_camel(name) for name in self.field)
-
-    @property
-    def loc(self) -> Loc:
-        return ("flux", "extension", "controllers", *self.aliases)
-
-    def value_in(self, controllers: ControllersSpec) -> Any:
-        value: Any = controllers
-        for name in self.field:
-            value = getattr(value, name)
-        return value
-
-    def text(self, value: Any) -> str:
-        """A field's value as the setting's string."""
-        if self.kind == "bool":
-            return "true" if value else "false"
-        return go_duration(value) if self.kind == "duration" else str(value)
-
-    def parse(self, text: Any) -> Any:
-        """A setting's string as the field's value; ValueError if it is not one (a setting set by hand, say)."""
-        if not isinstance(text, str):
-            raise ValueError(f"{shown(text)} is not a setting's string")
-        if self.kind == "bool":
-            if text.strip().lower() not in ("true", "false"):
-                raise ValueError(f"{shown(text)} is not true or false")
-            return text.strip().lower() == "true"
-        if self.kind == "count":
-            if not re.fullmatch(r"[0-9]{1,9}", text.strip()):
-                raise ValueError(f"{shown(text)} is not a whole number")
-            return int(text.strip())
-        if self.kind == "duration":
-            return parse_duration(text.strip())
-        return guid(text.strip())
-
-
-# The keys and their defaults, as Microsoft documents them (the spellings are the documentation's):
-# - `<controller>.enabled` (source, kustomize, helm, notification on; image-automation, image-reflector off),
-#   `useKubeletIdentity`, `workloadIdentity.enable` with `workloadIdentity.azureClientId`, and the kustomize
-#   controller's `kustomize-controller.concurrent` and `kustomize-controller.requeue-dependency` (Vertical scaling):
-#   https://learn.microsoft.com/azure/azure-arc/kubernetes/tutorial-use-gitops-flux2
-# - `multiTenancy.enforce` (on unless set to false):
-#   https://learn.microsoft.com/azure/azure-arc/kubernetes/conceptual-gitops-flux2#opt-out-of-multi-tenancy
-# The identities are off unless set to true. The docs give no default for the kustomize controller's arguments (Flux's
-# own are 4 and 30s; the extension may set others). Every other key the extension takes stays in free-form `settings`.
-EXTENSION_SETTINGS = (
-    ExtensionSetting("source-controller.enabled", ("source", "enabled"), "bool", "true"),
-    ExtensionSetting("kustomize-controller.enabled", ("kustomize", "enabled"), "bool", "true"),
-    ExtensionSetting("helm-controller.enabled", ("helm", "enabled"), "bool", "true"),
-    ExtensionSetting("notification-controller.enabled", ("notification", "enabled"), "bool", "true"),
-    ExtensionSetting("image-automation-controller.enabled", ("image_automation", "enabled"), "bool", "false"),
-    ExtensionSetting("image-reflector-controller.enabled", ("image_reflector", "enabled"), "bool", "false"),
-    ExtensionSetting("kustomize-controller.concurrent", ("kustomize", "concurrent"), "count"),
-    ExtensionSetting("kustomize-controller.requeue-dependency", ("kustomize", "requeue_dependency"), "duration"),
-    ExtensionSetting("multiTenancy.enforce", ("multi_tenancy", "enforce"), "bool", "true"),
-    ExtensionSetting("workloadIdentity.enable", ("workload_identity", "enable"), "bool", "false"),
-    ExtensionSetting("workloadIdentity.azureClientId", ("workload_identity", "azure_client_id"), "guid"),
-    ExtensionSetting("useKubeletIdentity", ("use_kubelet_identity",), "bool", "false"),
-)
-EXTENSION_SETTINGS_BY_KEY = {setting.key: setting for setting in EXTENSION_SETTINGS}
-
-
-def same_extension_setting(key: str, azure: Any, declared: Any) -> bool:
-    """Whether the value Azure holds for a settings key and the one the program sends (None: not sent) mean the same:
-    a typed key compares by value (`True` is `true`, `90s` is `1m30s`), and a key not sent is the same as the
-    extension's documented default for it; any other key compares as text."""
-    setting = EXTENSION_SETTINGS_BY_KEY.get(key)
-    if declared is None:
-        declared = setting.default if setting else None
-    if azure is None or declared is None or setting is None:
-        return azure == declared
-    try:
-        azure, declared = setting.parse(azure), setting.parse(declared)
-    except ValueError:
-        return azure == declared
-    return azure.lower() == declared.lower() if setting.kind == "guid" else azure == declared
-
-
-def same_extension_settings(azure: Mapping[str, Any], declared: Mapping[str, Any]) -> bool:
-    """Whether the extension's configurationSettings as Azure holds them and as the program sends them mean the same,
-    key by key (same_extension_setting)."""
-    return all(same_extension_setting(key, azure.get(key), declared.get(key)) for key in {*azure, *declared})
-
-
-class ExtensionSpec(SpecModel):
-    release_train: Literal["Stable", "Preview"] = "Stable"
-    auto_upgrade_minor_version: bool = True
-    version: Annotated[str, pattern(r"\d+\.\d+\.\d+", "an extension version such as 1.15.1")] | None = None
-    controllers: ControllersSpec = ControllersSpec()
-    settings: dict[Line, SettingValue] = {}
-    protected_settings: dict[Line, SecretField] = {}
-
-    @property
-    def configuration_settings(self) -> dict[str, str]:
-        """The extension's configurationSettings: the free-form settings, then the typed controllers' keys (a key is
-        never in both: the spec refuses that)."""
-        return {**self.settings, **self.controllers.configuration_settings()}
 
 
 class _Reconciled(SpecModel):

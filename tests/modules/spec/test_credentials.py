@@ -11,7 +11,7 @@ import pytest
 from modules.spec import SpecError, parse_spec, shown
 from modules.spec.credentials import credential_kind, masked
 from modules.spec.origins import Origins
-from modules.spec.stack import PLAINTEXT_SECRET
+from modules.spec.secrets import PLAINTEXT_SECRET
 
 FILE = "stacks/Pulumi.dev.yaml"
 TOKEN = "ghp_" + "Cr3dCanary0123456789abcdefXYZ"

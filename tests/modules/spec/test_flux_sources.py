@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from modules.spec import FLUX_API_AZURE_NATIVE, FLUX_API_LATEST, SpecError, parse_spec
-from modules.spec.stack import PLAINTEXT_SECRET
+from modules.spec.secrets import PLAINTEXT_SECRET
 from tests.conftest import BASE_STACK, CANARY
 from tests.modules.spec.ssh import private_key
 
