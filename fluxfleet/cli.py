@@ -472,11 +472,14 @@ def _stack_paths(command: str, stacks_dir: Path, names: list[str] | None) -> lis
 
 
 def _versions_notice() -> None:
-    """A line on stderr when the table of supported Kubernetes versions is more than six months old."""
-    from modules import kubernetes_versions
+    """A line on stderr for each dated table (supported Kubernetes versions, Flux extension releases) more than six
+    months old."""
+    from modules import flux_extension_versions, kubernetes_versions
 
-    if notice := kubernetes_versions.stale_notice(kubernetes_versions.today()):
-        _stderr(notice)
+    today = kubernetes_versions.today()
+    for table in (kubernetes_versions, flux_extension_versions):
+        if notice := table.stale_notice(today):
+            _stderr(notice)
 
 
 def _stderr(line: str) -> None:

@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from modules import dated_tables
+
 # Sources, read 2026-11-29:
 # - "Flux (GitOps) extension release notes": MicrosoftDocs/azure-management-docs,
 #   articles/azure-arc/kubernetes/flux-gitops-release-notes.md (ms.date 2026-06-11), published as
@@ -165,3 +167,9 @@ def removed_api(api_version: str, kind: str, target: Version) -> str | None:
     if replacement and replacement.split("/", 1)[0] == group:
         return replacement
     return f"an apiVersion of {group} that {shown(target)} serves"
+
+
+def stale_notice(on: date) -> str | None:
+    """One line for stderr when the table of releases is more than six months older than the date `on`, else None:
+    a release newer than the table is refused until it is updated."""
+    return dated_tables.stale_notice("microsoft.flux releases", AS_OF, on, f"{TABLE_FILE} from {RELEASE_NOTES}")

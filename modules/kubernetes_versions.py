@@ -8,7 +8,9 @@ cannot rot silently. To update it: re-read the sources below, change the table a
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
+
+from modules import dated_tables
 
 # Source: "Supported Kubernetes versions in Azure Kubernetes Service (AKS)",
 # https://learn.microsoft.com/azure/aks/supported-kubernetes-versions, and its AKS Kubernetes release calendar, read
@@ -20,7 +22,7 @@ AS_OF = date(2026, 11, 29)
 AKS_SUPPORTED_MINORS: tuple[tuple[int, int], ...] = ((1, 34), (1, 35), (1, 36), (1, 37))  # oldest first, no gap
 OLDEST, NEWEST = AKS_SUPPORTED_MINORS[0], AKS_SUPPORTED_MINORS[-1]
 
-STALE_AFTER = timedelta(days=183)  # six months: AKS retires a minor about every four months
+STALE_AFTER = dated_tables.STALE_AFTER
 TABLE_FILE = "modules/kubernetes_versions.py"
 
 
@@ -40,9 +42,5 @@ def today() -> date:
 
 def stale_notice(on: date) -> str | None:
     """One line for stderr when the table is more than six months older than the date `on`, else None."""
-    if on - AS_OF <= STALE_AFTER:
-        return None
-    return (
-        f"notice: the supported Kubernetes versions table is from {AS_OF.isoformat()}, more than six months old: "
-        f"update {TABLE_FILE} from https://learn.microsoft.com/azure/aks/supported-kubernetes-versions"
-    )
+    update = f"{TABLE_FILE} from https://learn.microsoft.com/azure/aks/supported-kubernetes-versions"
+    return dated_tables.stale_notice("supported Kubernetes versions", AS_OF, on, update)

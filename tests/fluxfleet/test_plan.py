@@ -419,7 +419,7 @@ NOTICE = "notice: the supported Kubernetes versions table is from 2026-11-29, mo
 
 
 @pytest.mark.parametrize("fmt", ["json", "text"])
-def test_a_stale_versions_table_is_one_notice_on_stderr_and_stdout_is_unchanged(in_root, monkeypatch, fmt):
+def test_each_stale_dated_table_is_one_notice_on_stderr_and_stdout_is_unchanged(in_root, monkeypatch, fmt):
     fresh = run("dev", "--format", fmt)
     monkeypatch.setattr(kubernetes_versions, "today", lambda: STALE)
     stale = run("dev", "--format", fmt)
@@ -428,7 +428,11 @@ def test_a_stale_versions_table_is_one_notice_on_stderr_and_stdout_is_unchanged(
     assert NOTICE not in fresh.stderr
     assert [line for line in stale.stderr.splitlines() if line.startswith("notice:")] == [
         f"{NOTICE}: update modules/kubernetes_versions.py from "
-        "https://learn.microsoft.com/azure/aks/supported-kubernetes-versions"
+        "https://learn.microsoft.com/azure/aks/supported-kubernetes-versions",
+        # the other dated table, of the Flux extension's releases, checked the same day
+        "notice: the microsoft.flux releases table is from 2026-11-29, more than six months old: update "
+        "modules/flux_extension_versions.py from "
+        "https://learn.microsoft.com/azure/azure-arc/kubernetes/flux-gitops-release-notes",
     ]
 
 

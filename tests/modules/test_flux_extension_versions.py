@@ -221,3 +221,14 @@ def test_a_served_api_version_is_no_finding(api_version):
 
 def test_every_replacement_is_served_by_the_latest_release():
     assert not set(REPLACEMENTS.values()) & removed_by(LATEST)
+
+
+def test_the_release_table_says_when_it_is_over_six_months_old():
+    from datetime import timedelta
+
+    from modules.flux_extension_versions import AS_OF, stale_notice
+
+    assert stale_notice(AS_OF + timedelta(days=183)) is None
+    notice = stale_notice(AS_OF + timedelta(days=184))
+    assert notice is not None and notice.startswith("notice: the microsoft.flux releases table is from 2026-11-29")
+    assert notice.endswith("flux-gitops-release-notes")
