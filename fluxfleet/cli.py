@@ -168,7 +168,7 @@ def plan(
     Exit codes: 0 all stacks valid and compliant, 1 a mandatory policy violated, 2 invalid input.
     """
     from fluxfleet.plan import plan_fleet
-    from fluxfleet.report import plan_lines, render
+    from fluxfleet.plan.report import plan_lines, render
     from modules.spec import SpecError, load_policy_levels
     from policies.rules import RULES_BY_ID
 
@@ -822,8 +822,8 @@ def drift(
     from fluxfleet.azure.status import AzureError
     from fluxfleet.azure.snapshot_reader import fleet_reader_of_stacks
     from fluxfleet.drift import Status, check_fleet
-    from fluxfleet.drift_report import card, render
-    from fluxfleet.notify import NotifyError, post_card, resolve_webhook
+    from fluxfleet.drift.report import card, render
+    from fluxfleet.drift.notify import NotifyError, post_card, resolve_webhook
     from fluxfleet.plan import display_path
     from fluxfleet.runner import RunnerError
     from modules.keyvault import KeyVaultReader

@@ -7,7 +7,7 @@ One table for everything that judges an extension version:
 - `preflight` and `rollout` refuse a pinned version that skips a required hop from the version installed
   (`skipped_hop`, through `fluxfleet/upgrade_path.py`);
 - `plan --source` reports the Flux objects of a source on an API version the target release no longer serves
-  (`removed_api`, through `fluxfleet/flux_api_scan.py`).
+  (`removed_api`, through `fluxfleet/plan/api_scan.py`).
 To update it: re-read the sources below, add the releases, and change AS_OF.
 """
 

@@ -59,7 +59,7 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakePulumi:
 @pytest.fixture
 def webhook(monkeypatch: pytest.MonkeyPatch):
     """A Teams webhook on localhost, its URL in TEAMS_WEBHOOK; it records what drift posts."""
-    from tests.fluxfleet.test_drift_cli import Webhook
+    from tests.fluxfleet.drift.test_drift_cli import Webhook
 
     hook = Webhook()
     monkeypatch.setenv("TEAMS_WEBHOOK", hook.url)

@@ -12,8 +12,8 @@ import fluxfleet.azure.arm as arm
 from fluxfleet.cli import app
 from tests.azure_transport import FakeCredential, ScriptedTransport
 from tests.conftest import CANARY, ROOT
-from tests.fluxfleet.test_drift import Cluster
-from tests.fluxfleet.test_drift_cli import SUB, scenario, validate_junit
+from tests.fluxfleet.drift.test_drift import Cluster
+from tests.fluxfleet.drift.test_drift_cli import SUB, scenario, validate_junit
 from tests.fluxfleet.test_preflight_cli import Azure
 
 REAL_READER = arm.ArmReader

@@ -19,8 +19,8 @@ from modules.cluster_ref import ClusterRef
 from modules.spec import load_stack_file
 from tests.azure_transport import FakeCredential, ScriptedTransport
 from tests.conftest import ROOT
-from tests.fluxfleet.test_drift import Cluster
-from tests.fluxfleet.test_drift_cli import SUB, scenario
+from tests.fluxfleet.drift.test_drift import Cluster
+from tests.fluxfleet.drift.test_drift_cli import SUB, scenario
 from tests.fluxfleet.test_preflight_cli import Azure
 
 AKS = ClusterRef.aks("aks-dev-weu", "rg-fleet-dev")

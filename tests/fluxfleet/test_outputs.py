@@ -16,8 +16,8 @@ import modules.keyvault
 from fluxfleet.cli import app
 from tests.azure_transport import FakeCredential, ScriptedTransport
 from tests.conftest import ROOT
-from tests.fluxfleet.test_drift import Cluster
-from tests.fluxfleet.test_drift_cli import SUB, scenario
+from tests.fluxfleet.drift.test_drift import Cluster
+from tests.fluxfleet.drift.test_drift_cli import SUB, scenario
 from tests.fluxfleet.test_preflight_cli import Azure
 
 FULL_DISK = Path("/dev/full")

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fluxfleet.cli import app
-from tests.fluxfleet.test_plan import fleet_with
+from tests.fluxfleet.plan.test_plan import fleet_with
 
 PASSWORD = "CanaryPw-7f3a-plaintext"
 PEM_BODY = "MIIEowCANARYpemBody0123456789abcdef"

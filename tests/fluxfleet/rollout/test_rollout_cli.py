@@ -248,7 +248,7 @@ def test_no_pulumi_cli_is_one_line_and_starts_no_run(project, monkeypatch, tmp_p
 
 
 def test_no_azure_token_for_the_gate_is_one_line_and_starts_no_run(project, fake, monkeypatch):
-    from tests.fluxfleet.test_drift_cli import NoToken, arm_reader
+    from tests.fluxfleet.drift.test_drift_cli import NoToken, arm_reader
 
     fake.scenario_path.write_text(json.dumps({"stacks": {}}))
     monkeypatch.setattr(arm, "ArmReader", lambda: arm_reader(NoToken()))

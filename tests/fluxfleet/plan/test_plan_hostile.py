@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from fluxfleet.cli import app
 from fluxfleet.mock_engine import RecordedResource
 from fluxfleet.plan import FleetPlan, KustomizationStep, StackPlan, plan_fleet
-from fluxfleet.report import render
+from fluxfleet.plan.report import render
 from modules.spec import SpecError, SpecIssue, stack_files
 from policies.rules import Violation
 from tests.conftest import STANDALONE_STACKS, ROOT

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from fluxfleet.junit import TestCase, junit_xml
+from fluxfleet.drift.junit import TestCase, junit_xml
 from tests.conftest import ROOT
 
 JUNIT_SCHEMA = ROOT / ".venv" / "share" / "junit-10.xsd"

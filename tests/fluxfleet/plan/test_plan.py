@@ -17,7 +17,7 @@ from fluxfleet.plan import FleetPlan, plan_fleet, pool_import_commands
 from modules import kubernetes_versions
 from modules.kubernetes_versions import AS_OF
 from modules.spec import stack_files
-from fluxfleet.report import render
+from fluxfleet.plan.report import render
 from tests.conftest import STANDALONE_STACKS, CANARY, ROOT, fixture_file
 from tests.modules.spec.ssh import DEPLOY_KEY, DeployKeyVault
 
@@ -230,7 +230,7 @@ def test_a_missing_path_is_an_error_with_its_key_path(tmp_path):
 
 
 def test_flux_objects_the_extension_no_longer_serves_are_errors_naming_file_and_object(tmp_path):
-    from tests.fluxfleet.test_flux_api_scan import EXPECTED_AT_V1, NEW, OLD, commit, git, write
+    from tests.fluxfleet.plan.test_api_scan import EXPECTED_AT_V1, NEW, OLD, commit, git, write
 
     repo = tmp_path / "repo"
     write(repo, OLD)

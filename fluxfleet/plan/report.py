@@ -16,7 +16,7 @@ from rich.tree import Tree
 from fluxfleet.mock_engine import RecordedResource
 from fluxfleet.plan import FleetPlan, Shared, StackPlan, migration_commands, pool_import_commands
 from modules.flux_configuration_v2025 import TYPE as V2025_TYPE
-from fluxfleet.sarif import to_sarif
+from fluxfleet.plan.sarif import to_sarif
 from modules.spec import listed, printable
 from policies.rules import Violation
 

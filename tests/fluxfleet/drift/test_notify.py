@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from fluxfleet.notify import MAX_LINES, Card, NotifyError, card_message, post_card, resolve_webhook
+from fluxfleet.drift.notify import MAX_LINES, Card, NotifyError, card_message, post_card, resolve_webhook
 from modules.spec import KeyVaultRef
 from tests.conftest import CANARY, SECRET_SIG
 

@@ -17,8 +17,8 @@ from azure.core.exceptions import ClientAuthenticationError
 from fluxfleet.cli import app
 from tests.azure_transport import FakeCredential, ScriptedTransport
 from tests.conftest import CANARY, ROOT
-from tests.fluxfleet.test_drift import EVENTS, Cluster
-from tests.fluxfleet.test_junit import junit_schema
+from tests.fluxfleet.drift.test_drift import EVENTS, Cluster
+from tests.fluxfleet.drift.test_junit import junit_schema
 
 SUB = "11111111-2222-3333-4444-555555555555"
 SCHEMA = json.loads((ROOT / "schemas" / "drift-report.schema.json").read_text())

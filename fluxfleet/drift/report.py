@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.text import Text
 
 from fluxfleet.drift import FleetDrift, Severity, StackDrift, Status
-from fluxfleet.junit import TestCase, junit_xml
-from fluxfleet.notify import Card
+from fluxfleet.drift.junit import TestCase, junit_xml
+from fluxfleet.drift.notify import Card
 from modules.spec import printable
 
 MARKS = {

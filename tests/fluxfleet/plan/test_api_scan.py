@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fluxfleet.flux_api_scan import FILE_MAX_BYTES, flux_api_issues, flux_objects
+from fluxfleet.plan.api_scan import FILE_MAX_BYTES, flux_api_issues, flux_objects
 from modules.spec import Stack, load_stack_file
 from tests.conftest import STANDALONE_STACKS, fixture_file
 from tests.git import git

@@ -15,7 +15,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from fluxfleet.flux_api_scan import flux_api_issues
+from fluxfleet.plan.api_scan import flux_api_issues
 from fluxfleet.mock_engine import RecordedResource, run_program
 from fluxfleet.redact import mask_secrets
 from modules.keyvault import OfflineKeyVault, Secrets, SecretValueReader

@@ -11,7 +11,7 @@ from fluxfleet.simulation import FakeClock, FakeRunner
 from modules.cluster_ref import ClusterRef
 from modules.spec import load_stack_file
 from tests.conftest import STANDALONE_STACKS
-from tests.fluxfleet.test_drift import SUB, Cluster, subscription
+from tests.fluxfleet.drift.test_drift import SUB, Cluster, subscription
 
 RUNNING = "main@sha1:0ba6f0d30760d567de0bac86c8c4eec13ce1a590"
 HEAD = "main@sha1:abc1234e5f60718293a4b5c6d7e8f90a1b2c3d4e"

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from fluxfleet.cli import app
 from fluxfleet.plan import plan_fleet
-from fluxfleet.report import render
+from fluxfleet.plan.report import render
 from modules.spec import stack_files
 from tests.conftest import ROOT, fixture_file
 
