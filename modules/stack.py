@@ -48,5 +48,5 @@ def build_stack(spec: StackSpec, secrets: Secrets) -> dict[str, pulumi.Output]:
         # the current version to report a rotation the cluster has not received.
         "secretVersions": dict(secrets.versions),
         # The git ref each configuration runs at after this update: what a rollback of the next update returns to.
-        "fluxConfigurationRefs": spec.git_refs(),
+        "fluxConfigurationRefs": spec.source_refs(),
     }

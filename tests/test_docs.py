@@ -195,7 +195,7 @@ def test_a_missing_key_is_caught():
     documented = set(_rows(doc_tables(text), "stages[].pins.<name>"))
     [pin] = [model for path, model, _ in SECTIONS if path == "stages[].pins.<name>"]
     assert pin is PinSpec
-    assert set(user_keys(pin)) - documented == {"tag"}
+    assert set(user_keys(pin)) - documented == {"tag", "digest"}
 
 
 def test_a_wrong_default_is_caught():

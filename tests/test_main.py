@@ -197,9 +197,9 @@ def test_a_rollback_update_deploys_the_refs_it_is_given_over_the_stage_pin(tmp_p
     with pytest.raises(pulumi.RunError) as caught:
         with_config(own, stack="staging")(main)
     assert str(caught.value) == (
-        "FLUXFLEET_ROLLBACK_REFS: platform: must map git ref keys (branch, tag, semver, commit) to strings"
+        "FLUXFLEET_ROLLBACK_REFS: platform: must map ref keys (branch, tag, semver, commit, digest) to strings"
     )
     monkeypatch.setenv(ROLLBACK_REFS_ENV, json.dumps({"apps-nowhere": {"tag": "v1"}}))
     with pytest.raises(pulumi.RunError) as caught:
         with_config(own, stack="staging")(main)
-    assert "apps-nowhere" in str(caught.value) and "does not run from git" in str(caught.value)
+    assert "apps-nowhere" in str(caught.value) and "does not run from such a source" in str(caught.value)

@@ -303,7 +303,7 @@ class Rollout:
             return None, "not rolled back: what it ran before was not recorded"
         if not previous:
             return None, "not rolled back: it exported no refs to return to (new, or deployed by an older fluxfleet)"
-        now = self.specs[name].git_refs()
+        now = self.specs[name].source_refs()
         refs = {config: ref for config, ref in sorted(previous.items()) if config in now and now[config] != ref}
         if not refs:
             return None, "not rolled back: its update changed no git ref"
@@ -498,7 +498,7 @@ class Rollout:
             message="",
             attempts=attempt,
             update_id=update_id,  # in doubt from here until the update's outcome is journaled
-            **({} if back else {"refs": self.specs[name].git_refs()}),
+            **({} if back else {"refs": self.specs[name].source_refs()}),
         )
         if self.gate is not None and (subscription := self.subscription_of(self.specs[name])):
             idle = self.gate.wait_until_idle(self.specs[name], subscription, self.stop)
@@ -548,7 +548,7 @@ class Rollout:
         if back:
             rollback = self.record.stacks[name].rollback
             assert rollback is not None, name
-            spec = spec.with_git_refs(rollback.refs)  # healthy means synced to the refs it returned to
+            spec = spec.with_source_refs(rollback.refs)  # healthy means synced to the refs it returned to
         if self.gate is None or not spec.flux.configurations:
             return self._succeed(name, back, "rolled back" if back else "updated")
         subscription = self.subscription_of(spec)

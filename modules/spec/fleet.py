@@ -17,7 +17,7 @@ from modules.spec.errors import SpecError, SpecIssue, key_path, listed, shown
 from modules.spec.files import read_text, read_yaml, yaml_round_trip
 from modules.spec.profiles import PROFILE_NAME, PROFILE_NAME_RULE
 from modules.spec.fields import DnsLabel, Duration, Line, SpecModel, dns_label_problem, pattern
-from modules.spec.stack import GIT_REF_KEYS, pydantic_issues
+from modules.spec.stack import OCI_DIGEST, REF_KEYS, pydantic_issues
 
 
 # --------------------------------------------------------------------------------------------- the fleet rollout
@@ -27,34 +27,42 @@ ProfileName = Annotated[str, pattern(PROFILE_NAME.pattern, f"a profile name ({PR
 
 
 class PinSpec(SpecModel):
-    """The ref a stage pins one Flux configuration's git source to, for all its stacks: a tag, or a commit with the
-    branch it is on (the API needs both)."""
+    """The ref a stage pins one Flux configuration's source to, for all its stacks: a tag (git or OCI), a commit with
+    the branch it is on (git: the API needs both), or an artifact digest (OCI)."""
 
     tag: Line | None = None
     commit: Annotated[str, pattern(r"[0-9a-f]{7,40}", "a commit SHA (7-40 hex characters)")] | None = None
     branch: Line | None = None
+    digest: Annotated[str, pattern(OCI_DIGEST, "an artifact digest (sha256: and 64 lower-case hex)")] | None = None
 
     @model_validator(mode="after")
     def _one_ref(self) -> PinSpec:
-        if (self.tag is None) == (self.commit is None):
-            raise ValueError("pin exactly one of tag or commit")
+        if sum(value is not None for value in (self.tag, self.commit, self.digest)) != 1:
+            raise ValueError("pin exactly one of tag, commit (git) or digest (OCI)")
         if self.commit and not self.branch:
             raise ValueError("a commit needs the branch it is on: the Flux configuration API takes both")
-        if self.tag and self.branch:
-            raise ValueError("a tag is pinned alone: no branch")
+        if self.branch and not self.commit:
+            raise ValueError("a tag or a digest is pinned alone: no branch")
         return self
 
     @property
     def ref_keys(self) -> dict[str, str]:
-        """The pin as the git source keys it sets: `{"tag": ...}`, or `{"commit": ..., "branch": ...}`."""
-        return {"tag": self.tag} if self.tag else {"commit": self.commit or "", "branch": self.branch or ""}
+        """The pin as the source keys it sets: `{"tag": ...}`, `{"commit": ..., "branch": ...}`, `{"digest": ...}`."""
+        if self.commit:
+            return {"commit": self.commit, "branch": self.branch or ""}
+        return {"tag": self.tag} if self.tag else {"digest": self.digest or ""}
 
-    def git(self) -> dict[str, str | None]:
-        """The pin as git source keys over whatever ref the stack or its profiles wrote (None removes one)."""
-        return {**dict.fromkeys(GIT_REF_KEYS), **self.ref_keys}
+    def keys_for(self, kind: str) -> dict[str, str | None] | None:
+        """The pin as the keys of a `kind` source (git, oci) over whatever ref the stack or its profiles wrote (None
+        removes one); None when that kind of source cannot take it (a commit on OCI, a digest on git)."""
+        if not set(self.ref_keys) <= set(REF_KEYS[kind]):
+            return None
+        return {**dict.fromkeys(REF_KEYS[kind]), **self.ref_keys}
 
     def __str__(self) -> str:
-        return f"tag {self.tag}" if self.tag else f"commit {self.commit} (branch {self.branch})"
+        if self.commit:
+            return f"commit {self.commit} (branch {self.branch})"
+        return f"tag {self.tag}" if self.tag else f"digest {self.digest}"
 
 
 class StageSpec(SpecModel):
@@ -234,12 +242,15 @@ def pin_in(path: Path, display: str, stage: str, config: str) -> dict[str, str] 
 
 
 def pin_of_option(config: str, ref: str, branch: str | None) -> PinSpec:
-    """`fluxfleet promote CONFIG --to REF [--branch B]` as a pin: a commit SHA (with its branch) or a tag. A SpecError
-    naming the option when it is not one."""
+    """`fluxfleet promote CONFIG --to REF [--branch B]` as a pin: a commit SHA (with its branch), an OCI artifact's
+    digest (sha256:...) or a tag. A SpecError naming the option when it is not one."""
     if problem := dns_label_problem(config):
         raise SpecError([SpecIssue("CONFIG", shown(config), problem)])
-    is_commit = re.fullmatch(r"[0-9a-f]{7,40}", ref) is not None
-    raw = {"commit": ref, "branch": branch} if is_commit else {"tag": ref, **({"branch": branch} if branch else {})}
+    with_branch = {"branch": branch} if branch else {}
+    if re.fullmatch(r"[0-9a-f]{7,40}", ref):
+        raw = {"commit": ref, "branch": branch}
+    else:
+        raw = {"digest" if ref.startswith("sha256:") else "tag": ref, **with_branch}
     try:
         return PinSpec.model_validate(raw)
     except ValidationError as error:
@@ -274,7 +285,7 @@ def with_pin(path: Path, display: str, stage: str, config: str, pin: PinSpec) ->
         pins = target["pins"] = CommentedMap()
         if getattr(target, "fa", None) is not None and target.fa.flow_style():
             pins.fa.set_flow_style()
-    value = CommentedMap({"tag": pin.tag} if pin.tag else {"commit": pin.commit, "branch": pin.branch})
+    value = CommentedMap(pin.ref_keys)
     value.fa.set_flow_style()
     pins[config] = value
     out = StringIO()

@@ -16,11 +16,12 @@ from modules.spec.errors import NAMESPACE, SpecError, SpecIssue, key_path
 from modules.spec.files import read_yaml, stack_files, stack_name
 from modules.spec.origins import Origins
 from modules.spec.profiles import PROFILES_KEY, ProfileLibrary, merge, override, profile_names
-from modules.spec.stack import GIT_REF_KEYS, ClusterSpec, Stack, StackSpec, parse_spec
+from modules.spec.stack import REF_KEYS, ClusterSpec, Stack, StackSpec, parse_spec
 
 # Set by `fluxfleet rollout` for the update that rolls a stack back: the git refs it ran before (never written to
 # any file; the stage's pin in fleet.yaml is restored separately, once its whole stage is rolled back).
 ROLLBACK_REFS_ENV = "FLUXFLEET_ROLLBACK_REFS"
+REF_KEY_NAMES = tuple(dict.fromkeys(key for keys in REF_KEYS.values() for key in keys))  # branch, tag, ... digest
 # The project's root: profiles are found from here, never from the working directory.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -84,24 +85,33 @@ def compose(
         declared = configurations.get(configuration) if isinstance(configurations, Mapping) else None
         if not isinstance(declared, Mapping):
             continue  # the stack does not run this configuration
-        if not isinstance(declared.get("git"), Mapping):
-            message = f"pins a git ref, but stack {name}'s configuration {configuration} has no git source"
+        kind = _ref_source(declared)
+        keys = pin.keys_for(kind) if kind else None
+        if keys is None:
+            what = {"git": "a git source", "oci": "an OCI source"}.get(kind or "", "no git or OCI source")
+            message = f"pins {pin}, which stack {name}'s configuration {configuration} cannot take: it has {what}"
             issues.append(SpecIssue(library.fleet_file, key_path(("pins", configuration), ""), message))
             continue
-        layer[configuration] = {"git": pin.git()}
+        layer[configuration] = {kind: keys}
     if layer:
         override(raw, origins, library.fleet_file, {"flux": {"configurations": layer}})
     layer = {}
     for configuration, ref in (rollback or {}).items():
         declared = configurations.get(configuration) if isinstance(configurations, Mapping) else None
-        if not isinstance(declared, Mapping) or not isinstance(declared.get("git"), Mapping):
-            message = f"rolls back configuration {configuration}, which stack {name} does not run from git"
+        kind = _ref_source(declared) if isinstance(declared, Mapping) else None
+        if kind is None or not set(ref) <= set(REF_KEYS[kind]):
+            message = f"rolls back configuration {configuration}, which stack {name} does not run from such a source"
             issues.append(SpecIssue(ROLLBACK_REFS_ENV, key_path((configuration,), ""), message))
             continue
-        layer[configuration] = {"git": {**dict.fromkeys(GIT_REF_KEYS), **ref}}
+        layer[configuration] = {kind: {**dict.fromkeys(REF_KEYS[kind]), **ref}}
     if layer:
         override(raw, origins, ROLLBACK_REFS_ENV, {"flux": {"configurations": layer}})
     return StackConfig(name, file, raw, origins, tuple(p.name for p in chain), default_location, issues, environment)
+
+
+def _ref_source(declared: Mapping[str, Any]) -> str | None:
+    """Which source of a configuration as written (git, oci) a ref is pinned on; None for one without a ref."""
+    return next((kind for kind in REF_KEYS if isinstance(declared.get(kind), Mapping)), None)
 
 
 def read_stack_config(
@@ -180,10 +190,10 @@ def rollback_refs(text: str | None) -> dict[str, dict[str, str]]:
         if (
             not isinstance(ref, dict)
             or not ref
-            or not set(ref) <= set(GIT_REF_KEYS)
+            or not set(ref) <= set(REF_KEY_NAMES)
             or not all(isinstance(value, str) and value for value in ref.values())
         ):
-            message = f"must map git ref keys ({', '.join(GIT_REF_KEYS)}) to strings"
+            message = f"must map ref keys ({', '.join(REF_KEY_NAMES)}) to strings"
             raise SpecError([SpecIssue(ROLLBACK_REFS_ENV, key_path((configuration,), ""), message)])
     return refs
 

@@ -245,6 +245,9 @@ class _Reconciled(SpecModel):
 
 
 GIT_REF_KEYS = ("branch", "tag", "semver", "commit")  # the keys a git source's ref is written with
+OCI_REF_KEYS = ("tag", "semver", "digest")  # and an OCI source's
+# The sources a ref can be pinned (a stage pin) or returned to (a rollback) on, with the keys of their ref.
+REF_KEYS = {"git": GIT_REF_KEYS, "oci": OCI_REF_KEYS}
 GitHubAppNumber = Annotated[int, Field(ge=1)]  # a GitHub App's ID, an installation's ID
 
 
@@ -345,6 +348,11 @@ class OciSource(_Reconciled):
     tls_config: OciTlsConfig | None = None
 
     @property
+    def ref_keys(self) -> dict[str, str]:
+        """The ref as the keys it is written with (`{"tag": "v1.0.0"}`, `{"digest": "sha256:..."}`)."""
+        return {key: value for key in OCI_REF_KEYS if (value := getattr(self, key))}
+
+    @property
     def ref(self) -> str | None:
         """What the source tracks: `digest sha256:...`, `semver >=1.0`, `tag v1.0.0`."""
         for what in ("digest", "semver", "tag"):
@@ -436,19 +444,23 @@ class StackSpec(SpecModel):
     features: list[FeatureName] = []
     flux: FluxSpec = FluxSpec()
 
-    def git_refs(self) -> dict[str, dict[str, str]]:
-        """Each git-sourced Flux configuration's ref, as its keys: what `pulumi up` exports, and what a rollback
+    def source_refs(self) -> dict[str, dict[str, str]]:
+        """Each Flux configuration's ref (git or OCI), as its keys: what `pulumi up` exports, and what a rollback
         returns to."""
-        return {name: c.git.ref_keys for name, c in sorted(self.flux.configurations.items()) if c.git is not None}
+        refs = {}
+        for name, configuration in sorted(self.flux.configurations.items()):
+            for kind in REF_KEYS:
+                if (source := getattr(configuration, kind)) is not None:
+                    refs[name] = source.ref_keys
+        return refs
 
-    def with_git_refs(self, refs: Mapping[str, Mapping[str, str]]) -> StackSpec:
-        """The spec with these configurations' git refs in place of their own (what a rollback applies)."""
+    def with_source_refs(self, refs: Mapping[str, Mapping[str, str]]) -> StackSpec:
+        """The spec with these configurations' refs in place of their own (what a rollback applies)."""
         configurations = dict(self.flux.configurations)
         for name, ref in refs.items():
-            source = configurations[name].git
-            assert source is not None, name
-            git = source.model_copy(update={key: ref.get(key) for key in GIT_REF_KEYS})
-            configurations[name] = configurations[name].model_copy(update={"git": git})
+            [(kind, source)] = [(k, s) for k in REF_KEYS if (s := getattr(configurations[name], k)) is not None]
+            changed = source.model_copy(update={key: ref.get(key) for key in REF_KEYS[kind]})
+            configurations[name] = configurations[name].model_copy(update={kind: changed})
         return self.model_copy(update={"flux": self.flux.model_copy(update={"configurations": configurations})})
 
 

@@ -105,7 +105,7 @@ def test_a_promoted_pin_is_changed_in_place(project, azure):
     [
         (["--to", "0ba6f0d5a8c3"], "a commit needs the branch it is on"),
         (["--to", "v1", "--stage", "nope"], "--stage: 'nope': no such stage"),
-        (["--to", "v1", "--branch", "main"], "a tag is pinned alone"),
+        (["--to", "v1", "--branch", "main"], "a tag or a digest is pinned alone"),
     ],
 )
 def test_user_mistakes_are_one_line_and_exit_2(project, azure, args, said):

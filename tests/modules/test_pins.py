@@ -63,10 +63,11 @@ def test_where_a_pinned_ref_comes_from_is_fleet_yaml(stacks):
 @pytest.mark.parametrize(
     ("pins", "message"),
     [
-        ("{platform: {tag: v1, commit: 1a2b3c4d}}", "pin exactly one of tag or commit"),
-        ("{platform: {}}", "pin exactly one of tag or commit"),
+        ("{platform: {tag: v1, commit: 1a2b3c4d}}", "pin exactly one of tag, commit (git) or digest (OCI)"),
+        ("{platform: {}}", "pin exactly one of tag, commit (git) or digest (OCI)"),
         ("{platform: {commit: 1a2b3c4d}}", "a commit needs the branch it is on"),
-        ("{platform: {tag: v1, branch: main}}", "a tag is pinned alone: no branch"),
+        ("{platform: {tag: v1, branch: main}}", "a tag or a digest is pinned alone: no branch"),
+        ("{platform: {digest: 'sha256:abc'}}", "is not an artifact digest"),
         ("{platform: {commit: not-a-sha, branch: main}}", "'not-a-sha' is not a commit SHA"),
         ("{platform: {tag: v1, semver: '>=1'}}", "unknown key"),
         ("{Platform: {tag: v1}}", "is not a DNS-1123 label"),
@@ -96,10 +97,55 @@ def test_a_pin_on_a_configuration_without_a_git_source_is_an_error(stacks):
     with pytest.raises(SpecError) as caught:
         load_stack_file(path, "stacks/Pulumi.staging.yaml")
     assert [str(issue) for issue in caught.value.issues] == [
-        "stacks/fleet.yaml: pins.blob: pins a git ref, but stack staging's configuration blob has no git source"
+        "stacks/fleet.yaml: pins.blob: pins tag v1, which stack staging's configuration blob cannot take: it has no "
+        "git or OCI source"
+    ]
+
+
+DIGEST = "sha256:" + "0a" * 32
+
+
+def test_a_stage_pins_an_oci_artifact_by_tag_or_digest_and_never_by_commit(stacks):
+    """An OCI source (no long-lived credential: issue 16) is promoted stage by stage like a git one."""
+    path = stacks / "Pulumi.staging.yaml"
+    path.write_text(
+        "config:\n  azure-native:location: westeurope\n"
+        "  fluxfleet:cluster: {kind: aks, name: aks-staging-weu, resourceGroup: rg, "
+        "nodePools: [{name: system, vmSize: Standard_D4s_v5, count: 3, mode: System}]}\n"
+        "  fluxfleet:flux: {configurations: {apps: {oci: {url: 'oci://ghcr.io/contoso/apps', semver: '>=1.0'}, "
+        "kustomizations: {k: {path: ./}}}}}\n"
+    )
+    unpinned = (stacks / "fleet.yaml").read_text()
+    pin(stacks, "staging", "{apps: {tag: v1.4.0}}")
+    oci = load_stack_file(path, "stacks/Pulumi.staging.yaml").spec.flux.configurations["apps"].oci
+    assert (oci.tag, oci.semver, oci.digest) == ("v1.4.0", None, None)  # the pin's ref, in place of the stack's
+    (stacks / "fleet.yaml").write_text(unpinned)
+    pin(stacks, "staging", f"{{apps: {{digest: '{DIGEST}'}}}}")
+    stack = load_stack_file(path, "stacks/Pulumi.staging.yaml")
+    assert stack.spec.flux.configurations["apps"].oci.ref_keys == {"digest": DIGEST}
+    assert stack.spec.source_refs() == {"apps": {"digest": DIGEST}}  # what pulumi up exports, a rollback's target
+    assert stack.file_of(("flux", "configurations", "apps", "oci", "digest")) == "stacks/fleet.yaml"
+    (stacks / "fleet.yaml").write_text(unpinned)
+    pin(stacks, "staging", "{apps: {commit: 1a2b3c4d, branch: main}}")
+    with pytest.raises(SpecError) as caught:
+        load_stack_file(path, "stacks/Pulumi.staging.yaml")
+    assert [str(issue) for issue in caught.value.issues] == [
+        "stacks/fleet.yaml: pins.apps: pins commit 1a2b3c4d (branch main), which stack staging's configuration apps "
+        "cannot take: it has an OCI source"
     ]
 
 
 def test_a_fleet_without_pins_is_not_read_by_the_stacks(stacks):
     (stacks / "fleet.yaml").write_text("stages: [{name: a, stacks: [nonexistent]}]\n")  # invalid, but pins nothing
     assert load_stack_file(stacks / "Pulumi.dev.yaml").name == "dev"
+
+
+def test_promote_reads_a_digest_as_an_oci_pin_and_a_sha_as_a_commit():
+    from modules.spec.fleet import pin_of_option
+
+    assert pin_of_option("apps", DIGEST, None).ref_keys == {"digest": DIGEST}
+    assert pin_of_option("apps", "1a2b3c4d", "main").ref_keys == {"commit": "1a2b3c4d", "branch": "main"}
+    assert pin_of_option("apps", "v1.4.0", None).ref_keys == {"tag": "v1.4.0"}
+    with pytest.raises(SpecError) as caught:
+        pin_of_option("apps", DIGEST, "main")
+    assert "a tag or a digest is pinned alone" in str(caught.value)

@@ -245,6 +245,24 @@ def test_the_journal_records_both_directions(tmp_path):
     assert wave["pinsRestored"] == ["demo: fleet.yaml pins tag v1.3.0 again (was tag v1.4.0): commit it"]
 
 
+def test_an_oci_source_is_rolled_back_to_the_artifact_it_ran(tmp_path):
+    """A fleet without long-lived git credentials (OCI artifacts, issue 16) rolls back as a git one does."""
+    p = Promotion(tmp_path, ["a"], failures=0)
+    for name in ("a", "p"):
+        raw = copy.deepcopy(BASE_STACK)
+        raw["cluster"]["name"] = name
+        demo = raw["flux"]["configurations"]["demo"]
+        del demo["git"]
+        demo["oci"] = {"url": "oci://ghcr.io/contoso/platform", "tag": PROMOTED}
+        p.h.specs[name] = parse_spec(raw, file=f"Pulumi.{name}.yaml")
+    p.bad = {"a"}
+    assert p.start() is RunStatus.rolled_back
+    assert p.h.runner.rollbacks == [("a", {"demo": {"tag": BEFORE}})]
+    entry = p.h.record().stacks["a"]
+    assert entry.rollback.state is StackState.succeeded and entry.runs == {"demo": {"tag": BEFORE}}
+    assert p.fleet_path.read_text() == FLEET_YAML.replace("tag: v1.4.0", "tag: v1.3.0")
+
+
 def _reference_writes(tmp_path: Path) -> int:
     """How many journal writes the crash test's run makes, start to end, without a crash."""
     p = Promotion(tmp_path, ["a", "b"], failures=0)
