@@ -1066,7 +1066,7 @@ def parse_spec(
     except ValidationError as error:
         issues += pydantic_issues(origins, error)
         # A shape error in one part hides no rule broken in another: the rules still run on the parts pydantic took.
-        refused = {_part_of(tuple(p for p in e["loc"] if not _is_validator_tag(p))) for e in error.errors()}
+        refused = {_part_of(_written_loc(e)) for e in error.errors()}
         taken = _without_parts(raw, refused, context)
         if taken is None:
             raise SpecError(issues) from None
@@ -1189,7 +1189,7 @@ def pydantic_issues(
 def _issue_from_pydantic(
     origins: Origins, error: Mapping[str, Any], root: type[BaseModel] | None = None, namespace: str = NAMESPACE
 ) -> SpecIssue:
-    written: Loc = tuple(part for part in error["loc"] if not _is_validator_tag(part))  # as the file has it
+    written = _written_loc(error)  # as the file has it
     loc = _key_path_loc(written, root or StackSpec)
     kind, message = error["type"], error["msg"]
     if kind == "extra_forbidden":
@@ -1215,8 +1215,11 @@ def _issue_from_pydantic(
 _MAPPING_EXPECTED = ("model_type", "model_attributes_type", "dataclass_type", "dataclass_exact_type", "is_instance_of")
 
 
-def _is_validator_tag(part: Any) -> bool:
-    return part == "[key]"  # pydantic's marker for an error in a map key rather than its value
+def _written_loc(error: Mapping[str, Any]) -> Loc:
+    """Where in the file an error is: pydantic's `loc` without the `[key]` it ends with for an error in a map key
+    rather than its value. A key the user wrote as `[key]` is no such marker (an unknown key's `loc` ends with it)."""
+    loc = tuple(error["loc"])
+    return loc[:-1] if loc[-1:] == ("[key]",) and error["type"] != "extra_forbidden" else loc
 
 
 def _key_path_loc(loc: Loc, root: type[BaseModel]) -> Loc:

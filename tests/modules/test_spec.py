@@ -692,3 +692,11 @@ def test_a_reconciliation_wait_of_zero_is_an_error(raw):
         "stacks/Pulumi.dev.yaml: fluxfleet:flux.configurations.demo.reconciliationWaitDuration: 'PT0S' is zero: a wait "
         "must be longer than that"
     ]
+
+
+def test_a_key_written_as_pydantics_key_marker_is_an_unknown_key_not_a_crash():
+    """`[key]` is how pydantic marks an error in a map's key; a user may still write a key so (found by hypothesis)."""
+    assert errors({"[key]": None}) == [
+        f"{FILE}: fluxfleet:cluster: required key is missing",
+        f"{FILE}: fluxfleet:[key]: unknown key (allowed: cluster, features, flux, providers)",
+    ]
