@@ -53,6 +53,13 @@ class Cloud:
         """What an azure-mgmt client needs to speak to this cloud's ARM: `base_url=` and `credential_scopes=`."""
         return {"base_url": self.resource_manager, "credential_scopes": self.credential_scopes}
 
+    def default_credential(self) -> Any:
+        """`DefaultAzureCredential` signing in at this cloud's authority: what every Azure client of fluxfleet uses
+        unless it is given a credential."""
+        from azure.identity import DefaultAzureCredential
+
+        return DefaultAzureCredential(authority=self.authority)
+
     def vault_url(self, vault: str) -> str:
         return f"https://{vault}.{self.key_vault_dns_suffix}/"
 

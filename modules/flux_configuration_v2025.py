@@ -149,9 +149,7 @@ class FluxConfigurationProvider(pulumi.dynamic.ResourceProvider):
 
         cloud = cloud_named(props.get(CLOUD_KEY) or DEFAULT_CLOUD)
         if self._credential is None:
-            from azure.identity import DefaultAzureCredential
-
-            self._credential = DefaultAzureCredential(authority=cloud.authority)
+            self._credential = cloud.default_credential()
         options = {
             "polling_interval": POLL_SECONDS,
             "logging_enable": False,

@@ -67,12 +67,11 @@ class KeyVaultReader:
     def _client(self, ref: KeyVaultRef) -> Any:
         vault_url = ref.vault_url
         if vault_url not in self._clients:
-            from azure.identity import DefaultAzureCredential
             from azure.keyvault.secrets import SecretClient
 
             credential = self._credential or self._credentials.get(ref.cloud)
             if credential is None:
-                credential = DefaultAzureCredential(authority=cloud(ref.cloud).authority)
+                credential = cloud(ref.cloud).default_credential()
                 self._credentials[ref.cloud] = credential
             # The token's audience is the vault's own: SecretClient takes it from the vault's challenge.
             self._clients[vault_url] = SecretClient(vault_url, credential, **self._client_options)

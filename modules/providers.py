@@ -37,11 +37,10 @@ def register_provider(
     whose ARM endpoint and audience (and, without a `credential`, whose sign-in authority) to use.
 
     States are compared case-insensitively: the API has been seen to answer `registered`."""
-    from azure.identity import DefaultAzureCredential
     from azure.mgmt.resource.resources import ResourceManagementClient
 
     settings = cloud_named(cloud)
-    credential = credential or DefaultAzureCredential(authority=settings.authority)
+    credential = credential or settings.default_credential()
     client = ResourceManagementClient(credential, subscription_id, **settings.client_settings(), **client_options)
     state = client.providers.get(namespace).registration_state or "NotRegistered"
     if state.lower() != "registered":

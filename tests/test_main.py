@@ -135,23 +135,29 @@ def test_pulumi_up_names_the_profile_in_an_error(tmp_path, monkeypatch):
     )
 
 
-def test_pulumi_up_applies_the_stage_pin_as_plan_does(tmp_path, monkeypatch):
-    """The program finds the stack's stage in the project's fleet.yaml: `pulumi up` deploys the pinned ref."""
+def project_with_staging_pinned(root, monkeypatch) -> None:
+    """A copy of the project in `root`, its staging stage pinning platform to v1.4.0, taken for the project's root."""
     import shutil
 
     import modules.spec.load
+
+    shutil.copy(ROOT / "Pulumi.yaml", root / "Pulumi.yaml")
+    shutil.copytree(ROOT / "stacks", root / "stacks")
+    fleet = root / "stacks" / "fleet.yaml"
+    fleet.write_text(
+        fleet.read_text().replace("  - name: staging\n", "  - name: staging\n    pins: {platform: {tag: v1.4.0}}\n")
+    )
+    monkeypatch.setattr(modules.spec.load, "PROJECT_ROOT", root)
+
+
+def test_pulumi_up_applies_the_stage_pin_as_plan_does(tmp_path, monkeypatch):
+    """The program finds the stack's stage in the project's fleet.yaml: `pulumi up` deploys the pinned ref."""
     from ruamel.yaml import YAML
 
     from fluxfleet.plan import plan_stack
     from modules.spec import load_stack_file
 
-    shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
-    shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
-    fleet = tmp_path / "stacks" / "fleet.yaml"
-    fleet.write_text(
-        fleet.read_text().replace("  - name: staging\n", "  - name: staging\n    pins: {platform: {tag: v1.4.0}}\n")
-    )
-    monkeypatch.setattr(modules.spec.load, "PROJECT_ROOT", tmp_path)
+    project_with_staging_pinned(tmp_path, monkeypatch)
     path = tmp_path / "stacks" / "Pulumi.staging.yaml"
     own = YAML(typ="safe").load(path.read_text())["config"]
     deployed, _ = with_config(own, stack="staging")(spec_from_pulumi_config)
@@ -163,22 +169,13 @@ def test_pulumi_up_applies_the_stage_pin_as_plan_does(tmp_path, monkeypatch):
 def test_a_rollback_update_deploys_the_refs_it_is_given_over_the_stage_pin(tmp_path, monkeypatch):
     """`fluxfleet rollout` rolls a stack back by running `pulumi up` with ROLLBACK_REFS_ENV: the program deploys those
     refs over the pin fleet.yaml still holds, and exports the refs it deployed (what a later rollback returns to)."""
-    import shutil
-
     import modules.keyvault
-    import modules.spec.load
     from ruamel.yaml import YAML
 
     from modules.spec import ROLLBACK_REFS_ENV
     from tests.conftest import CanaryKeyVault
 
-    shutil.copy(ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
-    shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
-    fleet = tmp_path / "stacks" / "fleet.yaml"
-    fleet.write_text(
-        fleet.read_text().replace("  - name: staging\n", "  - name: staging\n    pins: {platform: {tag: v1.4.0}}\n")
-    )
-    monkeypatch.setattr(modules.spec.load, "PROJECT_ROOT", tmp_path)
+    project_with_staging_pinned(tmp_path, monkeypatch)
     monkeypatch.setattr(modules.keyvault, "KeyVaultReader", CanaryKeyVault)
     own = YAML(typ="safe").load((tmp_path / "stacks" / "Pulumi.staging.yaml").read_text())["config"]
 

@@ -47,7 +47,7 @@ from fluxfleet.azure.status import (
     SecretMetadata,
 )
 from fluxfleet.redact import mask_secrets
-from modules.clouds import DEFAULT_CLOUD, cloud as cloud_named
+from modules.clouds import DEFAULT_CLOUD, Cloud, cloud as cloud_named
 from modules.cluster_ref import ClusterRef
 from modules.providers import POLL_SECONDS, register_provider
 from modules.spec import KeyVaultRef
@@ -168,9 +168,7 @@ class ArmReader:
     def credential(self) -> Any:
         with self._lock:
             if self._credential is None:
-                from azure.identity import DefaultAzureCredential
-
-                self._credential = DefaultAzureCredential(authority=self._cloud.authority)
+                self._credential = self._cloud.default_credential()
             return self._credential
 
     def for_cloud(self, cloud: str) -> ArmReader:
@@ -377,11 +375,15 @@ class ArmReader:
         return describe_identity(token)
 
     def _identity(self) -> str:
-        """Who the credential signs in as, for an access-denied message (never the token itself)."""
-        try:
-            return describe_identity(self.credential.get_token(*self._cloud.credential_scopes).token)
-        except sdk_errors.AzureError:
-            return "the signed-in identity"
+        return identity_of(self.credential, self._cloud)
+
+
+def identity_of(credential: Any, cloud: Cloud) -> str:
+    """Who `credential` signs in to `cloud` as, for an access-denied message (never the token itself)."""
+    try:
+        return describe_identity(credential.get_token(*cloud.credential_scopes).token)
+    except sdk_errors.AzureError:
+        return "the signed-in identity"
 
 
 def describe_identity(token: str) -> str:

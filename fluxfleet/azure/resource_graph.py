@@ -41,7 +41,7 @@ from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
 from fluxfleet.azure.arm import (
     DETAIL_MAX,
     RETRIED_STATUSES,
-    describe_identity,
+    identity_of,
     error_code,
     first_line,
     transport_failure,
@@ -342,9 +342,7 @@ class ResourceGraphReader:
     def credential(self) -> Any:
         with self._lock:
             if self._credential is None:
-                from azure.identity import DefaultAzureCredential
-
-                self._credential = DefaultAzureCredential(authority=self._cloud.authority)
+                self._credential = self._cloud.default_credential()
             return self._credential
 
     def _graph(self) -> ResourceGraphClient:
@@ -398,10 +396,7 @@ class ResourceGraphReader:
         return AzureError(f"{failed}: {answer}: {_reason(error)}")
 
     def _identity(self) -> str:
-        try:
-            return describe_identity(self.credential.get_token(*self._cloud.credential_scopes).token)
-        except sdk_errors.AzureError:
-            return "the signed-in identity"
+        return identity_of(self.credential, self._cloud)
 
 
 def _reason(error: sdk_errors.HttpResponseError) -> str:

@@ -64,7 +64,7 @@ class RunStatus(StrEnum):
     interrupted = "interrupted"  # Ctrl-C: stopped scheduling; resumable
 
 
-GitRefs = dict[str, dict[str, str]]  # configuration -> its git ref keys ({"tag": "v1.3.0"}, {"commit":, "branch":})
+SourceRefs = dict[str, dict[str, str]]  # configuration -> its ref keys ({"tag": "v1.3.0"}, {"digest": ...})
 
 
 @dataclass
@@ -89,7 +89,7 @@ class Attempt:
 class Rollback(Attempt):
     """A stack's return to the refs it ran before the run updated it: applied once, never retried by itself."""
 
-    refs: GitRefs = field(default_factory=dict)  # the configurations rolled back, at the refs they return to
+    refs: SourceRefs = field(default_factory=dict)  # the configurations rolled back, at the refs they return to
     reason: str = ""  # why: the stack's failed gate, or its stage's halt
 
 
@@ -98,12 +98,12 @@ class StackEntry(Attempt):
     stage: str = field(default="", kw_only=True)
     # What the stack ran before this run updated it (its `fluxConfigurationRefs` output), read before the update of
     # a stage that rolls back; {} when it exported none. None: not read.
-    previous_refs: GitRefs | None = None
-    refs: GitRefs | None = None  # what its update deploys
+    previous_refs: SourceRefs | None = None
+    refs: SourceRefs | None = None  # what its update deploys
     rollback: Rollback | None = None
 
     @property
-    def runs(self) -> GitRefs | None:
+    def runs(self) -> SourceRefs | None:
         """The refs the stack runs now as far as this run knows: None when its last update's outcome is not known."""
         if self.rollback is not None and self.rollback.state is StackState.succeeded:
             return {**(self.refs or {}), **self.rollback.refs}
@@ -126,7 +126,7 @@ class StagePlan:
     approval: bool
     bake_until: Timestamp = None
     rollback: bool = False  # a stack whose gate fails returns to its previous refs; past maxFailures, the stage
-    pins: GitRefs = field(default_factory=dict)  # the refs the stage pins in fleet.yaml, as the run began
+    pins: SourceRefs = field(default_factory=dict)  # the refs the stage pins in fleet.yaml, as the run began
     rolling_back: str | None = None  # why the whole stage is being rolled back, once it is
     pins_restored: list[str] | None = None  # what became of the stage's pins in fleet.yaml, once handled
 

@@ -34,7 +34,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from fluxfleet.rollout.journal import (
     Attempt,
-    GitRefs,
+    SourceRefs,
     Journal,
     Rollback,
     RunRecord,
@@ -638,10 +638,10 @@ def _owed(rollback: Rollback | None) -> bool:
     return rollback.state is not StackState.failed or rollback.update_id is not None
 
 
-_REFS = TypeAdapter(GitRefs)
+_REFS = TypeAdapter(SourceRefs)
 
 
-def _exported_refs(outputs: Mapping[str, object]) -> GitRefs:
+def _exported_refs(outputs: Mapping[str, object]) -> SourceRefs:
     """The refs a stack's last update exported (`fluxConfigurationRefs`); {} when it exported none, or not in that
     shape (a program from before the output, or another program)."""
     try:

