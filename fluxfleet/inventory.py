@@ -408,17 +408,31 @@ def compare(
         elif not stack.outside(selection):
             gone.append(stack)
     new = [c for c in sorted(clusters, key=lambda c: c.identity) if c.selected and c.identity not in matched]
+    members = name_new_members(new, stacks, stacks_dir, display)
+    # A stack whose subscription is undecided may be the very stack of a "new" cluster of its kind and name: a second
+    # stack file for it would have two Pulumi stacks manage one cluster.
+    claimed = {undecided.stack.key: undecided.stack for undecided in unconfirmed}
+    members = tuple(_claimed(member, claimed.get(member.cluster.key)) for member in members)
     return Inventory(
         selection=str(selection),
         subscriptions=tuple(sorted(looked_in)),
         denied=tuple(sorted(denied, key=lambda d: d.subscription_id)),
         in_step=tuple(in_step),
-        new=name_new_members(new, stacks, stacks_dir, display),
+        new=members,
         moved=tuple(moved),
         gone=tuple(gone),
         unchecked=tuple(unchecked),
         unconfirmed=tuple(unconfirmed),
     )
+
+
+def _claimed(member: NewMember, stack: StackCluster | None) -> NewMember:
+    if stack is None or member.problem:
+        return member
+    problem = (
+        f"may be the cluster of stack {stack.stack} ({stack.file}), whose subscription is unconfirmed: not written"
+    )
+    return replace(member, problem=problem)
 
 
 def _default_not_looked_in(default: str | None) -> str:

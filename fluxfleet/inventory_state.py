@@ -2,8 +2,8 @@
 
 The file is only the stack's config: its Pulumi stack, and the state in it, live on in the backend. After a prune,
 Pulumi is asked (`pulumi stack export`, through `automation.AutomationRunner`) what each pruned stack's state still
-lists, and the report says what remains and the command that removes it. The cluster is gone (ARM answered 404), so
-what the state lists is stale; `pulumi stack rm --force` removes the state without trying to delete anything. When
+lists, and the report says what remains and the command that removes it: the cluster is gone (ARM answered 404), so
+`pulumi stack rm --force` removes the state without trying to delete anything. When
 Pulumi cannot be asked, the report says that the state may remain, and how to look. The lookup never fails a prune:
 every failure becomes what the report says.
 """
@@ -36,8 +36,9 @@ class LeftState:
 
     @property
     def command(self) -> str | None:
-        """What removes the stack and its state (None: nothing to remove). --force: the state lists resources, and
-        `stack rm` refuses such a stack without it; they were the gone cluster's, so nothing is left to destroy."""
+        """What removes the stack and its state (None: nothing to remove). --force when the state lists resources
+        (or may): `stack rm` refuses such a stack without it. The cluster is gone, and with it what lived on it;
+        `destroy` would need the deleted stack file's config and would only delete what no longer exists."""
         if self.remains is False:
             return None
         force = "--force " if self.resources or self.remains is None else ""
@@ -61,8 +62,9 @@ class LeftState:
         if not self.resources:
             return f"Pulumi stack {self.stack} remains, with no resources: `{self.command}` removes it"
         return (
-            f"Pulumi stack {self.stack} remains, its state still lists {len(self.resources)} resource(s) of the gone "
-            f"cluster ({self.summary}): `{self.command}` removes it"
+            f"Pulumi stack {self.stack} remains, its state still lists {len(self.resources)} resource(s) "
+            f"({self.summary}): with the cluster gone, `{self.command}` removes the stack and its state without "
+            "destroying anything"
         )
 
 

@@ -33,6 +33,7 @@ from fluxfleet.inventory import (
     compare,
     confirm_gone,
     load_stacks,
+    prune_gone,
     stack_file_text,
     stack_name_of,
     write_members,
@@ -936,3 +937,139 @@ def test_confirm_gone_keeps_only_what_arm_answers_404_for():
     )
     assert confirmed.unconfirmed[1].reason.startswith("not in Resource Graph, but ARM has aks cluster store-0003 in ")
     assert confirmed.exit_code == 1  # unconfirmed is not in step, and wins over the gone stack's 3
+
+
+# --------------------------------------------------------------------------------------------- left in Pulumi
+
+
+def exported_state(events_file: str) -> dict[str, Any]:
+    """A `pulumi stack export` of a stack whose state holds what a recorded preview of it found (each resource's
+    `old` state, as the engine had it), the stack itself and its default provider."""
+    events = [json.loads(line) for line in (ROOT / "tests" / "fixtures" / "pulumi" / events_file).open()]
+    metadata = [event["resourcePreEvent"]["metadata"] for event in events if "resourcePreEvent" in event]
+    stack_urn = next(m["urn"] for m in metadata if m["type"] == "pulumi:pulumi:Stack")
+    provider = metadata[0]["provider"].rsplit("::", 1)[0]
+    resources = [
+        {"urn": stack_urn, "custom": False, "type": "pulumi:pulumi:Stack"},
+        {"urn": provider, "custom": True, "type": "pulumi:providers:azure-native", "id": "04da6b54"},
+        *(m["old"] for m in metadata if m.get("old")),
+    ]
+    return {"version": 3, "deployment": {"manifest": {"time": "2026-11-01T00:00:00Z"}, "resources": resources}}
+
+
+def prune_all_but_prod(examples: Path, azure: Azure, *args: str):
+    shutil.rmtree(examples)
+    shutil.copytree(ROOT / "stacks", examples)
+    azure.holds(row("aks", "aks-prod-weu", "rg-fleet-prod-weu"))  # dev, edge-store-001, staging: ARM answers 404
+    return inventory("--select", "kind:aks kind:arc", "--prune", *args)
+
+
+def test_prune_says_what_each_pruned_stack_left_in_pulumi_and_the_command_that_removes_it(examples, azure, fake):
+    dev_state = exported_state("preview_in_sync.jsonl")
+    fake.scenario_path.write_text(
+        json.dumps(
+            {
+                "stacks": {
+                    "dev": {"export": dev_state},
+                    "staging": {"export": {"version": 3, "deployment": {"resources": []}}},
+                    "prod-weu": {"export": dev_state},
+                }
+            }
+        )
+    )  # edge-store-001: the backend has no such stack
+    result = prune_all_but_prod(examples, azure, "--format", "json")
+    assert result.exit_code == 3, result.output
+    document = json.loads(result.stdout)
+    jsonschema.validate(document, SCHEMA)
+    states = {g["stack"]: g["pulumiState"] for g in document["gone"]}
+    managed = [r["urn"] for r in dev_state["deployment"]["resources"][2:]]
+    assert len(managed) == 4 and all(urn.startswith("urn:pulumi:dev::fluxfleet::") for urn in managed)
+    assert states["dev"]["remains"] is True and states["dev"]["resources"] == managed
+    assert states["dev"]["command"] == "pulumi stack rm --force --yes --stack dev"
+    assert states["dev"]["note"].startswith(
+        "Pulumi stack dev remains, its state still lists 4 resource(s) (1 azure-native:containerservice:ManagedCluster, "
+    )
+    assert states["staging"] == {
+        "remains": True,
+        "resources": [],
+        "command": "pulumi stack rm --yes --stack staging",
+        "note": "Pulumi stack staging remains, with no resources: `pulumi stack rm --yes --stack staging` removes it",
+    }
+    assert states["edge-store-001"]["remains"] is False and states["edge-store-001"]["command"] is None
+    # Asked about the pruned stacks only, by name, with a plain export (no --show-secrets); nothing removed.
+    exports = [[a for a in argv if a != "--non-interactive"] for argv in fake.argv("stack", "export")]
+    assert sorted(exports) == [["stack", "export", "--stack", s] for s in ("dev", "edge-store-001", "staging")]
+    assert fake.argv("stack", "rm") == []
+    assert "fluxfleet inventory: Pulumi stack dev remains, its state still lists 4 resource(s)" in result.stderr
+
+    text = prune_all_but_prod(examples, azure).stdout.splitlines()
+    assert text[
+        text.index(
+            "- gone: dev (stacks/Pulumi.dev.yaml): no aks cluster aks-dev-weu in the subscriptions "
+            "looked in, and ARM answers 404 (pruned)"
+        )
+        + 1
+    ].startswith("!   Pulumi stack dev remains")
+    assert "    Pulumi stack edge-store-001: none in the backend, nothing left behind" in text
+    markdown = prune_all_but_prod(examples, azure, "--format", "markdown").stdout
+    assert "## Left in Pulumi by the pruned stacks" in markdown
+
+
+def test_when_pulumi_cannot_be_asked_the_prune_stands_and_the_state_may_remain(examples, azure, fake, monkeypatch):
+    fake.scenario_path.write_text(json.dumps({"stacks": {"dev": {"export": "not a stack export"}}}))
+    result = prune_all_but_prod(examples, azure, "--format", "json")
+    assert result.exit_code == 3, result.output
+    states = {g["stack"]: g["pulumiState"] for g in json.loads(result.stdout)["gone"]}
+    assert states["dev"] == {
+        "remains": None,
+        "resources": [],
+        "command": "pulumi stack rm --force --yes --stack dev",
+        "note": "Pulumi stack dev: Pulumi could not be asked (dev: unreadable stack export (AttributeError)), so its "
+        "state may remain: `pulumi stack export --stack dev` shows it, `pulumi stack rm --force --yes --stack dev` "
+        "removes it",
+    }
+    assert sorted(p.name for p in examples.glob("Pulumi.*.yaml")) == ["Pulumi.prod-weu.yaml"]
+
+    monkeypatch.setenv("PATH", str(examples))  # no `pulumi` at all
+    text = prune_all_but_prod(examples, azure)
+    assert text.exit_code == 3, text.output
+    assert (
+        "!   Pulumi stack staging: Pulumi could not be asked (no `pulumi` CLI on PATH: install it "
+        "(https://www.pulumi.com/docs/install/)), so its state may remain: `pulumi stack export --stack staging` "
+        "shows it, `pulumi stack rm --force --yes --stack staging` removes it"
+    ) in text.stdout
+    assert sorted(p.name for p in examples.glob("Pulumi.*.yaml")) == ["Pulumi.prod-weu.yaml"]
+
+
+def test_a_new_cluster_a_stack_of_undecided_subscription_may_name_is_never_written(stacks_dir, azure):
+    """The stack names no subscription and its default one (SUB_A) is not looked in: the cluster of its name in SUB_B
+    may be its own; a second stack file for it would have two Pulumi stacks manage one cluster."""
+    arc_stack(stacks_dir, "store-0001", "store-0001", "rg-stores-weu", subscription=None)
+    azure.holds(row("arc", "store-0001", "rg-stores-weu", SUB_B, tags=STORES))
+    args = (*SELECT, "--subscription", SUB_B, "--write", "--profile", "edge-store", "--format", "json")
+    result = inventory(*args)
+    assert result.exit_code == 1, result.output
+    document = json.loads(result.stdout)
+    [member] = document["new"]
+    assert member["problem"] == (
+        "may be the cluster of stack store-0001 (stacks/Pulumi.store-0001.yaml), whose subscription is unconfirmed: "
+        "not written"
+    )
+    assert not member["written"] and sorted(p.name for p in stacks_dir.glob("Pulumi.*.yaml")) == [
+        "Pulumi.store-0001.yaml"
+    ]
+
+
+def test_prune_never_deletes_a_stack_file_changed_since_it_was_read(tmp_path):
+    arc_stack(tmp_path, "store-0001", "store-0001", "rg-stores-weu")
+    arc_stack(tmp_path, "store-0002", "store-0002", "rg-stores-weu")
+    stacks = load_stacks(tmp_path, None, str)
+    gone = inventory_of("kind:arc", [], stacks)
+    assert [s.stack for s in gone.gone] == ["store-0001", "store-0002"]
+    arc_stack(tmp_path, "store-0001", "store-0001-new", "rg-stores-weu")  # a person points it at another cluster
+    pruned = prune_gone(gone)
+    assert pruned.pruned == (str(tmp_path / "Pulumi.store-0002.yaml"),)
+    assert pruned.errors == (
+        f"not deleting {tmp_path / 'Pulumi.store-0001.yaml'}: it changed since it was read; run again",
+    )
+    assert (tmp_path / "Pulumi.store-0001.yaml").exists() and pruned.exit_code == 1
