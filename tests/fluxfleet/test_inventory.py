@@ -1073,3 +1073,14 @@ def test_prune_never_deletes_a_stack_file_changed_since_it_was_read(tmp_path):
         f"not deleting {tmp_path / 'Pulumi.store-0001.yaml'}: it changed since it was read; run again",
     )
     assert (tmp_path / "Pulumi.store-0001.yaml").exists() and pruned.exit_code == 1
+
+
+def test_a_subscription_arm_does_not_find_is_no_gone_cluster(examples, azure):
+    azure.holds(*(row(kind, name, group) for stack, (kind, name, group) in EXAMPLES.items() if stack != "staging"))
+    body = {"error": {"code": "SubscriptionNotFound", "message": f"The subscription '{SUB_A}' could not be found."}}
+    azure.answer_arm("aks", "aks-staging-weu", "rg-fleet-staging", (404, body, {}))
+    result = inventory("--select", "kind:aks", "--prune", "--format", "json")
+    assert result.exit_code == 1, result.output
+    [unconfirmed] = json.loads(result.stdout)["unconfirmed"]
+    assert unconfirmed["stack"] == "staging" and "404 SubscriptionNotFound" in unconfirmed["reason"]
+    assert (examples / "Pulumi.staging.yaml").exists()
