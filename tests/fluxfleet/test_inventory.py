@@ -1084,3 +1084,20 @@ def test_a_subscription_arm_does_not_find_is_no_gone_cluster(examples, azure):
     [unconfirmed] = json.loads(result.stdout)["unconfirmed"]
     assert unconfirmed["stack"] == "staging" and "404 SubscriptionNotFound" in unconfirmed["reason"]
     assert (examples / "Pulumi.staging.yaml").exists()
+
+
+def test_a_stack_whose_provider_names_the_subscription_is_in_that_one_not_the_default(stacks_dir, azure):
+    """`azure-native:subscriptionId` is where `pulumi up` puts the cluster of a stack that names no
+    cluster.subscriptionId: looked in there, found; never taken for gone in the default subscription."""
+    write(
+        stacks_dir,
+        "Pulumi.store-0001.yaml",
+        f"config:\n  azure-native:subscriptionId: {SUB_B}\n"
+        "  fluxfleet:cluster: {kind: arc, name: store-0001, resourceGroup: rg-stores-weu}\n",
+    )
+    azure.holds(row("arc", "store-0001", "rg-stores-weu", SUB_B, tags=STORES))
+    result = inventory(*SELECT, "--prune", "--format", "json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["subscriptions"] == [SUB_A, SUB_B] and document["summary"]["inStep"] == 1
+    assert (stacks_dir / "Pulumi.store-0001.yaml").exists()
