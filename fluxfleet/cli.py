@@ -1011,7 +1011,12 @@ def inventory(
         bool, typer.Option("--write", help="Create a stack file for each new member (needs --profile).")
     ] = False,
     prune: Annotated[
-        bool, typer.Option("--prune", help="Delete the stack files of the stacks whose cluster is gone.")
+        bool,
+        typer.Option(
+            "--prune",
+            help="Delete the stack files of the stacks whose cluster is gone (ARM answers 404), and say what their "
+            "Pulumi stacks still hold.",
+        ),
     ] = False,
     cloud: Annotated[
         Cloud, typer.Option("--cloud", help="The Azure cloud to look in; only its stacks (cluster.cloud) count.")

@@ -337,7 +337,6 @@ def confirm_gone(inventory: Inventory, arm: AzureReader) -> Inventory:
 
 def _doubt_of_gone(arm: AzureReader, stack: StackCluster) -> str | None:
     """None when ARM answers that the stack's cluster does not exist; else why it is not confirmed gone."""
-    assert stack.subscription_id is not None  # compare() finds only stacks of subscriptions looked in gone
     read = arm.managed_cluster if stack.kind == "aks" else arm.connected_cluster
     try:
         found = read(stack.subscription_id, stack.resource_group, stack.name)
@@ -378,7 +377,7 @@ def compare(
             # A subscription the file names and that was not looked in is another inventory's; the default one the
             # file leaves its cluster in, not looked in (or unknown), leaves the stack undecided, never gone.
             if not stack.names_subscription and not stack.outside(selection):
-                unconfirmed.append(Undecided(stack, _default_not_looked_in(stack.subscription_id)))
+                unconfirmed.append(Undecided(stack, _undecided_subscription(stack.subscription_id)))
             continue
         if stack.subscription_id in unreadable:
             if not stack.outside(selection):
@@ -435,7 +434,8 @@ def _claimed(member: NewMember, stack: StackCluster | None) -> NewMember:
     return replace(member, problem=problem)
 
 
-def _default_not_looked_in(default: str | None) -> str:
+def _undecided_subscription(default: str | None) -> str:
+    """Why a stack that names no subscription is undecided: the default one is unknown, or was not looked in."""
     if default is None:
         return (
             f"names no subscriptionId, and there is no default subscription ({DEFAULT_SUBSCRIPTION}): where its "

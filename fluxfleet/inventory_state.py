@@ -3,9 +3,9 @@
 The file is only the stack's config: its Pulumi stack, and the state in it, live on in the backend. After a prune,
 Pulumi is asked (`pulumi stack export`, through `automation.AutomationRunner`) what each pruned stack's state still
 lists, and the report says what remains and the command that removes it: the cluster is gone (ARM answered 404), so
-`pulumi stack rm --force` removes the state without trying to delete anything. When
-Pulumi cannot be asked, the report says that the state may remain, and how to look. The lookup never fails a prune:
-every failure becomes what the report says.
+`pulumi stack rm --force` removes the state without trying to delete anything. When Pulumi cannot be asked, the
+report says that the state may remain, and how to look. The lookup never fails a prune: every failure becomes what
+the report says.
 """
 
 from __future__ import annotations
