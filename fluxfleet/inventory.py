@@ -7,16 +7,17 @@ outside an `rg:` term, or lost a tag, is found there and reported as moved or ou
 
     in step    a stack's cluster is where its file says, and in the selection
     new        a selected cluster no stack names
-    moved      a stack's cluster is not where its file says, but a cluster of the same kind and name is elsewhere
-               (another resource group or subscription); the stack file is left as it is, for a person to edit
+    moved      a stack's cluster is not where its file says (an ARM GET there answers 404), but a cluster of the
+               same kind and name is elsewhere (another resource group or subscription); the stack file is left as
+               it is, for a person to edit
     gone       a stack's cluster is nowhere among the readable subscriptions looked in, nothing the stack file
                declares (kind, resource group, location, tags) is outside the selection, and an ARM GET of the
                cluster answers 404 (`confirm_gone`)
     unchecked  a stack in a subscription that could not be read: nothing is known of its cluster
-    unconfirmed  a stack that may be gone, but that nothing confirms: its subscription is unknown (the file names
-               none and there is no default one), or is the default one and was not looked in; or Resource Graph
-               does not show its cluster and the ARM GET answered other than 404 (200: not indexed yet, 403, a
-               transport error)
+    unconfirmed  a stack that may be gone or moved, but that nothing confirms: its subscription is unknown (the
+               file names none and there is no default one), or is the default one and was not looked in; or
+               Resource Graph does not show its cluster where its file says and the ARM GET there answered other
+               than 404 (200: not indexed yet, 403, a transport error)
 
 A stack file that names no subscription is in the default one, as for `pulumi up` (`azure.account`), whatever
 --subscription says; a stack whose own subscription was not looked in is another inventory's. `write_members` writes
@@ -322,32 +323,36 @@ def take_inventory(
 
 
 def confirm_gone(inventory: Inventory, arm: AzureReader) -> Inventory:
-    """Keep as gone only the stacks whose cluster an ARM GET answers 404 for. Resource Graph not showing a cluster
-    proves nothing: it indexes a change minutes late, and leaves out what the identity may not read. Any other
-    answer (the cluster, 403, a transport error) makes the stack unconfirmed, with the reason."""
-    if not inventory.gone:
+    """Keep as gone (or moved) only the stacks whose cluster an ARM GET, where the file says, answers 404 for.
+    Resource Graph not showing a cluster proves nothing: it indexes a change minutes late, and leaves out what the
+    identity may not read. Any other answer (the cluster, 403, a transport error) makes the stack unconfirmed,
+    with the reason: never pruned, never to be edited to another cluster of its name."""
+    absent = [*inventory.gone, *(moved.stack for moved in inventory.moved)]
+    if not absent:
         return inventory
-    with ThreadPoolExecutor(max_workers=min(ARM_READS_AT_ONCE, len(inventory.gone))) as pool:
-        doubts = list(pool.map(lambda stack: _doubt_of_gone(arm, stack), inventory.gone))
-    gone = tuple(stack for stack, doubt in zip(inventory.gone, doubts, strict=True) if doubt is None)
-    doubted = [Undecided(stack, doubt) for stack, doubt in zip(inventory.gone, doubts, strict=True) if doubt]
+    with ThreadPoolExecutor(max_workers=min(ARM_READS_AT_ONCE, len(absent))) as pool:
+        doubts = list(pool.map(lambda stack: _doubt_of_absence(arm, stack), absent))
+    doubt_of = {stack.file: doubt for stack, doubt in zip(absent, doubts, strict=True)}  # a file is one stack
+    gone = tuple(stack for stack in inventory.gone if doubt_of[stack.file] is None)
+    moved = tuple(moved for moved in inventory.moved if doubt_of[moved.stack.file] is None)
+    doubted = [Undecided(stack, doubt) for stack, doubt in zip(absent, doubts, strict=True) if doubt]
     unconfirmed = sorted([*inventory.unconfirmed, *doubted], key=lambda u: (u.stack.stack, u.stack.file))
-    return replace(inventory, gone=gone, unconfirmed=tuple(unconfirmed))
+    return replace(inventory, gone=gone, moved=moved, unconfirmed=tuple(unconfirmed))
 
 
-def _doubt_of_gone(arm: AzureReader, stack: StackCluster) -> str | None:
-    """None when ARM answers that the stack's cluster does not exist; else why it is not confirmed gone."""
+def _doubt_of_absence(arm: AzureReader, stack: StackCluster) -> str | None:
+    """None when ARM answers that the stack's cluster is not where its file says; else why that is not confirmed."""
     read = arm.managed_cluster if stack.kind == "aks" else arm.connected_cluster
     try:
         found = read(stack.subscription_id, stack.resource_group, stack.name)
     except AzureError as error:
-        return f"not in Resource Graph, and ARM cannot confirm it is gone: {error}"
+        return f"not in Resource Graph where its file says, and ARM cannot confirm it is not there: {error}"
     if found is None:
         return None
     return (
         f"not in Resource Graph, but ARM has {stack.kind} cluster {stack.name} in "
-        f"{stack.resource_group} in {stack.subscription_id} (not indexed yet, or hidden from Resource Graph): "
-        "not gone; run again later"
+        f"{stack.resource_group} in {stack.subscription_id}, where its file says (not indexed yet, or hidden from "
+        "Resource Graph): neither gone nor moved; run again later"
     )
 
 

@@ -855,8 +855,8 @@ def test_a_cluster_resource_graph_does_not_show_but_arm_has_is_kept(examples, az
     document = json.loads(result.stdout)
     assert document["gone"] == [] and [u["stack"] for u in document["unconfirmed"]] == sorted(EXAMPLES)
     assert document["unconfirmed"][0]["reason"] == (
-        f"not in Resource Graph, but ARM has aks cluster aks-dev-weu in rg-fleet-dev in {SUB_A} (not indexed yet, or "
-        "hidden from Resource Graph): not gone; run again later"
+        f"not in Resource Graph, but ARM has aks cluster aks-dev-weu in rg-fleet-dev in {SUB_A}, where its file says "
+        "(not indexed yet, or hidden from Resource Graph): neither gone nor moved; run again later"
     )
     assert len(list(examples.glob("Pulumi.*.yaml"))) == 4
     assert sorted(azure.arm_reads()) == sorted(cluster_id(*cluster) for cluster in EXAMPLES.values())
@@ -891,7 +891,7 @@ def test_arm_403_is_unconfirmed_naming_the_identity_and_role(examples, azure):
     assert unconfirmed == {
         "stack": "dev",
         "file": "stacks/Pulumi.dev.yaml",
-        "reason": f"not in Resource Graph, and ARM cannot confirm it is gone: cannot read {dev}: 403 "
+        "reason": f"not in Resource Graph where its file says, and ARM cannot confirm it is not there: cannot read {dev}: 403 "
         "AuthorizationFailed: alice@contoso.com (object id 0a1b2c3d-0000-4000-8000-000000000001) lacks the Reader "
         f"role on {dev}; ask an owner of that scope to assign it",
     }
@@ -907,8 +907,10 @@ def test_a_transport_error_is_unconfirmed(examples, azure):
     result = inventory("--select", "kind:aks kind:arc", "--prune")
     assert result.exit_code == 1, result.output
     assert (
-        "? unconfirmed: edge-store-001 (stacks/Pulumi.edge-store-001.yaml): not in Resource Graph, and ARM cannot "
-        "confirm it is gone: cannot read " + cluster_id("arc", "flux-demo-arc", "flux-demo-rg") + ": cannot connect to "
+        "? unconfirmed: edge-store-001 (stacks/Pulumi.edge-store-001.yaml): not in Resource Graph where its file "
+        "says, and ARM cannot confirm it is not there: cannot read "
+        + cluster_id("arc", "flux-demo-arc", "flux-demo-rg")
+        + ": cannot connect to "
         "Azure (Connection refused); check the network, proxy and DNS, then run again"
     ) in result.stdout
     assert (examples / "Pulumi.edge-store-001.yaml").exists()
@@ -933,7 +935,7 @@ def test_confirm_gone_keeps_only_what_arm_answers_404_for():
     assert [s.stack for s in confirmed.gone] == ["store-0001"]
     assert [u.stack.stack for u in confirmed.unconfirmed] == ["store-0002", "store-0003"]
     assert confirmed.unconfirmed[0].reason == (
-        "not in Resource Graph, and ARM cannot confirm it is gone: cannot read it: 403 AuthorizationFailed"
+        "not in Resource Graph where its file says, and ARM cannot confirm it is not there: cannot read it: 403 AuthorizationFailed"
     )
     assert confirmed.unconfirmed[1].reason.startswith("not in Resource Graph, but ARM has aks cluster store-0003 in ")
     assert confirmed.exit_code == 1  # unconfirmed is not in step, and wins over the gone stack's 3
@@ -1101,3 +1103,19 @@ def test_a_stack_whose_provider_names_the_subscription_is_in_that_one_not_the_de
     document = json.loads(result.stdout)
     assert document["subscriptions"] == [SUB_A, SUB_B] and document["summary"]["inStep"] == 1
     assert (stacks_dir / "Pulumi.store-0001.yaml").exists()
+
+
+def test_a_moved_cluster_that_arm_still_has_where_the_file_says_is_unconfirmed_not_moved(stacks_dir, azure):
+    """Resource Graph shows store-0002 only in rg-stores-neu, but ARM has it where its file says (rg-stores-weu):
+    not indexed yet. "Edit the stack file" would point it at another cluster of its name."""
+    stores_fleet(stacks_dir, azure)
+    azure.answer_arm("arc", "store-0002", "rg-stores-weu", (200, ARC_BODY, {}))
+    result = inventory(*SELECT, "--subscription", SUB_A, "--subscription", SUB_B, "--format", "json")
+    assert result.exit_code == 1, result.output
+    document = json.loads(result.stdout)
+    assert document["moved"] == [] and [u["stack"] for u in document["unconfirmed"]] == ["store-0002"]
+    assert [g["stack"] for g in document["gone"]] == ["store-0003"]  # still confirmed by its 404
+    assert sorted(azure.arm_reads()) == [
+        cluster_id("arc", "store-0002", "rg-stores-weu"),
+        cluster_id("arc", "store-0003", "rg-stores-weu"),
+    ]
