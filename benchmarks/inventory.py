@@ -3,9 +3,9 @@
 The clusters are served through azure-core's transport by the simulated Resource Graph of the tests (pages of
 1,000 rows, skip tokens), so the real azure-mgmt-resourcegraph client and its pipeline run in the loop. The stack
 files are generated into a temporary directory: most name their cluster where it is, some a cluster that moved to
-another resource group, some a cluster that is gone (ARM answers 404 to the GET that confirms each, through the
-real ArmReader); some clusters have no stack (new members). Prints the figures; the last line is one JSON object
-with clusters, subscriptions, requests, seconds (target: ≤ 10 Resource Graph requests).
+another resource group, some a cluster that is gone (each of those confirmed by a GET through the real ArmReader,
+which ARM answers 404); some clusters have no stack (new members). Prints the figures; the last line is one JSON
+object with clusters, subscriptions, requests, seconds (target: ≤ 10 Resource Graph requests).
 
     .venv/bin/python benchmarks/inventory.py [CLUSTERS] [SUBSCRIPTIONS]
 """
@@ -128,7 +128,7 @@ def main() -> None:
         f"{result.requests} Resource Graph requests ({len(server.bodies) - len(pages)} visibility check, "
         f"{len(pages)} pages of up to 1,000 rows, {max(len(b['subscriptions']) for b in pages)} subscriptions each)"
     )
-    print(f"{len(arm.requests)} ARM GETs, one per gone stack, to confirm it")
+    print(f"{len(arm.requests)} ARM GETs, one per gone or moved stack, to confirm it")
     print(
         f"found {len(result.in_step)} in step, {found['new']} new, {found['moved']} moved, {found['gone']} gone; "
         f"JSON report {len(report):,} bytes"
