@@ -1081,12 +1081,9 @@ def parse_spec(
             update = {"subscription_id": provider_subscription}
             spec = spec.model_copy(update={"cluster": spec.cluster.model_copy(update=update)})
         else:  # encrypted (`secure:`), or no subscription id: which subscription the cluster is in is unknown
-            what = (
-                f"{shown(provider_subscription)} is"
-                if isinstance(provider_subscription, str)
-                else "an encrypted value is"
-            )
-            message = f"{what} not a subscription id: set fluxfleet:cluster.subscriptionId, where the cluster is"
+            encrypted = isinstance(provider_subscription, Mapping) and "secure" in provider_subscription
+            what = "an encrypted value" if encrypted else shown(provider_subscription)
+            message = f"{what} is not a subscription id: set fluxfleet:cluster.subscriptionId, where the cluster is"
             issues.append(SpecIssue(file, "azure-native:subscriptionId", message))
 
     def checked(loc: Loc) -> bool:

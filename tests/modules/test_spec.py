@@ -596,6 +596,7 @@ def test_azure_native_subscription_is_the_cluster_s_when_the_cluster_names_none(
     [
         ("not-a-guid", "'not-a-guid' is not a subscription id"),
         ("{secure: v1:abcd}", "an encrypted value is not a subscription id"),
+        ("42", "42 is not a subscription id"),
     ],
 )
 def test_an_azure_native_subscription_that_cannot_say_where_the_cluster_is_is_an_error(tmp_path, value, expect):
