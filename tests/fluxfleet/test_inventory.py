@@ -1,7 +1,9 @@
 """`fluxfleet inventory`: clusters from Resource Graph against stack files. The comparison on its own (in step, new,
-moved, gone, unchecked), the names new members get, the stack files --write creates and --prune deletes, and the
-command line end to end over the real Resource Graph client and a simulated service whose rows are built from the
-official ARM bodies of an AKS and an Arc cluster (tests/fixtures/resourcegraph/)."""
+moved, gone, unchecked, unconfirmed), the names new members get, the stack files --write creates and --prune deletes,
+and the command line end to end over the real Resource Graph client and a simulated service whose rows are built
+from the official ARM bodies of an AKS and an Arc cluster (tests/fixtures/resourcegraph/), the real ArmReader that
+confirms a gone or moved stack (ARM's error bodies as tests/fluxfleet/azure/test_arm.py has them), and the scripted
+`pulumi` that says what a pruned stack left behind."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from urllib.parse import urlsplit
 
 import jsonschema
 import pytest
+from azure.core.exceptions import ServiceRequestError
 from typer.testing import CliRunner
 
 import fluxfleet.azure.arm as arm
@@ -43,8 +46,6 @@ from fluxfleet.plan import plan_fleet
 from fluxfleet.simulation import FakeClock
 from modules.spec import load_stack_file
 from modules.spec.selection import parse_selection
-from azure.core.exceptions import ServiceRequestError
-
 from tests.azure_transport import FakeCredential, example
 from tests.conftest import ROOT
 from tests.fluxfleet.azure.test_arm import AUTHORIZATION_FAILED, NOT_FOUND, JwtCredential, RecordingTransport
