@@ -3,8 +3,9 @@
 The clusters are served through azure-core's transport by the simulated Resource Graph of the tests (pages of
 1,000 rows, skip tokens), so the real azure-mgmt-resourcegraph client and its pipeline run in the loop. The stack
 files are generated into a temporary directory: most name their cluster where it is, some a cluster that moved to
-another resource group, some a cluster that is gone; some clusters have no stack (new members). Prints the
-figures; the last line is one JSON object with clusters, subscriptions, requests, seconds (target: ≤ 10 requests).
+another resource group, some a cluster that is gone (each of those confirmed by a GET through the real ArmReader,
+which ARM answers 404); some clusters have no stack (new members). Prints the figures; the last line is one JSON
+object with clusters, subscriptions, requests, seconds (target: ≤ 10 Resource Graph requests).
 
     .venv/bin/python benchmarks/inventory.py [CLUSTERS] [SUBSCRIPTIONS]
 """
@@ -20,12 +21,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the simulated service and the transport live with the tests
 
+from fluxfleet.azure.arm import ArmReader  # noqa: E402
 from fluxfleet.azure.resource_graph import ResourceGraphReader  # noqa: E402
 from fluxfleet.inventory import load_stacks, take_inventory  # noqa: E402
 from fluxfleet.inventory_report import render  # noqa: E402
 from fluxfleet.simulation import FakeClock  # noqa: E402
 from modules.spec.selection import parse_selection  # noqa: E402
-from tests.azure_transport import FakeCredential  # noqa: E402
+from tests.azure_transport import FakeCredential, ScriptedTransport  # noqa: E402
 from tests.fluxfleet.azure.test_resource_graph import ResourceGraphServer  # noqa: E402
 
 SELECTION = "tag:fleet=stores"
@@ -95,6 +97,7 @@ def main() -> None:
     subscriptions = int(sys.argv[2]) if len(sys.argv) > 2 else 20
     server = ResourceGraphServer(row(index, subscriptions) for index in range(clusters))
     reader = ResourceGraphReader(FakeCredential(), clock=FakeClock(), transport=server.transport())
+    arm = ScriptedTransport(lambda request: (404, {"error": {"code": "ResourceNotFound", "message": "not found"}}, {}))
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         expected = generate(directory, clusters, subscriptions)
@@ -103,7 +106,16 @@ def main() -> None:
         stacks = load_stacks(directory, None, lambda path: path.name)
         loaded = time.perf_counter()
         scope = tuple(sorted({stack.subscription_id for stack in stacks}))
-        result = take_inventory(reader, parse_selection(SELECTION), stacks, scope, lambda path: path.name, directory)
+        selection = parse_selection(SELECTION)
+        result = take_inventory(
+            reader,
+            selection,
+            stacks,
+            scope,
+            lambda path: path.name,
+            directory,
+            ArmReader(FakeCredential(), transport=arm),
+        )
         compared = time.perf_counter()
         report = render(result, "json")
         seconds = time.perf_counter() - start
@@ -116,6 +128,7 @@ def main() -> None:
         f"{result.requests} Resource Graph requests ({len(server.bodies) - len(pages)} visibility check, "
         f"{len(pages)} pages of up to 1,000 rows, {max(len(b['subscriptions']) for b in pages)} subscriptions each)"
     )
+    print(f"{len(arm.requests)} ARM GETs, one per gone or moved stack, to confirm it")
     print(
         f"found {len(result.in_step)} in step, {found['new']} new, {found['moved']} moved, {found['gone']} gone; "
         f"JSON report {len(report):,} bytes"

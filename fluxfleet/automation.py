@@ -57,8 +57,13 @@ DOING = {
 # stack with --stack and leaves that file alone, so selects alone are serialised, process-wide.
 _SELECT_LOCK = threading.Lock()
 
+_NO_STACK = re.compile(r"\bno stack named '[^']*' found")  # the CLI's words for a stack the backend does not have
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _COLOR_TAG = re.compile(r"<\{%[^%]*%\}>")  # the engine's own colour markup, e.g. <{%fg 1%}>
+
+
+class _NoSuchStack(RunnerError):
+    """The backend has no stack of that name."""
 
 
 class AutomationRunner:
@@ -139,14 +144,39 @@ class AutomationRunner:
             raise RunnerError(f"{stack}: unreadable stack history ({type(error).__name__})") from None
 
     def pending_operations(self, stack: str) -> list[str]:
+        deployment = self._deployment(stack)
+        try:
+            return [str(operation["resource"]["urn"]) for operation in deployment.get("pending_operations") or []]
+        except (KeyError, TypeError, AttributeError) as error:
+            raise RunnerError(f"{stack}: unreadable stack export ({type(error).__name__})") from None
+
+    def managed_resources(self, stack: str) -> list[str] | None:
+        """The URNs of the cloud resources the stack's state lists (not the stack, its components or providers);
+        None when the backend has no such stack."""
+        try:
+            deployment = self._deployment(stack)
+        except _NoSuchStack:
+            return None
+        try:
+            return [
+                str(resource["urn"])
+                for resource in deployment.get("resources") or []
+                if resource.get("custom") and not str(resource.get("type", "")).startswith("pulumi:providers:")
+            ]
+        except (KeyError, TypeError, AttributeError) as error:
+            raise RunnerError(f"{stack}: unreadable stack export ({type(error).__name__})") from None
+
+    def _deployment(self, stack: str) -> dict[str, Any]:
         # Not `Stack.export_stack()`: it passes --show-secrets, which needs the secrets provider and decrypts every
         # secret in the state. A plain export keeps them encrypted, and --stack needs no `stack select`.
         exported = self._cli_json(stack, ["stack", "export", "--stack", stack])
         try:
             deployment = json.loads(exported).get("deployment") or {}
-            return [str(operation["resource"]["urn"]) for operation in deployment.get("pending_operations") or []]
-        except (ValueError, KeyError, TypeError, AttributeError) as error:
+        except (ValueError, AttributeError) as error:
             raise RunnerError(f"{stack}: unreadable stack export ({type(error).__name__})") from None
+        if not isinstance(deployment, dict):
+            raise RunnerError(f"{stack}: unreadable stack export (TypeError)")
+        return deployment
 
     def outputs(self, stack: str) -> dict[str, Any]:
         # Not `Stack.outputs()`: it also runs `stack output --show-secrets`. Without it, secrets read "[secret]".
@@ -162,7 +192,8 @@ class AutomationRunner:
         try:
             return _InterruptibleCommand(self._cli).run(args, self._project_dir, self._env).stdout
         except CommandError as error:
-            raise RunnerError(f"{stack}: {_command_error_line(error)}") from None
+            line = _command_error_line(error)
+            raise (_NoSuchStack if _NO_STACK.search(line) else RunnerError)(f"{stack}: {line}") from None
 
     def _select(self, stack: str, command: PulumiCommand, env: Mapping[str, str] | None = None) -> Stack:
         env_vars = {**self._env, **(env or {})}

@@ -1011,26 +1011,35 @@ def inventory(
         bool, typer.Option("--write", help="Create a stack file for each new member (needs --profile).")
     ] = False,
     prune: Annotated[
-        bool, typer.Option("--prune", help="Delete the stack files of the stacks whose cluster is gone.")
+        bool,
+        typer.Option(
+            "--prune",
+            help="Delete the stack files of the stacks whose cluster is gone (ARM answers 404), and say what their "
+            "Pulumi stacks still hold.",
+        ),
     ] = False,
     cloud: Annotated[
         Cloud, typer.Option("--cloud", help="The Azure cloud to look in; only its stacks (cluster.cloud) count.")
     ] = Cloud.AzureCloud,
 ) -> None:
     """Find the AKS and Arc clusters a selection names (one Azure Resource Graph query) and compare them with the
-    stack files: new members, stacks whose cluster moved, stacks whose cluster is gone. Stack files are only
-    created with --write and deleted with --prune, never edited; neither acts while a subscription is unreadable.
+    stack files: new members, stacks whose cluster moved, stacks whose cluster is gone (confirmed by an ARM GET
+    that answers 404). Stack files are only created with --write and deleted with --prune, never edited; neither
+    acts while a subscription is unreadable. A stack file that names no subscription is in the default one (as
+    for `pulumi up`), never in --subscription's.
 
-    Exit codes: 0 in step, 1 Azure could not be read (or a subscription could not: that wins over 3, the picture
-    is incomplete) or a stack file could not be changed, 2 invalid input, 3 differences found (also when --write
-    or --prune acted on them, so a CI job knows to commit the stack files).
+    Exit codes: 0 in step, 1 Azure could not be read (a subscription could not, or a stack could not be confirmed
+    gone: that wins over 3, the picture is incomplete) or a stack file could not be changed, 2 invalid input, 3
+    differences found (also when --write or --prune acted on them, so a CI job knows to commit the stack files).
     """
+    from fluxfleet.automation import AutomationRunner
     from fluxfleet.azure.account import default_subscription
+    from fluxfleet.azure.arm import ArmReader
     from fluxfleet.azure.resource_graph import ResourceGraphReader
     from fluxfleet.azure.status import AzureError
     from fluxfleet.clock import SystemClock
     from fluxfleet.inventory import load_stacks, prune_gone, subscriptions_of, take_inventory, write_members
-    from fluxfleet.inventory_report import denied_line, render
+    from fluxfleet.inventory_report import attention_lines, render
     from fluxfleet.plan import display_path
     from modules.spec import SpecError
     from modules.spec.selection import parse_selection, parse_subscriptions, profile_file
@@ -1051,7 +1060,7 @@ def inventory(
         raise _input_errors(error, "fluxfleet inventory: ") from None
     if write and profile is None:
         raise invalid("--write needs --profile NAME: the profile the new stack files use")
-    default = subscriptions[0] if len(subscriptions) == 1 else default_subscription(cloud=cloud.value)
+    default = default_subscription(cloud=cloud.value)  # what `pulumi up` uses; never --subscription's
     try:
         stacks = load_stacks(stacks_dir, default, display_path, cloud.value)
     except SpecError as error:
@@ -1061,18 +1070,17 @@ def inventory(
         raise invalid("no subscription to look in: give --subscription ID, or choose one with `az account set`")
     try:
         graph = ResourceGraphReader(cloud=cloud.value)
-        result = take_inventory(graph, selection, stacks, scope, display_path, stacks_dir)
+        result = take_inventory(graph, selection, stacks, scope, display_path, stacks_dir, ArmReader(cloud=cloud.value))
     except AzureError as error:
         _stderr(f"fluxfleet inventory: {error}")
         raise typer.Exit(1) from None
     if write and profile is not None:
         result = write_members(result, profile, SystemClock().now().date(), stacks_dir, display_path, cloud.value)
     if prune:
-        result = prune_gone(result)
+        result = prune_gone(result, lambda: AutomationRunner(Path.cwd()))
     color = output is None and fmt is InventoryFormat.text and sys.stdout.isatty()
     _write("inventory", render(result, fmt.value, color=color), output)
     if fmt is not InventoryFormat.text or output is not None:  # the text report already shows them
-        for line in [*map(denied_line, result.denied), result.held_back or "", *result.errors]:
-            if line:
-                _stderr(f"fluxfleet inventory: {line}")
+        for line in attention_lines(result):
+            _stderr(f"fluxfleet inventory: {line}")
     raise typer.Exit(result.exit_code)

@@ -7,25 +7,35 @@ outside an `rg:` term, or lost a tag, is found there and reported as moved or ou
 
     in step    a stack's cluster is where its file says, and in the selection
     new        a selected cluster no stack names
-    moved      a stack's cluster is not where its file says, but a cluster of the same kind and name is elsewhere
-               (another resource group or subscription); the stack file is left as it is, for a person to edit
-    gone       a stack's cluster is nowhere among the readable subscriptions looked in, and nothing the stack file
-               declares (kind, resource group, location, tags) is outside the selection
+    moved      a stack's cluster is not where its file says (an ARM GET there answers 404), but a cluster of the
+               same kind and name is elsewhere (another resource group or subscription); the stack file is left as
+               it is, for a person to edit
+    gone       a stack's cluster is nowhere among the readable subscriptions looked in, nothing the stack file
+               declares (kind, resource group, location, tags) is outside the selection, and an ARM GET of the
+               cluster answers 404 (`confirm_gone`)
     unchecked  a stack in a subscription that could not be read: nothing is known of its cluster
+    unconfirmed  a stack that may be gone or moved, but that nothing confirms: its subscription is unknown (the
+               file names none and there is no default one), or is the default one and was not looked in; or
+               Resource Graph does not show its cluster where its file says and the ARM GET there answered other
+               than 404 (200: not indexed yet, 403, a transport error)
 
-`write_members` writes a minimal stack file for each new member, all or none; `prune_gone` deletes the files of
-gone stacks. Both change nothing while a subscription could not be read: the picture is incomplete.
+A stack file that names no subscription is in the default one, as for `pulumi up` (`azure.account`), whatever
+--subscription says; a stack whose own subscription was not looked in is another inventory's. `write_members` writes
+a minimal stack file for each new member, all or none; `prune_gone` deletes the files of gone stacks, and only
+theirs. Both change nothing while a subscription could not be read: the picture is incomplete.
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import io
 import os
 import re
 import secrets
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -34,7 +44,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from fluxfleet.azure.resource_graph import DeniedSubscription, ResourceGraphReader, kql_string
-from fluxfleet.azure.status import AzureError
+from fluxfleet.azure.status import AzureError, AzureReader
+from fluxfleet.inventory_state import LeftState, StateReader, left_states
 from modules.clouds import CLOUDS, DEFAULT_CLOUD
 from modules.spec import ClusterSpec, SpecError, SpecIssue, Stack, load_stack_file, shown, stack_files
 from modules.spec.profiles import ProfileLibrary
@@ -51,6 +62,8 @@ _NOT_IN_STACK_NAME = re.compile(r"[^a-z0-9_.-]+")
 _TEXT_COLUMNS = ("type", "id", "name", "subscriptionId")
 _RESOURCE_GROUP_IN_ID = re.compile(r"/resourceGroups/([^/]+)/", re.IGNORECASE)
 STACK_FILE_NAME = "Pulumi.stack.yaml"  # any file of the directory, to learn how reports name the directory
+ARM_READS_AT_ONCE = 8  # ARM GETs in flight while confirming gone stacks (ArmReader bounds each subscription too)
+DEFAULT_SUBSCRIPTION = "AZURE_SUBSCRIPTION_ID, ARM_SUBSCRIPTION_ID or `az account set`"
 Display = Callable[[Path], str]
 
 
@@ -102,9 +115,11 @@ class StackCluster(_Located):
     kind: str
     name: str
     resource_group: str
-    subscription_id: str  # lower case; the default subscription when the file names none
+    subscription_id: str | None  # lower case; the default subscription when the file names none; None: unknown
     location: str | None  # None: the file does not say (an Arc cluster may leave it out)
     tags: Mapping[str, str] | None  # None: the file declares no tags (an Arc cluster cannot)
+    names_subscription: bool = True  # False: the file names none; `subscription_id` is the default one (or None)
+    digest: str | None = None  # sha256 of the file as it was read: --prune deletes only that file
 
     def outside(self, selection: Selection) -> bool:
         return selection.excludes(self.kind, self.resource_group, self.location, self.tags)
@@ -127,7 +142,9 @@ class Moved:
 
 
 @dataclass(frozen=True)
-class Unchecked:
+class Undecided:
+    """A stack of which the inventory cannot say where its cluster is (unchecked or unconfirmed), and why."""
+
     stack: StackCluster
     reason: str
 
@@ -141,10 +158,12 @@ class Inventory:
     new: tuple[NewMember, ...]
     moved: tuple[Moved, ...]
     gone: tuple[StackCluster, ...]
-    unchecked: tuple[Unchecked, ...]
+    unchecked: tuple[Undecided, ...]
+    unconfirmed: tuple[Undecided, ...] = ()
     requests: int = 0  # Resource Graph requests made
     written: tuple[str, ...] = ()  # files --write created
     pruned: tuple[str, ...] = ()  # files --prune deleted
+    left_state: tuple[LeftState, ...] = ()  # what the pruned stacks left in Pulumi
     held_back: str | None = None  # why --write or --prune changed nothing
     errors: tuple[str, ...] = field(default=())  # files that could not be written or deleted
 
@@ -154,9 +173,10 @@ class Inventory:
 
     @property
     def exit_code(self) -> int:
-        """1 when the picture is incomplete or a file could not be changed (it wins over 3, as in `drift`), 3 when
-        stacks and clusters differ (whether or not --write/--prune acted on it), else 0."""
-        if self.denied or self.errors:
+        """1 when the picture is incomplete (a subscription unreadable, a stack unconfirmed) or a file could not be
+        changed (it wins over 3, as in `drift`), 3 when stacks and clusters differ (whether or not --write/--prune
+        acted on it), else 0."""
+        if self.denied or self.unconfirmed or self.errors:
             return 1
         return 3 if self.differences else 0
 
@@ -168,13 +188,17 @@ def load_stacks(
     stacks_dir: Path, default_subscription: str | None, display: Display, cloud: str | None = None
 ) -> list[StackCluster]:
     """Every stack file of the directory as the cluster it names (with `cloud`, only the stacks in that cloud: the
-    others are no inventory's of it). SpecError with every problem of every file: an invalid file, or a stack that
-    names no subscription when there is no default one."""
+    others are no inventory's of it); one that names no subscription is in `default_subscription`, the one `pulumi
+    up` would use (None: unknown, and the stack unconfirmed). SpecError with every problem of every file."""
     issues: list[SpecIssue] = []
     stacks: list[StackCluster] = []
     paths = stack_files(stacks_dir)
     library = _library(stacks_dir, display)
     for path in paths:
+        try:
+            digest: str | None = _digest(path)  # before it is parsed: --prune sees a change made after either
+        except OSError:
+            digest = None  # unreadable: load_stack_file says why
         try:
             stack = load_stack_file(path, display(path), library)
         except SpecError as error:
@@ -182,15 +206,7 @@ def load_stacks(
             continue
         if cloud is not None and stack.spec.cluster.cloud != cloud:
             continue
-        subscription = stack.spec.cluster.subscription_id or default_subscription
-        if subscription is None:
-            message = (
-                "not set, and there is no default subscription: set it, give one --subscription, or choose one "
-                "with `az account set`"
-            )
-            issues.append(SpecIssue(stack.file, "fluxfleet:cluster.subscriptionId", message))
-            continue
-        stacks.append(stack_cluster(stack, path, subscription))
+        stacks.append(replace(stack_cluster(stack, path, default_subscription), digest=digest))
     if issues:
         raise SpecError(issues)
     return stacks
@@ -201,8 +217,9 @@ def _library(stacks_dir: Path, display: Display) -> ProfileLibrary:
     return ProfileLibrary(stacks_dir, str(Path(display(stacks_dir / STACK_FILE_NAME)).parent))
 
 
-def stack_cluster(stack: Stack, path: Path, subscription_id: str) -> StackCluster:
+def stack_cluster(stack: Stack, path: Path, default_subscription: str | None) -> StackCluster:
     cluster = stack.spec.cluster
+    subscription_id = cluster.subscription_id or default_subscription
     return StackCluster(
         stack=stack.name,
         file=stack.file,
@@ -210,15 +227,16 @@ def stack_cluster(stack: Stack, path: Path, subscription_id: str) -> StackCluste
         kind=cluster.kind,
         name=cluster.name,
         resource_group=cluster.resource_group,
-        subscription_id=subscription_id.lower(),
+        subscription_id=subscription_id.lower() if subscription_id else None,
         location=cluster.location,
         tags=dict(cluster.tags) if cluster.tags is not None else None,
+        names_subscription=cluster.subscription_id is not None,
     )
 
 
 def subscriptions_of(stacks: Iterable[StackCluster], default_subscription: str | None) -> tuple[str, ...]:
     """Where to look when no --subscription is given: the stacks' subscriptions and the default one."""
-    found = {stack.subscription_id for stack in stacks}
+    found = {stack.subscription_id for stack in stacks if stack.subscription_id}
     if default_subscription:
         found.add(default_subscription.lower())
     return tuple(sorted(found))
@@ -294,12 +312,48 @@ def take_inventory(
     subscriptions: Sequence[str],
     display: Display,
     stacks_dir: Path,
+    arm: AzureReader,
 ) -> Inventory:
-    """Query Resource Graph once, then compare. AzureError when Resource Graph cannot be read at all."""
+    """Query Resource Graph once, compare, then confirm each gone stack with an ARM GET of its cluster (`arm`).
+    AzureError when Resource Graph cannot be read at all."""
     result = reader.query(cluster_query(selection), subscriptions)
     clusters = clusters_from_rows(result.rows)
     inventory = compare(selection, clusters, stacks, subscriptions, result.denied, stacks_dir, display)
-    return replace(inventory, requests=result.requests)
+    return confirm_gone(replace(inventory, requests=result.requests), arm)
+
+
+def confirm_gone(inventory: Inventory, arm: AzureReader) -> Inventory:
+    """Keep as gone (or moved) only the stacks whose cluster an ARM GET, where the file says, answers 404 for.
+    Resource Graph not showing a cluster proves nothing: it indexes a change minutes late, and leaves out what the
+    identity may not read. Any other answer (the cluster, 403, a transport error) makes the stack unconfirmed,
+    with the reason: never pruned, never to be edited to another cluster of its name."""
+    absent = [*inventory.gone, *(moved.stack for moved in inventory.moved)]
+    if not absent:
+        return inventory
+    with ThreadPoolExecutor(max_workers=min(ARM_READS_AT_ONCE, len(absent))) as pool:
+        doubts = list(pool.map(lambda stack: _doubt_of_absence(arm, stack), absent))
+    doubt_of = {stack.file: doubt for stack, doubt in zip(absent, doubts, strict=True)}  # a file is one stack
+    gone = tuple(stack for stack in inventory.gone if doubt_of[stack.file] is None)
+    moved = tuple(moved for moved in inventory.moved if doubt_of[moved.stack.file] is None)
+    doubted = [Undecided(stack, doubt) for stack, doubt in zip(absent, doubts, strict=True) if doubt]
+    unconfirmed = sorted([*inventory.unconfirmed, *doubted], key=lambda u: (u.stack.stack, u.stack.file))
+    return replace(inventory, gone=gone, moved=moved, unconfirmed=tuple(unconfirmed))
+
+
+def _doubt_of_absence(arm: AzureReader, stack: StackCluster) -> str | None:
+    """None when ARM answers that the stack's cluster is not where its file says; else why that is not confirmed."""
+    read = arm.managed_cluster if stack.kind == "aks" else arm.connected_cluster
+    try:
+        found = read(stack.subscription_id, stack.resource_group, stack.name)
+    except AzureError as error:
+        return f"not in Resource Graph where its file says, and ARM cannot confirm it is not there: {error}"
+    if found is None:
+        return None
+    return (
+        f"not in Resource Graph, but ARM has {stack.kind} cluster {stack.name} in "
+        f"{stack.resource_group} in {stack.subscription_id}, where its file says (not indexed yet, or hidden from "
+        "Resource Graph): neither gone nor moved; run again later"
+    )
 
 
 # --------------------------------------------------------------------------------------------- comparison
@@ -320,13 +374,19 @@ def compare(
     unreadable = {d.subscription_id.lower(): d.reason for d in denied}
     at = {cluster.identity: cluster for cluster in clusters}
     matched: set[tuple[str, str, str, str]] = set()
-    in_step, elsewhere, unchecked = [], [], []
+    in_step, elsewhere, unchecked, unconfirmed = [], [], [], []
     for stack in sorted(stacks, key=lambda s: (s.stack, s.file)):
-        if stack.kind not in selection.selected_kinds or stack.subscription_id not in looked_in:
-            continue  # not this inventory's: another kind, or a subscription not looked in
+        if stack.kind not in selection.selected_kinds:
+            continue  # another kind: not this inventory's
+        if stack.subscription_id is None or stack.subscription_id not in looked_in:
+            # A subscription the file names and that was not looked in is another inventory's; the default one the
+            # file leaves its cluster in, not looked in (or unknown), leaves the stack undecided, never gone.
+            if not stack.names_subscription and not stack.outside(selection):
+                unconfirmed.append(Undecided(stack, _undecided_subscription(stack.subscription_id)))
+            continue
         if stack.subscription_id in unreadable:
             if not stack.outside(selection):
-                unchecked.append(Unchecked(stack, f"subscription {stack.subscription_id} could not be read"))
+                unchecked.append(Undecided(stack, f"subscription {stack.subscription_id} could not be read"))
             continue
         cluster = at.get(stack.identity)
         if cluster is None:
@@ -352,15 +412,44 @@ def compare(
         elif not stack.outside(selection):
             gone.append(stack)
     new = [c for c in sorted(clusters, key=lambda c: c.identity) if c.selected and c.identity not in matched]
+    members = name_new_members(new, stacks, stacks_dir, display)
+    # A stack whose subscription is undecided may be the very stack of a "new" cluster of its kind and name: a second
+    # stack file for it would have two Pulumi stacks manage one cluster.
+    claimed = {undecided.stack.key: undecided.stack for undecided in unconfirmed}
+    members = tuple(_claimed(member, claimed.get(member.cluster.key)) for member in members)
     return Inventory(
         selection=str(selection),
         subscriptions=tuple(sorted(looked_in)),
         denied=tuple(sorted(denied, key=lambda d: d.subscription_id)),
         in_step=tuple(in_step),
-        new=name_new_members(new, stacks, stacks_dir, display),
+        new=members,
         moved=tuple(moved),
         gone=tuple(gone),
         unchecked=tuple(unchecked),
+        unconfirmed=tuple(unconfirmed),
+    )
+
+
+def _claimed(member: NewMember, stack: StackCluster | None) -> NewMember:
+    if stack is None or member.problem:
+        return member
+    problem = (
+        f"may be the cluster of stack {stack.stack} ({stack.file}), whose subscription is unconfirmed: not written"
+    )
+    return replace(member, problem=problem)
+
+
+def _undecided_subscription(default: str | None) -> str:
+    """Why a stack that names no subscription is undecided: the default one is unknown, or was not looked in."""
+    if default is None:
+        return (
+            f"names no subscriptionId, and there is no default subscription ({DEFAULT_SUBSCRIPTION}): where its "
+            "cluster is, is unknown; set fluxfleet:cluster.subscriptionId"
+        )
+    return (
+        f"names no subscriptionId, so its cluster is in the default subscription {default} (as for `pulumi up`: "
+        f"{DEFAULT_SUBSCRIPTION}), which was not looked in; add --subscription {default}, or set "
+        "fluxfleet:cluster.subscriptionId"
     )
 
 
@@ -505,22 +594,36 @@ def _link(temporary: Path, path: Path) -> None:
         os.rename(temporary, path)
 
 
-def prune_gone(inventory: Inventory) -> Inventory:
-    """Delete the stack file of every gone stack, and nothing else. Nothing while a subscription could not be
-    read."""
+def prune_gone(inventory: Inventory, open_state: Callable[[], StateReader] | None = None) -> Inventory:
+    """Delete the stack file of every gone stack, and nothing else: not one that changed since it was read (it may
+    name another cluster now). Nothing while a subscription could not be read. With `open_state`, Pulumi is then
+    asked what each pruned stack's state still holds (`inventory_state`)."""
     if inventory.denied:
         return _held_back(inventory)
     pruned, errors = [], []
     for stack in inventory.gone:
         try:
+            if stack.digest is not None and _digest(stack.path) != stack.digest:
+                errors.append(f"not deleting {stack.file}: it changed since it was read; run again")
+                continue
             stack.path.unlink()
         except FileNotFoundError:
-            pruned.append(stack.file)  # already gone: what --prune was asked for
+            pruned.append(stack)  # already gone: what --prune was asked for
         except OSError as error:
             errors.append(f"cannot delete {stack.file}: {error.strerror or error}")
         else:
-            pruned.append(stack.file)
-    return replace(inventory, pruned=tuple(pruned), errors=(*inventory.errors, *errors))
+            pruned.append(stack)
+    left = left_states((stack.stack for stack in pruned), open_state) if open_state else ()
+    return replace(
+        inventory,
+        pruned=tuple(stack.file for stack in pruned),
+        left_state=left,
+        errors=(*inventory.errors, *errors),
+    )
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _held_back(inventory: Inventory) -> Inventory:

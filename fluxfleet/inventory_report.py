@@ -1,6 +1,7 @@
 """How `fluxfleet inventory` reports: text for a terminal, JSON for tools (shape in schemas/inventory.schema.json;
 sorted and free of timings, so the same clusters and stacks give byte-identical JSON), Markdown for a CI job
-summary. Every format names the subscriptions that could not be read."""
+summary. Every format names the subscriptions that could not be read, the stacks undecided (unchecked, unconfirmed)
+with the reason, and what each pruned stack left in Pulumi."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from rich.console import Console
 from rich.text import Text
 
 from fluxfleet.azure.resource_graph import DeniedSubscription
-from fluxfleet.inventory import Inventory, Moved, NewMember, StackCluster
+from fluxfleet.inventory import Inventory, Moved, NewMember, StackCluster, Undecided
+from fluxfleet.inventory_state import LeftState
 from modules.spec import printable
 
 
@@ -48,11 +50,13 @@ def to_json(inventory: Inventory) -> dict[str, Any]:
             "moved": len(inventory.moved),
             "gone": len(inventory.gone),
             "unchecked": len(inventory.unchecked),
+            "unconfirmed": len(inventory.unconfirmed),
         },
         "new": [_new_json(member, inventory) for member in inventory.new],
         "moved": [_moved_json(moved) for moved in inventory.moved],
-        "gone": [{**_stack_json(stack), "pruned": stack.file in inventory.pruned} for stack in inventory.gone],
-        "unchecked": [{"stack": u.stack.stack, "file": u.stack.file, "reason": u.reason} for u in inventory.unchecked],
+        "gone": [_gone_json(stack, inventory) for stack in inventory.gone],
+        "unchecked": [_undecided_json(u) for u in inventory.unchecked],
+        "unconfirmed": [_undecided_json(u) for u in inventory.unconfirmed],
         "heldBack": inventory.held_back,
         "errors": list(inventory.errors),
     }
@@ -72,6 +76,25 @@ def _new_json(member: NewMember, inventory: Inventory) -> dict[str, Any]:
         "problem": member.problem,
         "written": member.file in inventory.written,
     }
+
+
+def _gone_json(stack: StackCluster, inventory: Inventory) -> dict[str, Any]:
+    left = _left_state_of(stack, inventory)
+    state = None
+    if left is not None:
+        state = {"remains": left.remains, "resources": list(left.resources), "command": left.command, "note": left.line}
+    return {**_stack_json(stack), "pruned": stack.file in inventory.pruned, "pulumiState": state}
+
+
+def _left_state_of(stack: StackCluster, inventory: Inventory) -> LeftState | None:
+    if stack.file not in inventory.pruned:
+        return None
+    return next((left for left in inventory.left_state if left.stack == stack.stack), None)
+
+
+def _undecided_json(undecided: Undecided) -> dict[str, Any]:
+    stack = undecided.stack
+    return {"stack": stack.stack, "file": stack.file, "reason": undecided.reason}
 
 
 def _stack_json(stack: StackCluster) -> dict[str, Any]:
@@ -125,16 +148,30 @@ def _lines(inventory: Inventory) -> list[tuple[str, str, str]]:
     for stack in inventory.gone:
         pruned = " (pruned)" if stack.file in inventory.pruned else ""
         text = f"gone: {stack.stack} ({stack.file}): no {stack.kind} cluster {stack.name} in the subscriptions "
-        lines.append(("-", "red", text + f"looked in{pruned}"))
-    for unchecked in inventory.unchecked:
-        lines.append(
-            ("?", "yellow", f"unchecked: {unchecked.stack.stack} ({unchecked.stack.file}): {unchecked.reason}")
-        )
+        lines.append(("-", "red", text + f"looked in, and ARM answers 404{pruned}"))
+        left = _left_state_of(stack, inventory)
+        if left is not None:
+            lines.append(("!" if left.remains is not False else " ", "yellow", f"  {left.line}"))
+    for label, undecided in _undecided(inventory):
+        lines.append(("?", "yellow", f"{label}: {undecided.stack.stack} ({undecided.stack.file}): {undecided.reason}"))
     if inventory.held_back:
         lines.append(("!", "yellow", inventory.held_back))
     for error in inventory.errors:
         lines.append(("✗", "red", f"error: {error}"))
     return [(mark, style, printable(line)) for mark, style, line in lines]
+
+
+def _undecided(inventory: Inventory) -> list[tuple[str, Undecided]]:
+    return [*(("unchecked", u) for u in inventory.unchecked), *(("unconfirmed", u) for u in inventory.unconfirmed)]
+
+
+def attention_lines(inventory: Inventory) -> list[str]:
+    """What a person must act on, one line each, for stderr beside a JSON or Markdown report (escaped)."""
+    lines = [denied_line(denied) for denied in inventory.denied]
+    lines += [f"{label}: {u.stack.stack} ({u.stack.file}): {u.reason}" for label, u in _undecided(inventory)]
+    lines += [left.line for left in inventory.left_state if left.remains is not False]
+    lines += [line for line in (inventory.held_back, *inventory.errors) if line]
+    return [printable(line) for line in lines]
 
 
 def headline(inventory: Inventory) -> str:
@@ -143,7 +180,8 @@ def headline(inventory: Inventory) -> str:
         looked += f", {len(inventory.denied)} could not be read"
     return (
         f"{len(inventory.in_step)} stack(s) in step, {len(inventory.new)} new, {len(inventory.moved)} moved, "
-        f"{len(inventory.gone)} gone, {len(inventory.unchecked)} unchecked; {looked}"
+        f"{len(inventory.gone)} gone, {len(inventory.unchecked)} unchecked, {len(inventory.unconfirmed)} unconfirmed; "
+        f"{looked}"
     )
 
 
@@ -192,9 +230,13 @@ def to_markdown(inventory: Inventory) -> str:
             pruned = "yes" if s.file in inventory.pruned else "no"
             cells = [s.stack, s.kind, s.name, s.resource_group, s.subscription_id, pruned]
             lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
-    if inventory.unchecked:
-        lines += ["", "## Unchecked", ""]
-        lines += [f"- {_cell(u.stack.stack)} ({_cell(u.stack.file)}): {_cell(u.reason)}" for u in inventory.unchecked]
+    if inventory.left_state:
+        lines += ["", "## Left in Pulumi by the pruned stacks", ""]
+        lines += [f"- {'⚠️' if left.remains is not False else '✅'} {_cell(left.line)}" for left in inventory.left_state]
+    for title, undecided in (("Unchecked", inventory.unchecked), ("Unconfirmed", inventory.unconfirmed)):
+        if undecided:
+            lines += ["", f"## {title}", ""]
+            lines += [f"- {_cell(u.stack.stack)} ({_cell(u.stack.file)}): {_cell(u.reason)}" for u in undecided]
     if inventory.held_back or inventory.errors:
         lines += ["", "## Stack files not changed", ""]
         lines += [f"- ⚠️ {_cell(line)}" for line in [inventory.held_back or "", *inventory.errors] if line]

@@ -234,7 +234,8 @@ class ArmReader:
         with self._failures(_Call("read", cluster_id, cluster_id, READER)):
             try:
                 cluster = self._arm(ContainerServiceClient, subscription_id).managed_clusters.get(resource_group, name)
-            except sdk_errors.ResourceNotFoundError:
+            except sdk_errors.ResourceNotFoundError as error:
+                _absent(error)
                 return None
             return managed_cluster_status(cluster, name)
 
@@ -245,7 +246,8 @@ class ArmReader:
                 cluster = self._arm(ConnectedKubernetesClient, subscription_id).connected_cluster.get(
                     resource_group, name
                 )
-            except sdk_errors.ResourceNotFoundError:
+            except sdk_errors.ResourceNotFoundError as error:
+                _absent(error)
                 return None
             return connected_cluster_status(cluster, name)
 
@@ -542,6 +544,14 @@ def first_line(error: Any) -> str:
 
 def error_code(error: sdk_errors.HttpResponseError) -> str:
     return first_line((error.error.code if error.error else None) or error.reason or "error")
+
+
+def _absent(error: sdk_errors.ResourceNotFoundError) -> None:
+    """Returns when a 404 says the resource (or its resource group) does not exist; re-raises it when it says the
+    subscription does not: nothing is then known of the resource (a wrong or cancelled subscription, another
+    tenant), and `inventory --prune` must not take it for gone."""
+    if error.error is not None and (error.error.code or "").lower() == "subscriptionnotfound":
+        raise error
 
 
 def _malformed(call: _Call, error: Exception) -> AzureError:

@@ -39,6 +39,7 @@ class StackConfig:
     default_location: Any = None  # azure-native:location
     issues: list[SpecIssue] = field(default_factory=list)
     environment: Any = None  # azure-native:environment (None: not set)
+    provider_subscription: Any = None  # azure-native:subscriptionId (None: not set)
 
     def spec(self, plain_strings_are_secret: bool = False) -> Stack:
         """The validated stack: a SpecError with every problem of the stack file and of its profiles' values."""
@@ -48,6 +49,7 @@ class StackConfig:
                 file=self.file,
                 default_location=self.default_location,
                 environment=self.environment,
+                provider_subscription=self.provider_subscription,
                 plain_strings_are_secret=plain_strings_are_secret,
                 origins=self.origins,
             )
@@ -68,6 +70,7 @@ def compose(
     pinned: bool = True,
     rollback: Mapping[str, Mapping[str, str]] | None = None,
     environment: Any = None,
+    provider_subscription: Any = None,
 ) -> StackConfig:
     """The effective config of a stack whose own `fluxfleet:` keys (by name) are `own`: its profiles, then its own
     keys, then (`pinned`) the refs its stage pins in fleet.yaml, then the refs a rollback returns it to."""
@@ -106,7 +109,8 @@ def compose(
         layer[configuration] = {kind: {**dict.fromkeys(REF_KEYS[kind]), **ref}}
     if layer:
         override(raw, origins, ROLLBACK_REFS_ENV, {"flux": {"configurations": layer}})
-    return StackConfig(name, file, raw, origins, tuple(p.name for p in chain), default_location, issues, environment)
+    profiles = tuple(p.name for p in chain)
+    return StackConfig(name, file, raw, origins, profiles, default_location, issues, environment, provider_subscription)
 
 
 def _ref_source(declared: Mapping[str, Any]) -> str | None:
@@ -125,7 +129,10 @@ def read_stack_config(
     own, issues = split_config(file, config)
     library = library or ProfileLibrary(path.parent, str(Path(file).parent))
     location, environment = config.get("azure-native:location"), config.get("azure-native:environment")
-    stack = compose(name, file, own, library, location, pinned=pinned, environment=environment)
+    subscription = config.get("azure-native:subscriptionId")
+    stack = compose(
+        name, file, own, library, location, pinned=pinned, environment=environment, provider_subscription=subscription
+    )
     stack.issues[:0] = issues
     return stack
 
@@ -227,7 +234,16 @@ def spec_from_pulumi_config() -> Stack:
         azure_native = pulumi.Config("azure-native")
         location, environment = azure_native.get("location"), azure_native.get("environment")
         rollback = rollback_refs(os.environ.get(ROLLBACK_REFS_ENV))
-        stack = compose(pulumi.get_stack(), file, own, library, location, rollback=rollback, environment=environment)
+        stack = compose(
+            pulumi.get_stack(),
+            file,
+            own,
+            library,
+            location,
+            rollback=rollback,
+            environment=environment,
+            provider_subscription=azure_native.get("subscriptionId"),
+        )
     except SpecError as error:
         raise SpecError([*issues, *error.issues]) from None
     stack.issues[:0] = issues

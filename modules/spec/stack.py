@@ -1038,6 +1038,7 @@ def parse_spec(
     file: str,
     default_location: Any = None,
     environment: Any = None,
+    provider_subscription: Any = None,
     plain_strings_are_secret: bool = False,
     origins: Origins | None = None,
 ) -> StackSpec:
@@ -1045,6 +1046,8 @@ def parse_spec(
 
     `default_location` is `azure-native:location`, checked as `cluster.location` is. `environment` is
     `azure-native:environment` (None: the stack file does not set it), checked against `cluster.cloud`.
+    `provider_subscription` is `azure-native:subscriptionId`: where `pulumi up` puts the cluster when
+    `cluster.subscriptionId` does not say, so the spec's subscription when it does not.
     `plain_strings_are_secret` is true only when Pulumi says the `fluxfleet:flux` key is a secret, i.e. the
     engine decrypted a `pulumi config set --secret` value into it: a value of the stack file's own, never of a profile.
     `origins` says which file wrote each value (profiles.merge); each problem names that file. Default: `file`.
@@ -1073,6 +1076,15 @@ def parse_spec(
         spec = taken
     if spec.cluster.location is None and default_location and spec.cluster.is_aks:
         spec = spec.model_copy(update={"cluster": spec.cluster.model_copy(update={"location": default_location})})
+    if provider_subscription is not None and spec.cluster.subscription_id is None:
+        if isinstance(provider_subscription, str) and GUID.fullmatch(provider_subscription):
+            update = {"subscription_id": provider_subscription}
+            spec = spec.model_copy(update={"cluster": spec.cluster.model_copy(update=update)})
+        else:  # encrypted (`secure:`), or no subscription id: which subscription the cluster is in is unknown
+            encrypted = isinstance(provider_subscription, Mapping) and "secure" in provider_subscription
+            what = "an encrypted value" if encrypted else shown(provider_subscription)
+            message = f"{what} is not a subscription id: set fluxfleet:cluster.subscriptionId, where the cluster is"
+            issues.append(SpecIssue(file, "azure-native:subscriptionId", message))
 
     def checked(loc: Loc) -> bool:
         return not any(loc[: len(part)] == part for part in refused)

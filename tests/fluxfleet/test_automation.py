@@ -502,6 +502,28 @@ def test_no_pending_operations(fake: FakePulumi) -> None:
     assert fake.runner({"stacks": {"dev": {}}}).pending_operations("dev") == []
 
 
+def test_managed_resources_are_the_custom_resources_of_the_state_but_its_providers(fake: FakePulumi) -> None:
+    resources = [
+        {"urn": urn(STACK_TYPE, "fluxfleet-dev"), "type": STACK_TYPE},  # not custom: the stack
+        {"urn": urn(PROVIDER, "default_3_29_0"), "type": PROVIDER, "custom": True, "id": "04da6b54"},
+        {"urn": urn("fluxfleet:cluster:AksCluster", "aks-dev-weu"), "type": "fluxfleet:cluster:AksCluster"},
+        {"urn": urn(AKS, "aks-dev-weu"), "type": AKS, "custom": True, "id": "/subscriptions/x"},
+        {"urn": urn(FLUX, "platform"), "type": FLUX, "custom": True, "id": "/subscriptions/y"},
+    ]
+    runner = fake.runner({"stacks": {"dev": {"export": {"version": 3, "deployment": {"resources": resources}}}}})
+    assert runner.managed_resources("dev") == [urn(AKS, "aks-dev-weu"), urn(FLUX, "platform")]
+    assert fake.argv("stack", "export") == [["--non-interactive", "stack", "export", "--stack", "dev"]]
+    assert runner.managed_resources("gone") is None  # the backend has no such stack: nothing remains
+    assert fake.runner({"stacks": {"dev": {}}}).managed_resources("dev") == []  # a stack never updated
+
+
+@pytest.mark.parametrize("export", ["junk", {"deployment": ["x"]}, {"deployment": {"resources": ["x"]}}])
+def test_an_unreadable_export_is_a_runner_error_not_a_crash(fake: FakePulumi, export) -> None:
+    runner = fake.runner({"stacks": {"dev": {"export": export}}})
+    with pytest.raises(RunnerError, match=r"^dev: unreadable stack export \(\w+\)$"):
+        runner.managed_resources("dev")
+
+
 def test_property_changes_carry_both_sides_with_secrets_masked(fake: FakePulumi) -> None:
     # After a refresh, the state's inputs are what Azure has; the new inputs are what the program declares.
     secret = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "value": CANARY}

@@ -1,24 +1,31 @@
 """`fluxfleet inventory`: clusters from Resource Graph against stack files. The comparison on its own (in step, new,
-moved, gone, unchecked), the names new members get, the stack files --write creates and --prune deletes, and the
-command line end to end over the real Resource Graph client and a simulated service whose rows are built from the
-official ARM bodies of an AKS and an Arc cluster (tests/fixtures/resourcegraph/)."""
+moved, gone, unchecked, unconfirmed), the names new members get, the stack files --write creates and --prune deletes,
+and the command line end to end over the real Resource Graph client and a simulated service whose rows are built
+from the official ARM bodies of an AKS and an Arc cluster (tests/fixtures/resourcegraph/), the real ArmReader that
+confirms a gone or moved stack (ARM's error bodies as tests/fluxfleet/azure/test_arm.py has them), and the scripted
+`pulumi` that says what a pruned stack left behind."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import textwrap
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jsonschema
 import pytest
+from azure.core.exceptions import ServiceRequestError
 from typer.testing import CliRunner
 
+import fluxfleet.azure.arm as arm
 import fluxfleet.azure.resource_graph as resource_graph
 import fluxfleet.clock as clock_module
 import fluxfleet.inventory as inventory_module
+from fluxfleet.azure.arm import ArmReader
 from fluxfleet.azure.resource_graph import DeniedSubscription, ResourceGraphReader
 from fluxfleet.cli import app
 from fluxfleet.inventory import (
@@ -27,7 +34,9 @@ from fluxfleet.inventory import (
     cluster_query,
     clusters_from_rows,
     compare,
+    confirm_gone,
     load_stacks,
+    prune_gone,
     stack_file_text,
     stack_name_of,
     write_members,
@@ -39,6 +48,7 @@ from modules.spec import load_stack_file
 from modules.spec.selection import parse_selection
 from tests.azure_transport import FakeCredential, example
 from tests.conftest import ROOT
+from tests.fluxfleet.azure.test_arm import AUTHORIZATION_FAILED, NOT_FOUND, JwtCredential, RecordingTransport
 from tests.fluxfleet.azure.test_resource_graph import FIXTURES, ResourceGraphServer
 
 SUB_A = "00000000-0000-0000-0000-00000000000a"
@@ -71,6 +81,13 @@ def row(
         "tags": body.get("tags") if tags is None else tags,
         "selected": selected,
     }
+
+
+def cluster_id(kind: str, name: str, resource_group: str, subscription: str = SUB_A) -> str:
+    provider = (
+        "Microsoft.Kubernetes/connectedClusters" if kind == "arc" else "Microsoft.ContainerService/managedClusters"
+    )
+    return f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/{provider}/{name}"
 
 
 def cluster(kind: str, name: str, resource_group: str, subscription: str = SUB_A, selected=True) -> Cluster:
@@ -309,15 +326,36 @@ def stacks_dir(tmp_path, monkeypatch) -> Path:
 
 
 class Azure:
-    """The service the command line reads, through the real ResourceGraphReader."""
+    """The service the command line reads, through the real ResourceGraphReader and ArmReader. ARM answers a GET of
+    a cluster with what `answer_arm` set for its id, else 404 ResourceNotFound, as for a cluster that is gone."""
 
     def __init__(self, monkeypatch):
         self.server = ResourceGraphServer()
         self.clock = FakeClock()
+        self.arm_answers: dict[str, tuple[int, Any, dict[str, str]] | Exception] = {}
+        self.arm = RecordingTransport(self._arm_answer)
         monkeypatch.setattr(resource_graph, "ResourceGraphReader", self.reader)
+        monkeypatch.setattr(arm, "ArmReader", self.arm_reader)
 
     def reader(self, **options: Any) -> ResourceGraphReader:  # the class imported above, before any test replaced it
         return ResourceGraphReader(FakeCredential(), clock=self.clock, transport=self.server.transport(), **options)
+
+    def arm_reader(self, **options: Any) -> ArmReader:
+        credential = JwtCredential(upn="alice@contoso.com", oid="0a1b2c3d-0000-4000-8000-000000000001")
+        return ArmReader(credential, transport=self.arm, **options)
+
+    def answer_arm(self, kind: str, name: str, resource_group: str, answer, subscription: str = SUB_A) -> None:
+        self.arm_answers[cluster_id(kind, name, resource_group, subscription).lower()] = answer
+
+    def _arm_answer(self, request: Any) -> tuple[int, Any, dict[str, str]]:
+        assert request.method == "GET"
+        answer = self.arm_answers.get(urlsplit(request.url).path.lower(), (404, NOT_FOUND, {}))
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def arm_reads(self) -> list[str]:
+        return [urlsplit(request.url).path for request in self.arm.requests]
 
     def holds(self, *rows: dict[str, Any]) -> None:
         self.server.rows = list(rows)
@@ -358,7 +396,7 @@ def test_differences_are_exit_3_and_reported_in_every_format(stacks_dir, azure):
     assert result.exit_code == 3, result.output
     document = json.loads(result.stdout)
     jsonschema.validate(document, SCHEMA)
-    assert document["summary"] == {"inStep": 1, "new": 2, "moved": 1, "gone": 1, "unchecked": 0}
+    assert document["summary"] == {"inStep": 1, "new": 2, "moved": 1, "gone": 1, "unchecked": 0, "unconfirmed": 0}
     assert [(n["stack"], n["file"], n["written"]) for n in document["new"]] == [
         ("store-0042", "stacks/Pulumi.store-0042.yaml", False),
         ("store-0043", "stacks/Pulumi.store-0043.yaml", False),
@@ -380,11 +418,11 @@ def test_differences_are_exit_3_and_reported_in_every_format(stacks_dir, azure):
     assert f"+ new: arc store-0042 (rg-stores-weu in {SUB_A}) → stacks/Pulumi.store-0042.yaml" in lines
     assert any(line.startswith("~ moved: store-0002 (stacks/Pulumi.store-0002.yaml)") for line in lines)
     assert (
-        "- gone: store-0003 (stacks/Pulumi.store-0003.yaml): no arc cluster store-0003 in the subscriptions looked in"
-        in lines
+        "- gone: store-0003 (stacks/Pulumi.store-0003.yaml): no arc cluster store-0003 in the subscriptions looked in, "
+        "and ARM answers 404" in lines
     )
     assert lines[-1] == (
-        "✗ 1 stack(s) in step, 2 new, 1 moved, 1 gone, 0 unchecked; 2 subscription(s) looked in "
+        "✗ 1 stack(s) in step, 2 new, 1 moved, 1 gone, 0 unchecked, 0 unconfirmed; 2 subscription(s) looked in "
         "(2 Resource Graph request(s))"
     )
 
@@ -436,7 +474,14 @@ def test_write_creates_minimal_stack_files_that_plan_cleanly(stacks_dir, azure):
     planned = plan_fleet([written])  # and the program runs on it under the mock engine
     assert planned.exit_code == 0 and planned.stacks[0].errors == [] and planned.stacks[0].violations == []
     again = inventory(*SELECT, "--subscription", SUB_A, "--subscription", SUB_B, "--format", "json")
-    assert json.loads(again.stdout)["summary"] == {"inStep": 3, "new": 0, "moved": 1, "gone": 1, "unchecked": 0}
+    assert json.loads(again.stdout)["summary"] == {
+        "inStep": 3,
+        "new": 0,
+        "moved": 1,
+        "gone": 1,
+        "unchecked": 0,
+        "unconfirmed": 0,
+    }
 
 
 def test_write_writes_nothing_when_a_new_file_would_not_be_a_valid_stack(stacks_dir, azure):
@@ -661,19 +706,29 @@ def test_an_invalid_stack_file_is_exit_2_with_its_errors(stacks_dir, azure):
     )
 
 
-def test_a_stack_without_a_subscription_and_no_default_is_exit_2(stacks_dir, azure, monkeypatch, tmp_path):
+def test_a_stack_without_a_subscription_and_no_default_is_unconfirmed_never_in_the_one_subscription_given(
+    stacks_dir, azure, monkeypatch, tmp_path
+):
     monkeypatch.delenv("AZURE_SUBSCRIPTION_ID")
     monkeypatch.delenv("ARM_SUBSCRIPTION_ID", raising=False)
     monkeypatch.setenv("AZURE_CONFIG_DIR", str(tmp_path / "no-az"))
     arc_stack(stacks_dir, "store-0001", "store-0001", "rg-stores-weu", subscription=None)
-    result = inventory(*SELECT)
-    assert result.exit_code == 2
-    assert result.stderr.startswith("stacks/Pulumi.store-0001.yaml: fluxfleet:cluster.subscriptionId: not set")
-    # With exactly one --subscription, that one is the stacks' default.
-    assert inventory(*SELECT, "--subscription", SUB_A).exit_code == 3
-    (stacks_dir / "Pulumi.store-0001.yaml").unlink()
-    nothing = inventory(*SELECT)
-    assert nothing.exit_code == 2 and "no subscription to look in" in nothing.stderr
+    nowhere = inventory(*SELECT)
+    assert nowhere.exit_code == 2 and "no subscription to look in" in nowhere.stderr
+    # One --subscription is where to look, not where `pulumi up` would put the stack's cluster: that is unknown.
+    result = inventory(*SELECT, "--subscription", SUB_A, "--prune", "--format", "json")
+    assert result.exit_code == 1, result.output
+    document = json.loads(result.stdout)
+    jsonschema.validate(document, SCHEMA)
+    assert document["gone"] == [] and document["summary"]["inStep"] == 0
+    [unconfirmed] = document["unconfirmed"]
+    assert unconfirmed["stack"] == "store-0001"
+    assert unconfirmed["reason"].startswith(
+        "names no subscriptionId, and there is no default subscription (AZURE_SUBSCRIPTION_ID, ARM_SUBSCRIPTION_ID "
+        "or `az account set`): where its cluster is, is unknown"
+    )
+    assert (stacks_dir / "Pulumi.store-0001.yaml").exists() and azure.arm_reads() == []
+    assert "fluxfleet inventory: unconfirmed: store-0001 (stacks/Pulumi.store-0001.yaml): names no" in result.stderr
 
 
 def test_load_stacks_reports_every_invalid_file_at_once(tmp_path):
@@ -711,7 +766,14 @@ def test_cloud_looks_in_that_cloud_and_writes_stacks_of_it(stacks_dir, azure):
     )
     result = inventory(*SELECT, "--cloud", "AzureChinaCloud", "--profile", "edge-store", "--write", "--format", "json")
     assert result.exit_code == 3, result.output
-    assert json.loads(result.stdout)["summary"] == {"inStep": 1, "new": 1, "moved": 0, "gone": 0, "unchecked": 0}
+    assert json.loads(result.stdout)["summary"] == {
+        "inStep": 1,
+        "new": 1,
+        "moved": 0,
+        "gone": 0,
+        "unchecked": 0,
+        "unconfirmed": 0,
+    }
     assert set(hosts) == {"management.chinacloudapi.cn"}
     written = stacks_dir / "Pulumi.store-cn-02.yaml"
     assert written.read_text().splitlines()[1:] == [
@@ -726,3 +788,335 @@ def test_cloud_looks_in_that_cloud_and_writes_stacks_of_it(stacks_dir, azure):
         "    cloud: AzureChinaCloud",
     ]
     assert load_stack_file(written).spec.cluster.cloud == "AzureChinaCloud"  # a valid stack, as plan reads it
+
+
+# --------------------------------------------------------------------------------------------- gone, only when confirmed
+
+EXAMPLES = {  # the example stacks of the repository: stack -> (kind, cluster, resource group); none names a subscription
+    "dev": ("aks", "aks-dev-weu", "rg-fleet-dev"),
+    "edge-store-001": ("arc", "flux-demo-arc", "flux-demo-rg"),
+    "prod-weu": ("aks", "aks-prod-weu", "rg-fleet-prod-weu"),
+    "staging": ("aks", "aks-staging-weu", "rg-fleet-staging"),
+}
+
+
+@pytest.fixture
+def examples(stacks_dir, azure) -> Path:
+    """The repository's example stacks, their clusters in SUB_A, the default subscription (AZURE_SUBSCRIPTION_ID)."""
+    shutil.rmtree(stacks_dir)
+    shutil.copytree(ROOT / "stacks", stacks_dir)
+    azure.holds(*(row(kind, name, group) for kind, name, group in EXAMPLES.values()))
+    return stacks_dir
+
+
+def test_one_subscription_given_is_not_where_stacks_without_one_are(examples, azure):
+    """The issue's run: clusters in A (AZURE_SUBSCRIPTION_ID, as `pulumi up` uses it), `--subscription B --prune`.
+    The stacks name no subscription: they are in A, which was not looked in; not gone, nothing deleted."""
+    before = sorted(p.name for p in examples.iterdir())
+    args = ("--select", "kind:aks kind:arc", "--subscription", SUB_B, "--prune")
+    result = inventory(*args, "--format", "json")
+    assert result.exit_code == 1, result.output  # not in step: the picture is incomplete
+    document = json.loads(result.stdout)
+    jsonschema.validate(document, SCHEMA)
+    assert document["gone"] == [] and not document["ok"]
+    assert [u["stack"] for u in document["unconfirmed"]] == sorted(EXAMPLES)
+    assert {u["reason"] for u in document["unconfirmed"]} == {
+        f"names no subscriptionId, so its cluster is in the default subscription {SUB_A} (as for `pulumi up`: "
+        f"AZURE_SUBSCRIPTION_ID, ARM_SUBSCRIPTION_ID or `az account set`), which was not looked in; add "
+        f"--subscription {SUB_A}, or set fluxfleet:cluster.subscriptionId"
+    }
+    assert sorted(p.name for p in examples.iterdir()) == before and azure.arm_reads() == []
+
+    text = inventory(*args)
+    assert text.exit_code == 1
+    assert (
+        f"? unconfirmed: dev (stacks/Pulumi.dev.yaml): names no subscriptionId, so its cluster is in the default "
+        f"subscription {SUB_A}" in text.stdout
+    )
+    assert "(pruned)" not in text.stdout
+    assert text.stdout.splitlines()[-1].startswith(
+        "✗ 0 stack(s) in step, 0 new, 0 moved, 0 gone, 0 unchecked, 4 unconfirmed"
+    )
+    markdown = inventory(*args, "--format", "markdown").stdout
+    assert (
+        "## Unconfirmed" in markdown and "- staging (stacks/Pulumi.staging.yaml): names no subscriptionId" in markdown
+    )
+
+    # Looking in A, where they are: in step.
+    assert inventory("--select", "kind:aks kind:arc", "--subscription", SUB_A, "--prune").exit_code == 0
+    assert sorted(p.name for p in examples.iterdir()) == before
+
+
+def test_a_cluster_resource_graph_does_not_show_but_arm_has_is_kept(examples, azure):
+    azure.holds()  # not indexed yet, or in a resource group Resource Graph does not show this identity
+    for kind, name, group in EXAMPLES.values():
+        azure.answer_arm(kind, name, group, (200, AKS_BODY if kind == "aks" else ARC_BODY, {}))
+    result = inventory("--select", "kind:aks kind:arc", "--prune", "--format", "json")
+    assert result.exit_code == 1, result.output
+    document = json.loads(result.stdout)
+    assert document["gone"] == [] and [u["stack"] for u in document["unconfirmed"]] == sorted(EXAMPLES)
+    assert document["unconfirmed"][0]["reason"] == (
+        f"not in Resource Graph, but ARM has aks cluster aks-dev-weu in rg-fleet-dev in {SUB_A}, where its file says "
+        "(not indexed yet, or hidden from Resource Graph): neither gone nor moved; run again later"
+    )
+    assert len(list(examples.glob("Pulumi.*.yaml"))) == 4
+    assert sorted(azure.arm_reads()) == sorted(cluster_id(*cluster) for cluster in EXAMPLES.values())
+
+
+def test_arm_404_is_gone_and_pruned(examples, azure):
+    azure.holds(row("aks", "aks-prod-weu", "rg-fleet-prod-weu"))  # the others are gone: ARM answers 404
+    azure.answer_arm(
+        "arc", "flux-demo-arc", "flux-demo-rg",
+        (404, {"error": {"code": "ResourceGroupNotFound", "message": "Resource group 'flux-demo-rg' could not be found."}}, {}),
+    )  # fmt: skip
+    result = inventory("--select", "kind:aks kind:arc", "--prune", "--format", "json")
+    assert result.exit_code == 3, result.output
+    document = json.loads(result.stdout)
+    jsonschema.validate(document, SCHEMA)
+    assert [(g["stack"], g["pruned"]) for g in document["gone"]] == [
+        ("dev", True), ("edge-store-001", True), ("staging", True)
+    ]  # fmt: skip
+    assert sorted(p.name for p in examples.glob("Pulumi.*.yaml")) == ["Pulumi.prod-weu.yaml"]
+
+
+def test_arm_403_is_unconfirmed_naming_the_identity_and_role(examples, azure):
+    azure.holds(*(row(kind, name, group) for stack, (kind, name, group) in EXAMPLES.items() if stack != "dev"))
+    azure.answer_arm("aks", "aks-dev-weu", "rg-fleet-dev", (403, AUTHORIZATION_FAILED, {}))
+    result = inventory("--select", "kind:aks kind:arc", "--prune", "--format", "json")
+    assert result.exit_code == 1, result.output
+    document = json.loads(result.stdout)
+    jsonschema.validate(document, SCHEMA)
+    assert document["gone"] == []
+    [unconfirmed] = document["unconfirmed"]
+    dev = cluster_id("aks", "aks-dev-weu", "rg-fleet-dev")
+    assert unconfirmed == {
+        "stack": "dev",
+        "file": "stacks/Pulumi.dev.yaml",
+        "reason": f"not in Resource Graph where its file says, and ARM cannot confirm it is not there: cannot read {dev}: 403 "
+        "AuthorizationFailed: alice@contoso.com (object id 0a1b2c3d-0000-4000-8000-000000000001) lacks the Reader "
+        f"role on {dev}; ask an owner of that scope to assign it",
+    }
+    assert (examples / "Pulumi.dev.yaml").exists()
+    assert "fluxfleet inventory: unconfirmed: dev (stacks/Pulumi.dev.yaml): not in Resource Graph" in result.stderr
+
+
+def test_a_transport_error_is_unconfirmed(examples, azure):
+    azure.holds(
+        *(row(kind, name, group) for stack, (kind, name, group) in EXAMPLES.items() if stack != "edge-store-001")
+    )
+    azure.answer_arm("arc", "flux-demo-arc", "flux-demo-rg", ServiceRequestError("Connection refused"))
+    result = inventory("--select", "kind:aks kind:arc", "--prune")
+    assert result.exit_code == 1, result.output
+    assert (
+        "? unconfirmed: edge-store-001 (stacks/Pulumi.edge-store-001.yaml): not in Resource Graph where its file "
+        "says, and ARM cannot confirm it is not there: cannot read "
+        + cluster_id("arc", "flux-demo-arc", "flux-demo-rg")
+        + ": cannot connect to "
+        "Azure (Connection refused); check the network, proxy and DNS, then run again"
+    ) in result.stdout
+    assert (examples / "Pulumi.edge-store-001.yaml").exists()
+
+
+def test_confirm_gone_keeps_only_what_arm_answers_404_for():
+    """The comparison alone is no proof: each gone stack is read from ARM, and only a 404 keeps it gone."""
+    stacks = [stack("store-0001"), stack("store-0002"), stack("store-0003", kind="aks", location="westeurope")]
+    compared = inventory_of("kind:arc kind:aks", [], stacks)
+    assert [s.stack for s in compared.gone] == ["store-0001", "store-0002", "store-0003"]
+
+    class Arm:
+        def connected_cluster(self, subscription, resource_group, name):
+            if name == "store-0002":
+                raise inventory_module.AzureError("cannot read it: 403 AuthorizationFailed")
+            return None
+
+        def managed_cluster(self, subscription, resource_group, name):
+            return object()  # it exists
+
+    confirmed = confirm_gone(compared, Arm())
+    assert [s.stack for s in confirmed.gone] == ["store-0001"]
+    assert [u.stack.stack for u in confirmed.unconfirmed] == ["store-0002", "store-0003"]
+    assert confirmed.unconfirmed[0].reason == (
+        "not in Resource Graph where its file says, and ARM cannot confirm it is not there: cannot read it: 403 AuthorizationFailed"
+    )
+    assert confirmed.unconfirmed[1].reason.startswith("not in Resource Graph, but ARM has aks cluster store-0003 in ")
+    assert confirmed.exit_code == 1  # unconfirmed is not in step, and wins over the gone stack's 3
+
+
+# --------------------------------------------------------------------------------------------- left in Pulumi
+
+
+def exported_state(events_file: str) -> dict[str, Any]:
+    """A `pulumi stack export` of a stack whose state holds what a recorded preview of it found (each resource's
+    `old` state, as the engine had it), the stack itself and its default provider."""
+    events = [json.loads(line) for line in (ROOT / "tests" / "fixtures" / "pulumi" / events_file).open()]
+    metadata = [event["resourcePreEvent"]["metadata"] for event in events if "resourcePreEvent" in event]
+    stack_urn = next(m["urn"] for m in metadata if m["type"] == "pulumi:pulumi:Stack")
+    provider = metadata[0]["provider"].rsplit("::", 1)[0]
+    resources = [
+        {"urn": stack_urn, "custom": False, "type": "pulumi:pulumi:Stack"},
+        {"urn": provider, "custom": True, "type": "pulumi:providers:azure-native", "id": "04da6b54"},
+        *(m["old"] for m in metadata if m.get("old")),
+    ]
+    return {"version": 3, "deployment": {"manifest": {"time": "2026-11-01T00:00:00Z"}, "resources": resources}}
+
+
+def prune_all_but_prod(examples: Path, azure: Azure, *args: str):
+    shutil.rmtree(examples)
+    shutil.copytree(ROOT / "stacks", examples)
+    azure.holds(row("aks", "aks-prod-weu", "rg-fleet-prod-weu"))  # dev, edge-store-001, staging: ARM answers 404
+    return inventory("--select", "kind:aks kind:arc", "--prune", *args)
+
+
+def test_prune_says_what_each_pruned_stack_left_in_pulumi_and_the_command_that_removes_it(examples, azure, fake):
+    dev_state = exported_state("preview_in_sync.jsonl")
+    fake.scenario_path.write_text(
+        json.dumps(
+            {
+                "stacks": {
+                    "dev": {"export": dev_state},
+                    "staging": {"export": {"version": 3, "deployment": {"resources": []}}},
+                    "prod-weu": {"export": dev_state},
+                }
+            }
+        )
+    )  # edge-store-001: the backend has no such stack
+    result = prune_all_but_prod(examples, azure, "--format", "json")
+    assert result.exit_code == 3, result.output
+    document = json.loads(result.stdout)
+    jsonschema.validate(document, SCHEMA)
+    states = {g["stack"]: g["pulumiState"] for g in document["gone"]}
+    managed = [r["urn"] for r in dev_state["deployment"]["resources"][2:]]
+    assert len(managed) == 4 and all(urn.startswith("urn:pulumi:dev::fluxfleet::") for urn in managed)
+    assert states["dev"]["remains"] is True and states["dev"]["resources"] == managed
+    assert states["dev"]["command"] == "pulumi stack rm --force --yes --stack dev"
+    assert states["dev"]["note"].startswith(
+        "Pulumi stack dev remains, its state still lists 4 resource(s) (1 azure-native:containerservice:ManagedCluster, "
+    )
+    assert states["staging"] == {
+        "remains": True,
+        "resources": [],
+        "command": "pulumi stack rm --yes --stack staging",
+        "note": "Pulumi stack staging remains, with no resources: `pulumi stack rm --yes --stack staging` removes it",
+    }
+    assert states["edge-store-001"]["remains"] is False and states["edge-store-001"]["command"] is None
+    # Asked about the pruned stacks only, by name, with a plain export (no --show-secrets); nothing removed.
+    exports = [[a for a in argv if a != "--non-interactive"] for argv in fake.argv("stack", "export")]
+    assert sorted(exports) == [["stack", "export", "--stack", s] for s in ("dev", "edge-store-001", "staging")]
+    assert fake.argv("stack", "rm") == []
+    assert "fluxfleet inventory: Pulumi stack dev remains, its state still lists 4 resource(s)" in result.stderr
+
+    text = prune_all_but_prod(examples, azure).stdout.splitlines()
+    assert text[
+        text.index(
+            "- gone: dev (stacks/Pulumi.dev.yaml): no aks cluster aks-dev-weu in the subscriptions "
+            "looked in, and ARM answers 404 (pruned)"
+        )
+        + 1
+    ].startswith("!   Pulumi stack dev remains")
+    assert "    Pulumi stack edge-store-001: none in the backend, nothing left behind" in text
+    markdown = prune_all_but_prod(examples, azure, "--format", "markdown").stdout
+    assert "## Left in Pulumi by the pruned stacks" in markdown
+
+
+def test_when_pulumi_cannot_be_asked_the_prune_stands_and_the_state_may_remain(examples, azure, fake, monkeypatch):
+    fake.scenario_path.write_text(json.dumps({"stacks": {"dev": {"export": "not a stack export"}}}))
+    result = prune_all_but_prod(examples, azure, "--format", "json")
+    assert result.exit_code == 3, result.output
+    states = {g["stack"]: g["pulumiState"] for g in json.loads(result.stdout)["gone"]}
+    assert states["dev"] == {
+        "remains": None,
+        "resources": [],
+        "command": "pulumi stack rm --force --yes --stack dev",
+        "note": "Pulumi stack dev: Pulumi could not be asked (dev: unreadable stack export (AttributeError)), so its "
+        "state may remain: `pulumi stack export --stack dev` shows it, `pulumi stack rm --force --yes --stack dev` "
+        "removes it",
+    }
+    assert sorted(p.name for p in examples.glob("Pulumi.*.yaml")) == ["Pulumi.prod-weu.yaml"]
+
+    monkeypatch.setenv("PATH", str(examples))  # no `pulumi` at all
+    text = prune_all_but_prod(examples, azure)
+    assert text.exit_code == 3, text.output
+    assert (
+        "!   Pulumi stack staging: Pulumi could not be asked (no `pulumi` CLI on PATH: install it "
+        "(https://www.pulumi.com/docs/install/)), so its state may remain: `pulumi stack export --stack staging` "
+        "shows it, `pulumi stack rm --force --yes --stack staging` removes it"
+    ) in text.stdout
+    assert sorted(p.name for p in examples.glob("Pulumi.*.yaml")) == ["Pulumi.prod-weu.yaml"]
+
+
+def test_a_new_cluster_a_stack_of_undecided_subscription_may_name_is_never_written(stacks_dir, azure):
+    """The stack names no subscription and its default one (SUB_A) is not looked in: the cluster of its name in SUB_B
+    may be its own; a second stack file for it would have two Pulumi stacks manage one cluster."""
+    arc_stack(stacks_dir, "store-0001", "store-0001", "rg-stores-weu", subscription=None)
+    azure.holds(row("arc", "store-0001", "rg-stores-weu", SUB_B, tags=STORES))
+    args = (*SELECT, "--subscription", SUB_B, "--write", "--profile", "edge-store", "--format", "json")
+    result = inventory(*args)
+    assert result.exit_code == 1, result.output
+    document = json.loads(result.stdout)
+    [member] = document["new"]
+    assert member["problem"] == (
+        "may be the cluster of stack store-0001 (stacks/Pulumi.store-0001.yaml), whose subscription is unconfirmed: "
+        "not written"
+    )
+    assert not member["written"] and sorted(p.name for p in stacks_dir.glob("Pulumi.*.yaml")) == [
+        "Pulumi.store-0001.yaml"
+    ]
+
+
+def test_prune_never_deletes_a_stack_file_changed_since_it_was_read(tmp_path):
+    arc_stack(tmp_path, "store-0001", "store-0001", "rg-stores-weu")
+    arc_stack(tmp_path, "store-0002", "store-0002", "rg-stores-weu")
+    stacks = load_stacks(tmp_path, None, str)
+    gone = inventory_of("kind:arc", [], stacks)
+    assert [s.stack for s in gone.gone] == ["store-0001", "store-0002"]
+    arc_stack(tmp_path, "store-0001", "store-0001-new", "rg-stores-weu")  # a person points it at another cluster
+    pruned = prune_gone(gone)
+    assert pruned.pruned == (str(tmp_path / "Pulumi.store-0002.yaml"),)
+    assert pruned.errors == (
+        f"not deleting {tmp_path / 'Pulumi.store-0001.yaml'}: it changed since it was read; run again",
+    )
+    assert (tmp_path / "Pulumi.store-0001.yaml").exists() and pruned.exit_code == 1
+
+
+def test_a_subscription_arm_does_not_find_is_no_gone_cluster(examples, azure):
+    azure.holds(*(row(kind, name, group) for stack, (kind, name, group) in EXAMPLES.items() if stack != "staging"))
+    body = {"error": {"code": "SubscriptionNotFound", "message": f"The subscription '{SUB_A}' could not be found."}}
+    azure.answer_arm("aks", "aks-staging-weu", "rg-fleet-staging", (404, body, {}))
+    result = inventory("--select", "kind:aks", "--prune", "--format", "json")
+    assert result.exit_code == 1, result.output
+    [unconfirmed] = json.loads(result.stdout)["unconfirmed"]
+    assert unconfirmed["stack"] == "staging" and "404 SubscriptionNotFound" in unconfirmed["reason"]
+    assert (examples / "Pulumi.staging.yaml").exists()
+
+
+def test_a_stack_whose_provider_names_the_subscription_is_in_that_one_not_the_default(stacks_dir, azure):
+    """`azure-native:subscriptionId` is where `pulumi up` puts the cluster of a stack that names no
+    cluster.subscriptionId: looked in there, found; never taken for gone in the default subscription."""
+    write(
+        stacks_dir,
+        "Pulumi.store-0001.yaml",
+        f"config:\n  azure-native:subscriptionId: {SUB_B}\n"
+        "  fluxfleet:cluster: {kind: arc, name: store-0001, resourceGroup: rg-stores-weu}\n",
+    )
+    azure.holds(row("arc", "store-0001", "rg-stores-weu", SUB_B, tags=STORES))
+    result = inventory(*SELECT, "--prune", "--format", "json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["subscriptions"] == [SUB_A, SUB_B] and document["summary"]["inStep"] == 1
+    assert (stacks_dir / "Pulumi.store-0001.yaml").exists()
+
+
+def test_a_moved_cluster_that_arm_still_has_where_the_file_says_is_unconfirmed_not_moved(stacks_dir, azure):
+    """Resource Graph shows store-0002 only in rg-stores-neu, but ARM has it where its file says (rg-stores-weu):
+    not indexed yet. "Edit the stack file" would point it at another cluster of its name."""
+    stores_fleet(stacks_dir, azure)
+    azure.answer_arm("arc", "store-0002", "rg-stores-weu", (200, ARC_BODY, {}))
+    result = inventory(*SELECT, "--subscription", SUB_A, "--subscription", SUB_B, "--format", "json")
+    assert result.exit_code == 1, result.output
+    document = json.loads(result.stdout)
+    assert document["moved"] == [] and [u["stack"] for u in document["unconfirmed"]] == ["store-0002"]
+    assert [g["stack"] for g in document["gone"]] == ["store-0003"]  # still confirmed by its 404
+    assert sorted(azure.arm_reads()) == [
+        cluster_id("arc", "store-0002", "rg-stores-weu"),
+        cluster_id("arc", "store-0003", "rg-stores-weu"),
+    ]

@@ -572,6 +572,43 @@ config:
     assert stack.spec.flux.configurations["demo"].git.https_key == ConfigSecret(None)
 
 
+SUBSCRIPTION = "00000000-0000-0000-0000-0000000000c1"
+
+
+@pytest.mark.parametrize(
+    ("cluster", "expect"),
+    [
+        ("{kind: arc, name: arc-1, resourceGroup: rg}", SUBSCRIPTION),  # `pulumi up` puts the cluster there
+        (
+            f"{{kind: arc, name: arc-1, resourceGroup: rg, subscriptionId: {SUBSCRIPTION[:-1]}2}}",
+            SUBSCRIPTION[:-1] + "2",
+        ),
+    ],
+)
+def test_azure_native_subscription_is_the_cluster_s_when_the_cluster_names_none(tmp_path, cluster, expect):
+    config = f"config:\n  azure-native:subscriptionId: {SUBSCRIPTION}\n  fluxfleet:cluster: {cluster}\n"
+    stack = load_stack_file(write(tmp_path, "Pulumi.edge.yaml", config), "stacks/Pulumi.edge.yaml")
+    assert stack.spec.cluster.subscription_id == expect
+
+
+@pytest.mark.parametrize(
+    ("value", "expect"),
+    [
+        ("not-a-guid", "'not-a-guid' is not a subscription id"),
+        ("{secure: v1:abcd}", "an encrypted value is not a subscription id"),
+        ("42", "42 is not a subscription id"),
+    ],
+)
+def test_an_azure_native_subscription_that_cannot_say_where_the_cluster_is_is_an_error(tmp_path, value, expect):
+    config = f"config:\n  azure-native:subscriptionId: {value}\n  fluxfleet:cluster: {{kind: arc, name: a, resourceGroup: rg}}\n"
+    with pytest.raises(SpecError) as caught:
+        load_stack_file(write(tmp_path, "Pulumi.edge.yaml", config), "stacks/Pulumi.edge.yaml")
+    assert str(caught.value) == (
+        f"stacks/Pulumi.edge.yaml: azure-native:subscriptionId: {expect}: set fluxfleet:cluster.subscriptionId, where "
+        "the cluster is"
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "expect"),
     [

@@ -586,6 +586,17 @@ def test_missing_clusters_are_none():
     assert reader.connected_cluster(SUB, "rg-edge", "edge-store-001") is None
 
 
+def test_a_missing_subscription_is_no_missing_cluster():
+    """404 SubscriptionNotFound says nothing of the cluster: it fails as not found, never reads as absent."""
+    body = {"error": {"code": "SubscriptionNotFound", "message": f"The subscription '{SUB}' could not be found."}}
+    for read in (ArmReader.managed_cluster, ArmReader.connected_cluster):
+        with pytest.raises(AzureError) as caught:
+            read(reader_over(answering((404, body, {}))), SUB, "rg-fleet-dev", "aks-dev-weu")
+        assert "404 SubscriptionNotFound: not found; check the names in the stack and its subscription" in one_line(
+            caught.value
+        )
+
+
 def test_other_missing_things_fail_as_not_found():
     with pytest.raises(AzureError) as caught:
         reader_over(answering((404, NOT_FOUND, {}))).flux_configurations(SUB, AKS)
