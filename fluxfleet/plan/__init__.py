@@ -15,7 +15,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from fluxfleet.plan.api_scan import flux_api_issues
+from fluxfleet.plan.sources import source_issues
 from fluxfleet.mock_engine import RecordedResource, run_program
 from fluxfleet.redact import mask_secrets
 from modules.keyvault import OfflineKeyVault, Secrets, SecretValueReader
@@ -29,7 +29,6 @@ from modules.spec import (
     ClusterSpec,
     Origins,
     ProfileLibrary,
-    kustomization_path_issues,
     read_stack_config,
     report_name,
 )
@@ -170,7 +169,7 @@ def plan_stack(
     library: ProfileLibrary | None = None,
 ) -> StackPlan:
     """Validate one stack file, run its program under mocks and evaluate the policy rules on what it registered.
-    With `checkouts` (repository URL -> local directory), kustomization paths are checked against the source too.
+    With `checkouts` (repository URL -> local directory), each source is checked at its ref too (sources.py).
     `library`: the profiles, shared by the stacks of a directory (default: read for this stack)."""
     file = display or str(path)
     plan = StackPlan(report_name(path), file)
@@ -182,9 +181,7 @@ def plan_stack(
         plan.errors = error.issues
         return plan
     plan.cluster = stack.spec.cluster
-    plan.errors = kustomization_path_issues(stack, checkouts or {})
-    removed_apis, plan.notes = flux_api_issues(stack, checkouts or {})  # Flux objects the extension no longer serves
-    plan.errors += removed_apis
+    plan.errors, plan.notes = source_issues(stack, checkouts or {})  # each repository at the ref the stack runs
     try:
         plan.resources = run_program(
             stack.name, lambda: build_stack(stack.spec, Secrets(key_vault or OfflineKeyVault()))

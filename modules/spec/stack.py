@@ -9,7 +9,6 @@ import types
 import typing
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
@@ -1000,33 +999,6 @@ def repository_key(url: str) -> str:
         text = text.replace(":", "/", 1)
     text = text.split("@", 1)[-1] if "@" in text.split("/", 1)[0] else text
     return text.removesuffix("/").removesuffix(".git").lower()
-
-
-def kustomization_path_issues(stack: Stack, checkouts: Mapping[str, Path]) -> list[SpecIssue]:
-    """Kustomization paths that are not directories of a local checkout of their git source.
-
-    `checkouts` maps repository URLs (any form) to directories; configurations whose repository has no
-    checkout are not checked. The checkout should be at the ref the stack tracks."""
-    roots = {repository_key(url): Path(directory) for url, directory in checkouts.items()}
-    issues = []
-    for name, configuration in stack.spec.flux.configurations.items():
-        root = roots.get(repository_key(configuration.git.url)) if configuration.git else None
-        if root is None:
-            continue
-        for kustomization_name, kustomization in configuration.kustomizations.items():
-            relative = kustomization.path or "./"
-            if not _is_dir(root / relative):
-                loc = ("flux", "configurations", name, "kustomizations", kustomization_name, "path")
-                message = f"{shown(relative)} is not a directory of the source (checked in {root})"
-                issues.append(SpecIssue(stack.file_of(loc), key_path(loc), message))
-    return issues
-
-
-def _is_dir(path: Path) -> bool:
-    try:
-        return path.is_dir()
-    except OSError:  # a name too long for the file system, ...
-        return False
 
 
 # --------------------------------------------------------------------------------------------- parsing

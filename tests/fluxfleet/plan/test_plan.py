@@ -226,7 +226,7 @@ def test_a_missing_path_is_an_error_with_its_key_path(tmp_path):
     assert result.exit_code == 2
     [error] = json.loads(result.stdout)["stacks"][0]["errors"]
     assert error["path"] == "fluxfleet:flux.configurations.gitops-demo.kustomizations.apps.path"
-    assert error["message"] == f"'./apps/stagin' is not a directory of the source (checked in {checkout})"
+    assert error["message"] == f"'./apps/stagin' is not a directory of {checkout} on disk"
 
 
 def test_flux_objects_the_extension_no_longer_serves_are_errors_naming_file_and_object(tmp_path):
