@@ -9,6 +9,7 @@ report is the same, in the same order, as a plan in one process.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -20,6 +21,7 @@ from fluxfleet.mock_engine import RecordedResource, run_program
 from fluxfleet.redact import mask_secrets
 from modules.keyvault import OfflineKeyVault, Secrets, SecretValueReader
 from modules.spec import (
+    FLEET_FILE,
     ISSUE_PART_MAX,
     SpecError,
     SpecIssue,
@@ -86,8 +88,13 @@ class StackPlan:
     notes: list[str] = field(default_factory=list)  # worth knowing, no error: a source file `--source` skipped, ...
 
     @property
-    def ok(self) -> bool:
+    def valid(self) -> bool:
         return not self.errors
+
+    @property
+    def ok(self) -> bool:
+        """Valid and compliant: what ✔, `ok` and the exit code say."""
+        return self.valid and self.compliant
 
     @property
     def own_errors(self) -> list[SpecIssue]:
@@ -124,8 +131,16 @@ class FleetPlan:
     stacks: list[StackPlan]
 
     @property
+    def valid(self) -> bool:
+        return all(stack.valid for stack in self.stacks)
+
+    @property
+    def compliant(self) -> bool:
+        return all(stack.compliant for stack in self.stacks)
+
+    @property
     def ok(self) -> bool:
-        return all(stack.ok for stack in self.stacks)
+        return self.valid and self.compliant
 
     def shared_errors(self) -> list[Shared]:
         """The errors written in profiles, each once, in the order first met."""
@@ -147,6 +162,8 @@ class FleetPlan:
                     found.setdefault(key, (file, violation, []))[2].append(stack.stack)
         return [Shared(file, violation, tuple(stacks)) for file, violation, stacks in found.values()]
 
+    warnings: list[str] = field(default_factory=list)  # worth fixing, no error: a stack in no stage of fleet.yaml
+
     @property
     def notes(self) -> list[str]:
         """The stacks' notes, each once (stacks sharing a source share its notes)."""
@@ -155,9 +172,7 @@ class FleetPlan:
     @property
     def exit_code(self) -> int:
         """2 for invalid input, else 1 for a mandatory policy violation, else 0."""
-        if not self.ok:
-            return 2
-        return 0 if all(stack.compliant for stack in self.stacks) else 1
+        return 2 if not self.valid else 0 if self.compliant else 1
 
 
 def plan_stack(
@@ -400,7 +415,27 @@ def plan_fleet(
     for stack in stacks:
         if stack.stack in shared:
             stack.errors.append(shared[stack.stack])
-    return FleetPlan(stacks)
+    return FleetPlan(stacks, unstaged_warnings([path for path, _ in tasks], relative_to))
+
+
+def unstaged_warnings(paths: list[Path], relative_to: Path | None = None) -> list[str]:
+    """Each stack of `paths` in no stage of the fleet.yaml beside it, as `rollout` reads and warns (none without a
+    fleet.yaml); a fleet.yaml that cannot be read, said once per problem."""
+    from fluxfleet.rollout.orchestrator import load_inputs  # the rollout's own reading of fleet.yaml
+
+    warnings = []
+    for directory in dict.fromkeys(path.parent for path in paths):
+        fleet_path = directory / FLEET_FILE
+        if not os.path.lexists(fleet_path):
+            continue
+        try:
+            fleet, _ = load_inputs(directory, fleet_path, lambda path: display_path(path, relative_to))
+        except SpecError as error:
+            warnings += [f"which stacks are in no stage is unknown: {issue}" for issue in error.issues]
+            continue
+        planned = {report_name(path) for path in paths if path.parent == directory}
+        warnings += [fleet.unstaged_warning(name) for name in fleet.unstaged if name in planned]
+    return warnings
 
 
 def _planned(planner: _Planner, tasks: list[tuple[Path, str]], workers: int) -> Iterator[StackPlan]:
