@@ -1032,22 +1032,24 @@ def parse_spec(
         "plain_strings_are_secret": plain_strings_are_secret,
         "cloud": cloud if isinstance(cloud, str) and cloud in CLOUDS else DEFAULT_CLOUD,  # where vault names are
     }
-    refused: set[Loc] = set()  # the parts pydantic refused (a configuration, the cluster, ...): their rules wait
+    waiting: set[Loc] = set()  # where rules wait: around what pydantic refused
     try:
         spec = StackSpec.model_validate(dict(raw), context=context, by_alias=True)
     except ValidationError as error:
         issues += pydantic_issues(origins, error)
-        # A shape error in one part hides no rule broken in another: the rules still run on the parts pydantic took.
-        refused = {_part_of(_written_loc(e)) for e in error.errors()}
-        taken = _without_parts(raw, refused, context)
+        # A shape error hides no rule broken elsewhere, not even beside it: the rules run on what pydantic took.
+        taken, refused = _without_refused(raw, {_written_loc(e) for e in error.errors()}, context)
         if taken is None:
             raise SpecError(issues) from None
         spec = taken
+        waiting = {_rules_of(part) for part in refused}
     if spec.cluster.location is None and default_location and spec.cluster.is_aks:
         spec = spec.model_copy(update={"cluster": spec.cluster.model_copy(update={"location": default_location})})
 
     def checked(loc: Loc) -> bool:
-        return not any(loc[: len(part)] == part for part in refused)
+        """Whether a rule's finding at `loc` can be trusted: not about a value that was refused (or one its model's
+        defaults stand in for), nor about what holds it."""
+        return not any(loc[: len(part)] == part or part[: len(loc)] == loc for part in waiting)
 
     issues += [
         SpecIssue(origins.file_of(loc), key_path(loc), message)
@@ -1114,30 +1116,46 @@ def cloud_issues(spec: StackSpec, environment: Any, file: str, origins: Origins)
 
 
 def _part_of(loc: Loc) -> Loc:
-    """The part of a spec whose rules a shape error at `loc` stops: one configuration, the extension, the cluster, or
-    another key of its own."""
+    """The part of a spec whose rules a shape error at `loc` stops at least: one configuration, the extension, the
+    cluster, or another key of its own."""
     depth = 3 if loc[:2] == ("flux", "configurations") else 2 if loc[:1] == ("flux",) else 1
     return loc[:depth]
 
 
+def _rules_of(refused: Loc) -> Loc:
+    """Where the rules stop for a value pydantic refused: the model or map that holds it (the defaults that stand in
+    for it there would mislead a rule; a kustomization refused whole is one that others' dependsOn name), and at least
+    its part (a configuration's rules run or wait together)."""
+    return max(refused[:-1], _part_of(refused), key=len)
+
+
 # In place of a cluster pydantic refused, so that the rest can be checked: an Arc cluster, which no rule looks into.
 _STAND_IN_CLUSTER = {"kind": "arc", "name": "refused", "resourceGroup": "refused"}
+ROUNDS_MAX = 32  # validations of what is left; each removes more, deeper locations first
 
 
-def _without_parts(raw: Mapping[str, Any], parts: set[Loc], context: Mapping[str, Any]) -> StackSpec | None:
-    """The spec of `raw` without `parts` (each removed, the cluster stood in for), or None if it still does not
-    validate."""
-    if () in parts:
-        return None
-    pruned = dict(raw)
-    for part in parts:
-        pruned = _without(pruned, part)
-    if ("cluster",) in parts:
-        pruned["cluster"] = _STAND_IN_CLUSTER
-    try:
-        return StackSpec.model_validate(pruned, context=context, by_alias=True)
-    except ValidationError:
-        return None
+def _without_refused(
+    raw: Mapping[str, Any], refused: set[Loc], context: Mapping[str, Any]
+) -> tuple[StackSpec | None, set[Loc]]:
+    """The spec of `raw` without the values pydantic refused, and what was removed. Each refused value is removed;
+    where that is not enough (a required key now missing, an item of a list, a value a later check refuses), the map
+    that holds it goes too, and so on up (the cluster is stood in for). None when nothing valid is left."""
+    removed = set(refused)
+    for _ in range(ROUNDS_MAX):
+        if () in removed:
+            break
+        pruned = dict(raw)
+        for loc in removed:
+            pruned = _without(pruned, loc)
+        if ("cluster",) in removed:
+            pruned["cluster"] = _STAND_IN_CLUSTER
+        try:
+            return StackSpec.model_validate(pruned, context=context, by_alias=True), removed
+        except ValidationError as error:
+            for loc in {_written_loc(e) for e in error.errors()}:
+                covering = next((part for part in sorted(removed, key=len) if loc[: len(part)] == part), None)
+                removed.add(covering[:-1] if covering is not None else loc)  # an error again where removed: go up
+    return None, removed
 
 
 def _without(value: Mapping[Any, Any], loc: Loc) -> dict[Any, Any]:
