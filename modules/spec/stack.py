@@ -482,7 +482,19 @@ class Stack:
 # --------------------------------------------------------------------------------------------- cross-field rules
 
 
-def _semantic_issues(spec: StackSpec) -> Iterator[tuple[Loc, str]]:
+@dataclass(frozen=True)
+class Partner:
+    """A rule's finding that a value set at `present` needs the one it is yielded at, which is missing: the two may be
+    written in two files (Origins.missing_partner says which and where the missing one goes)."""
+
+    present: Loc
+    rule: str  # "httpsUser and httpsKey go together"
+
+
+Finding = tuple[Loc, "str | Partner"]  # where a rule found a problem, and what it is
+
+
+def _semantic_issues(spec: StackSpec) -> Iterator[Finding]:
     yield from _cluster_issues(spec.cluster)
     yield from _list_issues(("providers",), spec.providers)
     missing = [p for p in REQUIRED_PROVIDERS if p not in spec.providers]
@@ -539,7 +551,7 @@ def _source_identity_issues(spec: StackSpec) -> Iterator[tuple[Loc, str]]:
         yield loc, message
 
 
-def _controllers_issues(extension: ExtensionSpec, *, has_configurations: bool) -> Iterator[tuple[Loc, str]]:
+def _controllers_issues(extension: ExtensionSpec, *, has_configurations: bool) -> Iterator[Finding]:
     """The typed controller settings against the free-form ones and against each other."""
     controllers = extension.controllers
     for setting in EXTENSION_SETTINGS:
@@ -550,7 +562,8 @@ def _controllers_issues(extension: ExtensionSpec, *, has_configurations: bool) -
     identity = controllers.workload_identity
     if identity.enable and identity.azure_client_id is None:
         needed = "the client ID of the managed identity that holds the federated credentials"
-        yield (*here, "workloadIdentity", "azureClientId"), f"required with enable: true: {needed}"
+        rule = f"required with enable: true: {needed}"
+        yield (*here, "workloadIdentity", "azureClientId"), Partner((*here, "workloadIdentity", "enable"), rule)
     if identity.azure_client_id is not None and not identity.enable:
         yield (*here, "workloadIdentity", "azureClientId"), "the extension reads it only with enable: true"
     kustomize = controllers.kustomize
@@ -657,7 +670,7 @@ def _node_pool_os_issues(loc: Loc, pool: NodePool, cluster: ClusterSpec) -> Iter
         yield (*loc, "osType"), f"a Windows node pool needs networkPlugin: azure, not {cluster.network_plugin}"
 
 
-def _configuration_issues(loc: Loc, name: str, configuration: ConfigurationSpec) -> Iterator[tuple[Loc, str]]:
+def _configuration_issues(loc: Loc, name: str, configuration: ConfigurationSpec) -> Iterator[Finding]:
     if problem := dns_label_problem(name):
         yield loc, f"configuration name {problem}"
     sources = [key for key in ("git", "bucket", "azure_blob", "oci") if getattr(configuration, key) is not None]
@@ -686,7 +699,7 @@ def _configuration_issues(loc: Loc, name: str, configuration: ConfigurationSpec)
     yield from _kustomization_issues((*loc, "kustomizations"), name, configuration.kustomizations)
 
 
-def _git_issues(loc: Loc, git: GitSource) -> Iterator[tuple[Loc, str]]:
+def _git_issues(loc: Loc, git: GitSource) -> Iterator[Finding]:
     url_problem = git_url_problem(git.url)
     if url_problem:
         yield (*loc, "url"), url_problem
@@ -705,8 +718,8 @@ def _git_issues(loc: Loc, git: GitSource) -> Iterator[tuple[Loc, str]]:
             if getattr(git, key) is not None:
                 yield (*loc, to_camel(key)), "only with an ssh:// or git@ URL"
         if (git.https_user is None) != (git.https_key is None):
-            missing = "httpsKey" if git.https_key is None else "httpsUser"
-            yield (*loc, missing), "httpsUser and httpsKey go together"
+            present, missing = ("httpsUser", "httpsKey") if git.https_key is None else ("httpsKey", "httpsUser")
+            yield (*loc, missing), Partner((*loc, present), "httpsUser and httpsKey go together")
     yield from _git_provider_issues(loc, git)
 
 
@@ -720,7 +733,7 @@ GITHUB_APP_KEYS = {
 }
 
 
-def _git_provider_issues(loc: Loc, git: GitSource) -> Iterator[tuple[Loc, str]]:
+def _git_provider_issues(loc: Loc, git: GitSource) -> Iterator[Finding]:
     """`provider: Azure` authenticates as the Flux extension's workload identity, `provider: GitHub` as a GitHub App:
     neither goes with a key of its own (httpsKey, sshPrivateKey), and the App's keys go with GitHub only."""
     app = {key: getattr(git, key) for key in GITHUB_APP_KEYS}
@@ -745,7 +758,7 @@ def _git_provider_issues(loc: Loc, git: GitSource) -> Iterator[tuple[Loc, str]]:
         required = "required with provider: GitHub (the GitHub App's ID, installation ID and private key)"
         for key, value in app.items():
             if value is None:
-                yield (*loc, GITHUB_APP_KEYS[key]), required
+                yield (*loc, GITHUB_APP_KEYS[key]), Partner((*loc, "provider"), required)
     else:
         for key in app_keys:
             yield (*loc, key), "a GitHub App's key: only with provider: GitHub"
@@ -771,7 +784,7 @@ NOTATION_TRUST_POLICY = "trustpolicy.json"  # and notation its trust policy, wit
 NOTATION_CERT_SUFFIXES = (".crt", ".pem")
 
 
-def _oci_issues(loc: Loc, oci: OciSource) -> Iterator[tuple[Loc, str]]:
+def _oci_issues(loc: Loc, oci: OciSource) -> Iterator[Finding]:
     if problem := oci_url_problem(oci.url):
         yield (*loc, "url"), problem
     refs = [key for key in ("tag", "semver", "digest") if getattr(oci, key) is not None]
@@ -782,8 +795,11 @@ def _oci_issues(loc: Loc, oci: OciSource) -> Iterator[tuple[Loc, str]]:
         if oci.insecure:
             yield (*loc, "insecure"), "insecure: true is plain HTTP: it cannot go with tlsConfig"
         if (tls.client_certificate is None) != (tls.private_key is None):
-            missing = "privateKey" if tls.private_key is None else "clientCertificate"
-            yield (*loc, "tlsConfig", missing), "clientCertificate and privateKey go together"
+            present, missing = (
+                ("clientCertificate", "privateKey") if tls.private_key is None else ("privateKey", "clientCertificate")
+            )
+            rule = "clientCertificate and privateKey go together"
+            yield (*loc, "tlsConfig", missing), Partner((*loc, "tlsConfig", present), rule)
         if tls.client_certificate is None and tls.private_key is None and tls.ca_certificate is None:
             yield (*loc, "tlsConfig"), "set clientCertificate with privateKey, caCertificate, or both"
     if oci.verify is not None:
@@ -836,7 +852,7 @@ def git_url_problem(url: str) -> str | None:
     return "the URL must start with https://, ssh:// or git@"
 
 
-def _bucket_issues(loc: Loc, bucket: BucketSource) -> Iterator[tuple[Loc, str]]:
+def _bucket_issues(loc: Loc, bucket: BucketSource) -> Iterator[Finding]:
     if bucket.url.startswith("http://"):
         if not bucket.insecure:
             yield (*loc, "url"), "an http:// endpoint needs insecure: true; prefer https://"
@@ -845,7 +861,8 @@ def _bucket_issues(loc: Loc, bucket: BucketSource) -> Iterator[tuple[Loc, str]]:
     if "@" in bucket.url.split("://", 1)[-1].split("/", 1)[0]:
         yield (*loc, "url"), "credentials inside the URL: use accessKey and secretKey"
     if (bucket.access_key is None) != (bucket.secret_key is None):
-        yield (*loc, "secretKey" if bucket.secret_key is None else "accessKey"), "accessKey and secretKey go together"
+        present, missing = ("accessKey", "secretKey") if bucket.secret_key is None else ("secretKey", "accessKey")
+        yield (*loc, missing), Partner((*loc, present), "accessKey and secretKey go together")
 
 
 def _blob_issues(loc: Loc, blob: AzureBlobSource) -> Iterator[tuple[Loc, str]]:
@@ -1051,11 +1068,14 @@ def parse_spec(
         defaults stand in for), nor about what holds it."""
         return not any(loc[: len(part)] == part or part[: len(loc)] == loc for part in waiting)
 
-    issues += [
-        SpecIssue(origins.file_of(loc), key_path(loc), message)
-        for loc, message in _semantic_issues(spec)
-        if checked(loc)
-    ]
+    for loc, finding in _semantic_issues(spec):
+        if not checked(loc):
+            continue
+        if isinstance(finding, Partner):  # the value that needs it may be in a profile: both files named
+            where, message = origins.missing_partner(finding.present, loc, finding.rule)
+        else:
+            where, message = origins.file_of(loc), finding
+        issues.append(SpecIssue(where, key_path(loc), message))
     if checked(("cluster",)):
         issues += cloud_issues(spec, environment, file, origins)
     for loc, source in secret_sources(spec):

@@ -78,3 +78,22 @@ def test_shape_errors_in_a_profile_hide_neither_a_dependson_typo_nor_a_violation
     assert [v["policy"] for v in store["violations"] if v["level"] == "mandatory"] == ["flux-prune"]
     text = run("--stacks-dir", str(stacks), "--policy-config", str(levels)).stdout
     assert "✔" not in text
+
+
+def test_a_pair_split_over_a_profile_and_a_stack_names_both_files_and_where_the_missing_value_goes(stacks):
+    """aks-platform sets httpsUser for every stack; a stack over https without its httpsKey is told where it goes."""
+    edit(
+        stacks / "Pulumi.staging.yaml", "httpsKey: {keyVault: kv-fleet-staging, secret: github-pat}", "syncInterval: 5m"
+    )
+    result = run("staging", "--stacks-dir", str(stacks), "--format", "json")
+    assert result.exit_code == 2
+    [stack] = json.loads(result.stdout)["stacks"]
+    profile = f"{stacks}/profiles/aks-platform.yaml"
+    assert stack["errors"] == [
+        {
+            "file": f"{stacks}/Pulumi.staging.yaml",
+            "path": f"{PLATFORM}.git.httpsKey",
+            "message": f"httpsUser is set in {profile} ({PLATFORM}.git.httpsUser) but httpsKey is missing: add it to "
+            f"{stacks}/Pulumi.staging.yaml under {PLATFORM}.git.httpsKey (httpsUser and httpsKey go together)",
+        }
+    ]

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from modules.spec import ConfigSecret, KeyVaultRef, parse_spec, stack
+from modules.spec import ConfigSecret, KeyVaultRef, SpecError, parse_spec, stack
 from tests.modules.spec.ssh import encrypted_openssh_key, known_hosts_line, private_key, public_key
 from tests.modules.test_spec import FILE, demo, errors
 
@@ -182,6 +182,27 @@ def test_a_refused_value_raises_no_rule_about_its_absence(raw, where, value, exp
     target[where[-1]] = value
     [message] = errors(raw)
     assert expect in message
+
+
+def test_a_pair_written_in_two_files_names_both_and_where_the_missing_value_goes(raw):
+    from modules.spec.origins import Origins
+
+    origins = Origins(FILE)  # the profile wrote the configuration's source, the stack file the rest
+    profile = "stacks/profiles/p.yaml"
+    git = Origins(profile)
+    git.keys.update(url=Origins(profile), branch=Origins(profile), httpsUser=Origins(profile))
+    origins.keys["flux"] = Origins(FILE)
+    origins.keys["flux"].keys["configurations"] = Origins(FILE)
+    origins.keys["flux"].keys["configurations"].keys["demo"] = Origins(FILE)
+    origins.keys["flux"].keys["configurations"].keys["demo"].keys["git"] = git
+    del demo(raw)["git"]["httpsKey"]
+    with pytest.raises(SpecError) as caught:
+        parse_spec(raw, file=FILE, origins=origins)
+    assert [str(issue) for issue in caught.value.issues] == [
+        f"{FILE}: {GIT}.httpsKey: httpsUser is set in {profile} ({GIT}.httpsUser) but httpsKey is missing: add it "
+        f"to {FILE} under {GIT}.httpsKey (httpsUser and httpsKey go together)"
+    ]
+    assert errors(raw) == [f"{FILE}: {GIT}.httpsKey: httpsUser and httpsKey go together"]  # one file: as before
 
 
 def test_a_refused_cluster_hides_no_rule_of_the_configurations(raw):
