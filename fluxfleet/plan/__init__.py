@@ -86,6 +86,7 @@ class StackPlan:
     origins: Origins | None = None  # which file wrote each config value (None: the stack file wrote all)
     cluster: ClusterSpec | None = None  # the cluster it names, when its spec is valid
     notes: list[str] = field(default_factory=list)  # worth knowing, no error: a source file `--source` skipped, ...
+    policies_run: bool = False  # the rules check what the program registers: not run on a stack it cannot run
 
     @property
     def valid(self) -> bool:
@@ -209,6 +210,7 @@ def plan_stack(
     plan.refs = source_refs(stack)
     plan.flux_resources = flux_resources(stack.spec)
     plan.violations = evaluate([policy_view(r) for r in plan.resources], policy_levels)
+    plan.policies_run = True
     # The inputs are shown (`--format json`): a plaintext credential in them is `[secret]` once the rules have seen it.
     plan.resources = [replace(record, inputs=masked(record.inputs)) for record in plan.resources]
     return plan

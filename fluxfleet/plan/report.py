@@ -21,6 +21,8 @@ from modules.spec import listed, printable
 from policies.rules import Violation
 
 Format = Literal["text", "json", "markdown", "sarif"]
+# An invalid stack's violations are unknown, not none: said where its errors are.
+POLICIES_NOT_RUN = "policy rules not run: they check what the program declares, and it needs the errors fixed first"
 
 
 def render(plan: FleetPlan, fmt: Format, color: bool = False, width: int = 120) -> str:
@@ -75,6 +77,7 @@ def to_json(plan: FleetPlan) -> dict[str, Any]:
                 "ok": stack.ok,
                 "valid": stack.valid,
                 "compliant": stack.compliant,
+                "policiesRun": stack.policies_run,  # false: its errors stop the program the rules check
                 "errors": [{"file": e.file, "path": e.path, "message": e.message} for e in stack.own_errors],
                 "violations": [_violation(v, stack.file_of(v)) for v in stack.violations],
                 "resources": [
@@ -209,6 +212,8 @@ def to_text(plan: FleetPlan, color: bool = False, width: int = 120) -> str:
             console.print(Text(line, style="red" if mandatory else "yellow"), soft_wrap=True)
         if inherited := len(stack.errors) - len(stack.own_errors):
             console.print(Text(f"  ✗ {inherited} error(s) in its profiles, below", style="red"), soft_wrap=True)
+        if not stack.policies_run:
+            console.print(Text(f"  i {POLICIES_NOT_RUN}", style="dim"), soft_wrap=True)
         for command in pool_import_commands(stack):  # node pools that were inline in the cluster before
             line = f"  i a stack whose cluster had this pool inline imports it once before pulumi up: {command}"
             console.print(Text(printable(line), style="dim"), soft_wrap=True)
@@ -264,6 +269,8 @@ def to_markdown(plan: FleetPlan) -> str:
         lines += [f"- ❌ `{_cell(e.path)}`: {_cell(e.message)}" for e in stack.own_errors]
         if inherited := len(stack.errors) - len(stack.own_errors):
             lines.append(f"- ❌ {inherited} error(s) in its profiles (above)")
+        if not stack.policies_run:
+            lines.append(f"- ℹ️ {POLICIES_NOT_RUN}")
         if own := stack.own_violations:
             lines += ["| policy | level | resource | path | what to do |", "|---|---|---|---|---|"]
             lines += [

@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fluxfleet.cli import app
+from fluxfleet.plan.report import POLICIES_NOT_RUN
 from tests.conftest import ROOT
 
 PLATFORM = "fluxfleet:flux.configurations.platform"
@@ -73,11 +74,16 @@ def test_shape_errors_in_a_profile_hide_neither_a_dependson_typo_nor_a_violation
             "message": "unknown kustomization 'infra-config' (known: apps, infra-configs, infra-controllers)",
         }
     ]
+    # the policy rules check what the program declares: an invalid stack's violations are unknown, and said so
+    assert [s["stack"] for s in report["stacks"] if not s["policiesRun"]] == ["dev", "prod-weu", "staging"]
     store = by_name["edge-store-001"]
     assert store["valid"] and not store["ok"] and not report["ok"]
     assert [v["policy"] for v in store["violations"] if v["level"] == "mandatory"] == ["flux-prune"]
     text = run("--stacks-dir", str(stacks), "--policy-config", str(levels)).stdout
     assert "✔" not in text
+    assert text.count(f"  i {POLICIES_NOT_RUN}\n") == 3
+    markdown = run("--stacks-dir", str(stacks), "--policy-config", str(levels), "--format", "markdown").stdout
+    assert markdown.count(f"- ℹ️ {POLICIES_NOT_RUN}\n") == 3
 
 
 def test_a_pair_split_over_a_profile_and_a_stack_names_both_files_and_where_the_missing_value_goes(stacks):
