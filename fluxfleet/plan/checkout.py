@@ -100,6 +100,7 @@ class Tree:
         self.files: dict[str, tuple[str | None, int]] = {}  # path -> (git object id, or None on disk; size)
         self.dirs: set[str] = {"."}  # every directory, with a manifest or not
         self.truncated = False
+        self.listed = True  # False: git could not list the commit (a timeout, a broken repository): nothing is known
         for path, oid, size in self._git_listing() if commit else self._disk_listing():
             if oid == "tree":
                 self.dirs.add(path)
@@ -109,7 +110,10 @@ class Tree:
                 self.files[path] = (oid, size)
 
     def _git_listing(self) -> Iterable[tuple[str, str | None, int]]:
-        listing = _git_bytes(self.root, "ls-tree", "-r", "-t", "-l", "-z", f"{self.commit}^{{tree}}") or b""
+        listing = _git_bytes(self.root, "ls-tree", "-r", "-t", "-l", "-z", f"{self.commit}^{{tree}}")
+        if listing is None:
+            self.listed = False
+            return
         for entry in listing.split(b"\0"):
             header, _, raw_name = entry.partition(b"\t")
             fields = header.split()

@@ -34,6 +34,10 @@ def source_issues(stack: Stack, checkouts: Mapping[str, Path]) -> tuple[list[Spe
             continue
         notes += [at.note] if at.note else []
         repository = tree(root, at.commit)
+        if not repository.listed:  # no path can be told missing, no manifest read
+            message = f"git could not list {root} at {git.ref}: its files were not checked"
+            issues.append(SpecIssue(stack.file_of(ref_loc), key_path(ref_loc), message))
+            continue
         read = f"at {git.ref} ({key_path(ref_loc)} in {stack.file_of(ref_loc)})" if at.commit else "on disk"
         for kustomization_name, kustomization in configuration.kustomizations.items():
             if repository_path(kustomization.path) not in repository.dirs:

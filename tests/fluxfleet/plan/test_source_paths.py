@@ -130,3 +130,19 @@ def test_the_ref_of_the_profile_and_of_the_stage_pin(stacks, repo):
     ]
     # the store's stage pins v1.0.0, which has it (its profile's branch main does not); prod-weu's own tag has all
     assert errors(report, "edge-store-001") == errors(report, "prod-weu") == []
+
+
+def test_a_commit_git_cannot_list_is_an_error_at_the_ref_not_every_path_missing(stacks, repo):
+    the_example(repo)
+    commit(repo, "the example", tag="v1.0.0")
+    tree = git(repo, "rev-parse", "v1.0.0^{tree}")
+    (repo / ".git" / "objects" / tree[:2] / tree[2:]).unlink()  # a broken repository: the commit without its tree
+    code, report = plan(stacks, repo, "prod-weu")
+    assert code == 2
+    assert errors(report, "prod-weu") == [
+        (
+            f"{stacks}/Pulumi.prod-weu.yaml",
+            "fluxfleet:flux.configurations.platform.git.tag",
+            f"git could not list {repo} at tag v1.0.0: its files were not checked",
+        )
+    ]
