@@ -17,7 +17,8 @@ from tests.fluxfleet.plan.test_api_scan import commit
 from tests.git import git
 
 URL = "https://github.com/fluxcd/flux2-kustomize-helm-example"
-APPS_PATH = "fluxfleet:flux.configurations.platform.kustomizations.apps.path"
+PLATFORM = "fluxfleet:flux.configurations.platform"
+APPS_PATH = f"{PLATFORM}.kustomizations.apps.path"
 
 
 def run(*args: str):
@@ -73,21 +74,40 @@ def test_a_path_at_the_pinned_tag_passes_though_the_work_tree_lacks_it(stacks, r
     assert (code, errors(report, "prod-weu")) == (0, [])
 
 
-def test_a_path_the_pinned_tag_lacks_fails_at_its_key_naming_the_ref_and_its_key(stacks, repo):
+def test_a_path_the_pinned_tag_lacks_and_the_work_tree_has_fails_at_the_refs_key(stacks, repo):
     the_example(repo, "apps/production")
     commit(repo, "before production", tag="v1.0.0")
     the_example(repo)
     commit(repo, "production")  # main, and the work tree, have it
     code, report = plan(stacks, repo, "prod-weu")
     assert code == 2
+    prod = f"{stacks}/Pulumi.prod-weu.yaml"
     assert errors(report, "prod-weu") == [
         (
-            f"{stacks}/Pulumi.prod-weu.yaml",
-            APPS_PATH,
-            f"'./apps/production' is not a directory of {repo} at tag v1.0.0 "
-            f"(fluxfleet:flux.configurations.platform.git.tag in {stacks}/Pulumi.prod-weu.yaml)",
+            prod,
+            f"{PLATFORM}.git.tag",
+            f"tag v1.0.0 lacks './apps/production' ({APPS_PATH} in {prod}), which the work tree of {repo} has: pin a "
+            "ref that has it, or change the path",
         )
     ]
+
+
+def test_a_path_neither_the_ref_nor_the_work_tree_has_fails_at_its_own_key(stacks, repo):
+    the_example(repo)
+    commit(repo, "the example", tag="v1.0.0")
+    edit = stacks / "Pulumi.prod-weu.yaml"
+    edit.write_text(edit.read_text().replace("./apps/production", "./apps/prodution"))
+    code, report = plan(stacks, repo, "prod-weu")
+    assert (code, errors(report, "prod-weu")) == (
+        2,
+        [
+            (
+                str(edit),
+                APPS_PATH,
+                f"'./apps/prodution' is not a directory of {repo} at tag v1.0.0 ({PLATFORM}.git.tag in {edit})",
+            )
+        ],
+    )
 
 
 def test_the_ref_of_the_profile_and_of_the_stage_pin(stacks, repo):
@@ -110,22 +130,17 @@ def test_the_ref_of_the_profile_and_of_the_stage_pin(stacks, repo):
     code, report = plan(stacks, repo)
     assert code == 2
     profile = f"{stacks}/profiles/aks-platform.yaml"
-    # dev runs the profile's branch main, which lacks apps/staging; the path is the profile's too
+    lacks = f"lacks './apps/staging' ({APPS_PATH} in {profile}), which the work tree of {repo} has"
+    # dev runs the profile's branch main, which lacks apps/staging: the profile's ref answers for it
     assert errors(report, "dev") == [
-        (
-            profile,
-            APPS_PATH,
-            f"'./apps/staging' is not a directory of {repo} at branch main "
-            f"(fluxfleet:flux.configurations.platform.git.branch in {profile})",
-        )
+        (profile, f"{PLATFORM}.git.branch", f"branch main {lacks}: pin a ref that has it, or change the path")
     ]
-    # staging runs its stage's pin, v0.9.0, which lacks it too: fleet.yaml says so
+    # staging runs its stage's pin, v0.9.0, which lacks it too: fleet.yaml's pin answers for it
     assert errors(report, "staging") == [
         (
-            profile,
-            APPS_PATH,
-            f"'./apps/staging' is not a directory of {repo} at tag v0.9.0 "
-            f"(fluxfleet:flux.configurations.platform.git.tag in {stacks}/fleet.yaml)",
+            f"{stacks}/fleet.yaml",
+            f"{PLATFORM}.git.tag",
+            f"tag v0.9.0 {lacks}: pin a ref that has it, or change the path",
         )
     ]
     # the store's stage pins v1.0.0, which has it (its profile's branch main does not); prod-weu's own tag has all
