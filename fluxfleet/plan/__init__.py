@@ -130,6 +130,7 @@ class Shared:
 @dataclass
 class FleetPlan:
     stacks: list[StackPlan]
+    warnings: list[str] = field(default_factory=list)  # worth fixing, no error: a stack in no stage of fleet.yaml
 
     @property
     def valid(self) -> bool:
@@ -162,8 +163,6 @@ class FleetPlan:
                     key = (file, violation.policy, violation.level, violation.type, violation.path, violation.message)
                     found.setdefault(key, (file, violation, []))[2].append(stack.stack)
         return [Shared(file, violation, tuple(stacks)) for file, violation, stacks in found.values()]
-
-    warnings: list[str] = field(default_factory=list)  # worth fixing, no error: a stack in no stage of fleet.yaml
 
     @property
     def notes(self) -> list[str]:

@@ -17,7 +17,7 @@ import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from fluxfleet.plan.checkout import FILE_MAX_BYTES, KUSTOMIZATION_FILES, LIST_MAX, Tree
+from fluxfleet.plan.checkout import FILE_MAX_BYTES, KUSTOMIZATION_FILES, LIST_MAX, Tree, repository_path
 from modules.flux_extension_versions import removed_api, removed_by, shown, target_version
 from modules.spec import SpecIssue, Stack, bounded
 from modules.spec.errors import key_path
@@ -67,11 +67,6 @@ def removed_api_issues(stack: Stack, name: str, repository: Tree, at: str) -> tu
     if len(scan.skipped) > NOTES_MAX:
         notes.append(f"{at}: {len(scan.skipped) - NOTES_MAX} more files skipped")
     return issues, notes
-
-
-def repository_path(path: str | None) -> str:
-    """A kustomization path as a path in the repository: `./apps/staging` -> `apps/staging`, `./` -> `.`."""
-    return posixpath.normpath(path or ".").lstrip("/") or "."
 
 
 # --------------------------------------------------------------------------------------------- what Flux builds

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+import posixpath
 import stat
 import subprocess
 from collections.abc import Iterable
@@ -164,6 +165,11 @@ class Tree:
             data = blobs.get(self.files[path][0] or "")
             result[path] = _text(data) if data is not None else ("not read by git",)
         return result
+
+
+def repository_path(path: str | None) -> str:
+    """A kustomization path as a path in the repository: `./apps/staging` -> `apps/staging`, `./` -> `.`."""
+    return posixpath.normpath(path or ".").lstrip("/") or "."
 
 
 def _wanted(path: str) -> bool:

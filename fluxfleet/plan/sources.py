@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from fluxfleet.plan.api_scan import removed_api_issues, repository_path
-from fluxfleet.plan.checkout import Tree, revision, tree
+from fluxfleet.plan.api_scan import removed_api_issues
+from fluxfleet.plan.checkout import Tree, repository_path, revision, tree
 from modules.spec import SpecIssue, Stack, repository_key, shown
 from modules.spec.errors import Loc, key_path
 
