@@ -1144,8 +1144,8 @@ def _part_of(loc: Loc) -> Loc:
 
 def _rules_of(refused: Loc) -> Loc:
     """Where the rules stop for a value pydantic refused: the model or map that holds it (the defaults that stand in
-    for it there would mislead a rule; a kustomization refused whole is one that others' dependsOn name), and at least
-    its part (a configuration's rules run or wait together)."""
+    for it there would mislead a rule; a kustomization refused whole is one that others' dependsOn name), but never
+    more than its part (a configuration refused whole stops its own rules, not the other configurations')."""
     return max(refused[:-1], _part_of(refused), key=len)
 
 
