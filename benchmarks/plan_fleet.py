@@ -119,7 +119,7 @@ def measure(count: int, profiles: bool, jobs: int | None) -> dict:
         wall = time.perf_counter() - start
         peak_mb = peak.stop()
         report = json.loads((Path(tmp) / "plan.json").read_text())
-    if code not in (0, 1) or len(report["stacks"]) != count or not report["ok"]:
+    if code not in (0, 1) or len(report["stacks"]) != count or not report["valid"]:
         raise SystemExit(f"plan of {count} generated stacks failed (exit {code})")
     return {"wall_seconds": wall, "peak_rss_mb": peak_mb}
 

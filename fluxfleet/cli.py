@@ -588,7 +588,7 @@ def rollout(
     except SpecError as error:
         raise _input_errors(error) from None
     for name in fleet.unstaged:
-        _stderr(f"fluxfleet rollout: warning: stack {name} is in no stage of {fleet.file}: never rolled out")
+        _stderr(f"fluxfleet rollout: warning: {fleet.unstaged_warning(name)}")
     known_stages = [s.name for s in fleet.stages]
     for name in [stage, matrix, *(approve or ())]:
         if name is not None and name not in known_stages:

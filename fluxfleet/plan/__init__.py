@@ -9,17 +9,19 @@ report is the same, in the same order, as a plan in one process.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from fluxfleet.plan.api_scan import flux_api_issues
+from fluxfleet.plan.sources import source_issues
 from fluxfleet.mock_engine import RecordedResource, run_program
 from fluxfleet.redact import mask_secrets
 from modules.keyvault import OfflineKeyVault, Secrets, SecretValueReader
 from modules.spec import (
+    FLEET_FILE,
     ISSUE_PART_MAX,
     SpecError,
     SpecIssue,
@@ -29,7 +31,6 @@ from modules.spec import (
     ClusterSpec,
     Origins,
     ProfileLibrary,
-    kustomization_path_issues,
     read_stack_config,
     report_name,
 )
@@ -85,10 +86,16 @@ class StackPlan:
     origins: Origins | None = None  # which file wrote each config value (None: the stack file wrote all)
     cluster: ClusterSpec | None = None  # the cluster it names, when its spec is valid
     notes: list[str] = field(default_factory=list)  # worth knowing, no error: a source file `--source` skipped, ...
+    policies_run: bool = False  # the rules check what the program registers: not run on a stack it cannot run
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
 
     @property
     def ok(self) -> bool:
-        return not self.errors
+        """Valid and compliant: what ✔, `ok` and the exit code say."""
+        return self.valid and self.compliant
 
     @property
     def own_errors(self) -> list[SpecIssue]:
@@ -123,10 +130,19 @@ class Shared:
 @dataclass
 class FleetPlan:
     stacks: list[StackPlan]
+    warnings: list[str] = field(default_factory=list)  # worth fixing, no error: a stack in no stage of fleet.yaml
+
+    @property
+    def valid(self) -> bool:
+        return all(stack.valid for stack in self.stacks)
+
+    @property
+    def compliant(self) -> bool:
+        return all(stack.compliant for stack in self.stacks)
 
     @property
     def ok(self) -> bool:
-        return all(stack.ok for stack in self.stacks)
+        return self.valid and self.compliant
 
     def shared_errors(self) -> list[Shared]:
         """The errors written in profiles, each once, in the order first met."""
@@ -156,9 +172,7 @@ class FleetPlan:
     @property
     def exit_code(self) -> int:
         """2 for invalid input, else 1 for a mandatory policy violation, else 0."""
-        if not self.ok:
-            return 2
-        return 0 if all(stack.compliant for stack in self.stacks) else 1
+        return 2 if not self.valid else 0 if self.compliant else 1
 
 
 def plan_stack(
@@ -170,7 +184,7 @@ def plan_stack(
     library: ProfileLibrary | None = None,
 ) -> StackPlan:
     """Validate one stack file, run its program under mocks and evaluate the policy rules on what it registered.
-    With `checkouts` (repository URL -> local directory), kustomization paths are checked against the source too.
+    With `checkouts` (repository URL -> local directory), each source is checked at its ref too (sources.py).
     `library`: the profiles, shared by the stacks of a directory (default: read for this stack)."""
     file = display or str(path)
     plan = StackPlan(report_name(path), file)
@@ -182,9 +196,7 @@ def plan_stack(
         plan.errors = error.issues
         return plan
     plan.cluster = stack.spec.cluster
-    plan.errors = kustomization_path_issues(stack, checkouts or {})
-    removed_apis, plan.notes = flux_api_issues(stack, checkouts or {})  # Flux objects the extension no longer serves
-    plan.errors += removed_apis
+    plan.errors, plan.notes = source_issues(stack, checkouts or {})  # each repository at the ref the stack runs
     try:
         plan.resources = run_program(
             stack.name, lambda: build_stack(stack.spec, Secrets(key_vault or OfflineKeyVault()))
@@ -197,6 +209,7 @@ def plan_stack(
     plan.refs = source_refs(stack)
     plan.flux_resources = flux_resources(stack.spec)
     plan.violations = evaluate([policy_view(r) for r in plan.resources], policy_levels)
+    plan.policies_run = True
     # The inputs are shown (`--format json`): a plaintext credential in them is `[secret]` once the rules have seen it.
     plan.resources = [replace(record, inputs=masked(record.inputs)) for record in plan.resources]
     return plan
@@ -403,7 +416,27 @@ def plan_fleet(
     for stack in stacks:
         if stack.stack in shared:
             stack.errors.append(shared[stack.stack])
-    return FleetPlan(stacks)
+    return FleetPlan(stacks, unstaged_warnings([path for path, _ in tasks], relative_to))
+
+
+def unstaged_warnings(paths: list[Path], relative_to: Path | None = None) -> list[str]:
+    """Each stack of `paths` in no stage of the fleet.yaml beside it, as `rollout` reads and warns (none without a
+    fleet.yaml); a fleet.yaml that cannot be read, said once per problem."""
+    from fluxfleet.rollout.orchestrator import load_inputs  # the rollout's own reading of fleet.yaml
+
+    warnings = []
+    for directory in dict.fromkeys(path.parent for path in paths):
+        fleet_path = directory / FLEET_FILE
+        if not os.path.lexists(fleet_path):
+            continue
+        try:
+            fleet, _ = load_inputs(directory, fleet_path, lambda path: display_path(path, relative_to))
+        except SpecError as error:
+            warnings += [f"which stacks are in no stage is unknown: {issue}" for issue in error.issues]
+            continue
+        planned = {report_name(path) for path in paths if path.parent == directory}
+        warnings += [fleet.unstaged_warning(name) for name in fleet.unstaged if name in planned]
+    return warnings
 
 
 def _planned(planner: _Planner, tasks: list[tuple[Path, str]], workers: int) -> Iterator[StackPlan]:

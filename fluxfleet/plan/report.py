@@ -21,6 +21,8 @@ from modules.spec import listed, printable
 from policies.rules import Violation
 
 Format = Literal["text", "json", "markdown", "sarif"]
+# An invalid stack's violations are unknown, not none: said where its errors are.
+POLICIES_NOT_RUN = "policy rules not run: they check what the program declares, and it needs the errors fixed first"
 
 
 def render(plan: FleetPlan, fmt: Format, color: bool = False, width: int = 120) -> str:
@@ -48,13 +50,15 @@ def plan_lines(plan: FleetPlan) -> list[str]:
         lines += [str(error) for error in stack.own_errors]
         lines += [f"{stack.file}: {violation.level} {violation}" for violation in stack.own_violations]
     lines += [shared_line(shared) for shared in (*plan.shared_errors(), *plan.shared_violations())]
-    return lines + [f"note: {note}" for note in plan.notes]
+    return lines + [f"warning: {warning}" for warning in plan.warnings] + [f"note: {note}" for note in plan.notes]
 
 
 def to_json(plan: FleetPlan) -> dict[str, Any]:
     return {
-        "ok": plan.ok,
-        "compliant": all(stack.compliant for stack in plan.stacks),
+        "ok": plan.ok,  # valid and compliant: exit code 0
+        "valid": plan.valid,
+        "compliant": plan.compliant,
+        "warnings": plan.warnings,  # worth fixing, no error: a stack in no stage of fleet.yaml
         "notes": plan.notes,  # worth knowing, no error (a file `--source` skipped), each once
         # Findings written in profiles: each once, with the stacks it reaches (not repeated in stacks[].errors).
         "profiles": {
@@ -71,6 +75,9 @@ def to_json(plan: FleetPlan) -> dict[str, Any]:
                 "stack": stack.stack,
                 "file": stack.file,
                 "ok": stack.ok,
+                "valid": stack.valid,
+                "compliant": stack.compliant,
+                "policiesRun": stack.policies_run,  # false: its errors stop the program the rules check
                 "errors": [{"file": e.file, "path": e.path, "message": e.message} for e in stack.own_errors],
                 "violations": [_violation(v, stack.file_of(v)) for v in stack.violations],
                 "resources": [
@@ -205,6 +212,8 @@ def to_text(plan: FleetPlan, color: bool = False, width: int = 120) -> str:
             console.print(Text(line, style="red" if mandatory else "yellow"), soft_wrap=True)
         if inherited := len(stack.errors) - len(stack.own_errors):
             console.print(Text(f"  ✗ {inherited} error(s) in its profiles, below", style="red"), soft_wrap=True)
+        if not stack.policies_run:
+            console.print(Text(f"  i {POLICIES_NOT_RUN}", style="dim"), soft_wrap=True)
         for command in pool_import_commands(stack):  # node pools that were inline in the cluster before
             line = f"  i a stack whose cluster had this pool inline imports it once before pulumi up: {command}"
             console.print(Text(printable(line), style="dim"), soft_wrap=True)
@@ -218,9 +227,11 @@ def to_text(plan: FleetPlan, color: bool = False, width: int = 120) -> str:
         mandatory = not isinstance(finding.finding, Violation) or finding.finding.level == "mandatory"
         line = f"  {'✗' if mandatory else '!'} {printable(shared_line(finding))}"
         console.print(Text(line, style="red" if mandatory else "yellow"), soft_wrap=True)
+    for warning in plan.warnings:
+        console.print(Text(f"  ! warning: {printable(warning)}", style="yellow"), soft_wrap=True)
     for note in plan.notes:
         console.print(Text(f"  i {printable(note)}", style="dim"), soft_wrap=True)
-    invalid = sum(not stack.ok for stack in plan.stacks)
+    invalid = sum(not stack.valid for stack in plan.stacks)
     violations = [v for stack in plan.stacks for v in stack.violations]
     mandatory = sum(v.level == "mandatory" for v in violations)
     console.print(
@@ -243,12 +254,14 @@ def to_markdown(plan: FleetPlan) -> str:
     for stack in plan.stacks:
         mandatory = sum(v.level == "mandatory" for v in stack.violations)
         result = f"❌ {len(stack.errors)} error(s)" if stack.errors else f"❌ {mandatory} mandatory violation(s)"
-        if stack.ok and stack.compliant:
+        if stack.ok:
             result = "✅ valid"
         lines.append(f"| {_cell(stack.stack)} | `{_cell(stack.file)}` | {result} | {len(stack.resources)} |")
     if shared := [*plan.shared_errors(), *plan.shared_violations()]:
         lines += ["", "## In profiles", "", "Each once, with the stacks it reaches.", ""]
         lines += [f"- {'⚠️' if _advisory(s) else '❌'} {_cell(shared_line(s))}" for s in shared]
+    if plan.warnings:
+        lines += ["", "## Warnings", ""] + [f"- ⚠️ {_cell(warning)}" for warning in plan.warnings]
     if plan.notes:
         lines += ["", "## Notes", ""] + [f"- ℹ️ {_cell(note)}" for note in plan.notes]
     for stack in plan.stacks:
@@ -256,6 +269,8 @@ def to_markdown(plan: FleetPlan) -> str:
         lines += [f"- ❌ `{_cell(e.path)}`: {_cell(e.message)}" for e in stack.own_errors]
         if inherited := len(stack.errors) - len(stack.own_errors):
             lines.append(f"- ❌ {inherited} error(s) in its profiles (above)")
+        if not stack.policies_run:
+            lines.append(f"- ℹ️ {POLICIES_NOT_RUN}")
         if own := stack.own_violations:
             lines += ["| policy | level | resource | path | what to do |", "|---|---|---|---|---|"]
             lines += [

@@ -14,6 +14,7 @@ from policies.rules import RULES
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SPEC_RULE = "stack-spec"  # invalid stack input: the errors `plan` exits 2 for
 SARIF_LEVEL = {"mandatory": "error", "advisory": "warning"}
+EXIT_CODES = {0: "valid and compliant", 1: "a mandatory policy violated", 2: "invalid input"}
 
 
 def to_sarif(plan: FleetPlan) -> dict[str, Any]:
@@ -59,7 +60,20 @@ def to_sarif(plan: FleetPlan) -> dict[str, Any]:
     return {
         "$schema": SCHEMA,
         "version": "2.1.0",
-        "runs": [{"tool": {"driver": {"name": "fluxfleet", "rules": rules}}, "results": results}],
+        "runs": [
+            {
+                "tool": {"driver": {"name": "fluxfleet", "rules": rules}},
+                # the exit code `plan` gives: what the results add up to, as the other formats' `ok` says
+                "invocations": [
+                    {
+                        "executionSuccessful": True,
+                        "exitCode": plan.exit_code,
+                        "exitCodeDescription": EXIT_CODES[plan.exit_code],
+                    }
+                ],
+                "results": results,
+            }
+        ],
     }
 
 

@@ -123,6 +123,10 @@ class Fleet:
     def stage_of(self, stack: str) -> Stage:
         return next(stage for stage in self.stages if stack in stage.stacks)
 
+    def unstaged_warning(self, stack: str) -> str:
+        """What `rollout` and `plan` warn about a stack in no stage."""
+        return f"stack {stack} is in no stage of {self.file}: never rolled out"
+
 
 def load_fleet(
     path: Path,

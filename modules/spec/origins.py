@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modules.spec.errors import Loc
+from modules.spec.errors import Loc, key_path
 
 
 class Origins:
@@ -34,3 +34,17 @@ class Origins:
                 break
             node = child
         return node.file
+
+    def missing_partner(self, present: Loc, missing: Loc, rule: str) -> tuple[str, str]:
+        """The file and message of a rule that pairs values (`rule`: "httpsUser and httpsKey go together") when the
+        value at `present` is set and the one at `missing` is not. Written in another file than the stack's (a
+        profile), the message names both files and says where the missing value goes: the stack file, under its key
+        path. (keys without the namespace)"""
+        written = self.file_of(present)
+        if written == self.file:
+            return self.file, rule
+        message = (
+            f"{present[-1]} is set in {written} ({key_path(present)}) but {missing[-1]} is missing: add it to "
+            f"{self.file} under {key_path(missing)} ({rule})"
+        )
+        return self.file, message

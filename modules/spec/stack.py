@@ -9,7 +9,6 @@ import types
 import typing
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
@@ -483,7 +482,19 @@ class Stack:
 # --------------------------------------------------------------------------------------------- cross-field rules
 
 
-def _semantic_issues(spec: StackSpec) -> Iterator[tuple[Loc, str]]:
+@dataclass(frozen=True)
+class Partner:
+    """A rule's finding that a value set at `present` needs the one it is yielded at, which is missing: the two may be
+    written in two files (Origins.missing_partner says which and where the missing one goes)."""
+
+    present: Loc
+    rule: str  # "httpsUser and httpsKey go together"
+
+
+Finding = tuple[Loc, "str | Partner"]  # where a rule found a problem, and what it is
+
+
+def _semantic_issues(spec: StackSpec) -> Iterator[Finding]:
     yield from _cluster_issues(spec.cluster)
     yield from _list_issues(("providers",), spec.providers)
     missing = [p for p in REQUIRED_PROVIDERS if p not in spec.providers]
@@ -540,7 +551,7 @@ def _source_identity_issues(spec: StackSpec) -> Iterator[tuple[Loc, str]]:
         yield loc, message
 
 
-def _controllers_issues(extension: ExtensionSpec, *, has_configurations: bool) -> Iterator[tuple[Loc, str]]:
+def _controllers_issues(extension: ExtensionSpec, *, has_configurations: bool) -> Iterator[Finding]:
     """The typed controller settings against the free-form ones and against each other."""
     controllers = extension.controllers
     for setting in EXTENSION_SETTINGS:
@@ -551,7 +562,8 @@ def _controllers_issues(extension: ExtensionSpec, *, has_configurations: bool) -
     identity = controllers.workload_identity
     if identity.enable and identity.azure_client_id is None:
         needed = "the client ID of the managed identity that holds the federated credentials"
-        yield (*here, "workloadIdentity", "azureClientId"), f"required with enable: true: {needed}"
+        rule = f"required with enable: true: {needed}"
+        yield (*here, "workloadIdentity", "azureClientId"), Partner((*here, "workloadIdentity", "enable"), rule)
     if identity.azure_client_id is not None and not identity.enable:
         yield (*here, "workloadIdentity", "azureClientId"), "the extension reads it only with enable: true"
     kustomize = controllers.kustomize
@@ -658,7 +670,7 @@ def _node_pool_os_issues(loc: Loc, pool: NodePool, cluster: ClusterSpec) -> Iter
         yield (*loc, "osType"), f"a Windows node pool needs networkPlugin: azure, not {cluster.network_plugin}"
 
 
-def _configuration_issues(loc: Loc, name: str, configuration: ConfigurationSpec) -> Iterator[tuple[Loc, str]]:
+def _configuration_issues(loc: Loc, name: str, configuration: ConfigurationSpec) -> Iterator[Finding]:
     if problem := dns_label_problem(name):
         yield loc, f"configuration name {problem}"
     sources = [key for key in ("git", "bucket", "azure_blob", "oci") if getattr(configuration, key) is not None]
@@ -687,7 +699,7 @@ def _configuration_issues(loc: Loc, name: str, configuration: ConfigurationSpec)
     yield from _kustomization_issues((*loc, "kustomizations"), name, configuration.kustomizations)
 
 
-def _git_issues(loc: Loc, git: GitSource) -> Iterator[tuple[Loc, str]]:
+def _git_issues(loc: Loc, git: GitSource) -> Iterator[Finding]:
     url_problem = git_url_problem(git.url)
     if url_problem:
         yield (*loc, "url"), url_problem
@@ -706,8 +718,8 @@ def _git_issues(loc: Loc, git: GitSource) -> Iterator[tuple[Loc, str]]:
             if getattr(git, key) is not None:
                 yield (*loc, to_camel(key)), "only with an ssh:// or git@ URL"
         if (git.https_user is None) != (git.https_key is None):
-            missing = "httpsKey" if git.https_key is None else "httpsUser"
-            yield (*loc, missing), "httpsUser and httpsKey go together"
+            present, missing = ("httpsUser", "httpsKey") if git.https_key is None else ("httpsKey", "httpsUser")
+            yield (*loc, missing), Partner((*loc, present), "httpsUser and httpsKey go together")
     yield from _git_provider_issues(loc, git)
 
 
@@ -721,7 +733,7 @@ GITHUB_APP_KEYS = {
 }
 
 
-def _git_provider_issues(loc: Loc, git: GitSource) -> Iterator[tuple[Loc, str]]:
+def _git_provider_issues(loc: Loc, git: GitSource) -> Iterator[Finding]:
     """`provider: Azure` authenticates as the Flux extension's workload identity, `provider: GitHub` as a GitHub App:
     neither goes with a key of its own (httpsKey, sshPrivateKey), and the App's keys go with GitHub only."""
     app = {key: getattr(git, key) for key in GITHUB_APP_KEYS}
@@ -746,7 +758,7 @@ def _git_provider_issues(loc: Loc, git: GitSource) -> Iterator[tuple[Loc, str]]:
         required = "required with provider: GitHub (the GitHub App's ID, installation ID and private key)"
         for key, value in app.items():
             if value is None:
-                yield (*loc, GITHUB_APP_KEYS[key]), required
+                yield (*loc, GITHUB_APP_KEYS[key]), Partner((*loc, "provider"), required)
     else:
         for key in app_keys:
             yield (*loc, key), "a GitHub App's key: only with provider: GitHub"
@@ -772,7 +784,7 @@ NOTATION_TRUST_POLICY = "trustpolicy.json"  # and notation its trust policy, wit
 NOTATION_CERT_SUFFIXES = (".crt", ".pem")
 
 
-def _oci_issues(loc: Loc, oci: OciSource) -> Iterator[tuple[Loc, str]]:
+def _oci_issues(loc: Loc, oci: OciSource) -> Iterator[Finding]:
     if problem := oci_url_problem(oci.url):
         yield (*loc, "url"), problem
     refs = [key for key in ("tag", "semver", "digest") if getattr(oci, key) is not None]
@@ -783,8 +795,11 @@ def _oci_issues(loc: Loc, oci: OciSource) -> Iterator[tuple[Loc, str]]:
         if oci.insecure:
             yield (*loc, "insecure"), "insecure: true is plain HTTP: it cannot go with tlsConfig"
         if (tls.client_certificate is None) != (tls.private_key is None):
-            missing = "privateKey" if tls.private_key is None else "clientCertificate"
-            yield (*loc, "tlsConfig", missing), "clientCertificate and privateKey go together"
+            present, missing = (
+                ("clientCertificate", "privateKey") if tls.private_key is None else ("privateKey", "clientCertificate")
+            )
+            rule = "clientCertificate and privateKey go together"
+            yield (*loc, "tlsConfig", missing), Partner((*loc, "tlsConfig", present), rule)
         if tls.client_certificate is None and tls.private_key is None and tls.ca_certificate is None:
             yield (*loc, "tlsConfig"), "set clientCertificate with privateKey, caCertificate, or both"
     if oci.verify is not None:
@@ -837,7 +852,7 @@ def git_url_problem(url: str) -> str | None:
     return "the URL must start with https://, ssh:// or git@"
 
 
-def _bucket_issues(loc: Loc, bucket: BucketSource) -> Iterator[tuple[Loc, str]]:
+def _bucket_issues(loc: Loc, bucket: BucketSource) -> Iterator[Finding]:
     if bucket.url.startswith("http://"):
         if not bucket.insecure:
             yield (*loc, "url"), "an http:// endpoint needs insecure: true; prefer https://"
@@ -846,7 +861,8 @@ def _bucket_issues(loc: Loc, bucket: BucketSource) -> Iterator[tuple[Loc, str]]:
     if "@" in bucket.url.split("://", 1)[-1].split("/", 1)[0]:
         yield (*loc, "url"), "credentials inside the URL: use accessKey and secretKey"
     if (bucket.access_key is None) != (bucket.secret_key is None):
-        yield (*loc, "secretKey" if bucket.secret_key is None else "accessKey"), "accessKey and secretKey go together"
+        present, missing = ("accessKey", "secretKey") if bucket.secret_key is None else ("secretKey", "accessKey")
+        yield (*loc, missing), Partner((*loc, present), "accessKey and secretKey go together")
 
 
 def _blob_issues(loc: Loc, blob: AzureBlobSource) -> Iterator[tuple[Loc, str]]:
@@ -1002,33 +1018,6 @@ def repository_key(url: str) -> str:
     return text.removesuffix("/").removesuffix(".git").lower()
 
 
-def kustomization_path_issues(stack: Stack, checkouts: Mapping[str, Path]) -> list[SpecIssue]:
-    """Kustomization paths that are not directories of a local checkout of their git source.
-
-    `checkouts` maps repository URLs (any form) to directories; configurations whose repository has no
-    checkout are not checked. The checkout should be at the ref the stack tracks."""
-    roots = {repository_key(url): Path(directory) for url, directory in checkouts.items()}
-    issues = []
-    for name, configuration in stack.spec.flux.configurations.items():
-        root = roots.get(repository_key(configuration.git.url)) if configuration.git else None
-        if root is None:
-            continue
-        for kustomization_name, kustomization in configuration.kustomizations.items():
-            relative = kustomization.path or "./"
-            if not _is_dir(root / relative):
-                loc = ("flux", "configurations", name, "kustomizations", kustomization_name, "path")
-                message = f"{shown(relative)} is not a directory of the source (checked in {root})"
-                issues.append(SpecIssue(stack.file_of(loc), key_path(loc), message))
-    return issues
-
-
-def _is_dir(path: Path) -> bool:
-    try:
-        return path.is_dir()
-    except OSError:  # a name too long for the file system, ...
-        return False
-
-
 # --------------------------------------------------------------------------------------------- parsing
 
 
@@ -1063,17 +1052,17 @@ def parse_spec(
         "plain_strings_are_secret": plain_strings_are_secret,
         "cloud": cloud if isinstance(cloud, str) and cloud in CLOUDS else DEFAULT_CLOUD,  # where vault names are
     }
-    refused: set[Loc] = set()  # the parts pydantic refused (a configuration, the cluster, ...): their rules wait
+    waiting: set[Loc] = set()  # where rules wait: around what pydantic refused
     try:
         spec = StackSpec.model_validate(dict(raw), context=context, by_alias=True)
     except ValidationError as error:
         issues += pydantic_issues(origins, error)
-        # A shape error in one part hides no rule broken in another: the rules still run on the parts pydantic took.
-        refused = {_part_of(_written_loc(e)) for e in error.errors()}
-        taken = _without_parts(raw, refused, context)
+        # A shape error hides no rule broken elsewhere, not even beside it: the rules run on what pydantic took.
+        taken, refused = _without_refused(raw, {_written_loc(e) for e in error.errors()}, context)
         if taken is None:
             raise SpecError(issues) from None
         spec = taken
+        waiting = {_rules_of(part) for part in refused}
     if spec.cluster.location is None and default_location and spec.cluster.is_aks:
         spec = spec.model_copy(update={"cluster": spec.cluster.model_copy(update={"location": default_location})})
     if provider_subscription is not None and spec.cluster.subscription_id is None:
@@ -1087,13 +1076,18 @@ def parse_spec(
             issues.append(SpecIssue(file, "azure-native:subscriptionId", message))
 
     def checked(loc: Loc) -> bool:
-        return not any(loc[: len(part)] == part for part in refused)
+        """Whether a rule's finding at `loc` can be trusted: not about a value that was refused (or one its model's
+        defaults stand in for), nor about what holds it."""
+        return not any(loc[: len(part)] == part or part[: len(loc)] == loc for part in waiting)
 
-    issues += [
-        SpecIssue(origins.file_of(loc), key_path(loc), message)
-        for loc, message in _semantic_issues(spec)
-        if checked(loc)
-    ]
+    for loc, finding in _semantic_issues(spec):
+        if not checked(loc):
+            continue
+        if isinstance(finding, Partner):  # the value that needs it may be in a profile: both files named
+            where, message = origins.missing_partner(finding.present, loc, finding.rule)
+        else:
+            where, message = origins.file_of(loc), finding
+        issues.append(SpecIssue(where, key_path(loc), message))
     if checked(("cluster",)):
         issues += cloud_issues(spec, environment, file, origins)
     for loc, source in secret_sources(spec):
@@ -1154,30 +1148,46 @@ def cloud_issues(spec: StackSpec, environment: Any, file: str, origins: Origins)
 
 
 def _part_of(loc: Loc) -> Loc:
-    """The part of a spec whose rules a shape error at `loc` stops: one configuration, the extension, the cluster, or
-    another key of its own."""
+    """The part of a spec whose rules a shape error at `loc` stops at least: one configuration, the extension, the
+    cluster, or another key of its own."""
     depth = 3 if loc[:2] == ("flux", "configurations") else 2 if loc[:1] == ("flux",) else 1
     return loc[:depth]
 
 
+def _rules_of(refused: Loc) -> Loc:
+    """Where the rules stop for a value pydantic refused: the model or map that holds it (the defaults that stand in
+    for it there would mislead a rule; a kustomization refused whole is one that others' dependsOn name), but never
+    more than its part (a configuration refused whole stops its own rules, not the other configurations')."""
+    return max(refused[:-1], _part_of(refused), key=len)
+
+
 # In place of a cluster pydantic refused, so that the rest can be checked: an Arc cluster, which no rule looks into.
 _STAND_IN_CLUSTER = {"kind": "arc", "name": "refused", "resourceGroup": "refused"}
+ROUNDS_MAX = 32  # validations of what is left; each removes more, deeper locations first
 
 
-def _without_parts(raw: Mapping[str, Any], parts: set[Loc], context: Mapping[str, Any]) -> StackSpec | None:
-    """The spec of `raw` without `parts` (each removed, the cluster stood in for), or None if it still does not
-    validate."""
-    if () in parts:
-        return None
-    pruned = dict(raw)
-    for part in parts:
-        pruned = _without(pruned, part)
-    if ("cluster",) in parts:
-        pruned["cluster"] = _STAND_IN_CLUSTER
-    try:
-        return StackSpec.model_validate(pruned, context=context, by_alias=True)
-    except ValidationError:
-        return None
+def _without_refused(
+    raw: Mapping[str, Any], refused: set[Loc], context: Mapping[str, Any]
+) -> tuple[StackSpec | None, set[Loc]]:
+    """The spec of `raw` without the values pydantic refused, and what was removed. Each refused value is removed;
+    where that is not enough (a required key now missing, an item of a list, a value a later check refuses), the map
+    that holds it goes too, and so on up (the cluster is stood in for). None when nothing valid is left."""
+    removed = set(refused)
+    for _ in range(ROUNDS_MAX):
+        if () in removed:
+            break
+        pruned = dict(raw)
+        for loc in removed:
+            pruned = _without(pruned, loc)
+        if ("cluster",) in removed:
+            pruned["cluster"] = _STAND_IN_CLUSTER
+        try:
+            return StackSpec.model_validate(pruned, context=context, by_alias=True), removed
+        except ValidationError as error:
+            for loc in {_written_loc(e) for e in error.errors()}:
+                covering = next((part for part in sorted(removed, key=len) if loc[: len(part)] == part), None)
+                removed.add(covering[:-1] if covering is not None else loc)  # an error again where removed: go up
+    return None, removed
 
 
 def _without(value: Mapping[Any, Any], loc: Loc) -> dict[Any, Any]:

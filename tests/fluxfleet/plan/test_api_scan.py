@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from fluxfleet.plan.api_scan import FILE_MAX_BYTES, flux_api_issues, flux_objects
-from modules.spec import Stack, load_stack_file
+from fluxfleet.plan.api_scan import flux_objects
+from fluxfleet.plan.checkout import FILE_MAX_BYTES
+from fluxfleet.plan.sources import source_issues
+from modules.spec import SpecIssue, Stack, load_stack_file
 from tests.conftest import STANDALONE_STACKS, fixture_file
 from tests.git import git
 
@@ -63,15 +65,15 @@ def example(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("name", ["dev", "staging", "prod-weu", "edge-store-001"])
 def test_the_real_example_serves_every_object_on_the_latest_release(tmp_path, example, name):
-    issues, notes = flux_api_issues(stack(tmp_path, name), {URL: example})
+    issues, notes = source_issues(stack(tmp_path, name), {URL: example})
     assert issues == [] and notes == []
 
 
 def test_the_example_directory_itself_is_read_as_it_is_with_a_note(tmp_path):
     checkout = fixture_file("gitops-example")  # inside fluxfleet's own repository: no repository of its own
-    issues, notes = flux_api_issues(stack(tmp_path), {URL: checkout})
+    issues, notes = source_issues(stack(tmp_path), {URL: checkout})
     assert issues == []
-    assert notes == [f"{checkout} is not a git repository: its files were scanned as they are, not at branch main"]
+    assert notes == [f"{checkout} is not a git repository: its files were checked as they are, not at branch main"]
 
 
 # --------------------------------------------------------------------------------------------- deprecated versions
@@ -184,7 +186,7 @@ EXPECTED_AT_V1 = [
 
 def test_each_object_on_a_removed_version_is_an_error_naming_its_file_and_object(tmp_path, deprecated):
     dev = stack(tmp_path, **{"branch: main": "tag: v1.0.0"})
-    issues, notes = flux_api_issues(dev, {URL: deprecated})
+    issues, notes = source_issues(dev, {URL: deprecated})
     assert [(i.file, i.path) for i in issues] == [(DEV, PLATFORM)] * len(EXPECTED_AT_V1)
     assert [i.message for i in issues] == EXPECTED_AT_V1
     assert str(issues[0]) == f"{DEV}: {PLATFORM}: {EXPECTED_AT_V1[0]}"
@@ -194,44 +196,56 @@ def test_each_object_on_a_removed_version_is_an_error_naming_its_file_and_object
 
 
 def test_the_ref_is_read_not_the_work_tree(tmp_path, deprecated):
-    assert flux_api_issues(stack(tmp_path), {URL: deprecated})[0] == []  # branch main: migrated
+    assert source_issues(stack(tmp_path), {URL: deprecated})[0] == []  # branch main: migrated
     sha = git(deprecated, "rev-parse", "v1.0.0")
     at_commit = stack(tmp_path, **{"branch: main": f"commit: {sha}\n          branch: main"})
-    assert [i.message for i in flux_api_issues(at_commit, {URL: deprecated})[0]] == EXPECTED_AT_V1
+    assert [i.message for i in source_issues(at_commit, {URL: deprecated})[0]] == EXPECTED_AT_V1
 
 
 def test_a_pin_before_the_removal_finds_nothing_and_a_pin_of_it_names_it(tmp_path, deprecated):
     checkouts = {"git@github.com:fluxcd/flux2-kustomize-helm-example.git": deprecated}  # prod-weu uses ssh://
+    # apps/production is not in this repository: an error at the path's key, whatever the extension
+    no_production = SpecIssue(
+        "stacks/Pulumi.prod-weu.yaml",
+        f"{PLATFORM}.kustomizations.apps.path",
+        f"'./apps/production' is not a directory of {deprecated} at tag v1.0.0 "
+        f"({PLATFORM}.git.tag in stacks/Pulumi.prod-weu.yaml)",
+    )
     before = stack(tmp_path, "prod-weu", **{"version: 1.23.0": "version: 1.22.2"})
-    assert flux_api_issues(before, checkouts) == ([], [])  # 1.22.2 still serves them: nothing to scan for
-    issues, notes = flux_api_issues(stack(tmp_path, "prod-weu"), checkouts)  # pins 1.23.0, at tag v1.0.0
-    assert {(i.file, i.path) for i in issues} == {("stacks/Pulumi.prod-weu.yaml", PLATFORM)}
-    assert [i.message for i in issues] == [m for m in EXPECTED_AT_V1 if m.startswith("infrastructure/")]
-    # apps/production is not in this repository: kustomization_path_issues' error, and a note here
-    assert f"{deprecated} at tag v1.0.0: apps/production holds no *.yaml or *.yml: not scanned" in notes
+    assert source_issues(before, checkouts) == ([no_production], [])  # 1.22.2 still serves them: no scan
+    issues, notes = source_issues(stack(tmp_path, "prod-weu"), checkouts)  # pins 1.23.0, at tag v1.0.0
+    assert issues[0] == no_production
+    assert {(i.file, i.path) for i in issues[1:]} == {("stacks/Pulumi.prod-weu.yaml", PLATFORM)}
+    assert [i.message for i in issues[1:]] == [m for m in EXPECTED_AT_V1 if m.startswith("infrastructure/")]
 
 
 def test_a_ref_the_checkout_lacks_is_an_error_at_the_ref_key(tmp_path, deprecated):
     dev = stack(tmp_path, **{"branch: main": "tag: v9.9.9"})
-    [issue] = flux_api_issues(dev, {URL: deprecated})[0]
+    [issue] = source_issues(dev, {URL: deprecated})[0]
     assert (issue.file, issue.path) == (DEV, f"{PLATFORM}.git.tag")
-    assert (
-        issue.message == f"v9.9.9 is not in {deprecated}: fetch it (git fetch --tags), so its manifests can be checked"
-    )
+    assert issue.message == f"v9.9.9 is not in {deprecated}: fetch it (git fetch --tags), so its files can be checked"
 
 
 def test_a_branch_is_read_where_origin_has_it(tmp_path, deprecated):
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", "--no-checkout", str(deprecated), str(clone)], check=True)
     git(clone, "update-ref", "refs/heads/main", "v1.0.0")  # a stale local branch; origin/main is migrated
-    assert flux_api_issues(stack(tmp_path), {URL: clone})[0] == []
+    assert source_issues(stack(tmp_path), {URL: clone})[0] == []
 
 
-def test_a_path_missing_at_the_ref_is_a_note(tmp_path, deprecated):
-    dev = stack(tmp_path, **{"./apps/staging": "./apps/gone"})
-    issues, notes = flux_api_issues(dev, {URL: deprecated})
-    assert issues == []
-    assert f"{deprecated} at branch main: apps/gone holds no *.yaml or *.yml: not scanned" in notes
+def test_a_path_missing_at_the_ref_is_an_error_at_its_key_and_the_rest_is_still_scanned(tmp_path, deprecated):
+    dev = stack(tmp_path, **{"./apps/staging": "./apps/gone", "branch: main": "tag: v1.0.0"})
+    issues, notes = source_issues(dev, {URL: deprecated})
+    assert [(i.file, i.path, i.message) for i in issues if i.path != PLATFORM] == [
+        (
+            DEV,
+            f"{PLATFORM}.kustomizations.apps.path",
+            f"'./apps/gone' is not a directory of {deprecated} at tag v1.0.0 ({PLATFORM}.git.tag in {DEV})",
+        )
+    ]
+    assert [i.message for i in issues if i.path == PLATFORM] == [
+        m for m in EXPECTED_AT_V1 if m.startswith("infrastructure/")
+    ]
 
 
 def test_large_unreadable_and_binary_files_are_skipped_with_a_note(tmp_path):
@@ -247,8 +261,8 @@ def test_large_unreadable_and_binary_files_are_skipped_with_a_note(tmp_path):
     (root / "apps/staging/binary.yaml").write_bytes(b"\xff\xfe\x00kind")
     git(root, "init", "-q", "-b", "main")
     commit(root, "one")
-    issues, notes = flux_api_issues(stack(tmp_path), {URL: root})
-    assert [i.message.split(":")[0] for i in issues] == ["apps/staging/release.yaml"]
+    issues, notes = source_issues(stack(tmp_path), {URL: root})
+    assert [i.message.split(":")[0] for i in issues if i.path == PLATFORM] == ["apps/staging/release.yaml"]
     assert [note for note in notes if note.endswith("skipped")] == [
         f"{root} at branch main: apps/staging/big.yaml: larger than 1 MiB: skipped",
         f"{root} at branch main: apps/staging/binary.yaml: not UTF-8 text (byte 0): skipped",

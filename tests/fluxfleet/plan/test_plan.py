@@ -226,7 +226,7 @@ def test_a_missing_path_is_an_error_with_its_key_path(tmp_path):
     assert result.exit_code == 2
     [error] = json.loads(result.stdout)["stacks"][0]["errors"]
     assert error["path"] == "fluxfleet:flux.configurations.gitops-demo.kustomizations.apps.path"
-    assert error["message"] == f"'./apps/stagin' is not a directory of the source (checked in {checkout})"
+    assert error["message"] == f"'./apps/stagin' is not a directory of {checkout} on disk"
 
 
 def test_flux_objects_the_extension_no_longer_serves_are_errors_naming_file_and_object(tmp_path):
@@ -324,6 +324,35 @@ def test_a_mandatory_violation_exits_1_in_every_format(tmp_path):
         assert "aks-supported-version" in result.stdout
     text = run("--stacks-dir", str(stacks)).stdout
     assert "✗ mandatory [aks-supported-version] aks-dev-weu kubernetesVersion: '1.20' is out of support" in text
+
+
+def test_a_mandatory_violation_makes_the_stack_not_ok_in_every_format(tmp_path):
+    """ok, ✔ and ✅ say the same as the exit code: a stack with a mandatory violation is valid, but not ok."""
+    stacks = fleet_with(tmp_path, **OUT_OF_SUPPORT)
+    result = run("--stacks-dir", str(stacks), "--format", "json")
+    report = json.loads(result.stdout)
+    [stack] = report["stacks"]
+    assert result.exit_code == 1
+    assert (report["ok"], report["valid"], report["compliant"]) == (False, True, False)
+    assert (stack["ok"], stack["valid"], stack["compliant"]) == (False, True, False)
+    text = run("--stacks-dir", str(stacks)).stdout.splitlines()
+    assert text[0].startswith("✗ dev ") and not any("✔" in line for line in text)
+    assert text[-1] == "1 stack(s) planned, 0 invalid; 1 mandatory and 1 advisory policy violation(s)"
+    markdown = run("--stacks-dir", str(stacks), "--format", "markdown").stdout
+    assert f"| dev | `{stacks}/Pulumi.dev.yaml` | ❌ 1 mandatory violation(s) |" in markdown and "✅" not in markdown
+    sarif = json.loads(run("--stacks-dir", str(stacks), "--format", "sarif").stdout)
+    [invocation] = sarif["runs"][0]["invocations"]
+    assert invocation == {
+        "executionSuccessful": True,
+        "exitCode": 1,
+        "exitCodeDescription": "a mandatory policy violated",
+    }
+    [mandatory] = [r for r in sarif["runs"][0]["results"] if r["ruleId"] == "aks-supported-version"]
+    assert mandatory["level"] == "error"
+    (tmp_path / "advisory").mkdir()
+    advisory = fleet_with(tmp_path / "advisory", **UNPRUNED)
+    valid = json.loads(run("--stacks-dir", str(advisory), "--format", "json").stdout)
+    assert (valid["ok"], valid["stacks"][0]["ok"]) == (True, True)  # an advisory violation is still ok
 
 
 def test_invalid_input_still_exits_2_over_a_violation(tmp_path):

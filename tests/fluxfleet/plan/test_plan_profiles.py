@@ -110,7 +110,7 @@ def test_a_source_path_check_names_the_profile(fleet):
         str(profile),
         "fluxfleet:flux.configurations.gitops-demo.kustomizations.apps.path",
     )
-    assert error["message"].startswith("'./apps/stagin' is not a directory of the source")
+    assert error["message"].startswith(f"'./apps/stagin' is not a directory of {checkout} ")
 
 
 def test_workers_give_the_report_of_one_process(fleet):

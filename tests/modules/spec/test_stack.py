@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from modules.spec import ConfigSecret, KeyVaultRef, parse_spec, stack
+from modules.spec import ConfigSecret, KeyVaultRef, SpecError, parse_spec, stack
 from tests.modules.spec.ssh import encrypted_openssh_key, known_hosts_line, private_key, public_key
 from tests.modules.test_spec import FILE, demo, errors
 
@@ -140,6 +140,69 @@ def test_a_shape_error_in_one_part_hides_no_rule_broken_in_another(raw):
             f"{FILE}: fluxfleet:flux.extension.version: a pinned version needs autoUpgradeMinorVersion: false",
         ]
     )
+
+
+def test_a_shape_error_hides_no_rule_broken_in_the_same_configuration(raw):
+    demo(raw)["git"]["bogus"] = 1  # shape: an unknown key
+    demo(raw)["kustomizations"]["infra"]["prune"] = "maybe"  # shape: no boolean
+    demo(raw)["kustomizations"]["apps"]["dependsOn"] = ["infrr"]  # a rule across the configuration's fields
+    assert errors(raw) == [
+        f"{FILE}: {GIT}.bogus: unknown key (allowed: branch, commit, githubAppID, githubAppInstallationID, "
+        "githubAppPrivateKey, httpsCACert, httpsKey, httpsUser, provider, semver, sshKnownHosts, sshPrivateKey, "
+        "syncInterval, tag, timeout, url)",
+        f"{FILE}: fluxfleet:flux.configurations.demo.kustomizations.infra.prune: Input should be a valid boolean",
+        f"{FILE}: fluxfleet:flux.configurations.demo.kustomizations.apps.dependsOn[0]: unknown kustomization "
+        "'infrr' (known: apps, infra)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "expect"),
+    [
+        # the ref refused: no "set exactly one of branch, ..." about the source it belongs to
+        (("flux", "configurations", "demo", "git", "branch"), 7, "git.branch: Input should be a valid string"),
+        # a kustomization refused whole: another's dependsOn on it is no "unknown kustomization"
+        (("flux", "configurations", "demo", "kustomizations", "infra"), 5, "kustomizations.infra: Input should be"),
+        # a list item refused: no "needs at least one node pool"
+        (("cluster", "nodePools", 0, "vmSize"), 5, "fluxfleet:cluster.nodePools[0].vmSize: Input should be"),
+        # a required key refused: no rule about the source without it
+        (("flux", "configurations", "demo", "git", "url"), ["x"], "git.url: Input should be a valid string"),
+        # a value refused beside one a rule reads: its default (true) is no reason for "needs ...: false"
+        (
+            ("flux", "extension"),
+            {"version": "1.22.2", "autoUpgradeMinorVersion": "x"},
+            "autoUpgradeMinorVersion: Input should be a valid boolean",
+        ),
+    ],
+)
+def test_a_refused_value_raises_no_rule_about_its_absence(raw, where, value, expect):
+    target = raw
+    for key in where[:-1]:
+        target = target[key]
+    target[where[-1]] = value
+    [message] = errors(raw)
+    assert expect in message
+
+
+def test_a_pair_written_in_two_files_names_both_and_where_the_missing_value_goes(raw):
+    from modules.spec.origins import Origins
+
+    origins = Origins(FILE)  # the profile wrote the configuration's source, the stack file the rest
+    profile = "stacks/profiles/p.yaml"
+    git = Origins(profile)
+    git.keys.update(url=Origins(profile), branch=Origins(profile), httpsUser=Origins(profile))
+    origins.keys["flux"] = Origins(FILE)
+    origins.keys["flux"].keys["configurations"] = Origins(FILE)
+    origins.keys["flux"].keys["configurations"].keys["demo"] = Origins(FILE)
+    origins.keys["flux"].keys["configurations"].keys["demo"].keys["git"] = git
+    del demo(raw)["git"]["httpsKey"]
+    with pytest.raises(SpecError) as caught:
+        parse_spec(raw, file=FILE, origins=origins)
+    assert [str(issue) for issue in caught.value.issues] == [
+        f"{FILE}: {GIT}.httpsKey: httpsUser is set in {profile} ({GIT}.httpsUser) but httpsKey is missing: add it "
+        f"to {FILE} under {GIT}.httpsKey (httpsUser and httpsKey go together)"
+    ]
+    assert errors(raw) == [f"{FILE}: {GIT}.httpsKey: httpsUser and httpsKey go together"]  # one file: as before
 
 
 def test_a_refused_cluster_hides_no_rule_of_the_configurations(raw):
