@@ -315,13 +315,14 @@ def promote(
         check_health,
         check_order,
         check_source,
+        declared_by,
         plan_promotion,
         promotion_status,
         render_status,
         write_promotion,
     )
     from modules.spec import FLEET_FILE, SpecError, load_fleet, load_stacks, read_text, report_name
-    from modules.spec.fleet import pin_of_option
+    from modules.spec.fleet import check_promotion, pin_of_option
 
     checkouts = _checkouts("promote", source)
     subscription = _subscription("promote", subscription)
@@ -334,6 +335,7 @@ def promote(
         try:
             loaded = {stack.name: stack for stack in load_stacks(paths, display_path)}
             fleet = load_fleet(fleet_path, sorted(report_name(path) for path in paths), display_path(fleet_path))
+            check_promotion(fleet, config, None, declared_by(loaded))
         except SpecError as error:
             raise _input_errors(error, "fluxfleet promote: ") from None
         default = subscription or default_subscription()

@@ -325,3 +325,9 @@ def test_two_promotions_at_once_lose_no_pin(project, tmp_path):
         stages = {stage["name"]: stage for stage in YAML(typ="safe").load(fleet.read_text())["stages"]}
         assert stages["dev"].get("pins") == {"platform": {"tag": f"v{trial}.0.0"}}, f"trial {trial}"
         assert stages["edge"].get("pins") == {"gitops-demo": {"tag": f"v{trial}.0.0"}}, f"trial {trial}"
+
+
+def test_status_of_a_configuration_no_stack_declares_is_exit_2(project, azure):
+    result = CliRunner().invoke(app, ["promote", "platfrom", "--status", "--subscription", SUB])
+    assert result.exit_code == 2 and azure.asked == []
+    assert "no stack declares a Flux configuration 'platfrom' (did you mean 'platform'?)" in result.stderr
