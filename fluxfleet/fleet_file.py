@@ -39,14 +39,14 @@ class LocalWriterLock:
     """An flock on `.fluxfleet/<name>.lock` beside the fleet file (a directory fluxfleet's users keep out of git):
     every writer on this machine, whatever its working directory or the link it came through, takes the same one."""
 
-    def __init__(self, target: Path, timeout: float = LOCK_TIMEOUT):
+    def __init__(self, target: Path, timeout: float | None = None):
         self.lock = FileLock(target.parent / ".fluxfleet" / f"{target.name}.lock")
-        self.timeout = timeout
+        self.timeout = LOCK_TIMEOUT if timeout is None else timeout
 
     @contextmanager
     def held(self, holder: str) -> Iterator[None]:
         if not self.lock.acquire(holder, self.timeout):
-            raise FleetFileBusy(f"{self.lock.holder()} has been writing it for {self.timeout:.0f}s: try again")
+            raise FleetFileBusy(f"{self.lock.holder()} has been writing it for {self.timeout:g}s: try again")
         try:
             yield
         finally:
