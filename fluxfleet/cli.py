@@ -372,36 +372,30 @@ def promote(
         except AzureError as error:
             _stderr(f"fluxfleet promote: {error}")
             raise typer.Exit(1) from None
+    if not (dry_run or promotion.problems):
+        try:  # under fleet.yaml's writer lock, to the file as it is now; the order checked again there
+            write_promotion(promotion, fleet_path, fleet.file, ordered=not force)
+        except SpecError as error:
+            raise _input_errors(error, "fluxfleet promote: ") from None
+        except (FleetFileBusy, OSError) as error:
+            _stderr(f"fluxfleet promote: {fleet.file}: not written: {error}")
+            raise typer.Exit(1) from None
     for problem in promotion.problems:
         _stderr(f"fluxfleet promote: refused: {problem}")
     if promotion.problems:
         raise typer.Exit(1)
     assert promotion.fleet_text is not None
     was = f"was {promotion.previous}" if promotion.previous else "was not pinned"
+    typer.echo(f"{'would promote' if dry_run else 'promote'} {config} to {pin} in stage {promotion.stage} ({was})")
+    if promotion.unshared:
+        typer.echo(promotion.unshared)
     if dry_run:
-        typer.echo(f"would promote {config} to {pin} in stage {promotion.stage} ({was})")
-        if promotion.unshared:
-            typer.echo(promotion.unshared)
         if promotion.before and not force:
             _stderr(f"fluxfleet promote: --dry-run: the health of stage {promotion.before} is not checked (Azure)")
         before = read_text(fleet_path, fleet.file).splitlines(keepends=True)
         diff = difflib.unified_diff(before, promotion.fleet_text.splitlines(keepends=True), fleet.file, fleet.file)
         typer.echo("".join(diff), nl=False)
         raise typer.Exit(0)
-    try:
-        written = write_promotion(promotion, fleet_path, fleet.file, ordered=not force)
-    except SpecError as error:
-        raise _input_errors(error, "fluxfleet promote: ") from None
-    except (FleetFileBusy, OSError) as error:
-        _stderr(f"fluxfleet promote: {fleet.file}: not written: {error}")
-        raise typer.Exit(1) from None
-    if not written:
-        for problem in promotion.problems:
-            _stderr(f"fluxfleet promote: refused: {problem}")
-        raise typer.Exit(1)
-    typer.echo(f"promote {config} to {pin} in stage {promotion.stage} ({was})")
-    if promotion.unshared:
-        typer.echo(promotion.unshared)
     if not apply:
         typer.echo(f"wrote {fleet.file}; next: {promotion.rollout}")
         raise typer.Exit(0)

@@ -104,11 +104,12 @@ def check_health(
     promotion.problems += [f"stage {before.name}: {line}" for line in (*status.denied, *status.errors)]
 
 
-def write_promotion(promotion: Promotion, fleet_path: Path, display: str, *, ordered: bool) -> bool:
+def write_promotion(promotion: Promotion, fleet_path: Path, display: str, *, ordered: bool) -> None:
     """The pin written to fleet.yaml as it is now, under its writer lock; with `ordered`, only while the stage before
-    still pins REF (a rollback or a promotion may have moved it since it was checked): False, with the problem,
-    otherwise. `unshared` says again whether the stage's pins had to be written out."""
-    assert promotion.stage is not None
+    still pins REF (a rollback or another promotion may have moved it since it was checked): else nothing is written
+    and `problems` says why. `unshared` says again whether the stage's pins had to be written out."""
+    stage = promotion.stage
+    assert stage is not None
 
     def edit(text: str) -> str | None:
         if ordered and promotion.before is not None:
@@ -118,12 +119,11 @@ def write_promotion(promotion: Promotion, fleet_path: Path, display: str, *, ord
                     f"stage {promotion.before}'s pin for {promotion.config} changed while promoting: run it again"
                 )
                 return None
-        result = with_pin(text, display, promotion.stage or "", promotion.config, promotion.pin)
+        result = with_pin(text, display, stage, promotion.config, promotion.pin)
         promotion.unshared = result.unshared
         return result.text
 
     rewrite_fleet(fleet_path, display, edit, this_process(f"promote {promotion.config}"))
-    return not promotion.problems
 
 
 def check_source(

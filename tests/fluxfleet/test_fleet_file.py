@@ -47,9 +47,8 @@ def test_a_writer_through_the_link_waits_for_one_through_the_target_then_says_wh
     link, target = linked
     before = target.read_text()
     monkeypatch.setattr(fleet_file, "LOCK_TIMEOUT", 0.2)
-    with LocalWriterLock(target).held("process 4242 (promote platform)"):
-        with pytest.raises(FleetFileBusy) as caught:
-            rewrite_fleet(link, "stacks/fleet.yaml", lambda text: text + "# lost?\n", "test")
+    with LocalWriterLock(target).held("process 4242 (promote platform)"), pytest.raises(FleetFileBusy) as caught:
+        rewrite_fleet(link, "stacks/fleet.yaml", lambda text: text + "# lost?\n", "test")
     assert str(caught.value) == "process 4242 (promote platform) has been writing it for 0.2s: try again"
     assert target.read_text() == before
 

@@ -331,3 +331,26 @@ def test_status_of_a_configuration_no_stack_declares_is_exit_2(project, azure):
     result = CliRunner().invoke(app, ["promote", "platfrom", "--status", "--subscription", SUB])
     assert result.exit_code == 2 and azure.asked == []
     assert "no stack declares a Flux configuration 'platfrom' (did you mean 'platform'?)" in result.stderr
+
+
+def test_a_stage_before_rolled_back_while_its_health_is_read_refuses_the_promotion(project, azure, monkeypatch):
+    """A rollback restores dev's pin while promote reads dev's health: the order is checked again under fleet.yaml's
+    writer lock, and staging is not pinned past a stage that no longer runs the ref."""
+    from fluxfleet import promote as promote_module
+
+    assert promote("--to", "v1.4.0").exit_code == 0
+    azure.by_name["aks-dev-weu"] = snapshot(
+        aks("aks-dev-weu"), configurations=(flux("platform", revision="v1.4.0/0ba6f0d"),)
+    )
+    fleet = project / "stacks" / "fleet.yaml"
+    restored = fleet.read_text().replace("platform: {tag: v1.4.0}", "platform: {tag: v1.3.0}")
+    read_health = promote_module.fleet_status
+
+    def rolled_back_meanwhile(*args, **kwargs):
+        fleet.write_text(restored)
+        return read_health(*args, **kwargs)
+
+    monkeypatch.setattr(promote_module, "fleet_status", rolled_back_meanwhile)
+    result = promote("--to", "v1.4.0")
+    assert result.exit_code == 1 and result.stdout == "" and fleet.read_text() == restored
+    assert "refused: stage dev's pin for platform changed while promoting: run it again" in result.stderr
