@@ -12,8 +12,8 @@ from typing import Annotated
 
 from pydantic import Field, ValidationError, model_validator
 
-from modules.spec.errors import SpecError, SpecIssue, key_path, listed, shown
-from modules.spec.files import YAML_MAX_VALUES, read_yaml, yaml_round_trip
+from modules.spec.errors import SpecError, SpecIssue, bounded, key_path, listed, shown
+from modules.spec.files import YAML_MAX_VALUES, YamlTooBig, read_yaml, yaml_round_trip
 from modules.spec.profiles import PROFILE_NAME, PROFILE_NAME_RULE
 from modules.spec.fields import DnsLabel, Duration, Line, SpecModel, dns_label_problem, pattern
 from modules.spec.stack import OCI_DIGEST, REF_KEYS, pydantic_issues
@@ -347,6 +347,7 @@ def with_pin(text: str, display: str, stage: str, config: str, pin: PinSpec) -> 
     from io import StringIO
 
     from ruamel.yaml.comments import CommentedMap
+    from ruamel.yaml.error import YAMLError
 
     bom = "\ufeff" if text.startswith("\ufeff") else ""
     crlf = "\r\n" in text
@@ -356,8 +357,21 @@ def with_pin(text: str, display: str, stage: str, config: str, pin: PinSpec) -> 
     tail = body[end.start() :] if end else ""
     body = body[len(head) : end.start() if end else None]
     yaml = yaml_round_trip(body)
-    document = yaml.load(body)
-    [(index, target)] = [(i, s) for i, s in enumerate(document["stages"]) if s.get("name") == stage]
+    try:
+        document = yaml.load(body)
+    except (YAMLError, YamlTooBig, ValueError, TypeError, RecursionError) as error:  # changed since it was validated
+        raise SpecError([SpecIssue(display, "-", f"not valid YAML: {bounded(str(error), 200)}")]) from None
+    stages = document.get("stages") if isinstance(document, Mapping) else None
+    found = [(i, s) for i, s in enumerate(stages or ()) if isinstance(s, Mapping) and s.get("name") == stage]
+    if (
+        not isinstance(stages, list)
+        or len(found) != 1
+        or not isinstance(found[0][1].get("pins", {}), (Mapping, type(None)))
+    ):
+        raise SpecError(
+            [SpecIssue(display, "stages", f"no stage {shown(stage)} with pins to set (changed since it was read?)")]
+        )
+    [(index, target)] = found
     if _reached(document, target) > 1:
         message = (
             f"stage {stage} is shared with another stage (a YAML alias or merge key of it): a pin written in "

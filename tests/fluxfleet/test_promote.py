@@ -354,3 +354,26 @@ def test_a_stage_before_rolled_back_while_its_health_is_read_refuses_the_promoti
     result = promote("--to", "v1.4.0")
     assert result.exit_code == 1 and result.stdout == "" and fleet.read_text() == restored
     assert "refused: stage dev's pin for platform changed while promoting: run it again" in result.stderr
+
+
+def test_a_stage_renamed_while_promote_reads_azure_is_not_overwritten(project, azure, monkeypatch):
+    from fluxfleet import promote as promote_module
+
+    assert promote("--to", "v1.4.0").exit_code == 0
+    azure.by_name["aks-dev-weu"] = snapshot(
+        aks("aks-dev-weu"), configurations=(flux("platform", revision="v1.4.0/0ba6f0d"),)
+    )
+    fleet = project / "stacks" / "fleet.yaml"
+    renamed = fleet.read_text().replace("name: staging", "name: qa")
+    read_health = promote_module.fleet_status
+
+    def renamed_meanwhile(*args, **kwargs):
+        fleet.write_text(renamed)
+        return read_health(*args, **kwargs)
+
+    monkeypatch.setattr(promote_module, "fleet_status", renamed_meanwhile)
+    result = promote("--to", "v1.4.0")
+    assert result.exit_code == 2 and fleet.read_text() == renamed and result.stdout == ""
+    assert (
+        "stacks/fleet.yaml: stages: no stage 'staging' with pins to set (changed since it was read?)" in result.stderr
+    )
