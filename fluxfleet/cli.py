@@ -295,10 +295,11 @@ def promote(
     ] = False,
     fmt: Annotated[PromoteFormat, typer.Option("--format", help="For --status.")] = PromoteFormat.text,
 ) -> None:
-    """Pin a Flux configuration's git ref in fleet.yaml for the next stage that does not run it yet (or --stage),
-    keeping the rest of the file as written; then print the rollout to run. Refused past a stage that does not run
-    the ref yet or is not healthy (read through Azure Resource Graph), unless --force. With --status, show per stage
-    the ref it pins and which stacks run it.
+    """Pin a Flux configuration's git ref in fleet.yaml for the next of its stages (those with a stack that declares
+    it) that does not run it yet (or --stage), keeping the rest of the file as written; then print the rollout to
+    run. Refused past a stage that does not pin the ref yet (--dry-run too) or is not healthy (read through Azure
+    Resource Graph), unless --force. With --status, show per stage the ref it pins, which stacks run it, which lag
+    and which could not be read.
 
     Exit codes: 0 promoted (or nothing to do; --status: every stage runs its pin), 1 refused, Azure could not be read
     (--status: a stack lags or was not read), 2 invalid input; with --apply, the rollout's.
