@@ -8,6 +8,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from modules.spec import PinSpec, SpecError, load_fleet
+from modules.spec.fleet import with_pin
 from tests.conftest import ROOT
 
 KNOWN = ["dev", "edge-store-001", "edge-store-002", "prod-weu", "staging"]
@@ -175,8 +176,6 @@ def test_a_pin_for_another_stages_configuration_names_the_stages_that_run_it(exa
 
 
 def test_pins_shared_through_an_alias_are_written_out_for_the_stage_changed_only():
-    from modules.spec.fleet import with_pin
-
     text = (
         "stages:\n"
         "  - name: one\n    stacks: [a]\n    pins: &shared {platform: {tag: v1.0.0}}\n"
@@ -191,8 +190,6 @@ def test_pins_shared_through_an_alias_are_written_out_for_the_stage_changed_only
 
 
 def test_pins_a_merge_key_brings_in_are_written_out_for_the_stage_changed_only():
-    from modules.spec.fleet import with_pin
-
     text = (
         "stages:\n"
         "  - &one\n    name: one\n    stacks: [a]\n    pins: {platform: {tag: v1.0.0}}\n"
@@ -210,8 +207,6 @@ def test_pins_a_merge_key_brings_in_are_written_out_for_the_stage_changed_only()
 
 
 def test_a_stage_another_one_merges_whole_is_refused_at_its_key_path():
-    from modules.spec.fleet import with_pin
-
     text = (
         "stages:\n"
         "  - &two\n    name: two\n    stacks: [a]\n    pins: {platform: {tag: v1.0.0}}\n"
@@ -236,8 +231,6 @@ def test_a_stage_another_one_merges_whole_is_refused_at_its_key_path():
     ],
 )
 def test_the_pin_edit_keeps_the_file_as_written_byte_for_byte(frame):
-    from modules.spec.fleet import with_pin
-
     bom, newline, head, tail = frame
     body = "# stages\nstages:\n  - name: dev   # first\n    stacks: [dev]\n    pins: {platform: {tag: v1}}\n"
     text = bom + (head + body + tail).replace("\n", newline)
