@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, ValidationError, model_validator
 
@@ -372,6 +372,7 @@ def with_pin(text: str, display: str, stage: str, config: str, pin: PinSpec) -> 
             [SpecIssue(display, "stages", f"no stage {shown(stage)} with pins to set (changed since it was read?)")]
         )
     [(index, target)] = found
+    _keep_anchors(document)
     if _reached(document, target) > 1:
         message = (
             f"stage {stage} is shared with another stage (a YAML alias or merge key of it): a pin written in "
@@ -381,10 +382,7 @@ def with_pin(text: str, display: str, stage: str, config: str, pin: PinSpec) -> 
     pins = target.get("pins")
     unshared = None
     if pins is not None and ("pins" not in dict(target.non_merged_items()) or _reached(document, pins) > 1):
-        own = CommentedMap(pins.items())
-        if pins.fa.flow_style():
-            own.fa.set_flow_style()
-        pins = target["pins"] = own
+        pins = target["pins"] = _copied(pins)
         where = key_path(("stages", index, "pins"), "")
         unshared = f"{where} were shared with another stage (a YAML alias or merge key): stage {stage} now has its own"
     if pins is None:
@@ -398,6 +396,40 @@ def with_pin(text: str, display: str, stage: str, config: str, pin: PinSpec) -> 
     yaml.dump(document, out)
     written = head + out.getvalue() + tail
     return PinEdit(bom + (written.replace("\n", "\r\n") if crlf else written), unshared)
+
+
+def _copied(pins: Mapping) -> Any:
+    """A stage's pins as a map of their own, each pin a map of its own too (else the dump would alias the other
+    stage's), in the same flow or block style."""
+    from ruamel.yaml.comments import CommentedMap
+
+    def copied(value: Any) -> Any:
+        if not isinstance(value, CommentedMap):
+            return value
+        own = CommentedMap((key, copied(item)) for key, item in value.items())
+        if value.fa.flow_style():
+            own.fa.set_flow_style()
+        return own
+
+    return copied(pins)
+
+
+def _keep_anchors(document: object) -> None:
+    """Every anchor written stays written, even one no alias uses (any more): ruamel drops those on dump."""
+    pending, visited = [document], set()
+    while pending:
+        item = pending.pop()
+        if id(item) in visited:
+            continue
+        visited.add(id(item))
+        anchor = getattr(item, "anchor", None)
+        if anchor is not None and getattr(anchor, "value", None):
+            anchor.always_dump = True
+        if isinstance(item, Mapping):
+            pending.extend(item.values())
+            pending.extend(getattr(item, "merge", ()))
+        elif isinstance(item, list):
+            pending.extend(item)
 
 
 def _reached(document: object, node: object) -> int:

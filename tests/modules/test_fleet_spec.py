@@ -185,8 +185,7 @@ def test_pins_shared_through_an_alias_are_written_out_for_the_stage_changed_only
     assert edit.unshared == (
         "stages[1].pins were shared with another stage (a YAML alias or merge key): stage two now has its own"
     )
-    one, two = YAML(typ="safe").load(edit.text)["stages"]
-    assert one["pins"] == {"platform": {"tag": "v1.0.0"}} and two["pins"] == {"platform": {"tag": "v2.0.0"}}
+    assert edit.text == text.replace("pins: *shared", "pins: {platform: {tag: v2.0.0}}")  # stage one as written
 
 
 def test_pins_a_merge_key_brings_in_are_written_out_for_the_stage_changed_only():
@@ -232,7 +231,7 @@ def test_a_stage_another_one_merges_whole_is_refused_at_its_key_path():
 )
 def test_the_pin_edit_keeps_the_file_as_written_byte_for_byte(frame):
     bom, newline, head, tail = frame
-    body = "# stages\nstages:\n  - name: dev   # first\n    stacks: [dev]\n    pins: {platform: {tag: v1}}\n"
+    body = "# stages\nstages:\n  - name: dev   # first\n    stacks: &unused [dev]\n    pins: {platform: {tag: v1}}\n"
     text = bom + (head + body + tail).replace("\n", newline)
     edit = with_pin(text, "stacks/fleet.yaml", "dev", "platform", PinSpec(tag="v2"))
     assert edit.text == text.replace("tag: v1", "tag: v2")
