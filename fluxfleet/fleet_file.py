@@ -53,13 +53,18 @@ class LocalWriterLock:
             self.lock.release()
 
 
+def writer_lock(target: Path) -> WriterLock:
+    """The writer lock of the fleet file `target`: where another backend is chosen."""
+    return LocalWriterLock(target)
+
+
 def rewrite_fleet(
     path: Path, display: str, edit: Callable[[str], str | None], holder: str, lock: WriterLock | None = None
 ) -> str | None:
     """fleet.yaml replaced by `edit(its text now)`, under the writer lock; None from `edit`: left as it is. Returns
     what was written (None: nothing). SpecError when the file cannot be read, FleetFileBusy, OSError."""
     target = Path(os.path.realpath(path))  # a symlink's target: the link stays, the file it names changes
-    with (lock or LocalWriterLock(target)).held(holder):
+    with (lock or writer_lock(target)).held(holder):
         text = read_text(target, display)
         written = edit(text)
         if written is None or written == text:
