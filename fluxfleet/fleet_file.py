@@ -46,7 +46,7 @@ class LocalWriterLock:
     @contextmanager
     def held(self, holder: str) -> Iterator[None]:
         if not self.lock.acquire(holder, self.timeout):
-            raise FleetFileBusy(f"{self.lock.holder()} has been writing it for {self.timeout:g}s: try again")
+            raise FleetFileBusy(f"waited {self.timeout:g}s for {self.lock.holder()} to finish writing it: try again")
         try:
             yield
         finally:

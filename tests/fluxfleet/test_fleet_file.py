@@ -49,7 +49,7 @@ def test_a_writer_through_the_link_waits_for_one_through_the_target_then_says_wh
     monkeypatch.setattr(fleet_file, "LOCK_TIMEOUT", 0.2)
     with LocalWriterLock(target).held("process 4242 (promote platform)"), pytest.raises(FleetFileBusy) as caught:
         rewrite_fleet(link, "stacks/fleet.yaml", lambda text: text + "# lost?\n", "test")
-    assert str(caught.value) == "process 4242 (promote platform) has been writing it for 0.2s: try again"
+    assert str(caught.value) == "waited 0.2s for process 4242 (promote platform) to finish writing it: try again"
     assert target.read_text() == before
 
 
@@ -63,6 +63,6 @@ def test_promote_while_another_writer_holds_fleet_yaml_is_one_line_and_exit_1(tm
         result = CliRunner().invoke(app, ["promote", "platform", "--to", "v1.4.0"])
     assert result.exit_code == 1 and fleet.read_text() == before and result.stdout == ""
     assert result.stderr == (
-        "fluxfleet promote: stacks/fleet.yaml: not written: process 4242 (rollback of pins) has been writing it for "
-        "0.2s: try again\n"
+        "fluxfleet promote: stacks/fleet.yaml: not written: waited 0.2s for process 4242 (rollback of pins) to finish "
+        "writing it: try again\n"
     )
