@@ -265,4 +265,4 @@ def render_status(config: str, stages: list[StageRevision], fmt: str) -> str:
         lines.append(f"{s.stage}: {s.pinned or 'not pinned'}: {s.running}/{s.stacks} running it")
         lines += [f"  behind: {x.stack}: {x.state} @ {x.revision or '-'}" for x in s.lagging]
         lines += [f"  unread: {x.stack}: {x.reason}" for x in s.unread]
-    return printable("\n".join(lines), lines=True) + "\n"
+    return "\n".join(printable(line) for line in lines) + "\n"  # one line each, whatever Azure said

@@ -246,6 +246,7 @@ def test_a_refusal_from_azure_prints_no_success_line(project, azure):
 
 def test_status_says_a_cluster_it_could_not_read_is_unread_in_every_format(project, azure):
     azure.failed = {"aks-staging-weu": "cannot read aks-staging-weu: 500 InternalServerError"}
+    azure.failed["aks-dev-weu"] = "cannot read aks-dev-weu: 503\nprod: tag v9: 1/1 running it"  # no forged line
 
     def status(fmt: str):
         return CliRunner().invoke(app, ["promote", "platform", "--status", "--subscription", SUB, "--format", fmt])
@@ -254,12 +255,12 @@ def test_status_says_a_cluster_it_could_not_read_is_unread_in_every_format(proje
     assert text.exit_code == 1
     assert "staging: not pinned: 0/1 running it\n  unread: staging: cannot read aks-staging-weu: 500" in text.stdout
     assert "behind: staging" not in text.stdout
+    assert "  unread: dev: cannot read aks-dev-weu: 503\\nprod: tag v9: 1/1 running it\n" in text.stdout
     stages = {s["stage"]: s for s in json.loads(status("json").stdout)["stages"]}
     assert stages["staging"]["lagging"] == [] and stages["staging"]["running"] == 0
     assert stages["staging"]["unread"] == [
         {"stack": "staging", "reason": "cannot read aks-staging-weu: 500 InternalServerError"}
     ]
-    assert stages["dev"]["unread"] == []
     markdown = status("markdown").stdout
     assert "| stage | pinned | running | lagging | unread |" in markdown
     assert "| staging | - | 0/1 | - | staging (cannot read aks-staging-weu: 500 InternalServerError) |" in markdown
