@@ -295,13 +295,14 @@ def promote(
     ] = False,
     fmt: Annotated[PromoteFormat, typer.Option("--format", help="For --status.")] = PromoteFormat.text,
 ) -> None:
-    """Pin a Flux configuration's git ref in fleet.yaml for the next stage that does not run it yet (or --stage),
-    keeping the rest of the file as written; then print the rollout to run. Refused past a stage that does not run
-    the ref yet or is not healthy (read through Azure Resource Graph), unless --force. With --status, show per stage
-    the ref it pins and which stacks run it.
+    """Pin a Flux configuration's git ref in fleet.yaml for the next of its stages (those with a stack that declares
+    it) that does not run it yet (or --stage), keeping the rest of the file as written; then print the rollout to
+    run. Refused past a stage that does not pin the ref yet (--dry-run too) or is not healthy (read through Azure
+    Resource Graph), unless --force. With --status, show per stage the ref it pins, which stacks run it, which lag
+    and which could not be read.
 
     Exit codes: 0 promoted (or nothing to do; --status: every stage runs its pin), 1 refused, Azure could not be read
-    (--status: a stack lags), 2 invalid input; with --apply, the rollout's.
+    (--status: a stack lags or was not read), 2 invalid input; with --apply, the rollout's.
     """
     import difflib
 
@@ -310,15 +311,19 @@ def promote(
     from fluxfleet.azure.clouds import clouds_of_stacks, fleet_reads, in_clouds
     from fluxfleet.azure.status import AzureError
     from fluxfleet.plan import display_path
+    from fluxfleet.fleet_file import FleetFileBusy
     from fluxfleet.promote import (
-        check_order_and_health,
+        check_health,
+        check_order,
         check_source,
+        declared_by,
         plan_promotion,
         promotion_status,
         render_status,
+        write_promotion,
     )
-    from modules.spec import FLEET_FILE, SpecError, load_fleet, load_stacks, report_name
-    from modules.spec.fleet import pin_of_option, write_fleet
+    from modules.spec import FLEET_FILE, SpecError, load_fleet, load_stacks, read_text, report_name
+    from modules.spec.fleet import check_promotion, pin_of_option
 
     checkouts = _checkouts("promote", source)
     subscription = _subscription("promote", subscription)
@@ -331,6 +336,7 @@ def promote(
         try:
             loaded = {stack.name: stack for stack in load_stacks(paths, display_path)}
             fleet = load_fleet(fleet_path, sorted(report_name(path) for path in paths), display_path(fleet_path))
+            check_promotion(fleet, config, None, declared_by(loaded))
         except SpecError as error:
             raise _input_errors(error, "fluxfleet promote: ") from None
         default = subscription or default_subscription()
@@ -341,7 +347,7 @@ def promote(
             _stderr(f"fluxfleet promote: {error}")
             raise typer.Exit(1) from None
         typer.echo(render_status(config, stages, fmt.value), nl=False)
-        raise typer.Exit(1 if any(stage.lagging for stage in stages) else 0)
+        raise typer.Exit(1 if any(stage.lagging or stage.unread for stage in stages) else 0)
     if to is None:
         _stderr("fluxfleet promote: --to REF is needed (or --status)")
         raise typer.Exit(2)
@@ -353,31 +359,44 @@ def promote(
     except SpecError as error:
         raise _input_errors(error, "fluxfleet promote: ") from None
     if promotion.stage is None:
-        typer.echo(f"every stage runs {config} at {pin} already: nothing to promote")
+        typer.echo(f"every stage that runs {config} runs it at {pin} already: nothing to promote")
         raise typer.Exit(0)
-    was = f"was {promotion.previous}" if promotion.previous else "was not pinned"
-    typer.echo(f"promote {config} to {pin} in stage {promotion.stage} ({was})")
+    if not force:
+        check_order(promotion, fleet)  # offline: --dry-run is refused as the real command would be
     if checkouts:
         check_source(promotion, fleet, loaded, checkouts)
     if not (force or dry_run or promotion.problems):
         default = subscription or default_subscription()
         try:
             reads = fleet_reads(in_clouds(ArmReader(), clouds_of_stacks(loaded.values(), default)))
-            check_order_and_health(promotion, fleet, loaded, reads, default)
+            check_health(promotion, fleet, loaded, reads, default)
         except AzureError as error:
             _stderr(f"fluxfleet promote: {error}")
+            raise typer.Exit(1) from None
+    if not (dry_run or promotion.problems):
+        try:  # under fleet.yaml's writer lock, to the file as it is now; the order checked again there
+            write_promotion(promotion, fleet_path, fleet.file, ordered=not force)
+        except SpecError as error:
+            raise _input_errors(error, "fluxfleet promote: ") from None
+        except (FleetFileBusy, OSError) as error:
+            _stderr(f"fluxfleet promote: {fleet.file}: not written: {error}")
             raise typer.Exit(1) from None
     for problem in promotion.problems:
         _stderr(f"fluxfleet promote: refused: {problem}")
     if promotion.problems:
         raise typer.Exit(1)
     assert promotion.fleet_text is not None
+    was = f"was {promotion.previous}" if promotion.previous else "was not pinned"
+    typer.echo(f"{'would promote' if dry_run else 'promote'} {config} to {pin} in stage {promotion.stage} ({was})")
+    if promotion.unshared:
+        typer.echo(promotion.unshared)
     if dry_run:
-        before = fleet_path.read_text(encoding="utf-8").splitlines(keepends=True)
+        if promotion.before and not force:
+            _stderr(f"fluxfleet promote: --dry-run: the health of stage {promotion.before} is not checked (Azure)")
+        before = read_text(fleet_path, fleet.file).splitlines(keepends=True)
         diff = difflib.unified_diff(before, promotion.fleet_text.splitlines(keepends=True), fleet.file, fleet.file)
         typer.echo("".join(diff), nl=False)
         raise typer.Exit(0)
-    write_fleet(fleet_path, promotion.fleet_text)
     if not apply:
         typer.echo(f"wrote {fleet.file}; next: {promotion.rollout}")
         raise typer.Exit(0)

@@ -1,12 +1,16 @@
 """`fluxfleet promote CONFIG --to REF`: pin a Flux configuration's git ref for the next stage that does not run it yet
 (or a named one), in fleet.yaml, whose git history is then the audit trail of every promotion.
 
+A configuration goes through its stages only: those with a stack that declares it, in fleet.yaml's order.
+
 Before anything is written:
-- the stage before the one promoted must be healthy (its stacks' Flux configurations Compliant at the ref it pins,
-  read through the fleet reader) and must run REF already: a revision goes stage by stage (`--force` skips both);
+- the configuration's stage before the one promoted must pin REF already (offline: --dry-run checks it too) and be
+  healthy (its stacks' Flux configurations Compliant at that ref, read through the fleet reader): a revision goes
+  stage by stage (`--force` skips both);
 - with a local checkout of the repository (`--source URL=DIR`), REF must exist there and every kustomization path of
   the configuration, in every stack of the stage, must be a directory at REF.
-The edit keeps fleet.yaml as written but for the pin (ruamel's round trip).
+The pin is written under fleet.yaml's writer lock, to the file as it is then (fluxfleet/fleet_file.py), keeping the
+rest of it as written (ruamel's round trip); the order is checked again there.
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fluxfleet.azure.fleet_graph import FleetReads
+from fluxfleet.fleet_file import rewrite_fleet
+from fluxfleet.rollout.locks import this_process
 from fluxfleet.status.build import fleet_status
 from fluxfleet.status.model import Health
-from modules.spec import Fleet, PinSpec, Stack, printable, repository_key, shown
-from modules.spec.fleet import check_promotion, with_pin
+from modules.spec import Fleet, PinSpec, Stack, printable, read_text, repository_key, shown
+from modules.spec.fleet import check_promotion, pin_in, stages_running, with_pin
 
 GIT_TIMEOUT = 60  # seconds for one git command on a local checkout
 
@@ -32,8 +38,9 @@ class Promotion:
     pin: PinSpec
     stage: str | None  # the stage whose pin is written; None: every stage runs the ref already
     previous: str | None = None  # what the stage pinned before, if anything
-    before: str | None = None  # the stage before it, whose health decides
+    before: str | None = None  # the configuration's stage before it, whose pin and health decide
     fleet_text: str | None = None  # fleet.yaml with the pin
+    unshared: str | None = None  # the stage's pins were shared with another stage, and are written out for it
     problems: list[str] = field(default_factory=list)  # why the promotion is refused
 
     @property
@@ -41,32 +48,32 @@ class Promotion:
         return f"fluxfleet rollout --stage {self.stage}"
 
 
+def declared_by(stacks: Mapping[str, Stack]) -> dict[str, tuple[str, ...]]:
+    """Stack -> the Flux configurations it declares."""
+    return {name: tuple(stack.spec.flux.configurations) for name, stack in stacks.items()}
+
+
 def plan_promotion(
     fleet: Fleet, fleet_path: Path, config: str, pin: PinSpec, stage: str | None, stacks: Mapping[str, Stack]
 ) -> Promotion:
-    """Which stage gets the pin, and fleet.yaml's text with it. A SpecError for a stage or configuration that is not
-    there."""
-    check_promotion(fleet, config, stage, {name for s in stacks.values() for name in s.spec.flux.configurations})
-    pending = [s for s in fleet.stages if str(s.pins.get(config)) != str(pin)]
-    target = next((s for s in fleet.stages if s.name == stage), None) if stage else (pending[0] if pending else None)
+    """Which stage gets the pin (of the stages that run the configuration), and fleet.yaml's text with it. A
+    SpecError for a stage or configuration that is not there, or a stage that does not run the configuration."""
+    stages = check_promotion(fleet, config, stage, declared_by(stacks))
+    pending = [s for s in stages if str(s.pins.get(config)) != str(pin)]
+    target = next((s for s in stages if s.name == stage), None) if stage else (pending[0] if pending else None)
     promotion = Promotion(config, pin, target.name if target else None)
     if target is None:
         return promotion
-    index = fleet.stages.index(target)
+    index = stages.index(target)
     promotion.previous = str(target.pins[config]) if config in target.pins else None
-    promotion.before = fleet.stages[index - 1].name if index else None
-    promotion.fleet_text = with_pin(fleet_path, fleet.file, target.name, config, pin)
+    promotion.before = stages[index - 1].name if index else None
+    edit = with_pin(read_text(fleet_path, fleet.file), fleet.file, target.name, config, pin)
+    promotion.fleet_text, promotion.unshared = edit.text, edit.unshared
     return promotion
 
 
-def check_order_and_health(
-    promotion: Promotion,
-    fleet: Fleet,
-    stacks: Mapping[str, Stack],
-    reads: FleetReads,
-    default_subscription: str | None,
-) -> None:
-    """Refuse (`problems`) a promotion past a stage that does not run REF yet, or whose stacks are not healthy."""
+def check_order(promotion: Promotion, fleet: Fleet) -> None:
+    """Refuse (`problems`) a promotion past a stage of the configuration that does not pin REF yet: offline."""
     if promotion.before is None:
         return
     before = next(s for s in fleet.stages if s.name == promotion.before)
@@ -76,13 +83,47 @@ def check_order_and_health(
         promotion.problems.append(
             f"stage {before.name} {at} for {promotion.config}, not {promotion.pin}: promote it there first"
         )
+
+
+def check_health(
+    promotion: Promotion,
+    fleet: Fleet,
+    stacks: Mapping[str, Stack],
+    reads: FleetReads,
+    default_subscription: str | None,
+) -> None:
+    """Refuse (`problems`) a promotion past a stage whose stacks are not healthy (read through Azure)."""
+    if promotion.before is None:
         return
+    before = next(s for s in fleet.stages if s.name == promotion.before)
     members = [stacks[name] for name in before.stacks if name in stacks]
     status = fleet_status(members, reads, lambda name: before.name, default_subscription)
     for stack in status.stacks:
         if stack.health is not Health.healthy:
             promotion.problems.append(f"stage {before.name}: {stack.stack} is {stack.health.value}: {stack.summary}")
     promotion.problems += [f"stage {before.name}: {line}" for line in (*status.denied, *status.errors)]
+
+
+def write_promotion(promotion: Promotion, fleet_path: Path, display: str, *, ordered: bool) -> None:
+    """The pin written to fleet.yaml as it is now, under its writer lock; with `ordered`, only while the stage before
+    still pins REF (a rollback or another promotion may have moved it since it was checked): else nothing is written
+    and `problems` says why. `unshared` says again whether the stage's pins had to be written out."""
+    stage = promotion.stage
+    assert stage is not None
+
+    def edit(text: str) -> str | None:
+        if ordered and promotion.before is not None:
+            now = pin_in(fleet_path, display, promotion.before, promotion.config)
+            if now != promotion.pin.ref_keys:
+                promotion.problems.append(
+                    f"stage {promotion.before}'s pin for {promotion.config} changed while promoting: run it again"
+                )
+                return None
+        result = with_pin(text, display, stage, promotion.config, promotion.pin)
+        promotion.unshared = result.unshared
+        return result.text
+
+    rewrite_fleet(fleet_path, display, edit, this_process(f"promote {promotion.config}"))
 
 
 def check_source(
@@ -138,7 +179,13 @@ def _git(root: Path, *args: str) -> str | None:
 class Lagging:
     stack: str
     revision: str | None  # what it runs, as Azure reports it
-    state: str  # why it does not count as running the pin: Non-Compliant, Pending, unknown, ...
+    state: str  # why it does not count as running the pin: Non-Compliant, Pending, missing, ...
+
+
+@dataclass(frozen=True)
+class Unread:
+    stack: str
+    reason: str  # why its cluster could not be read: a denied subscription, a failed read
 
 
 @dataclass(frozen=True)
@@ -147,30 +194,36 @@ class StageRevision:
     pinned: str | None  # the stage's pin for the configuration; None: the stacks' own refs
     stacks: int  # stacks of the stage that declare the configuration
     running: int  # of them, Compliant at their pinned ref
-    lagging: tuple[Lagging, ...]
+    lagging: tuple[Lagging, ...]  # read, and not running it
+    unread: tuple[Unread, ...] = ()  # not read: whether they run it is not known
 
 
 def promotion_status(
     config: str, fleet: Fleet, stacks: Mapping[str, Stack], reads: FleetReads, default_subscription: str | None
 ) -> list[StageRevision]:
-    """Per stage, the ref it pins for `config` and how many of its stacks run it (one fleet read for all)."""
+    """Per stage that runs `config`, the ref it pins and how many of its stacks run it (one fleet read for all)."""
     stage_of = {name: stage.name for stage in fleet.stages for name in stage.stacks}
     members = [stack for name, stack in stacks.items() if name in stage_of and config in stack.spec.flux.configurations]
     status = {s.stack: s for s in fleet_status(members, reads, stage_of.get, default_subscription).stacks}
     result = []
-    for stage in fleet.stages:
-        lagging, count = [], 0
+    for stage in stages_running(fleet, config, declared_by(stacks)):
+        lagging, unread, count = [], [], 0
         for name in stage.stacks:
             if name not in status:
                 continue
             count += 1
-            found = next((c for c in status[name].configurations if c.name == config), None)
+            stack = status[name]
+            if stack.health is Health.unknown and not stack.configurations:  # the cluster was not read
+                unread.append(Unread(name, stack.summary))
+                continue
+            found = next((c for c in stack.configurations if c.name == config), None)
             if found is None or found.health is not Health.healthy:
-                state = found.compliance if found else status[name].summary
+                state = found.compliance if found else stack.summary
                 lagging.append(Lagging(name, found.revision if found else None, state))
         pinned = stage.pins.get(config)
+        running = count - len(lagging) - len(unread)
         result.append(
-            StageRevision(stage.name, str(pinned) if pinned else None, count, count - len(lagging), tuple(lagging))
+            StageRevision(stage.name, str(pinned) if pinned else None, count, running, tuple(lagging), tuple(unread))
         )
     return result
 
@@ -188,20 +241,28 @@ def render_status(config: str, stages: list[StageRevision], fmt: str) -> str:
                     "stacks": s.stacks,
                     "running": s.running,
                     "lagging": [{"stack": x.stack, "revision": x.revision, "state": x.state} for x in s.lagging],
+                    "unread": [{"stack": x.stack, "reason": x.reason} for x in s.unread],
                 }
                 for s in stages
             ],
         }
         return json.dumps(document, indent=2) + "\n"
     if fmt == "markdown":
-        lines = [f"# {config}: revisions by stage", "", "| stage | pinned | running | lagging |", "|---|---|---|---|"]
+        lines = [
+            f"# {config}: revisions by stage",
+            "",
+            "| stage | pinned | running | lagging | unread |",
+            "|---|---|---|---|---|",
+        ]
         for s in stages:
             behind = ", ".join(f"{x.stack} ({x.state} @ {x.revision or '-'})" for x in s.lagging) or "-"
-            cells = [s.stage, s.pinned or "-", f"{s.running}/{s.stacks}", behind]
+            unread = ", ".join(f"{x.stack} ({x.reason})" for x in s.unread) or "-"
+            cells = [s.stage, s.pinned or "-", f"{s.running}/{s.stacks}", behind, unread]
             lines.append("| " + " | ".join(printable(cell).replace("|", "\\|") for cell in cells) + " |")
         return "\n".join(lines) + "\n"
     lines = []
     for s in stages:
         lines.append(f"{s.stage}: {s.pinned or 'not pinned'}: {s.running}/{s.stacks} running it")
         lines += [f"  behind: {x.stack}: {x.state} @ {x.revision or '-'}" for x in s.lagging]
-    return printable("\n".join(lines), lines=True) + "\n"
+        lines += [f"  unread: {x.stack}: {x.reason}" for x in s.unread]
+    return "\n".join(printable(line) for line in lines) + "\n"  # one line each, whatever Azure said

@@ -1,5 +1,6 @@
-"""Exclusive locks between processes: one for a run (one process resumes it at a time) and one per stack (at most
-one update of a stack at any time, from any run on this machine).
+"""Exclusive locks between processes: one for a run (one process resumes it at a time), one per stack (at most
+one update of a stack at any time, from any run on this machine), and one per fleet.yaml (one writer at a time:
+fluxfleet/fleet_file.py).
 
 A lock is an `flock` on a file. The kernel ties it to the open file, not to the process, and releases it when the
 last descriptor of that file closes, however its holders end: a killed fluxfleet frees its run at once. A stack's
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,15 @@ class FileLock:
         file.write(holder)
         file.flush()
         self._file = file
+        return True
+
+    def acquire(self, holder: str, timeout: float, poll: float = 0.02) -> bool:
+        """Take the lock, waiting for it up to `timeout` seconds; False if it is still held then."""
+        deadline = time.monotonic() + timeout
+        while not self.try_acquire(holder):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(poll)
         return True
 
     def holder(self) -> str:

@@ -43,6 +43,7 @@ from fluxfleet.rollout.journal import (
     StackState,
     StagePlan,
 )
+from fluxfleet.fleet_file import FleetFileBusy, rewrite_fleet
 from fluxfleet.rollout.locks import FileLock, this_process
 from fluxfleet.runner import OperationResult, ResourceChange, RunnerError, StackRunner
 from fluxfleet.upgrade_path import read_upgrade_path_problem
@@ -60,7 +61,7 @@ from modules.spec import (
     stack_files,
 )
 from modules.flux_configuration_v2025 import TYPE as V2025_TYPE
-from modules.spec.fleet import PinSpec, has_pins, pin_in, with_pin, write_fleet
+from modules.spec.fleet import PinSpec, has_pins, pin_in, with_pin
 
 DEFAULT_STACK_SECONDS = 10 * 60  # an estimate for a stack never rolled out before: an AKS update and a gate
 CLUSTER_TYPES = frozenset({"azure-native:containerservice:ManagedCluster", "azure-native:kubernetes:ConnectedCluster"})
@@ -339,21 +340,30 @@ class Rollout:
             if self.fleet_path is None:
                 notes.append(f"{config}: fleet.yaml still pins {now}: pin {pin} to match what runs")
                 continue
+            found: dict = {}  # what the edit found in fleet.yaml, under its writer lock
+
+            def restore(text: str, config=config, pin=pin, pinned=pinned, found=found) -> str | None:
+                # Only the pin this run applied goes back: a promotion written since is not overwritten, and this
+                # very restore, done before a crash, is not done again.
+                found["current"] = current = pin_in(self.fleet_path, self.record.fleet_file, stage.name, config)
+                if current != pinned:
+                    return None
+                edit = with_pin(text, self.record.fleet_file, stage.name, config, pin)
+                found["unshared"] = edit.unshared
+                return edit.text
+
             try:
-                # Only the pin this run applied goes back: a promotion written since (or this very restore, before
-                # a crash) is not overwritten.
-                current = pin_in(self.fleet_path, self.record.fleet_file, stage.name, config)
-                if current not in (pinned, ref):
-                    shown_now = _ref_text(current) if current else "no ref"
-                    notes.append(f"{config}: fleet.yaml pins {shown_now} since the run began: left as it is")
-                    continue
-                if current != ref:
-                    text = with_pin(self.fleet_path, self.record.fleet_file, stage.name, config, pin)
-                    write_fleet(self.fleet_path, text)
-            except (OSError, SpecError) as error:
+                rewrite_fleet(self.fleet_path, self.record.fleet_file, restore, this_process("rollback of pins"))
+            except (OSError, SpecError, FleetFileBusy) as error:
                 notes.append(f"{config}: fleet.yaml still pins {now}: cannot write it ({error}): pin {pin} by hand")
                 continue
-            notes.append(f"{config}: fleet.yaml pins {pin} again (was {now}): commit it")
+            current = found["current"]
+            if current not in (pinned, ref):
+                shown_now = _ref_text(current) if current else "no ref"
+                notes.append(f"{config}: fleet.yaml pins {shown_now} since the run began: left as it is")
+                continue
+            unshared = f" ({found['unshared']})" if found.get("unshared") else ""
+            notes.append(f"{config}: fleet.yaml pins {pin} again (was {now}){unshared}: commit it")
         return notes
 
     # ------------------------------------------------------------------ one stack

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
-import os
 import re
-import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, ValidationError, model_validator
 
-from modules.spec.errors import SpecError, SpecIssue, key_path, listed, shown
-from modules.spec.files import read_text, read_yaml, yaml_round_trip
+from modules.spec.errors import SpecError, SpecIssue, bounded, key_path, listed, shown
+from modules.spec.files import YAML_MAX_VALUES, YamlTooBig, read_yaml, yaml_round_trip
 from modules.spec.profiles import PROFILE_NAME, PROFILE_NAME_RULE
 from modules.spec.fields import DnsLabel, Duration, Line, SpecModel, dns_label_problem, pattern
 from modules.spec.stack import OCI_DIGEST, REF_KEYS, pydantic_issues
@@ -133,10 +132,12 @@ def load_fleet(
     known_stacks: Sequence[str],
     display: str | None = None,
     profiles_of: Callable[[str], Sequence[str]] | None = None,
+    configurations_of: Callable[[str], Collection[str]] | None = None,
 ) -> Fleet:
     """Read and validate `fleet.yaml` against the stacks that exist: every problem of the file in one SpecError.
     `profiles_of(stack)` gives the profiles a stack uses (a SpecError if its file cannot say), for the stages that
-    select stacks by profile; default: read from the stack files beside the fleet file."""
+    select stacks by profile; `configurations_of(stack)` the Flux configurations it declares, for the stages that pin
+    one; default: read from the stack files beside the fleet file."""
     file = display or str(path)
     document = read_yaml(path, file)
     if not isinstance(document, Mapping):
@@ -146,10 +147,12 @@ def load_fleet(
     except ValidationError as error:
         raise SpecError(pydantic_issues(file, error, FleetSpec, namespace="")) from None
     issues: list[SpecIssue] = []
-    if profiles_of is None:
-        from modules.spec.load import stack_profiles  # load.py reads fleet.yaml for its pins: imported here
+    if profiles_of is None or configurations_of is None:
+        from modules.spec.load import unpinned_stacks  # load.py reads fleet.yaml for its pins: imported here
 
-        profiles_of = stack_profiles(path.parent)
+        read = unpinned_stacks(path.parent, lambda stack: str(Path(file).parent / stack.name))
+        profiles_of = profiles_of or (lambda name: read(name).profiles)
+        configurations_of = configurations_of or (lambda name: read(name).declared)
     users = _profile_users(spec, known_stacks, profiles_of, issues)
     # A stack named in a stage (by name or glob) is in that stage; a profile brings in the stacks no stage names.
     owner: dict[str, str] = {}
@@ -184,6 +187,7 @@ def load_fleet(
                 if name not in owner:
                     owner[name] = stage.name
                     members[index].append(name)
+    _check_pinned_configurations(file, spec, members, configurations_of, issues)
     stages = [
         Stage(
             stage.name,
@@ -226,6 +230,41 @@ def _profile_users(
     return users
 
 
+def _check_pinned_configurations(
+    file: str,
+    spec: FleetSpec,
+    members: Sequence[Sequence[str]],
+    configurations_of: Callable[[str], Collection[str]],
+    issues: list[SpecIssue],
+) -> None:
+    """A stage pins only configurations some stack of it declares: a pin for any other (a typo, a configuration of
+    another stage) would leave the stage at its old ref, silently. A stage with a stack whose file cannot be read is
+    not judged: that stack's own errors say why when it is read."""
+    if not any(stage.pins for stage in spec.stages):
+        return
+    declared: list[set[str] | None] = []
+    for names in members:
+        try:
+            declared.append({config for name in names for config in configurations_of(name)})
+        except SpecError:
+            declared.append(None)
+    for index, stage in enumerate(spec.stages):
+        here = declared[index]
+        for config in stage.pins if here is not None else ():
+            if config in here:
+                continue
+            close = difflib.get_close_matches(config, sorted(here), n=3)
+            running = [spec.stages[other].name for other, names in enumerate(declared) if names and config in names]
+            if close:
+                hint = f"did you mean {' or '.join(shown(name) for name in close)}?"
+            elif running:
+                hint = f"stages that run it: {', '.join(running)}"
+            else:
+                hint = f"its stacks declare: {listed(sorted(here))}" if here else "it has no stacks"
+            message = f"no stack of stage {shown(stage.name)} declares a Flux configuration {shown(config)} ({hint})"
+            issues.append(SpecIssue(file, key_path(("stages", index, "pins", config), ""), message))
+
+
 def has_pins(path: Path, display: str) -> bool:
     """Whether a fleet file pins anything: read as every user file is, not validated (load_fleet does that)."""
     document = read_yaml(path, display)
@@ -262,49 +301,156 @@ def pin_of_option(config: str, ref: str, branch: str | None) -> PinSpec:
         raise SpecError(issues) from None
 
 
-def check_promotion(fleet: Fleet, config: str, stage: str | None, declared: set[str]) -> None:
-    """`fluxfleet promote CONFIG [--stage S]` against the fleet: a stage of fleet.yaml, a configuration some stack
-    declares (`declared`). A SpecError naming the argument otherwise."""
+def stages_running(fleet: Fleet, config: str, declared: Mapping[str, Collection[str]]) -> list[Stage]:
+    """The stages that run `config`, in order: those with a stack that declares it (`declared`: stack -> the
+    configurations it declares). A promotion goes through these only."""
+    return [stage for stage in fleet.stages if any(config in declared.get(name, ()) for name in stage.stacks)]
+
+
+def check_promotion(
+    fleet: Fleet, config: str, stage: str | None, declared: Mapping[str, Collection[str]]
+) -> list[Stage]:
+    """`fluxfleet promote CONFIG [--stage S]` against the fleet: a configuration some stack declares (`declared`:
+    stack -> its configurations), a stage of fleet.yaml that runs it. The stages that run it; a SpecError naming the
+    argument otherwise."""
     names = [s.name for s in fleet.stages]
     if stage is not None and stage not in names:
         message = f"no such stage in {fleet.file} (stages: {', '.join(names)})"
         raise SpecError([SpecIssue("--stage", shown(stage), message)])
-    if config not in declared:
-        raise SpecError([SpecIssue("CONFIG", shown(config), f"no stack declares a Flux configuration {config!r}")])
+    known = sorted({name for configurations in declared.values() for name in configurations})
+    if config not in known:
+        close = difflib.get_close_matches(config, known, n=3)
+        hint = f" (did you mean {' or '.join(shown(name) for name in close)}?)" if close else ""
+        message = f"no stack declares a Flux configuration {config!r}{hint}"
+        raise SpecError([SpecIssue("CONFIG", shown(config), message)])
+    running = stages_running(fleet, config, declared)
+    if stage is not None and stage not in [s.name for s in running]:
+        runs = ", ".join(s.name for s in running)
+        message = f"no stack of stage {stage} declares {config} (the stages that run it: {runs})"
+        raise SpecError([SpecIssue("--stage", shown(stage), message)])
+    return running
 
 
-def with_pin(path: Path, display: str, stage: str, config: str, pin: PinSpec) -> str:
-    """fleet.yaml's text with `stages[stage].pins[config]` set to `pin`, everything else as written (comments, order,
-    quoting, flow style): ruamel's round trip."""
+@dataclass(frozen=True)
+class PinEdit:
+    text: str  # fleet.yaml with the pin
+    unshared: str | None = None  # why the stage's pins were written out on their own (a YAML anchor shared them)
+
+
+# A `---` line that opens the document, and a `...` line that ends it: ruamel's round trip drops both.
+_DOCUMENT_START = re.compile(r"\A(?:[ \t]*(?:#.*|%.*)?\n)*---[ \t]*(?:#.*)?(?:\n|\Z)")
+_DOCUMENT_END = re.compile(r"^\.\.\.[ \t]*(?:#.*)?$", re.MULTILINE)
+
+
+def with_pin(text: str, display: str, stage: str, config: str, pin: PinSpec) -> PinEdit:
+    """fleet.yaml's `text` with `stages[stage].pins[config]` set to `pin`, everything else as written: comments,
+    order, quoting, flow style (ruamel's round trip), and byte for byte what ruamel would change (a BOM, CRLF line
+    ends, the `---` and `...` markers, whatever follows `...`). Pins another stage shares (a YAML alias of them, or a
+    merge key that brings them in) are never changed: the stage gets pins of its own, and `unshared` says so. A stage
+    another one shares whole is a SpecError naming it (`display`): no edit of it could leave the other as it is."""
     from io import StringIO
 
     from ruamel.yaml.comments import CommentedMap
+    from ruamel.yaml.error import YAMLError
 
-    text = read_text(path, display)
-    yaml = yaml_round_trip(text)
-    document = yaml.load(text)
-    [target] = [s for s in document["stages"] if s.get("name") == stage]
+    bom = "\ufeff" if text.startswith("\ufeff") else ""
+    crlf = "\r\n" in text
+    body = text[len(bom) :].replace("\r\n", "\n") if crlf else text[len(bom) :]
+    head = start.group() if (start := _DOCUMENT_START.match(body)) else ""
+    end = _DOCUMENT_END.search(body, len(head))
+    tail = body[end.start() :] if end else ""
+    body = body[len(head) : end.start() if end else None]
+    yaml = yaml_round_trip(body)
+    try:
+        document = yaml.load(body)
+    except (YAMLError, YamlTooBig, ValueError, TypeError, RecursionError) as error:  # changed since it was validated
+        raise SpecError([SpecIssue(display, "-", f"not valid YAML: {bounded(str(error), 200)}")]) from None
+    stages = document.get("stages") if isinstance(document, Mapping) else None
+    found = [(i, s) for i, s in enumerate(stages or ()) if isinstance(s, Mapping) and s.get("name") == stage]
+    if (
+        not isinstance(stages, list)
+        or len(found) != 1
+        or not isinstance(found[0][1].get("pins", {}), (Mapping, type(None)))
+    ):
+        raise SpecError(
+            [SpecIssue(display, "stages", f"no stage {shown(stage)} with pins to set (changed since it was read?)")]
+        )
+    [(index, target)] = found
+    _keep_anchors(document)
+    if _reached(document, target) > 1:
+        message = (
+            f"stage {stage} is shared with another stage (a YAML alias or merge key of it): a pin written in "
+            "it would change both: write the stage out in full"
+        )
+        raise SpecError([SpecIssue(display, key_path(("stages", index), ""), message)])
     pins = target.get("pins")
+    unshared = None
+    if pins is not None and ("pins" not in dict(target.non_merged_items()) or _reached(document, pins) > 1):
+        pins = target["pins"] = _copied(pins)
+        where = key_path(("stages", index, "pins"), "")
+        unshared = f"{where} were shared with another stage (a YAML alias or merge key): stage {stage} now has its own"
     if pins is None:
         pins = target["pins"] = CommentedMap()
         if getattr(target, "fa", None) is not None and target.fa.flow_style():
             pins.fa.set_flow_style()
     value = CommentedMap(pin.ref_keys)
     value.fa.set_flow_style()
-    pins[config] = value
+    pins[config] = value  # a new node: a pin shared through an alias stays with the stages that still use it
     out = StringIO()
     yaml.dump(document, out)
-    return out.getvalue()
+    written = head + out.getvalue() + tail
+    return PinEdit(bom + (written.replace("\n", "\r\n") if crlf else written), unshared)
 
 
-def write_fleet(path: Path, text: str) -> None:
-    """fleet.yaml replaced whole (a temporary file renamed over it): a reader never sees half a file."""
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(temporary, path.stat().st_mode & 0o777)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+def _copied(pins: Mapping) -> Any:
+    """A stage's pins as a map of their own, each pin a map of its own too (else the dump would alias the other
+    stage's), in the same flow or block style."""
+    from ruamel.yaml.comments import CommentedMap
+
+    def copied(value: Any) -> Any:
+        if not isinstance(value, CommentedMap):
+            return value
+        own = CommentedMap((key, copied(item)) for key, item in value.items())
+        if value.fa.flow_style():
+            own.fa.set_flow_style()
+        return own
+
+    return copied(pins)
+
+
+def _keep_anchors(document: object) -> None:
+    """Every anchor written stays written, even one no alias uses (any more): ruamel drops those on dump."""
+    pending, visited = [document], set()
+    while pending:
+        item = pending.pop()
+        if id(item) in visited:
+            continue
+        visited.add(id(item))
+        anchor = getattr(item, "anchor", None)
+        if anchor is not None and getattr(anchor, "value", None):
+            anchor.always_dump = True
+        if isinstance(item, Mapping):
+            pending.extend(item.values())
+            pending.extend(getattr(item, "merge", ()))
+        elif isinstance(item, list):
+            pending.extend(item)
+
+
+def _reached(document: object, node: object) -> int:
+    """By how many paths from the document's root `node` is reached, up to 2: more than one when an alias names it or
+    a map holding it, or a merge key brings one in. The walk follows each alias as loading expands it, so it is
+    bounded as loading is (YAML_MAX_VALUES); past that (a recursive alias) it counts as shared."""
+    seen, pending, budget = 0, [document], YAML_MAX_VALUES
+    while pending and seen < 2:
+        item = pending.pop()
+        seen += item is node
+        budget -= 1
+        if budget < 0:
+            return 2
+        if isinstance(item, Mapping):
+            items = item.non_merged_items() if hasattr(item, "non_merged_items") else item.items()
+            pending.extend(value for _, value in items)
+            pending.extend(getattr(item, "merge", ()))  # maps a merge key brings in: changing them changes this
+        elif isinstance(item, list):
+            pending.extend(item)
+    return seen

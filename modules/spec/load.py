@@ -59,6 +59,13 @@ class StackConfig:
             raise SpecError(self.issues)
         return Stack(self.name, self.file, spec, self.profiles, self.origins)
 
+    @property
+    def declared(self) -> tuple[str, ...]:
+        """The Flux configurations it declares, by name, as written (before validation)."""
+        flux = self.raw.get("flux")
+        configurations = flux.get("configurations") if isinstance(flux, Mapping) else None
+        return tuple(str(name) for name in configurations) if isinstance(configurations, Mapping) else ()
+
 
 def compose(
     name: str,
@@ -160,16 +167,34 @@ def load_stacks(paths: Sequence[Path], display: Callable[[Path], str] = str) -> 
     return stacks
 
 
+def unpinned_stacks(
+    stacks_dir: Path, display: Callable[[Path], str] = str, library: ProfileLibrary | None = None
+) -> Callable[[str], StackConfig]:
+    """`read(stack)`: a stack of `stacks_dir` as its files write it, without fleet.yaml's pins (what fleet.yaml is
+    checked against), each stack and profile read once. A SpecError when its stack file or a profile cannot be
+    read."""
+    library = library or ProfileLibrary(stacks_dir, display(stacks_dir))
+    read: dict[str, StackConfig | SpecError] = {}
+
+    def unpinned(name: str) -> StackConfig:
+        if name not in read:
+            try:
+                [path] = stack_files(stacks_dir, [name])
+                read[name] = read_stack_config(path, display(path), library, pinned=False)
+            except SpecError as error:
+                read[name] = error
+        if isinstance(found := read[name], SpecError):
+            raise SpecError(found.issues)
+        return found
+
+    return unpinned
+
+
 def stack_profiles(stacks_dir: Path, display: Callable[[Path], str] = str) -> Callable[[str], tuple[str, ...]]:
     """`profiles_of(stack)`: the profiles a stack of `stacks_dir` uses, read on demand, each profile once. A SpecError
     when its stack file or a profile cannot be read."""
-    library = ProfileLibrary(stacks_dir, display(stacks_dir))
-
-    def profiles_of(name: str) -> tuple[str, ...]:
-        [path] = stack_files(stacks_dir, [name])
-        return read_stack_config(path, display(path), library, pinned=False).profiles
-
-    return profiles_of
+    read = unpinned_stacks(stacks_dir, display)
+    return lambda name: read(name).profiles
 
 
 def project_stacks_dir(root: Path | None = None) -> tuple[Path, str]:

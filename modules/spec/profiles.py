@@ -69,18 +69,18 @@ class ProfileLibrary:
     def _stage_pins(self) -> dict[str, Mapping[str, Any]]:
         from modules.spec.files import report_name, stack_files
         from modules.spec.fleet import has_pins, load_fleet
-        from modules.spec.load import read_stack_config  # load.py merges through this module
+        from modules.spec.load import unpinned_stacks  # load.py merges through this module
 
         path = self.stacks_dir / FLEET_FILE
         if not os.path.lexists(path) or not has_pins(path, self.fleet_file):
             return {}
-        paths = {report_name(stack): stack for stack in stack_files(self.stacks_dir)}
+        names = sorted(report_name(stack) for stack in stack_files(self.stacks_dir))
         stack_dir = Path(self.display).parent
-
-        def profiles_of(name: str) -> tuple[str, ...]:  # the stages that select by profile; pins play no part
-            return read_stack_config(paths[name], str(stack_dir / paths[name].name), self, pinned=False).profiles
-
-        fleet = load_fleet(path, sorted(paths), self.fleet_file, profiles_of)
+        # the stages that select by profile, and the configurations a stage may pin; pins play no part in either
+        read = unpinned_stacks(self.stacks_dir, lambda stack: str(stack_dir / stack.name), self)
+        fleet = load_fleet(
+            path, names, self.fleet_file, lambda name: read(name).profiles, lambda name: read(name).declared
+        )
         return {name: stage.pins for stage in fleet.stages if stage.pins for name in stage.stacks}
 
     def file(self, name: str) -> str:

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from ruamel.yaml import YAML
 from typer.testing import CliRunner
 
 from fluxfleet.azure import fleet_graph
@@ -160,7 +161,7 @@ def test_status_shows_per_stage_the_pin_and_who_lags(project, azure):
     [lagging] = stages["dev"]["lagging"]
     assert lagging["stack"] == "dev" and lagging["revision"].startswith("main/")
     assert (stages["staging"]["pinned"], stages["staging"]["running"]) == (None, 1)
-    assert stages["edge"]["stacks"] == 0  # the stores run another configuration
+    assert list(stages) == ["dev", "staging", "production"]  # the stores (edge) run another configuration
     azure.by_name["aks-dev-weu"] = snapshot(
         aks("aks-dev-weu"), configurations=(flux("platform", revision="v1.4.0/0ba6f0d"),)
     )
@@ -170,3 +171,216 @@ def test_status_shows_per_stage_the_pin_and_who_lags(project, azure):
         app, ["promote", "platform", "--status", "--subscription", SUB, "--format", "markdown"]
     )
     assert "| dev | tag v1.4.0 | 1/1 | - |" in markdown.stdout
+
+
+# ---------------------------------------------------------------------------------------------- a configuration's stages
+
+
+def test_a_configuration_goes_through_the_stages_that_run_it_only(project, azure):
+    """gitops-demo runs on the edge stores only: its first stage is edge. platform runs in dev, staging and
+    production: it reaches production from staging, without a pin in edge, which never runs it."""
+    fleet = project / "stacks" / "fleet.yaml"
+    result = CliRunner().invoke(app, ["promote", "gitops-demo", "--to", "v1.0.0", "--subscription", SUB])
+    assert result.exit_code == 0, result.output
+    assert "in stage edge (was not pinned)" in result.stdout
+    for stage in ("dev", "staging"):
+        assert promote("--to", "v1.4.0").exit_code == 0
+        azure.by_name[f"aks-{stage}-weu"] = snapshot(
+            aks(f"aks-{stage}-weu"), configurations=(flux("platform", revision="v1.4.0/0ba6f0d"),)
+        )
+    azure.asked.clear()
+    result = promote("--to", "v1.4.0")
+    assert result.exit_code == 0, result.output
+    assert "in stage production (was not pinned)" in result.stdout
+    pins = {stage["name"]: stage.get("pins") for stage in YAML(typ="safe").load(fleet.read_text())["stages"]}
+    assert pins == {
+        "dev": {"platform": {"tag": "v1.4.0"}},
+        "staging": {"platform": {"tag": "v1.4.0"}},
+        "edge": {"gitops-demo": {"tag": "v1.0.0"}},
+        "production": {"platform": {"tag": "v1.4.0"}},
+    }
+    assert [[target.name for target in read] for read in azure.asked] == [["aks-staging-weu"]]  # the stage before
+
+
+def test_a_stage_that_does_not_run_the_configuration_is_exit_2(project, azure):
+    fleet = project / "stacks" / "fleet.yaml"
+    before = fleet.read_text()
+    result = promote("--to", "v1.4.0", "--stage", "edge", "--force")
+    assert result.exit_code == 2 and fleet.read_text() == before
+    assert (
+        "--stage: 'edge': no stack of stage edge declares platform (the stages that run it: dev, staging, production)"
+        in result.stderr
+    )
+
+
+def test_status_covers_the_stages_that_run_the_configuration(project, azure):
+    result = CliRunner().invoke(app, ["promote", "gitops-demo", "--status", "--subscription", SUB, "--format", "json"])
+    assert [stage["stage"] for stage in json.loads(result.stdout)["stages"]] == ["edge"]
+
+
+# ---------------------------------------------------------------------------------------------- refusals, dry runs
+
+
+def test_dry_run_is_refused_as_the_real_command_is_and_prints_no_diff(project, azure):
+    fleet = project / "stacks" / "fleet.yaml"
+    before = fleet.read_text()
+    real = promote("--to", "v1.4.0", "--stage", "staging")
+    dry = promote("--to", "v1.4.0", "--stage", "staging", "--dry-run")
+    assert real.exit_code == dry.exit_code == 1 and fleet.read_text() == before
+    for result in (real, dry):
+        assert result.stdout == ""  # neither a success line nor a diff
+        assert "refused: stage dev pins no ref for platform, not tag v1.4.0: promote it there first" in result.stderr
+    assert promote("--to", "v1.4.0", "--stage", "staging", "--dry-run", "--force").exit_code == 0
+
+
+def test_a_refusal_from_azure_prints_no_success_line(project, azure):
+    assert promote("--to", "v1.4.0").exit_code == 0
+    azure.by_name["aks-dev-weu"] = snapshot(aks("aks-dev-weu"), configurations=(flux("platform", "Non-Compliant"),))
+    result = promote("--to", "v1.4.0")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert "refused: stage dev: dev is unhealthy" in result.stderr
+
+
+# ---------------------------------------------------------------------------------------------- promote --status
+
+
+def test_status_says_a_cluster_it_could_not_read_is_unread_in_every_format(project, azure):
+    azure.failed = {"aks-staging-weu": "cannot read aks-staging-weu: 500 InternalServerError"}
+    azure.failed["aks-dev-weu"] = "cannot read aks-dev-weu: 503\nprod: tag v9: 1/1 running it"  # no forged line
+
+    def status(fmt: str):
+        return CliRunner().invoke(app, ["promote", "platform", "--status", "--subscription", SUB, "--format", fmt])
+
+    text = status("text")
+    assert text.exit_code == 1
+    assert "staging: not pinned: 0/1 running it\n  unread: staging: cannot read aks-staging-weu: 500" in text.stdout
+    assert "behind: staging" not in text.stdout
+    assert "  unread: dev: cannot read aks-dev-weu: 503\\nprod: tag v9: 1/1 running it\n" in text.stdout
+    stages = {s["stage"]: s for s in json.loads(status("json").stdout)["stages"]}
+    assert stages["staging"]["lagging"] == [] and stages["staging"]["running"] == 0
+    assert stages["staging"]["unread"] == [
+        {"stack": "staging", "reason": "cannot read aks-staging-weu: 500 InternalServerError"}
+    ]
+    markdown = status("markdown").stdout
+    assert "| stage | pinned | running | lagging | unread |" in markdown
+    assert "| staging | - | 0/1 | - | staging (cannot read aks-staging-weu: 500 InternalServerError) |" in markdown
+
+
+# ---------------------------------------------------------------------------------------------- fleet.yaml as written
+
+
+def shared_pins(fleet: Path) -> None:
+    """dev and staging share their pins through a YAML anchor, as a team writes them to keep two stages together."""
+    text = fleet.read_text()
+    text = text.replace("  - name: dev\n", "  - name: dev\n    pins: &together {platform: {tag: v1.3.0}}\n")
+    fleet.write_text(text.replace("  - name: staging\n", "  - name: staging\n    pins: *together\n"))
+
+
+def test_promote_never_changes_a_stage_it_was_not_told_to_through_an_alias(project, azure):
+    fleet = project / "stacks" / "fleet.yaml"
+    shared_pins(fleet)
+    result = promote("--to", "v1.4.0", "--stage", "staging", "--force")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1] == (
+        "stages[1].pins were shared with another stage (a YAML alias or merge key): stage staging now has its own"
+    )
+    stages = {stage["name"]: stage for stage in YAML(typ="safe").load(fleet.read_text())["stages"]}
+    assert stages["dev"]["pins"] == {"platform": {"tag": "v1.3.0"}}
+    assert stages["staging"]["pins"] == {"platform": {"tag": "v1.4.0"}}
+
+
+def test_a_symlinked_crlf_fleet_yaml_with_a_bom_and_markers_is_edited_at_its_target_as_written(project, azure):
+    stacks = project / "stacks"
+    target = project / "shared" / "fleet.yaml"
+    target.parent.mkdir()
+    text = "\ufeff---\n" + (stacks / "fleet.yaml").read_text() + "...\n# the end\n"
+    target.write_bytes(text.replace("\n", "\r\n").encode("utf-8"))
+    target.chmod(0o640)
+    (stacks / "fleet.yaml").unlink()
+    (stacks / "fleet.yaml").symlink_to(target)
+    result = promote("--to", "v1.4.0")
+    assert result.exit_code == 0, result.output
+    assert (stacks / "fleet.yaml").is_symlink() and (stacks / "fleet.yaml").resolve() == target
+    pinned = text.replace("    stacks: [dev]\n", "    stacks: [dev]\n    pins:\n      platform: {tag: v1.4.0}\n", 1)
+    assert target.read_bytes() == pinned.replace("\n", "\r\n").encode("utf-8")
+    assert target.stat().st_mode & 0o777 == 0o640
+
+
+# ---------------------------------------------------------------------------------------------- two promotions at once
+
+
+PROMOTIONS = 40
+
+
+def test_two_promotions_at_once_lose_no_pin(project, tmp_path):
+    """Two `fluxfleet promote` processes of different configurations, released at once, 40 times over: every pin
+    each wrote is in fleet.yaml, and both exit 0."""
+    from tests.tools.races import fluxfleet_command, together
+
+    fleet = project / "stacks" / "fleet.yaml"
+    original = fleet.read_text()
+    for trial in range(PROMOTIONS):
+        fleet.write_text(original)
+        calls = [
+            (fluxfleet_command, (str(project), ["promote", config, "--to", f"v{trial}.0.0", "--force"], log))
+            for config, log in (
+                ("platform", str(tmp_path / "platform.log")),
+                ("gitops-demo", str(tmp_path / "demo.log")),
+            )
+        ]
+        assert together(calls) == [0, 0], (tmp_path / "platform.log").read_text() + (tmp_path / "demo.log").read_text()
+        stages = {stage["name"]: stage for stage in YAML(typ="safe").load(fleet.read_text())["stages"]}
+        assert stages["dev"].get("pins") == {"platform": {"tag": f"v{trial}.0.0"}}, f"trial {trial}"
+        assert stages["edge"].get("pins") == {"gitops-demo": {"tag": f"v{trial}.0.0"}}, f"trial {trial}"
+
+
+def test_status_of_a_configuration_no_stack_declares_is_exit_2(project, azure):
+    result = CliRunner().invoke(app, ["promote", "platfrom", "--status", "--subscription", SUB])
+    assert result.exit_code == 2 and azure.asked == []
+    assert "no stack declares a Flux configuration 'platfrom' (did you mean 'platform'?)" in result.stderr
+
+
+def test_a_stage_before_rolled_back_while_its_health_is_read_refuses_the_promotion(project, azure, monkeypatch):
+    """A rollback restores dev's pin while promote reads dev's health: the order is checked again under fleet.yaml's
+    writer lock, and staging is not pinned past a stage that no longer runs the ref."""
+    from fluxfleet import promote as promote_module
+
+    assert promote("--to", "v1.4.0").exit_code == 0
+    azure.by_name["aks-dev-weu"] = snapshot(
+        aks("aks-dev-weu"), configurations=(flux("platform", revision="v1.4.0/0ba6f0d"),)
+    )
+    fleet = project / "stacks" / "fleet.yaml"
+    restored = fleet.read_text().replace("platform: {tag: v1.4.0}", "platform: {tag: v1.3.0}")
+    read_health = promote_module.fleet_status
+
+    def rolled_back_meanwhile(*args, **kwargs):
+        fleet.write_text(restored)
+        return read_health(*args, **kwargs)
+
+    monkeypatch.setattr(promote_module, "fleet_status", rolled_back_meanwhile)
+    result = promote("--to", "v1.4.0")
+    assert result.exit_code == 1 and result.stdout == "" and fleet.read_text() == restored
+    assert "refused: stage dev's pin for platform changed while promoting: run it again" in result.stderr
+
+
+def test_a_stage_renamed_while_promote_reads_azure_is_not_overwritten(project, azure, monkeypatch):
+    from fluxfleet import promote as promote_module
+
+    assert promote("--to", "v1.4.0").exit_code == 0
+    azure.by_name["aks-dev-weu"] = snapshot(
+        aks("aks-dev-weu"), configurations=(flux("platform", revision="v1.4.0/0ba6f0d"),)
+    )
+    fleet = project / "stacks" / "fleet.yaml"
+    renamed = fleet.read_text().replace("name: staging", "name: qa")
+    read_health = promote_module.fleet_status
+
+    def renamed_meanwhile(*args, **kwargs):
+        fleet.write_text(renamed)
+        return read_health(*args, **kwargs)
+
+    monkeypatch.setattr(promote_module, "fleet_status", renamed_meanwhile)
+    result = promote("--to", "v1.4.0")
+    assert result.exit_code == 2 and fleet.read_text() == renamed and result.stdout == ""
+    assert (
+        "stacks/fleet.yaml: stages: no stage 'staging' with pins to set (changed since it was read?)" in result.stderr
+    )

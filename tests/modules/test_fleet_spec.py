@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from ruamel.yaml import YAML
 
-from modules.spec import SpecError, load_fleet
+from modules.spec import PinSpec, SpecError, load_fleet
+from modules.spec.fleet import with_pin
 from tests.conftest import ROOT
 
 KNOWN = ["dev", "edge-store-001", "edge-store-002", "prod-weu", "staging"]
@@ -132,3 +134,104 @@ def test_a_stack_whose_profiles_cannot_be_read_is_an_error_of_its_file(tmp_path)
     assert [str(issue) for issue in caught.value.issues] == [
         "stacks/Pulumi.dev.yaml: fluxfleet:profiles[0]: unknown profile 'x'"
     ]
+
+
+# ------------------------------------------------------------------------------------ pins for configurations it runs
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    """The example stacks: dev, staging and prod-weu run `platform`; the edge stores `gitops-demo` only."""
+    import shutil
+
+    shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
+    return tmp_path / "stacks"
+
+
+def pinned_example(stacks: Path, stage: str, pins: str) -> list[str]:
+    fleet = stacks / "fleet.yaml"
+    anchor = f"  - name: {stage}\n"
+    fleet.write_text(fleet.read_text().replace(anchor, f"{anchor}    pins: {pins}\n"))
+    names = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in stacks.glob("Pulumi.*.yaml"))
+    with pytest.raises(SpecError) as caught:
+        load_fleet(fleet, names, "stacks/fleet.yaml")
+    return [str(issue) for issue in caught.value.issues]
+
+
+def test_a_pin_for_a_configuration_no_stack_of_the_stage_declares_names_what_it_could_mean(example):
+    assert pinned_example(example, "staging", "{platfrom: {tag: v9.9.9}}") == [
+        "stacks/fleet.yaml: stages[1].pins.platfrom: no stack of stage 'staging' declares a Flux configuration "
+        "'platfrom' (did you mean 'platform'?)"
+    ]
+
+
+def test_a_pin_for_another_stages_configuration_names_the_stages_that_run_it(example):
+    assert pinned_example(example, "dev", "{gitops-demo: {tag: v1}}") == [
+        "stacks/fleet.yaml: stages[0].pins.gitops-demo: no stack of stage 'dev' declares a Flux configuration "
+        "'gitops-demo' (stages that run it: edge)"
+    ]
+
+
+# ------------------------------------------------------------------------------------ the pin edit (promote, rollback)
+
+
+def test_pins_shared_through_an_alias_are_written_out_for_the_stage_changed_only():
+    text = (
+        "stages:\n"
+        "  - name: one\n    stacks: [a]\n    pins: &shared {platform: {tag: v1.0.0}}\n"
+        "  - name: two\n    stacks: [b]\n    pins: *shared\n"
+    )
+    edit = with_pin(text, "stacks/fleet.yaml", "two", "platform", PinSpec(tag="v2.0.0"))
+    assert edit.unshared == (
+        "stages[1].pins were shared with another stage (a YAML alias or merge key): stage two now has its own"
+    )
+    assert edit.text == text.replace("pins: *shared", "pins: {platform: {tag: v2.0.0}}")  # stage one as written
+
+
+def test_pins_a_merge_key_brings_in_are_written_out_for_the_stage_changed_only():
+    text = (
+        "stages:\n"
+        "  - &one\n    name: one\n    stacks: [a]\n    pins: {platform: {tag: v1.0.0}}\n"
+        "  - <<: *one\n    name: two\n    stacks: [b]\n"
+    )
+    edit = with_pin(text, "stacks/fleet.yaml", "two", "platform", PinSpec(tag="v2.0.0"))
+    assert edit.unshared and edit.unshared.startswith("stages[1].pins were shared")
+    one, two = YAML(typ="safe").load(edit.text)["stages"]
+    assert one["pins"] == {"platform": {"tag": "v1.0.0"}} and two["pins"] == {"platform": {"tag": "v2.0.0"}}
+    # the merged pins of a map merged in stay merged for the other keys
+    text = "stages:\n  - name: one\n    pins: &p\n      platform: {tag: v1}\n  - name: two\n    pins: {<<: *p, x: {tag: v3}}\n"
+    edit = with_pin(text, "stacks/fleet.yaml", "two", "platform", PinSpec(tag="v2"))
+    one, two = YAML(typ="safe").load(edit.text)["stages"]
+    assert one["pins"] == {"platform": {"tag": "v1"}} and two["pins"] == {"platform": {"tag": "v2"}, "x": {"tag": "v3"}}
+
+
+def test_a_stage_another_one_merges_whole_is_refused_at_its_key_path():
+    text = (
+        "stages:\n"
+        "  - &two\n    name: two\n    stacks: [a]\n    pins: {platform: {tag: v1.0.0}}\n"
+        "  - <<: *two\n    name: one\n    stacks: [b]\n"
+    )
+    with pytest.raises(SpecError) as caught:
+        with_pin(text, "stacks/fleet.yaml", "two", "platform", PinSpec(tag="v2.0.0"))
+    assert [str(issue) for issue in caught.value.issues] == [
+        "stacks/fleet.yaml: stages[0]: stage two is shared with another stage (a YAML alias or merge key of it): a "
+        "pin written in it would change both: write the stage out in full"
+    ]
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pytest.param(("", "\n", "", ""), id="plain"),
+        pytest.param(("\ufeff", "\n", "", ""), id="bom"),
+        pytest.param(("", "\r\n", "", ""), id="crlf"),
+        pytest.param(("", "\n", "--- # fleet\n", "...\n# kept after the end\n"), id="markers"),
+        pytest.param(("\ufeff", "\r\n", "%YAML 1.2\n---\n", "...\n"), id="all"),
+    ],
+)
+def test_the_pin_edit_keeps_the_file_as_written_byte_for_byte(frame):
+    bom, newline, head, tail = frame
+    body = "# stages\nstages:\n  - name: dev   # first\n    stacks: &unused [dev]\n    pins: {platform: {tag: v1}}\n"
+    text = bom + (head + body + tail).replace("\n", newline)
+    edit = with_pin(text, "stacks/fleet.yaml", "dev", "platform", PinSpec(tag="v2"))
+    assert edit.text == text.replace("tag: v1", "tag: v2")

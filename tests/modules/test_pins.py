@@ -149,3 +149,25 @@ def test_promote_reads_a_digest_as_an_oci_pin_and_a_sha_as_a_commit():
     with pytest.raises(SpecError) as caught:
         pin_of_option("apps", DIGEST, "main")
     assert "a tag or a digest is pinned alone" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["plan"], ["config", "staging"], ["rollout", "--dry-run"], ["promote", "platform", "--to", "v1", "--force"]],
+    ids=["plan", "config", "rollout-dry-run", "promote"],
+)
+def test_a_pin_for_a_configuration_the_stage_does_not_run_is_refused_by_every_command(stacks, monkeypatch, command):
+    """Else the stage would keep its old ref while fleet.yaml says otherwise."""
+    from typer.testing import CliRunner
+
+    from fluxfleet.cli import app
+
+    pin(stacks, "staging", "{platfrom: {tag: v9.9.9}}")
+    monkeypatch.chdir(stacks.parent)
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 2, result.output
+    assert (
+        "stacks/fleet.yaml: stages[1].pins.platfrom: no stack of stage 'staging' declares a Flux configuration "
+        "'platfrom' (did you mean 'platform'?)" in result.output  # plan's report is on stdout, the others' errors not
+    )
+    assert "Traceback" not in result.output

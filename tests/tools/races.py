@@ -11,6 +11,9 @@ Two races, as an adversarial tester runs them:
 fluxfleet runs as its real command line (typer app, journal, locks, AutomationRunner). Each run is a process forked
 from a server that has already imported fluxfleet, so a trial costs the runs' work, not their imports. Used by
 tests/fluxfleet/rollout/test_exactly_once.py (small, in seconds) and benchmarks/exactly_once.py (the issue's size).
+
+`together` races writers of fleet.yaml (promotions, a rollback's restore of pins), each in a process of its own,
+released at once: tests/fluxfleet/test_promote.py and tests/fluxfleet/rollout/test_rollback.py.
 """
 
 from __future__ import annotations
@@ -24,15 +27,23 @@ import signal
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE_PULUMI = ROOT / "tests" / "tools" / "fake_pulumi" / "fake_pulumi.py"
 RACES = ("orphans", "two-resumes")
 _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(
-    ["fluxfleet.cli", "fluxfleet.automation", "fluxfleet.azure.arm", "fluxfleet.rollout.orchestrator"]
+    [
+        "fluxfleet.cli",
+        "fluxfleet.automation",
+        "fluxfleet.azure.arm",
+        "fluxfleet.rollout.orchestrator",
+        "fluxfleet.promote",
+    ]
 )
 
 
@@ -240,3 +251,50 @@ refuseClusterReplacement: false
 refuseFluxReplacement: false
 stages:
 """
+
+
+# --------------------------------------------------------------------------------------------- writers of fleet.yaml
+
+
+def together(calls: list[tuple[Callable[..., int], tuple]], timeout: float = 60) -> list[int | None]:
+    """Each `function(barrier, *args)` in a process of its own, forked from the server that has imported fluxfleet;
+    each calls `barrier.wait()` where it is to start racing the others. Their exit codes, in order (None: still
+    running after `timeout`, then killed)."""
+    barrier = _CONTEXT.Barrier(len(calls))
+    processes = [_CONTEXT.Process(target=_released, args=(barrier, function, args)) for function, args in calls]
+    for process in processes:
+        process.start()
+    deadline = time.monotonic() + timeout
+    codes: list[int | None] = []
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        code = process.exitcode
+        _kill(process)
+        codes.append(code)
+    return codes
+
+
+def _released(barrier: Any, function: Callable[..., int], args: tuple) -> None:
+    code = 1
+    try:
+        code = function(barrier, *args)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def fluxfleet_command(barrier: Any, root: str, argv: list[str], log: str) -> int:
+    """`fluxfleet ARGV` in `root`, its output in `log`, started at the barrier: its exit code."""
+    os.chdir(root)
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    from fluxfleet.cli import app
+
+    barrier.wait()
+    try:
+        app(argv, prog_name="fluxfleet")
+    except SystemExit as exit:
+        return exit.code if isinstance(exit.code, int) else 1
+    return 0

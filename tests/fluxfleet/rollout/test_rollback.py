@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+from ruamel.yaml import YAML
 
 from fluxfleet.rollout.gate import FluxHealthGate
 from fluxfleet.rollout.journal import Journal, RunStatus, StackState
@@ -329,3 +330,115 @@ def test_a_resumed_run_started_without_rollback_keeps_its_plan(tmp_path):
     record = new_run(p.h.fleet, Selection(), p.h.clock.now())
     assert record.stages[0].rollback is True and record.stages[0].pins == {"demo": {"tag": PROMOTED}}
     assert record.stages[1].rollback is False and record.stages[1].pins == {}
+
+
+# --------------------------------------------------------------------------------------------- fleet.yaml as written
+
+
+def test_a_restore_never_changes_a_stage_that_shared_the_pins_through_an_alias(tmp_path):
+    p = Promotion(tmp_path, ["a"], failures=0)
+    shared = FLEET_YAML.replace("pins: {demo: {tag: v1.4.0}}", "pins: &friday {demo: {tag: v1.4.0}}").replace(
+        "    stacks: [p]\n", "    stacks: [p]\n    pins: *friday\n"
+    )
+    p.fleet_path.write_text(shared)
+    p.bad = {"a"}
+    assert p.start() is RunStatus.rolled_back
+    wave, prod = YAML(typ="safe").load(p.fleet_path.read_text())["stages"]
+    assert wave["pins"] == {"demo": {"tag": BEFORE}} and prod["pins"] == {"demo": {"tag": PROMOTED}}
+    [note] = p.h.record().stages[0].pins_restored
+    assert note == (
+        "demo: fleet.yaml pins tag v1.3.0 again (was tag v1.4.0) (stages[0].pins were shared with another stage (a "
+        "YAML alias or merge key): stage wave now has its own): commit it"
+    )
+
+
+def test_a_restore_edits_a_symlinked_crlf_fleet_yaml_at_its_target_byte_for_byte(tmp_path):
+    p = Promotion(tmp_path, ["a"], failures=0)
+    target = tmp_path / "repo" / "fleet.yaml"
+    target.parent.mkdir()
+    text = "\ufeff" + FLEET_YAML.replace("\n", "\r\n") + "...\r\n"
+    target.write_bytes(text.encode("utf-8"))
+    p.fleet_path.unlink()
+    p.fleet_path.symlink_to(target)
+    p.bad = {"a"}
+    assert p.start() is RunStatus.rolled_back
+    assert p.fleet_path.is_symlink()
+    assert target.read_bytes() == text.replace("tag: v1.4.0", "tag: v1.3.0").encode("utf-8")
+
+
+WAVE_STACK = """\
+config:
+  azure-native:location: eastus
+  fluxfleet:cluster: {kind: arc, name: wave-arc, resourceGroup: rg-wave}
+  fluxfleet:flux:
+    configurations:
+      demo:
+        git: {url: https://github.com/fluxcd/flux2-kustomize-helm-example, tag: v1.3.0}
+        kustomizations:
+          apps: {path: ./apps/staging}
+"""
+WAVE_STAGE = "  - name: wave\n    stacks: [wave-store]\n    pins: {demo: {tag: v1.4.0}}\n    rollback: true\n"
+RESTORES = 20
+SLOW_EDIT = 0.1  # seconds between a writer's read of fleet.yaml and its write: a loaded machine
+
+
+def _slow_edits() -> None:
+    """Every edit of fleet.yaml in this process takes SLOW_EDIT longer between its read and its write."""
+    import time
+
+    import modules.spec.fleet
+
+    original = modules.spec.fleet.yaml_round_trip
+
+    def slow(text: str):
+        time.sleep(SLOW_EDIT)
+        return original(text)
+
+    modules.spec.fleet.yaml_round_trip = slow
+
+
+def _restore(barrier, root: str, fleet_path: str, delay: float) -> int:
+    """The stage `wave` fails its gate and rolls back, restoring its pin in `fleet_path`, `delay` after the barrier."""
+    import time
+
+    _slow_edits()
+    p = Promotion(Path(root), ["a"], failures=0)
+    p.fleet_path = Path(fleet_path)
+    p.bad = {"a"}
+    barrier.wait()
+    time.sleep(delay)
+    return 0 if p.start() is RunStatus.rolled_back else 1
+
+
+def _promote(barrier, root: str, argv: list[str], log: str) -> int:
+    from tests.tools.races import fluxfleet_command
+
+    _slow_edits()
+    return fluxfleet_command(barrier, root, argv, log)
+
+
+def test_a_restore_racing_a_promotion_loses_neither(tmp_path):
+    """A rollback's restore of stage wave's pin and a `fluxfleet promote` of another configuration, in processes of
+    their own, their edits of fleet.yaml overlapping: both pins are there, each time."""
+    import random
+    import shutil
+
+    from tests.conftest import ROOT
+    from tests.tools.races import together
+
+    project = tmp_path / "project"
+    shutil.copytree(ROOT / "stacks", project / "stacks")
+    (project / "stacks" / "Pulumi.wave-store.yaml").write_text(WAVE_STACK)
+    fleet = project / "stacks" / "fleet.yaml"
+    original = fleet.read_text().replace("  - name: edge\n", WAVE_STAGE + "  - name: edge\n")
+    rng = random.Random(21)
+    for trial in range(RESTORES):
+        fleet.write_text(original)
+        log = str(tmp_path / "promote.log")
+        argv = ["promote", "platform", "--to", f"v{trial}.0.0", "--force"]
+        run = tmp_path / f"run-{trial}"
+        calls = [(_promote, (str(project), argv, log)), (_restore, (str(run), str(fleet), rng.uniform(0.1, 0.6)))]
+        assert together(calls) == [0, 0], Path(log).read_text()
+        stages = {stage["name"]: stage for stage in YAML(typ="safe").load(fleet.read_text())["stages"]}
+        assert stages["dev"].get("pins") == {"platform": {"tag": f"v{trial}.0.0"}}, f"trial {trial}"
+        assert stages["wave"]["pins"] == {"demo": {"tag": BEFORE}}, f"trial {trial}"
