@@ -20,6 +20,7 @@ from pathlib import Path
 from fluxfleet.azure.fleet_graph import FleetReads
 from fluxfleet.status.build import fleet_status
 from fluxfleet.status.model import Health
+from fluxfleet import markdown as md
 from modules.spec import Fleet, PinSpec, Stack, printable, repository_key, shown
 from modules.spec.fleet import check_promotion, with_pin
 
@@ -194,11 +195,12 @@ def render_status(config: str, stages: list[StageRevision], fmt: str) -> str:
         }
         return json.dumps(document, indent=2) + "\n"
     if fmt == "markdown":
-        lines = [f"# {config}: revisions by stage", "", "| stage | pinned | running | lagging |", "|---|---|---|---|"]
+        lines = [f"# {md.text(config)}: revisions by stage", ""]
+        lines += ["| stage | pinned | running | lagging |", "|---|---|---|---|"]
         for s in stages:
             behind = ", ".join(f"{x.stack} ({x.state} @ {x.revision or '-'})" for x in s.lagging) or "-"
             cells = [s.stage, s.pinned or "-", f"{s.running}/{s.stacks}", behind]
-            lines.append("| " + " | ".join(printable(cell).replace("|", "\\|") for cell in cells) + " |")
+            lines.append("| " + " | ".join(md.text(cell) for cell in cells) + " |")
         return "\n".join(lines) + "\n"
     lines = []
     for s in stages:
