@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,8 @@ from fluxfleet.rollout.journal import Journal
 from fluxfleet.rollout.orchestrator import Rollout, Selection, new_run
 from fluxfleet.rollout.report import render_summary
 from fluxfleet.simulation import FakeClock, FakeRunner
+from fluxfleet.status.model import ConfigurationStatus, FleetStatus, Health, StackStatus
+from fluxfleet.status.report import render as render_status
 from modules.spec import SpecIssue
 from policies.rules import Violation
 from tests.fluxfleet.rollout.test_orchestrator import fleet, spec, stage
@@ -67,6 +70,17 @@ def test_a_mermaid_label_cannot_end_its_quotes_or_open_html():
 # ------------------------------------------------------------------------------- every report, as GitHub shows it
 
 
+def status_report(hostile: str, tmp_path: Path) -> str:
+    configuration = ConfigurationStatus(
+        "platform", Health.unhealthy, "Non-Compliant", "Succeeded", hostile, None, hostile
+    )
+    stack = StackStatus(
+        "dev", "stacks/Pulumi.dev.yaml", "dev", "aks", "aks-dev-weu", "rg", None, Health.unhealthy, hostile,
+        "Succeeded", configurations=(configuration,),
+    )  # fmt: skip
+    return render_status(FleetStatus([stack], datetime(2026, 12, 7, tzinfo=UTC), errors=[hostile]), "markdown")
+
+
 def plan_report(hostile: str, tmp_path: Path) -> str:
     stack = StackPlan(
         stack="dev",
@@ -106,7 +120,7 @@ def promote_status_report(hostile: str, tmp_path: Path) -> str:
 
 @pytest.mark.parametrize(
     "report",
-    [plan_report, rollout_report, drift_report, inventory_report, promote_status_report],
+    [status_report, plan_report, rollout_report, drift_report, inventory_report, promote_status_report],
 )
 def test_every_markdown_report_shows_a_hostile_message_inert(report, tmp_path):
     """A compliance message from Azure carries cluster and git content: in a job summary or a PR comment it must not
