@@ -290,7 +290,8 @@ def render_dry_run(estimates: list[StageEstimate], fmt: str, samples: int) -> st
         for index, e in enumerate(estimates, 1):
             approval = (" (approval)" if e.stage.approval else "") + (" (rolls back)" if e.stage.rollback else "")
             lines.append(
-                f"| {index} | {e.stage.name}{approval} | {', '.join(e.stage.stacks)} | {e.stage.max_concurrency} "
+                f"| {index} | {md.text(e.stage.name)}{approval} | {md.text(', '.join(e.stage.stacks))} | "
+                f"{e.stage.max_concurrency} "
                 f"| {_duration(e.seconds)}{f' + bake {_duration(e.wait_after)}' if e.wait_after else ''} |"
             )
         lines += ["", f"Estimated total: {_duration(total)} ({basis}; approvals not counted)."]

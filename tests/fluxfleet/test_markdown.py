@@ -16,9 +16,9 @@ from fluxfleet.plan import FleetPlan, StackPlan
 from fluxfleet.plan.report import render as render_plan
 from fluxfleet.promote import Lagging, StageRevision
 from fluxfleet.promote import render_status as render_promote_status
-from fluxfleet.rollout.journal import Journal
-from fluxfleet.rollout.orchestrator import Rollout, Selection, new_run
-from fluxfleet.rollout.report import render_summary
+from fluxfleet.rollout.journal import Journal, StagePlan
+from fluxfleet.rollout.orchestrator import Rollout, Selection, StageEstimate, new_run
+from fluxfleet.rollout.report import render_dry_run, render_summary
 from fluxfleet.simulation import FakeClock, FakeRunner
 from fluxfleet.status.model import ConfigurationStatus, FleetStatus, Health, StackStatus
 from fluxfleet.status.report import render as render_status
@@ -116,6 +116,13 @@ def inventory_report(hostile: str, tmp_path: Path) -> str:
 def promote_status_report(hostile: str, tmp_path: Path) -> str:
     lagging = (Lagging("dev", hostile, hostile),)
     return render_promote_status("platform", [StageRevision("dev", "tag v1.4.0", 1, 0, lagging)], "markdown")
+
+
+def test_stack_names_in_the_rollout_dry_run_make_no_emphasis():
+    """A stack name may hold `_` (Pulumi allows it): `_blue_` stays a name, not an emphasised word."""
+    plan = StagePlan("canary", ["_blue_", "__green__"], 1, 0, 0, False)
+    html = rendered(render_dry_run([StageEstimate(plan, 60.0, 0.0)], "markdown", 0))
+    assert "<em>" not in html and "<strong>" not in html and "_blue_, __green__" in html
 
 
 @pytest.mark.parametrize(
