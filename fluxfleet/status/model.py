@@ -15,7 +15,7 @@ class Health(StrEnum):
     progressing = "progressing"  # an operation or a reconciliation under way: look again later
     unhealthy = "unhealthy"  # Failed, Non-Compliant, offline, not found: someone should look
     unread = "unread"  # not read (a denied subscription, Azure failing, no subscription): nothing is known of it
-    unknown = "unread"  # the former name of `unread`, an alias (promote.py's unread check still says unknown)
+    unknown = "unread"  # an alias: the former name, which code written before the rename still says
 
     @property
     def rank(self) -> int:
@@ -52,8 +52,8 @@ class StackStatus:
     summary: str  # one line: why the stack has the health it has (unread: why it was not read)
     cluster_state: str  # AKS: provisioning state; Arc: connectivity status; "not found"; "unread"
     kubernetes_version: str | None = None
-    extension_state: str | None = None  # the microsoft.flux extension's provisioning state; None: not installed, or
-    # not read (`read`)
+    extension_state: str | None = None  # the microsoft.flux extension's provisioning state; None: not installed (or
+    # not read: see `read`)
     extension_version: str | None = None  # the version installed
     last_seen: datetime | None = None  # Arc: last connectivity time
     configurations: tuple[ConfigurationStatus, ...] = ()
