@@ -74,7 +74,7 @@ def fleet(size: int) -> FleetStatus:
             [platform, apps] = made.configurations
             made = replace(made, configurations=(replace(platform, revision=f"v0.9.0/{OTHER_SHA}"), apps))
         stacks.append(made)
-    return FleetStatus(stacks, READ_AT)
+    return FleetStatus(stacks, READ_AT, stages=("dev", "canary", "production"))  # as fleet.yaml lists them
 
 
 def small_fleet(*extra: StackStatus, stages: tuple[str, ...] = ()) -> FleetStatus:
