@@ -30,9 +30,8 @@ from tests.gfm import HOSTILE, assert_inert, rendered
 
 def test_hostile_text_renders_inert_in_a_line_and_in_a_table_cell():
     assert_inert(f"- {text(HOSTILE)}\n")
-    table = rendered(f"| a | b |\n|---|---|\n| {text(HOSTILE)} | after |\n")
+    table = assert_inert(f"| a | b |\n|---|---|\n| {text(HOSTILE)} | after |\n")
     assert table.count("<td>") == 2 and "<td>after</td>" in table  # no cell added, none lost
-    assert_inert(f"| a | b |\n|---|---|\n| {text(HOSTILE)} | after |\n")
 
 
 @pytest.mark.parametrize(
