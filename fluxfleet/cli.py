@@ -982,7 +982,8 @@ def status(
     stage_of = {name: stage.name for stage in (fleet.stages if fleet else ()) for name in stage.stacks}
     try:
         reads = fleet_reads(in_clouds(ArmReader(), clouds_of_stacks(loaded, default)))  # each cloud's own
-        report = fleet_status(loaded, reads, stage_of.get, default)
+        stages = [stage.name for stage in fleet.stages] if fleet else []
+        report = fleet_status(loaded, reads, stage_of.get, default, stages)
     except AzureError as error:
         _stderr(f"fluxfleet status: {error}")
         raise typer.Exit(1) from None

@@ -1,7 +1,8 @@
 """`fluxfleet config STACK`: a stack's effective config, each value with the file it came from (the stack file or one
 of its profiles), so that a user can see why a cluster gets what it gets. Secrets are never shown: a value at a
-secret field is `[secret]` unless it is a Key Vault reference (which is no secret), and so is every Pulumi secure
-value and every plaintext credential (which the spec refuses) wherever it is."""
+secret field is `[secret]` unless it is a Key Vault reference (which is no secret; a part of it that cannot be one, a
+token typed into `secret`, is masked), and so is every Pulumi secure value and every plaintext credential (which the
+spec refuses) wherever it is."""
 
 from __future__ import annotations
 
@@ -18,11 +19,11 @@ from rich.text import Text
 from modules.spec import SpecError, SpecIssue, bounded, printable, read_stack_config
 from modules.spec.errors import Loc, is_pulumi_secure, key_path
 from modules.spec.origins import Origins
+from modules.spec.secrets import shown_reference
 from modules.spec.stack import is_secret_field, plaintext_credential
 
 SECRET = "[secret]"
 VALUE_SHOWN_MAX = 500  # characters of a value in the text table (JSON has it whole)
-_REFERENCE_KEYS = {"keyVault", "secret", "version"}
 
 Format = Literal["text", "json"]
 
@@ -77,8 +78,8 @@ def _masked(loc: Loc, value: Any) -> Any:
     if is_pulumi_secure(value):
         return SECRET
     if is_secret_field(loc):
-        reference = isinstance(value, Mapping) and set(value) <= _REFERENCE_KEYS and "secret" in value
-        return dict(value) if reference else SECRET
+        reference = shown_reference(value)
+        return SECRET if reference is None else reference
     if isinstance(value, list):
         return [_masked((*loc, index), item) for index, item in enumerate(value)]
     if isinstance(value, Mapping):

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.text import Text
 
 from fluxfleet.azure.resource_graph import DeniedSubscription
+from fluxfleet import markdown as md
 from fluxfleet.inventory import Inventory, Moved, NewMember, StackCluster, Undecided
 from fluxfleet.inventory_state import LeftState
 from modules.spec import printable
@@ -200,46 +201,44 @@ def to_text(inventory: Inventory, color: bool = False, width: int = 120) -> str:
 # --------------------------------------------------------------------------------------------- Markdown
 
 
-def _cell(text: str) -> str:
-    return printable(text).replace("|", "\\|").replace("<", "&lt;")
-
-
 def to_markdown(inventory: Inventory) -> str:
-    lines = ["# fluxfleet inventory", "", f"Selection: `{_cell(inventory.selection)}`", "", headline(inventory)]
+    lines = ["# fluxfleet inventory", "", f"Selection: {md.code(inventory.selection)}", "", headline(inventory)]
     if inventory.denied:
         lines += ["", "## Subscriptions that could not be read", ""]
-        lines += [f"- ❌ {_cell(denied_line(denied))}" for denied in inventory.denied]
+        lines += [f"- ❌ {md.text(denied_line(denied))}" for denied in inventory.denied]
     if inventory.new:
         lines += ["", "## New members", "", "| stack | kind | cluster | resource group | subscription | note |"]
         lines.append("|---|---|---|---|---|---|")
         for member in inventory.new:
             c = member.cluster
             cells = [member.stack, c.kind, c.name, c.resource_group, c.subscription_id, _new_note(member, inventory)]
-            lines.append("| " + " | ".join(_cell(cell or "") for cell in cells) + " |")
+            lines.append("| " + " | ".join(md.text(cell or "") for cell in cells) + " |")
     if inventory.moved:
         lines += ["", "## Moved", "", "| stack | kind | cluster | from | to |", "|---|---|---|---|---|"]
         for moved in inventory.moved:
             s, c = moved.stack, moved.cluster
             cells = [s.stack, s.kind, s.name, _where(s.resource_group, s.subscription_id)]
             cells.append(_where(c.resource_group, c.subscription_id))
-            lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+            lines.append("| " + " | ".join(md.text(cell) for cell in cells) + " |")
     if inventory.gone:
         lines += ["", "## Gone", "", "| stack | kind | cluster | resource group | subscription | pruned |"]
         lines.append("|---|---|---|---|---|---|")
         for s in inventory.gone:
             pruned = "yes" if s.file in inventory.pruned else "no"
             cells = [s.stack, s.kind, s.name, s.resource_group, s.subscription_id, pruned]
-            lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+            lines.append("| " + " | ".join(md.text(cell) for cell in cells) + " |")
     if inventory.left_state:
         lines += ["", "## Left in Pulumi by the pruned stacks", ""]
-        lines += [f"- {'⚠️' if left.remains is not False else '✅'} {_cell(left.line)}" for left in inventory.left_state]
+        lines += [
+            f"- {'⚠️' if left.remains is not False else '✅'} {md.text(left.line)}" for left in inventory.left_state
+        ]
     for title, undecided in (("Unchecked", inventory.unchecked), ("Unconfirmed", inventory.unconfirmed)):
         if undecided:
             lines += ["", f"## {title}", ""]
-            lines += [f"- {_cell(u.stack.stack)} ({_cell(u.stack.file)}): {_cell(u.reason)}" for u in undecided]
+            lines += [f"- {md.text(u.stack.stack)} ({md.text(u.stack.file)}): {md.text(u.reason)}" for u in undecided]
     if inventory.held_back or inventory.errors:
         lines += ["", "## Stack files not changed", ""]
-        lines += [f"- ⚠️ {_cell(line)}" for line in [inventory.held_back or "", *inventory.errors] if line]
+        lines += [f"- ⚠️ {md.text(line)}" for line in [inventory.held_back or "", *inventory.errors] if line]
     return "\n".join(lines) + "\n"
 
 

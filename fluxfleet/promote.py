@@ -26,6 +26,7 @@ from fluxfleet.fleet_file import rewrite_fleet
 from fluxfleet.rollout.locks import this_process
 from fluxfleet.status.build import fleet_status
 from fluxfleet.status.model import Health
+from fluxfleet import markdown as md
 from modules.spec import Fleet, PinSpec, Stack, printable, read_text, repository_key, shown
 from modules.spec.fleet import check_promotion, pin_in, stages_running, with_pin
 
@@ -213,7 +214,7 @@ def promotion_status(
                 continue
             count += 1
             stack = status[name]
-            if stack.health is Health.unknown and not stack.configurations:  # the cluster was not read
+            if stack.health is Health.unread and not stack.configurations:  # the cluster was not read
                 unread.append(Unread(name, stack.summary))
                 continue
             found = next((c for c in stack.configurations if c.name == config), None)
@@ -249,7 +250,7 @@ def render_status(config: str, stages: list[StageRevision], fmt: str) -> str:
         return json.dumps(document, indent=2) + "\n"
     if fmt == "markdown":
         lines = [
-            f"# {config}: revisions by stage",
+            f"# {md.text(config)}: revisions by stage",
             "",
             "| stage | pinned | running | lagging | unread |",
             "|---|---|---|---|---|",
@@ -258,7 +259,7 @@ def render_status(config: str, stages: list[StageRevision], fmt: str) -> str:
             behind = ", ".join(f"{x.stack} ({x.state} @ {x.revision or '-'})" for x in s.lagging) or "-"
             unread = ", ".join(f"{x.stack} ({x.reason})" for x in s.unread) or "-"
             cells = [s.stage, s.pinned or "-", f"{s.running}/{s.stacks}", behind, unread]
-            lines.append("| " + " | ".join(printable(cell).replace("|", "\\|") for cell in cells) + " |")
+            lines.append("| " + " | ".join(md.text(cell) for cell in cells) + " |")
         return "\n".join(lines) + "\n"
     lines = []
     for s in stages:

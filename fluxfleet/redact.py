@@ -11,6 +11,7 @@ import re
 from modules.spec.credentials import (
     ACCESS_TOKEN,
     BASE64_RUN,
+    BASIC,
     BEARER,
     JWT,
     KEY_VALUE,
@@ -18,6 +19,8 @@ from modules.spec.credentials import (
     PEM_PRIVATE_KEY,
     STORAGE_KEY,
     URL_USERINFO,
+    WEBHOOK_URL,
+    is_basic_credential,
     is_credential_assignment,
 )
 
@@ -27,8 +30,10 @@ from modules.spec.credentials import (
 def mask_secrets(text: str) -> str:
     """`text` with every credential it recognises replaced by `[secret]`."""
     text = PEM_PRIVATE_KEY.sub(MASK, text)
+    text = WEBHOOK_URL.sub(lambda m: m.group(1) + MASK, text)
     text = URL_USERINFO.sub(lambda m: f"{m.group(1)}{MASK}@", text)
     text = BEARER.sub(lambda m: m.group(1) + MASK, text)
+    text = BASIC.sub(lambda m: m.group(1) + MASK if is_basic_credential(m.group(2)) else m.group(), text)
     text = JWT.sub(MASK, text)
     text = ACCESS_TOKEN.sub(MASK, text)
     text = _mask_key_values(text)

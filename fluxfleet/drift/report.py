@@ -17,6 +17,7 @@ from rich.text import Text
 from fluxfleet.drift import FleetDrift, Severity, StackDrift, Status
 from fluxfleet.drift.junit import TestCase, junit_xml
 from fluxfleet.drift.notify import Card
+from fluxfleet import markdown as md
 from modules.spec import printable
 
 MARKS = {
@@ -90,16 +91,12 @@ def to_markdown(fleet: FleetDrift) -> str:
     for stack in fleet.stacks:
         kinds = Counter(f.kind for f in stack.drifts)
         counts = " | ".join(str(kinds[kind]) for kind in ("infrastructure", "flux", "secret-rotation"))
-        lines.append(f"| {_cell(stack.stack)} | {icons[stack.status]} {stack.status} | {counts} |")
+        lines.append(f"| {md.text(stack.stack)} | {icons[stack.status]} {stack.status} | {counts} |")
     for stack in fleet.stacks:
         problems = _problems(stack)
         if problems:
-            lines += ["", f"## {_cell(stack.stack)}", ""] + [f"- {_cell(line)}" for line in problems]
+            lines += ["", f"## {md.text(stack.stack)}", ""] + [f"- {md.text(line)}" for line in problems]
     return "\n".join(lines) + "\n"
-
-
-def _cell(text: str) -> str:
-    return printable(text).replace("|", "\\|").replace("<", "&lt;")
 
 
 def to_junit(fleet: FleetDrift, timestamp: datetime) -> str:

@@ -17,6 +17,7 @@ from fluxfleet.mock_engine import RecordedResource
 from fluxfleet.plan import FleetPlan, Shared, StackPlan, migration_commands, pool_import_commands
 from modules.flux_configuration_v2025 import TYPE as V2025_TYPE
 from fluxfleet.plan.sarif import to_sarif
+from fluxfleet import markdown as md
 from modules.spec import listed, printable
 from policies.rules import Violation
 
@@ -245,8 +246,8 @@ def _resource_row(resource: RecordedResource, depth: dict[str, int]) -> str:
     level = depth.get(resource.parent or "", -1) + 1
     depth[resource.urn] = level
     note = " (adopted)" if resource.read else ""
-    secret = ", ".join(f"`{path}`" for path in resource.secrets)
-    return f"| {'&nbsp;&nbsp;' * level}`{_cell(resource.type)}` | {_cell(resource.name)}{note} | {_cell(secret)} |"
+    secret = ", ".join(md.code(path) for path in resource.secrets)
+    return f"| {'&nbsp;&nbsp;' * level}{md.code(resource.type)} | {md.text(resource.name)}{note} | {secret} |"
 
 
 def to_markdown(plan: FleetPlan) -> str:
@@ -256,17 +257,17 @@ def to_markdown(plan: FleetPlan) -> str:
         result = f"❌ {len(stack.errors)} error(s)" if stack.errors else f"❌ {mandatory} mandatory violation(s)"
         if stack.ok:
             result = "✅ valid"
-        lines.append(f"| {_cell(stack.stack)} | `{_cell(stack.file)}` | {result} | {len(stack.resources)} |")
+        lines.append(f"| {md.text(stack.stack)} | {md.code(stack.file)} | {result} | {len(stack.resources)} |")
     if shared := [*plan.shared_errors(), *plan.shared_violations()]:
         lines += ["", "## In profiles", "", "Each once, with the stacks it reaches.", ""]
-        lines += [f"- {'⚠️' if _advisory(s) else '❌'} {_cell(shared_line(s))}" for s in shared]
+        lines += [f"- {'⚠️' if _advisory(s) else '❌'} {md.text(shared_line(s))}" for s in shared]
     if plan.warnings:
-        lines += ["", "## Warnings", ""] + [f"- ⚠️ {_cell(warning)}" for warning in plan.warnings]
+        lines += ["", "## Warnings", ""] + [f"- ⚠️ {md.text(warning)}" for warning in plan.warnings]
     if plan.notes:
-        lines += ["", "## Notes", ""] + [f"- ℹ️ {_cell(note)}" for note in plan.notes]
+        lines += ["", "## Notes", ""] + [f"- ℹ️ {md.text(note)}" for note in plan.notes]
     for stack in plan.stacks:
-        lines += ["", f"## {_cell(stack.stack)}", ""]
-        lines += [f"- ❌ `{_cell(e.path)}`: {_cell(e.message)}" for e in stack.own_errors]
+        lines += ["", f"## {md.text(stack.stack)}", ""]
+        lines += [f"- ❌ {md.code(e.path)}: {md.text(e.message)}" for e in stack.own_errors]
         if inherited := len(stack.errors) - len(stack.own_errors):
             lines.append(f"- ❌ {inherited} error(s) in its profiles (above)")
         if not stack.policies_run:
@@ -274,8 +275,8 @@ def to_markdown(plan: FleetPlan) -> str:
         if own := stack.own_violations:
             lines += ["| policy | level | resource | path | what to do |", "|---|---|---|---|---|"]
             lines += [
-                f"| `{v.policy}` | {'❌' if v.level == 'mandatory' else '⚠️'} {v.level} | {_cell(v.resource)} "
-                f"| `{_cell(v.path or '-')}` | {_cell(v.message)} |"
+                f"| `{v.policy}` | {'❌' if v.level == 'mandatory' else '⚠️'} {v.level} | {md.text(v.resource)} "
+                f"| {md.code(v.path or '-')} | {md.text(v.message)} |"
                 for v in own
             ]
             lines.append("")
@@ -285,12 +286,12 @@ def to_markdown(plan: FleetPlan) -> str:
             lines += [_resource_row(resource, depth) for resource in stack.resources]
         for configuration, steps in stack.graphs.items():
             ref = stack.refs.get(configuration)
-            at = f" at `{_cell(ref.ref)}` (`{_cell(ref.file)}`)" if ref else ""
+            at = f" at {md.code(ref.ref)} ({md.code(ref.file)})" if ref else ""
             choice = stack.flux_resources.get(configuration)
-            at += f", {_cell(choice.label)}" if choice else ""
-            lines += ["", f"Flux configuration `{_cell(configuration)}`{at}:", "", "```mermaid", "graph LR"]
+            at += f", {choice.label}" if choice else ""  # fluxfleet's own words
+            lines += ["", f"Flux configuration {md.code(configuration)}{at}:", "", "```mermaid", "graph LR"]
             for step in steps:
-                label = f"{_label(step.name)}<br/>{_label(step.path or './')}"
+                label = f"{md.mermaid_label(step.name)}<br/>{md.mermaid_label(step.path or './')}"
                 lines.append(f'  {_node(configuration, step.name)}["{label}"]')
                 lines += [
                     f"  {_node(configuration, dep)} --> {_node(configuration, step.name)}" for dep in step.depends_on
@@ -301,16 +302,6 @@ def to_markdown(plan: FleetPlan) -> str:
 
 def _advisory(shared: Shared) -> bool:
     return isinstance(shared.finding, Violation) and shared.finding.level != "mandatory"
-
-
-def _cell(text: str) -> str:
-    """Text from a stack file in a Markdown table or line: control characters escaped, pipes too."""
-    return printable(text).replace("|", "\\|")
-
-
-def _label(text: str) -> str:
-    """Text inside a quoted Mermaid label: no quote or angle bracket may end it or open HTML."""
-    return printable(text).replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
 
 
 def _node(configuration: str, kustomization: str) -> str:

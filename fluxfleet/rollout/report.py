@@ -18,6 +18,7 @@ from rich.text import Text
 
 from fluxfleet.rollout.journal import RunRecord, StackEntry, StackState, StagePlan
 from fluxfleet.rollout.orchestrator import DEFAULT_STACK_SECONDS, Observer, StageEstimate
+from fluxfleet import markdown as md
 from modules.spec import printable
 
 MARKS = {
@@ -217,14 +218,14 @@ def summary_text(record: RunRecord, color: bool = False, width: int = 120) -> st
 
 
 def summary_markdown(record: RunRecord) -> str:
-    lines = [f"# fluxfleet rollout `{record.run_id}`: {record.status}", ""]
+    lines = [f"# fluxfleet rollout {md.code(record.run_id)}: {record.status}", ""]
     if record.reason:
-        lines += [f"> {printable(record.reason)}", ""]
+        lines += [f"> {md.text(record.reason)}", ""]
     lines += ["```mermaid", "graph LR"]
     for index, stage in enumerate(record.stages):
         counts = _counts(record, stage)
         done, failed = counts[StackState.succeeded], counts[StackState.failed]
-        label = f"{printable(stage.name)}<br/>✔ {done} ✗ {failed} of {len(stage.stacks)}"
+        label = f"{md.mermaid_label(stage.name)}<br/>✔ {done} ✗ {failed} of {len(stage.stacks)}"
         if stage.approval:
             label += "<br/>approval"
         lines.append(f'  s{index}["{label}"]')
@@ -236,14 +237,14 @@ def summary_markdown(record: RunRecord) -> str:
         for name in stage.stacks:
             entry = record.stacks[name]
             changes = ", ".join(f"{op} {n}" for op, n in sorted(entry.changes.items()) if op != "same")
-            detail = printable(entry.message).replace("|", "\\|")
+            detail = md.text(entry.message)
             result = f"{icons.get(entry.state, '⏳')} {entry.state}"
             if entry.rollback is not None:
                 result += f" {ROLLBACK_MARKS.get(entry.rollback.state, 'rolling back')}"
-            lines.append(f"| {printable(stage.name)} | {name} | {result} | {changes} | {detail} |")
+            lines.append(f"| {md.text(stage.name)} | {md.text(name)} | {result} | {md.text(changes)} | {detail} |")
     rolled_back = rollback_lines(record)
     if rolled_back:
-        lines += ["", "## Rollbacks", "", *(f"- {line}" for line in rolled_back)]
+        lines += ["", "## Rollbacks", "", *(f"- {md.text(line)}" for line in rolled_back)]
     return "\n".join(lines) + "\n"
 
 
@@ -289,7 +290,8 @@ def render_dry_run(estimates: list[StageEstimate], fmt: str, samples: int) -> st
         for index, e in enumerate(estimates, 1):
             approval = (" (approval)" if e.stage.approval else "") + (" (rolls back)" if e.stage.rollback else "")
             lines.append(
-                f"| {index} | {e.stage.name}{approval} | {', '.join(e.stage.stacks)} | {e.stage.max_concurrency} "
+                f"| {index} | {md.text(e.stage.name)}{approval} | {md.text(', '.join(e.stage.stacks))} | "
+                f"{e.stage.max_concurrency} "
                 f"| {_duration(e.seconds)}{f' + bake {_duration(e.wait_after)}' if e.wait_after else ''} |"
             )
         lines += ["", f"Estimated total: {_duration(total)} ({basis}; approvals not counted)."]

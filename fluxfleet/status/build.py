@@ -8,7 +8,10 @@ Health of a stack is the worst of its parts:
 - the `microsoft.flux` extension: `Succeeded` (`Creating`, `Updating`: progressing; absent or `Failed`: unhealthy);
 - each declared Flux configuration: Compliant at its pin (reconciling: progressing; Failed or Non-Compliant, or
   missing from the cluster: unhealthy);
-- a subscription that cannot be read, or a read that failed: unknown.
+- a subscription that cannot be read, a read that failed, or no subscription to read: unread (never absent or
+  unhealthy: nothing is known of it).
+
+The stacks come out by stage, in fleet.yaml's order (`FleetStatus`).
 """
 
 from __future__ import annotations
@@ -40,8 +43,9 @@ def fleet_status(
     reads: FleetReads,
     stage_of: Callable[[str], str | None],
     default_subscription: str | None,
+    stages: Sequence[str] = (),
 ) -> FleetStatus:
-    """One read of every stack's cluster; the stacks in the order given."""
+    """One read of every stack's cluster; the stacks by stage, `stages` (fleet.yaml's) in their order."""
     targets = {stack.name: target_of(stack, default_subscription) for stack in stacks}
     snapshot = reads.read(sorted({t for t in targets.values() if t is not None}, key=ClusterTarget.order))
     denied = {d.subscription_id.lower(): d.reason for d in snapshot.denied}
@@ -50,6 +54,7 @@ def fleet_status(
         stacks=_mark_odd_revisions(statuses),
         read_at=snapshot.read_at,
         denied=tuple(f"subscription {s}: {reason}" for s, reason in sorted(denied.items())),
+        stages=tuple(stages),
     )
 
 
@@ -69,9 +74,9 @@ def _stack_status(
         cluster=cluster.name,
         resource_group=cluster.resource_group,
         subscription_id=target.subscription_id if target else None,
-        health=Health.unknown,
+        health=Health.unread,
         summary="",
-        cluster_state="unknown",
+        cluster_state="unread",
     )
     if target is None:
         return replace(base, summary="no subscription: set cluster.subscriptionId, or give --subscription")

@@ -18,7 +18,7 @@ from collections import Counter
 from datetime import UTC, datetime
 
 from fluxfleet.status.model import ConfigurationStatus, FleetStatus, Health, StackStatus
-from fluxfleet.status.report import MARK, ODD
+from fluxfleet.status.report import MARK, ODD, extension_shown
 from modules.spec import printable
 
 # Primer's accessible colours: white text on each reaches WCAG AA (≥ 4.5:1); tests/fluxfleet/status checks that.
@@ -26,7 +26,7 @@ COLOURS = {
     Health.healthy: "#1a7f37",
     Health.progressing: "#0969da",
     Health.unhealthy: "#cf222e",
-    Health.unknown: "#6e7781",
+    Health.unread: "#6e7781",
 }
 WORST_FIRST = sorted(Health, key=lambda health: health.rank)
 NO_STAGE = "no stage"
@@ -117,8 +117,8 @@ def _header(status: FleetStatus, read_at: str, counts: Counter[Health]) -> str:
         f'<li><span class="pill {health.value}">{MARK[health]} {counts[health]} {health.value}</span></li>'
         for health in WORST_FIRST
     )
-    problems = [f"<li>{MARK[Health.unknown]} subscription not read: {_text(line)}</li>" for line in status.denied]
-    problems += [f"<li>{MARK[Health.unknown]} read failed: {_text(line)}</li>" for line in status.errors]
+    problems = [f"<li>{MARK[Health.unread]} subscription not read: {_text(line)}</li>" for line in status.denied]
+    problems += [f"<li>{MARK[Health.unread]} read failed: {_text(line)}</li>" for line in status.errors]
     return "\n".join(
         [
             "<header>",
@@ -136,11 +136,9 @@ def _header(status: FleetStatus, read_at: str, counts: Counter[Health]) -> str:
 def _grid(stacks: list[StackStatus]) -> str:
     if not stacks:
         return "<p>No stacks in this report.</p>"
-    rows: dict[str | None, list[StackStatus]] = {}  # stages in the order the stacks list them
+    rows: dict[str | None, list[StackStatus]] = {}  # stages in the model's order: fleet.yaml's, no stage last
     for stack in stacks:
         rows.setdefault(stack.stage, []).append(stack)
-    if None in rows:
-        rows[None] = rows.pop(None)  # stacks in no stage: the last row
     return "\n".join(_row(stage, members) for stage, members in rows.items())
 
 
@@ -176,12 +174,11 @@ def _detail(stack: StackStatus) -> str:
     state = [stack.cluster_state]
     state += [f"Kubernetes {stack.kubernetes_version}"] if stack.kubernetes_version else []
     state += [f"last seen {_time(stack.last_seen)}"] if stack.last_seen else []
-    extension = f"{stack.extension_state} {stack.extension_version or ''}".strip() if stack.extension_state else ""
     facts = [
         ("stage", stack.stage or NO_STAGE),
         ("cluster", cluster),
         ("state", " · ".join(state)),
-        ("flux extension", extension or "not installed"),
+        ("flux extension", extension_shown(stack)),
         ("file", stack.file),
     ]
     return (
@@ -214,8 +211,7 @@ def _attention(stacks: list[StackStatus]) -> str:
     for stack in listed:
         odd = f' <b class="o">{ODD}</b>' if stack.odd_revision else ""
         cluster = f"{stack.kind} {stack.cluster} · {stack.resource_group} · {stack.subscription_id or '-'}"
-        state = f"{stack.cluster_state} · flux {stack.extension_state or 'not installed'}"
-        state += f" {stack.extension_version}" if stack.extension_version else ""
+        state = f"{stack.cluster_state} · flux {extension_shown(stack)}"
         # The configurations that explain the row: those not healthy, or all when the revision is the point.
         why = tuple(c for c in stack.configurations if stack.odd_revision or c.health is not Health.healthy)
         rows.append(

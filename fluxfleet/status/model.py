@@ -1,6 +1,7 @@
 """What `fluxfleet status` reports: per stack its stage, its cluster's state, the Flux extension, and per Flux
 configuration its compliance and the revision it runs against the one the stack pins. Every renderer (text, JSON,
-Markdown, HTML) reads these and nothing else."""
+Markdown, HTML) reads these and nothing else, and lists the stacks in the order FleetStatus holds them: by stage, in
+fleet.yaml's order."""
 
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ class Health(StrEnum):
     healthy = "healthy"  # provisioned, connected, every configuration Compliant at its pin
     progressing = "progressing"  # an operation or a reconciliation under way: look again later
     unhealthy = "unhealthy"  # Failed, Non-Compliant, offline, not found: someone should look
-    unknown = "unknown"  # could not be read (a denied subscription, Azure failing)
+    unread = "unread"  # not read (a denied subscription, Azure failing, no subscription): nothing is known of it
 
     @property
     def rank(self) -> int:
         """Worst first, for sorting and for a stack's health from its parts."""
-        return {"unhealthy": 0, "unknown": 1, "progressing": 2, "healthy": 3}[self.value]
+        return {"unhealthy": 0, "unread": 1, "progressing": 2, "healthy": 3}[self.value]
 
 
 def worst(healths: list[Health]) -> Health:
@@ -47,14 +48,20 @@ class StackStatus:
     resource_group: str
     subscription_id: str | None
     health: Health
-    summary: str  # one line: why the stack has the health it has
-    cluster_state: str  # AKS: provisioning state; Arc: connectivity status; "not found"; "unknown"
+    summary: str  # one line: why the stack has the health it has (unread: why it was not read)
+    cluster_state: str  # AKS: provisioning state; Arc: connectivity status; "not found"; "unread"
     kubernetes_version: str | None = None
-    extension_state: str | None = None  # the microsoft.flux extension's provisioning state; None: not installed
+    extension_state: str | None = None  # the microsoft.flux extension's provisioning state; None: not installed (or
+    # not read: see `read`)
     extension_version: str | None = None  # the version installed
     last_seen: datetime | None = None  # Arc: last connectivity time
     configurations: tuple[ConfigurationStatus, ...] = ()
     odd_revision: bool = False  # runs a revision other than most stacks of its stage for the same configuration
+
+    @property
+    def read(self) -> bool:
+        """False when its cluster was not read: then no part of it (extension, configurations) is known."""
+        return self.health is not Health.unread
 
 
 @dataclass
@@ -63,6 +70,13 @@ class FleetStatus:
     read_at: datetime
     denied: tuple[str, ...] = ()  # subscriptions that could not be read: one line each
     errors: list[str] = field(default_factory=list)  # reads that failed: one line each
+    stages: tuple[str, ...] = ()  # fleet.yaml's stages, in its order
+
+    def __post_init__(self) -> None:
+        """The stacks by stage: fleet.yaml's stages in its order, then stages it does not name by name, then the
+        stacks in no stage; within a stage, in the order given. Every format lists them so."""
+        rank = {stage: index for index, stage in enumerate(self.stages)}
+        self.stacks = sorted(self.stacks, key=lambda s: (s.stage is None, rank.get(s.stage, len(rank)), s.stage or ""))
 
     @property
     def healthy(self) -> bool:
@@ -71,6 +85,6 @@ class FleetStatus:
     @property
     def exit_code(self) -> int:
         """1 when part of the fleet could not be read, else 3 when a stack is not healthy, else 0."""
-        if self.errors or self.denied or any(stack.health is Health.unknown for stack in self.stacks):
+        if self.errors or self.denied or any(not stack.read for stack in self.stacks):
             return 1
         return 0 if self.healthy else 3

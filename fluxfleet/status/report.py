@@ -12,12 +12,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from fluxfleet import markdown as md
 from fluxfleet.status.model import FleetStatus, Health, StackStatus
 from modules.spec import printable
 
 Format = Literal["text", "json", "markdown", "html"]
-STYLE = {Health.healthy: "green", Health.progressing: "blue", Health.unhealthy: "red", Health.unknown: "yellow"}
-MARK = {Health.healthy: "✔", Health.progressing: "…", Health.unhealthy: "✗", Health.unknown: "?"}
+STYLE = {Health.healthy: "green", Health.progressing: "blue", Health.unhealthy: "red", Health.unread: "yellow"}
+MARK = {Health.healthy: "✔", Health.progressing: "…", Health.unhealthy: "✗", Health.unread: "?"}
 ODD = "≠"  # a revision other than its stage's
 
 
@@ -54,7 +55,7 @@ def to_json(status: FleetStatus) -> dict[str, Any]:
                 "clusterState": s.cluster_state,
                 "kubernetesVersion": s.kubernetes_version,
                 "lastSeen": _time(s.last_seen),
-                "extension": {"state": s.extension_state, "version": s.extension_version},
+                "extension": {"state": s.extension_state, "version": s.extension_version} if s.read else None,
                 "oddRevision": s.odd_revision,
                 "configurations": [
                     {
@@ -84,11 +85,18 @@ def _counts(status: FleetStatus) -> dict[str, int]:
     return {health.value: counted.get(health, 0) for health in Health}
 
 
-def _extension(stack: StackStatus) -> str:
-    return f"{stack.extension_state or 'absent'} {stack.extension_version or ''}".strip()
+def extension_shown(stack: StackStatus) -> str:
+    """The Flux extension as every format shows it: unread, not installed, or its state and version."""
+    if not stack.read:
+        return "unread"
+    if stack.extension_state is None:
+        return "not installed"
+    return f"{stack.extension_state} {stack.extension_version or ''}".strip()
 
 
 def _revisions(stack: StackStatus) -> str:
+    if not stack.read:
+        return "unread"
     return ", ".join(f"{c.name} {c.compliance} @ {c.revision or '-'}" for c in stack.configurations) or "-"
 
 
@@ -106,7 +114,7 @@ def to_text(status: FleetStatus, color: bool = False, width: int = 160) -> str:
             Text(printable(f"{stack.kind} {stack.resource_group}/{stack.cluster}")),
             Text(printable(stack.cluster_state)),
             Text(printable(stack.kubernetes_version or "-")),
-            Text(printable(_extension(stack))),
+            Text(printable(extension_shown(stack))),
             Text(printable(configurations), style="bold" if stack.odd_revision else ""),
         )
     console.print(table)
@@ -130,12 +138,12 @@ def to_markdown(status: FleetStatus) -> str:
         f"Read {_time(status.read_at)}: " + ", ".join(f"{count} {health}" for health, count in counts.items()) + ".",
         "",
     ]
-    lines += [f"- ❔ {_cell(line)}" for line in (*status.denied, *status.errors)]
+    lines += [f"- ❔ {md.text(line)}" for line in (*status.denied, *status.errors)]
     unhealthy = sorted((s for s in status.stacks if s.health is not Health.healthy), key=lambda s: s.health.rank)
     if unhealthy:
         lines += ["", "## Not healthy", "", "| | stack | stage | why |", "|---|---|---|---|"]
         lines += [
-            f"| {_icon(s.health)} | {_cell(s.stack)} | {_cell(s.stage or '-')} | {_cell(s.summary)} |"
+            f"| {_icon(s.health)} | {md.text(s.stack)} | {md.text(s.stage or '-')} | {md.text(s.summary)} |"
             for s in unhealthy
         ]
     lines += [
@@ -148,17 +156,13 @@ def to_markdown(status: FleetStatus) -> str:
     for s in status.stacks:
         odd = f" **{ODD} stage**" if s.odd_revision else ""
         lines.append(
-            f"| {_icon(s.health)} | {_cell(s.stack)} | {_cell(s.stage or '-')} | "
-            f"{_cell(f'{s.kind} {s.resource_group}/{s.cluster}')} | {_cell(s.cluster_state)} | "
-            f"{_cell(_extension(s))} | "
-            f"{_cell(_revisions(s))}{odd} |"
+            f"| {_icon(s.health)} | {md.text(s.stack)} | {md.text(s.stage or '-')} | "
+            f"{md.text(f'{s.kind} {s.resource_group}/{s.cluster}')} | {md.text(s.cluster_state)} | "
+            f"{md.text(extension_shown(s))} | "
+            f"{md.text(_revisions(s))}{odd} |"
         )
     return "\n".join(lines) + "\n"
 
 
 def _icon(health: Health) -> str:
-    return {Health.healthy: "✅", Health.progressing: "⏳", Health.unhealthy: "❌", Health.unknown: "❔"}[health]
-
-
-def _cell(text: str) -> str:
-    return printable(text).replace("|", "\\|")
+    return {Health.healthy: "✅", Health.progressing: "⏳", Health.unhealthy: "❌", Health.unread: "❔"}[health]

@@ -51,6 +51,15 @@ URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)(?!git@)([^\s/?#@\[\]]+)
 # A token after `Bearer`, not the prose "bearer authentication": it has a digit or punctuation, or is long.
 BEARER = re.compile(r"\b(Bearer\s+)(?=[A-Za-z]*[0-9\-._~+/=]|[A-Za-z]{20})[A-Za-z0-9\-._~+/]{8,}=*", re.IGNORECASE)
 # GitHub's tokens (personal, OAuth, user-to-server, server-to-server, refresh; fine-grained) and GitLab's.
+# HTTP Basic credentials (`Authorization: Basic dXNlcjpwYXNz`): base64 of `user:password`; prose ("Basic auth") is
+# no credential, as it decodes to no `user:password` pair.
+BASIC = re.compile(r"\b(Basic\s+)([A-Za-z0-9+/]{4,}={0,2})(?![A-Za-z0-9+/=])", re.IGNORECASE)
+# Incoming webhooks whose path is their only key: Teams/Office 365 connectors (`*.webhook.office.com/webhookb2/`, the
+# older `outlook.office.com/webhook/`), Slack and Discord. Logic Apps and Power Automate URLs carry a `sig=` instead.
+WEBHOOK_URL = re.compile(
+    r"(?i)\b(https?://(?:[a-z0-9-]+\.)*(?:webhook\.office\.com/webhookb2|outlook\.office(?:365)?\.com/webhook"
+    r"|hooks\.slack\.com/(?:services|workflows|triggers)|(?:discord|discordapp)\.com/api/webhooks)/)[^\s\"'<>\]\)]+"
+)
 ACCESS_TOKEN = re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_-]{20,})")
 JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 # "key": "value" (JSON, also JSON quoted inside a string), key=value (query strings, connection strings, env),
@@ -83,6 +92,13 @@ def is_credential_assignment(match: re.Match[str]) -> bool:
     if not is_credential_key(key):
         return False
     return not (sign == ":" and not quote and PASCAL_CASE.fullmatch(key))
+
+
+def is_basic_credential(token: str) -> bool:
+    """Whether a token after `Basic` is base64 of `user:password`."""
+    with contextlib.suppress(binascii.Error, ValueError):
+        return ":" in base64.b64decode(token, validate=True).decode("utf-8", "ignore")
+    return False
 
 
 def is_reference(value: str) -> bool:
@@ -119,6 +135,10 @@ def _kind(text: str) -> str | None:
         return "a password in a URL"  # a user alone (ssh://deploy@host) is no credential
     if BEARER.search(text):
         return "a bearer token"
+    if any(is_basic_credential(match.group(2)) for match in BASIC.finditer(text)):
+        return "a Basic credential"
+    if WEBHOOK_URL.search(text):
+        return "a webhook URL"
     for match in _ASSIGNMENT.finditer(text):  # as mask_secrets reads them: `url=https://h/?token=x` has two
         value = text[match.end() : match.end() + 4].lstrip("\\")
         value = value[1:] if value[:1] in ("'", '"') else value  # an opening quote

@@ -3,7 +3,9 @@
 A profile has the shape of a stack file (`config:` holding `fluxfleet:` keys, and nothing else). A stack file names
 the profiles it uses, in order (`fluxfleet:profiles: [base, edge-store]`); a profile may name profiles too, which
 come before it. The effective config is the profiles merged in that order, then the stack file: maps merge key by
-key, lists and scalars replace, and `null` removes an inherited key. `Origins` records which file wrote each value.
+key; lists, scalars and Pulumi `secure:` values replace whole (merged, a secure value would lose its marker and its
+ciphertext would read as plain config); and `null` removes an inherited key. `Origins` records which file wrote each
+value.
 
 A profile is read and checked once per process however many stacks use it (`ProfileLibrary`), and its problems are
 reported against the profile itself.
@@ -212,8 +214,8 @@ def _merge_into(target: dict[str, Any], origins: Origins, layer: Mapping[str, An
         if value is None:  # removes what an earlier layer set
             target.pop(key, None)
             origins.keys.pop(key, None)
-        elif isinstance(value, Mapping):
-            if not isinstance(target.get(key), dict):
+        elif isinstance(value, Mapping) and not is_pulumi_secure(value):  # a secure value is one, never merged
+            if not isinstance(target.get(key), dict) or is_pulumi_secure(target[key]):
                 target[key], origins.keys[key] = {}, Origins(file)
             node = origins.keys[key]
             if claim:

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from pydantic import PlainValidator, ValidationInfo
 
 from modules.clouds import CLOUDS, DEFAULT_CLOUD
+from modules.spec.credentials import MASK, credential_kind
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,25 @@ def key_vault_ref(vault: Any, secret: Any, version: Any = None, cloud: str = DEF
         suffix = vault.split("/")[2].partition(".")[2]
         cloud = next((c.name for c in CLOUDS.values() if c.key_vault_dns_suffix == suffix), cloud)
     return KeyVaultRef(vault, secret, version, cloud)
+
+
+_REFERENCE_PARTS = {
+    "keyVault": lambda part: bool(_VAULT_NAME.fullmatch(part) or _VAULT_URI.fullmatch(part)),
+    "secret": _KV_SECRET_NAME.fullmatch,
+    "version": _KV_VERSION.fullmatch,
+}
+
+
+def shown_reference(value: Any) -> dict[str, Any] | None:
+    """A Key Vault reference as a report may show it, or None when `value` is no reference. A part that cannot be
+    what it names (a token typed into `secret`), or that looks like a credential, is masked: a reference is no
+    secret, but what a user typed into one may be."""
+    if not isinstance(value, Mapping) or not set(value) <= set(_REFERENCE_PARTS) or "secret" not in value:
+        return None
+    return {
+        key: part if isinstance(part, str) and _REFERENCE_PARTS[key](part) and not credential_kind(part) else MASK
+        for key, part in value.items()
+    }
 
 
 def key_vault_ref_from_text(text: str, cloud: str = DEFAULT_CLOUD) -> KeyVaultRef:

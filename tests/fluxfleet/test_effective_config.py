@@ -57,14 +57,21 @@ def test_a_stack_overriding_its_profile_shows_its_own_file(stacks):
 
 
 @pytest.mark.parametrize(
-    "secret",
+    ("secret", "shown"),
     [
-        f"{{secure: 'v1:{CANARY}'}}",  # a Pulumi secret as stored: ciphertext
-        f'"{CANARY}"',  # a plaintext secret: an error, and still never shown
-        f"{{keyVault: kv-x, secret: s, extra: '{CANARY}'}}",  # not a reference
+        (f"{{secure: 'v1:{CANARY}'}}", "[secret]"),  # a Pulumi secret as stored: ciphertext
+        (f'"{CANARY}"', "[secret]"),  # a plaintext secret: an error, and still never shown
+        (f"{{keyVault: kv-x, secret: s, extra: '{CANARY}'}}", "[secret]"),  # not a reference
+        # a token typed into a reference's fields: the reference is shown, the token is not
+        (f"{{keyVault: '{CANARY}', secret: github-pat}}", {"keyVault": "[secret]", "secret": "github-pat"}),
+        (f"{{keyVault: kv-x, secret: '{CANARY}'}}", {"keyVault": "kv-x", "secret": "[secret]"}),
+        (
+            f"{{keyVault: kv-x, secret: s, version: '{CANARY}'}}",
+            {"keyVault": "kv-x", "secret": "s", "version": "[secret]"},
+        ),
     ],
 )
-def test_secrets_are_masked_in_every_format(stacks, secret):
+def test_secrets_are_masked_in_every_format(stacks, secret, shown):
     path = stacks / "Pulumi.dev.yaml"
     path.write_text(path.read_text().replace("{keyVault: kv-fleet-dev, secret: github-pat}", secret))
     extension = "    extension: {protectedSettings: {token: " + secret + "}}\n"
@@ -73,8 +80,38 @@ def test_secrets_are_masked_in_every_format(stacks, secret):
         result = config("dev", "--stacks-dir", str(stacks), "--format", fmt)
         assert CANARY not in result.stdout and CANARY not in result.stderr
     found = values(config("dev", "--stacks-dir", str(stacks), "--format", "json"))
-    assert found["fluxfleet:flux.configurations.platform.git.httpsKey"][0] == "[secret]"
-    assert found["fluxfleet:flux.extension.protectedSettings.token"][0] == "[secret]"
+    assert found["fluxfleet:flux.configurations.platform.git.httpsKey"][0] == shown
+    assert found["fluxfleet:flux.extension.protectedSettings.token"][0] == shown
+
+
+CIPHERTEXT = "v1:Q2FuYXJ5Tm9uY2U=:Q0FOQVJZY2lwaGVydGV4dA=="  # as `pulumi config set --secret` stores it
+
+
+def test_a_secure_value_over_a_profiles_map_stays_secret(stacks):
+    """A stack's `{secure: ...}` where its profile has a map replaces that map whole, as a scalar does: merged key by
+    key, the ciphertext would lose its marker and be shown as a plain `secure` key."""
+    profile = stacks / "profiles" / "aks-platform.yaml"
+    profile.write_text(profile.read_text().replace("    kind: aks\n", "    kind: aks\n    tags: {costCenter: cc-1}\n"))
+    path = stacks / "Pulumi.dev.yaml"
+    path.write_text(
+        path.read_text().replace("tags: {environment: dev, owner: platform}", f"tags: {{secure: '{CIPHERTEXT}'}}")
+    )
+    for fmt in ("text", "json"):
+        result = config("dev", "--stacks-dir", str(stacks), "--format", fmt)
+        assert CIPHERTEXT not in result.stdout and "Q0FOQVJZ" not in result.stdout and CIPHERTEXT not in result.stderr
+    found = values(config("dev", "--stacks-dir", str(stacks), "--format", "json"))
+    assert found["fluxfleet:cluster.tags"] == ("[secret]", str(path))
+    assert "fluxfleet:cluster.tags.costCenter" not in found
+
+
+def test_a_reference_is_shown_part_by_part(stacks):
+    """A Key Vault reference is no secret: its valid parts are shown; a part that cannot be one is masked."""
+    path = stacks / "Pulumi.dev.yaml"
+    written = "{keyVault: kv-fleet-dev, secret: github-pat}"
+    path.write_text(path.read_text().replace(written, "{keyVault: kv-fleet-dev, secret: 'hunter2 for now'}"))
+    found = values(config("dev", "--stacks-dir", str(stacks), "--format", "json"))
+    shown = found["fluxfleet:flux.configurations.platform.git.httpsKey"][0]
+    assert shown == {"keyVault": "kv-fleet-dev", "secret": "[secret]"}
 
 
 def test_an_invalid_config_is_shown_with_its_errors_and_exit_2(stacks):

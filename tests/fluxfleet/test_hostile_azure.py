@@ -10,11 +10,13 @@ from typer.testing import CliRunner
 
 import fluxfleet.azure.arm as arm
 from fluxfleet.cli import app
+from fluxfleet.markdown import ZWJ
 from tests.azure_transport import FakeCredential, ScriptedTransport
 from tests.conftest import CANARY, ROOT
 from tests.fluxfleet.drift.test_drift import Cluster
 from tests.fluxfleet.drift.test_drift_cli import SUB, scenario, validate_junit
 from tests.fluxfleet.test_preflight_cli import Azure
+from tests.gfm import rendered
 
 REAL_READER = arm.ArmReader
 # A Flux error as a hostile or careless source could word it: a clone URL with its password, a key=value credential,
@@ -56,8 +58,9 @@ def test_drift_reports_mask_and_escape_what_the_cluster_said(fake, hostile_clust
     assert result.exit_code == 3, result.output
     for text in (*SECRETS, *CONTROLS):
         assert text not in result.stdout
-    assert "https://[secret]@github.com/org/fleet" in result.stdout and "password=[secret]" in result.stdout
-    assert "\\x1b[2J" in result.stdout and "\\nFORGED" in result.stdout  # shown escaped, not acted on
+    shown = rendered(result.stdout).replace(ZWJ, "") if fmt == "markdown" else result.stdout  # as GitHub shows it
+    assert "https://[secret]@github.com/org/fleet" in shown and "password=[secret]" in shown
+    assert "\\x1b[2J" in shown and "\\nFORGED" in shown  # shown escaped, not acted on
     assert not any(line.lstrip("-# |").startswith("FORGED") for line in result.stdout.splitlines())
     if fmt == "junit":
         validate_junit(result.stdout)

@@ -51,6 +51,33 @@ RESOURCE_ID = (
             "AZURE_CLIENT_SECRET=[secret] GITHUB_TOKEN=[secret] pwd=[secret] passwd=[secret] apikey=[secret] api_key=[secret] privateKey=[secret]",
         ),
         ("Authorization: Bearer abc.def-ghi123", "Authorization: Bearer [secret]"),
+        # base64 of alice:hunter2, in a header a proxy's error quotes
+        (
+            "401 from proxy; Authorization: Basic YWxpY2U6aHVudGVyMg== sent",
+            "401 from proxy; Authorization: Basic [secret] sent",
+        ),
+        ('{"headers": {"authorization": "basic dXNlcjpwYXNz"}}', '{"headers": {"authorization": "basic [secret]"}}'),
+        (
+            "POST https://contoso.webhook.office.com/webhookb2/9a1b2c3d-1234-5678-9abc-def012345678@72f988bf-86f1-41af"
+            "-91ab-2d7cd011db47/IncomingWebhook/5c1f4e2a9b8d4c7e8f0a1b2c3d4e5f60/0b7d8a6e-1c2f-4e3a-9b5d-6c7e8f9a0b1c/"
+            "V2AbCdEf0123 failed: 400 Bad Request",
+            "POST https://contoso.webhook.office.com/webhookb2/[secret] failed: 400 Bad Request",
+        ),
+        (
+            "url='https://outlook.office.com/webhook/9a1b2c3d-1234-5678-9abc-def012345678@72f988bf-86f1-41af-91ab-"
+            "2d7cd011db47/IncomingWebhook/5c1f4e2a9b8d/0b7d8a6e'",
+            "url='https://outlook.office.com/webhook/[secret]'",
+        ),
+        (
+            "POST https://prod-12.westeurope.logic.azure.com:443/workflows/5c1f4e2a9b8d/triggers/manual/paths/invoke"
+            "?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=AbC123dEf456 timed out",
+            "POST https://prod-12.westeurope.logic.azure.com:443/workflows/5c1f4e2a9b8d/triggers/manual/paths/invoke"
+            "?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=[secret] timed out",
+        ),
+        (
+            "https://hooks.slack.com/services/T0000/B0000/XXXXXXXXXXXXXXXXXXXXXXXX",
+            "https://hooks.slack.com/services/[secret]",
+        ),
         (f"push with {GITHUB_PAT} denied", "push with [secret] denied"),
         ("github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyzABCDEFGHIJ", "[secret]"),
         (f"token {JWT} expired", "token [secret] expired"),
@@ -80,6 +107,8 @@ def test_credentials_are_masked(text, masked):
         "401 InvalidAuthenticationToken: Azure did not accept the token of alice@contoso.com",
         "AzureCliCredential: Please run 'az login' to set up an account",
         "the bearer authentication failed; password=",
+        "Basic authentication is not supported; use Basic auth over TLS",
+        "https://learn.microsoft.com/en-us/microsoftteams/platform/webhooks-and-connectors/what-are-webhooks",
         "cannot read keyvault:kv-fleet-dev/github-pat: 403 Forbidden",
         "[secret]",
     ],

@@ -17,8 +17,8 @@ READ_AT = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 SUB = "6f1c2e0a-3b4d-4c5e-8f90-1a2b3c4d5e6f"
 SHA = "0ba6f0d5a8c3b1e2f4d6a8c0b2e4f6a8c0d2e4f6"
 OTHER_SHA = "1cb7e1e6b9d4c2f3e5d7b9d1c3f5e7b9d1e3f5e7"
-# Every 7th stack unhealthy, every 11th progressing, every 13th unknown, every 17th on an odd revision.
-HEALTH_EVERY = ((7, Health.unhealthy), (11, Health.progressing), (13, Health.unknown))
+# Every 7th stack unhealthy, every 11th progressing, every 13th unread, every 17th on an odd revision.
+HEALTH_EVERY = ((7, Health.unhealthy), (11, Health.progressing), (13, Health.unread))
 ODD_EVERY = 17
 
 
@@ -74,21 +74,30 @@ def fleet(size: int) -> FleetStatus:
             [platform, apps] = made.configurations
             made = replace(made, configurations=(replace(platform, revision=f"v0.9.0/{OTHER_SHA}"), apps))
         stacks.append(made)
-    return FleetStatus(stacks, READ_AT)
+    return FleetStatus(stacks, READ_AT, stages=("dev", "canary", "production"))  # as fleet.yaml lists them
 
 
-def small_fleet() -> FleetStatus:
+def small_fleet(*extra: StackStatus, stages: tuple[str, ...] = ()) -> FleetStatus:
     return FleetStatus(
         [
+            *extra,
             stack("dev-weu", "dev"),
             stack("prod-weu", "production", Health.unhealthy),
             stack("prod-neu", "production", Health.progressing, summary="platform: Pending"),
             stack("staging-weu", "staging", odd_revision=True),
-            stack("edge-lab", None, Health.unknown, summary="subscription cannot be read: AuthorizationFailed"),
+            unread("edge-lab", None, "subscription cannot be read: AuthorizationFailed"),
         ],
         READ_AT,
         denied=("subscription 00000000-0000-0000-0000-000000000000: AuthorizationFailed",),
         errors=["cluster aks-edge-lab: Resource Graph answered 503"],
+        stages=stages,
+    )
+
+
+def unread(name: str, stage: str | None, why: str) -> StackStatus:
+    """A stack whose cluster was not read, as status.build makes it: nothing known but why."""
+    return StackStatus(
+        name, f"stacks/{name}.yaml", stage, "aks", f"aks-{name}", f"rg-{name}", SUB, Health.unread, why, "unread"
     )
 
 
@@ -144,26 +153,45 @@ def test_the_page_is_well_formed_html5_with_the_fleet_at_a_glance():
     assert page.find("html", lang="en") and page.find("meta", charset="utf-8")
     text = " ".join(page.text)
     assert "Fleet read at 2026-11-29T03:00:00Z: 5 stacks." in "".join(page.text)
-    assert "1 unhealthy" in text and "1 unknown" in text and "1 progressing" in text and "2 healthy" in text
+    assert "1 unhealthy" in text and "1 unread" in text and "1 progressing" in text and "2 healthy" in text
     assert "subscription not read: subscription 00000000-0000-0000-0000-000000000000: AuthorizationFailed" in text
     assert "read failed: cluster aks-edge-lab: Resource Graph answered 503" in text
 
 
-def test_one_row_per_stage_in_the_stacks_order_and_stacks_in_no_stage_last():
-    status = small_fleet()
-    status.stacks.insert(0, stack("edge-two", None))
+def test_one_row_per_stage_in_fleet_yaml_order_then_other_stages_by_name_and_stacks_in_no_stage_last():
+    status = small_fleet(stack("edge-two", None), stages=("dev", "staging", "production"))
     html = to_html(status)
     labels = re.findall(r'<div class="label">(.*?)<small>', html)
-    assert labels == ["<b>dev</b>", "<b>production</b>", "<b>staging</b>", "<i>no stage</i>"]
+    assert labels == ["<b>dev</b>", "<b>staging</b>", "<b>production</b>", "<i>no stage</i>"]  # not by name
     assert "<b>production</b><small>2 stacks · ✗ 1 · … 1</small>" in html  # what needs a look, per stage
     assert "<b>staging</b><small>1 stack · ≠ 1</small>" in html
     rows = re.findall(r'<section class="stage">.*?</section>', html)
     assert [re.findall(r'<span class="n">(.*?)</span>', row) for row in rows] == [
         ["dev-weu"],
-        ["prod-weu", "prod-neu"],
         ["staging-weu"],
+        ["prod-weu", "prod-neu"],
         ["edge-two", "edge-lab"],
     ]
+    named = small_fleet(stack("beta-1", "beta"), stack("alpha-1", "alpha"), stages=("staging",))
+    labels = re.findall(r'<div class="label">(.*?)<small>', to_html(named))
+    assert labels == [
+        "<b>staging</b>",
+        "<b>alpha</b>",
+        "<b>beta</b>",
+        "<b>dev</b>",
+        "<b>production</b>",
+        "<i>no stage</i>",
+    ]
+
+
+def test_a_cluster_not_read_is_unread_never_without_its_extension():
+    html = to_html(small_fleet())
+    detail = re.search(r'<span class="n">edge-lab</span>.*?<div class="tip">(.*?)</div></div>', html).group(1)
+    assert "<dt>flux extension</dt><dd>unread</dd>" in detail and "<dt>state</dt><dd>unread</dd>" in detail
+    row = re.search(r'<tr data-health="unread">.*?</tr>', html).group()
+    assert "unread · flux unread" in row and "subscription cannot be read: AuthorizationFailed" in row
+    assert "not installed" not in html
+    assert '<span class="pill unread">? 1 unread</span>' in html or "1 unread" in html
 
 
 def test_each_cell_carries_its_health_as_class_data_and_text_and_the_odd_revision_stands_out():
@@ -174,7 +202,7 @@ def test_each_cell_carries_its_health_as_class_data_and_text_and_the_odd_revisio
         "prod-weu": "unhealthy",
         "prod-neu": "progressing",
         "staging-weu": "healthy",
-        "edge-lab": "unknown",
+        "edge-lab": "unread",
     }
     for cell in cells.values():
         assert cell["data-health"] in (cell["class"] or "").split() and cell["tabindex"] == "0"
@@ -216,7 +244,7 @@ def test_the_table_lists_the_stacks_to_look_at_worst_first():
     rows = re.findall(r'<tr data-health="(\w+)"><td>.*?</td><td>([^< ]+)', table)
     assert rows == [
         ("unhealthy", "prod-weu"),
-        ("unknown", "edge-lab"),
+        ("unread", "edge-lab"),
         ("progressing", "prod-neu"),
         ("healthy", "staging-weu"),  # healthy, but on an odd revision
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -185,16 +186,16 @@ def test_a_cluster_not_found_a_denied_subscription_and_a_failed_read(stacks):
         "cluster rg-fleet-dev/aks-dev-weu not found",
     )
     assert (judged["staging"].health, judged["staging"].summary) == (
-        Health.unknown,
+        Health.unread,
         "cannot read ...: 500 InternalServerError",
     )
     assert status.denied == ("subscription 00000000-0000-0000-0000-0000000000aa: AuthorizationFailed: no access",)
     assert status.exit_code == 1  # the picture is incomplete: that wins over "not healthy"
 
 
-def test_without_a_subscription_a_stack_is_unknown(stacks):
+def test_without_a_subscription_a_stack_is_unread(stacks):
     status = fleet_status(stacks, FakeFleet(healthy_fleet()), STAGES.get, None)
-    assert {s.health for s in status.stacks} == {Health.unknown}
+    assert {s.health for s in status.stacks} == {Health.unread}
     assert status.stacks[0].summary == "no subscription: set cluster.subscriptionId, or give --subscription"
 
 
@@ -225,12 +226,42 @@ def test_every_format_renders_and_json_fits_its_schema(stacks):
     status = fleet_status(stacks, FakeFleet(fleet), STAGES.get, SUB)
     document = json.loads(render(status, "json"))
     jsonschema.validate(document, SCHEMA)
-    assert document["counts"] == {"healthy": 3, "progressing": 0, "unhealthy": 1, "unknown": 0}
+    assert document["counts"] == {"healthy": 3, "progressing": 0, "unhealthy": 1, "unread": 0}
     assert render(status, "json") == render(fleet_status(stacks, FakeFleet(fleet), STAGES.get, SUB), "json")
     markdown = render(status, "markdown")
     assert "## Not healthy" in markdown and "| ❌ | dev | dev | platform: Non-Compliant" in markdown
     text = render(status, "text")
     assert "✗ dev: unhealthy: platform: Non-Compliant: Kustomization platform-apps: kustomize build failed" in text
+
+
+FLEET_ORDER = ["dev", "staging", "edge", "production"]  # stacks/fleet.yaml's stages; by name, production is third
+
+
+def test_a_cluster_not_read_is_unread_in_every_format_never_absent(stacks):
+    why = "cannot read rg-fleet-staging/aks-staging-weu: 500 InternalServerError"
+    status = fleet_status(stacks, FakeFleet(healthy_fleet(), failed={"aks-staging-weu": why}), STAGES.get, SUB)
+    staging = by_stack(status)["staging"]
+    assert (staging.health, staging.cluster_state, staging.summary) == (Health.unread, "unread", why)
+    assert status.exit_code == 1
+    text = render(status, "text")
+    [row] = [line for line in text.splitlines() if "aks-staging-weu" in line and why not in line]
+    assert row.split()[-4:] == ["unread", "-", "unread", "unread"]  # state, kubernetes, flux extension, configurations
+    assert f"? staging: unread: {why}" in text and "1 unread" in text and "absent" not in text
+    document = json.loads(render(status, "json"))
+    jsonschema.validate(document, SCHEMA)
+    [entry] = [s for s in document["stacks"] if s["stack"] == "staging"]
+    assert (entry["health"], entry["clusterState"], entry["extension"], entry["summary"]) == (
+        "unread",
+        "unread",
+        None,
+        why,
+    )
+    assert document["counts"] == {"healthy": 3, "progressing": 0, "unhealthy": 0, "unread": 1}
+    markdown = render(status, "markdown")
+    assert "| ❔ | staging | staging | aks rg-fleet-staging/aks-staging-weu | unread | unread | unread |" in markdown
+    assert "absent" not in markdown and "unread." in markdown.splitlines()[2]
+    html = render(status, "html")
+    assert "<dd>unread</dd>" in html and "unread · flux unread" in html and "not installed" not in html
 
 
 # ---------------------------------------------------------------------------------------------- the command
@@ -267,6 +298,18 @@ def test_stages_come_from_fleet_yaml_and_named_stacks_are_read_alone(azure):
         ("prod-weu", "production"),
     ]
     assert [t.name for t in azure.asked[-1]] == ["flux-demo-arc", "aks-prod-weu"] or len(azure.asked[-1]) == 2
+
+
+def test_every_format_lists_the_stages_in_fleet_yaml_order(azure):
+    """Stack files sort dev, edge-store-001, prod-weu, staging; fleet.yaml says dev, staging, edge, production."""
+    order = ["dev", "staging", "edge-store-001", "prod-weu"]
+    assert [s["stack"] for s in json.loads(status_cli("--format", "json").stdout)["stacks"]] == order
+    text = status_cli().stdout
+    assert sorted(order, key=lambda stack: text.index(f" {stack} ")) == order
+    markdown = status_cli("--format", "markdown").stdout
+    assert sorted(order, key=lambda stack: markdown.index(f"| {stack} |")) == order
+    html = status_cli("--format", "html").stdout
+    assert re.findall(r'<div class="label"><b>(.*?)</b>', html) == FLEET_ORDER
 
 
 @pytest.mark.parametrize(

@@ -65,6 +65,11 @@ SUBSTITUTE_REMEDY = "keep it in a Kubernetes Secret and name that Secret in post
         ("https://oauth2:s3cr3t@gitlab.example.com/o/r", "a password in a URL"),
         ("redis://default:hunter2@cache:6379", "a password in a URL"),
         ("Authorization: Bearer abc.def-ghi123", "a bearer token"),
+        ("Authorization: Basic YWxpY2U6aHVudGVyMg==", "a Basic credential"),
+        (
+            "https://contoso.webhook.office.com/webhookb2/9a1b2c3d@72f988bf/IncomingWebhook/5c1f4e2a/0b7d8a6e",
+            "a webhook URL",
+        ),
         ("Server=db;User Id=app;Password=hunter22;", "the value of Password"),
         ("DefaultEndpointsProtocol=https;AccountName=a;AccountKey=bm90LWEtcmVhbC1rZXk=", "the value of AccountKey"),
         ("https://acct.blob.core.windows.net/c?sv=2022-11-02&sig=abcdefghijkl", "the value of sig"),
@@ -104,6 +109,8 @@ def test_credentials_are_recognised(value, kind):
         KNOWN_HOSTS,
         CA_CERT,
         "secretName: flux-git-auth",
+        "Basic auth",
+        "https://learn.microsoft.com/en-us/microsoftteams/platform/webhooks-and-connectors/what-are-webhooks",
         "",
     ],
 )
