@@ -9,7 +9,7 @@ import pytest
 
 from fluxfleet.drift import Finding, FleetDrift, StackDrift
 from fluxfleet.drift.report import to_markdown as drift_markdown
-from fluxfleet.inventory import Inventory, StackCluster, Unchecked
+from fluxfleet.inventory import Inventory, StackCluster, Undecided
 from fluxfleet.inventory_report import render as render_inventory
 from fluxfleet.markdown import ZWJ, code, mermaid_label, text
 from fluxfleet.plan import FleetPlan, StackPlan
@@ -108,7 +108,7 @@ def drift_report(hostile: str, tmp_path: Path) -> str:
 
 def inventory_report(hostile: str, tmp_path: Path) -> str:
     cluster = StackCluster("dev", "stacks/Pulumi.dev.yaml", tmp_path, "aks", "aks-dev-weu", "rg", "sub", None, None)
-    unchecked = (Unchecked(cluster, hostile),)
+    unchecked = (Undecided(cluster, hostile),)
     return render_inventory(Inventory(hostile, ("sub",), (), (), (), (), (), unchecked, errors=(hostile,)), "markdown")
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from fluxfleet import markdown as md
 from fluxfleet.cli import app
 from tests.conftest import ROOT
 
@@ -42,7 +43,7 @@ def test_a_stack_in_no_stage_is_a_warning_in_every_format_as_rollout_says_it(sta
     text = run("--stacks-dir", str(stacks)).stdout.splitlines()
     assert f"  ! warning: {warning}" in text
     markdown = run("--stacks-dir", str(stacks), "--format", "markdown").stdout
-    assert f"## Warnings\n\n- ⚠️ {warning}\n" in markdown
+    assert f"## Warnings\n\n- ⚠️ {md.text(warning)}\n" in markdown  # escaped as every Markdown report is
     rollout = CliRunner().invoke(app, ["rollout", "--stacks-dir", str(stacks), "--dry-run"])
     assert f"fluxfleet rollout: warning: {warning}" in rollout.stderr.splitlines()
 
