@@ -265,11 +265,11 @@ class Rollout:
         cluster bounds; a rollback that fails is reported, never retried), then the stage's pins in fleet.yaml."""
         for name in stage.stacks:
             entry = self.record.stacks[name]
-            if entry.rollback is None and entry.attempts:
-                rollback, why_not = self._rollback_of(name, f"stage {stage.name} is rolled back")
+            if entry.rollback is None and entry.state is not StackState.pending:
+                rollback, why_not = self._stage_rollback_of(name, f"stage {stage.name} is rolled back")
                 if rollback is not None:
                     self.journal.update(self.clock.now(), name, rollback=rollback)
-                elif why_not not in entry.message:
+                elif why_not and why_not not in entry.message:
                     self.journal.update(self.clock.now(), name, message=_joined(entry.message, why_not))
         queue = [name for name in stage.stacks if _owed(self.record.stacks[name].rollback)]
         self.observer.stage_started(stage)
@@ -294,6 +294,24 @@ class Rollout:
         state = self._advance(name, back=True)
         self.observer.stack_finished(name, self.record.stacks[name])
         return state
+
+    def _stage_rollback_of(self, name: str, reason: str) -> tuple[Rollback | None, str]:
+        """The rollback of a stack of a stage rolled back, only if its update reached the Pulumi backend: a stack
+        refused before Pulumi ran (cluster busy, a skipped extension hop, a refused replacement) still runs what it
+        ran, and a rollback would apply the very spec that was refused. None, with why (empty for a stack the run
+        never started)."""
+        entry = self.record.stacks[name]
+        if not entry.attempts:
+            return None, "not rolled back: Pulumi never ran its update" if entry.state is StackState.failed else ""
+        if entry.state is StackState.failed:  # the update failed, or its gate did: the backend's history says which
+            try:
+                history = self.runner.history(name, HISTORY_DEPTH)
+            except RunnerError as error:
+                return None, f"not rolled back: cannot tell whether its update reached Pulumi: {error}"
+            ours = f"fluxfleet rollout {self.record.run_id}: {name} #"
+            if not any(update.message.startswith(ours) for update in history):
+                return None, "not rolled back: its update never reached the Pulumi backend"
+        return self._rollback_of(name, reason)
 
     def _rollback_of(self, name: str, reason: str) -> tuple[Rollback | None, str]:
         """The rollback of a stack the run updated: the configurations whose ref the update changed, at the refs they
@@ -486,28 +504,21 @@ class Rollout:
                 message = f"not started: cannot read the refs it runs now, so it could not be rolled back: {error}"
                 return self._fail(name, message, settled=True)
             self._set(name, back, previous_refs=_exported_refs(outputs))
-        now = self.clock.now()
+        if refusal := self._refusal(name):
+            return self._fail(name, refusal, back=back, settled=True)  # Pulumi never ran: no attempt to count
         attempt = self._attempt(name, back).attempts + 1
         update_id = f"fluxfleet rollout {self.record.run_id}: {name} {'rollback ' if back else ''}#{attempt}"
         self._set(
             name,
             back,
             state=StackState.running,
-            started_at=now.isoformat(),
+            started_at=self.clock.now().isoformat(),
             ended_at=None,
             message="",
             attempts=attempt,
             update_id=update_id,  # in doubt from here until the update's outcome is journaled
             **({} if back else {"refs": self.specs[name].source_refs()}),
         )
-        if self.gate is not None and (subscription := self.subscription_of(self.specs[name])):
-            idle = self.gate.wait_until_idle(self.specs[name], subscription, self.stop)
-            if not idle.ok:
-                return self._fail(name, f"not started: {idle.message}", back=back, settled=True)
-            if not back and (hop := read_upgrade_path_problem(self.gate.reader, subscription, self.specs[name])):
-                return self._fail(name, f"not started: {hop}", back=back, settled=True)  # it would strand the cluster
-        if self.refused_types and (refusal := self._destructive_change(name)):
-            return self._fail(name, refusal, back=back, settled=True)
         result = self.runner.up(
             name,
             message=update_id,
@@ -522,6 +533,20 @@ class Rollout:
         message = "rollback applied" if back else "update succeeded"
         self._set(name, back, state=StackState.gating, update_id=None, message=message, changes=dict(result.summary))
         return StackState.gating
+
+    def _refusal(self, name: str) -> str | None:
+        """Why the stack's update must not start, in either direction (a rollback applies the stack's whole spec, its
+        refs excepted): its cluster stays busy, its pinned extension version skips a required hop from the installed
+        one, or its preview replaces or deletes what must stay. None: start it."""
+        if self.gate is not None and (subscription := self.subscription_of(self.specs[name])):
+            idle = self.gate.wait_until_idle(self.specs[name], subscription, self.stop)
+            if not idle.ok:
+                return f"not started: {idle.message}"
+            if hop := read_upgrade_path_problem(self.gate.reader, subscription, self.specs[name]):
+                return f"not started: {hop}"  # it would strand the cluster
+        if self.refused_types:
+            return self._destructive_change(name)
+        return None
 
     def _destructive_change(self, name: str) -> str | None:
         """Why the stack's update must not run: its preview replaces or deletes the cluster (a protected cluster
