@@ -669,9 +669,8 @@ def rollout(
             (s.cluster.subscription_id or default_subscription(cloud=s.cluster.cloud), s.cluster.cloud)
             for s in specs.values()
         )
-        reader = in_clouds(ArmReader(), clouds)  # the gate reads each stack in its cloud
-        if fleet.gate.flux_compliance:
-            reader.signed_in_identity()
+        reader = in_clouds(ArmReader(), clouds)  # the checks and the gate read each stack in its cloud
+        reader.signed_in_identity()
     except (RunnerError, AzureError) as error:
         _stderr(f"fluxfleet rollout: {error}")
         raise typer.Exit(1) from None
@@ -744,10 +743,10 @@ def _production_rollout(runner, reader, gate_spec, text: bool):
                 "\nfluxfleet rollout: stopping: running updates will finish (Ctrl-C again cancels them)", err=True
             )
 
-    gate = None
-    if gate_spec.flux_compliance:  # a stage's gates poll together: one Resource Graph read a poll for all
-        fleet = FleetFluxReads(fleet_reads(reader, clock))  # Resource Graph of each cloud, beside its reader
-        gate = FluxHealthGate(reader, clock, gate_spec.timeout, gate_spec.poll_interval, fleet)
+    # The checks before each update (cluster busy, extension upgrade path) read Azure whatever fluxCompliance says;
+    # a stage's health gates poll together: one Resource Graph read a poll for all.
+    fleet = FleetFluxReads(fleet_reads(reader, clock))  # Resource Graph of each cloud, beside its reader
+    gate = FluxHealthGate(reader, clock, gate_spec.timeout, gate_spec.poll_interval, fleet)
     console = Console(stderr=True)
     live = text and console.is_terminal
     observer = LiveProgress(console) if live else LogProgress()
@@ -758,6 +757,7 @@ def _production_rollout(runner, reader, gate_spec, text: bool):
                 "runner": runner,
                 "clock": clock,
                 "gate": gate,
+                "health_gate": gate_spec.flux_compliance,
                 "subscription_of": lambda spec: (
                     spec.cluster.subscription_id or default_subscription(cloud=spec.cluster.cloud)
                 ),

@@ -140,6 +140,7 @@ class Rollout:
         clock: Clock,
         *,
         gate: FluxHealthGate | None = None,
+        health_gate: bool = True,
         subscription_of: Callable[[StackSpec], str | None] = lambda spec: spec.cluster.subscription_id,
         observer: Observer | None = None,
         stop: threading.Event | None = None,
@@ -152,7 +153,8 @@ class Rollout:
         self.specs = specs
         self.runner = runner
         self.clock = clock
-        self.gate = gate
+        self.gate = gate  # its Azure reads: the checks before every update, and the health gate after it
+        self.health_gate = health_gate  # False (fleet.yaml's fluxCompliance: false): no waiting for Flux after it
         self.subscription_of = subscription_of
         self.observer = observer or Observer()
         self.stop = stop or threading.Event()  # first Ctrl-C: start nothing new
@@ -538,12 +540,15 @@ class Rollout:
         """Why the stack's update must not start, in either direction (a rollback applies the stack's whole spec, its
         refs excepted): its cluster stays busy, its pinned extension version skips a required hop from the installed
         one, or its preview replaces or deletes what must stay. None: start it."""
-        if self.gate is not None and (subscription := self.subscription_of(self.specs[name])):
-            idle = self.gate.wait_until_idle(self.specs[name], subscription, self.stop)
+        spec = self.specs[name]
+        if self.gate is not None and (subscription := self.subscription_of(spec)):
+            idle = self.gate.wait_until_idle(spec, subscription, self.stop)
             if not idle.ok:
                 return f"not started: {idle.message}"
-            if hop := read_upgrade_path_problem(self.gate.reader, subscription, self.specs[name]):
+            if hop := read_upgrade_path_problem(self.gate.reader, subscription, spec):
                 return f"not started: {hop}"  # it would strand the cluster
+        elif self.gate is not None and spec.flux.extension.version:
+            return "not started: no subscription to check the extension's upgrade path in (set AZURE_SUBSCRIPTION_ID)"
         if self.refused_types:
             return self._destructive_change(name)
         return None
@@ -574,7 +579,7 @@ class Rollout:
             rollback = self.record.stacks[name].rollback
             assert rollback is not None, name
             spec = spec.with_source_refs(rollback.refs)  # healthy means synced to the refs it returned to
-        if self.gate is None or not spec.flux.configurations:
+        if self.gate is None or not self.health_gate or not spec.flux.configurations:
             return self._succeed(name, back, "rolled back" if back else "updated")
         subscription = self.subscription_of(spec)
         if subscription is None:

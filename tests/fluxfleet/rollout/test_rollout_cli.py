@@ -14,12 +14,14 @@ import pytest
 from typer.testing import CliRunner
 
 import fluxfleet.azure.arm as arm
+from fluxfleet.azure.arm import ArmReader
 from fluxfleet.cli import app
 from fluxfleet.rollout.journal import Journal, RunStatus
 from fluxfleet.rollout.orchestrator import Rollout, Selection, new_run
 from fluxfleet.rollout.report import render_summary
 from fluxfleet.simulation import FakeClock, FakeRunner
 from tests.conftest import ROOT, STANDALONE_STACKS
+from tests.fluxfleet.drift.test_drift import Cluster
 from tests.fluxfleet.test_automation import diagnostic, update_events
 from tests.fluxfleet.rollout.test_orchestrator import fleet, spec, stage
 
@@ -28,6 +30,8 @@ from tests.fluxfleet.rollout.test_orchestrator import fleet, spec, stage
 def project(tmp_path, monkeypatch) -> Path:
     shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
     monkeypatch.chdir(tmp_path)
+    # Azure as ARM answers (the checks before each update read it, health gate or not); a test may script its own.
+    monkeypatch.setattr(arm, "ArmReader", Cluster().reader)
     return tmp_path
 
 
@@ -248,10 +252,10 @@ def test_no_pulumi_cli_is_one_line_and_starts_no_run(project, monkeypatch, tmp_p
 
 
 def test_no_azure_token_for_the_gate_is_one_line_and_starts_no_run(project, fake, monkeypatch):
-    from tests.fluxfleet.drift.test_drift_cli import NoToken, arm_reader
+    from tests.fluxfleet.drift.test_drift_cli import NoToken
 
     fake.scenario_path.write_text(json.dumps({"stacks": {}}))
-    monkeypatch.setattr(arm, "ArmReader", lambda: arm_reader(NoToken()))
+    monkeypatch.setattr(arm, "ArmReader", lambda: ArmReader(NoToken()))
     result = rollout("--stage", "dev")
     assert result.exit_code == 1
     assert result.stderr.startswith("fluxfleet rollout: no Azure token (DefaultAzureCredential failed")
@@ -480,3 +484,24 @@ def test_options_that_would_not_apply_are_refused_not_ignored(project, args, sai
     result = rollout(*args)
     assert result.exit_code == 2 and result.stderr.strip() == f"fluxfleet rollout: {said}"
     assert not (project / ".fluxfleet").exists()
+
+
+def test_the_upgrade_path_is_checked_with_the_flux_health_gate_off(project, fake, monkeypatch):
+    no_gate(project)
+    dev = project / "stacks" / "Pulumi.dev.yaml"
+    dev.write_text(
+        dev.read_text().replace(
+            "  fluxfleet:flux:\n",
+            "  fluxfleet:flux:\n    extension: {version: 1.23.0, autoUpgradeMinorVersion: false}\n",
+        )
+    )
+    azure = Cluster()
+    azure.extensions["value"][0]["properties"]["currentVersion"] = "1.20.4"
+    monkeypatch.setattr(arm, "ArmReader", azure.reader)
+    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", "11111111-2222-3333-4444-555555555555")
+    fake.scenario_path.write_text(json.dumps({"stacks": {"dev": {"up": {"events": update_events("dev")}}}}))
+    result = rollout("--stage", "dev", "--format", "json")
+    assert result.exit_code == 1, result.output
+    [dev_entry] = json.loads(result.stdout)["stages"][0]["stacks"]
+    assert dev_entry["message"].startswith("not started: installed 1.20.4; pinned 1.23.0 skips 1.21.x")
+    assert fake.argv("up") == [] and fake.argv("preview") == []
