@@ -617,9 +617,17 @@ def rollout(
         where = f"stage {stage or matrix}" if stage or matrix else fleet.file
         raise invalid(f"--stacks {shown(stacks_glob)} matches no stack of {where}")
 
+    def specs_of(stages) -> dict:
+        """The specs of the stacks of `stages`; invalid ones (a cluster another stack names too among them) exit 2."""
+        try:
+            return load_specs([name for s in stages for name in s.stacks], stacks_dir, paths, display_path, resume)
+        except SpecError as error:
+            raise _input_errors(error) from None
+
     if matrix is not None:  # for CI fan-out: needs neither Pulumi nor Azure
         [planned] = selection.plan(fleet) or [None]
         stacks = planned.stacks if planned else []
+        specs_of([planned] if planned else [])  # a job per stack that could not start is no plan
         concurrency = planned.max_concurrency if planned else 1
         rules = next(s for s in fleet.stages if s.name == matrix)
         # deploy-stage.yml bakes between stages, as a run does: never after the last stage that has stacks
@@ -645,6 +653,7 @@ def rollout(
             stages = Journal.load(runs_dir, resume).record.stages if resume else selection.plan(fleet)
         except ValueError as error:
             raise invalid(str(error)) from None
+        specs_of(stages)  # the stacks it would apply, valid as the run would need them
         durations = history(runs_dir)
         samples = sum(len(seconds) for seconds in durations.values())
         _write("rollout", render_dry_run(estimate(stages, durations), fmt.value, samples), output)
@@ -658,11 +667,7 @@ def rollout(
             raise typer.Exit(1) from None
         except ValueError as error:
             raise invalid(str(error)) from None
-    stages = journal.record.stages if journal else selection.plan(fleet)
-    try:
-        specs = load_specs([name for s in stages for name in s.stacks], stacks_dir, paths, display_path, resume)
-    except SpecError as error:
-        raise _input_errors(error) from None
+    specs = specs_of(journal.record.stages if journal else selection.plan(fleet))
     try:  # no usable pulumi CLI, or no Azure token for the gate: say so before anything starts
         runner = AutomationRunner(Path.cwd())
         clouds = SubscriptionClouds.of(

@@ -37,6 +37,7 @@ from modules.spec import (
     key_vault_refs,
     load_stack_file,
     report_name,
+    shared_clusters,
     same_extension_settings,
 )
 from policies.rules import (
@@ -435,11 +436,17 @@ def check_fleet(
     display: Callable[[Path], str] = str,
     clock: Clock | None = None,
 ) -> FleetDrift:
-    """Every stack checked, up to `max_concurrency` at once; the report keeps the order of `paths`."""
+    """Every stack checked, up to `max_concurrency` at once; the report keeps the order of `paths`. A stack whose
+    cluster another stack file names too is invalid input: not previewed."""
+    shared = shared_clusters(paths, display)
+
+    def check(path: Path) -> StackDrift:
+        if (name := report_name(path)) in shared:
+            return StackDrift(name, display(path), spec_errors=[shared[name]])
+        return check_stack(path, runner, reader, subscription_of, display(path), clock)
+
     with ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="drift") as pool:
-        stacks = list(
-            pool.map(lambda path: check_stack(path, runner, reader, subscription_of, display(path), clock), paths)
-        )
+        stacks = list(pool.map(check, paths))
     return FleetDrift(stacks)
 
 

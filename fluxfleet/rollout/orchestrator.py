@@ -8,8 +8,9 @@ succeeded.
 
 A stage with `rollback` reads what each stack runs (its exported refs) before updating it. A stack whose gate then
 fails is updated back to those refs (the program takes them from ROLLBACK_REFS_ENV, never from a file) and gated
-again; past `maxFailures` every stack of the stage the run updated goes back, and the stage's pins in fleet.yaml
-with them. Each direction of a stack is applied at most once per run, with the same doubt handling.
+again; past `maxFailures` every stack of the stage whose update reached the Pulumi backend goes back (one refused
+before Pulumi ran still runs what it ran), and the stage's pins in fleet.yaml with them. Each direction of a stack
+is applied at most once per run, with the same doubt handling.
 
 Pulumi runs behind `StackRunner` and Azure behind the gate, so the whole schedule is testable offline.
 """
@@ -56,6 +57,7 @@ from modules.spec import (
     load_fleet,
     ProfileLibrary,
     load_stack_file,
+    shared_clusters,
     stack_profiles,
     stack_files,
 )
@@ -732,9 +734,10 @@ def load_specs(
     display: Callable[[Path], str],
     run_id: str | None = None,
 ) -> dict[str, StackSpec]:
-    """The specs of the stacks a run touches; every stack's problems together in one SpecError. A resumed run
-    (`run_id`) may name a stack whose file has gone since it began."""
+    """The specs of the stacks a run touches; every stack's problems together in one SpecError, a cluster another
+    stack file names too among them. A resumed run (`run_id`) may name a stack whose file has gone since it began."""
     library = ProfileLibrary(stacks_dir, display(stacks_dir))  # each profile read once for all the stacks
+    shared = shared_clusters([paths[name] for name in names if name in paths], display)
     specs, issues = {}, []
     for name in names:
         if name not in paths:
@@ -746,6 +749,8 @@ def load_specs(
             specs[name] = load_stack_file(paths[name], display(paths[name]), library).spec
         except SpecError as error:
             issues += error.issues
+        if name in shared:
+            issues.append(shared[name])
     if issues:
         raise SpecError(issues)
     return specs

@@ -20,7 +20,7 @@ from fluxfleet.rollout.journal import Journal, RunStatus
 from fluxfleet.rollout.orchestrator import Rollout, Selection, new_run
 from fluxfleet.rollout.report import render_summary
 from fluxfleet.simulation import FakeClock, FakeRunner
-from tests.conftest import ROOT, STANDALONE_STACKS
+from tests.conftest import DEV_SHARED, ROOT, STANDALONE_STACKS, add_stack_on_the_dev_cluster
 from tests.fluxfleet.drift.test_drift import Cluster
 from tests.fluxfleet.test_automation import diagnostic, update_events
 from tests.fluxfleet.rollout.test_orchestrator import fleet, spec, stage
@@ -137,7 +137,8 @@ def test_a_new_store_joins_the_stage_of_its_profile(project):
 
 
 def test_a_stack_in_no_stage_is_a_warning(project):
-    shutil.copy(project / "stacks" / "Pulumi.dev.yaml", project / "stacks" / "Pulumi.sandbox.yaml")
+    dev = (project / "stacks" / "Pulumi.dev.yaml").read_text()
+    (project / "stacks" / "Pulumi.sandbox.yaml").write_text(dev.replace("name: aks-dev-weu", "name: aks-sandbox"))
     result = rollout("--dry-run")
     assert result.exit_code == 0
     assert "warning: stack sandbox is in no stage of stacks/fleet.yaml: never rolled out" in result.stderr
@@ -505,3 +506,24 @@ def test_the_upgrade_path_is_checked_with_the_flux_health_gate_off(project, fake
     [dev_entry] = json.loads(result.stdout)["stages"][0]["stacks"]
     assert dev_entry["message"].startswith("not started: installed 1.20.4; pinned 1.23.0 skips 1.21.x")
     assert fake.argv("up") == [] and fake.argv("preview") == []
+
+
+@pytest.mark.parametrize("args", [["--dry-run"], ["--matrix", "dev"], ["--stage", "dev"]], ids=str)
+def test_a_stack_whose_cluster_another_stack_names_is_refused_in_every_mode(project, fake, args):
+    add_stack_on_the_dev_cluster(project / "stacks")  # in no stage, and invalid besides: the pair is still found
+    result = rollout(*args)
+    assert result.exit_code == 2, result.output
+    assert f"stacks/Pulumi.dev.yaml: fluxfleet:cluster.name: {DEV_SHARED}" in result.stderr.splitlines()
+    assert result.stdout == "" and fake.calls() == [] and not (project / ".fluxfleet").exists()
+
+
+@pytest.mark.parametrize("args", [["--dry-run"], ["--matrix", "dev"]], ids=str)
+def test_a_dry_run_or_matrix_of_invalid_stacks_is_exit_2_with_file_and_key(project, args):
+    path = project / "stacks" / "Pulumi.dev.yaml"
+    path.write_text(path.read_text().replace("apps: {retryInterval: 2m}", "apps: {retryInterval: soon}"))
+    result = rollout(*args)
+    assert result.exit_code == 2, result.output
+    assert "stacks/Pulumi.dev.yaml: fluxfleet:flux.configurations.platform.kustomizations.apps.retryInterval" in (
+        result.stderr
+    )
+    assert result.stdout == ""
