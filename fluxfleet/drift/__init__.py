@@ -27,6 +27,7 @@ from fluxfleet.clock import Clock, SystemClock
 from fluxfleet.flux_health import branch_lag, first_problem, pin_mismatch
 from fluxfleet.redact import mask_secrets
 from fluxfleet.rollout.journal import RunRecord, RunStatus, StackState
+from fluxfleet.upgrade_path import installed_flux, upgrade_path_problem
 from fluxfleet.runner import OperationResult, PropertyChange, ResourceChange, RunnerError, StackRunner, property_path
 from modules.cluster_ref import ClusterRef
 from modules.flux_extension import EXTENSION_TYPE
@@ -260,6 +261,10 @@ def flux_findings(
         findings.append(Finding("flux", "extension", f"no {EXTENSION_TYPE} extension on the cluster"))
     for extension in flux:
         findings += _extension_findings(extension)
+    if hop := upgrade_path_problem(flux, stack.spec):  # what `rollout` and `preflight` refuse: say it here too
+        installed = installed_flux(flux)
+        assert installed is not None
+        findings.append(Finding("flux", f"extension {installed.name}", f"the pinned version cannot be applied: {hop}"))
     reported = {status.name: status for status in configurations}
     for name, configuration in stack.spec.flux.configurations.items():
         status = reported.pop(name, None)
