@@ -341,7 +341,7 @@ class Rollout:
             before = {
                 json.dumps(entry.previous_refs[config], sort_keys=True)
                 for entry in entries
-                if entry.attempts and entry.previous_refs and config in entry.previous_refs
+                if entry.previous_refs and config in entry.previous_refs  # a stack refused unstarted runs it still
             }
             now = _ref_text(pinned)
             if len(before) != 1:

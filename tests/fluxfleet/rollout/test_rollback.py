@@ -429,3 +429,13 @@ def test_a_stack_whose_update_failed_in_the_backend_is_rolled_back_and_one_that_
     assert record.stacks["n"].message == (
         "error: no Pulumi access token; not rolled back: its update never reached the Pulumi backend"
     )
+
+
+def test_a_refused_stack_still_counts_for_the_pin_its_stage_goes_back_to(tmp_path):
+    p = refused_in_a_stage_rolled_back(tmp_path, REFUSALS["replacement refused"][0])
+    p.h.runner.stack_outputs["r"] = {"fluxConfigurationRefs": {"demo": {"tag": "v1.2.0"}}}  # it lags: runs v1.2.0
+    assert p.start() is RunStatus.rolled_back
+    assert p.h.record().stages[0].pins_restored == [
+        "demo: fleet.yaml still pins tag v1.4.0 (its stacks ran different refs before): set the pin by hand"
+    ]
+    assert p.fleet_path.read_text() == FLEET_YAML  # not v1.3.0: r would be moved to a ref it never ran
