@@ -668,7 +668,7 @@ def rollout(
         except ValueError as error:
             raise invalid(str(error)) from None
     specs = specs_of(journal.record.stages if journal else selection.plan(fleet))
-    try:  # no usable pulumi CLI, or no Azure token for the gate: say so before anything starts
+    try:  # no usable pulumi CLI, or no Azure token for the checks and the gate: say so before anything starts
         runner = AutomationRunner(Path.cwd())
         clouds = SubscriptionClouds.of(
             (s.cluster.subscription_id or default_subscription(cloud=s.cluster.cloud), s.cluster.cloud)

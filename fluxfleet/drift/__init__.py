@@ -261,9 +261,8 @@ def flux_findings(
         findings.append(Finding("flux", "extension", f"no {EXTENSION_TYPE} extension on the cluster"))
     for extension in flux:
         findings += _extension_findings(extension)
-    if hop := upgrade_path_problem(flux, stack.spec):  # what `rollout` and `preflight` refuse: say it here too
-        installed = installed_flux(flux)
-        assert installed is not None
+    installed = installed_flux(flux)
+    if installed is not None and (hop := upgrade_path_problem(flux, stack.spec)):  # what `rollout` refuses
         findings.append(Finding("flux", f"extension {installed.name}", f"the pinned version cannot be applied: {hop}"))
     reported = {status.name: status for status in configurations}
     for name, configuration in stack.spec.flux.configurations.items():

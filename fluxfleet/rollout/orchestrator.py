@@ -550,7 +550,10 @@ class Rollout:
             if hop := read_upgrade_path_problem(self.gate.reader, subscription, spec):
                 return f"not started: {hop}"  # it would strand the cluster
         elif self.gate is not None and spec.flux.extension.version:
-            return "not started: no subscription to check the extension's upgrade path in (set AZURE_SUBSCRIPTION_ID)"
+            return (
+                "not started: no subscription to check the extension's upgrade path in (set cluster.subscriptionId "
+                "or AZURE_SUBSCRIPTION_ID)"
+            )
         if self.refused_types:
             return self._destructive_change(name)
         return None

@@ -669,6 +669,18 @@ def test_the_hop_and_busy_cluster_checks_run_without_the_flux_health_gate(tmp_pa
     assert h.states()["ready"] == "succeeded" and flux.reads == 0  # no Flux configuration read: no health gate
 
 
+def test_a_pinned_stack_without_a_subscription_to_check_its_upgrade_path_in_is_not_started(tmp_path):
+    h = Harness(tmp_path, fleet(stage("one", ["a", "auto"], failures=1)))
+    h.specs = {"a": pinned("a", "1.23.0"), "auto": spec("auto")}
+    gate = FluxHealthGate(FakeFlux(lambda cluster: []), h.clock, timeout=300, poll_interval=30)
+    assert h.start(gate=gate, health_gate=False, subscription_of=lambda spec: None) is RunStatus.done
+    assert h.runner.applied == {"auto": 1}
+    assert h.record().stacks["a"].message == (
+        "not started: no subscription to check the extension's upgrade path in (set cluster.subscriptionId or "
+        "AZURE_SUBSCRIPTION_ID)"
+    )
+
+
 def test_a_pinned_stack_whose_installed_version_cannot_be_read_is_not_started(tmp_path):
     h = Harness(tmp_path, fleet(stage("one", ["a"])))
     h.specs = {"a": pinned("a", "1.23.0")}
