@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -283,23 +284,33 @@ def _reference_writes(p: Promotion) -> int:
     return count["n"]
 
 
-def test_a_crash_at_any_journal_write_then_resume_applies_each_direction_exactly_once(tmp_path, monkeypatch):
-    reference = Promotion(tmp_path / "reference", ["a", "b"], failures=0)
-    reference.bad = {"b"}
-    writes = _reference_writes(reference)
+def crashed_at_every_write(tmp_path: Path, monkeypatch, make) -> Iterator[tuple[int, Promotion]]:
+    """For each journal write of the run `make(directory)` prepares, that run crashed right after the write, then
+    resumed (or started again, if it died before its journal existed) to its end."""
+    writes = _reference_writes(make(tmp_path / "reference"))
     assert writes > 20
     for crash_after in range(1, writes + 1):
-        p = Promotion(tmp_path / str(crash_after), ["a", "b"], failures=0)
-        p.bad = {"b"}
+        p = make(tmp_path / str(crash_after))
         with monkeypatch.context() as patched:
             crash_after_writes(patched, crash_after)
             with pytest.raises(Crash):
                 p.start()
         if p.h.run_id is None or not (p.h.runs / f"{p.h.run_id}.json").exists():
             p.h.run_id = None
-            assert p.start() is RunStatus.rolled_back
+            assert p.start() is RunStatus.rolled_back, crash_after
         else:
             assert p.resume() is RunStatus.rolled_back, crash_after
+        yield crash_after, p
+
+
+def one_bad_of_two(directory: Path) -> Promotion:
+    p = Promotion(directory, ["a", "b"], failures=0)
+    p.bad = {"b"}
+    return p
+
+
+def test_a_crash_at_any_journal_write_then_resume_applies_each_direction_exactly_once(tmp_path, monkeypatch):
+    for crash_after, p in crashed_at_every_write(tmp_path, monkeypatch, one_bad_of_two):
         assert p.forward_updates() == {"a": 1, "b": 1}, crash_after
         assert sorted(p.rolled_back()) == ["a", "b"], crash_after
         assert p.fleet_path.read_text() == FLEET_YAML.replace("tag: v1.4.0", "tag: v1.3.0"), crash_after
@@ -392,19 +403,10 @@ def test_a_stack_refused_before_pulumi_ran_is_never_touched_by_the_stage_rollbac
 
 
 def test_a_crash_between_the_refusal_and_the_rollback_still_leaves_the_refused_stack_alone(tmp_path, monkeypatch):
-    refuse = REFUSALS["hop skipped"][0]
-    writes = _reference_writes(refused_in_a_stage_rolled_back(tmp_path / "reference", refuse))
-    for crash_after in range(1, writes + 1):
-        p = refused_in_a_stage_rolled_back(tmp_path / str(crash_after), refuse)
-        with monkeypatch.context() as patched:
-            crash_after_writes(patched, crash_after)
-            with pytest.raises(Crash):
-                p.start()
-        if p.h.run_id is None or not (p.h.runs / f"{p.h.run_id}.json").exists():
-            p.h.run_id = None
-            assert p.start() is RunStatus.rolled_back, crash_after
-        else:
-            assert p.resume() is RunStatus.rolled_back, crash_after
+    def make(directory: Path) -> Promotion:
+        return refused_in_a_stage_rolled_back(directory, REFUSALS["hop skipped"][0])
+
+    for crash_after, p in crashed_at_every_write(tmp_path, monkeypatch, make):
         assert "r" not in p.h.runner.started, crash_after
         assert sorted(p.rolled_back()) == ["a", "b"], crash_after
 
