@@ -636,9 +636,17 @@ def rollout(
         where = f"stage {stage or matrix}" if stage or matrix else fleet.file
         raise invalid(f"--stacks {shown(stacks_glob)} matches no stack of {where}")
 
+    def specs_of(stages) -> dict:
+        """The specs of the stacks of `stages`; invalid ones (a cluster another stack names too among them) exit 2."""
+        try:
+            return load_specs([name for s in stages for name in s.stacks], stacks_dir, paths, display_path, resume)
+        except SpecError as error:
+            raise _input_errors(error) from None
+
     if matrix is not None:  # for CI fan-out: needs neither Pulumi nor Azure
         [planned] = selection.plan(fleet) or [None]
         stacks = planned.stacks if planned else []
+        specs_of([planned] if planned else [])  # a job per stack that could not start is no plan
         concurrency = planned.max_concurrency if planned else 1
         rules = next(s for s in fleet.stages if s.name == matrix)
         # deploy-stage.yml bakes between stages, as a run does: never after the last stage that has stacks
@@ -664,6 +672,7 @@ def rollout(
             stages = Journal.load(runs_dir, resume).record.stages if resume else selection.plan(fleet)
         except ValueError as error:
             raise invalid(str(error)) from None
+        specs_of(stages)  # the stacks it would apply, valid as the run would need them
         durations = history(runs_dir)
         samples = sum(len(seconds) for seconds in durations.values())
         _write("rollout", render_dry_run(estimate(stages, durations), fmt.value, samples), output)
@@ -677,20 +686,15 @@ def rollout(
             raise typer.Exit(1) from None
         except ValueError as error:
             raise invalid(str(error)) from None
-    stages = journal.record.stages if journal else selection.plan(fleet)
-    try:
-        specs = load_specs([name for s in stages for name in s.stacks], stacks_dir, paths, display_path, resume)
-    except SpecError as error:
-        raise _input_errors(error) from None
-    try:  # no usable pulumi CLI, or no Azure token for the gate: say so before anything starts
+    specs = specs_of(journal.record.stages if journal else selection.plan(fleet))
+    try:  # no usable pulumi CLI, or no Azure token for the checks and the gate: say so before anything starts
         runner = AutomationRunner(Path.cwd())
         clouds = SubscriptionClouds.of(
             (s.cluster.subscription_id or default_subscription(cloud=s.cluster.cloud), s.cluster.cloud)
             for s in specs.values()
         )
-        reader = in_clouds(ArmReader(), clouds)  # the gate reads each stack in its cloud
-        if fleet.gate.flux_compliance:
-            reader.signed_in_identity()
+        reader = in_clouds(ArmReader(), clouds)  # the checks and the gate read each stack in its cloud
+        reader.signed_in_identity()
     except (RunnerError, AzureError) as error:
         _stderr(f"fluxfleet rollout: {error}")
         raise typer.Exit(1) from None
@@ -763,10 +767,10 @@ def _production_rollout(runner, reader, gate_spec, text: bool):
                 "\nfluxfleet rollout: stopping: running updates will finish (Ctrl-C again cancels them)", err=True
             )
 
-    gate = None
-    if gate_spec.flux_compliance:  # a stage's gates poll together: one Resource Graph read a poll for all
-        fleet = FleetFluxReads(fleet_reads(reader, clock))  # Resource Graph of each cloud, beside its reader
-        gate = FluxHealthGate(reader, clock, gate_spec.timeout, gate_spec.poll_interval, fleet)
+    # The checks before each update (cluster busy, extension upgrade path) read Azure whatever fluxCompliance says;
+    # a stage's health gates poll together: one Resource Graph read a poll for all.
+    fleet = FleetFluxReads(fleet_reads(reader, clock))  # Resource Graph of each cloud, beside its reader
+    gate = FluxHealthGate(reader, clock, gate_spec.timeout, gate_spec.poll_interval, fleet)
     console = Console(stderr=True)
     live = text and console.is_terminal
     observer = LiveProgress(console) if live else LogProgress()
@@ -777,6 +781,7 @@ def _production_rollout(runner, reader, gate_spec, text: bool):
                 "runner": runner,
                 "clock": clock,
                 "gate": gate,
+                "health_gate": gate_spec.flux_compliance,
                 "subscription_of": lambda spec: (
                     spec.cluster.subscription_id or default_subscription(cloud=spec.cluster.cloud)
                 ),

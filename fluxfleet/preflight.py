@@ -40,6 +40,7 @@ from modules.spec import (
     load_stack_file,
     printable,
     report_name,
+    shared_clusters,
 )
 from policies.rules import FLUX_EXTENSION_MIN_VERSION, FLUX_MIN_KUBERNETES, minor_version
 
@@ -103,9 +104,13 @@ def preflight_fleet(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     display: Callable[[Path], str] = str,
 ) -> FleetPreflight:
+    paths = list(paths)
+    shared = shared_clusters(paths, display)  # such a stack is invalid input: nothing checked, nothing fixed
     return FleetPreflight(
         [
-            preflight_stack(path, reader, subscription_id=subscription_id, fix=fix, now=now, display=display(path))
+            StackPreflight(report_name(path), display(path), errors=[shared[report_name(path)]])
+            if report_name(path) in shared
+            else preflight_stack(path, reader, subscription_id=subscription_id, fix=fix, now=now, display=display(path))
             for path in paths
         ]
     )

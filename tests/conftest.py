@@ -144,3 +144,20 @@ def unwrap_secrets(value: Any) -> Any:
     if isinstance(value, list):
         return [unwrap_secrets(item) for item in value]
     return value
+
+
+def add_stack_on_the_dev_cluster(stacks_dir: Path) -> Path:
+    """`Pulumi.sandbox.yaml`: a stack that names the dev example's cluster (in other case, as Azure compares names)
+    and is invalid otherwise: the pair must be found whichever of the two a command reads."""
+    path = stacks_dir / "Pulumi.sandbox.yaml"
+    path.write_text(
+        "config:\n"
+        "  fluxfleet:cluster: {name: AKS-DEV-WEU, resourceGroup: RG-Fleet-Dev, nodePools: 3}\n"
+        "  fluxfleet:flux: {configurations: {platform: {scope: everywhere}}}\n"
+    )
+    return path
+
+
+DEV_SHARED = (
+    "the same cluster as stack sandbox (rg-fleet-dev/aks-dev-weu): two stacks would update one cluster; keep one"
+)

@@ -27,6 +27,7 @@ from fluxfleet.clock import Clock, SystemClock
 from fluxfleet.flux_health import branch_lag, first_problem, pin_mismatch
 from fluxfleet.redact import mask_secrets
 from fluxfleet.rollout.journal import RunRecord, RunStatus, StackState
+from fluxfleet.upgrade_path import installed_flux, upgrade_path_problem
 from fluxfleet.runner import OperationResult, PropertyChange, ResourceChange, RunnerError, StackRunner, property_path
 from modules.cluster_ref import ClusterRef
 from modules.flux_extension import EXTENSION_TYPE
@@ -37,6 +38,7 @@ from modules.spec import (
     key_vault_refs,
     load_stack_file,
     report_name,
+    shared_clusters,
     same_extension_settings,
 )
 from policies.rules import (
@@ -259,6 +261,9 @@ def flux_findings(
         findings.append(Finding("flux", "extension", f"no {EXTENSION_TYPE} extension on the cluster"))
     for extension in flux:
         findings += _extension_findings(extension)
+    installed = installed_flux(flux)
+    if installed is not None and (hop := upgrade_path_problem(flux, stack.spec)):  # what `rollout` refuses
+        findings.append(Finding("flux", f"extension {installed.name}", f"the pinned version cannot be applied: {hop}"))
     reported = {status.name: status for status in configurations}
     for name, configuration in stack.spec.flux.configurations.items():
         status = reported.pop(name, None)
@@ -435,11 +440,17 @@ def check_fleet(
     display: Callable[[Path], str] = str,
     clock: Clock | None = None,
 ) -> FleetDrift:
-    """Every stack checked, up to `max_concurrency` at once; the report keeps the order of `paths`."""
+    """Every stack checked, up to `max_concurrency` at once; the report keeps the order of `paths`. A stack whose
+    cluster another stack file names too is invalid input: not previewed."""
+    shared = shared_clusters(paths, display)
+
+    def check(path: Path) -> StackDrift:
+        if (name := report_name(path)) in shared:
+            return StackDrift(name, display(path), spec_errors=[shared[name]])
+        return check_stack(path, runner, reader, subscription_of, display(path), clock)
+
     with ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="drift") as pool:
-        stacks = list(
-            pool.map(lambda path: check_stack(path, runner, reader, subscription_of, display(path), clock), paths)
-        )
+        stacks = list(pool.map(check, paths))
     return FleetDrift(stacks)
 
 

@@ -33,9 +33,9 @@ from modules.spec import (
     ProfileLibrary,
     read_stack_config,
     report_name,
+    shared_clusters,
 )
 from modules.spec.credentials import masked
-from modules.spec.load import shared_clusters
 from modules.flux_configuration_v2025 import TYPE as V2025_TYPE
 from modules.stack import build_stack
 from policies.rules import Level, Resource, Violation, evaluate
@@ -411,8 +411,8 @@ def plan_fleet(
         stacks.append(stack)
         if on_planned:
             on_planned(stack)
-    # across stacks: one cluster, one stack
-    shared = shared_clusters([(stack.stack, stack.file, stack.cluster) for stack in stacks if stack.cluster])
+    # across stacks: one cluster, one stack, of every stack file beside them
+    shared = shared_clusters([path for path, _ in tasks], lambda path: display_path(path, relative_to))
     for stack in stacks:
         if stack.stack in shared:
             stack.errors.append(shared[stack.stack])

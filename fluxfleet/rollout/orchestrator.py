@@ -8,8 +8,9 @@ succeeded.
 
 A stage with `rollback` reads what each stack runs (its exported refs) before updating it. A stack whose gate then
 fails is updated back to those refs (the program takes them from ROLLBACK_REFS_ENV, never from a file) and gated
-again; past `maxFailures` every stack of the stage the run updated goes back, and the stage's pins in fleet.yaml
-with them. Each direction of a stack is applied at most once per run, with the same doubt handling.
+again; past `maxFailures` every stack of the stage whose update reached the Pulumi backend goes back (one refused
+before Pulumi ran still runs what it ran), and the stage's pins in fleet.yaml with them. Each direction of a stack
+is applied at most once per run, with the same doubt handling.
 
 Pulumi runs behind `StackRunner` and Azure behind the gate, so the whole schedule is testable offline.
 """
@@ -57,6 +58,7 @@ from modules.spec import (
     load_fleet,
     ProfileLibrary,
     load_stack_file,
+    shared_clusters,
     stack_profiles,
     stack_files,
 )
@@ -141,6 +143,7 @@ class Rollout:
         clock: Clock,
         *,
         gate: FluxHealthGate | None = None,
+        health_gate: bool = True,
         subscription_of: Callable[[StackSpec], str | None] = lambda spec: spec.cluster.subscription_id,
         observer: Observer | None = None,
         stop: threading.Event | None = None,
@@ -153,7 +156,8 @@ class Rollout:
         self.specs = specs
         self.runner = runner
         self.clock = clock
-        self.gate = gate
+        self.gate = gate  # its Azure reads: the checks before every update, and the health gate after it
+        self.health_gate = health_gate  # False (fleet.yaml's fluxCompliance: false): no waiting for Flux after it
         self.subscription_of = subscription_of
         self.observer = observer or Observer()
         self.stop = stop or threading.Event()  # first Ctrl-C: start nothing new
@@ -266,11 +270,11 @@ class Rollout:
         cluster bounds; a rollback that fails is reported, never retried), then the stage's pins in fleet.yaml."""
         for name in stage.stacks:
             entry = self.record.stacks[name]
-            if entry.rollback is None and entry.attempts:
-                rollback, why_not = self._rollback_of(name, f"stage {stage.name} is rolled back")
+            if entry.rollback is None and entry.state is not StackState.pending:
+                rollback, why_not = self._stage_rollback_of(name, f"stage {stage.name} is rolled back")
                 if rollback is not None:
                     self.journal.update(self.clock.now(), name, rollback=rollback)
-                elif why_not not in entry.message:
+                elif why_not and why_not not in entry.message:
                     self.journal.update(self.clock.now(), name, message=_joined(entry.message, why_not))
         queue = [name for name in stage.stacks if _owed(self.record.stacks[name].rollback)]
         self.observer.stage_started(stage)
@@ -296,6 +300,24 @@ class Rollout:
         self.observer.stack_finished(name, self.record.stacks[name])
         return state
 
+    def _stage_rollback_of(self, name: str, reason: str) -> tuple[Rollback | None, str]:
+        """The rollback of a stack of a stage rolled back, only if its update reached the Pulumi backend: a stack
+        refused before Pulumi ran (cluster busy, a skipped extension hop, a refused replacement) still runs what it
+        ran, and a rollback would apply the very spec that was refused. None, with why (empty for a stack the run
+        never started)."""
+        entry = self.record.stacks[name]
+        if not entry.attempts:
+            return None, "not rolled back: Pulumi never ran its update" if entry.state is StackState.failed else ""
+        if entry.state is StackState.failed:  # the update failed, or its gate did: the backend's history says which
+            try:
+                history = self.runner.history(name, HISTORY_DEPTH)
+            except RunnerError as error:
+                return None, f"not rolled back: cannot tell whether its update reached Pulumi: {error}"
+            ours = f"fluxfleet rollout {self.record.run_id}: {name} #"
+            if not any(update.message.startswith(ours) for update in history):
+                return None, "not rolled back: its update never reached the Pulumi backend"
+        return self._rollback_of(name, reason)
+
     def _rollback_of(self, name: str, reason: str) -> tuple[Rollback | None, str]:
         """The rollback of a stack the run updated: the configurations whose ref the update changed, at the refs they
         ran before. None, with why, when there is nothing to return to."""
@@ -320,7 +342,7 @@ class Rollout:
             before = {
                 json.dumps(entry.previous_refs[config], sort_keys=True)
                 for entry in entries
-                if entry.attempts and entry.previous_refs and config in entry.previous_refs
+                if entry.previous_refs and config in entry.previous_refs  # a stack refused unstarted runs it still
             }
             now = _ref_text(pinned)
             if len(before) != 1:
@@ -496,28 +518,21 @@ class Rollout:
                 message = f"not started: cannot read the refs it runs now, so it could not be rolled back: {error}"
                 return self._fail(name, message, settled=True)
             self._set(name, back, previous_refs=_exported_refs(outputs))
-        now = self.clock.now()
+        if refusal := self._refusal(name):
+            return self._fail(name, refusal, back=back, settled=True)  # Pulumi never ran: no attempt to count
         attempt = self._attempt(name, back).attempts + 1
         update_id = f"fluxfleet rollout {self.record.run_id}: {name} {'rollback ' if back else ''}#{attempt}"
         self._set(
             name,
             back,
             state=StackState.running,
-            started_at=now.isoformat(),
+            started_at=self.clock.now().isoformat(),
             ended_at=None,
             message="",
             attempts=attempt,
             update_id=update_id,  # in doubt from here until the update's outcome is journaled
             **({} if back else {"refs": self.specs[name].source_refs()}),
         )
-        if self.gate is not None and (subscription := self.subscription_of(self.specs[name])):
-            idle = self.gate.wait_until_idle(self.specs[name], subscription, self.stop)
-            if not idle.ok:
-                return self._fail(name, f"not started: {idle.message}", back=back, settled=True)
-            if not back and (hop := read_upgrade_path_problem(self.gate.reader, subscription, self.specs[name])):
-                return self._fail(name, f"not started: {hop}", back=back, settled=True)  # it would strand the cluster
-        if self.refused_types and (refusal := self._destructive_change(name)):
-            return self._fail(name, refusal, back=back, settled=True)
         result = self.runner.up(
             name,
             message=update_id,
@@ -532,6 +547,26 @@ class Rollout:
         message = "rollback applied" if back else "update succeeded"
         self._set(name, back, state=StackState.gating, update_id=None, message=message, changes=dict(result.summary))
         return StackState.gating
+
+    def _refusal(self, name: str) -> str | None:
+        """Why the stack's update must not start, in either direction (a rollback applies the stack's whole spec, its
+        refs excepted): its cluster stays busy, its pinned extension version skips a required hop from the installed
+        one, or its preview replaces or deletes what must stay. None: start it."""
+        spec = self.specs[name]
+        if self.gate is not None and (subscription := self.subscription_of(spec)):
+            idle = self.gate.wait_until_idle(spec, subscription, self.stop)
+            if not idle.ok:
+                return f"not started: {idle.message}"
+            if hop := read_upgrade_path_problem(self.gate.reader, subscription, spec):
+                return f"not started: {hop}"  # it would strand the cluster
+        elif self.gate is not None and spec.flux.extension.version:
+            return (
+                "not started: no subscription to check the extension's upgrade path in (set cluster.subscriptionId "
+                "or AZURE_SUBSCRIPTION_ID)"
+            )
+        if self.refused_types:
+            return self._destructive_change(name)
+        return None
 
     def _destructive_change(self, name: str) -> str | None:
         """Why the stack's update must not run: its preview replaces or deletes the cluster (a protected cluster
@@ -559,7 +594,7 @@ class Rollout:
             rollback = self.record.stacks[name].rollback
             assert rollback is not None, name
             spec = spec.with_source_refs(rollback.refs)  # healthy means synced to the refs it returned to
-        if self.gate is None or not spec.flux.configurations:
+        if self.gate is None or not self.health_gate or not spec.flux.configurations:
             return self._succeed(name, back, "rolled back" if back else "updated")
         subscription = self.subscription_of(spec)
         if subscription is None:
@@ -712,9 +747,10 @@ def load_specs(
     display: Callable[[Path], str],
     run_id: str | None = None,
 ) -> dict[str, StackSpec]:
-    """The specs of the stacks a run touches; every stack's problems together in one SpecError. A resumed run
-    (`run_id`) may name a stack whose file has gone since it began."""
+    """The specs of the stacks a run touches; every stack's problems together in one SpecError, a cluster another
+    stack file names too among them. A resumed run (`run_id`) may name a stack whose file has gone since it began."""
     library = ProfileLibrary(stacks_dir, display(stacks_dir))  # each profile read once for all the stacks
+    shared = shared_clusters([paths[name] for name in names if name in paths], display)
     specs, issues = {}, []
     for name in names:
         if name not in paths:
@@ -726,6 +762,8 @@ def load_specs(
             specs[name] = load_stack_file(paths[name], display(paths[name]), library).spec
         except SpecError as error:
             issues += error.issues
+        if name in shared:
+            issues.append(shared[name])
     if issues:
         raise SpecError(issues)
     return specs

@@ -27,6 +27,7 @@ from modules.spec.load import (
     load_stack_file,
     load_stacks,
     read_stack_config,
+    shared_clusters,
     spec_from_pulumi_config,
     stack_profiles,
 )
@@ -127,6 +128,7 @@ __all__ = [
     "report_name",
     "repository_key",
     "same_extension_settings",
+    "shared_clusters",
     "shown",
     "spec_from_pulumi_config",
     "stack_files",

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from modules.spec.config import read_config, split_config
-from modules.spec.errors import NAMESPACE, SpecError, SpecIssue, key_path
-from modules.spec.files import read_yaml, stack_files, stack_name
+from modules.spec.errors import ISSUE_PART_MAX, NAMESPACE, SpecError, SpecIssue, bounded, key_path
+from modules.spec.files import read_yaml, report_name, stack_files, stack_name
 from modules.spec.origins import Origins
 from modules.spec.profiles import PROFILES_KEY, ProfileLibrary, merge, override, profile_names
-from modules.spec.stack import REF_KEYS, ClusterSpec, Stack, StackSpec, parse_spec
+from modules.spec.stack import REF_KEYS, Stack, StackSpec, parse_spec
 
 # Set by `fluxfleet rollout` for the update that rolls a stack back: the refs it ran before (never written to
 # any file; the stage's pin in fleet.yaml is restored separately, once its whole stage is rolled back).
@@ -152,16 +152,19 @@ def load_stack_file(path: Path, display: str | None = None, library: ProfileLibr
 
 def load_stacks(paths: Sequence[Path], display: Callable[[Path], str] = str) -> list[Stack]:
     """Every stack of `paths` (files of one directory), each profile read once; one SpecError with every problem of
-    every file."""
+    every file, and of every stack whose cluster another stack file there names too."""
     if not paths:
         return []
     library = ProfileLibrary(paths[0].parent, display(paths[0].parent))
     stacks, issues = [], []
+    shared = shared_clusters(paths, display)
     for path in paths:
         try:
             stacks.append(load_stack_file(path, display(path), library))
         except SpecError as error:
             issues += error.issues
+        if report_name(path) in shared:
+            issues.append(shared[report_name(path)])
     if issues:
         raise SpecError(issues)
     return stacks
@@ -275,24 +278,47 @@ def spec_from_pulumi_config() -> Stack:
     return stack.spec(plain_strings_are_secret=pulumi.runtime.is_config_secret(f"{NAMESPACE}:flux"))
 
 
-def shared_clusters(stacks: Sequence[tuple[str, str, ClusterSpec]]) -> dict[str, SpecIssue]:
-    """Stacks of one directory that name the same cluster (subscription, resource group and name; Azure compares
-    them without case): each after the first gets an error, for two stacks would fight over one cluster. `stacks` are
-    (name, file, cluster) in the order they are reported; a stack without a subscription shares the default one."""
-    first: dict[tuple[str | None, str, str], str] = {}
+def shared_clusters(paths: Sequence[Path], display: Callable[[Path], str] = str) -> dict[str, SpecIssue]:
+    """The stacks of `paths` whose cluster another stack file beside them names too (subscription, resource group
+    and name; Azure compares them without case; a stack without a subscription is in the default one): two stacks
+    would fight over one cluster, whichever of them a command reads. Every stack file of each directory is read, and
+    only as far as its cluster's identity (its profiles merged in), so the pair is found when the other stack is not
+    named, or not valid otherwise; a file that cannot be read that far is left to its own errors. One issue per stack
+    of `paths` concerned, naming the others."""
+    wanted = {(path.parent, report_name(path)) for path in paths}
     issues = {}
-    for name, file, cluster in stacks:
-        key = (
-            cluster.subscription_id.lower() if cluster.subscription_id else None,
-            cluster.resource_group.lower(),
-            cluster.name.lower(),
-        )
-        if key in first:
-            message = (
-                f"the same cluster as stack {first[key]} ({cluster.resource_group}/{cluster.name}): two stacks would "
-                "update one cluster; keep one"
-            )
-            issues[name] = SpecIssue(file, key_path(("cluster", "name")), message)
-        else:
-            first[key] = name
+    for directory in dict.fromkeys(path.parent for path in paths):
+        try:
+            files = stack_files(directory)
+        except SpecError:
+            continue  # a name that is no stack name: the command that listed the directory reports it
+        library = ProfileLibrary(directory, display(directory))
+        by_cluster: dict[tuple[str | None, str, str], list[tuple[str, str, str]]] = {}
+        for path in files:
+            try:
+                cluster = read_stack_config(path, display(path), library, pinned=False).raw.get("cluster")
+            except SpecError:
+                continue
+            identity = _cluster_identity(cluster)
+            if identity is not None:
+                key, shown_as = identity
+                by_cluster.setdefault(key, []).append((stack_name(path), display(path), shown_as))
+        for stacks in by_cluster.values():
+            for name, file, shown_as in stacks if len(stacks) > 1 else ():
+                if (directory, name) in wanted:
+                    others = ", ".join(other for other, _, _ in stacks if other != name)
+                    message = f"the same cluster as stack {others} ({shown_as}): two stacks would update one cluster"
+                    issues[name] = SpecIssue(file, key_path(("cluster", "name")), f"{message}; keep one")
     return issues
+
+
+def _cluster_identity(cluster: Any) -> tuple[tuple[str | None, str, str], str] | None:
+    """The key a cluster is known by in Azure (subscription, resource group, name: case-insensitive) and how a message
+    shows it; None when the stack does not say which cluster (its own errors say so)."""
+    if not isinstance(cluster, Mapping):
+        return None
+    subscription, group, name = (cluster.get(key) for key in ("subscriptionId", "resourceGroup", "name"))
+    if not (isinstance(group, str) and isinstance(name, str) and isinstance(subscription, str | None)):
+        return None
+    key = (subscription.lower() if subscription else None, group.lower(), name.lower())
+    return key, bounded(f"{group}/{name}", ISSUE_PART_MAX)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shutil
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,7 +18,7 @@ import fluxfleet.azure.arm as arm
 from fluxfleet.cli import app
 from modules import kubernetes_versions
 from tests.azure_transport import FakeCredential, ScriptedTransport, example
-from tests.conftest import CANARY, ROOT, fixture_file
+from tests.conftest import CANARY, DEV_SHARED, ROOT, add_stack_on_the_dev_cluster, fixture_file
 from tests.modules.test_keyvault import CHALLENGE, GET_SECRET
 
 SUB = "11111111-2222-3333-4444-555555555555"
@@ -198,3 +199,18 @@ def test_each_stale_dated_table_is_one_notice_on_stderr_and_stdout_is_unchanged(
         "notice: the supported Kubernetes versions",
         "notice: the microsoft.flux releases",
     ]
+
+
+@pytest.mark.parametrize("fix", [[], ["--fix"]], ids=["check", "fix"])
+def test_a_stack_whose_cluster_another_stack_names_is_invalid_and_never_read_or_fixed(azure, tmp_path, fix):
+    stacks = tmp_path / "stacks"
+    shutil.copytree(ROOT / "stacks", stacks)
+    add_stack_on_the_dev_cluster(stacks)
+    urls, respond = [], azure.respond
+    azure.respond = lambda request: (urls.append(request.url), respond(request))[1]
+    result = preflight("--stacks-dir", str(stacks), "dev", "--format", "json", *fix)
+    assert result.exit_code == 2, result.output
+    [dev] = json.loads(result.stdout)["stacks"]
+    shared = {"file": str(stacks / "Pulumi.dev.yaml"), "path": "fluxfleet:cluster.name", "message": DEV_SHARED}
+    assert dev["errors"] == [shared] and dev["checks"] == []
+    assert not [url for url in urls if "aks-dev-weu" in url or "/register" in url]  # no cluster read, no fix

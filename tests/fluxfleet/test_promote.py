@@ -384,3 +384,17 @@ def test_a_stage_renamed_while_promote_reads_azure_is_not_overwritten(project, a
     assert (
         "stacks/fleet.yaml: stages: no stage 'staging' with pins to set (changed since it was read?)" in result.stderr
     )
+
+
+@pytest.mark.parametrize("args", [["--to", "v1.4.0"], ["--status"]], ids=["promote", "status"])
+def test_two_stacks_of_one_cluster_are_invalid_input_and_nothing_is_written(project, azure, args):
+    dev = project / "stacks" / "Pulumi.dev.yaml"
+    (project / "stacks" / "Pulumi.sandbox.yaml").write_text(dev.read_text())  # valid, on dev's cluster, in no stage
+    fleet = (project / "stacks" / "fleet.yaml").read_text()
+    result = promote(*args)
+    assert result.exit_code == 2, result.output
+    shared = "the same cluster as stack sandbox (rg-fleet-dev/aks-dev-weu): two stacks would update one cluster"
+    assert f"fluxfleet promote: stacks/Pulumi.dev.yaml: fluxfleet:cluster.name: {shared}; keep one" in (
+        result.stderr.splitlines()
+    )
+    assert (project / "stacks" / "fleet.yaml").read_text() == fleet and azure.asked == []

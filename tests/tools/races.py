@@ -158,8 +158,11 @@ def _fluxfleet(root: str, env: dict[str, str], argv: list[str], log: str) -> Non
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
+    import fluxfleet.azure.arm as arm
     from fluxfleet.cli import app
 
+    real = arm.ArmReader
+    arm.ArmReader = lambda: _idle_azure(real)  # the checks before each update read Azure: nothing runs there
     code = 0
     try:
         app(argv, prog_name="fluxfleet")
@@ -168,6 +171,18 @@ def _fluxfleet(root: str, env: dict[str, str], argv: list[str], log: str) -> Non
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def _idle_azure(arm_reader):
+    """An ArmReader over ARM as it answers for an Arc cluster that has no extension yet (no operation running)."""
+    from tests.azure_transport import FakeCredential, ScriptedTransport
+
+    def respond(request):
+        if "/extensions" in request.url:
+            return 200, {"value": []}, {}
+        return 404, {"error": {"code": "NotFound", "message": request.url}}, {}
+
+    return arm_reader(FakeCredential(), transport=ScriptedTransport(respond), retry_total=0)
 
 
 def _kill(process: multiprocessing.process.BaseProcess) -> None:

@@ -373,6 +373,25 @@ def test_failed_extension_and_missing_configuration_are_drift():
     assert ("platform", Severity.drift, "declared but not on the cluster") in found
 
 
+def test_a_pinned_extension_version_that_skips_a_required_hop_is_drift_saying_which_hop(tmp_path):
+    text = (STANDALONE_STACKS / "Pulumi.dev.yaml").read_text()
+    pinned = tmp_path / "Pulumi.dev.yaml"
+    extension = "extension: {releaseTrain: Stable, autoUpgradeMinorVersion: true}"
+    assert extension in text
+    pinned.write_text(text.replace(extension, "extension: {version: 1.23.0, autoUpgradeMinorVersion: false}"))
+    cluster = Cluster()
+    cluster.extensions["value"][0]["properties"]["currentVersion"] = "1.20.4"
+    hop = (
+        "the pinned version cannot be applied: installed 1.20.4; pinned 1.23.0 skips 1.21.x: upgrade to 1.21.0 first "
+        "(pin version: 1.21.0, roll out, then 1.23.0)"
+    )
+    assert ("extension flux", Severity.drift, hop) in [
+        (f.subject, f.severity, f.message) for f in flux_of(cluster, load_stack_file(pinned))
+    ]
+    cluster.extensions["value"][0]["properties"]["currentVersion"] = "1.21.0"
+    assert flux_of(cluster, load_stack_file(pinned)) == []
+
+
 # --------------------------------------------------------------------------------------------- secret rotation
 
 

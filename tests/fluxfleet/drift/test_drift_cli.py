@@ -5,6 +5,7 @@ report format validated (JSON against schemas/drift-report.schema.json, JUnit ag
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -16,7 +17,7 @@ import fluxfleet.azure.arm as arm
 from azure.core.exceptions import ClientAuthenticationError
 from fluxfleet.cli import app
 from tests.azure_transport import FakeCredential, ScriptedTransport
-from tests.conftest import CANARY, ROOT
+from tests.conftest import CANARY, DEV_SHARED, ROOT, add_stack_on_the_dev_cluster
 from tests.fluxfleet.drift.test_drift import EVENTS, Cluster
 from tests.fluxfleet.drift.test_junit import junit_schema
 
@@ -214,4 +215,16 @@ def test_no_azure_token_is_one_line_before_any_preview(fake, azure, monkeypatch)
     assert result.exit_code == 1
     assert result.stderr.startswith("fluxfleet drift: no Azure token (DefaultAzureCredential failed")
     assert len(result.stderr.strip().splitlines()) == 1
+    assert fake.argv("preview") == []
+
+
+def test_a_stack_whose_cluster_another_stack_names_is_invalid_and_not_previewed(fake, azure, tmp_path):
+    scenario(fake, azure, dev="preview_in_sync.jsonl")
+    stacks = tmp_path / "stacks"
+    shutil.copytree(ROOT / "stacks", stacks)
+    add_stack_on_the_dev_cluster(stacks)  # invalid besides, and not asked about
+    result = drift("--stacks-dir", str(stacks), "dev", "--format", "json")
+    assert result.exit_code == 2, result.output
+    [dev] = json.loads(result.stdout)["stacks"]
+    assert dev["status"] == "invalid" and DEV_SHARED in json.dumps(dev)
     assert fake.argv("preview") == []

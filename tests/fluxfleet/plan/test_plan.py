@@ -102,10 +102,11 @@ def test_markdown_format_has_summary_and_mermaid(in_root, tmp_path):
 
 
 def add_broken_stack(stacks: Path) -> None:
-    """`broken`: the dev example with a misspelt dependsOn target."""
+    """`broken`: the dev example on a cluster of its own, with a misspelt dependsOn target."""
     (stacks / "Pulumi.broken.yaml").write_text(
         (STANDALONE_STACKS / "Pulumi.dev.yaml")
         .read_text()
+        .replace("name: aks-dev-weu", "name: aks-broken-weu")
         .replace("dependsOn: [infra-controllers]", "dependsOn: [infra-controler]")
     )
 

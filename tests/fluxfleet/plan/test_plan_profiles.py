@@ -14,7 +14,7 @@ from fluxfleet.cli import app
 from fluxfleet.plan import plan_fleet
 from fluxfleet.plan.report import render
 from modules.spec import stack_files
-from tests.conftest import ROOT, fixture_file
+from tests.conftest import DEV_SHARED, ROOT, add_stack_on_the_dev_cluster, fixture_file
 
 STORES = 12
 
@@ -170,7 +170,10 @@ def test_two_stacks_of_one_cluster_are_invalid_input(fleet):
     result = run("--stacks-dir", str(fleet), "--format", "json")
     assert result.exit_code == 2
     by_name = {stack["stack"]: stack for stack in json.loads(result.stdout)["stacks"]}
-    assert by_name["edge-store-002"]["ok"] and not by_name["edge-store-099"]["ok"]
+    assert not by_name["edge-store-002"]["ok"] and not by_name["edge-store-099"]["ok"]  # neither may be applied
+    assert by_name["edge-store-002"]["errors"][0]["message"].startswith(
+        "the same cluster as stack edge-store-099 (rg-stores/store-002)"
+    )
     assert by_name["edge-store-099"]["errors"] == [
         {
             "file": str(fleet / "Pulumi.edge-store-099.yaml"),
@@ -178,4 +181,14 @@ def test_two_stacks_of_one_cluster_are_invalid_input(fleet):
             "message": "the same cluster as stack edge-store-002 (RG-Stores/STORE-002): two stacks would update one "
             "cluster; keep one",
         }
+    ]
+
+
+def test_plan_of_one_stack_finds_the_other_stack_of_its_cluster_even_an_invalid_one(fleet):
+    add_stack_on_the_dev_cluster(fleet)
+    result = run("--stacks-dir", str(fleet), "dev", "--format", "json")
+    assert result.exit_code == 2
+    [dev] = json.loads(result.stdout)["stacks"]
+    assert dev["errors"] == [
+        {"file": str(fleet / "Pulumi.dev.yaml"), "path": "fluxfleet:cluster.name", "message": DEV_SHARED}
     ]

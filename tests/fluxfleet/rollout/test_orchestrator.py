@@ -651,6 +651,36 @@ def test_the_hop_itself_and_unpinned_stacks_are_applied(tmp_path):
     assert h.runner.applied == {"hop": 1, "auto": 1}
 
 
+def test_the_hop_and_busy_cluster_checks_run_without_the_flux_health_gate(tmp_path):
+    # fleet.yaml's `fluxCompliance: false` turns off the wait for Flux after an update, not the checks before it.
+    h = Harness(tmp_path, fleet(stage("one", ["old", "busy", "ready"], failures=2)))
+    h.specs = {name: pinned(name, "1.23.0") for name in ("old", "busy", "ready")}
+    flux = FakeFlux(lambda cluster: [compliant(when=h.clock.now())])
+    flux.installed = {"old": "1.20.4", "busy": "1.21.0", "ready": "1.21.0"}
+    idle = flux.managed_cluster
+    flux.managed_cluster = lambda sub, rg, name: dataclasses.replace(
+        idle(sub, rg, name), provisioning_state="Updating" if name == "busy" else "Succeeded"
+    )
+    gate = FluxHealthGate(flux, h.clock, timeout=300, poll_interval=30)
+    assert h.start(gate=gate, health_gate=False) is RunStatus.done
+    assert h.runner.applied == {"ready": 1}
+    assert h.record().stacks["old"].message.startswith("not started: installed 1.20.4; pinned 1.23.0 skips 1.21.x")
+    assert h.record().stacks["busy"].message.startswith("not started: cluster busy Updating after 300s")
+    assert h.states()["ready"] == "succeeded" and flux.reads == 0  # no Flux configuration read: no health gate
+
+
+def test_a_pinned_stack_without_a_subscription_to_check_its_upgrade_path_in_is_not_started(tmp_path):
+    h = Harness(tmp_path, fleet(stage("one", ["a", "auto"], failures=1)))
+    h.specs = {"a": pinned("a", "1.23.0"), "auto": spec("auto")}
+    gate = FluxHealthGate(FakeFlux(lambda cluster: []), h.clock, timeout=300, poll_interval=30)
+    assert h.start(gate=gate, health_gate=False, subscription_of=lambda spec: None) is RunStatus.done
+    assert h.runner.applied == {"auto": 1}
+    assert h.record().stacks["a"].message == (
+        "not started: no subscription to check the extension's upgrade path in (set cluster.subscriptionId or "
+        "AZURE_SUBSCRIPTION_ID)"
+    )
+
+
 def test_a_pinned_stack_whose_installed_version_cannot_be_read_is_not_started(tmp_path):
     h = Harness(tmp_path, fleet(stage("one", ["a"])))
     h.specs = {"a": pinned("a", "1.23.0")}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from fluxfleet.runner import RunnerError
 from modules.spec import PinSpec, Stage, parse_spec
 from tests.conftest import BASE_STACK
 from tests.fluxfleet.rollout.test_gate import FakeFlux, compliant
-from tests.fluxfleet.rollout.test_orchestrator import Crash, Harness, crash_after_writes, fleet
+from tests.fluxfleet.rollout.test_orchestrator import CLUSTER_REPLACEMENT, Crash, Harness, crash_after_writes, fleet
 
 BEFORE, PROMOTED = "v1.3.0", "v1.4.0"
 FLEET_YAML = """\
@@ -205,7 +206,7 @@ def test_a_stack_whose_refs_cannot_be_read_is_not_updated(tmp_path):
     entry = p.h.record().stacks["a"]
     assert entry.message == (
         "not started: cannot read the refs it runs now, so it could not be rolled back: "
-        "a: error: failed to decrypt the state"
+        "a: error: failed to decrypt the state; not rolled back: Pulumi never ran its update"
     )
     assert p.h.runner.applied == {}
 
@@ -264,10 +265,8 @@ def test_an_oci_source_is_rolled_back_to_the_artifact_it_ran(tmp_path):
     assert p.fleet_path.read_text() == FLEET_YAML.replace("tag: v1.4.0", "tag: v1.3.0")
 
 
-def _reference_writes(tmp_path: Path) -> int:
-    """How many journal writes the crash test's run makes, start to end, without a crash."""
-    p = Promotion(tmp_path, ["a", "b"], failures=0)
-    p.bad = {"b"}
+def _reference_writes(p: Promotion) -> int:
+    """How many journal writes a crash test's run makes, start to end, without a crash."""
     count = {"n": 0}
     original = Journal._append, Journal.save
     try:
@@ -286,21 +285,33 @@ def _reference_writes(tmp_path: Path) -> int:
     return count["n"]
 
 
-def test_a_crash_at_any_journal_write_then_resume_applies_each_direction_exactly_once(tmp_path, monkeypatch):
-    writes = _reference_writes(tmp_path / "reference")
+def crashed_at_every_write(tmp_path: Path, monkeypatch, make) -> Iterator[tuple[int, Promotion]]:
+    """For each journal write of the run `make(directory)` prepares, that run crashed right after the write, then
+    resumed (or started again, if it died before its journal existed) to its end."""
+    writes = _reference_writes(make(tmp_path / "reference"))
     assert writes > 20
     for crash_after in range(1, writes + 1):
-        p = Promotion(tmp_path / str(crash_after), ["a", "b"], failures=0)
-        p.bad = {"b"}
+        p = make(tmp_path / str(crash_after))
         with monkeypatch.context() as patched:
             crash_after_writes(patched, crash_after)
             with pytest.raises(Crash):
                 p.start()
         if p.h.run_id is None or not (p.h.runs / f"{p.h.run_id}.json").exists():
             p.h.run_id = None
-            assert p.start() is RunStatus.rolled_back
+            assert p.start() is RunStatus.rolled_back, crash_after
         else:
             assert p.resume() is RunStatus.rolled_back, crash_after
+        yield crash_after, p
+
+
+def one_bad_of_two(directory: Path) -> Promotion:
+    p = Promotion(directory, ["a", "b"], failures=0)
+    p.bad = {"b"}
+    return p
+
+
+def test_a_crash_at_any_journal_write_then_resume_applies_each_direction_exactly_once(tmp_path, monkeypatch):
+    for crash_after, p in crashed_at_every_write(tmp_path, monkeypatch, one_bad_of_two):
         assert p.forward_updates() == {"a": 1, "b": 1}, crash_after
         assert sorted(p.rolled_back()) == ["a", "b"], crash_after
         assert p.fleet_path.read_text() == FLEET_YAML.replace("tag: v1.4.0", "tag: v1.3.0"), crash_after
@@ -442,3 +453,104 @@ def test_a_restore_racing_a_promotion_loses_neither(tmp_path):
         stages = {stage["name"]: stage for stage in YAML(typ="safe").load(fleet.read_text())["stages"]}
         assert stages["dev"].get("pins") == {"platform": {"tag": f"v{trial}.0.0"}}, f"trial {trial}"
         assert stages["wave"]["pins"] == {"demo": {"tag": BEFORE}}, f"trial {trial}"
+
+
+# --------------------------------------------------------------------------------------------- refused before Pulumi
+
+
+def busy(p: Promotion, cluster: str) -> None:
+    """`cluster` stays Updating: its stack waits for it past the gate's timeout, then fails unstarted."""
+    flux = p.gate.reader
+    idle = flux.managed_cluster
+    flux.managed_cluster = lambda sub, rg, name: (
+        dataclasses.replace(idle(sub, rg, name), provisioning_state="Updating")
+        if name == cluster
+        else idle(sub, rg, name)
+    )
+
+
+def skips_the_hop(p: Promotion, stack: str) -> None:
+    """`stack` pins microsoft.flux 1.23.0 on a cluster that runs 1.20.4: the 1.21 hop would be skipped."""
+    raw = copy.deepcopy(BASE_STACK)
+    raw["cluster"]["name"] = stack
+    git = raw["flux"]["configurations"]["demo"]["git"]
+    del git["branch"]
+    git["tag"] = PROMOTED
+    raw["flux"]["extension"] = {"autoUpgradeMinorVersion": False, "version": "1.23.0"}
+    p.h.specs[stack] = parse_spec(raw, file=f"Pulumi.{stack}.yaml")
+    p.gate.reader.installed[stack] = "1.20.4"
+
+
+def replaces_the_cluster(p: Promotion, stack: str) -> None:
+    p.h.runner.previews[stack] = CLUSTER_REPLACEMENT
+
+
+REFUSALS = {
+    "hop skipped": (skips_the_hop, "not started: installed 1.20.4; pinned 1.23.0 skips 1.21.x"),
+    "cluster busy": (busy, "not started: cluster r Updating after 600s: another operation is running"),
+    "replacement refused": (replaces_the_cluster, "refused: the update would replace cluster aks-a"),
+}
+
+
+def refused_in_a_stage_rolled_back(tmp_path: Path, refuse) -> Promotion:
+    """Stage wave, budget 1: a updates fine, r is refused before Pulumi runs, b fails its gate: the stage goes back."""
+    p = Promotion(tmp_path, ["a", "r", "b"], failures=1)
+    p.bad = {"b"}
+    refuse(p, "r")
+    return p
+
+
+@pytest.mark.parametrize("refusal", REFUSALS, ids=list(REFUSALS))
+def test_a_stack_refused_before_pulumi_ran_is_never_touched_by_the_stage_rollback(tmp_path, refusal):
+    refuse, why = REFUSALS[refusal]
+    p = refused_in_a_stage_rolled_back(tmp_path, refuse)
+    assert p.start() is RunStatus.rolled_back
+    record = p.h.record()
+    r = record.stacks["r"]
+    assert r.state is StackState.failed and r.rollback is None and r.attempts == 0
+    assert r.message.startswith(why) and r.message.endswith("; not rolled back: Pulumi never ran its update")
+    assert "r" not in p.h.runner.started  # neither its update nor a rollback applied the refused spec
+    assert sorted(p.rolled_back()) == ["a", "b"]  # the stacks whose update reached the backend went back
+    assert "not rolled back: Pulumi never ran its update" in render_summary(record, "json")
+    assert p.resume() is RunStatus.rolled_back and "r" not in p.h.runner.started
+
+
+def test_a_crash_between_the_refusal_and_the_rollback_still_leaves_the_refused_stack_alone(tmp_path, monkeypatch):
+    def make(directory: Path) -> Promotion:
+        return refused_in_a_stage_rolled_back(directory, REFUSALS["hop skipped"][0])
+
+    for crash_after, p in crashed_at_every_write(tmp_path, monkeypatch, make):
+        assert "r" not in p.h.runner.started, crash_after
+        assert sorted(p.rolled_back()) == ["a", "b"], crash_after
+
+
+def test_a_stack_whose_update_failed_in_the_backend_is_rolled_back_and_one_that_never_reached_it_is_not(tmp_path):
+    p = Promotion(tmp_path, ["a", "f", "n"], failures=1)
+    p.h.runner.failing = {"f": "error: 409 Conflict", "n": "error: no Pulumi access token"}
+    real_up = p.h.runner.up
+
+    def up(stack, **kwargs):
+        result = real_up(stack, **kwargs)
+        if stack == "n":  # the CLI failed before the backend took the update: it is in no history
+            p.h.runner.updates.pop("n")
+        return result
+
+    p.h.runner.up = up
+    assert p.start() is RunStatus.rolled_back
+    record = p.h.record()
+    assert sorted(p.rolled_back()) == ["a", "f"]  # f may have half-applied: back it goes
+    assert record.stacks["f"].rollback.refs == {"demo": {"tag": BEFORE}}
+    assert record.stacks["n"].rollback is None
+    assert record.stacks["n"].message == (
+        "error: no Pulumi access token; not rolled back: its update never reached the Pulumi backend"
+    )
+
+
+def test_a_refused_stack_still_counts_for_the_pin_its_stage_goes_back_to(tmp_path):
+    p = refused_in_a_stage_rolled_back(tmp_path, REFUSALS["replacement refused"][0])
+    p.h.runner.stack_outputs["r"] = {"fluxConfigurationRefs": {"demo": {"tag": "v1.2.0"}}}  # it lags: runs v1.2.0
+    assert p.start() is RunStatus.rolled_back
+    assert p.h.record().stages[0].pins_restored == [
+        "demo: fleet.yaml still pins tag v1.4.0 (its stacks ran different refs before): set the pin by hand"
+    ]
+    assert p.fleet_path.read_text() == FLEET_YAML  # not v1.3.0: r would be moved to a ref it never ran

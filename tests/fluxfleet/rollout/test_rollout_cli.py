@@ -14,12 +14,14 @@ import pytest
 from typer.testing import CliRunner
 
 import fluxfleet.azure.arm as arm
+from fluxfleet.azure.arm import ArmReader
 from fluxfleet.cli import app
 from fluxfleet.rollout.journal import Journal, RunStatus
 from fluxfleet.rollout.orchestrator import Rollout, Selection, new_run
 from fluxfleet.rollout.report import render_summary
 from fluxfleet.simulation import FakeClock, FakeRunner
-from tests.conftest import ROOT, STANDALONE_STACKS
+from tests.conftest import DEV_SHARED, ROOT, STANDALONE_STACKS, add_stack_on_the_dev_cluster
+from tests.fluxfleet.drift.test_drift import Cluster
 from tests.fluxfleet.test_automation import diagnostic, update_events
 from tests.fluxfleet.rollout.test_orchestrator import fleet, spec, stage
 
@@ -28,6 +30,8 @@ from tests.fluxfleet.rollout.test_orchestrator import fleet, spec, stage
 def project(tmp_path, monkeypatch) -> Path:
     shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
     monkeypatch.chdir(tmp_path)
+    # Azure as ARM answers (the checks before each update read it, health gate or not); a test may script its own.
+    monkeypatch.setattr(arm, "ArmReader", Cluster().reader)
     return tmp_path
 
 
@@ -133,7 +137,8 @@ def test_a_new_store_joins_the_stage_of_its_profile(project):
 
 
 def test_a_stack_in_no_stage_is_a_warning(project):
-    shutil.copy(project / "stacks" / "Pulumi.dev.yaml", project / "stacks" / "Pulumi.sandbox.yaml")
+    dev = (project / "stacks" / "Pulumi.dev.yaml").read_text()
+    (project / "stacks" / "Pulumi.sandbox.yaml").write_text(dev.replace("name: aks-dev-weu", "name: aks-sandbox"))
     result = rollout("--dry-run")
     assert result.exit_code == 0
     assert "warning: stack sandbox is in no stage of stacks/fleet.yaml: never rolled out" in result.stderr
@@ -248,10 +253,10 @@ def test_no_pulumi_cli_is_one_line_and_starts_no_run(project, monkeypatch, tmp_p
 
 
 def test_no_azure_token_for_the_gate_is_one_line_and_starts_no_run(project, fake, monkeypatch):
-    from tests.fluxfleet.drift.test_drift_cli import NoToken, arm_reader
+    from tests.fluxfleet.drift.test_drift_cli import NoToken
 
     fake.scenario_path.write_text(json.dumps({"stacks": {}}))
-    monkeypatch.setattr(arm, "ArmReader", lambda: arm_reader(NoToken()))
+    monkeypatch.setattr(arm, "ArmReader", lambda: ArmReader(NoToken()))
     result = rollout("--stage", "dev")
     assert result.exit_code == 1
     assert result.stderr.startswith("fluxfleet rollout: no Azure token (DefaultAzureCredential failed")
@@ -480,3 +485,45 @@ def test_options_that_would_not_apply_are_refused_not_ignored(project, args, sai
     result = rollout(*args)
     assert result.exit_code == 2 and result.stderr.strip() == f"fluxfleet rollout: {said}"
     assert not (project / ".fluxfleet").exists()
+
+
+def test_the_upgrade_path_is_checked_with_the_flux_health_gate_off(project, fake, monkeypatch):
+    no_gate(project)
+    dev = project / "stacks" / "Pulumi.dev.yaml"
+    dev.write_text(
+        dev.read_text().replace(
+            "  fluxfleet:flux:\n",
+            "  fluxfleet:flux:\n    extension: {version: 1.23.0, autoUpgradeMinorVersion: false}\n",
+        )
+    )
+    azure = Cluster()
+    azure.extensions["value"][0]["properties"]["currentVersion"] = "1.20.4"
+    monkeypatch.setattr(arm, "ArmReader", azure.reader)
+    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", "11111111-2222-3333-4444-555555555555")
+    fake.scenario_path.write_text(json.dumps({"stacks": {"dev": {"up": {"events": update_events("dev")}}}}))
+    result = rollout("--stage", "dev", "--format", "json")
+    assert result.exit_code == 1, result.output
+    [dev_entry] = json.loads(result.stdout)["stages"][0]["stacks"]
+    assert dev_entry["message"].startswith("not started: installed 1.20.4; pinned 1.23.0 skips 1.21.x")
+    assert fake.argv("up") == [] and fake.argv("preview") == []
+
+
+@pytest.mark.parametrize("args", [["--dry-run"], ["--matrix", "dev"], ["--stage", "dev"]], ids=str)
+def test_a_stack_whose_cluster_another_stack_names_is_refused_in_every_mode(project, fake, args):
+    add_stack_on_the_dev_cluster(project / "stacks")  # in no stage, and invalid besides: the pair is still found
+    result = rollout(*args)
+    assert result.exit_code == 2, result.output
+    assert f"stacks/Pulumi.dev.yaml: fluxfleet:cluster.name: {DEV_SHARED}" in result.stderr.splitlines()
+    assert result.stdout == "" and fake.calls() == [] and not (project / ".fluxfleet").exists()
+
+
+@pytest.mark.parametrize("args", [["--dry-run"], ["--matrix", "dev"]], ids=str)
+def test_a_dry_run_or_matrix_of_invalid_stacks_is_exit_2_with_file_and_key(project, args):
+    path = project / "stacks" / "Pulumi.dev.yaml"
+    path.write_text(path.read_text().replace("apps: {retryInterval: 2m}", "apps: {retryInterval: soon}"))
+    result = rollout(*args)
+    assert result.exit_code == 2, result.output
+    assert "stacks/Pulumi.dev.yaml: fluxfleet:flux.configurations.platform.kustomizations.apps.retryInterval" in (
+        result.stderr
+    )
+    assert result.stdout == ""
