@@ -10,15 +10,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from fluxfleet.cli import app
 from fluxfleet.plan import FleetPlan, plan_fleet, pool_import_commands
 from modules import kubernetes_versions
 from modules.kubernetes_versions import AS_OF
 from modules.spec import stack_files
 from fluxfleet.plan.report import render
 from tests.conftest import STANDALONE_STACKS, CANARY, ROOT, fixture_file
+from tests.fluxfleet.plan import run
 from tests.modules.spec.ssh import DEPLOY_KEY, DeployKeyVault
 
 STACKS = ROOT / "stacks"
@@ -28,10 +27,6 @@ EXAMPLES = ["dev", "edge-store-001", "prod-weu", "staging"]
 @pytest.fixture
 def in_root(monkeypatch):
     monkeypatch.chdir(ROOT)
-
-
-def run(*args: str):
-    return CliRunner().invoke(app, ["plan", *args])
 
 
 def test_every_example_stack_plans(in_root):

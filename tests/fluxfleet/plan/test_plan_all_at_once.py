@@ -5,28 +5,19 @@ two files of a rule that pairs their values."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from fluxfleet.cli import app
 from fluxfleet.plan.report import POLICIES_NOT_RUN
-from tests.conftest import ROOT
+from tests.fluxfleet.plan import run
 
 PLATFORM = "fluxfleet:flux.configurations.platform"
 
 
-def run(*args: str):
-    return CliRunner().invoke(app, ["plan", *args])
-
-
 @pytest.fixture
-def stacks(tmp_path: Path) -> Path:
-    copy = tmp_path / "stacks"
-    shutil.copytree(ROOT / "stacks", copy)
-    return copy
+def stacks(example_stacks: Path) -> Path:
+    return example_stacks
 
 
 def edit(path: Path, old: str, new: str) -> None:

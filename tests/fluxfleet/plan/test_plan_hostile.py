@@ -10,22 +10,17 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from fluxfleet.cli import app
 from fluxfleet.mock_engine import RecordedResource
 from fluxfleet.plan import FleetPlan, KustomizationStep, StackPlan, plan_fleet
 from fluxfleet.plan.report import render
 from modules.spec import SpecError, SpecIssue, stack_files
 from policies.rules import Violation
 from tests.conftest import STANDALONE_STACKS, ROOT
+from tests.fluxfleet.plan import run
 
 DEV = (STANDALONE_STACKS / "Pulumi.dev.yaml").read_text()
 LINE_MAX = 1600
-
-
-def run(*args: str):
-    return CliRunner().invoke(app, ["plan", *args])
 
 
 def plan_in_a_child(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:

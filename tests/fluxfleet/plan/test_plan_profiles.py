@@ -8,19 +8,14 @@ import shutil
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from fluxfleet.cli import app
 from fluxfleet.plan import plan_fleet
 from fluxfleet.plan.report import render
 from modules.spec import stack_files
 from tests.conftest import DEV_SHARED, ROOT, add_stack_on_the_dev_cluster, fixture_file
+from tests.fluxfleet.plan import run
 
 STORES = 12
-
-
-def run(*args: str):
-    return CliRunner().invoke(app, ["plan", *args])
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,18 +11,13 @@ from typer.testing import CliRunner
 
 from fluxfleet import markdown as md
 from fluxfleet.cli import app
-from tests.conftest import ROOT
-
-
-def run(*args: str):
-    return CliRunner().invoke(app, ["plan", *args])
+from tests.fluxfleet.plan import run
 
 
 @pytest.fixture
-def stacks(tmp_path: Path) -> Path:
+def stacks(example_stacks: Path) -> Path:
     """The example stacks, profiles and fleet.yaml, and a stack no stage selects."""
-    copy = tmp_path / "stacks"
-    shutil.copytree(ROOT / "stacks", copy)
+    copy = example_stacks
     (copy / "Pulumi.sandbox.yaml").write_text(
         "config:\n  azure-native:location: westeurope\n  fluxfleet:profiles: [aks-platform]\n"
         "  fluxfleet:cluster:\n    name: aks-sandbox\n    resourceGroup: rg-sandbox\n"

@@ -9,10 +9,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from fluxfleet.cli import app
-from tests.conftest import ROOT, fixture_file
+from tests.conftest import fixture_file
+from tests.fluxfleet.plan import run
 from tests.fluxfleet.plan.test_api_scan import commit
 from tests.git import git
 
@@ -21,16 +20,9 @@ PLATFORM = "fluxfleet:flux.configurations.platform"
 APPS_PATH = f"{PLATFORM}.kustomizations.apps.path"
 
 
-def run(*args: str):
-    return CliRunner().invoke(app, ["plan", *args])
-
-
 @pytest.fixture
-def stacks(tmp_path: Path) -> Path:
-    """The example stacks, profiles and fleet.yaml."""
-    copy = tmp_path / "stacks"
-    shutil.copytree(ROOT / "stacks", copy)
-    return copy
+def stacks(example_stacks: Path) -> Path:
+    return example_stacks
 
 
 @pytest.fixture
