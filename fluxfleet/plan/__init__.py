@@ -15,6 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from fluxfleet.plan.sources import source_issues
 from fluxfleet.mock_engine import RecordedResource, run_program
@@ -85,6 +86,7 @@ class StackPlan:
     flux_resources: dict[str, FluxResource] = field(default_factory=dict)
     origins: Origins | None = None  # which file wrote each config value (None: the stack file wrote all)
     cluster: ClusterSpec | None = None  # the cluster it names, when its spec is valid
+    cluster_config: Any = None  # the `cluster` value it merges to, valid or not (the one-cluster-one-stack check)
     notes: list[str] = field(default_factory=list)  # worth knowing, no error: a source file `--source` skipped, ...
     policies_run: bool = False  # the rules check what the program registers: not run on a stack it cannot run
 
@@ -191,6 +193,7 @@ def plan_stack(
     try:
         config = read_stack_config(path, file, library)
         plan.origins = config.origins
+        plan.cluster_config = config.raw.get("cluster")
         stack = config.spec()
     except SpecError as error:
         plan.errors = error.issues
@@ -412,7 +415,8 @@ def plan_fleet(
         if on_planned:
             on_planned(stack)
     # across stacks: one cluster, one stack, of every stack file beside them
-    shared = shared_clusters([path for path, _ in tasks], lambda path: display_path(path, relative_to))
+    known = {path: s.cluster_config for (path, _), s in zip(tasks, stacks, strict=True) if s.cluster_config is not None}
+    shared = shared_clusters([path for path, _ in tasks], lambda path: display_path(path, relative_to), known)
     for stack in stacks:
         if stack.stack in shared:
             stack.errors.append(shared[stack.stack])

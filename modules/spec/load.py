@@ -278,13 +278,16 @@ def spec_from_pulumi_config() -> Stack:
     return stack.spec(plain_strings_are_secret=pulumi.runtime.is_config_secret(f"{NAMESPACE}:flux"))
 
 
-def shared_clusters(paths: Sequence[Path], display: Callable[[Path], str] = str) -> dict[str, SpecIssue]:
+def shared_clusters(
+    paths: Sequence[Path], display: Callable[[Path], str] = str, known: Mapping[Path, Any] | None = None
+) -> dict[str, SpecIssue]:
     """The stacks of `paths` whose cluster another stack file beside them names too (subscription, resource group
     and name; Azure compares them without case; a stack without a subscription is in the default one): two stacks
     would fight over one cluster, whichever of them a command reads. Every stack file of each directory is read, and
     only as far as its cluster's identity (its profiles merged in), so the pair is found when the other stack is not
     named, or not valid otherwise; a file that cannot be read that far is left to its own errors. One issue per stack
-    of `paths` concerned, naming the others."""
+    of `paths` concerned, naming the others. `known`: the merged `cluster` value of stack files the caller has
+    already read (plan's workers have), which are not read again."""
     wanted = {(path.parent, report_name(path)) for path in paths}
     issues = {}
     for directory in dict.fromkeys(path.parent for path in paths):
@@ -295,10 +298,13 @@ def shared_clusters(paths: Sequence[Path], display: Callable[[Path], str] = str)
         library = ProfileLibrary(directory, display(directory))
         by_cluster: dict[tuple[str | None, str, str], list[tuple[str, str, str]]] = {}
         for path in files:
-            try:
-                cluster = read_stack_config(path, display(path), library, pinned=False).raw.get("cluster")
-            except SpecError:
-                continue
+            if known is not None and path in known:
+                cluster = known[path]
+            else:
+                try:
+                    cluster = read_stack_config(path, display(path), library, pinned=False).raw.get("cluster")
+                except SpecError:
+                    continue
             identity = _cluster_identity(cluster)
             if identity is not None:
                 key, shown_as = identity
