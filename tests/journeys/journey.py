@@ -47,16 +47,29 @@ class Step:
 class Journey:
     """One fleet's world in `root`, and the steps taken in it."""
 
-    def __init__(self, root: Path, azure: dict[str, Any], stacks: list[str], fleet: str, profiles=("edge-store", "aks-platform")):
+    def __init__(
+        self,
+        root: Path,
+        azure: dict[str, Any],
+        fleet: str,
+        *,
+        stacks: tuple[str, ...] = (),
+        files: dict[str, str] | None = None,
+        kill: tuple[int, int] | None = None,
+    ):
+        """`stacks`: the repository's stack files to copy; `files`: more stack files (name -> text); `kill`: (the
+        index of the step to SIGKILL, the seed of when)."""
         self.root = root
         self.project = root / "project"
         stacks_dir = self.project / "stacks"
         (stacks_dir / "profiles").mkdir(parents=True)
         shutil.copy(ROOT / "Pulumi.yaml", self.project / "Pulumi.yaml")
-        for profile in profiles:
-            shutil.copy(ROOT / "stacks" / "profiles" / f"{profile}.yaml", stacks_dir / "profiles")
+        for profile in (ROOT / "stacks" / "profiles").glob("*.yaml"):
+            shutil.copy(profile, stacks_dir / "profiles")
         for stack in stacks:
             shutil.copy(ROOT / "stacks" / f"Pulumi.{stack}.yaml", stacks_dir)
+        for name, text in (files or {}).items():
+            (stacks_dir / name).write_text(text, encoding="utf-8")
         (stacks_dir / "fleet.yaml").write_text(fleet, encoding="utf-8")
         self.azure = World(root / "azure.json")
         self.azure.write(azure)
@@ -74,6 +87,7 @@ class Journey:
             **{k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "ARM_", "PULUMI_", "FLUXFLEET_"))},
             "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
             "FAKE_PULUMI_SCENARIO": str(root / "scenario.json"),
+            "FAKE_PULUMI_LOG": str(root / "pulumi-calls.jsonl"),  # every invocation, for a failing journey
             WORLD_ENV: str(self.azure.path),
             "AZURE_SUBSCRIPTION_ID": SUBSCRIPTION,
             "AZURE_CONFIG_DIR": str(root / "azure-cli"),  # no az login of the machine running the tests
@@ -82,6 +96,9 @@ class Journey:
             "COLUMNS": "200",
         }
         self.steps: list[Step] = []
+        self.kill_at, seed = kill or (None, 0)
+        self.rng = random.Random(seed)
+        self._count = 0
 
     # ------------------------------------------------------------------ steps
 
@@ -107,6 +124,29 @@ class Journey:
     def expect(self, code: int, *args: str) -> Step:
         step = self.run(*args)
         assert step.code == code, f"expected exit {code}: {step}"
+        return step
+
+    def step(self, code: int, *args: str) -> Step:
+        """A step of the story: `fluxfleet ARGS`, which exits `code`. The step the journey kills is SIGKILLed at a
+        random moment and then resumed as a user would: a rollout it left behind with `rollout --resume RUN` (the
+        stages it approved approved again), else the same command again; the resumed step must end as the step
+        would have. A re-run that finds its work done may say so with 0."""
+        index, self._count = self._count, self._count + 1
+        if index != self.kill_at:
+            return self.expect(code, *args)
+        runs = self.run_ids()
+        step = self.killed(self.rng, *args)
+        if step.code != -signal.SIGKILL:  # it ended before the kill came
+            assert step.code == code, f"expected exit {code}: {step}"
+            return step
+        left = [run for run in self.run_ids() if run not in runs]
+        if left:
+            approved = [a for i, a in enumerate(args) if i and args[i - 1] == "--approve"]
+            step = self.run("rollout", "--resume", left[-1], *(x for a in approved for x in ("--approve", a)))
+            assert step.code == code, f"resumed after a SIGKILL, expected exit {code}: {step}"
+        else:
+            step = self.run(*args)
+            assert step.code in (code, 0), f"run again after a SIGKILL, expected exit {code} (or 0): {step}"
         return step
 
     def killed(self, rng: random.Random, *args: str) -> Step:
@@ -147,10 +187,10 @@ class Journey:
             time.sleep(0.02)
         raise TimeoutError(f"{self.root}: updates still running after {timeout}s")
 
-    def run_id(self) -> str | None:
+    def run_ids(self) -> list[str]:
+        """The rollout runs journaled so far, oldest first."""
         runs = self.project / ".fluxfleet" / "runs"
-        ids = sorted(p.stem for p in runs.glob("*.json")) if runs.is_dir() else []
-        return ids[-1] if ids else None
+        return sorted(p.stem for p in runs.glob("*.json")) if runs.is_dir() else []
 
     # ------------------------------------------------------------------ the whole world
 

@@ -18,10 +18,6 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # the scripted CLI runs from the project copy
     sys.path.insert(0, str(ROOT))
 
-from modules.spec import SpecError, key_vault_refs  # noqa: E402
-from modules.spec.config import read_config, split_config  # noqa: E402
-from modules.spec.load import ROLLBACK_REFS_ENV, compose, project_stacks_dir, rollback_refs  # noqa: E402
-from modules.spec.profiles import ProfileLibrary  # noqa: E402
 
 from tests.journeys.world import WORLD_ENV, World, _find  # noqa: E402
 NEWEST_FLUX_EXTENSION = "1.17.3"  # what Azure installs when a stack pins no version
@@ -32,6 +28,10 @@ CONFIGURATION_TYPE = "azure-native:kubernetesconfiguration:FluxConfiguration"
 
 def declared(project_dir: Path, stack: str, environ: dict[str, str]) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """(subscription, what the stack declares in world.py's terms, the spec) as `pulumi up -s STACK` reads it."""
+    from modules.spec.config import read_config, split_config
+    from modules.spec.load import ROLLBACK_REFS_ENV, compose, project_stacks_dir, rollback_refs
+    from modules.spec.profiles import ProfileLibrary
+
     stacks_dir, display = project_stacks_dir(project_dir)
     path = stacks_dir / f"Pulumi.{stack}.yaml"
     file = str(Path(display) / path.name)
@@ -74,6 +74,8 @@ def declared(project_dir: Path, stack: str, environ: dict[str, str]) -> tuple[st
 
 def up(stack: str, project_dir: Path, environ: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """(the RUN the scripted CLI plays, the stack's outputs after a successful update, else None)."""
+    from modules.spec import SpecError, key_vault_refs
+
     world = World(Path(environ[WORLD_ENV]))
     try:
         subscription, wanted, spec = declared(project_dir, stack, environ)
@@ -107,6 +109,8 @@ def up(stack: str, project_dir: Path, environ: dict[str, str]) -> tuple[dict[str
 
 
 def preview(stack: str, project_dir: Path, environ: dict[str, str]) -> dict[str, Any]:
+    from modules.spec import SpecError
+
     world = World(Path(environ[WORLD_ENV]))
     try:
         subscription, wanted, _ = declared(project_dir, stack, environ)
@@ -138,7 +142,7 @@ def _steps(stack: str, state: dict[str, Any], subscription: str, wanted: dict[st
             paths += ["gitRepository.url"] if live["url"] != new["url"] else []
             metadata.update(
                 diffs=paths,
-                detailedDiff={p: {"kind": "update", "inputDiff": False} for p in paths},
+                detailedDiff={p: {"diffKind": "update", "inputDiff": False} for p in paths},
                 old=_resource(urn, live),
                 new=_resource(urn, new),
             )
@@ -172,7 +176,7 @@ def _failed(stack: str, error: str) -> dict[str, Any]:
 
 
 def stack_names(project_dir: Path) -> list[str]:
-    """The stacks of the project: one per stack file (the journeys' backend has every stack file's stack)."""
-    stacks_dir, _ = project_stacks_dir(project_dir)
-    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in stacks_dir.glob("Pulumi.*.yaml"))
+    """The stacks of the project: one per stack file (the journeys' backend has every stack file's stack), in
+    Pulumi.yaml's stackConfigDir (the journeys' projects keep fluxfleet's: stacks/)."""
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in (project_dir / "stacks").glob("Pulumi.*.yaml"))
 

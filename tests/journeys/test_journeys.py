@@ -1,0 +1,206 @@
+"""Journeys: a fleet's story through the command line a user types, step after step, with one world carried across
+the steps (journey.py: the stack files and fleet.yaml, the scripted Pulumi's persistent backend, the simulated Azure
+that `pulumi up` changes and the real Azure SDK clients read). Each journey ends by comparing the whole final world
+with the one expected, built here explicitly; each runs again with one step SIGKILLed at a random moment (seeded)
+and resumed as a user would, and must end in the same world."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.journeys.journey import SUBSCRIPTION, Journey
+from tests.journeys.pulumi_program import NEWEST_FLUX_EXTENSION
+
+DEMO_URL = "https://github.com/fluxcd/flux2-kustomize-helm-example"
+OTHER_SUBSCRIPTION = "2c9d7e1f-4a6b-4c8d-9e0f-1a2b3c4d5e6f"
+KILL_SEEDS = (1, 2)
+GATE = "gate:\n  fluxCompliance: true\n  timeout: 20s\n  pollInterval: 1s\n"
+
+
+# --------------------------------------------------------------------------------------------- the world's parts
+
+
+def arc(tags: dict[str, str] | None = None, flux: dict[str, Any] | None = None, **more: Any) -> dict[str, Any]:
+    return {"kind": "arc", "location": "westeurope", "tags": tags or {}, "connected": True, "flux": flux, **more}
+
+
+def aks(name: str, flux: dict[str, Any], tags: dict[str, str], version: str = NEWEST_FLUX_EXTENSION) -> dict[str, Any]:
+    return {"kind": "aks", "location": "westeurope", "tags": tags, "flux": {"extension": {"version": version}, **flux}}
+
+
+def flux(version: str = NEWEST_FLUX_EXTENSION, **configurations: dict[str, Any]) -> dict[str, Any]:
+    return {"extension": {"version": version}, "configurations": configurations}
+
+
+def gitops_demo(ref: dict[str, str], broken: bool = False) -> dict[str, Any]:
+    """The edge-store profile's configuration, as Azure holds it at `ref`."""
+    return {
+        "namespace": "gitops-demo",
+        "scope": "cluster",
+        "url": DEMO_URL,
+        "ref": ref,
+        "kustomizations": {"apps": "./apps/staging", "infra": "./infrastructure"},
+        **health(ref, broken),
+    }
+
+
+def platform(ref: dict[str, str], apps: str = "./apps/staging", url: str = DEMO_URL) -> dict[str, Any]:
+    """The aks-platform profile's configuration."""
+    kustomizations = {"apps": apps, "infra-configs": "./infrastructure/configs"}
+    kustomizations["infra-controllers"] = "./infrastructure/controllers"
+    return {"namespace": "flux-system", "scope": "cluster", "url": url, "ref": ref, "kustomizations": kustomizations,
+            **health(ref, False)}
+
+
+def health(ref: dict[str, str], broken: bool) -> dict[str, Any]:
+    name = ref.get("tag") or ref.get("branch")
+    if broken:
+        return {"compliance": "Non-Compliant", "message": f"kustomize build failed at {name}: accumulating resources"}
+    return {"compliance": "Compliant", "message": None}
+
+
+def outputs(subscription: str, group: str, name: str, kind: str, refs: dict[str, Any], secrets=None) -> dict[str, Any]:
+    """The stack outputs modules/stack.py exports."""
+    provider = "Microsoft.ContainerService/managedClusters" if kind == "aks" else "Microsoft.Kubernetes/connectedClusters"
+    cluster = f"/subscriptions/{subscription}/resourceGroups/{group}/providers/{provider}/{name}"
+    children = f"{cluster}/providers/Microsoft.KubernetesConfiguration"
+    return {
+        "clusterId": cluster,
+        "fluxExtensionId": f"{children}/extensions/flux",
+        "fluxConfigurationIds": {c: f"{children}/fluxConfigurations/{c}" for c in refs},
+        "secretVersions": secrets or {},
+        "fluxConfigurationRefs": refs,
+    }
+
+
+def store_file(name: str) -> str:
+    """A store's stack file as a platform team writes it: the profile, the cluster, the default subscription."""
+    return (
+        "config:\n  azure-native:location: westeurope\n  fluxfleet:profiles: [edge-store]\n"
+        f"  fluxfleet:cluster: {{name: {name}, resourceGroup: rg-stores}}\n"
+    )
+
+
+def timeless(state: dict[str, Any]) -> dict[str, Any]:
+    from tests.journeys.journey import _timeless
+
+    return _timeless(state)
+
+
+def journey_ids(name: str) -> list[Any]:
+    return [pytest.param(None, id=name)] + [
+        pytest.param(seed, id=f"{name}-killed-seed{seed}") for seed in KILL_SEEDS
+    ]
+
+
+def kill_of(seed: int | None, steps: int) -> tuple[int, int] | None:
+    """(which step to kill, the seed of when), from the seed: printed in every assertion through the test id."""
+    if seed is None:
+        return None
+    import random
+
+    return random.Random(seed).randrange(steps), seed
+
+
+# --------------------------------------------------------------------------------------------- bootstrap
+
+BOOTSTRAP_FLEET = GATE + "stages:\n  - name: edge\n    profiles: [edge-store]\n    maxConcurrency: 2\n"
+
+
+@pytest.mark.parametrize("seed", journey_ids("bootstrap"))
+def test_bootstrap_inventory_finds_the_stores_writes_their_stacks_and_the_rollout_makes_them_healthy(tmp_path, seed):
+    stores = {
+        "rg-stores/store-berlin": arc({"fleet": "stores"}),
+        "rg-stores/store-paris": arc({"fleet": "stores"}),
+        "rg-labs/lab-1": arc({"fleet": "labs"}),  # not selected: no stack is written for it
+    }
+    azure = {"subscriptions": {SUBSCRIPTION: {"clusters": stores}}, "broken": [], "secrets": {}}
+    journey = Journey(tmp_path, azure, BOOTSTRAP_FLEET, kill=kill_of(seed, 4))
+
+    journey.step(3, "inventory", "--select", "kind:arc tag:fleet=stores", "--profile", "edge-store", "--write")
+    journey.step(0, "plan")
+    journey.step(0, "rollout")
+    journey.step(0, "status")
+
+    today = datetime.now(UTC).date().isoformat()
+    written = {
+        f"Pulumi.{name}.yaml": (
+            f"# {name}: written by `fluxfleet inventory --write` from Azure Resource Graph ({today}).\n"
+            "config:\n  fluxfleet:profiles: [edge-store]\n  fluxfleet:cluster:\n    kind: arc\n"
+            f"    name: {name}\n    resourceGroup: rg-stores\n    subscriptionId: {SUBSCRIPTION}\n"
+        )
+        for name in ("store-berlin", "store-paris")
+    }
+    main = {"branch": "main"}
+    expected_azure = copy.deepcopy(azure)
+    for key in ("rg-stores/store-berlin", "rg-stores/store-paris"):
+        expected_azure["subscriptions"][SUBSCRIPTION]["clusters"][key]["flux"] = flux(**{"gitops-demo": gitops_demo(main)})
+    expected = {
+        "files": {**written, "fleet.yaml": BOOTSTRAP_FLEET, **profiles()},
+        "backend": {
+            name: {
+                "updates": ["succeeded"],
+                "outputs": outputs(SUBSCRIPTION, "rg-stores", name, "arc", {"gitops-demo": main}),
+            }
+            for name in ("store-berlin", "store-paris")
+        },
+        "azure": timeless(expected_azure),
+    }
+    assert journey.world() == expected, journey.steps
+
+
+def profiles() -> dict[str, str]:
+    root = Path(__file__).resolve().parents[2] / "stacks" / "profiles"
+    return {f"profiles/{p.name}": p.read_text(encoding="utf-8") for p in sorted(root.glob("*.yaml"))}
+
+
+# --------------------------------------------------------------------------------------------- failure
+
+FAILURE_FLEET = GATE + (
+    "stages:\n"
+    "  - name: edge\n"
+    "    profiles: [edge-store]\n"
+    "    maxConcurrency: 1\n"
+    "    maxFailures: 1       # a second store failing halts the stage\n"
+    "    rollback: true\n"
+    "    pins:\n"
+    "      gitops-demo: {tag: v1.0.0}\n"
+)
+
+
+@pytest.mark.parametrize("seed", journey_ids("failure"))
+def test_failure_past_max_failures_rolls_the_stage_back_to_its_pins_and_status_shows_the_old_ref(tmp_path, seed):
+    names = ("store-1", "store-2", "store-3")
+    stores = {f"rg-stores/{name}": arc({"fleet": "stores"}) for name in names}
+    azure = {"subscriptions": {SUBSCRIPTION: {"clusters": stores}}, "broken": ["gitops-demo@v2.0.0"], "secrets": {}}
+    files = {f"Pulumi.{name}.yaml": store_file(name) for name in names}
+    journey = Journey(tmp_path, azure, FAILURE_FLEET, files=files, kill=kill_of(seed, 4))
+
+    journey.step(0, "rollout")  # the stores run v1.0.0
+    journey.step(0, "promote", "gitops-demo", "--to", "v2.0.0")  # v2.0.0 is broken: every store fails it
+    journey.step(1, "rollout")  # store-1 fails, store-2 fails (past maxFailures): both go back; store-3 never moves
+    journey.step(0, "status")
+
+    v1 = {"tag": "v1.0.0"}
+    expected_azure = copy.deepcopy(azure)
+    for key in stores:
+        expected_azure["subscriptions"][SUBSCRIPTION]["clusters"][key]["flux"] = flux(**{"gitops-demo": gitops_demo(v1)})
+    rolled_back = ["succeeded", "succeeded", "succeeded"]  # newest first: the rollback, the failed ref, the first
+    expected = {
+        "files": {**files, "fleet.yaml": FAILURE_FLEET, **profiles()},  # the pin restored as it was written
+        "backend": {
+            name: {
+                "updates": rolled_back if name != "store-3" else ["succeeded"],
+                "outputs": outputs(SUBSCRIPTION, "rg-stores", name, "arc", {"gitops-demo": v1}),
+            }
+            for name in names
+        },
+        "azure": timeless(expected_azure),
+    }
+    assert journey.world() == expected, journey.steps
+    assert "v1.0.0" in journey.steps[-1].stdout and "v2.0.0" not in journey.steps[-1].stdout, journey.steps[-1]
