@@ -19,8 +19,9 @@ if str(ROOT) not in sys.path:  # the scripted CLI runs from the project copy
     sys.path.insert(0, str(ROOT))
 
 
+from modules.flux_extension_versions import LATEST, shown  # noqa: E402 (plain data)
 from tests.journeys.world import WORLD_ENV, World, _find  # noqa: E402
-NEWEST_FLUX_EXTENSION = "1.17.3"  # what Azure installs when a stack pins no version
+NEWEST_FLUX_EXTENSION = shown(LATEST)  # what Azure installs when a stack pins no version
 SUBSCRIPTION_ENV = "AZURE_SUBSCRIPTION_ID"  # azure-native's subscription when a stack names none
 STACK_TYPE = "pulumi:pulumi:Stack"
 CONFIGURATION_TYPE = "azure-native:kubernetesconfiguration:FluxConfiguration"

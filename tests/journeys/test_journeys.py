@@ -204,3 +204,166 @@ def test_failure_past_max_failures_rolls_the_stage_back_to_its_pins_and_status_s
     }
     assert journey.world() == expected, journey.steps
     assert "v1.0.0" in journey.steps[-1].stdout and "v2.0.0" not in journey.steps[-1].stdout, journey.steps[-1]
+
+
+# --------------------------------------------------------------------------------------------- promotion
+
+PROMOTION_FLEET = GATE + (
+    "stages:\n"
+    "  - name: dev\n    stacks: [dev]\n"
+    "  - name: staging\n    stacks: [staging]\n"
+    "  - name: edge\n    profiles: [edge-store]\n    maxConcurrency: 10\n    maxFailures: 2\n    rollback: true\n"
+    "  - name: production\n    stacks: [\"prod-*\"]\n    approval: true\n    rollback: true\n"
+)
+SECRETS = {"kv-fleet-dev/github-pat": "a1", "kv-fleet-staging/github-pat": "b2", "kv-fleet-prod-weu/flux-deploy-key": "c3"}
+PLATFORM_CLUSTERS = {  # (resource group, cluster, tags, Key Vault secret) of the repository's AKS stacks
+    "dev": ("rg-fleet-dev", "aks-dev-weu", {"environment": "dev", "owner": "platform"}, "kv-fleet-dev/github-pat"),
+    "staging": ("rg-fleet-staging", "aks-staging-weu", {"environment": "staging", "owner": "platform"},
+                "kv-fleet-staging/github-pat"),
+    "prod-weu": ("rg-fleet-prod-weu", "aks-prod-weu", {"environment": "production", "owner": "platform"},
+                 "kv-fleet-prod-weu/flux-deploy-key"),
+}
+
+
+def platform_fleet() -> dict[str, Any]:
+    """The repository's example fleet as Azure holds it before its first rollout: the clusters, no Flux."""
+    clusters = {f"{group}/{name}": {"kind": "aks", "location": "westeurope", "tags": {}, "flux": None}
+                for group, name, _, _ in PLATFORM_CLUSTERS.values()}
+    clusters["flux-demo-rg/flux-demo-arc"] = arc()
+    return {"subscriptions": {SUBSCRIPTION: {"clusters": clusters}}, "broken": [], "secrets": SECRETS}
+
+
+@pytest.mark.parametrize("seed", journey_ids("promotion"))
+def test_promotion_takes_a_configuration_to_production_through_exactly_the_stages_that_run_it(tmp_path, seed):
+    stacks = ("dev", "staging", "edge-store-001", "prod-weu")
+    azure = platform_fleet()
+    journey = Journey(tmp_path, azure, PROMOTION_FLEET, stacks=stacks, kill=kill_of(seed, 9))
+
+    journey.step(0, "rollout", "--approve", "production")  # the fleet as its stack files say
+    journey.step(0, "promote", "platform", "--to", "v1.1.0")  # dev
+    journey.step(0, "rollout", "--stage", "dev")
+    journey.step(0, "promote", "platform", "--to", "v1.1.0")  # staging
+    journey.step(0, "rollout", "--stage", "staging")
+    journey.step(0, "promote", "platform", "--to", "v1.1.0")  # production: no edge stack runs platform
+    journey.step(0, "rollout", "--stage", "production", "--approve", "production")
+    journey.step(0, "promote", "platform", "--to", "v1.1.0")  # every stage that runs it does: nothing to do
+    journey.step(0, "status")
+
+    pinned = "    pins:\n      platform: {tag: v1.1.0}\n"
+    fleet = GATE + (
+        "stages:\n"
+        f"  - name: dev\n    stacks: [dev]\n{pinned}"
+        f"  - name: staging\n    stacks: [staging]\n{pinned}"
+        "  - name: edge\n    profiles: [edge-store]\n    maxConcurrency: 10\n    maxFailures: 2\n    rollback: true\n"
+        f"  - name: production\n    stacks: [\"prod-*\"]\n    approval: true\n    rollback: true\n{pinned}"
+    )
+    v110 = {"tag": "v1.1.0"}
+    expected_azure = copy.deepcopy(azure)
+    clusters = expected_azure["subscriptions"][SUBSCRIPTION]["clusters"]
+    for stack, (group, name, tags, _) in PLATFORM_CLUSTERS.items():
+        production = stack == "prod-weu"
+        configuration = platform(
+            v110,
+            apps="./apps/production" if production else "./apps/staging",
+            url="ssh://git@github.com/fluxcd/flux2-kustomize-helm-example" if production else DEMO_URL,
+        )
+        clusters[f"{group}/{name}"].update(tags=tags, flux=flux("1.23.0" if production else NEWEST_FLUX_EXTENSION,
+                                                               platform=configuration))
+    clusters["flux-demo-rg/flux-demo-arc"]["flux"] = flux(**{"gitops-demo": gitops_demo({"branch": "main"})})
+    backend = {
+        stack: {
+            "updates": ["succeeded", "succeeded"],
+            "outputs": outputs(SUBSCRIPTION, group, name, "aks", {"platform": v110},
+                               {f"keyvault:{secret}": SECRETS[secret]}),
+        }
+        for stack, (group, name, _, secret) in PLATFORM_CLUSTERS.items()
+    }
+    backend["edge-store-001"] = {
+        "updates": ["succeeded"],
+        "outputs": outputs(SUBSCRIPTION, "flux-demo-rg", "flux-demo-arc", "arc", {"gitops-demo": {"branch": "main"}}),
+    }
+    repository = Path(__file__).resolve().parents[2] / "stacks"
+    files = {f"Pulumi.{s}.yaml": (repository / f"Pulumi.{s}.yaml").read_text(encoding="utf-8") for s in stacks}
+    expected = {"files": {**files, "fleet.yaml": fleet, **profiles()}, "backend": backend,
+                "azure": timeless(expected_azure)}
+    assert journey.world() == expected, journey.steps
+
+
+# --------------------------------------------------------------------------------------------- drift
+
+
+@pytest.mark.parametrize("seed", journey_ids("drift"))
+def test_drift_finds_a_configuration_changed_in_azure_remediates_it_and_is_clean_after(tmp_path, seed):
+    names = ("store-1", "store-2")
+    stores = {f"rg-stores/{name}": arc({"fleet": "stores"}) for name in names}
+    azure = {"subscriptions": {SUBSCRIPTION: {"clusters": stores}}, "broken": [], "secrets": {}}
+    files = {f"Pulumi.{name}.yaml": store_file(name) for name in names}
+    journey = Journey(tmp_path, azure, FAILURE_FLEET, files=files, kill=kill_of(seed, 4))
+
+    journey.step(0, "rollout")
+    with journey.azure.changing() as state:  # someone runs `az k8s-configuration flux update ... --tag v1.0.1-hotfix`
+        clusters = state["subscriptions"][SUBSCRIPTION]["clusters"]
+        clusters["rg-stores/store-2"]["flux"]["configurations"]["gitops-demo"]["ref"] = {"tag": "v1.0.1-hotfix"}
+    found = journey.step(3, "drift")
+    remediated = journey.step(3, "drift", "--remediate")  # drift was found (3), and the remediation put it right
+    journey.step(0, "drift")
+
+    assert "store-2" in found.stdout and "v1.0.1-hotfix" in found.stdout, found
+    if journey.kill_at != 2:  # run again after a kill, it may find the drift already put right
+        assert "remediation: updated (run " in remediated.stdout, remediated
+    v1 = {"tag": "v1.0.0"}
+    expected_azure = copy.deepcopy(azure)
+    for key in stores:
+        expected_azure["subscriptions"][SUBSCRIPTION]["clusters"][key]["flux"] = flux(**{"gitops-demo": gitops_demo(v1)})
+    expected = {
+        "files": {**files, "fleet.yaml": FAILURE_FLEET, **profiles()},
+        "backend": {
+            name: {
+                "updates": ["succeeded", "succeeded"] if name == "store-2" else ["succeeded"],  # only the drifted
+                "outputs": outputs(SUBSCRIPTION, "rg-stores", name, "arc", {"gitops-demo": v1}),
+            }
+            for name in names
+        },
+        "azure": timeless(expected_azure),
+    }
+    assert journey.world() == expected, journey.steps
+
+
+# --------------------------------------------------------------------------------------------- retirement
+
+
+@pytest.mark.parametrize("seed", journey_ids("retirement"))
+def test_retirement_prunes_the_stack_of_a_cluster_deleted_in_azure_and_keeps_one_merely_unread(tmp_path, seed):
+    names = ("store-berlin", "store-paris", "store-rome")
+    stores = {f"rg-stores/{name}": arc({"fleet": "stores"}) for name in names}
+    oslo = f"{store_file('store-oslo').rstrip()[:-1]}, subscriptionId: {OTHER_SUBSCRIPTION}}}\n"
+    azure = {
+        "subscriptions": {
+            SUBSCRIPTION: {"clusters": stores},
+            OTHER_SUBSCRIPTION: {"clusters": {"rg-stores/store-oslo": arc({"fleet": "stores"})}},
+        },
+        "broken": [],
+        "secrets": {},
+    }
+    files = {f"Pulumi.{name}.yaml": store_file(name) for name in names} | {"Pulumi.store-oslo.yaml": oslo}
+    journey = Journey(tmp_path, azure, BOOTSTRAP_FLEET, files=files, kill=kill_of(seed, 4))
+    select = ("--select", "kind:arc tag:fleet=stores")
+
+    journey.step(0, "inventory", *select)
+    with journey.azure.changing() as state:
+        clusters = state["subscriptions"][SUBSCRIPTION]["clusters"]
+        del clusters["rg-stores/store-paris"]  # `az connectedk8s delete`: gone
+        clusters["rg-stores/store-rome"]["readable"] = False  # its role assignment removed: unread, not gone
+    journey.step(3, "inventory", *select)  # store-paris gone; store-rome unconfirmed
+    # Only the other subscription searched: the stacks without subscriptionId live in the default one, unsearched.
+    journey.step(0, "inventory", *select, "--subscription", OTHER_SUBSCRIPTION, "--prune")
+    journey.step(3, "inventory", *select, "--prune")  # acted on a difference: store-paris's file deleted
+
+    expected_azure = copy.deepcopy(azure)
+    clusters = expected_azure["subscriptions"][SUBSCRIPTION]["clusters"]
+    del clusters["rg-stores/store-paris"]
+    clusters["rg-stores/store-rome"]["readable"] = False
+    kept = {name: text for name, text in files.items() if name != "Pulumi.store-paris.yaml"}
+    expected = {"files": {**kept, "fleet.yaml": BOOTSTRAP_FLEET, **profiles()}, "backend": {},
+                "azure": timeless(expected_azure)}
+    assert journey.world() == expected, journey.steps

@@ -10,6 +10,8 @@ The state (`World.path`) is what Azure holds, and nothing else:
             "<resource group>/<name>": {
               "kind": "aks" | "arc", "location": "eastus", "tags": {...},
               "connected": true,       (Arc) the agent's connectivity
+              "readable": true,        false: the identity may not read this cluster (ARM 403; Resource Graph
+                                       leaves it out, as it leaves out what the caller may not read)
               "flux": null | {         the Flux extension, absent until a stack installs it
                 "extension": {"version": "1.17.3"},
                 "configurations": {"<name>": {"namespace", "scope", "url", "ref": {"tag": "v1.0.0"},
@@ -123,6 +125,8 @@ class World:
             if account is None or not account.get("readable", True):
                 return f"AuthorizationFailed: the client does not have authorization over /subscriptions/{subscription}"
             key, cluster = _find(account["clusters"], declared["resourceGroup"], declared["name"])
+            if cluster is not None and not cluster.get("readable", True):
+                return f"AuthorizationFailed: the client does not have authorization over {key}"
             if cluster is None:
                 if declared["kind"] == "arc":
                     return (
@@ -203,9 +207,11 @@ def extension_body(parent: str, extension: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def flux_configuration_body(parent: str, name: str, configuration: dict[str, Any]) -> dict[str, Any]:
+def flux_configuration_body(parent: str, name: str, configuration: dict[str, Any], connected: bool) -> dict[str, Any]:
     """The configuration's GET body, its statuses as Flux reports them: the source's fetched revision, each
-    kustomization applied (or failing, with the world's message)."""
+    kustomization applied (or failing, with the world's message) when the configuration last changed. The Flux
+    agent of a connected cluster reports its status again and again, so `statusUpdatedAt` is now (an offline Arc
+    cluster's is when it last changed)."""
     body = example("GetFluxConfiguration")
     ref = configuration["ref"]
     revision = f"{ref_name(ref)}@sha1:{commit_of(configuration['url'], ref)}"
@@ -244,7 +250,7 @@ def flux_configuration_body(parent: str, name: str, configuration: dict[str, Any
         statuses=statuses,
         sourceSyncedCommitId=revision,
         sourceUpdatedAt=updated,
-        statusUpdatedAt=updated,
+        statusUpdatedAt=now() if connected else updated,
         complianceState=configuration["compliance"],
         errorMessage="",
     )
@@ -304,6 +310,8 @@ def _arm(state: dict[str, Any], match: re.Match[str]) -> tuple[int, Any, dict[st
     key, cluster = _find(account["clusters"], group, name)
     if cluster is None or cluster["kind"] != kind:
         return _not_found(CLUSTER_TYPES[kind], group, name)
+    if not cluster.get("readable", True):
+        return _forbidden(match.group(0))
     parent = cluster_id(subscription.lower(), key, kind)
     flux = cluster.get("flux")
     if child is None:
@@ -312,7 +320,8 @@ def _arm(state: dict[str, Any], match: re.Match[str]) -> tuple[int, Any, dict[st
         return _page([extension_body(parent, flux["extension"])] if flux else [])
     if child.lower() == "fluxconfigurations":
         configurations = (flux or {}).get("configurations", {})
-        return _page([flux_configuration_body(parent, n, c) for n, c in sorted(configurations.items())])
+        connected = cluster.get("connected", True)
+        return _page([flux_configuration_body(parent, n, c, connected) for n, c in sorted(configurations.items())])
     if child.lower() == "sourcecontrolconfigurations":
         return _page([])
     return 400, {"error": {"code": "InvalidResourceType", "message": f"no resource type {child}"}}, {}
@@ -342,6 +351,7 @@ def _graph(state: dict[str, Any], request: dict[str, Any]) -> tuple[int, Any, di
         (s, key, cluster)
         for s in sorted(readable)
         for key, cluster in sorted(state["subscriptions"][s]["clusters"].items())
+        if cluster.get("readable", True)
     ]
     if query.startswith("resourcecontainers"):
         rows = [{"id": f"/subscriptions/{s}", "subscriptionId": s} for s in sorted(readable)]
@@ -374,7 +384,8 @@ def _fleet_row(subscription: str, key: str, cluster: dict[str, Any]) -> dict[str
     children = []
     if flux:
         children.append(extension_body(parent, flux["extension"]))
-        children += [flux_configuration_body(parent, n, c) for n, c in sorted(flux["configurations"].items())]
+        connected = cluster.get("connected", True)
+        children += [flux_configuration_body(parent, n, c, connected) for n, c in sorted(flux["configurations"].items())]
     return {
         "id": body["id"],
         "name": body["name"],
