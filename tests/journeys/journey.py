@@ -128,19 +128,20 @@ class Journey:
 
     def step(self, code: int, *args: str) -> Step:
         """A step of the story: `fluxfleet ARGS`, which exits `code`. The step the journey kills is SIGKILLed at a
-        random moment and then resumed as a user would: a rollout it left behind with `rollout --resume RUN` (the
-        stages it approved approved again), else the same command again; the resumed step must end as the step
-        would have. A re-run that finds its work done may say so with 0."""
+        random moment and then resumed as a user would: a rollout that left its run behind with `rollout --resume
+        RUN` (the stages it approved approved again), which must end as the rollout would have; any other command
+        (drift --remediate too) run again, which may find its work done and say so with 0."""
         index, self._count = self._count, self._count + 1
         if index != self.kill_at:
             return self.expect(code, *args)
         runs = self.run_ids()
         step = self.killed(self.rng, *args)
+        print(f"journey step {index}: {step}", file=sys.stderr)  # shown with a failure: where the kill landed
         if step.code != -signal.SIGKILL:  # it ended before the kill came
             assert step.code == code, f"expected exit {code}: {step}"
             return step
         left = [run for run in self.run_ids() if run not in runs]
-        if left:
+        if left and args[0] == "rollout":
             approved = [a for i, a in enumerate(args) if i and args[i - 1] == "--approve"]
             step = self.run("rollout", "--resume", left[-1], *(x for a in approved for x in ("--approve", a)))
             assert step.code == code, f"resumed after a SIGKILL, expected exit {code}: {step}"
@@ -150,15 +151,19 @@ class Journey:
         return step
 
     def killed(self, rng: random.Random, *args: str) -> Step:
-        """`fluxfleet ARGS`, SIGKILLed at a random moment of its work (up to its own duration, measured by the
-        updates it starts: after a random number of them has started, a random part of an update later)."""
-        started = len(self.applies())
-        target = started + rng.randint(0, 3)
+        """`fluxfleet ARGS`, SIGKILLed at a random moment of its work: a rollout once none or one more of its
+        updates has started (at random), a random part of an update later (as tests/tools/races.py kills them); any other
+        command after a random 0.3 to 1.5 s (it starts up in about 1 s, and works for one to a few more). A step
+        that ends before is not killed."""
         process = self.start(*args)
-        deadline = time.monotonic() + STEP_TIMEOUT
-        while process.poll() is None and len(self.applies()) < target and time.monotonic() < deadline:
-            time.sleep(0.005)
-        time.sleep(rng.uniform(0, 2 * UP_SECONDS))
+        if args[0] == "rollout":
+            target = len(self.applies()) + rng.randint(0, 1)
+            deadline = time.monotonic() + STEP_TIMEOUT
+            while process.poll() is None and len(self.applies()) < target and time.monotonic() < deadline:
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0, 2 * UP_SECONDS))
+        else:
+            time.sleep(rng.uniform(0.3, 1.5))
         if process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)
         stdout, stderr = process.communicate()
@@ -198,7 +203,10 @@ class Journey:
         """Stack files and fleet.yaml as text; per stack, its updates' results (newest first) and its outputs;
         Azure's state without its times."""
         stacks_dir = self.project / "stacks"
-        files = {p.relative_to(stacks_dir).as_posix(): p.read_text(encoding="utf-8") for p in sorted(stacks_dir.rglob("*.yaml"))}
+        files = {
+            p.relative_to(stacks_dir).as_posix(): p.read_text(encoding="utf-8")
+            for p in sorted(stacks_dir.rglob("*.yaml"))
+        }
         backend = {}
         for history in sorted(self.backend.glob("*.history.json")):
             stack = history.name[: -len(".history.json")]
@@ -207,14 +215,14 @@ class Journey:
                 "updates": [entry["result"] for entry in json.loads(history.read_text(encoding="utf-8"))],
                 "outputs": json.loads(outputs.read_text(encoding="utf-8")) if outputs.exists() else None,
             }
-        return {"files": files, "backend": backend, "azure": _timeless(self.azure.read())}
+        return {"files": files, "backend": backend, "azure": timeless(self.azure.read())}
 
 
-def _timeless(value: Any) -> Any:
+def timeless(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _timeless(v) for k, v in value.items() if k != "updatedAt"}
+        return {k: timeless(v) for k, v in value.items() if k != "updatedAt"}
     if isinstance(value, list):
-        return [_timeless(v) for v in value]
+        return [timeless(v) for v in value]
     return value
 
 

@@ -20,7 +20,8 @@ if str(ROOT) not in sys.path:  # the scripted CLI runs from the project copy
 
 
 from modules.flux_extension_versions import LATEST, shown  # noqa: E402 (plain data)
-from tests.journeys.world import WORLD_ENV, World, _find  # noqa: E402
+from tests.journeys.world import WORLD_ENV, World, find_cluster  # noqa: E402
+
 NEWEST_FLUX_EXTENSION = shown(LATEST)  # what Azure installs when a stack pins no version
 SUBSCRIPTION_ENV = "AZURE_SUBSCRIPTION_ID"  # azure-native's subscription when a stack names none
 STACK_TYPE = "pulumi:pulumi:Stack"
@@ -94,8 +95,10 @@ def up(stack: str, project_dir: Path, environ: dict[str, str]) -> tuple[dict[str
     if error is not None:
         return _failed(stack, error), None
     group, name = wanted["resourceGroup"], wanted["name"]
-    provider = "Microsoft.ContainerService/managedClusters" if wanted["kind"] == "aks" else (
-        "Microsoft.Kubernetes/connectedClusters"
+    provider = (
+        "Microsoft.ContainerService/managedClusters"
+        if wanted["kind"] == "aks"
+        else ("Microsoft.Kubernetes/connectedClusters")
     )
     cluster_id = f"/subscriptions/{subscription}/resourceGroups/{group}/providers/{provider}/{name}"
     children = f"{cluster_id}/providers/Microsoft.KubernetesConfiguration"
@@ -125,7 +128,7 @@ def _steps(stack: str, state: dict[str, Any], subscription: str, wanted: dict[st
     """One engine event per configuration that an update would change: `create` for one Azure lacks, `update` (with
     the detailed diff of its ref) for one at another ref, `delete` for one the stack no longer declares."""
     account = state["subscriptions"].get(subscription, {})
-    _, cluster = _find(account.get("clusters", {}), wanted["resourceGroup"], wanted["name"])
+    _, cluster = find_cluster(account.get("clusters", {}), wanted["resourceGroup"], wanted["name"])
     running = ((cluster or {}).get("flux") or {}).get("configurations", {})
     steps = []
     for name in sorted({*running, *wanted["configurations"]}):
@@ -180,4 +183,3 @@ def stack_names(project_dir: Path) -> list[str]:
     """The stacks of the project: one per stack file (the journeys' backend has every stack file's stack), in
     Pulumi.yaml's stackConfigDir (the journeys' projects keep fluxfleet's: stacks/)."""
     return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in (project_dir / "stacks").glob("Pulumi.*.yaml"))
-

@@ -7,18 +7,21 @@ and resumed as a user would, and must end in the same world."""
 from __future__ import annotations
 
 import copy
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.journeys.journey import SUBSCRIPTION, Journey
+from tests.journeys.journey import SUBSCRIPTION, Journey, timeless
 from tests.journeys.pulumi_program import NEWEST_FLUX_EXTENSION
 
 DEMO_URL = "https://github.com/fluxcd/flux2-kustomize-helm-example"
 OTHER_SUBSCRIPTION = "2c9d7e1f-4a6b-4c8d-9e0f-1a2b3c4d5e6f"
-KILL_SEEDS = (1, 2)
+# One kill per journey by default (seed 5 kills the third step of a four-step journey, the fifth of promotion's
+# nine); JOURNEY_KILL_SEEDS=1,2,3 runs more.
+KILL_SEEDS = tuple(int(seed) for seed in os.environ.get("JOURNEY_KILL_SEEDS", "5").split(",") if seed.strip())
 GATE = "gate:\n  fluxCompliance: true\n  timeout: 20s\n  pollInterval: 1s\n"
 
 
@@ -53,8 +56,14 @@ def platform(ref: dict[str, str], apps: str = "./apps/staging", url: str = DEMO_
     """The aks-platform profile's configuration."""
     kustomizations = {"apps": apps, "infra-configs": "./infrastructure/configs"}
     kustomizations["infra-controllers"] = "./infrastructure/controllers"
-    return {"namespace": "flux-system", "scope": "cluster", "url": url, "ref": ref, "kustomizations": kustomizations,
-            **health(ref, False)}
+    return {
+        "namespace": "flux-system",
+        "scope": "cluster",
+        "url": url,
+        "ref": ref,
+        "kustomizations": kustomizations,
+        **health(ref, False),
+    }
 
 
 def health(ref: dict[str, str], broken: bool) -> dict[str, Any]:
@@ -66,7 +75,9 @@ def health(ref: dict[str, str], broken: bool) -> dict[str, Any]:
 
 def outputs(subscription: str, group: str, name: str, kind: str, refs: dict[str, Any], secrets=None) -> dict[str, Any]:
     """The stack outputs modules/stack.py exports."""
-    provider = "Microsoft.ContainerService/managedClusters" if kind == "aks" else "Microsoft.Kubernetes/connectedClusters"
+    provider = (
+        "Microsoft.ContainerService/managedClusters" if kind == "aks" else "Microsoft.Kubernetes/connectedClusters"
+    )
     cluster = f"/subscriptions/{subscription}/resourceGroups/{group}/providers/{provider}/{name}"
     children = f"{cluster}/providers/Microsoft.KubernetesConfiguration"
     return {
@@ -86,16 +97,8 @@ def store_file(name: str) -> str:
     )
 
 
-def timeless(state: dict[str, Any]) -> dict[str, Any]:
-    from tests.journeys.journey import _timeless
-
-    return _timeless(state)
-
-
 def journey_ids(name: str) -> list[Any]:
-    return [pytest.param(None, id=name)] + [
-        pytest.param(seed, id=f"{name}-killed-seed{seed}") for seed in KILL_SEEDS
-    ]
+    return [pytest.param(None, id=name)] + [pytest.param(seed, id=f"{name}-killed-seed{seed}") for seed in KILL_SEEDS]
 
 
 def kill_of(seed: int | None, steps: int) -> tuple[int, int] | None:
@@ -139,7 +142,9 @@ def test_bootstrap_inventory_finds_the_stores_writes_their_stacks_and_the_rollou
     main = {"branch": "main"}
     expected_azure = copy.deepcopy(azure)
     for key in ("rg-stores/store-berlin", "rg-stores/store-paris"):
-        expected_azure["subscriptions"][SUBSCRIPTION]["clusters"][key]["flux"] = flux(**{"gitops-demo": gitops_demo(main)})
+        expected_azure["subscriptions"][SUBSCRIPTION]["clusters"][key]["flux"] = flux(
+            **{"gitops-demo": gitops_demo(main)}
+        )
     expected = {
         "files": {**written, "fleet.yaml": BOOTSTRAP_FLEET, **profiles()},
         "backend": {
@@ -189,7 +194,9 @@ def test_failure_past_max_failures_rolls_the_stage_back_to_its_pins_and_status_s
     v1 = {"tag": "v1.0.0"}
     expected_azure = copy.deepcopy(azure)
     for key in stores:
-        expected_azure["subscriptions"][SUBSCRIPTION]["clusters"][key]["flux"] = flux(**{"gitops-demo": gitops_demo(v1)})
+        expected_azure["subscriptions"][SUBSCRIPTION]["clusters"][key]["flux"] = flux(
+            **{"gitops-demo": gitops_demo(v1)}
+        )
     rolled_back = ["succeeded", "succeeded", "succeeded"]  # newest first: the rollback, the failed ref, the first
     expected = {
         "files": {**files, "fleet.yaml": FAILURE_FLEET, **profiles()},  # the pin restored as it was written
@@ -213,22 +220,36 @@ PROMOTION_FLEET = GATE + (
     "  - name: dev\n    stacks: [dev]\n"
     "  - name: staging\n    stacks: [staging]\n"
     "  - name: edge\n    profiles: [edge-store]\n    maxConcurrency: 10\n    maxFailures: 2\n    rollback: true\n"
-    "  - name: production\n    stacks: [\"prod-*\"]\n    approval: true\n    rollback: true\n"
+    '  - name: production\n    stacks: ["prod-*"]\n    approval: true\n    rollback: true\n'
 )
-SECRETS = {"kv-fleet-dev/github-pat": "a1", "kv-fleet-staging/github-pat": "b2", "kv-fleet-prod-weu/flux-deploy-key": "c3"}
+SECRETS = {
+    "kv-fleet-dev/github-pat": "a1",
+    "kv-fleet-staging/github-pat": "b2",
+    "kv-fleet-prod-weu/flux-deploy-key": "c3",
+}
 PLATFORM_CLUSTERS = {  # (resource group, cluster, tags, Key Vault secret) of the repository's AKS stacks
     "dev": ("rg-fleet-dev", "aks-dev-weu", {"environment": "dev", "owner": "platform"}, "kv-fleet-dev/github-pat"),
-    "staging": ("rg-fleet-staging", "aks-staging-weu", {"environment": "staging", "owner": "platform"},
-                "kv-fleet-staging/github-pat"),
-    "prod-weu": ("rg-fleet-prod-weu", "aks-prod-weu", {"environment": "production", "owner": "platform"},
-                 "kv-fleet-prod-weu/flux-deploy-key"),
+    "staging": (
+        "rg-fleet-staging",
+        "aks-staging-weu",
+        {"environment": "staging", "owner": "platform"},
+        "kv-fleet-staging/github-pat",
+    ),
+    "prod-weu": (
+        "rg-fleet-prod-weu",
+        "aks-prod-weu",
+        {"environment": "production", "owner": "platform"},
+        "kv-fleet-prod-weu/flux-deploy-key",
+    ),
 }
 
 
 def platform_fleet() -> dict[str, Any]:
     """The repository's example fleet as Azure holds it before its first rollout: the clusters, no Flux."""
-    clusters = {f"{group}/{name}": {"kind": "aks", "location": "westeurope", "tags": {}, "flux": None}
-                for group, name, _, _ in PLATFORM_CLUSTERS.values()}
+    clusters = {
+        f"{group}/{name}": {"kind": "aks", "location": "westeurope", "tags": {}, "flux": None}
+        for group, name, _, _ in PLATFORM_CLUSTERS.values()
+    }
     clusters["flux-demo-rg/flux-demo-arc"] = arc()
     return {"subscriptions": {SUBSCRIPTION: {"clusters": clusters}}, "broken": [], "secrets": SECRETS}
 
@@ -255,7 +276,7 @@ def test_promotion_takes_a_configuration_to_production_through_exactly_the_stage
         f"  - name: dev\n    stacks: [dev]\n{pinned}"
         f"  - name: staging\n    stacks: [staging]\n{pinned}"
         "  - name: edge\n    profiles: [edge-store]\n    maxConcurrency: 10\n    maxFailures: 2\n    rollback: true\n"
-        f"  - name: production\n    stacks: [\"prod-*\"]\n    approval: true\n    rollback: true\n{pinned}"
+        f'  - name: production\n    stacks: ["prod-*"]\n    approval: true\n    rollback: true\n{pinned}'
     )
     v110 = {"tag": "v1.1.0"}
     expected_azure = copy.deepcopy(azure)
@@ -267,14 +288,16 @@ def test_promotion_takes_a_configuration_to_production_through_exactly_the_stage
             apps="./apps/production" if production else "./apps/staging",
             url="ssh://git@github.com/fluxcd/flux2-kustomize-helm-example" if production else DEMO_URL,
         )
-        clusters[f"{group}/{name}"].update(tags=tags, flux=flux("1.23.0" if production else NEWEST_FLUX_EXTENSION,
-                                                               platform=configuration))
+        clusters[f"{group}/{name}"].update(
+            tags=tags, flux=flux("1.23.0" if production else NEWEST_FLUX_EXTENSION, platform=configuration)
+        )
     clusters["flux-demo-rg/flux-demo-arc"]["flux"] = flux(**{"gitops-demo": gitops_demo({"branch": "main"})})
     backend = {
         stack: {
             "updates": ["succeeded", "succeeded"],
-            "outputs": outputs(SUBSCRIPTION, group, name, "aks", {"platform": v110},
-                               {f"keyvault:{secret}": SECRETS[secret]}),
+            "outputs": outputs(
+                SUBSCRIPTION, group, name, "aks", {"platform": v110}, {f"keyvault:{secret}": SECRETS[secret]}
+            ),
         }
         for stack, (group, name, _, secret) in PLATFORM_CLUSTERS.items()
     }
@@ -284,8 +307,11 @@ def test_promotion_takes_a_configuration_to_production_through_exactly_the_stage
     }
     repository = Path(__file__).resolve().parents[2] / "stacks"
     files = {f"Pulumi.{s}.yaml": (repository / f"Pulumi.{s}.yaml").read_text(encoding="utf-8") for s in stacks}
-    expected = {"files": {**files, "fleet.yaml": fleet, **profiles()}, "backend": backend,
-                "azure": timeless(expected_azure)}
+    expected = {
+        "files": {**files, "fleet.yaml": fleet, **profiles()},
+        "backend": backend,
+        "azure": timeless(expected_azure),
+    }
     assert journey.world() == expected, journey.steps
 
 
@@ -314,7 +340,9 @@ def test_drift_finds_a_configuration_changed_in_azure_remediates_it_and_is_clean
     v1 = {"tag": "v1.0.0"}
     expected_azure = copy.deepcopy(azure)
     for key in stores:
-        expected_azure["subscriptions"][SUBSCRIPTION]["clusters"][key]["flux"] = flux(**{"gitops-demo": gitops_demo(v1)})
+        expected_azure["subscriptions"][SUBSCRIPTION]["clusters"][key]["flux"] = flux(
+            **{"gitops-demo": gitops_demo(v1)}
+        )
     expected = {
         "files": {**files, "fleet.yaml": FAILURE_FLEET, **profiles()},
         "backend": {
@@ -335,18 +363,19 @@ def test_drift_finds_a_configuration_changed_in_azure_remediates_it_and_is_clean
 @pytest.mark.parametrize("seed", journey_ids("retirement"))
 def test_retirement_prunes_the_stack_of_a_cluster_deleted_in_azure_and_keeps_one_merely_unread(tmp_path, seed):
     names = ("store-berlin", "store-paris", "store-rome")
-    stores = {f"rg-stores/{name}": arc({"fleet": "stores"}) for name in names}
+    running = flux(**{"gitops-demo": gitops_demo({"branch": "main"})})  # rolled out before the story begins
+    stores = {f"rg-stores/{name}": arc({"fleet": "stores"}, running) for name in names}
     oslo = f"{store_file('store-oslo').rstrip()[:-1]}, subscriptionId: {OTHER_SUBSCRIPTION}}}\n"
     azure = {
         "subscriptions": {
             SUBSCRIPTION: {"clusters": stores},
-            OTHER_SUBSCRIPTION: {"clusters": {"rg-stores/store-oslo": arc({"fleet": "stores"})}},
+            OTHER_SUBSCRIPTION: {"clusters": {"rg-stores/store-oslo": arc({"fleet": "stores"}, running)}},
         },
         "broken": [],
         "secrets": {},
     }
     files = {f"Pulumi.{name}.yaml": store_file(name) for name in names} | {"Pulumi.store-oslo.yaml": oslo}
-    journey = Journey(tmp_path, azure, BOOTSTRAP_FLEET, files=files, kill=kill_of(seed, 4))
+    journey = Journey(tmp_path, azure, BOOTSTRAP_FLEET, files=files, kill=kill_of(seed, 5))
     select = ("--select", "kind:arc tag:fleet=stores")
 
     journey.step(0, "inventory", *select)
@@ -358,12 +387,19 @@ def test_retirement_prunes_the_stack_of_a_cluster_deleted_in_azure_and_keeps_one
     # Only the other subscription searched: the stacks without subscriptionId live in the default one, unsearched.
     journey.step(0, "inventory", *select, "--subscription", OTHER_SUBSCRIPTION, "--prune")
     journey.step(3, "inventory", *select, "--prune")  # acted on a difference: store-paris's file deleted
+    status = journey.step(1, "status")  # part of the fleet unread: store-rome
+
+    [rome] = [line for line in status.stdout.splitlines() if "store-rome" in line and "rg-stores" in line]
+    assert "unread" in rome and "not found" not in rome and "absent" not in rome, status
 
     expected_azure = copy.deepcopy(azure)
     clusters = expected_azure["subscriptions"][SUBSCRIPTION]["clusters"]
     del clusters["rg-stores/store-paris"]
     clusters["rg-stores/store-rome"]["readable"] = False
     kept = {name: text for name, text in files.items() if name != "Pulumi.store-paris.yaml"}
-    expected = {"files": {**kept, "fleet.yaml": BOOTSTRAP_FLEET, **profiles()}, "backend": {},
-                "azure": timeless(expected_azure)}
+    expected = {
+        "files": {**kept, "fleet.yaml": BOOTSTRAP_FLEET, **profiles()},
+        "backend": {},
+        "azure": timeless(expected_azure),
+    }
     assert journey.world() == expected, journey.steps

@@ -60,6 +60,7 @@ KEY_VAULT_EXAMPLE = (
 )
 CLUSTER_TYPES = {"aks": "Microsoft.ContainerService/managedClusters", "arc": "Microsoft.Kubernetes/connectedClusters"}
 FLUX_EXTENSION = "flux"
+WORLD_BEGAN = "2026-01-01T00:00:00Z"
 WORLD_ENV = "JOURNEY_WORLD"  # the state file, for the launcher and the scripted Pulumi's program
 _CLUSTER_URL = re.compile(
     r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/"
@@ -124,7 +125,7 @@ class World:
             account = state["subscriptions"].get(subscription)
             if account is None or not account.get("readable", True):
                 return f"AuthorizationFailed: the client does not have authorization over /subscriptions/{subscription}"
-            key, cluster = _find(account["clusters"], declared["resourceGroup"], declared["name"])
+            key, cluster = find_cluster(account["clusters"], declared["resourceGroup"], declared["name"])
             if cluster is not None and not cluster.get("readable", True):
                 return f"AuthorizationFailed: the client does not have authorization over {key}"
             if cluster is None:
@@ -158,7 +159,7 @@ class World:
         }
 
 
-def _find(clusters: dict[str, Any], group: str, name: str) -> tuple[str | None, dict[str, Any] | None]:
+def find_cluster(clusters: dict[str, Any], group: str, name: str) -> tuple[str | None, dict[str, Any] | None]:
     """The cluster `group/name` (Azure compares both without case)."""
     wanted = f"{group}/{name}".lower()
     return next(((key, c) for key, c in clusters.items() if key.lower() == wanted), (None, None))
@@ -177,13 +178,15 @@ def cluster_body(subscription: str, key: str, cluster: dict[str, Any]) -> dict[s
     name = key.split("/", 1)[1]
     if cluster["kind"] == "aks":
         body = example("ManagedClustersGet")
-        body["properties"].update(provisioningState="Succeeded", kubernetesVersion="1.35", currentKubernetesVersion="1.35.1")
+        body["properties"].update(
+            provisioningState="Succeeded", kubernetesVersion="1.35", currentKubernetesVersion="1.35.1"
+        )
     else:
         body = example("GetClusterExample")
         connected = cluster.get("connected", True)
         body["properties"].update(
             connectivityStatus="Connected" if connected else "Offline",
-            lastConnectivityTime=now() if connected else "2026-01-01T00:00:00Z",
+            lastConnectivityTime=now() if connected else WORLD_BEGAN,
             provisioningState="Succeeded",
         )
         body["properties"]["arcAgentProfile"].update(agentErrors=[], agentState="Succeeded")
@@ -194,7 +197,9 @@ def cluster_body(subscription: str, key: str, cluster: dict[str, Any]) -> dict[s
 
 def extension_body(parent: str, extension: dict[str, Any]) -> dict[str, Any]:
     body = example("GetExtension")
-    body.update(id=f"{parent}/providers/Microsoft.KubernetesConfiguration/extensions/{FLUX_EXTENSION}", name=FLUX_EXTENSION)
+    body.update(
+        id=f"{parent}/providers/Microsoft.KubernetesConfiguration/extensions/{FLUX_EXTENSION}", name=FLUX_EXTENSION
+    )
     body["properties"].update(
         extensionType="microsoft.flux",
         autoUpgradeMinorVersion=True,
@@ -216,10 +221,12 @@ def flux_configuration_body(parent: str, name: str, configuration: dict[str, Any
     ref = configuration["ref"]
     revision = f"{ref_name(ref)}@sha1:{commit_of(configuration['url'], ref)}"
     compliant = configuration["compliance"] == "Compliant"
-    updated = configuration["updatedAt"]
+    updated = configuration.get("updatedAt", WORLD_BEGAN)  # a configuration a journey starts with: since then
     [source, kustomization, _] = body["properties"]["statuses"]
     source.update(name=name, complianceState="Compliant")
-    source["statusConditions"][0].update(message=f"stored artifact for revision '{revision}'", lastTransitionTime=updated)
+    source["statusConditions"][0].update(
+        message=f"stored artifact for revision '{revision}'", lastTransitionTime=updated
+    )
     statuses = [source]
     for index, kustomization_name in enumerate(sorted(configuration["kustomizations"])):
         status = copy.deepcopy(kustomization)
@@ -257,12 +264,17 @@ def flux_configuration_body(parent: str, name: str, configuration: dict[str, Any
     return body
 
 
+def _error(status: int, code: str, message: str, **more: Any) -> tuple[int, Any, dict[str, str]]:
+    """ARM's error answer: `{"error": {"code", "message"}}`."""
+    return status, {"error": {"code": code, "message": message, **more}}, {}
+
+
 def _not_found(resource_type: str, group: str, name: str) -> tuple[int, Any, dict[str, str]]:
     message = (
         f"The Resource '{resource_type}/{name}' under resource group '{group}' was not found. "
         "For more details please go to https://aka.ms/ARMResourceNotFoundFix"
     )
-    return 404, {"error": {"code": "ResourceNotFound", "message": message}}, {}
+    return _error(404, "ResourceNotFound", message)
 
 
 def _forbidden(scope: str) -> tuple[int, Any, dict[str, str]]:
@@ -270,7 +282,7 @@ def _forbidden(scope: str) -> tuple[int, Any, dict[str, str]]:
         "The client 'journey@example.com' with object id '00000000-0000-0000-0000-0000000000aa' does not have "
         f"authorization to perform action 'read' over scope '{scope}' or the scope is invalid."
     )
-    return 403, {"error": {"code": "AuthorizationFailed", "message": message}}, {}
+    return _error(403, "AuthorizationFailed", message)
 
 
 def _page(items: list[Any]) -> tuple[int, Any, dict[str, str]]:
@@ -293,7 +305,7 @@ def responder(world: World) -> Callable[[Any], tuple[int, Any, dict[str, str]]]:
             return _graph(state, json.loads(request.body))
         match = _CLUSTER_URL.match(path)
         if request.method != "GET" or match is None:
-            return 400, {"error": {"code": "InvalidRequest", "message": f"no such API: {request.method} {path}"}}, {}
+            return _error(400, "InvalidRequest", f"no such API: {request.method} {path}")
         return _arm(state, match)
 
     return respond
@@ -304,10 +316,10 @@ def _arm(state: dict[str, Any], match: re.Match[str]) -> tuple[int, Any, dict[st
     kind = "aks" if match["type"].lower() == CLUSTER_TYPES["aks"].lower() else "arc"
     account = state["subscriptions"].get(subscription.lower())
     if account is None:
-        return 404, {"error": {"code": "SubscriptionNotFound", "message": f"The subscription '{subscription}' could not be found."}}, {}
+        return _error(404, "SubscriptionNotFound", f"The subscription '{subscription}' could not be found.")
     if not account.get("readable", True):
         return _forbidden(match.group(0))
-    key, cluster = _find(account["clusters"], group, name)
+    key, cluster = find_cluster(account["clusters"], group, name)
     if cluster is None or cluster["kind"] != kind:
         return _not_found(CLUSTER_TYPES[kind], group, name)
     if not cluster.get("readable", True):
@@ -324,14 +336,14 @@ def _arm(state: dict[str, Any], match: re.Match[str]) -> tuple[int, Any, dict[st
         return _page([flux_configuration_body(parent, n, c, connected) for n, c in sorted(configurations.items())])
     if child.lower() == "sourcecontrolconfigurations":
         return _page([])
-    return 400, {"error": {"code": "InvalidResourceType", "message": f"no resource type {child}"}}, {}
+    return _error(400, "InvalidResourceType", f"no resource type {child}")
 
 
 def _secret(state: dict[str, Any], vault: str, path: str) -> tuple[int, Any, dict[str, str]]:
     match = _SECRET_URL.search(path)
     version = state.get("secrets", {}).get(f"{vault}/{match['secret']}") if match else None
     if version is None:
-        return 404, {"error": {"code": "SecretNotFound", "message": f"A secret with (name/id) {path} was not found in this key vault."}}, {}
+        return _error(404, "SecretNotFound", f"A secret with (name/id) {path} was not found in this key vault.")
     body = example("GetSecret")
     body.update(value="journey-secret-value", id=f"https://{vault}.vault.azure.net/secrets/{match['secret']}/{version}")
     return 200, body, {}
@@ -363,12 +375,11 @@ def _graph(state: dict[str, Any], request: dict[str, Any]) -> tuple[int, Any, di
         types = {_kql_text(t) for t in re.findall(_KQL_STRING, query.split("type in~ (", 1)[1].split(")", 1)[0])}
         selected = query.split("| extend selected = ", 1)[1].split("\n", 1)[0]
         rows = [
-            _inventory_row(s, key, c, selected)
-            for s, key, c in clusters
-            if CLUSTER_TYPES[c["kind"]].lower() in types
+            _inventory_row(s, key, c, selected) for s, key, c in clusters if CLUSTER_TYPES[c["kind"]].lower() in types
         ]
     else:
-        return 400, {"error": {"code": "BadRequest", "message": "Please provide below info when asking for support", "details": [{"code": "InvalidQuery", "message": "Query is invalid."}]}}, {}
+        details = [{"code": "InvalidQuery", "message": "Query is invalid."}]
+        return _error(400, "BadRequest", "Please provide below info when asking for support", details=details)
     rows.sort(key=lambda row: row["id"])
     body = example("ResourcesBasicQuery")
     body.update(totalRecords=len(rows), count=len(rows), data=rows)
@@ -385,7 +396,9 @@ def _fleet_row(subscription: str, key: str, cluster: dict[str, Any]) -> dict[str
     if flux:
         children.append(extension_body(parent, flux["extension"]))
         connected = cluster.get("connected", True)
-        children += [flux_configuration_body(parent, n, c, connected) for n, c in sorted(flux["configurations"].items())]
+        children += [
+            flux_configuration_body(parent, n, c, connected) for n, c in sorted(flux["configurations"].items())
+        ]
     return {
         "id": body["id"],
         "name": body["name"],
@@ -395,10 +408,15 @@ def _fleet_row(subscription: str, key: str, cluster: dict[str, Any]) -> dict[str
         "identity": body.get("identity"),
         "properties": body["properties"],
         "children": [
-            {"id": c["id"], "name": c["name"], "type": c["type"].lower(),
-             "properties": {k[:1].upper() + k[1:]: v for k, v in c["properties"].items()}}
+            {
+                "id": c["id"],
+                "name": c["name"],
+                "type": c["type"].lower(),
+                "properties": {k[:1].upper() + k[1:]: v for k, v in c["properties"].items()},
+            }
             for c in children
-        ] or None,
+        ]
+        or None,
     }
 
 
