@@ -9,6 +9,7 @@ left out.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import random
@@ -126,6 +127,18 @@ class Journey:
         assert step.code == code, f"expected exit {code}: {step}"
         return step
 
+    def together(self, code: int, *commands: tuple[str, ...]) -> list[Step]:
+        """Steps started at once (two people, two CI jobs), each of which exits `code`."""
+        processes = [(args, self.start(*args)) for args in commands]
+        steps = []
+        for args, process in processes:
+            stdout, stderr = process.communicate(timeout=STEP_TIMEOUT)
+            steps.append(Step(args, process.returncode, stdout, stderr))
+        self.steps += steps
+        for step in steps:
+            assert step.code == code, f"expected exit {code}: {step}"
+        return steps
+
     def step(self, code: int, *args: str) -> Step:
         """A step of the story: `fluxfleet ARGS`, which exits `code`. The step the journey kills is SIGKILLed at a
         random moment and then resumed as a user would: a rollout that left its run behind with `rollout --resume
@@ -216,6 +229,22 @@ class Journey:
                 "outputs": json.loads(outputs.read_text(encoding="utf-8")) if outputs.exists() else None,
             }
         return {"files": files, "backend": backend, "azure": timeless(self.azure.read())}
+
+
+def assert_world(journey: Journey, expected: dict[str, Any]) -> None:
+    """The one comparison a journey ends with: the whole final world against the expected one; on a difference, a
+    diff of the two (JSON, keys sorted, files line by line) and every step taken."""
+    actual = journey.world()
+    if actual != expected:
+        shown = (
+            json.dumps(
+                {**w, "files": {n: t.splitlines() for n, t in w["files"].items()}}, indent=1, sort_keys=True
+            ).splitlines()
+            for w in (expected, actual)
+        )
+        diff = "\n".join(difflib.unified_diff(*shown, "expected world", "final world", lineterm="", n=2))
+        steps = "\n\n".join(map(str, journey.steps))
+        raise AssertionError(f"the final world is not the expected one:\n{diff}\n\nsteps:\n{steps}")
 
 
 def timeless(value: Any) -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.journeys.journey import SUBSCRIPTION, Journey, timeless
+from tests.journeys.journey import SUBSCRIPTION, Journey, assert_world, timeless
 from tests.journeys.pulumi_program import NEWEST_FLUX_EXTENSION
 
 DEMO_URL = "https://github.com/fluxcd/flux2-kustomize-helm-example"
@@ -156,7 +156,7 @@ def test_bootstrap_inventory_finds_the_stores_writes_their_stacks_and_the_rollou
         },
         "azure": timeless(expected_azure),
     }
-    assert journey.world() == expected, journey.steps
+    assert_world(journey, expected)
 
 
 def profiles() -> dict[str, str]:
@@ -209,7 +209,7 @@ def test_failure_past_max_failures_rolls_the_stage_back_to_its_pins_and_status_s
         },
         "azure": timeless(expected_azure),
     }
-    assert journey.world() == expected, journey.steps
+    assert_world(journey, expected)
     assert "v1.0.0" in journey.steps[-1].stdout and "v2.0.0" not in journey.steps[-1].stdout, journey.steps[-1]
 
 
@@ -312,7 +312,7 @@ def test_promotion_takes_a_configuration_to_production_through_exactly_the_stage
         "backend": backend,
         "azure": timeless(expected_azure),
     }
-    assert journey.world() == expected, journey.steps
+    assert_world(journey, expected)
 
 
 # --------------------------------------------------------------------------------------------- drift
@@ -354,7 +354,7 @@ def test_drift_finds_a_configuration_changed_in_azure_remediates_it_and_is_clean
         },
         "azure": timeless(expected_azure),
     }
-    assert journey.world() == expected, journey.steps
+    assert_world(journey, expected)
 
 
 # --------------------------------------------------------------------------------------------- retirement
@@ -402,4 +402,26 @@ def test_retirement_prunes_the_stack_of_a_cluster_deleted_in_azure_and_keeps_one
         "backend": {},
         "azure": timeless(expected_azure),
     }
-    assert journey.world() == expected, journey.steps
+    assert_world(journey, expected)
+
+
+def test_two_promotions_at_once_both_land_each_in_the_stage_that_runs_its_configuration(tmp_path):
+    stacks = ("dev", "staging", "edge-store-001", "prod-weu")
+    azure = platform_fleet()
+    journey = Journey(tmp_path, azure, PROMOTION_FLEET, stacks=stacks)
+
+    # Two teams, two CI jobs, one fleet.yaml: neither change may be lost, and neither goes where its
+    # configuration does not run (gitops-demo runs on the edge only, platform everywhere but the edge).
+    journey.together(0, ("promote", "platform", "--to", "v1.1.0"), ("promote", "gitops-demo", "--to", "v2.0.0"))
+
+    fleet = PROMOTION_FLEET.replace(
+        "  - name: dev\n    stacks: [dev]\n",
+        "  - name: dev\n    stacks: [dev]\n    pins:\n      platform: {tag: v1.1.0}\n",
+    ).replace(
+        "    rollback: true\n  - name: production",
+        "    rollback: true\n    pins:\n      gitops-demo: {tag: v2.0.0}\n  - name: production",
+    )
+    repository = Path(__file__).resolve().parents[2] / "stacks"
+    files = {f"Pulumi.{s}.yaml": (repository / f"Pulumi.{s}.yaml").read_text(encoding="utf-8") for s in stacks}
+    expected = {"files": {**files, "fleet.yaml": fleet, **profiles()}, "backend": {}, "azure": timeless(azure)}
+    assert_world(journey, expected)
