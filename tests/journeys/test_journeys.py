@@ -19,8 +19,8 @@ from tests.journeys.pulumi_program import NEWEST_FLUX_EXTENSION
 
 DEMO_URL = "https://github.com/fluxcd/flux2-kustomize-helm-example"
 OTHER_SUBSCRIPTION = "2c9d7e1f-4a6b-4c8d-9e0f-1a2b3c4d5e6f"
-# One kill per journey by default (seed 5 kills the third step of a four-step journey, the fifth of promotion's
-# nine); JOURNEY_KILL_SEEDS=1,2,3 runs more.
+# One kill per journey by default (seed 5 kills the third step of a four-step journey); JOURNEY_KILL_SEEDS=1,2,3
+# runs more.
 KILL_SEEDS = tuple(int(seed) for seed in os.environ.get("JOURNEY_KILL_SEEDS", "5").split(",") if seed.strip())
 GATE = "gate:\n  fluxCompliance: true\n  timeout: 20s\n  pollInterval: 1s\n"
 
@@ -258,10 +258,13 @@ def platform_fleet() -> dict[str, Any]:
 def test_promotion_takes_a_configuration_to_production_through_exactly_the_stages_that_run_it(tmp_path, seed):
     stacks = ("dev", "staging", "edge-store-001", "prod-weu")
     azure = platform_fleet()
-    journey = Journey(tmp_path, azure, PROMOTION_FLEET, stacks=stacks, kill=kill_of(seed, 9))
+    journey = Journey(tmp_path, azure, PROMOTION_FLEET, stacks=stacks, kill=kill_of(seed, 11))
 
     journey.step(0, "rollout", "--approve", "production")  # the fleet as its stack files say
     journey.step(0, "promote", "platform", "--to", "v1.1.0")  # dev
+    # staging before dev runs it: refused, and its dry run says so (exit 1) instead of showing a change
+    journey.step(1, "promote", "platform", "--to", "v1.1.0", "--stage", "staging", "--dry-run")
+    journey.step(1, "promote", "platform", "--to", "v1.1.0", "--stage", "staging")
     journey.step(0, "rollout", "--stage", "dev")
     journey.step(0, "promote", "platform", "--to", "v1.1.0")  # staging
     journey.step(0, "rollout", "--stage", "staging")
