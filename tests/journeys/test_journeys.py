@@ -19,9 +19,9 @@ from tests.journeys.pulumi_program import NEWEST_FLUX_EXTENSION
 
 DEMO_URL = "https://github.com/fluxcd/flux2-kustomize-helm-example"
 OTHER_SUBSCRIPTION = "2c9d7e1f-4a6b-4c8d-9e0f-1a2b3c4d5e6f"
-# One kill per journey by default (seed 5 kills the third step of a four-step journey); JOURNEY_KILL_SEEDS=1,2,3
-# runs more.
-KILL_SEEDS = tuple(int(seed) for seed in os.environ.get("JOURNEY_KILL_SEEDS", "5").split(",") if seed.strip())
+# One kill per journey by default: seed 13 kills a rollout, drift --remediate or an inventory --prune (the third
+# step of a four- or five-step journey, the fifth of promotion's eleven); JOURNEY_KILL_SEEDS=1,2,3 runs more.
+KILL_SEEDS = tuple(int(seed) for seed in os.environ.get("JOURNEY_KILL_SEEDS", "13").split(",") if seed.strip())
 GATE = "gate:\n  fluxCompliance: true\n  timeout: 20s\n  pollInterval: 1s\n"
 
 
