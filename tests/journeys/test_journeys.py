@@ -431,3 +431,46 @@ def test_two_promotions_at_once_both_land_each_in_the_stage_that_runs_its_config
     files = {f"Pulumi.{s}.yaml": (repository / f"Pulumi.{s}.yaml").read_text(encoding="utf-8") for s in stacks}
     expected = {"files": {**files, "fleet.yaml": fleet, **profiles()}, "backend": {}, "azure": timeless(azure)}
     assert_world(journey, expected)
+
+
+# --------------------------------------------------------------------------------------------- a new cluster
+
+NEW_CLUSTER_FLEET = GATE + 'stages:\n  - name: production\n    stacks: ["prod-*"]\n'
+
+
+@pytest.mark.parametrize("seed", journey_ids("new-cluster"))
+def test_a_new_aks_cluster_with_a_pinned_extension_is_created_by_its_first_rollout(tmp_path, seed):
+    azure = {"subscriptions": {SUBSCRIPTION: {"clusters": {}}}, "broken": [], "secrets": SECRETS}
+    journey = Journey(tmp_path, azure, NEW_CLUSTER_FLEET, stacks=("prod-weu",), kill=kill_of(seed, 2))
+
+    journey.step(0, "rollout")  # prod-weu pins microsoft.flux 1.23.0 on a cluster its update creates
+    journey.step(0, "status")
+
+    group, name, tags, secret = PLATFORM_CLUSTERS["prod-weu"]
+    v100 = {"tag": "v1.0.0"}
+    configuration = platform(
+        v100, apps="./apps/production", url="ssh://git@github.com/fluxcd/flux2-kustomize-helm-example"
+    )
+    expected_azure = copy.deepcopy(azure)
+    expected_azure["subscriptions"][SUBSCRIPTION]["clusters"][f"{group}/{name}"] = {
+        "kind": "aks",
+        "location": "westeurope",
+        "tags": tags,
+        "flux": flux("1.23.0", platform=configuration),
+    }
+    repository = Path(__file__).resolve().parents[2] / "stacks"
+    expected = {
+        "files": {
+            "Pulumi.prod-weu.yaml": (repository / "Pulumi.prod-weu.yaml").read_text(encoding="utf-8"),
+            "fleet.yaml": NEW_CLUSTER_FLEET,
+            **profiles(),
+        },
+        "backend": {
+            "prod-weu": {
+                "updates": ["succeeded"],
+                "outputs": outputs(SUBSCRIPTION, group, name, "aks", {"platform": v100}, {f"keyvault:{secret}": "c3"}),
+            }
+        },
+        "azure": timeless(expected_azure),
+    }
+    assert_world(journey, expected)
