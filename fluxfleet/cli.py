@@ -890,16 +890,16 @@ def drift(
     subscription_of = _subscription_of(subscription)
     try:  # no usable pulumi CLI or no Azure token: one line, not one per stack and look
         runner = AutomationRunner(Path.cwd())
-        reader = in_clouds(ArmReader(), stack_clouds(paths, display_path, subscription_of))  # a reader per cloud
-        reader.signed_in_identity()
+        arm = in_clouds(ArmReader(), stack_clouds(paths, display_path, subscription_of))  # a reader per cloud
+        arm.signed_in_identity()
     except (RunnerError, AzureError) as error:
         _stderr(f"fluxfleet drift: {error}")
         raise typer.Exit(1) from None
     # every stack's cluster read at once through Resource Graph; the rest (and what it lacks) through ARM
-    reader = fleet_reader_of_stacks(paths, display_path, subscription_of, reader)
+    reader = fleet_reader_of_stacks(paths, display_path, subscription_of, arm)
     fleet = check_fleet(paths, runner, reader, subscription_of, max_concurrency=max_concurrency, display=display_path)
-    if remediate_drift:
-        _remediate(fleet, rollout_fleet, fleet_path, fleet_paths, stacks_dir, runs_dir, runner, reader, fmt.value)
+    if remediate_drift:  # its gate reads Azure as it is after each update, never the snapshot taken before them
+        _remediate(fleet, rollout_fleet, fleet_path, fleet_paths, stacks_dir, runs_dir, runner, arm, fmt.value)
     now = datetime.now(UTC)
     color = output is None and fmt is DriftFormat.text and sys.stdout.isatty()
     # Each report written even when another cannot be, and the card still sent: the exit code says what was found.

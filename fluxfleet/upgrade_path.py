@@ -32,11 +32,15 @@ def upgrade_path_problem(extensions: Iterable[ExtensionStatus], spec: StackSpec)
 
 def read_upgrade_path_problem(reader: AzureReader, subscription_id: str, spec: StackSpec) -> str | None:
     """upgrade_path_problem with the cluster's extensions read through `reader`. A pinned version whose installed
-    predecessor cannot be read is a problem too: the update could strand the cluster."""
+    predecessor cannot be read is a problem too: the update could strand the cluster. An AKS cluster that does not
+    exist yet has nothing installed (its update creates it; ARM answers 404 for the extensions of a missing one)."""
     if spec.flux.extension.version is None:
         return None
+    cluster = spec.cluster
     try:
-        extensions = reader.extensions(subscription_id, ClusterRef.of(spec.cluster))
+        if cluster.is_aks and reader.managed_cluster(subscription_id, cluster.resource_group, cluster.name) is None:
+            return None
+        extensions = reader.extensions(subscription_id, ClusterRef.of(cluster))
     except AzureError as error:
         return f"cannot read the installed {EXTENSION_TYPE} version to check the upgrade path: {error}"
     return upgrade_path_problem(extensions, spec)

@@ -19,6 +19,12 @@ Scenario:
     "version": "3.200.0",      what `pulumi version` answers. Up to 3.205.0 the SDK gives --event-log a file;
                                above, a tcp:// address of its gRPC event server: both are played back
     "select_seconds": 0.0,     how long `stack select` takes
+    "program": {               optional, instead of "stacks": a Python file (relative to the scenario) that plays the
+      "file": "program.py",    program: the stacks are those it lists, `stack_names(project_dir)`; `up` plays the RUN
+      "seconds": 0.0           of `up(stack, project_dir, environ)` -> (RUN, outputs or None) and, with a backend,
+    },                         keeps the outputs in DIR/<stack>.outputs.json for `stack output`; `preview` plays
+                               `preview(stack, project_dir, environ)` -> RUN. Each RUN takes "seconds". The program
+                               needs site-packages: its wrapper starts Python without -S
     "stacks": {                commands for any other stack fail with "no stack named '...' found"
       "dev": {
         "up": RUN, "preview": RUN, "refresh": RUN, "destroy": RUN,   a command with no RUN fails
@@ -208,12 +214,24 @@ class Backend:
             temporary.write_text(json.dumps(entries), encoding="utf-8")
             os.replace(temporary, self.directory / f"{stack}.history.json")
 
-    def update(self, stack: str, run: dict, argv: list[str], scenario_dir: Path) -> int:
+    def outputs(self, stack: str) -> dict:
+        path = self.directory / f"{stack}.outputs.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+    def update(self, stack: str, run: dict | None, argv: list[str], scenario_dir: Path, program=None) -> int:
         message = option(argv, "--message") or ""
         started = utc_now()
         self.applied("start", stack, message)
         finish(f"Updating ({stack})")
+        outputs = None
+        if program is not None:
+            run, outputs = program.up(stack, Path.cwd(), dict(os.environ))
+            run = {**run, "seconds": program.seconds}
         code = operation(run, argv, scenario_dir)
+        if outputs is not None and code == 0:
+            temporary = self.directory / f".{stack}.outputs.{os.getpid()}"
+            temporary.write_text(json.dumps(outputs, sort_keys=True), encoding="utf-8")
+            os.replace(temporary, self.directory / f"{stack}.outputs.json")
         # The CLI writes its progress as it goes: on a pipe whose reader died, this write kills it half-way.
         finish(f"Update {'failed' if code else 'complete'} ({stack})")
         entry = {"version": 1, "kind": "update", "startTime": started, "endTime": utc_now(), "message": message}
@@ -228,6 +246,19 @@ def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def load_program(scenario: dict, scenario_dir: Path):
+    """The scenario's program module (its "program" file), or None."""
+    if "program" not in scenario:
+        return None
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fake_pulumi_program", scenario_dir / scenario["program"]["file"])
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.seconds = scenario["program"].get("seconds", 0.0)
+    return module
+
+
 def answer(argv: list[str], scenario: dict, scenario_dir: Path) -> int:
     args = [arg for arg in argv if arg != "--non-interactive"]
     if args == ["version"]:
@@ -237,16 +268,25 @@ def answer(argv: list[str], scenario: dict, scenario_dir: Path) -> int:
         finish(json.dumps({"user": "fake", "organizations": [], "url": "file://~"}) if "--json" in args else "fake")
         return 0
     stack_name = option(args, "--stack")
+    program = load_program(scenario, scenario_dir)
+    stacks = dict.fromkeys(program.stack_names(Path.cwd()), {}) if program else scenario.get("stacks", {})
     if args[:2] == ["stack", "ls"]:
-        finish(json.dumps([{"name": name, "current": False} for name in scenario.get("stacks", {})]))
+        finish(json.dumps([{"name": name, "current": False} for name in stacks]))
         return 0
-    stack = scenario.get("stacks", {}).get(stack_name)
+    stack = stacks.get(stack_name)
     if stack is None:
         raise Failure(f"error: no stack named '{stack_name}' found")
     if args[:2] == ["stack", "select"]:
         time.sleep(scenario.get("select_seconds", 0))
         return 0
     backend = Backend(scenario_dir / scenario["backend"]) if "backend" in scenario else None
+    if program is not None and args[:1] == ["up"]:
+        if backend is None:
+            raise Failure("fake pulumi: a scenario with a program needs a backend", 2)
+        return backend.update(stack_name, None, args, scenario_dir, program)
+    if program is not None and args[:1] == ["preview"]:
+        run = program.preview(stack_name, Path.cwd(), dict(os.environ))
+        return operation({**run, "seconds": program.seconds}, args, scenario_dir)
     if args[:1] and args[0] in OPERATIONS:
         if args[0] not in stack:
             raise Failure(f"fake pulumi: no `{args[0]}` scripted for stack {stack_name}", 2)
@@ -262,7 +302,7 @@ def answer(argv: list[str], scenario: dict, scenario_dir: Path) -> int:
         finish(json.dumps(stack.get("export", {"version": 3, "deployment": {}})))
         return 0
     if args[:2] == ["stack", "output"]:
-        finish(json.dumps(stack.get("outputs", {})))
+        finish(json.dumps(backend.outputs(stack_name) if program and backend else stack.get("outputs", {})))
         return 0
     raise Failure(f"fake pulumi: unscripted command: {' '.join(argv)}", 2)
 
