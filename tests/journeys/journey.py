@@ -122,10 +122,10 @@ class Journey:
         self.steps.append(step)
         return step
 
-    def expect(self, code: int | tuple[int, ...], *args: str) -> Step:
-        """`fluxfleet ARGS`, which exits `code` (or one of them)."""
+    def expect(self, code: int, *args: str) -> Step:
+        """`fluxfleet ARGS`, which exits `code`."""
         step = self.run(*args)
-        assert step.code in _codes(code), f"expected exit {code}: {step}"
+        assert step.code == code, f"expected exit {code}: {step}"
         return step
 
     def together(self, code: int, *commands: tuple[str, ...]) -> list[Step]:
@@ -140,7 +140,7 @@ class Journey:
             assert step.code == code, f"expected exit {code}: {step}"
         return steps
 
-    def step(self, code: int | tuple[int, ...], *args: str) -> Step:
+    def step(self, code: int, *args: str) -> Step:
         """A step of the story: `fluxfleet ARGS`, which exits `code`. The step the journey kills is SIGKILLed at a
         random moment and then resumed as a user would: a rollout that left its run behind with `rollout --resume
         RUN` (the stages it approved approved again), which must end as the rollout would have; any other command
@@ -152,16 +152,16 @@ class Journey:
         step = self.killed(self.rng, *args)
         print(f"journey step {index}: {step}", file=sys.stderr)  # shown with a failure: where the kill landed
         if step.code != -signal.SIGKILL:  # it ended before the kill came
-            assert step.code in _codes(code), f"expected exit {code}: {step}"
+            assert step.code == code, f"expected exit {code}: {step}"
             return step
         left = [run for run in self.run_ids() if run not in runs]
         if left and args[0] == "rollout":
             approved = [a for i, a in enumerate(args) if i and args[i - 1] == "--approve"]
             step = self.run("rollout", "--resume", left[-1], *(x for a in approved for x in ("--approve", a)))
-            assert step.code in _codes(code), f"resumed after a SIGKILL, expected exit {code}: {step}"
+            assert step.code == code, f"resumed after a SIGKILL, expected exit {code}: {step}"
         else:
             step = self.run(*args)
-            assert step.code in (*_codes(code), 0), f"run again after a SIGKILL, expected exit {code} (or 0): {step}"
+            assert step.code in (code, 0), f"run again after a SIGKILL, expected exit {code} (or 0): {step}"
         return step
 
     def killed(self, rng: random.Random, *args: str) -> Step:
@@ -246,10 +246,6 @@ def assert_world(journey: Journey, expected: dict[str, Any]) -> None:
         diff = "\n".join(difflib.unified_diff(*shown, "expected world", "final world", lineterm="", n=2))
         steps = "\n\n".join(map(str, journey.steps))
         raise AssertionError(f"the final world is not the expected one:\n{diff}\n\nsteps:\n{steps}")
-
-
-def _codes(code: int | tuple[int, ...]) -> tuple[int, ...]:
-    return code if isinstance(code, tuple) else (code,)
 
 
 def timeless(value: Any) -> Any:
