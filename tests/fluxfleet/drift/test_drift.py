@@ -59,13 +59,26 @@ EXTENSION_EXAMPLE = (
     "examples",
     "GetExtension.json",
 )
+AKS_EXAMPLE = (
+    "arm-examples",
+    "specification",
+    "containerservice",
+    "resource-manager",
+    "Microsoft.ContainerService",
+    "aks",
+    "stable",
+    "2026-05-01",
+    "examples",
+    "ManagedClustersGet.json",
+)
 FLUX_TYPE = "azure-native:kubernetesconfiguration:FluxConfiguration"
 EXTENSION_TYPE = "azure-native:kubernetesconfiguration:Extension"
 AKS_TYPE = "azure-native:containerservice:ManagedCluster"
 
 
 class Cluster:
-    """The Azure side of one cluster: its Flux configurations and extensions, and a Key Vault, as ARM answers."""
+    """The Azure side of one AKS cluster: the cluster, its Flux configurations and extensions, and a Key Vault, as
+    ARM answers."""
 
     def __init__(self, configuration_name: str = "platform"):
         compliant = copy.deepcopy(example(fixture_file(*FLUX_EXAMPLES, "GetFluxConfiguration.json")))
@@ -78,6 +91,7 @@ class Cluster:
         self.secret = copy.deepcopy(example(fixture_file(*GET_SECRET)))
         self.secret["value"] = CANARY
         self.secret_version = self.secret["id"].rsplit("/", 1)[-1]
+        self.cluster = copy.deepcopy(example(fixture_file(*AKS_EXAMPLE)))
 
     def respond(self, request):
         if ".vault.azure.net" in request.url:
@@ -88,6 +102,8 @@ class Cluster:
             return 200, self.configurations, {}
         if "/extensions" in request.url:
             return 200, self.extensions, {}
+        if request.url.split("?")[0].rsplit("/", 2)[-2] == "managedClusters":  # the cluster itself
+            return 200, self.cluster, {}
         return 404, {"error": {"code": "NotFound", "message": request.url}}, {}
 
     def reader(self) -> ArmReader:
