@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,8 +12,7 @@ import pytest
 
 from fluxfleet.automation import AutomationRunner
 from tests.conftest import ROOT
-
-FAKE_PULUMI = ROOT / "tests" / "tools" / "fake_pulumi" / "fake_pulumi.py"
+from tests.tools.fake_pulumi.wrapper import pulumi_wrapper
 
 
 @dataclass
@@ -44,11 +41,7 @@ class FakePulumi:
 
 @pytest.fixture
 def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakePulumi:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    wrapper = bin_dir / "pulumi"
-    wrapper.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -S {shlex.quote(str(FAKE_PULUMI))} "$@"\n')
-    wrapper.chmod(0o755)
+    bin_dir = pulumi_wrapper(tmp_path / "bin").parent
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
     monkeypatch.setenv("FAKE_PULUMI_SCENARIO", str(tmp_path / "scenario.json"))
     monkeypatch.setenv("FAKE_PULUMI_LOG", str(tmp_path / "calls.jsonl"))

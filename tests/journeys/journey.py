@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from tests.journeys.world import WORLD_ENV, World
+from tests.tools.fake_pulumi.wrapper import pulumi_wrapper
 
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCHER = Path(__file__).with_name("launcher.py")
 PROGRAM = Path(__file__).with_name("pulumi_program.py")
-FAKE_PULUMI = ROOT / "tests" / "tools" / "fake_pulumi" / "fake_pulumi.py"
 SUBSCRIPTION = "8f5b2a4c-6d1e-4f3a-9b7c-2e8d0a1f3c5b"  # the signed-in identity's default (AZURE_SUBSCRIPTION_ID)
 UP_SECONDS = 0.15  # how long each scripted update takes: the window a kill can land in
 STEP_TIMEOUT = 120
@@ -77,12 +77,8 @@ class Journey:
         self.backend = root / "backend"
         scenario = {"backend": str(self.backend), "program": {"file": str(PROGRAM), "seconds": UP_SECONDS}}
         (root / "scenario.json").write_text(json.dumps(scenario), encoding="utf-8")
-        bin_dir = root / "bin"
-        bin_dir.mkdir()
-        wrapper = bin_dir / "pulumi"
-        # Without -S: the program reads stacks through the project's own modules/spec (pydantic, ruamel.yaml).
-        wrapper.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} {shlex.quote(str(FAKE_PULUMI))} "$@"\n')
-        wrapper.chmod(0o755)
+        # With site-packages: the program reads stacks through the project's own modules/spec (pydantic, ruamel.yaml).
+        bin_dir = pulumi_wrapper(root / "bin", site_packages=True).parent
         (root / "azure-cli").mkdir()
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "ARM_", "PULUMI_", "FLUXFLEET_"))},

@@ -22,7 +22,6 @@ import json
 import multiprocessing
 import os
 import random
-import shlex
 import signal
 import sys
 import time
@@ -32,8 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.tools.fake_pulumi.wrapper import pulumi_wrapper
+
 ROOT = Path(__file__).resolve().parents[2]
-FAKE_PULUMI = ROOT / "tests" / "tools" / "fake_pulumi" / "fake_pulumi.py"
 RACES = ("orphans", "two-resumes")
 _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(
@@ -90,11 +90,7 @@ class Project:
         up = {"events": [{"summaryEvent": {"resourceChanges": {"update": 1}}}], "seconds": shape.up_seconds}
         scenario = {"backend": "backend", "stacks": {name: {"up": up} for name in self.names}}
         (root / "scenario.json").write_text(json.dumps(scenario), encoding="utf-8")
-        bin_dir = root / "bin"
-        bin_dir.mkdir()
-        wrapper = bin_dir / "pulumi"
-        wrapper.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -S {shlex.quote(str(FAKE_PULUMI))} "$@"\n')
-        wrapper.chmod(0o755)
+        bin_dir = pulumi_wrapper(root / "bin").parent
         self.env = {
             "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
             "FAKE_PULUMI_SCENARIO": str(root / "scenario.json"),
