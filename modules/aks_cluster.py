@@ -11,7 +11,7 @@ from pulumi_azure_native import containerservice
 from modules.cluster_ref import ClusterRef
 from modules.options import child_options
 from modules.spec import ClusterSpec
-from modules.spec.stack import NodePool
+from modules.spec.cluster import NodePool
 
 # Key Vault secrets provider (CSI driver) with rotation, so pods see a rotated secret without a restart.
 KEYVAULT_ADDON = "azureKeyvaultSecretsProvider"

@@ -35,33 +35,32 @@ from modules.spec.origins import Origins
 from modules.spec.profiles import FLEET_FILE, PROFILES_DIR, ProfileLibrary
 from modules.spec.fleet import Fleet, GateSpec, PinSpec, Stage, load_fleet
 from modules.spec.policy import PolicyLevel, load_policy_levels
-from modules.spec.fields import DURATION_MAX, dns_label_problem, parse_duration
+from modules.spec.fields import API_DEFAULT_INTERVAL, DURATION_MAX, dns_label_problem, parse_duration
 from modules.spec.secrets import ConfigSecret, KeyVaultRef, SecretSource, key_vault_ref_from_text
 from modules.spec.extension import EXTENSION_SETTINGS, ControllersSpec, ExtensionSpec, same_extension_settings
-from modules.spec.stack import (
-    API_DEFAULT_INTERVAL,
+from modules.spec.cluster import ClusterSpec
+from modules.spec.kustomization import KustomizationSpec, dependency_problems, flux_object_name_problems
+from modules.spec.flux_config import (
     AZURE_DEVOPS_HOST,
     FLUX_API_AZURE_NATIVE,
     FLUX_API_LATEST,
     GITHUB_APP_KEYS,
     AzureBlobSource,
     BucketSource,
-    ClusterSpec,
     ConfigurationSpec,
     GitSource,
-    KustomizationSpec,
     OciSource,
+    git_url_problem,
+    oci_url_problem,
+    repository_key,
+)
+from modules.spec.stack import (
     Stack,
     StackSpec,
-    dependency_problems,
     extension_workload_identity,
-    flux_object_name_problems,
-    git_url_problem,
     identity_sources,
     key_vault_refs,
-    oci_url_problem,
     parse_spec,
-    repository_key,
 )
 
 

@@ -1,5 +1,5 @@
 """The field types and formats every model of the spec uses (durations, DNS labels, bounded one-line and
-multi-line text, keys), and `SpecModel`, the models' base."""
+multi-line text, keys), `SpecModel`, the models' base, and `Reconciled`, the base of what Flux syncs on an interval."""
 
 from __future__ import annotations
 
@@ -220,6 +220,7 @@ def secret_value_problem(loc: Loc, value: str) -> str | None:
     return None
 
 
+API_DEFAULT_INTERVAL = 600  # seconds: the sync interval and timeout the Flux configuration API applies by default
 LINE_MAX = 2048  # characters of a one-line field (a URL, a path, a ref, a tag): generous, but bounded
 TEXT_MAX = 65536  # characters of a multi-line field (a CA certificate, known_hosts)
 
@@ -255,3 +256,25 @@ KnownHosts = Annotated[Text, AfterValidator(_known_hosts)]
 
 class SpecModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, extra="forbid", frozen=True, strict=True)
+
+
+class Reconciled(SpecModel):
+    """A Flux object synced on an interval, with a timeout."""
+
+    sync_interval: Duration | None = None
+    timeout: Duration | None = None
+
+    @property
+    def effective_timeout(self) -> int | None:
+        """The timeout to send: the one set, else a sync interval shorter than the API's default timeout (the
+        default would let one attempt run past the next sync)."""
+        if self.timeout is None and self.sync_interval is not None and self.sync_interval < API_DEFAULT_INTERVAL:
+            return self.sync_interval
+        return self.timeout
+
+    def timeout_issue(self) -> str | None:
+        interval = self.sync_interval or API_DEFAULT_INTERVAL
+        if self.timeout and self.timeout > interval:
+            default = "" if self.sync_interval else f" ({API_DEFAULT_INTERVAL}s unless set)"
+            return f"timeout is longer than syncInterval{default}"
+        return None

@@ -16,7 +16,8 @@ from modules.spec.errors import SpecError, SpecIssue, bounded, key_path, listed,
 from modules.spec.files import YAML_MAX_VALUES, YamlTooBig, read_yaml, yaml_round_trip
 from modules.spec.profiles import PROFILE_NAME, PROFILE_NAME_RULE
 from modules.spec.fields import DnsLabel, Duration, Line, SpecModel, dns_label_problem, pattern
-from modules.spec.stack import OCI_DIGEST, REF_KEYS, pydantic_issues
+from modules.spec.flux_config import OCI_DIGEST, REF_KEYS
+from modules.spec.stack import pydantic_issues
 
 
 # --------------------------------------------------------------------------------------------- the fleet rollout

@@ -16,7 +16,8 @@ from modules.spec.errors import ISSUE_PART_MAX, NAMESPACE, SpecError, SpecIssue,
 from modules.spec.files import read_yaml, report_name, stack_files, stack_name
 from modules.spec.origins import Origins
 from modules.spec.profiles import PROFILES_KEY, ProfileLibrary, merge, override, profile_names
-from modules.spec.stack import REF_KEYS, Stack, StackSpec, parse_spec
+from modules.spec.flux_config import REF_KEYS
+from modules.spec.stack import Stack, StackSpec, parse_spec
 
 # Set by `fluxfleet rollout` for the update that rolls a stack back: the refs it ran before (never written to
 # any file; the stage's pin in fleet.yaml is restored separately, once its whole stage is rolled back).

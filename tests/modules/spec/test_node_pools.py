@@ -1,4 +1,4 @@
-"""modules/spec/stack.py: node pools' keys for AKS pools in practice (labels, taints, maxPods, Windows, subnet, surge),
+"""modules/spec/cluster.py: node pools' keys for AKS pools in practice (labels, taints, maxPods, Windows, subnet, surge),
 good and bad, each error with the file and key path a user sees."""
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from modules.spec import ConfigSecret, KeyVaultRef, SpecError, parse_spec, stack
+from modules.spec import ConfigSecret, KeyVaultRef, SpecError, cluster, flux_config, kustomization, parse_spec, stack
 from tests.modules.spec.ssh import encrypted_openssh_key, known_hosts_line, private_key, public_key
 from tests.modules.test_spec import FILE, demo, errors
 
@@ -376,7 +376,8 @@ def all_messages(document: dict[str, Any], **parse: Any) -> list[str]:
 MODEL_CLASSES = sorted(
     {
         item.__name__
-        for item in vars(stack).values()
+        for module in (stack, cluster, flux_config, kustomization)
+        for item in vars(module).values()
         if isinstance(item, type) and (issubclass(item, BaseModel) or item in (KeyVaultRef, ConfigSecret))
     }
 )
