@@ -37,7 +37,13 @@ from modules.spec.fleet import Fleet, GateSpec, PinSpec, Stage, load_fleet
 from modules.spec.policy import PolicyLevel, load_policy_levels
 from modules.spec.fields import API_DEFAULT_INTERVAL, DURATION_MAX, dns_label_problem, parse_duration
 from modules.spec.secrets import ConfigSecret, KeyVaultRef, SecretSource, key_vault_ref_from_text
-from modules.spec.extension import EXTENSION_SETTINGS, ControllersSpec, ExtensionSpec, same_extension_settings
+from modules.spec.extension import (
+    EXTENSION_SETTINGS,
+    ControllersSpec,
+    ExtensionSpec,
+    extension_workload_identity,
+    same_extension_settings,
+)
 from modules.spec.cluster import ClusterSpec
 from modules.spec.kustomization import KustomizationSpec, dependency_problems, flux_object_name_problems
 from modules.spec.flux_config import (
@@ -57,7 +63,6 @@ from modules.spec.flux_config import (
 from modules.spec.stack import (
     Stack,
     StackSpec,
-    extension_workload_identity,
     identity_sources,
     key_vault_refs,
     parse_spec,

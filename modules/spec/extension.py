@@ -1,18 +1,21 @@
-"""`flux.extension`: the Azure-managed Flux extension's spec, its typed controller settings, and how they map to the
-settings keys the extension takes (one table, used by the component and by drift)."""
+"""`flux.extension`: the Azure-managed Flux extension's spec, its typed controller settings, how they map to the
+settings keys the extension takes (one table, used by the component and by drift), and the rules on a pinned version
+and on the controllers' settings."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
 from pydantic.alias_generators import to_camel
 
-from modules.spec.errors import Loc, shown
+from modules.flux_extension_versions import pin_problem as extension_pin_problem
+from modules.spec.errors import Loc, key_path, shown
 from modules.spec.fields import Duration, Guid, Line, SettingValue, SpecModel, guid, parse_duration, pattern
+from modules.spec.findings import Finding, Partner
 from modules.spec.secrets import SecretField
 
 
@@ -185,3 +188,55 @@ class ExtensionSpec(SpecModel):
         """The extension's configurationSettings: the free-form settings, then the typed controllers' keys (a key is
         never in both: the spec refuses that)."""
         return {**self.settings, **self.controllers.configuration_settings()}
+
+
+WORKLOAD_IDENTITY_SETTINGS = ("workloadIdentity.enable", "workloadIdentity.azureClientId")
+
+
+def extension_workload_identity(extension: ExtensionSpec) -> str | None:
+    """The client ID of the managed identity the Flux extension's controllers run as (workload identity), or None when
+    the extension's settings do not turn it on: typed (controllers.workloadIdentity) or free-form."""
+    settings = extension.configuration_settings
+    enable, client_id = (settings.get(key) for key in WORKLOAD_IDENTITY_SETTINGS)
+    return client_id if str(enable).lower() == "true" and client_id else None
+
+
+# --------------------------------------------------------------------------------------------- rules
+
+
+def extension_issues(extension: ExtensionSpec, *, has_configurations: bool) -> Iterator[Finding]:
+    """A pinned version, and the typed controller settings against the free-form ones and against each other."""
+    if extension.version and extension.auto_upgrade_minor_version:
+        yield ("flux", "extension", "version"), "a pinned version needs autoUpgradeMinorVersion: false"
+    if extension.version and (problem := extension_pin_problem(extension.version)):
+        yield ("flux", "extension", "version"), problem
+    yield from _controllers_issues(extension, has_configurations=has_configurations)
+
+
+def _controllers_issues(extension: ExtensionSpec, *, has_configurations: bool) -> Iterator[Finding]:
+    """The typed controller settings against the free-form ones and against each other."""
+    controllers = extension.controllers
+    for setting in EXTENSION_SETTINGS:
+        if setting.value_in(controllers) is not None and setting.key in extension.settings:
+            elsewhere = key_path(("flux", "extension", "settings", setting.key))
+            yield setting.loc, f"{setting.key} is set twice, here and as {elsewhere}: keep this one, remove the other"
+    here = ("flux", "extension", "controllers")
+    identity = controllers.workload_identity
+    if identity.enable and identity.azure_client_id is None:
+        needed = "the client ID of the managed identity that holds the federated credentials"
+        rule = f"required with enable: true: {needed}"
+        yield (*here, "workloadIdentity", "azureClientId"), Partner((*here, "workloadIdentity", "enable"), rule)
+    if identity.azure_client_id is not None and not identity.enable:
+        yield (*here, "workloadIdentity", "azureClientId"), "the extension reads it only with enable: true"
+    kustomize = controllers.kustomize
+    if kustomize.enabled is False:
+        for field in ("concurrent", "requeue_dependency"):
+            if getattr(kustomize, field) is not None:
+                yield (*here, "kustomize", to_camel(field)), "the kustomize controller is off (enabled: false)"
+    if has_configurations:
+        for name, does in (("source", "fetches their sources"), ("kustomize", "applies their kustomizations")):
+            if getattr(controllers, name).enabled is False:
+                yield (*here, name, "enabled"), f"the Flux configurations need the {name} controller: it {does}"
+    if controllers.image_automation.enabled and not controllers.image_reflector.enabled:
+        why = "image automation acts on the reflector's image policies"
+        yield (*here, "imageAutomation", "enabled"), f"needs imageReflector.enabled: true ({why})"

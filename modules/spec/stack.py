@@ -1,8 +1,8 @@
 """A stack's `fluxfleet:` config as a whole: `StackSpec` (the cluster, resource providers and features, and Flux: the
-extension and the configurations), the extension's rules and those across the parts (the extension's workload
-identity for the sources that authenticate as it, Key Vaults of the stack's cloud, plaintext credentials anywhere),
-and `parse_spec`, which runs every rule of every part and reports all problems at once. The models of the parts and
-their rules are in cluster.py, flux_config.py and kustomization.py."""
+extension and the configurations), the rules across its parts (the extension's workload identity for the sources
+that authenticate as it, Key Vaults of the stack's cloud, plaintext credentials anywhere), and `parse_spec`, which
+runs every rule of every part and reports all problems at once. The models of the parts and their rules are in
+cluster.py, extension.py, flux_config.py and kustomization.py."""
 
 from __future__ import annotations
 
@@ -14,10 +14,8 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, ValidationError
-from pydantic.alias_generators import to_camel
 
 from modules.clouds import CLOUDS, DEFAULT_CLOUD, ENVIRONMENTS
-from modules.flux_extension_versions import pin_problem as extension_pin_problem
 from modules.spec.cluster import ClusterSpec, cluster_issues
 from modules.spec.credentials import credential_kind, is_credential_key, is_reference
 from modules.spec.errors import (
@@ -30,7 +28,7 @@ from modules.spec.errors import (
     key_path,
     shown,
 )
-from modules.spec.extension import EXTENSION_SETTINGS, ExtensionSpec
+from modules.spec.extension import ExtensionSpec, extension_issues, extension_workload_identity
 from modules.spec.fields import GUID, SpecModel, location_problem, pattern, secret_value_problem
 from modules.spec.files import check_expansion
 from modules.spec.findings import Finding, Partner, duplicate_issues
@@ -111,27 +109,11 @@ def _semantic_issues(spec: StackSpec) -> Iterator[Finding]:
     if missing:
         yield ("providers",), f"Flux on Azure needs {', '.join(missing)} registered too"
     yield from duplicate_issues(("features",), spec.features)
-    extension = spec.flux.extension
-    if extension.version and extension.auto_upgrade_minor_version:
-        yield ("flux", "extension", "version"), "a pinned version needs autoUpgradeMinorVersion: false"
-    if extension.version and (problem := extension_pin_problem(extension.version)):
-        yield ("flux", "extension", "version"), problem
-    yield from _controllers_issues(extension, has_configurations=bool(spec.flux.configurations))
+    yield from extension_issues(spec.flux.extension, has_configurations=bool(spec.flux.configurations))
     for name, configuration in spec.flux.configurations.items():
         yield from configuration_issues(("flux", "configurations", name), name, configuration)
     yield from flux_object_collisions(spec.flux.configurations)
     yield from _source_identity_issues(spec)
-
-
-WORKLOAD_IDENTITY_SETTINGS = ("workloadIdentity.enable", "workloadIdentity.azureClientId")
-
-
-def extension_workload_identity(extension: ExtensionSpec) -> str | None:
-    """The client ID of the managed identity the Flux extension's controllers run as (workload identity), or None when
-    the extension's settings do not turn it on: typed (controllers.workloadIdentity) or free-form."""
-    settings = extension.configuration_settings
-    enable, client_id = (settings.get(key) for key in WORKLOAD_IDENTITY_SETTINGS)
-    return client_id if str(enable).lower() == "true" and client_id else None
 
 
 def identity_sources(spec: StackSpec) -> list[tuple[str, Loc]]:
@@ -159,35 +141,6 @@ def _source_identity_issues(spec: StackSpec) -> Iterator[tuple[Loc, str]]:
     )
     for _, loc in identity_sources(spec):
         yield loc, message
-
-
-def _controllers_issues(extension: ExtensionSpec, *, has_configurations: bool) -> Iterator[Finding]:
-    """The typed controller settings against the free-form ones and against each other."""
-    controllers = extension.controllers
-    for setting in EXTENSION_SETTINGS:
-        if setting.value_in(controllers) is not None and setting.key in extension.settings:
-            elsewhere = key_path(("flux", "extension", "settings", setting.key))
-            yield setting.loc, f"{setting.key} is set twice, here and as {elsewhere}: keep this one, remove the other"
-    here = ("flux", "extension", "controllers")
-    identity = controllers.workload_identity
-    if identity.enable and identity.azure_client_id is None:
-        needed = "the client ID of the managed identity that holds the federated credentials"
-        rule = f"required with enable: true: {needed}"
-        yield (*here, "workloadIdentity", "azureClientId"), Partner((*here, "workloadIdentity", "enable"), rule)
-    if identity.azure_client_id is not None and not identity.enable:
-        yield (*here, "workloadIdentity", "azureClientId"), "the extension reads it only with enable: true"
-    kustomize = controllers.kustomize
-    if kustomize.enabled is False:
-        for field in ("concurrent", "requeue_dependency"):
-            if getattr(kustomize, field) is not None:
-                yield (*here, "kustomize", to_camel(field)), "the kustomize controller is off (enabled: false)"
-    if has_configurations:
-        for name, does in (("source", "fetches their sources"), ("kustomize", "applies their kustomizations")):
-            if getattr(controllers, name).enabled is False:
-                yield (*here, name, "enabled"), f"the Flux configurations need the {name} controller: it {does}"
-    if controllers.image_automation.enabled and not controllers.image_reflector.enabled:
-        why = "image automation acts on the reflector's image policies"
-        yield (*here, "imageAutomation", "enabled"), f"needs imageReflector.enabled: true ({why})"
 
 
 def secret_sources(spec: StackSpec) -> list[tuple[Loc, SecretSource]]:
