@@ -4,13 +4,19 @@ This package is the only place that validates input. Two readers produce the sam
 `spec_from_pulumi_config()` inside `pulumi up`, and `load_stack_file()` for the offline commands; both merge the
 stack's profiles (`profiles.py`) under its own keys the same way. Shape and field formats are checked by pydantic;
 rules that span fields (the kustomization graph, source credentials against the URL scheme, kind-specific cluster
-keys) by the stack module's rules. Every problem becomes a `SpecIssue` naming the file where the value was
+keys) by rules beside the model each checks. Every problem becomes a `SpecIssue` naming the file where the value was
 written (a stack file or a profile) and the config key path; all problems are reported together in one `SpecError`.
 
     errors.py    SpecIssue, SpecError, key paths, and how a value is shown (bounded, printable, never a secret)
     credentials.py  what a credential looks like: refused in plain text, masked in every output (one list)
     files.py     stack discovery, bounded reads of a user's files, YAML that cannot hang or exhaust the process
-    stack.py     the StackSpec models, field formats and cross-field rules; parse_spec
+    fields.py    the field types and formats every model uses; SpecModel, the models' base
+    findings.py  what a rule yields: a message at a key path, or a value's missing partner
+    cluster.py   the cluster and its node pools, and their rules
+    extension.py the Flux extension and its controllers' settings, and their rules
+    kustomization.py  kustomizations, and their rules (names, paths, the dependsOn graph)
+    flux_config.py    Flux configurations and their sources (git, bucket, azureBlob, oci), and their rules
+    stack.py     StackSpec, the rules across its parts, and parse_spec
     profiles.py  profiles merged under a stack file, with the file each value came from
     origins.py   which file wrote each value of a merged config
     config.py    a stack's config keys by namespace
