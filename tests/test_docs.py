@@ -299,10 +299,7 @@ class Tree:
     files: frozenset[tuple[str, ...]]
     dirs: frozenset[tuple[str, ...]]
     ignored: tuple[str, ...]
-
-    @property
-    def top_level(self) -> set[str]:
-        return {parts[0] for parts in self.files | self.dirs}
+    top_level: frozenset[str] = frozenset()  # the names at the root: `modules`, `Pulumi.yaml`, `.github`
 
     def is_ignored(self, name: str) -> bool:
         return name == ".git" or any(fnmatch.fnmatchcase(name, pattern) for pattern in self.ignored)
@@ -312,14 +309,15 @@ def repository_tree(root: Path) -> Tree:
     gitignore = root / ".gitignore"
     lines = gitignore.read_text(encoding="utf-8").splitlines() if gitignore.exists() else []
     ignored = tuple(line.strip().strip("/") for line in lines if line.strip() and not line.startswith("#"))
-    tree = Tree(root, frozenset(), frozenset(), ignored)
+    tree = Tree(root, frozenset(), frozenset(), ignored)  # for is_ignored
     files, dirs = set(), set()
     for directory, subdirs, names in os.walk(root):
         base = Path(directory).relative_to(root).parts
         subdirs[:] = sorted(name for name in subdirs if not tree.is_ignored(name))
         dirs.update(base + (name,) for name in subdirs)
         files.update(base + (name,) for name in names if not tree.is_ignored(name))
-    return Tree(root, frozenset(files), frozenset(dirs), ignored)
+    top_level = frozenset(parts[0] for parts in files | dirs)
+    return Tree(root, frozenset(files), frozenset(dirs), ignored, top_level)
 
 
 @dataclass(frozen=True)
@@ -332,6 +330,7 @@ class NamedPath:
 # A code span or a fenced block; Markdown's code spans may run over a line break.
 _CODE = re.compile(r"```.*?```|`[^`]+`", re.DOTALL)
 _PLACEHOLDER = re.compile(r"[<>{}…:]")  # `Pulumi.<stack>.yaml`, `https://…`, `fluxfleet:flux.…`
+_MODULE_FILE = re.compile(r"(?<![\w./-])\w+\.py\b")  # `report.py` outside a code span: a layout in a fenced block
 
 
 def _is_path_span(span: str, tree: Tree) -> bool:
@@ -356,7 +355,8 @@ def _is_path_span(span: str, tree: Tree) -> bool:
 
 def named_paths(text: str, tree: Tree) -> list[NamedPath]:
     """The paths a Markdown text names: code spans that are paths, and anywhere else (prose, fenced blocks, code
-    spans of commands) words that start with a top-level directory of the repository (`tests/fixtures/arm`)."""
+    spans of commands) words that start with a top-level directory of the repository (`tests/fixtures/arm`) and
+    Python files (`report.py`)."""
     top_dirs = sorted(name for name in tree.top_level if (name,) in tree.dirs)
     in_text = re.compile(rf"(?<![\w./~$-])(?:{'|'.join(map(re.escape, top_dirs))})/[^\s`'\"()\[\]:,;|#]*")
     found: list[NamedPath] = []
@@ -369,6 +369,8 @@ def named_paths(text: str, tree: Tree) -> list[NamedPath]:
             name = match.group().rstrip(".")
             if not _PLACEHOLDER.search(name):
                 found.append(NamedPath(line_of(match.start()), name, from_root=True))
+        for match in _MODULE_FILE.finditer(text, start, end):
+            found.append(NamedPath(line_of(match.start()), match.group(), from_root=False))
 
     position = 0
     for code in _CODE.finditer(text):
@@ -491,7 +493,7 @@ def test_the_path_check_catches_a_missing_path(tmp_path):
         "Missing: `pkg/gone.py` `gone.py` `hidden.py`\n"
         "`stacks/Pulumi.*.yml` `pkg/mod.other` in prose pkg/old/ and\n"
         "```sh\n"
-        "run pkg/mod.py then pkg/gone/x.py\n"
+        "run pkg/mod.py then pkg/gone/x.py, mod.py and old.py\n"
         "```\n",
         encoding="utf-8",
     )
@@ -504,8 +506,10 @@ def test_the_path_check_catches_a_missing_path(tmp_path):
         "docs/page.md:7: `pkg/mod.other`: no such path in the repository",
         "docs/page.md:7: `pkg/old/`: no such path in the repository",
         "docs/page.md:9: `pkg/gone/x.py`: no such path in the repository",
+        "docs/page.md:9: `old.py`: nothing of that name in the repository",
     ]
     assert {path.name for path in named} == {
         *("pkg/mod.py", "report.py", "sub/report.py", "pkg/", "stacks/Pulumi.*.yaml", "pkg.mod.thing", "sub/"),
         *("pkg/gone.py", "gone.py", "hidden.py", "stacks/Pulumi.*.yml", "pkg/mod.other", "pkg/old/", "pkg/gone/x.py"),
+        *("mod.py", "old.py"),
     }
