@@ -1,12 +1,16 @@
 """The documentation stays true to the code: docs/config.md documents exactly the keys of the spec models, with
-their defaults, and every relative link of README.md and docs/ leads to a file (and heading) that exists."""
+their defaults, every relative link of README.md and docs/ leads to a file (and heading) that exists, and every
+path of the repository they name (`fluxfleet/plan/report.py`, `modules/spec/`, a module's `report.py`) exists."""
 
 from __future__ import annotations
 
+import fnmatch
+import os
 import re
 import types
 import typing
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Union
 
@@ -270,3 +274,242 @@ def test_the_link_check_catches_a_broken_link(tmp_path):
         encoding="utf-8",
     )
     assert broken_links(page) == ["b.md (no such file)", "a.md#other (no such heading in a.md)"]
+
+
+# --------------------------------------------------------------------------------------------- paths
+
+
+# Files the docs name that the repository lacks on purpose, each with why. Keep it tiny: anything else a document
+# names as a file is one of the repository's.
+NOT_IN_THE_REPOSITORY = {
+    "Pulumi.dev.yml": "the file refused beside Pulumi.dev.yaml (a stack is one file)",
+    "trustpolicy.json": "notation's trust policy, which a user keeps in Key Vault",
+    "workspace.json": "Pulumi's own workspace file, which concurrent `pulumi stack select`s corrupt",
+}
+# How a name in a code span ends when it names a file even on its own (`report.py`, `fleet.yaml`).
+FILE_SUFFIXES = (".py", ".yaml", ".yml", ".json", ".md", ".toml", ".cjs", ".txt")
+_GLOB = re.compile(r"[*?\[]")
+
+
+@dataclass(frozen=True)
+class Tree:
+    """The repository's files and directories (as path parts), without what .gitignore ignores."""
+
+    root: Path
+    files: frozenset[tuple[str, ...]]
+    dirs: frozenset[tuple[str, ...]]
+    ignored: tuple[str, ...]
+    top_level: frozenset[str] = frozenset()  # the names at the root: `modules`, `Pulumi.yaml`, `.github`
+
+    def is_ignored(self, name: str) -> bool:
+        return name == ".git" or any(fnmatch.fnmatchcase(name, pattern) for pattern in self.ignored)
+
+
+def repository_tree(root: Path) -> Tree:
+    gitignore = root / ".gitignore"
+    lines = gitignore.read_text(encoding="utf-8").splitlines() if gitignore.exists() else []
+    ignored = tuple(line.strip().strip("/") for line in lines if line.strip() and not line.startswith("#"))
+    tree = Tree(root, frozenset(), frozenset(), ignored)  # for is_ignored
+    files, dirs = set(), set()
+    for directory, subdirs, names in os.walk(root):
+        base = Path(directory).relative_to(root).parts
+        subdirs[:] = sorted(name for name in subdirs if not tree.is_ignored(name))
+        dirs.update(base + (name,) for name in subdirs)
+        files.update(base + (name,) for name in names if not tree.is_ignored(name))
+    top_level = frozenset(parts[0] for parts in files | dirs)
+    return Tree(root, frozenset(files), frozenset(dirs), ignored, top_level)
+
+
+@dataclass(frozen=True)
+class NamedPath:
+    line: int
+    name: str
+    from_root: bool  # `modules/spec/` is the repository's; a name like `report.py` or `rollout/` may be anywhere
+
+
+# A code span or a fenced block; Markdown's code spans may run over a line break.
+_CODE = re.compile(r"```.*?```|`[^`]+`", re.DOTALL)
+_PLACEHOLDER = re.compile(r"[<>{}…:]")  # `Pulumi.<stack>.yaml`, `https://…`, `fluxfleet:flux.…`
+_MODULE_FILE = re.compile(r"(?<![\w./-])\w+\.py\b")  # `report.py` outside a code span: a layout in a fenced block
+
+
+def _is_path_span(span: str, tree: Tree) -> bool:
+    """A code span without spaces that names a path: one under a top-level entry of the repository, a Python name
+    of a top-level package (`modules.stack.build_stack`), a directory (`plan/`) or a file name (`report.py`). Not a
+    URL, a placeholder, a user's path (`~/.azure`, `/tmp/…`, `../gitops-checkout`), a runtime path (`.fluxfleet/`,
+    ignored by git), an API group (`helm.toolkit.fluxcd.io/v2`), a label prefix (`kubernetes.azure.com/`) or a git
+    repository (`fluxcd/flux2-kustomize-helm-example`)."""
+    if _PLACEHOLDER.search(span) or span.startswith(("~", "/", "$", "..")):
+        return False
+    first = span.removeprefix("./").split("/")[0]
+    if tree.is_ignored(first):
+        return False
+    if first in tree.top_level:
+        return "/" in span or "." in span  # a single word (`fluxfleet`, `stacks`) is the command or a value
+    if "/" not in span and "." in span and span.split(".")[0] in tree.top_level:
+        return re.fullmatch(r"\w+(\.\w+)+", span) is not None
+    if span.endswith("/"):
+        return "." not in first or first.startswith(".")
+    return span.endswith(FILE_SUFFIXES)
+
+
+def named_paths(text: str, tree: Tree) -> list[NamedPath]:
+    """The paths a Markdown text names: code spans that are paths, and anywhere else (prose, fenced blocks, code
+    spans of commands) words that start with a top-level directory of the repository (`tests/fixtures/arm`) and
+    Python files (`report.py`)."""
+    top_dirs = sorted(name for name in tree.top_level if (name,) in tree.dirs)
+    in_text = re.compile(rf"(?<![\w./~$-])(?:{'|'.join(map(re.escape, top_dirs))})/[^\s`'\"()\[\]:,;|#]*")
+    found: list[NamedPath] = []
+
+    def line_of(offset: int) -> int:
+        return text.count("\n", 0, offset) + 1
+
+    def scan(start: int, end: int) -> None:
+        for match in in_text.finditer(text, start, end):
+            name = match.group().rstrip(".")
+            if not _PLACEHOLDER.search(name):
+                found.append(NamedPath(line_of(match.start()), name, from_root=True))
+        for match in _MODULE_FILE.finditer(text, start, end):
+            found.append(NamedPath(line_of(match.start()), match.group(), from_root=False))
+
+    position = 0
+    for code in _CODE.finditer(text):
+        scan(position, code.start())
+        position = code.end()
+        span = code.group()
+        if span.startswith("```") or re.search(r"\s", span):
+            scan(code.start(), code.end())
+        elif _is_path_span(name := span[1:-1], tree):
+            first = name.removeprefix("./").split("/")[0]
+            from_root = first in tree.top_level or ("/" not in name and first.split(".")[0] in tree.top_level)
+            found.append(NamedPath(line_of(code.start()), name, from_root))
+    scan(position, len(text))
+    return found
+
+
+def _parts_match(parts: tuple[str, ...], pattern: tuple[str, ...]) -> bool:
+    return len(parts) == len(pattern) and all(map(fnmatch.fnmatchcase, parts, pattern))
+
+
+def _defines(module: Path, attribute: str) -> bool:
+    text = module.read_text(encoding="utf-8")
+    return re.search(rf"^(?:async def|def|class) {attribute}\b|^{attribute}\s*[:=]", text, re.MULTILINE) is not None
+
+
+def _python_name_exists(tree: Tree, parts: tuple[str, ...]) -> bool:
+    """`modules.stack.build_stack`, `modules/stack.build_stack`, `fluxfleet.cli`: a module of the repository, or a
+    name that one of its modules defines."""
+    dotted = (*parts[:-1], *parts[-1].split("."))
+    if (*dotted[:-1], f"{dotted[-1]}.py") in tree.files or dotted in tree.dirs:
+        return True
+    *module, attribute = dotted
+    for file in ((*module[:-1], f"{module[-1]}.py"), (*module, "__init__.py")):
+        if file in tree.files and _defines(tree.root.joinpath(*file), attribute):
+            return True
+    return False
+
+
+def path_exists(tree: Tree, named: NamedPath) -> bool:
+    """A path from the root must be there (a glob must match something); any other name must be the end of a path
+    of the repository (`report.py`, `rollout/locks.py`). A trailing slash asks for a directory."""
+    name = named.name.removeprefix("./")
+    pattern = tuple(name.rstrip("/").split("/"))
+    pool = tree.dirs if name.endswith("/") else tree.files | tree.dirs
+    if named.from_root:
+        if any(_parts_match(parts, pattern) for parts in pool):
+            return True
+        return not _GLOB.search(name) and "." in pattern[-1] and _python_name_exists(tree, pattern)
+    return any(_parts_match(parts[-len(pattern) :], pattern) for parts in pool if len(parts) >= len(pattern))
+
+
+def path_check(document: Path, tree: Tree) -> tuple[list[NamedPath], list[str]]:
+    """The paths a document names, and one line per path that does not exist: document, line, name."""
+    named = [
+        path
+        for path in named_paths(document.read_text(encoding="utf-8"), tree)
+        if path.name not in NOT_IN_THE_REPOSITORY
+    ]
+    label = document.relative_to(tree.root).as_posix()
+    missing = []
+    for path in named:
+        if path_exists(tree, path):
+            continue
+        if _GLOB.search(path.name):
+            why = "matches nothing in the repository"
+        elif path.from_root:
+            why = "no such path in the repository"
+        else:
+            why = "nothing of that name in the repository"
+        missing.append(f"{label}:{path.line}: `{path.name}`: {why}")
+    return named, missing
+
+
+@pytest.fixture(scope="module")
+def tree() -> Tree:
+    return repository_tree(ROOT)
+
+
+@pytest.mark.parametrize("document", DOC_FILES, ids=[str(path.relative_to(ROOT)) for path in DOC_FILES])
+def test_every_path_the_docs_name_exists(tree, document):
+    _, missing = path_check(document, tree)
+    assert not missing, "paths named that the repository lacks:\n" + "\n".join(missing)
+
+
+def test_the_path_check_reads_the_paths_the_docs_name(tree):
+    """It cannot pass for finding nothing: the docs name the packages, the modules and the workflows."""
+    named = {path.name for document in DOC_FILES for path in path_check(document, tree)[0]}
+    assert len(named) >= 50, sorted(named)
+    for expected in (
+        "modules/spec/",
+        "fluxfleet/plan/",
+        ".github/workflows/",
+        "benchmarks/plan_fleet.py",
+        "api_scan.py",
+    ):
+        assert expected in named
+
+
+def test_what_is_not_in_the_repository_is_named_and_absent(tree):
+    """Each exception is still needed: a document names it, and no file of that name exists."""
+    text = "\n".join(document.read_text(encoding="utf-8") for document in DOC_FILES)
+    for name in NOT_IN_THE_REPOSITORY:
+        assert f"`{name}`" in text, f"{name} is named by no document: drop it from NOT_IN_THE_REPOSITORY"
+        assert not path_exists(tree, NamedPath(0, name, from_root=False)), f"{name} exists: drop it"
+
+
+def test_the_path_check_catches_a_missing_path(tmp_path):
+    (tmp_path / ".gitignore").write_text(".venv/\n.fluxfleet/\n", encoding="utf-8")
+    for file in ("pkg/__init__.py", "pkg/mod.py", "pkg/sub/report.py", "stacks/Pulumi.dev.yaml", ".venv/lib/hidden.py"):
+        (tmp_path / file).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / file).write_text("def thing():\n    pass\n", encoding="utf-8")
+    doc = tmp_path / "docs" / "page.md"
+    doc.parent.mkdir()
+    doc.write_text(
+        "# Page\n"
+        "| `pkg/mod.py` | `report.py`, `sub/report.py`, `pkg/`, `stacks/Pulumi.*.yaml`, `pkg.mod.thing`, `sub/` |\n"
+        "Not paths: `https://example.com/pkg/gone.py` `~/.azure` `/tmp/x.json` `.fluxfleet/runs/<run-id>.json`\n"
+        "`Pulumi.<stack>.yaml` `kubernetes.azure.com/` `helm.toolkit.fluxcd.io/v2` `fluxcd/flux2-kustomize-helm-example`\n"
+        "`../checkout/x.yaml` `pulumi up -s STACK` `Pulumi.dev.yml` [link](https://host/pkg/gone.py)\n"
+        "Missing: `pkg/gone.py` `gone.py` `hidden.py`\n"
+        "`stacks/Pulumi.*.yml` `pkg/mod.other` in prose pkg/old/ and\n"
+        "```sh\n"
+        "run pkg/mod.py then pkg/gone/x.py, mod.py and old.py\n"
+        "```\n",
+        encoding="utf-8",
+    )
+    named, missing = path_check(doc, repository_tree(tmp_path))
+    assert missing == [
+        "docs/page.md:6: `pkg/gone.py`: no such path in the repository",
+        "docs/page.md:6: `gone.py`: nothing of that name in the repository",
+        "docs/page.md:6: `hidden.py`: nothing of that name in the repository",
+        "docs/page.md:7: `stacks/Pulumi.*.yml`: matches nothing in the repository",
+        "docs/page.md:7: `pkg/mod.other`: no such path in the repository",
+        "docs/page.md:7: `pkg/old/`: no such path in the repository",
+        "docs/page.md:9: `pkg/gone/x.py`: no such path in the repository",
+        "docs/page.md:9: `old.py`: nothing of that name in the repository",
+    ]
+    assert {path.name for path in named} == {
+        *("pkg/mod.py", "report.py", "sub/report.py", "pkg/", "stacks/Pulumi.*.yaml", "pkg.mod.thing", "sub/"),
+        *("pkg/gone.py", "gone.py", "hidden.py", "stacks/Pulumi.*.yml", "pkg/mod.other", "pkg/old/", "pkg/gone/x.py"),
+        *("mod.py", "old.py"),
+    }

@@ -1,4 +1,4 @@
-"""How `fluxfleet drift` reports: text for a terminal, JSON for tools (shape in fluxfleet/schemas/drift-report.json),
+"""How `fluxfleet drift` reports: text for a terminal, JSON for tools (shape in schemas/drift-report.schema.json),
 Markdown for a CI job summary, JUnit XML (a test case a stack, so CI shows drift as failed tests), and the short
 card `--notify` posts."""
 

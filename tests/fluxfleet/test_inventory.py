@@ -742,7 +742,7 @@ def test_load_stacks_reports_every_invalid_file_at_once(tmp_path):
 def test_cloud_looks_in_that_cloud_and_writes_stacks_of_it(stacks_dir, azure):
     """`--cloud AzureChinaCloud`: Resource Graph of the China cloud; only the stacks of that cloud count (a public
     stack is no China cluster's, so not gone); a new member's file names the cloud and azure-native's environment."""
-    from fluxfleet.cli import Cloud
+    from fluxfleet.cli.inventory import Cloud
     from modules.clouds import CLOUDS
 
     assert list(Cloud) == list(CLOUDS)

@@ -1,0 +1,127 @@
+"""`fluxfleet inventory`: the clusters a selection names, compared with the stack files."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fluxfleet.cli.options import StacksDirOption
+from fluxfleet.cli.output import check_output, stderr, write_report
+from fluxfleet.exits import InvalidInput
+
+
+class InventoryFormat(StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+class Cloud(StrEnum):  # modules/clouds.py's names (tests/fluxfleet/test_inventory.py checks they agree)
+    AzureCloud = "AzureCloud"
+    AzureChinaCloud = "AzureChinaCloud"
+    AzureUSGovernment = "AzureUSGovernment"
+
+
+def inventory(
+    select: Annotated[
+        str,
+        typer.Option(
+            "--select",
+            help="Which clusters: kind:aks|arc, rg:NAME, location:REGION, tag:KEY=VALUE; terms all hold, a key given "
+            "twice means either value, * in a value matches anything (e.g. 'tag:fleet=stores kind:arc').",
+        ),
+    ],
+    profile: Annotated[
+        str | None, typer.Option("--profile", help="The profile new stacks use (STACKS_DIR/profiles/NAME.yaml).")
+    ] = None,
+    subscription: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--subscription",
+            help="Look in this subscription (repeatable; default: the stacks' subscriptions and az's current).",
+        ),
+    ] = None,
+    stacks_dir: StacksDirOption = Path("stacks"),
+    fmt: Annotated[InventoryFormat, typer.Option("--format", help="Report format.")] = InventoryFormat.text,
+    output: Annotated[Path | None, typer.Option("--output", help="Write the report to this file.")] = None,
+    write: Annotated[
+        bool, typer.Option("--write", help="Create a stack file for each new member (needs --profile).")
+    ] = False,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune",
+            help="Delete the stack files of the stacks whose cluster is gone (ARM answers 404), and say what their "
+            "Pulumi stacks still hold.",
+        ),
+    ] = False,
+    cloud: Annotated[
+        Cloud, typer.Option("--cloud", help="The Azure cloud to look in; only its stacks (cluster.cloud) count.")
+    ] = Cloud.AzureCloud,
+) -> None:
+    """Find the AKS and Arc clusters a selection names (one Azure Resource Graph query) and compare them with the
+    stack files: new members, stacks whose cluster moved, stacks whose cluster is gone (confirmed by an ARM GET
+    that answers 404). Stack files are only created with --write and deleted with --prune, never edited; neither
+    acts while a subscription is unreadable. A stack file that names no subscription is in the default one (as
+    for `pulumi up`), never in --subscription's.
+
+    Exit codes: 0 in step, 1 Azure could not be read (a subscription could not, or a stack could not be confirmed
+    gone: that wins over 3, the picture is incomplete) or a stack file could not be changed, 2 invalid input, 3
+    differences found (also when --write or --prune acted on them, so a CI job knows to commit the stack files).
+    """
+    from fluxfleet.automation import AutomationRunner
+    from fluxfleet.azure.account import default_subscription
+    from fluxfleet.azure.arm import ArmReader
+    from fluxfleet.azure.resource_graph import ResourceGraphReader
+    from fluxfleet.azure.status import AzureError
+    from fluxfleet.clock import SystemClock
+    from fluxfleet.inventory import load_stacks, prune_gone, subscriptions_of, take_inventory, write_members
+    from fluxfleet.inventory_report import attention_lines, render
+    from fluxfleet.plan import display_path
+    from modules.spec import SpecError
+    from modules.spec.selection import parse_selection, parse_subscriptions, profile_file
+
+    def invalid(message: str) -> typer.Exit:
+        stderr(f"fluxfleet inventory: {message}")
+        return typer.Exit(2)
+
+    check_output("inventory", "--output", output)
+    if not stacks_dir.is_dir():
+        raise invalid(f"{stacks_dir}: no such directory")
+    try:
+        selection = parse_selection(select)
+        subscriptions = parse_subscriptions(subscription or ())
+        if profile is not None:
+            profile_file(stacks_dir, profile)
+    except SpecError as error:
+        raise InvalidInput.of(error, "fluxfleet inventory: ") from None
+    if write and profile is None:
+        raise invalid("--write needs --profile NAME: the profile the new stack files use")
+    default = default_subscription(cloud=cloud.value)  # what `pulumi up` uses; never --subscription's
+    try:
+        stacks = load_stacks(stacks_dir, default, display_path, cloud.value)
+    except SpecError as error:
+        raise InvalidInput.of(error) from None
+    scope = subscriptions or subscriptions_of(stacks, default)
+    if not scope:
+        raise invalid("no subscription to look in: give --subscription ID, or choose one with `az account set`")
+    try:
+        graph = ResourceGraphReader(cloud=cloud.value)
+        result = take_inventory(graph, selection, stacks, scope, display_path, stacks_dir, ArmReader(cloud=cloud.value))
+    except AzureError as error:
+        stderr(f"fluxfleet inventory: {error}")
+        raise typer.Exit(1) from None
+    if write and profile is not None:
+        result = write_members(result, profile, SystemClock().now().date(), stacks_dir, display_path, cloud.value)
+    if prune:
+        result = prune_gone(result, lambda: AutomationRunner(Path.cwd()))
+    color = output is None and fmt is InventoryFormat.text and sys.stdout.isatty()
+    write_report("inventory", render(result, fmt.value, color=color), output)
+    if fmt is not InventoryFormat.text or output is not None:  # the text report already shows them
+        for line in attention_lines(result):
+            stderr(f"fluxfleet inventory: {line}")
+    raise typer.Exit(result.exit_code)

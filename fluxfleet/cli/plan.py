@@ -1,0 +1,73 @@
+"""`fluxfleet plan`: each stack's program run offline under Pulumi's mock engine."""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fluxfleet.cli.options import SourceOption, StacksArgument, StacksDirOption
+from fluxfleet.cli.output import check_output, progress, stderr, versions_notice, write_report
+from fluxfleet.exits import InvalidInput
+from fluxfleet.inputs import parse_sources, stack_paths
+
+
+class PlanFormat(StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+    sarif = "sarif"
+
+
+def plan(
+    stacks: StacksArgument = None,
+    stacks_dir: StacksDirOption = Path("stacks"),
+    fmt: Annotated[PlanFormat, typer.Option("--format", help="Report format.")] = PlanFormat.text,
+    output: Annotated[Path | None, typer.Option("--output", help="Write the report to this file.")] = None,
+    source: SourceOption = None,
+    policy_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy-config", help="YAML or JSON: policy id to mandatory, advisory or disabled (as the pack's config)."
+        ),
+    ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option("--jobs", min=1, max=256, help="Plan in up to N worker processes (default: one per core)."),
+    ] = None,
+) -> None:
+    """Run each stack's program offline under Pulumi's mock engine: resources, kustomization graph, policy
+    violations, errors.
+
+    Exit codes: 0 all stacks valid and compliant, 1 a mandatory policy violated, 2 invalid input.
+    """
+    from fluxfleet.plan import plan_fleet
+    from fluxfleet.plan.report import plan_lines, render
+    from modules.spec import SpecError, load_policy_levels
+    from policies.rules import RULES_BY_ID
+
+    check_output("plan", "--output", output)
+    levels = {}
+    if policy_config is not None:
+        try:
+            levels = load_policy_levels(policy_config, list(RULES_BY_ID))
+        except SpecError as error:
+            raise InvalidInput.of(error, "fluxfleet plan: --policy-config ") from None
+
+    checkouts = parse_sources("plan", source)
+    paths = stack_paths("plan", stacks_dir, stacks)
+    with progress("planning", len(paths)) as advance:
+        fleet = plan_fleet(
+            paths, checkouts=checkouts, policy_levels=levels, jobs=jobs or os.cpu_count() or 1, on_planned=advance
+        )
+    report = render(fleet, fmt.value, color=output is None and fmt is PlanFormat.text and sys.stdout.isatty())
+    write_report("plan", report, output)
+    if fmt is not PlanFormat.text or output is not None:  # the text report already shows them
+        for line in plan_lines(fleet):
+            stderr(line)
+    versions_notice()
+    raise typer.Exit(fleet.exit_code)

@@ -1,0 +1,58 @@
+"""What every command takes from its options before its work: the stack files it names, a `--subscription`,
+`--source` checkouts. Invalid input ends the command (exit 2) with one line naming the option or the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fluxfleet.exits import InvalidInput
+
+
+def stack_paths(command: str, stacks_dir: Path, names: list[str] | None) -> list[Path]:
+    """The stack files of `names` in `stacks_dir` (all of them for none); invalid input when there are none."""
+    from modules.spec import stack_files
+    from modules.spec import SpecError, printable
+
+    if not stacks_dir.is_dir():
+        raise InvalidInput(f"fluxfleet {command}: {printable(str(stacks_dir))}: no such directory")
+    try:
+        paths = stack_files(stacks_dir, names or ())
+    except SpecError as error:  # a bad stack name, a file name that is not UTF-8, a stack with two files
+        raise InvalidInput.of(error, f"fluxfleet {command}: ") from None
+    if not paths:
+        raise InvalidInput(f"fluxfleet {command}: {printable(str(stacks_dir))}: no Pulumi.<stack>.yaml files")
+    return paths
+
+
+def parse_subscription(command: str, subscription: str | None) -> str | None:
+    """`--subscription`: a subscription id (a GUID), lower case; invalid input otherwise (one line, exit 2)."""
+    from modules.spec import SpecError
+    from modules.spec.selection import parse_subscriptions
+
+    if subscription is None:
+        return None
+    try:
+        [valid] = parse_subscriptions([subscription])
+    except SpecError as error:
+        raise InvalidInput.of(error, f"fluxfleet {command}: ") from None
+    return valid
+
+
+def subscription_of_stack(subscription: str | None):
+    """`subscription_of(stack)`: its cluster.subscriptionId, else `--subscription`, else its cloud's default one."""
+    from fluxfleet.azure.account import default_subscription
+
+    return lambda stack: (
+        stack.spec.cluster.subscription_id or subscription or default_subscription(cloud=stack.spec.cluster.cloud)
+    )
+
+
+def parse_sources(command: str, source: list[str] | None) -> dict[str, Path]:
+    """`--source URL=DIR` options: repository URL -> local checkout."""
+    checkouts = {}
+    for item in source or ():
+        url, _, directory = item.rpartition("=")
+        if not url or not Path(directory).is_dir():
+            raise InvalidInput(f"fluxfleet {command}: --source {item}: expected URL=DIR with an existing directory")
+        checkouts[url] = Path(directory)
+    return checkouts
