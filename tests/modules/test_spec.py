@@ -631,7 +631,6 @@ def test_bad_stack_files(tmp_path, text, expect):
     assert str(caught.value).startswith(expect)
 
 
-
 def test_a_missing_stack_of_a_large_fleet_names_the_closest_and_a_bounded_list(tmp_path):
     from modules.spec import stack_files
 
