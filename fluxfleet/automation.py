@@ -25,6 +25,7 @@ from pulumi.automation.events import EngineEvent, StepEventMetadata
 
 from fluxfleet.redact import mask_secrets
 from fluxfleet.runner import (
+    NO_PULUMI,
     OnProgress,
     OperationResult,
     PropertyChange,
@@ -79,7 +80,7 @@ class AutomationRunner:
         try:
             self._cli = pulumi_command or PulumiCommand(skip_version_check=SKIP_VERSION_CHECK in self._env)
         except FileNotFoundError:
-            raise RunnerError("no `pulumi` CLI on PATH: install it (https://www.pulumi.com/docs/install/)") from None
+            raise RunnerError(NO_PULUMI) from None
         except (subprocess.CalledProcessError, InvalidVersionError) as error:
             raise RunnerError(f"cannot use the `pulumi` CLI: {str(error).strip().splitlines()[0]}") from None
 

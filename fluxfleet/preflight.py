@@ -17,6 +17,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
+from fluxfleet.azure.access import subscription_ways
 from fluxfleet.azure.account import default_subscription
 from fluxfleet.azure.status import (
     AzureError,
@@ -142,9 +143,8 @@ def preflight_stack(
                 "subscription",
                 stack.name,
                 Outcome.failed,
-                "no subscription to check",
-                "set fluxfleet:cluster.subscriptionId, pass --subscription, set AZURE_SUBSCRIPTION_ID, "
-                "or `az account set --subscription ID`",
+                "no Azure subscription",
+                subscription_ways(option=True),
             )
         )
         return result

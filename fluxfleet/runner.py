@@ -8,6 +8,7 @@ objects; nothing here carries a secret value (outputs are not read, error text i
 from __future__ import annotations
 
 import re
+import shutil
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -75,6 +76,16 @@ def property_path(path: str) -> list[str | int]:
 
 class RunnerError(Exception):
     """A read of a stack's Pulumi state (history, pending operations) failed; the message is one line."""
+
+
+NO_PULUMI = "no `pulumi` CLI on PATH: install it (https://www.pulumi.com/docs/install/)"
+
+
+def require_pulumi_cli() -> None:
+    """Before a command that runs Pulumi loads anything: a RunnerError when there is no `pulumi` on PATH, which the
+    Automation API runs (the version is checked when the runner is made)."""
+    if shutil.which("pulumi") is None:
+        raise RunnerError(NO_PULUMI)
 
 
 OnProgress = Callable[[str], None]  # one short line per engine step, for live progress

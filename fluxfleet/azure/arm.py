@@ -33,6 +33,7 @@ from azure.mgmt.kubernetesconfiguration.fluxconfigurations import (
 from azure.mgmt.resource.features import FeatureClient
 from azure.mgmt.resource.resources import ResourceManagementClient
 
+from fluxfleet.azure.access import SIGN_IN
 from fluxfleet.azure.status import (
     AccessDenied,
     AgentError,
@@ -338,10 +339,7 @@ class ArmReader:
         failed = call.failed
         status = error.status_code
         if status is None:  # the credential failed: no request reached Azure
-            return AzureError(
-                f"{failed}: no Azure token ({first_line(error)}); sign in with `az login`, or give the process "
-                "a managed identity or AZURE_CLIENT_ID/AZURE_TENANT_ID"
-            )
+            return AzureError(f"{failed}: no Azure token ({first_line(error)}); {SIGN_IN}")
         if 200 <= status < 300:  # azure-core's DecodeError: a success whose body is not JSON
             return _malformed(call, error)
         answer = f"{status} {error_code(error)}"
@@ -370,10 +368,7 @@ class ArmReader:
         try:
             token = self.credential.get_token(*self._cloud.credential_scopes).token
         except sdk_errors.AzureError as error:  # ClientAuthenticationError, CredentialUnavailableError
-            raise AzureError(
-                f"no Azure token ({first_line(error)}); sign in with `az login`, or give the process a managed "
-                "identity or AZURE_CLIENT_ID/AZURE_TENANT_ID (workload identity)"
-            ) from None
+            raise AzureError(f"no Azure token ({first_line(error)}); {SIGN_IN}") from None
         return describe_identity(token)
 
     def _identity(self) -> str:

@@ -46,6 +46,7 @@ from fluxfleet.azure.arm import (
     first_line,
     transport_failure,
 )
+from fluxfleet.azure.access import SIGN_IN
 from fluxfleet.azure.status import AccessDenied, AzureError
 from fluxfleet.clock import Clock, SystemClock
 from fluxfleet.redact import mask_secrets
@@ -376,10 +377,7 @@ class ResourceGraphReader:
     def _http_failure(self, failed: str, error: sdk_errors.HttpResponseError) -> AzureError:
         status = error.status_code
         if status is None:  # the credential failed: no request reached Azure
-            return AzureError(
-                f"{failed}: no Azure token ({first_line(error)}); sign in with `az login`, or give the process "
-                "a managed identity or AZURE_CLIENT_ID/AZURE_TENANT_ID"
-            )
+            return AzureError(f"{failed}: no Azure token ({first_line(error)}); {SIGN_IN}")
         if 200 <= status < 300:  # azure-core's DecodeError: a success whose body is not JSON
             return AzureError(f"{failed}: Azure's answer is not JSON ({first_line(error)}); run again")
         answer = f"{status} {error_code(error)}"

@@ -22,6 +22,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from fluxfleet.azure.access import no_subscription
 from fluxfleet.azure.status import AzureError, AzureReader, ExtensionStatus, FluxConfigurationStatus
 from fluxfleet.clock import Clock, SystemClock
 from fluxfleet.flux_health import branch_lag, first_problem, pin_mismatch
@@ -423,7 +424,7 @@ def _preview(runner: StackRunner, stack: str) -> OperationResult:
 
 def _flux(stack: Stack, reader: AzureReader, subscription_id: str | None, clock: Clock | None) -> list[Finding]:
     if subscription_id is None:
-        raise AzureError("no subscription: set cluster.subscriptionId or AZURE_SUBSCRIPTION_ID")
+        raise AzureError(no_subscription([stack.name], option=True))
     cluster = ClusterRef.of(stack.spec.cluster)
     return flux_findings(
         stack, reader.flux_configurations(subscription_id, cluster), reader.extensions(subscription_id, cluster), clock

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from fluxfleet.azure.access import no_subscription
 from fluxfleet.clock import Clock
 from fluxfleet.rollout.gate import FluxHealthGate
 from pydantic import TypeAdapter, ValidationError
@@ -560,10 +561,7 @@ class Rollout:
             if hop := read_upgrade_path_problem(self.gate.reader, subscription, spec):
                 return f"not started: {hop}"  # it would strand the cluster
         elif self.gate is not None and spec.flux.extension.version:
-            return (
-                "not started: no subscription to check the extension's upgrade path in (set cluster.subscriptionId "
-                "or AZURE_SUBSCRIPTION_ID)"
-            )
+            return f"not started: the extension's upgrade path cannot be checked: {no_subscription([name], False)}"
         if self.refused_types:
             return self._destructive_change(name)
         return None
@@ -598,7 +596,7 @@ class Rollout:
             return self._succeed(name, back, "rolled back" if back else "updated")
         subscription = self.subscription_of(spec)
         if subscription is None:
-            message = "health gate: no subscription to read Flux state from (set AZURE_SUBSCRIPTION_ID)"
+            message = f"health gate: Flux cannot be read: {no_subscription([name], option=False)}"
             return self._fail(name, message, back=back)
         updated = self._attempt(name, back).started_at
         since = datetime.fromisoformat(updated) if updated else self.clock.now()

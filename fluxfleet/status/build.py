@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
+from fluxfleet.azure.access import no_subscription
 from fluxfleet.azure.fleet_graph import ClusterSnapshot, ClusterTarget, FleetReads, FleetSnapshot
 from fluxfleet.flux_health import Verdict, configuration_verdict
 from fluxfleet.status.model import ConfigurationStatus, FleetStatus, Health, StackStatus, worst
@@ -79,7 +80,7 @@ def _stack_status(
         cluster_state="unread",
     )
     if target is None:
-        return replace(base, summary="no subscription: set cluster.subscriptionId, or give --subscription")
+        return replace(base, summary=no_subscription([stack.name], option=True))
     if target.subscription_id in denied:
         reason = denied[target.subscription_id]
         return replace(base, summary=f"subscription {target.subscription_id} cannot be read: {reason}")

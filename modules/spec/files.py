@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import os
 import re
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 
-from modules.spec.errors import Loc, SpecError, SpecIssue, bounded, key_path, printable, shown
+from modules.spec.errors import KEY_PART_MAX, Loc, SpecError, SpecIssue, bounded, key_path, listed, printable, shown
 
 
 STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")  # a Pulumi stack name
@@ -38,33 +39,24 @@ _LOOKS_LIKE_A_STACK_FILE = re.compile(r"Pulumi\.(.+)\.ya?ml", re.DOTALL)
 
 def stack_files(stacks_dir: Path, names: Sequence[str] = ()) -> list[Path]:
     """The stack files of a command: the named stacks, or every `Pulumi.<stack>.yaml` (or `.yml`) in the directory.
-    A SpecError lists every problem: a name that is no stack name (or a file name that is not UTF-8), a stack with
-    both a .yaml and a .yml file."""
+    A stack may be named by its file too (`Pulumi.dev.yaml`, `stacks/Pulumi.dev.yaml`), as long as the file is in
+    `stacks_dir`. A SpecError lists every problem: a name that is no stack name (or a file name that is not UTF-8),
+    a stack that has no file (with the stacks there are, the closest first), a stack with both a .yaml and a .yml
+    file."""
     issues: list[SpecIssue] = []
+    every = _every_stack_file(stacks_dir, issues if not names else [])
     if names:
-        for name in names:
-            if not STACK_NAME.fullmatch(name):
-                issues.append(SpecIssue(str(stacks_dir), shown(name), f"not a stack name ({STACK_NAME_RULE})"))
-        found = {name: _stack_file_of(stacks_dir, name) for name in names if STACK_NAME.fullmatch(name)}
-    else:
-        try:
-            entries = sorted(os.listdir(stacks_dir))
-        except OSError as error:
-            raise SpecError([SpecIssue(str(stacks_dir), "-", f"cannot read: {error.strerror}")]) from None
         found = {}
-        for entry in entries:
-            if not _LOOKS_LIKE_A_STACK_FILE.fullmatch(entry):
+        for given in names:
+            name = given if given in every else _stack_named(stacks_dir, given, sorted(every), issues)
+            if name is None:
                 continue
-            # os.listdir hands a name that is not UTF-8 over with surrogates, which cannot be printed: escape it
-            shown_name = printable(os.fsencode(entry).decode("utf-8", "backslashreplace"))
-            if shown_name != entry:
-                problem = "the file name is not UTF-8 text, or holds control characters: rename the file"
-            elif not (match := STACK_FILE.match(entry)):
-                problem = f"not a stack file name: Pulumi.<stack>.yaml, <stack> being {STACK_NAME_RULE}"
+            if name in every:
+                found.setdefault(name, every[name])
             else:
-                found.setdefault(match["stack"], stacks_dir / entry)
-                continue
-            issues.append(SpecIssue(str(stacks_dir / shown_name), "-", problem))
+                issues.append(SpecIssue(str(stacks_dir), shown(given), _no_such_stack(name, sorted(every))))
+    else:
+        found = every
     for name in found:
         if all(os.path.lexists(stacks_dir / f"Pulumi.{name}.{suffix}") for suffix in ("yaml", "yml")):
             message = f"stack {name} has two files, Pulumi.{name}.yaml and Pulumi.{name}.yml: keep one"
@@ -74,10 +66,57 @@ def stack_files(stacks_dir: Path, names: Sequence[str] = ()) -> list[Path]:
     return list(found.values())
 
 
-def _stack_file_of(stacks_dir: Path, name: str) -> Path:
-    """A named stack's file: Pulumi.NAME.yaml, else Pulumi.NAME.yml if only that exists."""
-    yaml, yml = stacks_dir / f"Pulumi.{name}.yaml", stacks_dir / f"Pulumi.{name}.yml"
-    return yml if os.path.lexists(yml) and not os.path.lexists(yaml) else yaml
+def _every_stack_file(stacks_dir: Path, issues: list[SpecIssue]) -> dict[str, Path]:
+    """stack -> its file, for every stack file of the directory (a .yaml before a .yml); what cannot be a stack
+    file's name goes into `issues`."""
+    try:
+        entries = sorted(os.listdir(stacks_dir))
+    except OSError as error:
+        raise SpecError([SpecIssue(str(stacks_dir), "-", f"cannot read: {error.strerror}")]) from None
+    found: dict[str, Path] = {}
+    for entry in entries:
+        if not _LOOKS_LIKE_A_STACK_FILE.fullmatch(entry):
+            continue
+        # os.listdir hands a name that is not UTF-8 over with surrogates, which cannot be printed: escape it
+        shown_name = printable(os.fsencode(entry).decode("utf-8", "backslashreplace"))
+        if shown_name != entry:
+            problem = "the file name is not UTF-8 text, or holds control characters: rename the file"
+        elif not (match := STACK_FILE.match(entry)):
+            problem = f"not a stack file name: Pulumi.<stack>.yaml, <stack> being {STACK_NAME_RULE}"
+        else:
+            found.setdefault(match["stack"], stacks_dir / entry)
+            continue
+        issues.append(SpecIssue(str(stacks_dir / shown_name), "-", problem))
+    return found
+
+
+def _stack_named(stacks_dir: Path, given: str, known: list[str], issues: list[SpecIssue]) -> str | None:
+    """The stack a command-line name means: a stack name as it is, or a stack file of `stacks_dir` named by its
+    file name or its path (`Pulumi.dev.yaml`, `stacks/Pulumi.dev.yaml` -> dev). None, with the problem in
+    `issues`, otherwise."""
+    if STACK_NAME.fullmatch(given) and not STACK_FILE.match(given):
+        return given
+    path = Path(given)
+    if match := STACK_FILE.match(path.name):
+        if path.name != given and os.path.realpath(path.parent) != os.path.realpath(stacks_dir):
+            message = f"that file is not in the stacks directory {printable(str(stacks_dir))}: pass --stacks-dir"
+            issues.append(SpecIssue(str(stacks_dir), shown(given), message))
+            return None
+        if os.path.lexists(stacks_dir / path.name):
+            return match["stack"]
+        issues.append(SpecIssue(str(stacks_dir), shown(given), _no_such_stack(match["stack"], known, "stack file")))
+        return None
+    issues.append(SpecIssue(str(stacks_dir), shown(given), f"not a stack name ({STACK_NAME_RULE})"))
+    return None
+
+
+def _no_such_stack(name: str, known: list[str], what: str = "stack") -> str:
+    """What a user who named a stack that has no file wants to see: the stacks there are, and the closest."""
+    if not known:
+        return f"no such {what}: the directory has no stack files"
+    close = difflib.get_close_matches(name, known, n=3) if len(name) <= KEY_PART_MAX else []
+    meant = f" (did you mean {' or '.join(shown(other) for other in close)}?)" if close else ""
+    return f"no such {what}{meant}; the stacks are {listed(known, most=20)}"
 
 
 FILE_MAX_BYTES = 16 * 1024 * 1024  # 16 MiB: far beyond any stack file, little enough to read at once

@@ -1,5 +1,6 @@
 """Options of the command line: `--subscription` is a subscription id wherever it is taken (anything else is one line
-and exit 2, before any read of Azure or Pulumi); `--version`."""
+and exit 2, before any read of Azure or Pulumi); stacks named by name or by file, and a name that is no stack's
+answered with the stacks there are; `--version`."""
 
 from __future__ import annotations
 
@@ -51,3 +52,46 @@ def test_help_names_values_without_python_types(command):
         assert lines["--dry-run"].split()[2] != "DRY_RUN"  # a flag takes no value: its help follows
         assert lines["--resume"].split()[2] == "RUN_ID" and lines["--stacks-dir"].split()[2] == "STACKS_DIR"
         assert lines["--format"].split()[2] == "text|json|markdown"
+
+
+STACK_COMMANDS = [["plan"], ["config"], ["preflight"], ["drift"], ["status"]]
+
+
+@pytest.mark.parametrize("command", STACK_COMMANDS)
+def test_a_stack_that_does_not_exist_is_answered_with_the_stacks_there_are(command, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("PATH", "/nonexistent")  # no pulumi, no az: nothing may be started
+    result = CliRunner().invoke(app, [*command, "stagign"])
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"fluxfleet {command[0]}: stacks: 'stagign': no such stack (did you mean 'staging'?); "
+        "the stacks are dev, edge-store-001, prod-weu, staging\n"
+    )
+
+
+@pytest.mark.parametrize("named", ["dev", "Pulumi.dev.yaml", "stacks/Pulumi.dev.yaml", "./stacks/Pulumi.dev.yaml"])
+@pytest.mark.parametrize("command", [["plan"], ["config"]])
+def test_a_stack_may_be_named_by_its_file(command, named, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    by_name = CliRunner().invoke(app, [*command, "dev", "--format", "json"])
+    result = CliRunner().invoke(app, [*command, named, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == by_name.stdout
+
+
+@pytest.mark.parametrize(
+    "named, problem",
+    [
+        ("/tmp/Pulumi.dev.yaml", "that file is not in the stacks directory stacks: pass --stacks-dir"),
+        (
+            "Pulumi.dev.yml",
+            "no such stack file (did you mean 'dev'?); the stacks are dev, edge-store-001, prod-weu, staging",
+        ),
+    ],
+)
+def test_a_stack_file_must_be_one_of_the_stacks_directory(named, problem, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    result = CliRunner().invoke(app, ["config", named])
+    assert result.exit_code == 2
+    assert result.stderr == f"fluxfleet config: stacks: {named!r}: {problem}\n"

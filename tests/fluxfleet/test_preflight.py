@@ -20,6 +20,7 @@ from fluxfleet.azure.status import (
     ProviderState,
     SecretMetadata,
 )
+from fluxfleet.azure.access import subscription_ways
 from fluxfleet.azure.account import default_subscription
 from fluxfleet.preflight import Outcome, preflight_fleet, preflight_stack, to_json, to_text
 from modules.cluster_ref import ClusterRef
@@ -507,7 +508,9 @@ def test_no_subscription_anywhere_is_a_failed_check(monkeypatch, tmp_path):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("AZURE_CONFIG_DIR", str(tmp_path))  # no az profile there
     result = preflight_stack(STANDALONE_STACKS / "Pulumi.dev.yaml", aks(), now=lambda: NOW)
-    assert failed(result) == ["subscription dev: no subscription to check"]
+    assert failed(result) == ["subscription dev: no Azure subscription"]
+    [check] = [check for check in result.checks if check.id == "subscription"]
+    assert check.remedy == subscription_ways(option=True)  # the one list every command gives
 
 
 def test_subscription_from_the_stack_wins_over_the_option(tmp_path):

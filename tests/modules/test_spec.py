@@ -631,6 +631,19 @@ def test_bad_stack_files(tmp_path, text, expect):
     assert str(caught.value).startswith(expect)
 
 
+def test_a_missing_stack_of_a_large_fleet_names_the_closest_and_a_bounded_list(tmp_path):
+    from modules.spec import stack_files
+
+    for number in range(30):
+        (tmp_path / f"Pulumi.store-{number:03}.yaml").write_text("config: {}\n")
+    with pytest.raises(SpecError) as caught:
+        stack_files(tmp_path, ["store-007", "stor-017", "Pulumi.store-001.yaml"])
+    [issue] = caught.value.issues
+    assert issue.path == "'stor-017'" and issue.message.startswith("no such stack (did you mean 'store-017' or ")
+    assert "?); the stacks are store-000, store-001, " in issue.message
+    assert issue.message.endswith("store-019, … (30 in all)")
+
+
 # ------------------------------------------------------------------------------------------ property-based
 
 json_values = st.recursive(

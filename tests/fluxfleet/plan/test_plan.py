@@ -128,7 +128,10 @@ def test_one_bad_stack_among_good_ones(tmp_path):
 
 def test_unknown_stack_and_bad_arguments_exit_2(in_root, tmp_path):
     result = run("nope")
-    assert result.exit_code == 2 and "stacks/Pulumi.nope.yaml: -: cannot read" in result.stdout
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == (
+        "fluxfleet plan: stacks: 'nope': no such stack; the stacks are dev, edge-store-001, prod-weu, staging\n"
+    )
     assert run("--format", "yaml").exit_code == 2
     assert run("--stacks-dir", "no-such-dir").exit_code == 2
     result = run("dev", "--output", str(tmp_path / "missing-dir" / "plan.txt"))

@@ -676,8 +676,9 @@ def test_a_pinned_stack_without_a_subscription_to_check_its_upgrade_path_in_is_n
     assert h.start(gate=gate, health_gate=False, subscription_of=lambda spec: None) is RunStatus.done
     assert h.runner.applied == {"auto": 1}
     assert h.record().stacks["a"].message == (
-        "not started: no subscription to check the extension's upgrade path in (set cluster.subscriptionId or "
-        "AZURE_SUBSCRIPTION_ID)"
+        "not started: the extension's upgrade path cannot be checked: no Azure subscription for stack a: set "
+        "fluxfleet:cluster.subscriptionId in its stack file, set AZURE_SUBSCRIPTION_ID, or choose one with "
+        "`az account set --subscription ID`"
     )
 
 

@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 from typer.testing import CliRunner
 
+from fluxfleet.azure.access import no_subscription
 from fluxfleet.azure import fleet_graph
 from fluxfleet.azure.fleet_graph import ClusterSnapshot, ClusterTarget, FleetSnapshot
 from fluxfleet.azure.resource_graph import DeniedSubscription
@@ -196,7 +197,7 @@ def test_a_cluster_not_found_a_denied_subscription_and_a_failed_read(stacks):
 def test_without_a_subscription_a_stack_is_unread(stacks):
     status = fleet_status(stacks, FakeFleet(healthy_fleet()), STAGES.get, None)
     assert {s.health for s in status.stacks} == {Health.unread}
-    assert status.stacks[0].summary == "no subscription: set cluster.subscriptionId, or give --subscription"
+    assert status.stacks[0].summary == no_subscription([status.stacks[0].stack], option=True)
 
 
 def test_a_cluster_running_another_revision_than_its_stage_stands_out(tmp_path):
@@ -316,7 +317,7 @@ def test_every_format_lists_the_stages_in_fleet_yaml_order(azure):
     ("args", "said"),
     [
         (["--subscription", "not-a-guid"], "--subscription: 'not-a-guid': not a subscription id"),
-        (["nope"], "cannot read"),
+        (["nope"], "'nope': no such stack"),
         (["--stacks-dir", "/nonexistent"], "no such directory"),
     ],
 )
