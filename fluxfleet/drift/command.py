@@ -11,13 +11,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from fluxfleet.azure.status import AzureReader
 from fluxfleet.drift import FleetDrift, Status, check_fleet, record_remediation, remediation_targets
 from fluxfleet.drift.notify import NotifyError, post_card, resolve_webhook
 from fluxfleet.drift.report import FORMATS, card, render
 from fluxfleet.exits import CommandError, ExitCode, InvalidInput
 from fluxfleet.inputs import check_output, parse_subscription, stack_paths, subscription_of_stack
 from fluxfleet.rollout.orchestrator import Selection, load_inputs, load_specs, new_run
-from modules.spec import FLEET_FILE, Fleet, SpecError
+from fluxfleet.runner import StackRunner
+from modules.spec import FLEET_FILE, Fleet, SpecError, Stack
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,7 @@ def run_drift(request: DriftRequest) -> DriftResult:
     return DriftResult(fleet, reports, checked.webhook)
 
 
-def connect(paths: list[Path], subscription_of):
+def connect(paths: list[Path], subscription_of: Callable[[Stack], str | None]) -> tuple[StackRunner, AzureReader]:
     """The pulumi CLI and an ARM reader for the clouds of the stacks, signed in. Without either: one line, exit 1,
     not one per stack and look."""
     from fluxfleet.automation import AutomationRunner
@@ -172,7 +174,9 @@ def connect(paths: list[Path], subscription_of):
     return runner, arm
 
 
-def remediate(drifted: FleetDrift, remediation: Remediation, request: DriftRequest, runner, reader) -> None:
+def remediate(
+    drifted: FleetDrift, remediation: Remediation, request: DriftRequest, runner: StackRunner, reader: AzureReader
+) -> None:
     """`drift --remediate`: a rollout of the drifted stacks (those in a stage), journaled like any other, whose
     outcome per stack goes into the drift report."""
     from fluxfleet.clock import SystemClock

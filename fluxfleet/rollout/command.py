@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fluxfleet.azure.status import AzureReader
 from fluxfleet.exits import CommandError, ExitCode, InvalidInput
 from fluxfleet.inputs import check_output
 from fluxfleet.rollout.journal import Journal, RunRecord, RunStatus, RunTaken, StackState, StagePlan, history
 from fluxfleet.rollout.orchestrator import Selection, estimate, load_inputs, load_specs, new_run
 from fluxfleet.rollout.report import render_dry_run, render_summary
+from fluxfleet.runner import StackRunner
 from modules.spec import FLEET_FILE, Fleet, SpecError, StackSpec, shown
 
 
@@ -200,7 +202,7 @@ def apply(request: RolloutRequest, plan: RolloutPlan) -> RunRecord:
     )
 
 
-def connect(specs: dict[str, StackSpec]):
+def connect(specs: dict[str, StackSpec]) -> tuple[StackRunner, AzureReader]:
     """The pulumi CLI and an Azure reader for the checks and the gate, each stack read in its cloud, signed in.
     Without either: one line, exit 1, before anything starts."""
     from fluxfleet.automation import AutomationRunner
