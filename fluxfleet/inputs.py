@@ -1,8 +1,11 @@
 """What every command takes from its options before its work: the stack files it names, a `--subscription`,
-`--source` checkouts. Invalid input ends the command (exit 2) with one line naming the option or the file."""
+`--source` checkouts, and whether a report can be written where `--output` says. Invalid input ends the command
+(exit 2) with one line naming the option or the file."""
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 from fluxfleet.exits import InvalidInput
@@ -56,3 +59,28 @@ def parse_sources(command: str, source: list[str] | None) -> dict[str, Path]:
             raise InvalidInput(f"fluxfleet {command}: --source {item}: expected URL=DIR with an existing directory")
         checkouts[url] = Path(directory)
     return checkouts
+
+
+def check_output(command: str, option: str, path: Path | None) -> None:
+    """Before any work: can a report be written to `path` (given with `option`: "--output", "--report")? Its
+    directory must exist and be writable, and it must not be a directory (a file already there must be writable).
+    Otherwise one line naming the option and the path, and exit 2. Nothing to check for None (stdout)."""
+    if path is None:
+        return
+    problem = _unwritable(path)
+    if problem is not None:
+        raise InvalidInput(f"fluxfleet {command}: {option} {path}: {problem}")
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why `path` cannot be written, in the words the write would fail with; None if it can."""
+    if path.is_dir():
+        return os.strerror(errno.EISDIR)
+    if path.exists():  # writing an existing file (a job summary, /dev/stdout) needs no right on its directory
+        return None if os.access(path, os.W_OK) else os.strerror(errno.EACCES)
+    parent = path.parent
+    if not parent.is_dir():
+        return f"{parent}: {os.strerror(errno.ENOTDIR if parent.exists() else errno.ENOENT)}"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"{parent}: {os.strerror(errno.EACCES)}"
+    return None

@@ -3,15 +3,13 @@ escaped; a progress bar only on a terminal."""
 
 from __future__ import annotations
 
-import errno
-import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 
-from fluxfleet.exits import InvalidInput
+from fluxfleet.inputs import check_output as check_output  # the command packages check it before their work
 
 PROGRESS_FROM = 20  # stacks: a shorter run needs no progress bar
 
@@ -22,31 +20,6 @@ def stderr(line: str) -> None:
     from modules.spec import printable
 
     typer.echo(printable(line), err=True)
-
-
-def check_output(command: str, option: str, path: Path | None) -> None:
-    """Before any work: can a report be written to `path` (given with `option`: "--output", "--report")? Its
-    directory must exist and be writable, and it must not be a directory (a file already there must be writable).
-    Otherwise one line naming the option and the path, and exit 2. Nothing to check for None (stdout)."""
-    if path is None:
-        return
-    problem = _unwritable(path)
-    if problem is not None:
-        raise InvalidInput(f"fluxfleet {command}: {option} {path}: {problem}")
-
-
-def _unwritable(path: Path) -> str | None:
-    """Why `path` cannot be written, in the words the write would fail with; None if it can."""
-    if path.is_dir():
-        return os.strerror(errno.EISDIR)
-    if path.exists():  # writing an existing file (a job summary, /dev/stdout) needs no right on its directory
-        return None if os.access(path, os.W_OK) else os.strerror(errno.EACCES)
-    parent = path.parent
-    if not parent.is_dir():
-        return f"{parent}: {os.strerror(errno.ENOTDIR if parent.exists() else errno.ENOENT)}"
-    if not os.access(parent, os.W_OK | os.X_OK):
-        return f"{parent}: {os.strerror(errno.EACCES)}"
-    return None
 
 
 def write_report(command: str, report: str, output: Path | None, option: str = "--output") -> None:

@@ -113,6 +113,9 @@ def to_junit(fleet: FleetDrift, timestamp: datetime) -> str:
     return junit_xml("fluxfleet drift", cases, timestamp)
 
 
+FORMATS = ("text", "json", "markdown", "junit")  # what `render` writes, in the order help lists them
+
+
 def render(fleet: FleetDrift, fmt: str, timestamp: datetime, color: bool = False) -> str:
     if fmt == "json":
         return json.dumps(to_json(fleet), indent=2) + "\n"

@@ -1,0 +1,241 @@
+"""`fluxfleet rollout`'s work, callable without the command line: its options as one `RolloutRequest`, checked
+against fleet.yaml (an option that would not apply is refused, never ignored), then one of three answers: the
+GitHub Actions matrix of a stage, the dry run's plan, or a run to its end on Pulumi and Azure."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fluxfleet.azure.status import AzureReader
+from fluxfleet.exits import CommandError, ExitCode, InvalidInput
+from fluxfleet.inputs import check_output
+from fluxfleet.rollout.journal import Journal, RunRecord, RunStatus, RunTaken, StackState, StagePlan, history
+from fluxfleet.rollout.orchestrator import Selection, estimate, load_inputs, load_specs, new_run
+from fluxfleet.rollout.report import render_dry_run, render_summary
+from fluxfleet.runner import StackRunner
+from modules.spec import FLEET_FILE, Fleet, SpecError, StackSpec, shown
+
+
+@dataclass(frozen=True)
+class RolloutRequest:
+    """`fluxfleet rollout`'s options, as typed values."""
+
+    stacks_dir: Path = Path("stacks")
+    fleet_file: Path | None = None  # default: STACKS_DIR/fleet.yaml
+    runs_dir: Path = Path(".fluxfleet/runs")
+    stage: str | None = None  # only this stage
+    stacks_glob: str | None = None  # only the stacks matching it
+    dry_run: bool = False
+    resume: str | None = None  # a run id
+    approve: tuple[str, ...] = ()  # stages
+    max_concurrency: int | None = None
+    rollback: bool = False  # every stage rolls back
+    matrix: str | None = None  # a stage
+    fmt: str = "text"  # of the summary and the dry run's plan: text, json, markdown
+    output: Path | None = None  # where the command line writes the report: checked before any work
+    color: bool = False  # the text summary in colour (stdout is a terminal)
+
+    @property
+    def fleet_path(self) -> Path:
+        return self.fleet_file or self.stacks_dir / FLEET_FILE
+
+
+@dataclass(frozen=True)
+class RolloutPlan:
+    """What a valid request covers: fleet.yaml, the stack files beside it, and the part of the fleet a new run
+    takes."""
+
+    fleet: Fleet
+    paths: dict[str, Path]  # stack name -> its file
+    selection: Selection
+
+
+@dataclass(frozen=True)
+class RolloutResult:
+    """What a rollout answers: a report (the summary of a run, or the dry run's plan), or the matrix of a stage."""
+
+    report: str = ""
+    matrix: dict[str, Any] | None = None  # --matrix: for the workflow's fan-out, always on stdout
+    record: RunRecord | None = None  # the run's record (a run, not a dry run or a matrix)
+    exit_code: ExitCode = ExitCode.OK
+
+
+def run_rollout(request: RolloutRequest, warn: Callable[[str], None]) -> RolloutResult:
+    """The request checked, then its matrix, its dry run or its run; `warn` gets each warning line (a stack in no
+    stage). Invalid input raises `InvalidInput`; what the run needs and cannot have (pulumi, Azure, the run
+    another process holds) raises `CommandError` (exit 1) before anything starts."""
+    plan = plan_rollout(request, warn)
+    if request.matrix is not None:
+        return RolloutResult(matrix=stage_matrix(request, plan))
+    if request.dry_run:
+        return RolloutResult(report=dry_run(request, plan))
+    record = apply(request, plan)
+    failed = any(entry.state is StackState.failed for entry in record.stacks.values())
+    done = record.status is RunStatus.done and not failed
+    return RolloutResult(
+        report=render_summary(record, request.fmt, color=request.color),
+        record=record,
+        exit_code=ExitCode.OK if done else ExitCode.FAILED,
+    )
+
+
+def plan_rollout(request: RolloutRequest, warn: Callable[[str], None]) -> RolloutPlan:
+    """fleet.yaml read with the stack files beside it, and the options checked against it and against each other:
+    every refusal names the option."""
+    from fluxfleet.plan import display_path
+
+    if not request.stacks_dir.is_dir():
+        raise _invalid(f"{request.stacks_dir}: no such directory")
+    check_output("rollout", "--output", request.output)  # before anything is read or applied
+    try:
+        fleet, paths = load_inputs(request.stacks_dir, request.fleet_path, display_path)
+    except SpecError as error:
+        raise InvalidInput.of(error) from None
+    for name in fleet.unstaged:
+        warn(f"fluxfleet rollout: warning: {fleet.unstaged_warning(name)}")
+    known_stages = [s.name for s in fleet.stages]
+    for name in [request.stage, request.matrix, *request.approve]:
+        if name is not None and name not in known_stages:
+            raise _invalid(f"no stage {shown(name)} in {fleet.file} (stages: {', '.join(known_stages)})")
+    _refuse_options_that_would_not_apply(request)
+    selection = Selection(
+        stage=request.matrix or request.stage,
+        stacks=request.stacks_glob,
+        max_concurrency=request.max_concurrency,
+        rollback=request.rollback,
+    )
+    if request.stacks_glob is not None and not any(planned.stacks for planned in selection.plan(fleet)):
+        staged = request.stage or request.matrix
+        where = f"stage {staged}" if staged else fleet.file
+        raise _invalid(f"--stacks {shown(request.stacks_glob)} matches no stack of {where}")
+    return RolloutPlan(fleet, paths, selection)
+
+
+def _refuse_options_that_would_not_apply(request: RolloutRequest) -> None:
+    if request.matrix is not None and request.stage is not None:
+        raise _invalid("--matrix names its stage: drop --stage")
+    if request.matrix is not None and request.rollback:
+        raise _invalid("--matrix plans a stage as fleet.yaml says: set `rollback: true` on the stage, not --rollback")
+    if request.resume is not None:
+        planned = (
+            ("--stage", request.stage),
+            ("--stacks", request.stacks_glob),
+            ("--max-concurrency", request.max_concurrency),
+            ("--matrix", request.matrix),
+            ("--rollback", request.rollback or None),
+        )
+        if kept := [option for option, value in planned if value is not None]:
+            raise _invalid(f"--resume continues a run as it was planned: {', '.join(kept)} cannot change it")
+
+
+def stage_matrix(request: RolloutRequest, plan: RolloutPlan) -> dict[str, Any]:
+    """`--matrix`: the GitHub Actions matrix of one stage's stacks, for CI fan-out; needs neither Pulumi nor Azure.
+    Its stacks must be valid: a job per stack that could not start is no plan."""
+    [planned] = plan.selection.plan(plan.fleet) or [None]
+    stacks = planned.stacks if planned else []
+    _specs(request, plan, [planned] if planned else [])
+    rules = next(s for s in plan.fleet.stages if s.name == request.matrix)
+    # deploy-stage.yml bakes between stages, as a run does: never after the last stage that has stacks
+    staged = [s.name for s in Selection(stacks=request.stacks_glob).plan(plan.fleet)]
+    return {
+        "stage": request.matrix,
+        "matrix": {"stack": stacks},
+        "maxParallel": planned.max_concurrency if planned else 1,
+        "maxFailures": rules.max_failures,
+        "afterStageWait": rules.after_stage_wait if request.matrix in staged[:-1] else 0,  # seconds
+        "approval": rules.approval,
+        "rollback": rules.rollback,  # deploy-stage.yml then runs the stage as one job, not a matrix
+    }
+
+
+def dry_run(request: RolloutRequest, plan: RolloutPlan) -> str:
+    """`--dry-run`: the stages a run (a new one, or the one `--resume` names) would take, with the estimate from
+    earlier runs. It reads, never writes: not even the log of the run it shows."""
+    try:
+        stages = (
+            Journal.load(request.runs_dir, request.resume).record.stages
+            if request.resume
+            else plan.selection.plan(plan.fleet)
+        )
+    except ValueError as error:
+        raise _invalid(str(error)) from None
+    _specs(request, plan, stages)  # the stacks it would apply, valid as the run would need them
+    durations = history(request.runs_dir)
+    samples = sum(len(seconds) for seconds in durations.values())
+    return render_dry_run(estimate(stages, durations), request.fmt, samples)
+
+
+def apply(request: RolloutRequest, plan: RolloutPlan) -> RunRecord:
+    """A new run, or the run `--resume` names, journaled to its end: the record it ends with."""
+    from fluxfleet.clock import SystemClock
+    from fluxfleet.rollout.production import run_journaled
+
+    journal = None
+    if request.resume is not None:  # taken first, read after: what another process wrote until it ended is all there
+        try:
+            journal = Journal.open(request.runs_dir, request.resume)
+        except RunTaken as error:
+            raise CommandError(f"fluxfleet rollout: {error}") from None
+        except ValueError as error:
+            raise _invalid(str(error)) from None
+    specs = _specs(request, plan, journal.record.stages if journal else plan.selection.plan(plan.fleet))
+    runner, reader = connect(specs)
+    if journal is None:
+        try:
+            journal = Journal.create(request.runs_dir, new_run(plan.fleet, plan.selection, SystemClock().now()))
+        except ValueError as error:
+            raise _invalid(f"--runs-dir {error}") from None
+    return run_journaled(
+        "rollout",
+        journal,
+        specs,
+        plan.fleet,
+        request.fleet_path,
+        request.stacks_dir,
+        runner,
+        reader,
+        request.fmt,
+        request.approve,
+    )
+
+
+def connect(specs: dict[str, StackSpec]) -> tuple[StackRunner, AzureReader]:
+    """The pulumi CLI and an Azure reader for the checks and the gate, each stack read in its cloud, signed in.
+    Without either: one line, exit 1, before anything starts."""
+    from fluxfleet.automation import AutomationRunner
+    from fluxfleet.azure.account import default_subscription
+    from fluxfleet.azure.arm import ArmReader
+    from fluxfleet.azure.clouds import SubscriptionClouds, in_clouds
+    from fluxfleet.azure.status import AzureError
+    from fluxfleet.runner import RunnerError
+
+    try:
+        runner = AutomationRunner(Path.cwd())
+        clouds = SubscriptionClouds.of(
+            (s.cluster.subscription_id or default_subscription(cloud=s.cluster.cloud), s.cluster.cloud)
+            for s in specs.values()
+        )
+        reader = in_clouds(ArmReader(), clouds)
+        reader.signed_in_identity()
+    except (RunnerError, AzureError) as error:
+        raise CommandError(f"fluxfleet rollout: {error}") from None
+    return runner, reader
+
+
+def _specs(request: RolloutRequest, plan: RolloutPlan, stages: list[StagePlan]) -> dict[str, StackSpec]:
+    """The specs of the stacks of `stages`; invalid ones (a cluster another stack names too among them) are
+    invalid input."""
+    from fluxfleet.plan import display_path
+
+    names = [name for stage in stages for name in stage.stacks]
+    try:
+        return load_specs(names, request.stacks_dir, plan.paths, display_path, request.resume)
+    except SpecError as error:
+        raise InvalidInput.of(error) from None
+
+
+def _invalid(message: str) -> InvalidInput:
+    return InvalidInput(f"fluxfleet rollout: {message}")

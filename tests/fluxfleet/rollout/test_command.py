@@ -1,0 +1,169 @@
+"""`fluxfleet rollout`'s work without the command line (fluxfleet/rollout/command.py): the options checked against
+fleet.yaml and against each other, the plan an accepted request covers, and whole runs through `run_rollout`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import fluxfleet.azure.arm as arm
+from fluxfleet.exits import CommandError, ExitCode, InvalidInput
+from fluxfleet.rollout.command import RolloutRequest, plan_rollout, run_rollout
+from fluxfleet.rollout.journal import Journal, RunStatus, StackState
+from tests.conftest import ROOT
+from tests.fluxfleet.drift.test_drift import Cluster
+from tests.fluxfleet.test_automation import update_events
+
+RUN_ID = "20260101T000000Z-ab12"
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch) -> Path:
+    shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(arm, "ArmReader", Cluster().reader)  # Azure as ARM answers, for the checks before updates
+    return tmp_path
+
+
+def refused(request: RolloutRequest) -> tuple[str, ...]:
+    with pytest.raises(InvalidInput) as raised:
+        plan_rollout(request, warn=pytest.fail)
+    assert raised.value.exit_code is ExitCode.INVALID_INPUT
+    return raised.value.lines
+
+
+@pytest.mark.parametrize(
+    ("request_", "said"),
+    [
+        (RolloutRequest(stage="prod"), "no stage 'prod' in stacks/fleet.yaml (stages: dev, staging, edge, production)"),
+        (
+            RolloutRequest(approve=("dev", "qa")),
+            "no stage 'qa' in stacks/fleet.yaml (stages: dev, staging, edge, production)",
+        ),
+        (RolloutRequest(matrix="edge", stage="dev"), "--matrix names its stage: drop --stage"),
+        (
+            RolloutRequest(matrix="dev", rollback=True),
+            "--matrix plans a stage as fleet.yaml says: set `rollback: true` on the stage, not --rollback",
+        ),
+        (
+            RolloutRequest(resume=RUN_ID, stacks_glob="dev", max_concurrency=2, rollback=True),
+            "--resume continues a run as it was planned: --stacks, --max-concurrency, --rollback cannot change it",
+        ),
+        (RolloutRequest(stacks_glob="nomatch*"), "--stacks 'nomatch*' matches no stack of stacks/fleet.yaml"),
+        (RolloutRequest(stage="dev", stacks_glob="prod-*"), "--stacks 'prod-*' matches no stack of stage dev"),
+        (RolloutRequest(stacks_dir=Path("nowhere")), "nowhere: no such directory"),
+    ],
+)
+def test_each_option_that_would_not_apply_is_refused_with_its_message(project, request_, said):
+    assert refused(request_) == (f"fluxfleet rollout: {said}",)
+    assert not (project / ".fluxfleet").exists()
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_fleet_yaml_is_read(project):
+    (project / "stacks" / "fleet.yaml").write_text("stages: oops\n")  # would be invalid input too, later
+    [line] = refused(RolloutRequest(output=project / "missing" / "summary.md"))
+    assert line.startswith(f"fluxfleet rollout: --output {project / 'missing' / 'summary.md'}: ")
+
+
+def test_an_invalid_fleet_file_is_refused_with_file_and_key(project):
+    (project / "stacks" / "fleet.yaml").write_text(
+        "stages:\n  - {name: all, stacks: ['*']}\n  - {name: again, stacks: [dev]}\n"
+    )
+    assert refused(RolloutRequest()) == (
+        "stacks/fleet.yaml: stages[1].stacks[0]: stack 'dev' is already in stage 'all'",
+    )
+
+
+def test_an_accepted_request_plans_its_stage_its_stacks_its_limit_and_rollback(project):
+    plan = plan_rollout(
+        RolloutRequest(stage="edge", stacks_glob="edge-*", max_concurrency=3, rollback=True), pytest.fail
+    )
+    [edge] = plan.selection.plan(plan.fleet)
+    assert (edge.name, edge.stacks, edge.max_concurrency, edge.rollback) == ("edge", ["edge-store-001"], 3, True)
+    assert set(plan.paths) == {"dev", "staging", "prod-weu", "edge-store-001"}
+    every = plan_rollout(RolloutRequest(), pytest.fail)
+    assert [stage.name for stage in every.selection.plan(every.fleet)] == ["dev", "staging", "edge", "production"]
+
+
+def test_a_resume_alone_is_accepted_as_planned(project):
+    plan = plan_rollout(RolloutRequest(resume=RUN_ID, approve=("production",)), pytest.fail)
+    assert plan.selection.stage is None and plan.selection.stacks is None
+
+
+def test_a_stack_in_no_stage_is_a_warning_not_a_refusal(project):
+    dev = (project / "stacks" / "Pulumi.dev.yaml").read_text()
+    (project / "stacks" / "Pulumi.sandbox.yaml").write_text(dev.replace("name: aks-dev-weu", "name: aks-sandbox"))
+    warnings: list[str] = []
+    plan_rollout(RolloutRequest(), warnings.append)
+    assert warnings == [
+        "fluxfleet rollout: warning: stack sandbox is in no stage of stacks/fleet.yaml: never rolled out"
+    ]
+
+
+def test_the_matrix_of_a_stage_without_typer(project):
+    result = run_rollout(RolloutRequest(matrix="edge"), pytest.fail)
+    assert result.exit_code is ExitCode.OK and result.report == "" and result.record is None
+    assert result.matrix == {
+        "stage": "edge",
+        "matrix": {"stack": ["edge-store-001"]},
+        "maxParallel": 10,
+        "maxFailures": 2,
+        "afterStageWait": 3600,
+        "approval": False,
+        "rollback": True,
+    }
+
+
+def test_a_dry_run_without_typer_shows_the_plan_and_writes_nothing(project):
+    result = run_rollout(RolloutRequest(dry_run=True, stage="dev", fmt="json"), pytest.fail)
+    assert result.exit_code is ExitCode.OK and result.matrix is None
+    assert [stage["name"] for stage in json.loads(result.report)["stages"]] == ["dev"]
+    assert not (project / ".fluxfleet").exists()
+
+
+def without_gate(project: Path) -> None:
+    fleet_file = project / "stacks" / "fleet.yaml"
+    fleet_file.write_text(fleet_file.read_text().replace("fluxCompliance: true", "fluxCompliance: false"))
+
+
+def test_a_whole_run_without_typer(project, fake, capsys):
+    without_gate(project)
+    events = {"preview": {"events": update_events("dev")}, "up": {"events": update_events("dev")}}
+    fake.scenario_path.write_text(json.dumps({"stacks": {"dev": events}}))
+    result = run_rollout(RolloutRequest(stacks_glob="dev", fmt="json"), pytest.fail)
+    assert result.exit_code is ExitCode.OK and result.record is not None
+    assert result.record.status is RunStatus.done
+    assert result.record.stacks["dev"].state is StackState.succeeded
+    assert json.loads(result.report)["status"] == "done"
+    assert fake.argv("up") != []
+    [journal] = (project / ".fluxfleet" / "runs").glob("*.json")
+    assert f"fluxfleet rollout: run {journal.stem} (journal .fluxfleet/runs/{journal.name})" in capsys.readouterr().err
+
+
+def test_a_failed_stack_is_exit_1_with_its_summary(project, fake):
+    without_gate(project)
+    failing = {"preview": {"events": update_events("dev")}, "up": {"events": [], "exit": 255}}
+    fake.scenario_path.write_text(json.dumps({"stacks": {"dev": failing}}))
+    result = run_rollout(RolloutRequest(stage="dev", fmt="json"), pytest.fail)
+    assert result.exit_code is ExitCode.FAILED
+    assert json.loads(result.report)["stages"][0]["stacks"][0]["state"] == "failed"
+
+
+def test_a_run_another_process_holds_is_exit_1_and_touches_nothing(project, fake):
+    from fluxfleet.rollout.orchestrator import Selection, new_run
+    from fluxfleet.simulation import FakeClock
+    from tests.fluxfleet.rollout.test_orchestrator import fleet, stage
+    from tests.fluxfleet.rollout.test_rollout_cli import files
+
+    record = new_run(fleet(stage("dev", ["dev"])), Selection(), FakeClock().now())
+    holder = Journal.create(project / ".fluxfleet" / "runs", record)
+    before = files(project)
+    with pytest.raises(CommandError) as raised:
+        run_rollout(RolloutRequest(resume=record.run_id), pytest.fail)
+    assert raised.value.exit_code is ExitCode.FAILED
+    assert raised.value.lines[0].startswith(f"fluxfleet rollout: run {record.run_id} is in progress in process ")
+    assert files(project) == before and fake.calls() == []
+    holder.release()
