@@ -22,7 +22,14 @@ class RolloutFormat(StrEnum):
 
 def rollout(
     stage: Annotated[str | None, typer.Option("--stage", help="Only this stage.")] = None,
-    stacks_glob: Annotated[str | None, typer.Option("--stacks", help="Only the stacks matching this glob.")] = None,
+    stacks: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--stacks",
+            help="Only these stacks: names (as other commands take them), comma-separated or repeated; a glob such as "
+            "'edge-*' matches several.",
+        ),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the stages, stacks, order and estimated duration; change nothing.")
     ] = False,
@@ -52,7 +59,7 @@ def rollout(
         fleet_file=fleet_file,
         runs_dir=runs_dir,
         stage=stage,
-        stacks_glob=stacks_glob,
+        stacks=tuple(name for given in stacks or () for name in given.split(",") if name),
         dry_run=dry_run,
         resume=resume,
         approve=tuple(approve or ()),

@@ -4,7 +4,10 @@ GitHub Actions matrix of a stage, the dry run's plan, or a run to its end on Pul
 
 from __future__ import annotations
 
+import fnmatch
+import re
 from collections.abc import Callable
+from glob import escape as glob_escape
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +19,7 @@ from fluxfleet.rollout.journal import Journal, RunRecord, RunStatus, RunTaken, S
 from fluxfleet.rollout.orchestrator import Selection, estimate, load_inputs, load_specs, new_run
 from fluxfleet.rollout.report import render_dry_run, render_summary
 from fluxfleet.runner import StackRunner
-from modules.spec import FLEET_FILE, Fleet, SpecError, StackSpec, shown
+from modules.spec import FLEET_FILE, Fleet, SpecError, StackSpec, report_name, shown, stack_files
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,7 @@ class RolloutRequest:
     fleet_file: Path | None = None  # default: STACKS_DIR/fleet.yaml
     runs_dir: Path = Path(".fluxfleet/runs")
     stage: str | None = None  # only this stage
-    stacks_glob: str | None = None  # only the stacks matching it
+    stacks: tuple[str, ...] = ()  # only these stacks: names (or their files) and globs
     dry_run: bool = False
     resume: str | None = None  # a run id
     approve: tuple[str, ...] = ()  # stages
@@ -103,15 +106,40 @@ def plan_rollout(request: RolloutRequest, warn: Callable[[str], None]) -> Rollou
     _refuse_options_that_would_not_apply(request)
     selection = Selection(
         stage=request.matrix or request.stage,
-        stacks=request.stacks_glob,
+        stacks=_stack_patterns(request, fleet) if request.stacks else None,
         max_concurrency=request.max_concurrency,
         rollback=request.rollback,
     )
-    if request.stacks_glob is not None and not any(planned.stacks for planned in selection.plan(fleet)):
-        staged = request.stage or request.matrix
-        where = f"stage {staged}" if staged else fleet.file
-        raise _invalid(f"--stacks {shown(request.stacks_glob)} matches no stack of {where}")
     return RolloutPlan(fleet, paths, selection)
+
+
+GLOB = re.compile(r"[*?\[]")
+
+
+def _stack_patterns(request: RolloutRequest, fleet: Fleet) -> tuple[str, ...]:
+    """`--stacks`: each a stack name (or its file, as every command takes it) that a stage of the run has, or a
+    glob that matches one; invalid input otherwise, naming the stacks it could mean."""
+    staged = request.stage or request.matrix
+    where = f"stage {staged}" if staged else fleet.file
+    stage_of = {name: stage.name for stage in fleet.stages for name in stage.stacks}
+    covered = {name for stage in fleet.stages if staged in (None, stage.name) for name in stage.stacks}
+    patterns = []
+    for given in request.stacks:
+        if GLOB.search(given):
+            if not any(fnmatch.fnmatchcase(name, given) for name in covered):
+                raise _invalid(f"--stacks {shown(given)} matches no stack of {where}")
+            patterns.append(given)
+            continue
+        try:
+            [path] = stack_files(request.stacks_dir, [given])
+        except SpecError as error:
+            raise InvalidInput.of(error, "fluxfleet rollout: --stacks: ") from None
+        name = report_name(path)
+        if name not in covered:
+            elsewhere = f" (it is in stage {stage_of[name]})" if name in stage_of else ""
+            raise _invalid(f"--stacks {shown(given)}: stack {name} is in no stage of {where}{elsewhere}")
+        patterns.append(glob_escape(name))
+    return tuple(patterns)
 
 
 def _refuse_options_that_would_not_apply(request: RolloutRequest) -> None:
@@ -122,7 +150,7 @@ def _refuse_options_that_would_not_apply(request: RolloutRequest) -> None:
     if request.resume is not None:
         planned = (
             ("--stage", request.stage),
-            ("--stacks", request.stacks_glob),
+            ("--stacks", request.stacks or None),
             ("--max-concurrency", request.max_concurrency),
             ("--matrix", request.matrix),
             ("--rollback", request.rollback or None),
@@ -139,7 +167,7 @@ def stage_matrix(request: RolloutRequest, plan: RolloutPlan) -> dict[str, Any]:
     _specs(request, plan, [planned] if planned else [])
     rules = next(s for s in plan.fleet.stages if s.name == request.matrix)
     # deploy-stage.yml bakes between stages, as a run does: never after the last stage that has stacks
-    staged = [s.name for s in Selection(stacks=request.stacks_glob).plan(plan.fleet)]
+    staged = [s.name for s in Selection(stacks=plan.selection.stacks).plan(plan.fleet)]
     return {
         "stage": request.matrix,
         "matrix": {"stack": stacks},

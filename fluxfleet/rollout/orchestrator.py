@@ -98,7 +98,7 @@ class Selection:
     """Which part of the fleet a new run covers, from the command line."""
 
     stage: str | None = None
-    stacks: str | None = None  # a glob
+    stacks: tuple[str, ...] | None = None  # stack names and globs: a stack matching any of them
     max_concurrency: int | None = None  # a cap on every stage's own
     rollback: bool = False  # every stage rolls back, whatever fleet.yaml says
     names: frozenset[str] | None = None  # only these stacks (drift --remediate: the drifted ones)
@@ -111,7 +111,7 @@ class Selection:
             members = [
                 name
                 for name in stage.stacks
-                if (self.stacks is None or fnmatch.fnmatchcase(name, self.stacks))
+                if (self.stacks is None or any(fnmatch.fnmatchcase(name, pattern) for pattern in self.stacks))
                 and (self.names is None or name in self.names)
             ]
             if members:

@@ -49,11 +49,11 @@ def refused(request: RolloutRequest) -> tuple[str, ...]:
             "--matrix plans a stage as fleet.yaml says: set `rollback: true` on the stage, not --rollback",
         ),
         (
-            RolloutRequest(resume=RUN_ID, stacks_glob="dev", max_concurrency=2, rollback=True),
+            RolloutRequest(resume=RUN_ID, stacks=("dev",), max_concurrency=2, rollback=True),
             "--resume continues a run as it was planned: --stacks, --max-concurrency, --rollback cannot change it",
         ),
-        (RolloutRequest(stacks_glob="nomatch*"), "--stacks 'nomatch*' matches no stack of stacks/fleet.yaml"),
-        (RolloutRequest(stage="dev", stacks_glob="prod-*"), "--stacks 'prod-*' matches no stack of stage dev"),
+        (RolloutRequest(stacks=("nomatch*",)), "--stacks 'nomatch*' matches no stack of stacks/fleet.yaml"),
+        (RolloutRequest(stage="dev", stacks=("prod-*",)), "--stacks 'prod-*' matches no stack of stage dev"),
         (RolloutRequest(stacks_dir=Path("nowhere")), "nowhere: no such directory"),
     ],
 )
@@ -78,9 +78,7 @@ def test_an_invalid_fleet_file_is_refused_with_file_and_key(project):
 
 
 def test_an_accepted_request_plans_its_stage_its_stacks_its_limit_and_rollback(project):
-    plan = plan_rollout(
-        RolloutRequest(stage="edge", stacks_glob="edge-*", max_concurrency=3, rollback=True), pytest.fail
-    )
+    plan = plan_rollout(RolloutRequest(stage="edge", stacks=("edge-*",), max_concurrency=3, rollback=True), pytest.fail)
     [edge] = plan.selection.plan(plan.fleet)
     assert (edge.name, edge.stacks, edge.max_concurrency, edge.rollback) == ("edge", ["edge-store-001"], 3, True)
     assert set(plan.paths) == {"dev", "staging", "prod-weu", "edge-store-001"}
@@ -101,6 +99,54 @@ def test_a_stack_in_no_stage_is_a_warning_not_a_refusal(project):
     assert warnings == [
         "fluxfleet rollout: warning: stack sandbox is in no stage of stacks/fleet.yaml: never rolled out"
     ]
+
+
+@pytest.mark.parametrize(
+    ("given", "planned"),
+    [
+        (("prod-weu",), {"production": ["prod-weu"]}),
+        (("Pulumi.dev.yaml", "stacks/Pulumi.staging.yaml"), {"dev": ["dev"], "staging": ["staging"]}),
+        (("dev", "edge-*"), {"dev": ["dev"], "edge": ["edge-store-001"]}),
+    ],
+)
+def test_stacks_are_named_as_every_command_names_them_and_globs_still_match(project, given, planned):
+    plan = plan_rollout(RolloutRequest(stacks=given), pytest.fail)
+    assert {stage.name: stage.stacks for stage in plan.selection.plan(plan.fleet)} == planned
+
+
+@pytest.mark.parametrize(
+    ("request_", "said"),
+    [
+        (
+            RolloutRequest(stacks=("prod-wue",)),
+            "--stacks: stacks: 'prod-wue': no such stack (did you mean 'prod-weu'?); the stacks are dev, "
+            "edge-store-001, prod-weu, staging",
+        ),
+        (
+            RolloutRequest(stage="dev", stacks=("prod-weu",)),
+            "--stacks 'prod-weu': stack prod-weu is in no stage of stage dev (it is in stage production)",
+        ),
+    ],
+)
+def test_a_stack_name_that_is_not_one_of_the_run_is_refused_with_what_it_could_mean(project, request_, said):
+    assert refused(request_) == (f"fluxfleet rollout: {said}",)
+
+
+def test_the_command_line_takes_stacks_comma_separated_or_repeated(project):
+    from typer.testing import CliRunner
+
+    from fluxfleet.cli import app
+
+    result = CliRunner().invoke(
+        app, ["rollout", "--dry-run", "--format", "json", "--stacks", "dev,staging", "--stacks", "prod-weu"]
+    )
+    assert result.exit_code == 0, result.output
+    stages = json.loads(result.stdout)["stages"]
+    assert {stage["name"]: stage["stacks"] for stage in stages} == {
+        "dev": ["dev"],
+        "staging": ["staging"],
+        "production": ["prod-weu"],
+    }
 
 
 def test_the_matrix_of_a_stage_without_typer(project):
@@ -133,7 +179,7 @@ def test_a_whole_run_without_typer(project, fake, capsys):
     without_gate(project)
     events = {"preview": {"events": update_events("dev")}, "up": {"events": update_events("dev")}}
     fake.scenario_path.write_text(json.dumps({"stacks": {"dev": events}}))
-    result = run_rollout(RolloutRequest(stacks_glob="dev", fmt="json"), pytest.fail)
+    result = run_rollout(RolloutRequest(stacks=("dev",), fmt="json"), pytest.fail)
     assert result.exit_code is ExitCode.OK and result.record is not None
     assert result.record.status is RunStatus.done
     assert result.record.stacks["dev"].state is StackState.succeeded

@@ -100,7 +100,7 @@ def test_concurrency_is_used_and_never_exceeded(tmp_path):
 def test_command_line_caps_concurrency_and_selects_stacks(tmp_path):
     names = [f"edge-{i}" for i in range(6)] + ["prod-1"]
     h = Harness(tmp_path, fleet(stage("edge", names[:6], concurrency=6), stage("prod", ["prod-1"])))
-    assert h.start(Selection(stacks="edge-*", max_concurrency=2)) is RunStatus.done
+    assert h.start(Selection(stacks=("edge-*",), max_concurrency=2)) is RunStatus.done
     assert h.runner.max_in_flight == 2
     assert "prod-1" not in h.runner.applied and "prod-1" not in h.states()
 
