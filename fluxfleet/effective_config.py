@@ -16,6 +16,8 @@ from typing import Any, Literal
 from rich.console import Console
 from rich.text import Text
 
+from fluxfleet.exits import InvalidInput
+from fluxfleet.inputs import stack_paths
 from modules.spec import SpecError, SpecIssue, bounded, printable, read_stack_config
 from modules.spec.errors import Loc, is_pulumi_secure, key_path
 from modules.spec.origins import Origins
@@ -107,3 +109,24 @@ def render(config: EffectiveConfig, fmt: Format, color: bool = False, width: int
         line.append(f"({printable(value.file)})", style="dim")
         console.print(line, soft_wrap=True)
     return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------------------------- `fluxfleet config`
+
+
+@dataclass(frozen=True)
+class ConfigRequest:
+    stack: str  # a stack name
+    stacks_dir: Path = Path("stacks")
+
+
+def config_of(request: ConfigRequest) -> EffectiveConfig:
+    """`fluxfleet config`'s work: the stack's file in `stacks_dir`, and its effective config. InvalidInput (exit 2)
+    when there is no such file or its files cannot be merged at all."""
+    from fluxfleet.plan import display_path
+
+    [path] = stack_paths("config", request.stacks_dir, [request.stack])
+    try:
+        return effective_config(path, display_path(path))
+    except SpecError as error:
+        raise InvalidInput.of(error) from None

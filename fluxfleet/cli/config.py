@@ -11,8 +11,7 @@ import typer
 
 from fluxfleet.cli.options import StacksDirOption
 from fluxfleet.cli.output import check_output, stderr, write_report
-from fluxfleet.exits import InvalidInput
-from fluxfleet.inputs import stack_paths
+from fluxfleet.exits import ExitCode
 
 
 class ConfigFormat(StrEnum):
@@ -31,18 +30,12 @@ def config(
 
     Exit codes: 0 the config is valid, 2 invalid input (the config is still shown when its files can be merged).
     """
-    from fluxfleet.effective_config import effective_config, render
-    from fluxfleet.plan import display_path
-    from modules.spec import SpecError
+    from fluxfleet.effective_config import ConfigRequest, config_of, render
 
     check_output("config", "--output", output)
-    [path] = stack_paths("config", stacks_dir, [stack])
-    try:
-        config = effective_config(path, display_path(path))
-    except SpecError as error:
-        raise InvalidInput.of(error) from None
+    config = config_of(ConfigRequest(stack, stacks_dir))
     color = output is None and fmt is ConfigFormat.text and sys.stdout.isatty()
     write_report("config", render(config, fmt.value, color=color), output)
     for error in config.errors:
         stderr(str(error))
-    raise typer.Exit(2 if config.errors else 0)
+    raise typer.Exit(ExitCode.INVALID_INPUT if config.errors else ExitCode.OK)

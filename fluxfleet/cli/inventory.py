@@ -11,7 +11,6 @@ import typer
 
 from fluxfleet.cli.options import StacksDirOption
 from fluxfleet.cli.output import check_output, stderr, write_report
-from fluxfleet.exits import InvalidInput
 
 
 class InventoryFormat(StrEnum):
@@ -73,52 +72,12 @@ def inventory(
     gone: that wins over 3, the picture is incomplete) or a stack file could not be changed, 2 invalid input, 3
     differences found (also when --write or --prune acted on them, so a CI job knows to commit the stack files).
     """
-    from fluxfleet.automation import AutomationRunner
-    from fluxfleet.azure.account import default_subscription
-    from fluxfleet.azure.arm import ArmReader
-    from fluxfleet.azure.resource_graph import ResourceGraphReader
-    from fluxfleet.azure.status import AzureError
-    from fluxfleet.clock import SystemClock
-    from fluxfleet.inventory import load_stacks, prune_gone, subscriptions_of, take_inventory, write_members
+    from fluxfleet.inventory.command import InventoryRequest, take_inventory_of
     from fluxfleet.inventory_report import attention_lines, render
-    from fluxfleet.plan import display_path
-    from modules.spec import SpecError
-    from modules.spec.selection import parse_selection, parse_subscriptions, profile_file
-
-    def invalid(message: str) -> typer.Exit:
-        stderr(f"fluxfleet inventory: {message}")
-        return typer.Exit(2)
 
     check_output("inventory", "--output", output)
-    if not stacks_dir.is_dir():
-        raise invalid(f"{stacks_dir}: no such directory")
-    try:
-        selection = parse_selection(select)
-        subscriptions = parse_subscriptions(subscription or ())
-        if profile is not None:
-            profile_file(stacks_dir, profile)
-    except SpecError as error:
-        raise InvalidInput.of(error, "fluxfleet inventory: ") from None
-    if write and profile is None:
-        raise invalid("--write needs --profile NAME: the profile the new stack files use")
-    default = default_subscription(cloud=cloud.value)  # what `pulumi up` uses; never --subscription's
-    try:
-        stacks = load_stacks(stacks_dir, default, display_path, cloud.value)
-    except SpecError as error:
-        raise InvalidInput.of(error) from None
-    scope = subscriptions or subscriptions_of(stacks, default)
-    if not scope:
-        raise invalid("no subscription to look in: give --subscription ID, or choose one with `az account set`")
-    try:
-        graph = ResourceGraphReader(cloud=cloud.value)
-        result = take_inventory(graph, selection, stacks, scope, display_path, stacks_dir, ArmReader(cloud=cloud.value))
-    except AzureError as error:
-        stderr(f"fluxfleet inventory: {error}")
-        raise typer.Exit(1) from None
-    if write and profile is not None:
-        result = write_members(result, profile, SystemClock().now().date(), stacks_dir, display_path, cloud.value)
-    if prune:
-        result = prune_gone(result, lambda: AutomationRunner(Path.cwd()))
+    request = InventoryRequest(select, profile, tuple(subscription or ()), stacks_dir, write, prune, cloud.value)
+    result = take_inventory_of(request)
     color = output is None and fmt is InventoryFormat.text and sys.stdout.isatty()
     write_report("inventory", render(result, fmt.value, color=color), output)
     if fmt is not InventoryFormat.text or output is not None:  # the text report already shows them

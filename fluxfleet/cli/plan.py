@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -12,8 +11,6 @@ import typer
 
 from fluxfleet.cli.options import SourceOption, StacksArgument, StacksDirOption
 from fluxfleet.cli.output import check_output, progress, stderr, versions_notice, write_report
-from fluxfleet.exits import InvalidInput
-from fluxfleet.inputs import parse_sources, stack_paths
 
 
 class PlanFormat(StrEnum):
@@ -45,25 +42,14 @@ def plan(
 
     Exit codes: 0 all stacks valid and compliant, 1 a mandatory policy violated, 2 invalid input.
     """
-    from fluxfleet.plan import plan_fleet
+    from fluxfleet.plan.command import PlanRequest, plan_inputs, run_plan
     from fluxfleet.plan.report import plan_lines, render
-    from modules.spec import SpecError, load_policy_levels
-    from policies.rules import RULES_BY_ID
 
     check_output("plan", "--output", output)
-    levels = {}
-    if policy_config is not None:
-        try:
-            levels = load_policy_levels(policy_config, list(RULES_BY_ID))
-        except SpecError as error:
-            raise InvalidInput.of(error, "fluxfleet plan: --policy-config ") from None
-
-    checkouts = parse_sources("plan", source)
-    paths = stack_paths("plan", stacks_dir, stacks)
-    with progress("planning", len(paths)) as advance:
-        fleet = plan_fleet(
-            paths, checkouts=checkouts, policy_levels=levels, jobs=jobs or os.cpu_count() or 1, on_planned=advance
-        )
+    request = PlanRequest(tuple(stacks or ()), stacks_dir, tuple(source or ()), policy_config, jobs)
+    inputs = plan_inputs(request)
+    with progress("planning", len(inputs.paths)) as advance:
+        fleet = run_plan(inputs, on_planned=advance)
     report = render(fleet, fmt.value, color=output is None and fmt is PlanFormat.text and sys.stdout.isatty())
     write_report("plan", report, output)
     if fmt is not PlanFormat.text or output is not None:  # the text report already shows them

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from fluxfleet.cli.options import FleetOption, RollbackOption, SourceOption, StacksDirOption
 from fluxfleet.cli.output import stderr
 from fluxfleet.cli.rollout import rollout
-from fluxfleet.exits import InvalidInput
-from fluxfleet.inputs import parse_sources, parse_subscription, stack_paths
+from fluxfleet.exits import ExitCode
+
+if TYPE_CHECKING:
+    from fluxfleet.promote.command import Promoted, PromoteRequest
 
 
 class PromoteFormat(StrEnum):
@@ -54,102 +56,44 @@ def promote(
     Exit codes: 0 promoted (or nothing to do; --status: every stage runs its pin), 1 refused, Azure could not be read
     (--status: a stack lags or was not read), 2 invalid input; with --apply, the rollout's.
     """
-    import difflib
+    from fluxfleet.promote.command import PromoteRequest, promote_config
 
-    from fluxfleet.azure.account import default_subscription
-    from fluxfleet.azure.arm import ArmReader
-    from fluxfleet.azure.clouds import clouds_of_stacks, fleet_reads, in_clouds
-    from fluxfleet.azure.status import AzureError
-    from fluxfleet.plan import display_path
-    from fluxfleet.fleet_file import FleetFileBusy
-    from fluxfleet.promote import (
-        check_health,
-        check_order,
-        check_source,
-        declared_by,
-        plan_promotion,
-        promotion_status,
-        render_status,
-        write_promotion,
-    )
-    from modules.spec import FLEET_FILE, SpecError, load_fleet, load_stacks, read_text, report_name
-    from modules.spec.fleet import check_promotion, pin_of_option
-
-    checkouts = parse_sources("promote", source)
-    subscription = parse_subscription("promote", subscription)
-    fleet_path = fleet_file or stacks_dir / FLEET_FILE
-    if fleet_file is not None and fleet_file.resolve() != (stacks_dir / FLEET_FILE).resolve():
-        stderr(f"fluxfleet promote: --fleet: pins belong in {stacks_dir / FLEET_FILE}, where `pulumi up` reads them")
-        raise typer.Exit(2)
-    paths = stack_paths("promote", stacks_dir, None)
+    sources = tuple(source or ())
+    request = PromoteRequest(config, to, branch, stage, dry_run, force, sources, stacks_dir, fleet_file, subscription)
     if status:
-        try:
-            loaded = {stack.name: stack for stack in load_stacks(paths, display_path)}
-            fleet = load_fleet(fleet_path, sorted(report_name(path) for path in paths), display_path(fleet_path))
-            check_promotion(fleet, config, None, declared_by(loaded))
-        except SpecError as error:
-            raise InvalidInput.of(error, "fluxfleet promote: ") from None
-        default = subscription or default_subscription()
-        try:  # through Resource Graph (and ARM) of each cloud the stacks are in
-            reads = fleet_reads(in_clouds(ArmReader(), clouds_of_stacks(loaded.values(), default)))
-            stages = promotion_status(config, fleet, loaded, reads, default)
-        except AzureError as error:
-            stderr(f"fluxfleet promote: {error}")
-            raise typer.Exit(1) from None
-        typer.echo(render_status(config, stages, fmt.value), nl=False)
-        raise typer.Exit(1 if any(stage.lagging or stage.unread for stage in stages) else 0)
-    if to is None:
-        stderr("fluxfleet promote: --to REF is needed (or --status)")
-        raise typer.Exit(2)
-    try:
-        pin = pin_of_option(config, to, branch)
-        loaded = {stack.name: stack for stack in load_stacks(paths, display_path)}
-        fleet = load_fleet(fleet_path, sorted(report_name(path) for path in paths), display_path(fleet_path))
-        promotion = plan_promotion(fleet, fleet_path, config, pin, stage, loaded)
-    except SpecError as error:
-        raise InvalidInput.of(error, "fluxfleet promote: ") from None
+        _show_status(request, fmt)
+    promoted = promote_config(request)
+    _report(promoted)
+    if dry_run or promoted.promotion.stage is None:
+        raise typer.Exit(ExitCode.OK)
+    if not apply:
+        typer.echo(f"wrote {promoted.fleet_file}; next: {promoted.promotion.rollout}")
+        raise typer.Exit(ExitCode.OK)
+    typer.echo(f"wrote {promoted.fleet_file}; running: {promoted.promotion.rollout}{' --rollback' if rollback else ''}")
+    # exits with the rollout's code
+    rollout(stage=promoted.promotion.stage, stacks_dir=stacks_dir, fleet_file=fleet_file, rollback=rollback)
+
+
+def _show_status(request: PromoteRequest, fmt: PromoteFormat) -> None:
+    """`--status`: where each stage stands, on stdout; exit 1 when a stack lags or was not read."""
+    from fluxfleet.promote import render_status
+    from fluxfleet.promote.command import promotion_status_of
+
+    stages = promotion_status_of(request)
+    typer.echo(render_status(request.config, stages, fmt.value), nl=False)
+    raise typer.Exit(ExitCode.FAILED if any(stage.lagging or stage.unread for stage in stages) else ExitCode.OK)
+
+
+def _report(promoted: Promoted) -> None:
+    """What was promoted (or would be, with --dry-run, and the change to fleet.yaml), or that nothing was."""
+    promotion = promoted.promotion
     if promotion.stage is None:
-        typer.echo(f"every stage that runs {config} runs it at {pin} already: nothing to promote")
-        raise typer.Exit(0)
-    if not force:
-        check_order(promotion, fleet)  # offline: --dry-run is refused as the real command would be
-    if checkouts:
-        check_source(promotion, fleet, loaded, checkouts)
-    if not (force or dry_run or promotion.problems):
-        default = subscription or default_subscription()
-        try:
-            reads = fleet_reads(in_clouds(ArmReader(), clouds_of_stacks(loaded.values(), default)))
-            check_health(promotion, fleet, loaded, reads, default)
-        except AzureError as error:
-            stderr(f"fluxfleet promote: {error}")
-            raise typer.Exit(1) from None
-    if not (dry_run or promotion.problems):
-        try:  # under fleet.yaml's writer lock, to the file as it is now; the order checked again there
-            write_promotion(promotion, fleet_path, fleet.file, ordered=not force)
-        except SpecError as error:
-            raise InvalidInput.of(error, "fluxfleet promote: ") from None
-        except (FleetFileBusy, OSError) as error:
-            stderr(f"fluxfleet promote: {fleet.file}: not written: {error}")
-            raise typer.Exit(1) from None
-    for problem in promotion.problems:
-        stderr(f"fluxfleet promote: refused: {problem}")
-    if promotion.problems:
-        raise typer.Exit(1)
-    assert promotion.fleet_text is not None
-    was = f"was {promotion.previous}" if promotion.previous else "was not pinned"
-    typer.echo(f"{'would promote' if dry_run else 'promote'} {config} to {pin} in stage {promotion.stage} ({was})")
+        typer.echo(f"every stage that runs {promotion.config} runs it at {promotion.pin} already: nothing to promote")
+        return
+    typer.echo(promoted.summary)
     if promotion.unshared:
         typer.echo(promotion.unshared)
-    if dry_run:
-        if promotion.before and not force:
-            stderr(f"fluxfleet promote: --dry-run: the health of stage {promotion.before} is not checked (Azure)")
-        before = read_text(fleet_path, fleet.file).splitlines(keepends=True)
-        diff = difflib.unified_diff(before, promotion.fleet_text.splitlines(keepends=True), fleet.file, fleet.file)
-        typer.echo("".join(diff), nl=False)
-        raise typer.Exit(0)
-    if not apply:
-        typer.echo(f"wrote {fleet.file}; next: {promotion.rollout}")
-        raise typer.Exit(0)
-    typer.echo(f"wrote {fleet.file}; running: {promotion.rollout}{' --rollback' if rollback else ''}")
-    # exits with the rollout's code
-    rollout(stage=promotion.stage, stacks_dir=stacks_dir, fleet_file=fleet_file, rollback=rollback)
+    if promoted.dry_run:
+        if promoted.unchecked:
+            stderr(f"fluxfleet promote: --dry-run: the health of stage {promoted.unchecked} is not checked (Azure)")
+        typer.echo(promoted.diff, nl=False)

@@ -133,3 +133,37 @@ def test_a_missing_profile_or_stack_is_one_line_and_exit_2(stacks):
     ]
     result = config("nope", "--stacks-dir", str(stacks))
     assert result.exit_code == 2 and "Traceback" not in result.output and len(result.stderr.splitlines()) == 1
+
+
+# --- the command's work through its package, without typer ---------------------------------------------------------
+
+
+def test_the_command_finds_the_stack_by_name_and_returns_its_config_with_its_problems(stacks):
+    from fluxfleet.effective_config import ConfigRequest, config_of
+
+    profile = stacks / "profiles" / "edge-store.yaml"
+    profile.write_text(profile.read_text().replace("dependsOn: [infra]", "dependsOn: [inf]"))
+    shown = config_of(ConfigRequest("edge-store-001", stacks))
+    assert (shown.stack, shown.file, shown.profiles) == (
+        "edge-store-001",
+        str(stacks / "Pulumi.edge-store-001.yaml"),
+        ("edge-store",),
+    )
+    [error] = shown.errors  # shown all the same: the command prints them and exits 2
+    assert error.file == str(profile)
+
+
+def test_the_command_refuses_files_it_cannot_merge_naming_file_and_key(stacks):
+    from fluxfleet.effective_config import ConfigRequest, config_of
+    from fluxfleet.exits import ExitCode, InvalidInput
+
+    (stacks / "profiles" / "edge-store.yaml").unlink()
+    with pytest.raises(InvalidInput) as raised:
+        config_of(ConfigRequest("edge-store-001", stacks))
+    assert raised.value.exit_code == ExitCode.INVALID_INPUT
+    assert raised.value.lines == (
+        f"{stacks}/Pulumi.edge-store-001.yaml: fluxfleet:profiles[0]: unknown profile 'edge-store' (known: aks-platform)",
+    )
+    with pytest.raises(InvalidInput) as raised:
+        config_of(ConfigRequest("edge-store-001", stacks / "nowhere"))
+    assert raised.value.lines == (f"fluxfleet config: {stacks / 'nowhere'}: no such directory",)
