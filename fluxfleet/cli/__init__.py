@@ -2,20 +2,12 @@
 command package's call, and mapping what it returns to output and an exit code (`fluxfleet/exits.py`)."""
 
 from fluxfleet.cli import config, drift, inventory, plan, preflight, promote, rollout, status
-from fluxfleet.cli.app import app
+from fluxfleet.cli.app import app, register
 
-# Registered here, in the order help lists them.
-COMMANDS = (
-    plan.plan,
-    config.config,
-    promote.promote,
-    preflight.preflight,
-    rollout.rollout,
-    drift.drift,
-    status.status,
-    inventory.inventory,
-)
-for command in COMMANDS:
-    app.command(command.__name__)(command)
+# In the order of a fleet's day, as help lists them: check the change offline, look at a stack, check Azure is ready,
+# roll out, look at the fleet, promote a ref, find drift, find clusters.
+COMMANDS = (plan, config, preflight, rollout, status, promote, drift, inventory)
+for module in COMMANDS:
+    register(getattr(module, module.__name__.rsplit(".", 1)[1]), module.EXAMPLES)
 
 __all__ = ["app"]

@@ -4,8 +4,10 @@ command's end maps to an exit code (`fluxfleet/exits.py`), an unexpected excepti
 from __future__ import annotations
 
 import errno
+import inspect
 import logging
 import os
+from collections.abc import Callable, Sequence
 from typing import Annotated
 
 import typer
@@ -51,7 +53,16 @@ class _Commands(TyperGroup):
 
 
 # What an option's value is, where its parameter's name does not say it.
-VALUE_NAMES = {"resume": "RUN_ID", "approve": "STAGE", "matrix": "STAGE", "source": "URL=DIR", "output": "FILE"}
+VALUE_NAMES = {
+    "resume": "RUN_ID",
+    "approve": "STAGE",
+    "matrix": "STAGE",
+    "source": "URL=DIR",
+    "output": "FILE",
+    "to": "REF",
+    "stacks": "STACK",
+}
+ARGUMENT_NAMES = {"stacks": "STACK"}  # each is one stack
 
 
 def _name_value(param) -> None:
@@ -60,8 +71,11 @@ def _name_value(param) -> None:
     if param.metavar is not None:
         return
     if isinstance(param, typer.core.TyperArgument):
-        param.metavar = (param.name or "value").upper()  # click adds "..." to a repeatable one
+        param.metavar = ARGUMENT_NAMES.get(param.name or "", (param.name or "value").upper())
         param.display_type_rich = lambda ctx: None  # the name column says it already
+        # typer writes a required argument as {NAME} on the usage line, which reads as a set of choices
+        usage = param.metavar if param.required else f"[{param.metavar}]"
+        param._usage_display_name = lambda: usage + ("..." if param.nargs != 1 else "")
     elif getattr(param, "is_flag", False):
         param.metavar = ""
     elif (described := getattr(param, "type_descriptor", None)) is not None and described.is_choice:
@@ -91,8 +105,21 @@ app = typer.Typer(
     cls=_Commands,
     no_args_is_help=True,
     add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="GitOps with Flux for fleets of AKS and Arc clusters.",
 )
+
+
+def register(command: Callable[..., None], examples: Sequence[tuple[str, str]]) -> None:
+    """`command` as a command of the app, named as its function. Its help is its docstring with each paragraph on
+    one line, so that the terminal wraps it whatever its width (a line break of the source is never a break of the
+    help); the command list shows its first sentence; the help ends with `examples` (what it does, the line)."""
+    paragraphs = [" ".join(part.split()) for part in inspect.cleandoc(command.__doc__ or "").split("\n\n")]
+    summary = paragraphs[0].split(". ")[0].rstrip(".") + "."
+    shown = "\n\n".join(f"# {what}\n{line}" for what, line in examples)
+    app.command(command.__name__, help="\n\n".join(paragraphs), short_help=summary, epilog=f"Examples:\n\n{shown}")(
+        command
+    )
 
 
 def _show_version(shown: bool) -> None:

@@ -14,6 +14,12 @@ from fluxfleet.cli.output import check_output, stderr, write_report
 from fluxfleet.exits import ExitCode
 
 
+EXAMPLES = (
+    ("where each value of dev's config comes from", "fluxfleet config dev"),
+    ("the same, named by its file, as JSON", "fluxfleet config stacks/Pulumi.prod-weu.yaml --format json"),
+)
+
+
 class ConfigFormat(StrEnum):
     text = "text"
     json = "json"

@@ -9,8 +9,17 @@ from typing import Annotated
 
 import typer
 
-from fluxfleet.cli.options import FleetOption, RunsDirOption, StacksArgument, StacksDirOption
+from fluxfleet.cli.options import FleetOption, RunsDirOption, StacksArgument, StacksDirOption, SubscriptionOption
 from fluxfleet.cli.output import stderr, write_report
+
+
+EXAMPLES = (
+    ("what differs, as a job summary", "fluxfleet drift --format markdown --output drift.md"),
+    (
+        "nightly: a Teams card when something drifted, and the drifted stacks rolled out",
+        "fluxfleet drift --notify env:TEAMS_WEBHOOK_URL --remediate",
+    ),
+)
 
 
 class DriftFormat(StrEnum):
@@ -44,9 +53,7 @@ def drift(
     ] = False,
     fleet_file: FleetOption = None,
     runs_dir: RunsDirOption = Path(".fluxfleet/runs"),
-    subscription: Annotated[
-        str | None, typer.Option("--subscription", help="For stacks without cluster.subscriptionId.")
-    ] = None,
+    subscription: SubscriptionOption = None,
     reports: Annotated[
         list[str] | None,
         typer.Option("--report", help="FORMAT=FILE: also write this format of the same run (repeatable)."),

@@ -13,6 +13,18 @@ from fluxfleet.cli.options import StacksDirOption
 from fluxfleet.cli.output import check_output, stderr, write_report
 
 
+EXAMPLES = (
+    (
+        "the Arc clusters of the stores, against the stack files",
+        "fluxfleet inventory --select 'kind:arc tag:fleet=stores'",
+    ),
+    (
+        "a stack file for each new store, over the edge-store profile",
+        "fluxfleet inventory --select 'kind:arc tag:fleet=stores' --profile edge-store --write",
+    ),
+)
+
+
 class InventoryFormat(StrEnum):
     text = "text"
     json = "json"
@@ -41,7 +53,8 @@ def inventory(
         list[str] | None,
         typer.Option(
             "--subscription",
-            help="Look in this subscription (repeatable; default: the stacks' subscriptions and az's current).",
+            help="Look in this subscription (repeatable; default: the subscriptions of the stack files, and "
+            "AZURE_SUBSCRIPTION_ID, else az's current subscription).",
         ),
     ] = None,
     stacks_dir: StacksDirOption = Path("stacks"),

@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 StacksArgument = Annotated[
-    list[str] | None, typer.Argument(help="Stack names; all Pulumi.*.yaml in the stacks dir if none.")
+    list[str] | None,
+    typer.Argument(help="Stacks, by name (dev) or file (stacks/Pulumi.dev.yaml); every stack of STACKS_DIR if none."),
 ]
 StacksDirOption = Annotated[Path, typer.Option("--stacks-dir", help="Directory of the stack files.")]
 FleetOption = Annotated[Path | None, typer.Option("--fleet", help="Default: STACKS_DIR/fleet.yaml.")]
@@ -24,4 +25,12 @@ RollbackOption = Annotated[
 SourceOption = Annotated[
     list[str] | None,
     typer.Option("--source", help="URL=DIR: check kustomization paths against a local checkout of that repository."),
+]
+SubscriptionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--subscription",
+        help="For stacks without cluster.subscriptionId (default: AZURE_SUBSCRIPTION_ID, else az's current "
+        "subscription).",
+    ),
 ]

@@ -13,6 +13,16 @@ from fluxfleet.cli.options import SourceOption, StacksArgument, StacksDirOption
 from fluxfleet.cli.output import check_output, progress, stderr, versions_notice, write_report
 
 
+EXAMPLES = (
+    ("every stack of stacks/, offline", "fluxfleet plan"),
+    ("two stacks, as SARIF for code scanning", "fluxfleet plan dev prod-weu --format sarif --output plan.sarif"),
+    (
+        "kustomization paths checked in a local checkout, at the ref each stack runs",
+        "fluxfleet plan --source https://github.com/contoso/fleet-gitops=../fleet-gitops",
+    ),
+)
+
+
 class PlanFormat(StrEnum):
     text = "text"
     json = "json"

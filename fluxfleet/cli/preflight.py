@@ -10,8 +10,17 @@ from typing import Annotated
 
 import typer
 
-from fluxfleet.cli.options import StacksArgument, StacksDirOption
+from fluxfleet.cli.options import StacksArgument, StacksDirOption, SubscriptionOption
 from fluxfleet.cli.output import check_output, versions_notice, write_report
+
+
+EXAMPLES = (
+    ("is every stack ready to deploy?", "fluxfleet preflight"),
+    (
+        "one stack in a given subscription, registering missing resource providers",
+        "fluxfleet preflight dev --fix --subscription 00000000-0000-0000-0000-000000000000",
+    ),
+)
 
 
 class PreflightFormat(StrEnum):
@@ -24,10 +33,7 @@ def preflight(
     stacks_dir: StacksDirOption = Path("stacks"),
     fmt: Annotated[PreflightFormat, typer.Option("--format", help="Report format.")] = PreflightFormat.text,
     output: Annotated[Path | None, typer.Option("--output", help="Write the report to this file.")] = None,
-    subscription: Annotated[
-        str | None,
-        typer.Option("--subscription", help="For stacks without cluster.subscriptionId (default: az's current)."),
-    ] = None,
+    subscription: SubscriptionOption = None,
     fix: Annotated[bool, typer.Option("--fix", help="Register missing resource providers and wait for them.")] = False,
 ) -> None:
     """Check, before any deploy, that each stack's providers, cluster, Flux extension and Key Vault secrets are

@@ -8,13 +8,20 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from fluxfleet.cli.options import FleetOption, RollbackOption, SourceOption, StacksDirOption
+from fluxfleet.cli.options import FleetOption, SourceOption, StacksDirOption, SubscriptionOption
 from fluxfleet.cli.output import stderr
 from fluxfleet.cli.rollout import rollout
 from fluxfleet.exits import ExitCode
 
 if TYPE_CHECKING:
     from fluxfleet.promote.command import Promoted, PromoteRequest
+
+
+EXAMPLES = (
+    ("what promoting platform to v1.4.0 would change", "fluxfleet promote platform --to v1.4.0 --dry-run"),
+    ("promote it to its next stage and roll that stage out", "fluxfleet promote platform --to v1.4.0 --apply"),
+    ("where each stage of platform stands", "fluxfleet promote platform --status"),
+)
 
 
 class PromoteFormat(StrEnum):
@@ -26,7 +33,12 @@ class PromoteFormat(StrEnum):
 def promote(
     config: Annotated[str, typer.Argument(help="The Flux configuration whose git ref to promote.")],
     to: Annotated[
-        str | None, typer.Option("--to", help="The tag, or a commit SHA (with --branch), to promote.")
+        str | None,
+        typer.Option(
+            "--to",
+            help="Required (but with --status): the ref to promote: a tag (v1.4.0), a commit SHA (with --branch) or "
+            "an OCI artifact's digest (sha256:…).",
+        ),
     ] = None,
     branch: Annotated[str | None, typer.Option("--branch", help="The branch of a commit (the API needs it).")] = None,
     stage: Annotated[str | None, typer.Option("--stage", help="Default: the first stage not at --to yet.")] = None,
@@ -35,13 +47,18 @@ def promote(
     apply: Annotated[
         bool, typer.Option("--apply", help="Then run the stage's rollout (as `fluxfleet rollout`).")
     ] = False,
-    rollback: RollbackOption = False,
+    rollback: Annotated[
+        bool,
+        typer.Option(
+            "--rollback",
+            help="With --apply: its rollout rolls back as `fluxfleet rollout --rollback` does (a stack whose gate "
+            "fails returns to the refs it ran before; past maxFailures, the stage and its pin).",
+        ),
+    ] = False,
     source: SourceOption = None,
     stacks_dir: StacksDirOption = Path("stacks"),
     fleet_file: FleetOption = None,
-    subscription: Annotated[
-        str | None, typer.Option("--subscription", help="For stacks without cluster.subscriptionId.")
-    ] = None,
+    subscription: SubscriptionOption = None,
     status: Annotated[
         bool, typer.Option("--status", help="Per stage: its pinned ref, how many stacks run it, which lag behind.")
     ] = False,

@@ -14,6 +14,13 @@ from fluxfleet.cli.options import FleetOption, RollbackOption, RunsDirOption, St
 from fluxfleet.cli.output import stderr, write_report
 
 
+EXAMPLES = (
+    ("what a rollout would do, and how long it would take", "fluxfleet rollout --dry-run"),
+    ("roll out the fleet, approving production ahead", "fluxfleet rollout --approve production"),
+    ("continue a run that stopped", "fluxfleet rollout --resume 20261207T101500Z-ab12"),
+)
+
+
 class RolloutFormat(StrEnum):
     text = "text"
     json = "json"

@@ -9,8 +9,14 @@ from typing import Annotated
 
 import typer
 
-from fluxfleet.cli.options import FleetOption, StacksArgument, StacksDirOption
+from fluxfleet.cli.options import FleetOption, StacksArgument, StacksDirOption, SubscriptionOption
 from fluxfleet.cli.output import check_output, write_report
+
+
+EXAMPLES = (
+    ("the fleet at a glance", "fluxfleet status"),
+    ("one page to publish", "fluxfleet status --format html --output status.html"),
+)
 
 
 class StatusFormat(StrEnum):
@@ -24,9 +30,7 @@ def status(
     stacks: StacksArgument = None,
     stacks_dir: StacksDirOption = Path("stacks"),
     fleet_file: FleetOption = None,
-    subscription: Annotated[
-        str | None, typer.Option("--subscription", help="For stacks without cluster.subscriptionId.")
-    ] = None,
+    subscription: SubscriptionOption = None,
     fmt: Annotated[StatusFormat, typer.Option("--format", help="Report format.")] = StatusFormat.text,
     output: Annotated[Path | None, typer.Option("--output", help="Write the report to this file.")] = None,
 ) -> None:

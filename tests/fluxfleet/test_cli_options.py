@@ -4,6 +4,8 @@ answered with the stacks there are; `--version`."""
 
 from __future__ import annotations
 
+import shlex
+
 import pytest
 from typer.testing import CliRunner
 
@@ -38,7 +40,80 @@ def test_version_is_the_installed_packages():
     assert result.exit_code == 0 and result.stdout == f"fluxfleet {version('fluxfleet')}\n"
 
 
-COMMANDS = ["plan", "config", "promote", "preflight", "rollout", "drift", "status", "inventory"]
+COMMANDS = ["plan", "config", "preflight", "rollout", "status", "promote", "drift", "inventory"]  # a fleet's day
+
+
+def help_of(*args: str, columns: int = 200) -> str:
+    result = CliRunner().invoke(app, [*args, "--help"], env={"COLUMNS": str(columns)})
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_the_commands_are_listed_in_the_order_of_a_fleets_day():
+    listed = [line.split()[1] for line in help_of().splitlines() if line.startswith("│ ") and line.split()[1:2]]
+    assert [name for name in listed if name in COMMANDS] == COMMANDS
+
+
+@pytest.mark.parametrize("command", [[], *([name] for name in COMMANDS)])
+def test_h_is_help_too(command):
+    short = CliRunner().invoke(app, [*command, "-h"], env={"COLUMNS": "120"})
+    assert short.exit_code == 0 and short.stdout == help_of(*command, columns=120)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_arguments_are_named_not_braced_as_a_set_of_choices(command):
+    [usage] = [line for line in help_of(command).splitlines() if "Usage:" in line]
+    assert "{" not in usage and "}" not in usage
+    assert usage.split()[-1] in {"CONFIG", "STACK", "[STACK]...", "[OPTIONS]"}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("columns", [80, 120])
+def test_no_help_is_cut_or_broken_mid_sentence(command, columns):
+    """Each paragraph of a command's help is one line of source text for the terminal to wrap: a line of the
+    rendered help ends where the width or a paragraph ends, never where the source's line did."""
+    from typer.main import get_command
+
+    group = get_command(app)
+    described = group.commands[command]
+    for paragraph in (described.help or "").split("\n\n"):
+        assert "\n" not in paragraph, paragraph
+    text = help_of(command, columns=columns)
+    words = " ".join(line.strip(" │") for line in text.splitlines())
+    for paragraph in (described.help or "").split("\n\n"):
+        assert " ".join(paragraph.split()) in " ".join(words.split()), paragraph[:60]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_each_commands_help_ends_with_examples_that_parse(command):
+    from typer.main import get_command
+
+    text = help_of(command)
+    examples = text[text.index("Examples:") :].splitlines()
+    lines = [line.strip() for line in examples if line.strip().startswith(f"fluxfleet {command}")]
+    assert 2 <= len(lines) <= 3, examples
+    assert all(line.strip().startswith("# ") for line in examples[1:] if line.strip() and line.strip() not in lines)
+    group = get_command(app)
+    for line in lines:
+        args = shlex.split(line)[2:]
+        group.commands[command].make_context(command, args)  # every option exists and takes what it is given
+
+
+@pytest.mark.parametrize("command", ["preflight", "status", "promote", "drift", "inventory"])
+def test_the_subscription_default_is_documented_where_the_option_is(command):
+    text = " ".join(help_of(command).split())
+    assert "--subscription SUBSCRIPTION" in text
+    option = text[text.index("--subscription SUBSCRIPTION") :]
+    assert "default: " in option[:250] and "AZURE_SUBSCRIPTION_ID" in option[:250]
+
+
+def test_promote_says_to_is_required_and_what_it_takes_and_rollback_needs_apply():
+    text = " ".join(line.strip(" │") for line in help_of("promote").splitlines())
+    text = " ".join(text.split())
+    to = text[text.index("--to REF") :][:200]
+    assert "Required (but with --status)" in to and all(kind in to for kind in ("tag", "commit SHA", "digest"))
+    rollback = text[text.index("--rollback") :][:80]
+    assert rollback.split(" ", 1)[1].startswith("With --apply")
 
 
 @pytest.mark.parametrize("command", [None, *COMMANDS])
