@@ -37,7 +37,7 @@ def promote(
         typer.Option(
             "--to",
             help="Required (but with --status): the ref to promote: a tag (v1.4.0), a commit SHA (with --branch) or "
-            "an OCI artifact's digest (sha256:…).",
+            "an OCI artifact's digest (sha256:…); not a semver range, which a stage could not be gated on.",
         ),
     ] = None,
     branch: Annotated[str | None, typer.Option("--branch", help="The branch of a commit (the API needs it).")] = None,

@@ -285,12 +285,23 @@ def pin_in(path: Path, display: str, stage: str, config: str) -> dict[str, str] 
     return None
 
 
+# What only a range can hold (git refuses ~ ^ * and spaces in a tag's name): `>=1.4.0 <2.0.0`, `^1.4`, `~1.4`, `1.x`
+SEMVER_RANGE = re.compile(r"^[\^~<>=!]|[\s*]|\|\||^v?\d+(\.\d+)?\.[xX](\.|$)")
+
+
 def pin_of_option(config: str, ref: str, branch: str | None) -> PinSpec:
     """`fluxfleet promote CONFIG --to REF [--branch B]` as a pin: a commit SHA (with its branch), an OCI artifact's
-    digest (sha256:...) or a tag. A SpecError naming the option when it is not one."""
+    digest (sha256:...) or a tag. A SpecError naming the option when it is not one (a semver range included: it
+    is no fixed ref a stage can be gated on and rolled back from)."""
     if problem := dns_label_problem(config):
         raise SpecError([SpecIssue("CONFIG", shown(config), problem)])
     with_branch = {"branch": branch} if branch else {}
+    if SEMVER_RANGE.search(ref):
+        message = (
+            "a semver range is not a ref to promote: a stage pinned to it would move to each new release without a "
+            "rollout, a health gate or a rollback; promote the tag it resolves to"
+        )
+        raise SpecError([SpecIssue("--to", shown(ref), message)])
     if re.fullmatch(r"[0-9a-f]{7,40}", ref):
         raw = {"commit": ref, "branch": branch}
     else:

@@ -151,6 +151,23 @@ def test_promote_reads_a_digest_as_an_oci_pin_and_a_sha_as_a_commit():
     assert "a tag or a digest is pinned alone" in str(caught.value)
 
 
+@pytest.mark.parametrize("ref", [">=1.4.0 <2.0.0", "^1.4", "~1.4.2", "1.x", "v1.4.x", "1.4.*", "1.2.3 || 1.3.0"])
+def test_promote_refuses_a_semver_range_it_could_not_gate_or_roll_back(ref):
+    from modules.spec.fleet import pin_of_option
+
+    with pytest.raises(SpecError) as caught:
+        pin_of_option("apps", ref, None)
+    [issue] = caught.value.issues
+    assert issue.file == "--to" and issue.message.startswith("a semver range is not a ref to promote")
+
+
+@pytest.mark.parametrize("tag", ["v1.4.0", "1.4.0", "release-2026.12", "v1.4.0-rc.1+build.5", "x1.2"])
+def test_a_tag_that_looks_like_a_version_is_a_tag(tag):
+    from modules.spec.fleet import pin_of_option
+
+    assert pin_of_option("apps", tag, None).ref_keys == {"tag": tag}
+
+
 @pytest.mark.parametrize(
     "command",
     [["plan"], ["config", "staging"], ["rollout", "--dry-run"], ["promote", "platform", "--to", "v1", "--force"]],
