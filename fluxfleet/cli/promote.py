@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from fluxfleet.cli.options import FleetOption, SourceOption, StacksDirOption, SubscriptionOption
-from fluxfleet.cli.output import stderr
+from fluxfleet.cli.output import stderr, write_report
 from fluxfleet.cli.rollout import rollout
 from fluxfleet.exits import ExitCode
 
@@ -63,6 +63,9 @@ def promote(
         bool, typer.Option("--status", help="Per stage: its pinned ref, how many stacks run it, which lag behind.")
     ] = False,
     fmt: Annotated[PromoteFormat, typer.Option("--format", help="For --status.")] = PromoteFormat.text,
+    output: Annotated[
+        Path | None, typer.Option("--output", help="Write the report to this file (with --status).")
+    ] = None,
 ) -> None:
     """Pin a Flux configuration's git ref in fleet.yaml for the next of its stages (those with a stack that declares
     it) that does not run it yet (or --stage), keeping the rest of the file as written; then print the rollout to
@@ -76,7 +79,9 @@ def promote(
     from fluxfleet.promote.command import PromoteRequest, promote_config
 
     sources = tuple(source or ())
-    request = PromoteRequest(config, to, branch, stage, dry_run, force, sources, stacks_dir, fleet_file, subscription)
+    request = PromoteRequest(
+        config, to, branch, stage, dry_run, force, sources, stacks_dir, fleet_file, subscription, output
+    )
     if status:
         _show_status(request, fmt)
     promoted = promote_config(request)
@@ -92,12 +97,12 @@ def promote(
 
 
 def _show_status(request: PromoteRequest, fmt: PromoteFormat) -> None:
-    """`--status`: where each stage stands, on stdout; exit 1 when a stack lags or was not read."""
+    """`--status`: where each stage stands, on stdout or to --output; exit 1 when a stack lags or was not read."""
     from fluxfleet.promote import render_status
     from fluxfleet.promote.command import promotion_status_of
 
     stages = promotion_status_of(request)
-    typer.echo(render_status(request.config, stages, fmt.value), nl=False)
+    write_report("promote", render_status(request.config, stages, fmt.value), request.output)
     raise typer.Exit(ExitCode.FAILED if any(stage.lagging or stage.unread for stage in stages) else ExitCode.OK)
 
 

@@ -38,7 +38,11 @@ def rollout(
         ),
     ] = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Show the stages, stacks, order and estimated duration; change nothing.")
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Show the stages, stacks, order, the ref each applies and estimated duration; change nothing.",
+        ),
     ] = False,
     resume: Annotated[str | None, typer.Option("--resume", help="Continue this run (its id).")] = None,
     approve: Annotated[list[str] | None, typer.Option("--approve", help="Approve this stage (repeatable).")] = None,

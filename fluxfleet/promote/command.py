@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fluxfleet.exits import CommandError, InvalidInput
-from fluxfleet.inputs import parse_sources, parse_subscription, stack_paths
+from fluxfleet.inputs import check_output, parse_sources, parse_subscription, stack_paths
 from fluxfleet.promote import Promotion, StageRevision
 
 
@@ -24,6 +24,7 @@ class PromoteRequest:
     stacks_dir: Path = Path("stacks")
     fleet_file: Path | None = None  # must be STACKS_DIR/fleet.yaml, where `pulumi up` reads pins
     subscription: str | None = None  # for stacks without cluster.subscriptionId
+    output: Path | None = None  # where the command line writes the `--status` report: checked before any read
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ def promotion_status_of(request: PromoteRequest) -> list[StageRevision]:
     from modules.spec import SpecError, load_fleet, load_stacks, report_name
     from modules.spec.fleet import check_promotion
 
+    check_output("promote", "--output", request.output)
     inputs = _inputs(request)
     try:
         loaded = {stack.name: stack for stack in load_stacks(inputs.paths, display_path)}
@@ -109,6 +111,8 @@ def promote_config(request: PromoteRequest) -> Promoted:
     from modules.spec import SpecError, load_fleet, load_stacks, report_name
     from modules.spec.fleet import pin_of_option
 
+    if request.output is not None:  # refused, never ignored: a promotion's report is its lines on stdout
+        raise InvalidInput("fluxfleet promote: --output writes the --status report: add --status, or drop --output")
     inputs = _inputs(request)
     if request.to is None:
         raise InvalidInput("fluxfleet promote: --to REF is needed (or --status)")

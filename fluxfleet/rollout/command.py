@@ -16,10 +16,11 @@ from fluxfleet.azure.status import AzureReader
 from fluxfleet.exits import CommandError, ExitCode, InvalidInput
 from fluxfleet.inputs import check_output
 from fluxfleet.rollout.journal import Journal, RunRecord, RunStatus, RunTaken, StackState, StagePlan, history
-from fluxfleet.rollout.orchestrator import Selection, estimate, load_inputs, load_specs, new_run
+from fluxfleet.rollout.orchestrator import Selection, estimate, load_inputs, load_run_stacks, new_run
+from fluxfleet.rollout.refs import stage_refs
 from fluxfleet.rollout.report import render_dry_run, render_summary
 from fluxfleet.runner import StackRunner
-from modules.spec import FLEET_FILE, Fleet, SpecError, StackSpec, report_name, shown, stack_files
+from modules.spec import FLEET_FILE, Fleet, ProfileLibrary, SpecError, Stack, StackSpec, report_name, shown, stack_files
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,8 @@ def stage_matrix(request: RolloutRequest, plan: RolloutPlan) -> dict[str, Any]:
 
 def dry_run(request: RolloutRequest, plan: RolloutPlan) -> str:
     """`--dry-run`: the stages a run (a new one, or the one `--resume` names) would take, with the estimate from
-    earlier runs. It reads, never writes: not even the log of the run it shows."""
+    earlier runs and the ref each Flux configuration of a stage would be applied at (as `pulumi up` would read the
+    stacks now). It reads, never writes: not even the log of the run it shows."""
     try:
         stages = (
             Journal.load(request.runs_dir, request.resume).record.stages
@@ -190,10 +192,11 @@ def dry_run(request: RolloutRequest, plan: RolloutPlan) -> str:
         )
     except ValueError as error:
         raise _invalid(str(error)) from None
-    _specs(request, plan, stages)  # the stacks it would apply, valid as the run would need them
+    stacks = _stacks(request, plan, stages)  # the stacks it would apply, valid as the run would need them
     durations = history(request.runs_dir)
     samples = sum(len(seconds) for seconds in durations.values())
-    return render_dry_run(estimate(stages, durations), request.fmt, samples)
+    refs = stage_refs(stages, stacks, _pins_file(request.stacks_dir))
+    return render_dry_run(estimate(stages, durations), request.fmt, samples, refs)
 
 
 def apply(request: RolloutRequest, plan: RolloutPlan) -> RunRecord:
@@ -256,13 +259,25 @@ def connect(specs: dict[str, StackSpec]) -> tuple[StackRunner, AzureReader]:
 def _specs(request: RolloutRequest, plan: RolloutPlan, stages: list[StagePlan]) -> dict[str, StackSpec]:
     """The specs of the stacks of `stages`; invalid ones (a cluster another stack names too among them) are
     invalid input."""
+    return {name: stack.spec for name, stack in _stacks(request, plan, stages).items()}
+
+
+def _stacks(request: RolloutRequest, plan: RolloutPlan, stages: list[StagePlan]) -> dict[str, Stack]:
+    """`_specs`, each stack with the file that wrote each of its values."""
     from fluxfleet.plan import display_path
 
     names = [name for stage in stages for name in stage.stacks]
     try:
-        return load_specs(names, request.stacks_dir, plan.paths, display_path, request.resume)
+        return load_run_stacks(names, request.stacks_dir, plan.paths, display_path, request.resume)
     except SpecError as error:
         raise InvalidInput.of(error) from None
+
+
+def _pins_file(stacks_dir: Path) -> str:
+    """fleet.yaml as the origins of the stacks' values name it: the stage pins `pulumi up` applies are read there."""
+    from fluxfleet.plan import display_path
+
+    return ProfileLibrary(stacks_dir, display_path(stacks_dir)).fleet_file
 
 
 def _invalid(message: str) -> InvalidInput:

@@ -55,6 +55,7 @@ from modules.spec import (
     Fleet,
     SpecError,
     SpecIssue,
+    Stack,
     StackSpec,
     load_fleet,
     ProfileLibrary,
@@ -747,9 +748,20 @@ def load_specs(
 ) -> dict[str, StackSpec]:
     """The specs of the stacks a run touches; every stack's problems together in one SpecError, a cluster another
     stack file names too among them. A resumed run (`run_id`) may name a stack whose file has gone since it began."""
+    return {name: stack.spec for name, stack in load_run_stacks(names, stacks_dir, paths, display, run_id).items()}
+
+
+def load_run_stacks(
+    names: list[str],
+    stacks_dir: Path,
+    paths: Mapping[str, Path],
+    display: Callable[[Path], str],
+    run_id: str | None = None,
+) -> dict[str, Stack]:
+    """`load_specs`, each stack with the file that wrote each of its values (a ref: fleet.yaml for a stage's pin)."""
     library = ProfileLibrary(stacks_dir, display(stacks_dir))  # each profile read once for all the stacks
     shared = shared_clusters([paths[name] for name in names if name in paths], display)
-    specs, issues = {}, []
+    stacks, issues = {}, []
     for name in names:
         if name not in paths:
             file = display(stacks_dir / f"Pulumi.{name}.yaml")
@@ -757,11 +769,11 @@ def load_specs(
             issues.append(SpecIssue(file, "-", f"{reason}: restore it, or start a new run"))
             continue
         try:
-            specs[name] = load_stack_file(paths[name], display(paths[name]), library).spec
+            stacks[name] = load_stack_file(paths[name], display(paths[name]), library)
         except SpecError as error:
             issues += error.issues
         if name in shared:
             issues.append(shared[name])
     if issues:
         raise SpecError(issues)
-    return specs
+    return stacks

@@ -1,12 +1,15 @@
 """What `fluxfleet rollout` shows: live progress while it runs, and a summary (text, JSON, or Markdown for a CI job
-summary, with a Mermaid diagram of the stages); and the `--dry-run` plan with its estimated duration."""
+summary, with a Mermaid diagram of the stages); and the `--dry-run` plan with its estimated duration and the
+refs each stage applies."""
 
 from __future__ import annotations
 
 import io
 import json
 import sys
+import textwrap
 import threading
+from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from rich.console import Console
@@ -18,6 +21,7 @@ from rich.text import Text
 
 from fluxfleet.rollout.journal import RunRecord, StackEntry, StackState, StagePlan
 from fluxfleet.rollout.orchestrator import DEFAULT_STACK_SECONDS, Observer, StageEstimate
+from fluxfleet.rollout.refs import AppliedRef, ConfigurationRefs
 from fluxfleet import markdown as md
 from modules.spec import printable
 
@@ -259,8 +263,15 @@ def render_summary(record: RunRecord, fmt: str, color: bool = False) -> str:
 # --------------------------------------------------------------------------------------------- --dry-run
 
 
-def render_dry_run(estimates: list[StageEstimate], fmt: str, samples: int) -> str:
-    """The plan of a run; `samples` is how many earlier stack updates the estimate rests on."""
+def render_dry_run(
+    estimates: list[StageEstimate],
+    fmt: str,
+    samples: int,
+    refs: Mapping[str, Sequence[ConfigurationRefs]] | None = None,
+) -> str:
+    """The plan of a run; `samples` is how many earlier stack updates the estimate rests on; `refs`, by stage name,
+    the ref each of its Flux configurations is applied at."""
+    refs = refs or {}
     total = sum(e.seconds + e.wait_after for e in estimates)
     basis = (
         f"from {samples} earlier stack update(s)"
@@ -278,6 +289,7 @@ def render_dry_run(estimates: list[StageEstimate], fmt: str, samples: int) -> st
                 "rollback": e.stage.rollback,
                 "estimateSeconds": round(e.seconds),
                 "waitAfterSeconds": e.wait_after,
+                "configurations": [_configuration_json(c) for c in refs.get(e.stage.name, ())],
             }
             for e in estimates
         ]
@@ -295,6 +307,7 @@ def render_dry_run(estimates: list[StageEstimate], fmt: str, samples: int) -> st
                 f"| {_duration(e.seconds)}{f' + bake {_duration(e.wait_after)}' if e.wait_after else ''} |"
             )
         lines += ["", f"Estimated total: {_duration(total)} ({basis}; approvals not counted)."]
+        lines += _applied_table(estimates, refs)
         return "\n".join(lines) + "\n"
     for index, e in enumerate(estimates, 1):
         approval = ", waits for approval" if e.stage.approval else ""
@@ -304,10 +317,72 @@ def render_dry_run(estimates: list[StageEstimate], fmt: str, samples: int) -> st
             f"up to {e.stage.max_failures} failure(s){approval}{rollback}: ~{_duration(e.seconds)}"
         )
         lines += [f"     {position}. {name}" for position, name in enumerate(e.stage.stacks, 1)]
+        lines += _applied_lines(e.stage, refs.get(e.stage.name, ()))
         if e.wait_after:
             lines.append(f"   then bake {_duration(e.wait_after)}")
     lines.append(f"estimated total: ~{_duration(total)} ({basis}; approvals not counted)")
     return "\n".join(lines) + "\n"
+
+
+ORIGINS = {"pin": "stage pin", "stack": "stack's own"}  # where a ref comes from, as the text and Markdown say it
+SOURCES = {"git": "git", "oci": "OCI", "bucket": "bucket", "azureBlob": "Azure Blob"}
+
+
+def _configuration_json(configuration: ConfigurationRefs) -> dict[str, Any]:
+    return {
+        "name": configuration.name,
+        "refs": [
+            {"ref": applied.ref, "origin": applied.origin, "source": applied.source, "stacks": list(applied.stacks)}
+            for applied in configuration.refs
+        ],
+    }
+
+
+def _applied(applied: AppliedRef) -> str:
+    """`at tag v1.0.0 (stage pin)`; a source without a ref says which it is."""
+    if applied.ref is None or applied.origin is None:
+        return f"from its {SOURCES.get(applied.source, applied.source)} source (no ref)"
+    return f"at {applied.ref} ({ORIGINS[applied.origin]})"
+
+
+def _applied_lines(stage: StagePlan, configurations: Sequence[ConfigurationRefs]) -> list[str]:
+    """A line per configuration and ref, naming its stacks unless every stack of the stage applies it; wrapped at
+    120 columns between stack names."""
+    lines = []
+    for configuration in configurations:
+        for applied in configuration.refs:
+            line = f"   applies {configuration.name} {_applied(applied)}"
+            if list(applied.stacks) != stage.stacks:
+                line += f" on {', '.join(applied.stacks)}"
+            indent = " " * 6
+            lines += textwrap.wrap(
+                printable(line), 120, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False
+            )
+    return lines
+
+
+def _applied_table(estimates: list[StageEstimate], refs: Mapping[str, Sequence[ConfigurationRefs]]) -> list[str]:
+    """A table of the refs each stage applies; nothing when no stage has a Flux configuration."""
+    rows = []
+    for e in estimates:
+        for configuration in refs.get(e.stage.name, ()):
+            for applied in configuration.refs:
+                ref = md.text(applied.ref) if applied.ref else "no ref"
+                origin = ORIGINS[applied.origin] if applied.origin else f"{SOURCES.get(applied.source, '')} source"
+                stacks = "all" if list(applied.stacks) == e.stage.stacks else md.text(", ".join(applied.stacks))
+                rows.append(
+                    f"| {md.text(e.stage.name)} | {md.text(configuration.name)} | {ref} | {origin} | {stacks} |"
+                )
+    if not rows:
+        return []
+    header = [
+        "",
+        "## Refs each stage applies",
+        "",
+        "| stage | configuration | ref | from | stacks |",
+        "|---|---|---|---|---|",
+    ]
+    return header + rows
 
 
 def _duration(seconds: float) -> str:

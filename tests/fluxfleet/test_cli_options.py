@@ -129,6 +129,13 @@ def test_help_names_values_without_python_types(command):
         assert lines["--format"].split()[2] == "text|json|markdown"
 
 
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_that_formats_a_report_can_write_it_to_a_file(command):
+    result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+    options = {word for line in result.stdout.splitlines() for word in line.split()[1:3] if word.startswith("--")}
+    assert "--format" in options and "--output" in options, command
+
+
 STACK_COMMANDS = [["plan"], ["config"], ["preflight"], ["drift"], ["status"]]
 
 

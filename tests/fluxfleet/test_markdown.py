@@ -18,6 +18,7 @@ from fluxfleet.promote import Lagging, StageRevision
 from fluxfleet.promote import render_status as render_promote_status
 from fluxfleet.rollout.journal import Journal, StagePlan
 from fluxfleet.rollout.orchestrator import Rollout, Selection, StageEstimate, new_run
+from fluxfleet.rollout.refs import AppliedRef, ConfigurationRefs
 from fluxfleet.rollout.report import render_dry_run, render_summary
 from fluxfleet.simulation import FakeClock, FakeRunner
 from fluxfleet.status.model import ConfigurationStatus, FleetStatus, Health, StackStatus
@@ -99,6 +100,12 @@ def rollout_report(hostile: str, tmp_path: Path) -> str:
     return render_summary(record, "markdown")
 
 
+def rollout_dry_run_report(hostile: str, tmp_path: Path) -> str:
+    plan = StagePlan("canary", ["a", "b"], 1, 0, 0, False)
+    refs = {"canary": (ConfigurationRefs("platform", (AppliedRef(hostile, "stack", "git", ("a",)),)),)}
+    return render_dry_run([StageEstimate(plan, 60.0, 0.0)], "markdown", 0, refs)
+
+
 def drift_report(hostile: str, tmp_path: Path) -> str:
     stack = StackDrift(
         "dev", "stacks/Pulumi.dev.yaml", findings=[Finding("flux", "platform", hostile)], errors=[hostile]
@@ -126,7 +133,15 @@ def test_stack_names_in_the_rollout_dry_run_make_no_emphasis():
 
 @pytest.mark.parametrize(
     "report",
-    [status_report, plan_report, rollout_report, drift_report, inventory_report, promote_status_report],
+    [
+        status_report,
+        plan_report,
+        rollout_report,
+        rollout_dry_run_report,
+        drift_report,
+        inventory_report,
+        promote_status_report,
+    ],
 )
 def test_every_markdown_report_shows_a_hostile_message_inert(report, tmp_path):
     """A compliance message from Azure carries cluster and git content: in a job summary or a PR comment it must not

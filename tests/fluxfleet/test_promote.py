@@ -266,6 +266,32 @@ def test_status_says_a_cluster_it_could_not_read_is_unread_in_every_format(proje
     assert "| staging | - | 0/1 | - | staging (cannot read aks-staging-weu: 500 InternalServerError) |" in markdown
 
 
+@pytest.mark.parametrize("fmt", ["text", "json", "markdown"])
+def test_status_output_writes_the_report_to_the_file_and_nothing_to_stdout(project, azure, fmt):
+    shown = CliRunner().invoke(app, ["promote", "platform", "--status", "--subscription", SUB, "--format", fmt])
+    report = project / f"status.{fmt}"
+    args = ["promote", "platform", "--status", "--subscription", SUB, "--format", fmt, "--output", str(report)]
+    written = CliRunner().invoke(app, args)
+    assert written.exit_code == shown.exit_code == 0, written.output
+    assert written.stdout == "" and report.read_text() == shown.stdout != ""
+    assert written.stderr == f"wrote {report}\n"
+
+
+def test_output_without_status_is_refused_naming_it_and_nothing_is_written(project, azure):
+    fleet = (project / "stacks" / "fleet.yaml").read_text()
+    result = promote("--to", "v1.4.0", "--output", str(project / "promotion.txt"))
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == "fluxfleet promote: --output writes the --status report: add --status, or drop --output\n"
+    assert (project / "stacks" / "fleet.yaml").read_text() == fleet and not (project / "promotion.txt").exists()
+
+
+def test_status_output_that_cannot_be_written_is_refused_before_azure_is_read(project, azure):
+    missing = project / "missing" / "status.md"
+    result = promote("--status", "--output", str(missing))
+    assert result.exit_code == 2 and result.stdout == "" and azure.asked == []
+    assert result.stderr == f"fluxfleet promote: --output {missing}: {missing.parent}: No such file or directory\n"
+
+
 # ---------------------------------------------------------------------------------------------- fleet.yaml as written
 
 

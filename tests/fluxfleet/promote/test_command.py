@@ -47,6 +47,10 @@ def request(**options) -> PromoteRequest:
         ({"to": "v1.4.0", "subscription": "not-a-guid"}, "fluxfleet promote: --subscription: 'not-a-guid': "),
         ({"to": "v1.4.0", "sources": ("no-equals-sign",)}, "fluxfleet promote: --source no-equals-sign: expected"),
         ({"to": "v1.4.0", "stage": "nope"}, "fluxfleet promote: "),
+        (
+            {"to": "v1.4.0", "output": Path("promotion.txt")},
+            "fluxfleet promote: --output writes the --status report: add --status, or drop --output",
+        ),
     ],
 )
 def test_a_refused_option_is_one_line_and_exit_2_with_nothing_written(project, azure, options, line):
@@ -91,3 +95,11 @@ def test_status_reads_where_each_stage_stands(project, azure):
         0,
         ["dev"],
     )
+
+
+def test_status_checks_its_output_before_anything_is_read(project, azure):
+    with pytest.raises(InvalidInput) as raised:
+        promotion_status_of(request(output=project / "missing" / "status.md"))
+    [said] = raised.value.lines
+    assert said.startswith(f"fluxfleet promote: --output {project / 'missing' / 'status.md'}: "), said
+    assert azure.asked == []

@@ -213,3 +213,88 @@ def test_a_run_another_process_holds_is_exit_1_and_touches_nothing(project, fake
     assert raised.value.lines[0].startswith(f"fluxfleet rollout: run {record.run_id} is in progress in process ")
     assert files(project) == before and fake.calls() == []
     holder.release()
+
+
+# --------------------------------------------------------------------------------------------- the refs of a dry run
+
+
+def pin_production_and_add_a_store_at_a_tag(project: Path) -> None:
+    """prod-weu's stack file says tag v1.0.0: fleet.yaml pins production at v1.4.0 over it. The edge stage gets
+    edge-store-002, whose stack file says tag v2.0.0 where edge-store-001 runs its profile's branch main."""
+    stacks = project / "stacks"
+    fleet_file = stacks / "fleet.yaml"
+    production = 'stacks: ["prod-*"]\n'
+    fleet_file.write_text(
+        fleet_file.read_text().replace(production, production + "    pins: {platform: {tag: v1.4.0}}\n")
+    )
+    (stacks / "Pulumi.edge-store-002.yaml").write_text(
+        "config:\n"
+        "  fluxfleet:profiles: [edge-store]\n"
+        "  fluxfleet:cluster: {name: store-002, resourceGroup: rg-store-002}\n"
+        "  fluxfleet:flux: {configurations: {gitops-demo: {git: {branch: null, tag: v2.0.0}}}}\n"
+    )
+
+
+def dry_run_of(request: RolloutRequest) -> str:
+    result = run_rollout(request, pytest.fail)
+    assert result.exit_code is ExitCode.OK
+    return result.report
+
+
+def git_ref(ref: str, origin: str, *stacks: str) -> dict:
+    return {"ref": ref, "origin": origin, "source": "git", "stacks": list(stacks)}
+
+
+def test_a_dry_run_shows_per_stage_the_ref_each_configuration_applies_and_where_it_comes_from(project):
+    pin_production_and_add_a_store_at_a_tag(project)
+    stages = json.loads(dry_run_of(RolloutRequest(dry_run=True, fmt="json")))["stages"]
+    assert {stage["name"]: stage["configurations"] for stage in stages} == {
+        "dev": [{"name": "platform", "refs": [git_ref("branch main", "stack", "dev")]}],  # its profile's
+        "staging": [{"name": "platform", "refs": [git_ref("branch main", "stack", "staging")]}],
+        "edge": [  # no pin: each store's own, the stores that share one together
+            {
+                "name": "gitops-demo",
+                "refs": [
+                    git_ref("branch main", "stack", "edge-store-001"),
+                    git_ref("tag v2.0.0", "stack", "edge-store-002"),
+                ],
+            }
+        ],
+        "production": [{"name": "platform", "refs": [git_ref("tag v1.4.0", "pin", "prod-weu")]}],  # not its v1.0.0
+    }
+    assert not (project / ".fluxfleet").exists()
+
+
+def test_a_dry_run_in_text_and_markdown_says_each_ref_and_the_stacks_where_they_differ(project):
+    pin_production_and_add_a_store_at_a_tag(project)
+    text = dry_run_of(RolloutRequest(dry_run=True)).splitlines()
+    assert text[text.index("     1. dev") + 1] == "   applies platform at branch main (stack's own)"
+    edge = text.index("     2. edge-store-002")
+    assert text[edge + 1 : edge + 3] == [
+        "   applies gitops-demo at branch main (stack's own) on edge-store-001",
+        "   applies gitops-demo at tag v2.0.0 (stack's own) on edge-store-002",
+    ]
+    assert text[text.index("     1. prod-weu") + 1] == "   applies platform at tag v1.4.0 (stage pin)"
+    markdown = dry_run_of(RolloutRequest(dry_run=True, fmt="markdown")).splitlines()
+    assert markdown[markdown.index("## Refs each stage applies") + 1 :] == [
+        "",
+        "| stage | configuration | ref | from | stacks |",
+        "|---|---|---|---|---|",
+        "| dev | platform | branch main | stack's own | all |",
+        "| staging | platform | branch main | stack's own | all |",
+        "| edge | gitops-demo | branch main | stack's own | edge-store-001 |",
+        "| edge | gitops-demo | tag v2.0.0 | stack's own | edge-store-002 |",
+        "| production | platform | tag v1.4.0 | stage pin | all |",
+    ]
+
+
+def test_a_dry_run_of_a_resume_shows_the_refs_of_the_run_s_stacks_as_they_would_be_applied(project):
+    from fluxfleet.rollout.orchestrator import Selection, new_run
+    from fluxfleet.simulation import FakeClock
+    from tests.fluxfleet.rollout.test_orchestrator import fleet, stage
+
+    record = new_run(fleet(stage("production", ["prod-weu"])), Selection(), FakeClock().now())
+    Journal.create(project / ".fluxfleet" / "runs", record).release()
+    pin_production_and_add_a_store_at_a_tag(project)  # pinned since the run began: the resumed run applies the pin
+    [production] = json.loads(dry_run_of(RolloutRequest(resume=record.run_id, dry_run=True, fmt="json")))["stages"]
+    assert production["configurations"] == [{"name": "platform", "refs": [git_ref("tag v1.4.0", "pin", "prod-weu")]}]

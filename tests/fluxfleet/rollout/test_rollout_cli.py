@@ -49,6 +49,7 @@ def test_dry_run_lists_stages_stacks_and_order(project):
         in lines
     )
     assert "stage edge" in result.stdout and rollout("--dry-run", "--rollback").stdout.count(", rolls back") == 4
+    assert lines[lines.index("     1. prod-weu") + 1] == "   applies platform at tag v1.0.0 (stack's own)"
     assert lines[-1].startswith("estimated total: ~2h10m (no earlier runs")
     assert not (project / ".fluxfleet").exists()  # a dry run writes no journal
 
