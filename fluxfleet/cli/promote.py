@@ -59,7 +59,9 @@ def promote(
     from fluxfleet.promote.command import PromoteRequest, promote_config
 
     sources = tuple(source or ())
-    request = PromoteRequest(config, to, branch, stage, dry_run, force, sources, stacks_dir, fleet_file, subscription)
+    request = PromoteRequest(
+        config, to, branch, stage, dry_run, force, sources, stacks_dir, fleet_file, subscription, apply=apply
+    )
     if status:
         _show_status(request, fmt)
     promoted = promote_config(request)

@@ -13,7 +13,7 @@ from fluxfleet.azure import fleet_graph
 from fluxfleet.exits import CommandError, ExitCode, InvalidInput
 from fluxfleet.promote.command import PromoteRequest, promote_config, promotion_status_of
 from tests.conftest import ROOT
-from tests.fluxfleet.status.test_status import SUB, FakeFleet, healthy_fleet
+from tests.fluxfleet.status.test_status import SUB, FakeFleet, healthy_fleet, signed_in
 
 FLEET = Path("stacks") / "fleet.yaml"
 
@@ -29,6 +29,7 @@ def project(tmp_path, monkeypatch) -> Path:
 def azure(monkeypatch) -> FakeFleet:
     fake = FakeFleet(healthy_fleet())
     monkeypatch.setattr(fleet_graph, "FleetGraphReader", lambda graph, arm, clock=None: fake)
+    signed_in(monkeypatch)
     return fake
 
 
