@@ -253,6 +253,7 @@ SIGNED_OUT = [
     ["promote", "platform", "--status"],
     ["promote", "platform", "--to", "v1.4.0"],
     ["drift"],
+    ["drift", "--notify", "keyvault:kv-fleet-ops/teams-webhook"],  # the webhook is read once Azure can be
     ["rollout", "--stage", "dev"],
 ]
 

@@ -92,3 +92,19 @@ def test_status_reads_where_each_stage_stands(project, azure):
         0,
         ["dev"],
     )
+
+
+@pytest.mark.parametrize("force", [True, False], ids=["force", "ordered"])
+def test_apply_writes_no_pin_when_the_rollout_it_promises_could_not_start(project, azure, monkeypatch, force):
+    monkeypatch.setenv("PATH", str(project / "no-bin"))  # no pulumi
+    before = FLEET.read_bytes()
+    with pytest.raises(CommandError) as raised:
+        promote_config(request(to="v1.4.0", force=force, apply=True))
+    assert raised.value.exit_code == ExitCode.FAILED
+    assert raised.value.lines == (
+        "fluxfleet rollout: no `pulumi` CLI on PATH: install it (https://www.pulumi.com/docs/install/)",
+        "fluxfleet promote: refused: fluxfleet rollout --stage dev cannot start: stacks/fleet.yaml not written",
+    )
+    assert FLEET.read_bytes() == before
+    promote_config(request(to="v1.4.0", force=force))  # without --apply, nothing is promised: it is written
+    assert FLEET.read_bytes() != before
