@@ -27,7 +27,10 @@ def subscription_ways(option: bool) -> str:
 
 
 def no_subscription(stacks: list[str], option: bool) -> str:
-    """The line for stacks whose cluster's subscription nothing says."""
+    """The line for stacks whose cluster's subscription nothing says (none: a command with no subscription at all to
+    look in, such as `inventory` of a directory without stack files)."""
+    if not stacks:
+        return f"no Azure subscription to look in: {subscription_ways(option)}"
     named = f"stack {stacks[0]}" if len(stacks) == 1 else f"stacks {listed(stacks)}"
     return f"no Azure subscription for {named}: {subscription_ways(option)}"
 

@@ -67,14 +67,22 @@ def stack_clouds(
     paths: Sequence[Path], display: Callable[[Path], str], subscription_of: Callable[[Stack], str | None]
 ) -> SubscriptionClouds:
     """The clouds of the valid stacks of `paths` (an invalid one is left to the command, which reports it)."""
-    found = []
+    return SubscriptionClouds.of(stack_places(paths, display, subscription_of).values())
+
+
+def stack_places(
+    paths: Sequence[Path], display: Callable[[Path], str], subscription_of: Callable[[Stack], str | None]
+) -> dict[str, tuple[str | None, str]]:
+    """Each valid stack of `paths`: its subscription (None when nothing says which) and its cloud. An invalid one is
+    left to the command, which reports it."""
+    found = {}
     for path in paths:
         try:
             stack = load_stack_file(path, display(path))
         except SpecError:
             continue
-        found.append((subscription_of(stack), stack.spec.cluster.cloud))
-    return SubscriptionClouds.of(found)
+        found[stack.name] = (subscription_of(stack), stack.spec.cluster.cloud)
+    return found
 
 
 def clouds_of_stacks(stacks: Iterable[Stack], default_subscription: str | None) -> SubscriptionClouds:

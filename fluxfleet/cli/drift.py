@@ -61,7 +61,8 @@ def drift(
 ) -> None:
     """For every stack: what differs between git, Azure and the cluster (infrastructure, Flux, secret rotation).
 
-    Exit codes: 0 in sync, 1 a stack could not be checked, 2 invalid input, 3 drift found.
+    Exit codes: 0 in sync, 1 a stack could not be checked (or no pulumi, subscription or sign-in), 2 invalid input,
+    3 drift found.
     """
     from fluxfleet.drift.command import DriftRequest, notify_drift, run_drift
 

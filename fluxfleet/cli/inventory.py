@@ -82,8 +82,9 @@ def inventory(
     for `pulumi up`), never in --subscription's.
 
     Exit codes: 0 in step, 1 Azure could not be read (a subscription could not, or a stack could not be confirmed
-    gone: that wins over 3, the picture is incomplete) or a stack file could not be changed, 2 invalid input, 3
-    differences found (also when --write or --prune acted on them, so a CI job knows to commit the stack files).
+    gone: that wins over 3, the picture is incomplete), no subscription to look in or no sign-in, or a stack file
+    could not be changed, 2 invalid input, 3 differences found (also when --write or --prune acted on them, so a CI
+    job knows to commit the stack files).
     """
     from fluxfleet.inventory.command import InventoryRequest, take_inventory_of
     from fluxfleet.inventory_report import attention_lines, render

@@ -39,7 +39,7 @@ def preflight(
     """Check, before any deploy, that each stack's providers, cluster, Flux extension and Key Vault secrets are
     ready (Azure credentials: DefaultAzureCredential).
 
-    Exit codes: 0 all checks passed, 1 a check failed, 2 invalid input.
+    Exit codes: 0 all checks passed, 1 a check failed or nobody is signed in, 2 invalid input.
     """
     from fluxfleet.preflight import to_json, to_text
     from fluxfleet.preflight.command import PreflightRequest, run_preflight

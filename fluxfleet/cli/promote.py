@@ -74,13 +74,14 @@ def promote(
     and which could not be read.
 
     Exit codes: 0 promoted (or nothing to do; --status: every stage runs its pin), 1 refused, Azure could not be read
-    (--status: a stack lags or was not read), 2 invalid input; with --apply, the rollout's.
+    or no subscription or sign-in (--status: a stack lags or was not read; --apply: the rollout could not start,
+    nothing written), 2 invalid input; with --apply, then the rollout's.
     """
     from fluxfleet.promote.command import PromoteRequest, promote_config
 
     sources = tuple(source or ())
     request = PromoteRequest(
-        config, to, branch, stage, dry_run, force, sources, stacks_dir, fleet_file, subscription, output
+        config, to, branch, stage, dry_run, force, sources, stacks_dir, fleet_file, subscription, output, apply=apply
     )
     if status:
         _show_status(request, fmt)

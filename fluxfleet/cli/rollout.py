@@ -61,7 +61,8 @@ def rollout(
 ) -> None:
     """Apply the stacks of fleet.yaml stage by stage with `pulumi up`, each gated on Flux reporting healthy.
 
-    Exit codes: 0 done, 1 halted, rolled back, failed or waiting for approval, 2 invalid input.
+    Exit codes: 0 done, 1 halted, rolled back, failed, waiting for approval, or no pulumi, subscription or sign-in,
+    2 invalid input.
     """
     from fluxfleet.rollout.command import RolloutRequest, run_rollout
 

@@ -38,7 +38,8 @@ def status(
     state, Flux extension, and per Flux configuration its compliance and the revision it runs against its pin.
     Stacks running a revision other than their stage's stand out. HTML is one self-contained page.
 
-    Exit codes: 0 all healthy, 3 something not healthy, 1 part of the fleet could not be read, 2 invalid input.
+    Exit codes: 0 all healthy, 3 something not healthy, 1 part of the fleet could not be read (or no subscription
+    or sign-in), 2 invalid input.
     """
     from fluxfleet.status.command import StatusRequest, fleet_status_of
     from fluxfleet.status.report import render

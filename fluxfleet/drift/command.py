@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from fluxfleet.drift.report import FORMATS, card, render
 from fluxfleet.exits import CommandError, ExitCode, InvalidInput
 from fluxfleet.inputs import check_output, parse_subscription, stack_paths, subscription_of_stack
 from fluxfleet.rollout.orchestrator import Selection, load_inputs, load_specs, new_run
-from fluxfleet.runner import StackRunner
+from fluxfleet.runner import RunnerError, StackRunner, require_pulumi_cli
 from modules.spec import FLEET_FILE, Fleet, SpecError, Stack
 
 
@@ -92,20 +92,25 @@ def check_drift(request: DriftRequest) -> CheckedDrift:
         check_output("drift", "--report", file)
     subscription = parse_subscription("drift", request.subscription)
     paths = stack_paths("drift", request.stacks_dir, list(request.stacks))
+    fleet_path = request.fleet_file or request.stacks_dir / FLEET_FILE
+    if request.remediate and not fleet_path.is_file():
+        raise InvalidInput(
+            f"fluxfleet drift: --remediate rolls the drifted stacks out stage by stage: it needs "
+            f"{display_path(fleet_path)} (or --fleet)"
+        )
+    # A webhook in the environment is an option to check; one in Key Vault is read once Azure can be (`run_drift`).
+    webhook = None if _in_key_vault(request.notify) else _webhook(request.notify)
+    try:  # before fleet.yaml and the stacks are read: every look needs the pulumi CLI
+        require_pulumi_cli()
+    except RunnerError as error:
+        raise CommandError(f"fluxfleet drift: {error}") from None
     remediation = None
     if request.remediate:  # remediation is a rollout: its fleet.yaml is read (and must be valid) before any preview
-        fleet_path = request.fleet_file or request.stacks_dir / FLEET_FILE
-        if not fleet_path.is_file():
-            raise InvalidInput(
-                f"fluxfleet drift: --remediate rolls the drifted stacks out stage by stage: it needs "
-                f"{display_path(fleet_path)} (or --fleet)"
-            )
         try:
             fleet, fleet_paths = load_inputs(request.stacks_dir, fleet_path, display_path)
         except SpecError as error:
             raise InvalidInput.of(error) from None
         remediation = Remediation(fleet, fleet_path, fleet_paths)
-    webhook = _webhook(request.notify)  # resolved first: a wrong reference fails before an hour of previews
     return CheckedDrift(paths, subscription, extra_reports, remediation, webhook)
 
 
@@ -117,6 +122,10 @@ def _extra_report(item: str) -> tuple[str, Path]:
             f"fluxfleet drift: --report {item}: expected FORMAT=FILE, FORMAT one of {', '.join(FORMATS)}"
         )
     return name, Path(file)
+
+
+def _in_key_vault(reference: str | None) -> bool:
+    return reference is not None and reference.partition(":")[0] == "keyvault"
 
 
 def _webhook(reference: str | None) -> str | None:
@@ -140,6 +149,8 @@ def run_drift(request: DriftRequest) -> DriftResult:
     checked = check_drift(request)
     subscription_of = subscription_of_stack(checked.subscription)
     runner, arm = connect(checked.paths, subscription_of)
+    if _in_key_vault(request.notify):  # resolved before an hour of previews, once Azure can be read
+        checked = replace(checked, webhook=_webhook(request.notify))
     # every stack's cluster read at once through Resource Graph; the rest (and what it lacks) through ARM
     reader = fleet_reader_of_stacks(checked.paths, display_path, subscription_of, arm)
     fleet = check_fleet(
@@ -156,21 +167,21 @@ def run_drift(request: DriftRequest) -> DriftResult:
 
 
 def connect(paths: list[Path], subscription_of: Callable[[Stack], str | None]) -> tuple[StackRunner, AzureReader]:
-    """The pulumi CLI and an ARM reader for the clouds of the stacks, signed in. Without either: one line, exit 1,
-    not one per stack and look."""
+    """The pulumi CLI and an ARM reader for the clouds of the stacks, a subscription for each (valid) stack, signed
+    in. Without any of them: one line, exit 1, not one per stack and look; nothing read before."""
     from fluxfleet.automation import AutomationRunner
+    from fluxfleet.azure.access import require_azure
     from fluxfleet.azure.arm import ArmReader
-    from fluxfleet.azure.clouds import in_clouds, stack_clouds
-    from fluxfleet.azure.status import AzureError
+    from fluxfleet.azure.clouds import SubscriptionClouds, in_clouds, stack_places
     from fluxfleet.plan import display_path
-    from fluxfleet.runner import RunnerError
 
     try:
         runner = AutomationRunner(Path.cwd())
-        arm = in_clouds(ArmReader(), stack_clouds(paths, display_path, subscription_of))  # a reader per cloud
-        arm.signed_in_identity()
-    except (RunnerError, AzureError) as error:
+    except RunnerError as error:
         raise CommandError(f"fluxfleet drift: {error}") from None
+    places = stack_places(paths, display_path, subscription_of)
+    arm = in_clouds(ArmReader(), SubscriptionClouds.of(places.values()))  # a reader per cloud
+    require_azure("drift", {name: subscription for name, (subscription, _) in places.items()}, arm, option=True)
     return runner, arm
 
 

@@ -25,8 +25,10 @@ class InventoryRequest:
 def take_inventory_of(request: InventoryRequest) -> Inventory:
     """The clusters the request selects compared with the stack files, then written and pruned as asked.
     InvalidInput (exit 2) for an option, a combination or a stack file that cannot be used, before Azure is asked
-    anything; CommandError (exit 1) when Azure cannot be read at all."""
+    anything; CommandError (exit 1) when there is no subscription to look in, nobody is signed in, or Azure cannot
+    be read at all."""
     from fluxfleet.automation import AutomationRunner
+    from fluxfleet.azure.access import no_subscription, require_azure
     from fluxfleet.azure.account import default_subscription
     from fluxfleet.azure.arm import ArmReader
     from fluxfleet.azure.resource_graph import ResourceGraphReader
@@ -55,14 +57,15 @@ def take_inventory_of(request: InventoryRequest) -> Inventory:
     except SpecError as error:
         raise InvalidInput.of(error) from None
     scope = subscriptions or subscriptions_of(stacks, default)
-    if not scope:
-        raise InvalidInput(
-            "fluxfleet inventory: no subscription to look in: "
-            "give --subscription ID, or choose one with `az account set`"
-        )
+    arm = ArmReader(cloud=cloud)
+    # Nowhere to look (every stack without a subscription, none given), or nobody signed in: the answer every
+    # command gives, exit 1, before the first read. A stack with none while others give a place is unconfirmed.
+    if not (scope or stacks):
+        raise CommandError(f"fluxfleet inventory: {no_subscription([], option=True)}")
+    require_azure("inventory", {} if scope else {stack.stack: None for stack in stacks}, arm, option=True)
     try:
         graph = ResourceGraphReader(cloud=cloud)
-        result = take_inventory(graph, selection, stacks, scope, display_path, stacks_dir, ArmReader(cloud=cloud))
+        result = take_inventory(graph, selection, stacks, scope, display_path, stacks_dir, arm)
     except AzureError as error:
         raise CommandError(f"fluxfleet inventory: {error}") from None
     if request.write and request.profile is not None:

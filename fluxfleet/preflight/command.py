@@ -19,22 +19,25 @@ class PreflightRequest:
 
 
 def run_preflight(request: PreflightRequest) -> FleetPreflight:
-    """Every check of the request's stacks. InvalidInput for an option or a stack name that cannot be used; Azure's
-    answers, a failed sign-in included, are the checks' outcomes."""
+    """Every check of the request's stacks. InvalidInput for an option or a stack name that cannot be used;
+    CommandError (exit 1) when nobody is signed in (the one answer every command gives, before any read). A stack
+    without a subscription is its own failed check: the others are still checked."""
+    from fluxfleet.azure.access import require_azure
     from fluxfleet.azure.arm import ArmReader
-    from fluxfleet.azure.clouds import in_clouds, stack_clouds
+    from fluxfleet.azure.clouds import SubscriptionClouds, in_clouds, stack_places
     from fluxfleet.azure.snapshot_reader import fleet_reader_of_stacks
-    from fluxfleet.azure.status import AzureError
     from fluxfleet.plan import display_path
     from fluxfleet.preflight import preflight_fleet
 
     subscription = parse_subscription("preflight", request.subscription)
     paths = stack_paths("preflight", request.stacks_dir, list(request.stacks))
     subscription_of = subscription_of_stack(subscription)
-    reader = in_clouds(ArmReader(), stack_clouds(paths, display_path, subscription_of))  # a reader per cloud
-    try:  # the clusters and extensions of every stack read at once through Resource Graph, once signed in
-        reader.signed_in_identity()
+    places = stack_places(paths, display_path, subscription_of)  # an invalid stack is left to its report
+    reader = in_clouds(ArmReader(), SubscriptionClouds.of(places.values()))  # a reader per cloud
+    # Without a sign-in no check of any stack can be made: one line, exit 1, as every command says it. A stack
+    # without a subscription is a failed check of its own (a doctor shows every stack), so only the others count.
+    if placed := {name: found for name, (found, _) in places.items() if found}:
+        require_azure("preflight", placed, reader, option=True)
+        # the clusters and extensions of every stack read at once through Resource Graph
         reader = fleet_reader_of_stacks(paths, display_path, subscription_of, reader, fall_back=False)
-    except AzureError:
-        pass  # preflight's own credential check says how to sign in
     return preflight_fleet(paths, reader, subscription_id=subscription, fix=request.fix, display=display_path)

@@ -10,6 +10,7 @@ from pathlib import Path
 from fluxfleet.exits import CommandError, InvalidInput
 from fluxfleet.inputs import check_output, parse_sources, parse_subscription, stack_paths
 from fluxfleet.promote import Promotion, StageRevision
+from modules.spec import Fleet, Stack
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class PromoteRequest:
     fleet_file: Path | None = None  # must be STACKS_DIR/fleet.yaml, where `pulumi up` reads pins
     subscription: str | None = None  # for stacks without cluster.subscriptionId
     output: Path | None = None  # where the command line writes the `--status` report: checked before any read
+    apply: bool = False  # the stage's rollout follows: the pin is written only when that rollout can start
 
 
 @dataclass(frozen=True)
@@ -66,12 +68,17 @@ def _inputs(request: PromoteRequest) -> _Inputs:
     return _Inputs(checkouts, subscription, fleet_path, stack_paths("promote", request.stacks_dir, None))
 
 
-def _fleet_reads(stacks, default: str | None):
-    """The fleet reader of each cloud the stacks are in, through Resource Graph (and ARM)."""
+def _fleet_reads(stacks: list[Stack], default: str | None):
+    """The fleet reader of each cloud the stacks are in, through Resource Graph (and ARM), once each stack has a
+    subscription and the credential signs in (else the one answer every command gives, exit 1)."""
+    from fluxfleet.azure.access import require_azure
     from fluxfleet.azure.arm import ArmReader
     from fluxfleet.azure.clouds import clouds_of_stacks, fleet_reads, in_clouds
 
-    return fleet_reads(in_clouds(ArmReader(), clouds_of_stacks(stacks, default)))
+    reader = in_clouds(ArmReader(), clouds_of_stacks(stacks, default))
+    subscriptions = {stack.name: stack.spec.cluster.subscription_id or default for stack in stacks}
+    require_azure("promote", subscriptions, reader, option=True)
+    return fleet_reads(reader)
 
 
 def promotion_status_of(request: PromoteRequest) -> list[StageRevision]:
@@ -94,8 +101,11 @@ def promotion_status_of(request: PromoteRequest) -> list[StageRevision]:
     except SpecError as error:
         raise InvalidInput.of(error, "fluxfleet promote: ") from None
     default = inputs.subscription or default_subscription()
+    staged = {name for stage in fleet.stages for name in stage.stacks}
+    runs_it = [stack for stack in loaded.values() if request.config in stack.spec.flux.configurations]
+    read = [stack for stack in runs_it if stack.name in staged]  # the stacks whose revision it shows
     try:
-        return promotion_status(request.config, fleet, loaded, _fleet_reads(loaded.values(), default), default)
+        return promotion_status(request.config, fleet, loaded, _fleet_reads(read, default), default)
     except AzureError as error:
         raise CommandError(f"fluxfleet promote: {error}") from None
 
@@ -130,10 +140,14 @@ def promote_config(request: PromoteRequest) -> Promoted:
         check_order(promotion, fleet)  # offline: --dry-run is refused as the real command would be
     if inputs.checkouts:
         check_source(promotion, fleet, loaded, inputs.checkouts)
-    if not (request.force or request.dry_run or promotion.problems):
+    if request.apply and not (request.dry_run or promotion.problems):
+        _check_rollout_can_start(promotion, fleet, loaded)
+    if not (request.force or request.dry_run or promotion.problems) and promotion.before is not None:
         default = inputs.subscription or default_subscription()
+        before = next(stage for stage in fleet.stages if stage.name == promotion.before)
+        read = [loaded[name] for name in before.stacks if name in loaded]  # the stacks whose health decides
         try:
-            check_health(promotion, fleet, loaded, _fleet_reads(loaded.values(), default), default)
+            check_health(promotion, fleet, loaded, _fleet_reads(read, default), default)
         except AzureError as error:
             raise CommandError(f"fluxfleet promote: {error}") from None
     if not (request.dry_run or promotion.problems):
@@ -144,6 +158,19 @@ def promote_config(request: PromoteRequest) -> Promoted:
         return Promoted(promotion, fleet.file)
     unchecked = promotion.before if promotion.before and not request.force else None
     return Promoted(promotion, fleet.file, True, _diff(promotion, inputs.fleet_path, fleet.file), unchecked)
+
+
+def _check_rollout_can_start(promotion: Promotion, fleet: Fleet, loaded: dict[str, Stack]) -> None:
+    """`--apply` promises the stage's rollout: no pin is written when it could not start. The rollout's own line
+    first (what is missing, every way to give it), then that nothing was written."""
+    from fluxfleet.rollout.command import rollout_can_start
+
+    stage = next(stage for stage in fleet.stages if stage.name == promotion.stage)
+    try:
+        rollout_can_start({name: loaded[name].spec for name in stage.stacks if name in loaded})
+    except CommandError as error:
+        refused = f"fluxfleet promote: refused: {promotion.rollout} cannot start: {fleet.file} not written"
+        raise CommandError(*error.lines, refused, exit_code=error.exit_code) from None
 
 
 def _write(promotion: Promotion, fleet_path: Path, display: str, *, ordered: bool) -> None:

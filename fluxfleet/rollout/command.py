@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from glob import escape as glob_escape
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,11 +15,20 @@ from typing import Any
 from fluxfleet.azure.status import AzureReader
 from fluxfleet.exits import CommandError, ExitCode, InvalidInput
 from fluxfleet.inputs import check_output
-from fluxfleet.rollout.journal import Journal, RunRecord, RunStatus, RunTaken, StackState, StagePlan, history
+from fluxfleet.rollout.journal import (
+    Journal,
+    RunRecord,
+    RunStatus,
+    RunTaken,
+    StackState,
+    StagePlan,
+    history,
+    run_path,
+)
 from fluxfleet.rollout.orchestrator import Selection, estimate, load_inputs, load_run_stacks, new_run
 from fluxfleet.rollout.refs import stage_refs
 from fluxfleet.rollout.report import render_dry_run, render_summary
-from fluxfleet.runner import StackRunner
+from fluxfleet.runner import RunnerError, StackRunner, require_pulumi_cli
 from modules.spec import FLEET_FILE, Fleet, ProfileLibrary, SpecError, Stack, StackSpec, report_name, shown, stack_files
 
 
@@ -71,6 +80,12 @@ def run_rollout(request: RolloutRequest, warn: Callable[[str], None]) -> Rollout
     """The request checked, then its matrix, its dry run or its run; `warn` gets each warning line (a stack in no
     stage). Invalid input raises `InvalidInput`; what the run needs and cannot have (pulumi, Azure, the run
     another process holds) raises `CommandError` (exit 1) before anything starts."""
+    if request.matrix is None and not request.dry_run:  # a run: no pulumi is said before seconds of loading
+        _check_options(request)
+        try:
+            require_pulumi_cli()
+        except RunnerError as error:
+            raise CommandError(f"fluxfleet rollout: {error}") from None
     plan = plan_rollout(request, warn)
     if request.matrix is not None:
         return RolloutResult(matrix=stage_matrix(request, plan))
@@ -91,9 +106,7 @@ def plan_rollout(request: RolloutRequest, warn: Callable[[str], None]) -> Rollou
     every refusal names the option."""
     from fluxfleet.plan import display_path
 
-    if not request.stacks_dir.is_dir():
-        raise _invalid(f"{request.stacks_dir}: no such directory")
-    check_output("rollout", "--output", request.output)  # before anything is read or applied
+    _check_options(request)
     try:
         fleet, paths = load_inputs(request.stacks_dir, request.fleet_path, display_path)
     except SpecError as error:
@@ -104,7 +117,6 @@ def plan_rollout(request: RolloutRequest, warn: Callable[[str], None]) -> Rollou
     for name in [request.stage, request.matrix, *request.approve]:
         if name is not None and name not in known_stages:
             raise _invalid(f"no stage {shown(name)} in {fleet.file} (stages: {', '.join(known_stages)})")
-    _refuse_options_that_would_not_apply(request)
     selection = Selection(
         stage=request.matrix or request.stage,
         stacks=_stack_patterns(request, fleet) if request.stacks else None,
@@ -112,6 +124,19 @@ def plan_rollout(request: RolloutRequest, warn: Callable[[str], None]) -> Rollou
         rollback=request.rollback,
     )
     return RolloutPlan(fleet, paths, selection)
+
+
+def _check_options(request: RolloutRequest) -> None:
+    """What the options say on their own, before anything is read or applied."""
+    if not request.stacks_dir.is_dir():
+        raise _invalid(f"{request.stacks_dir}: no such directory")
+    check_output("rollout", "--output", request.output)
+    _refuse_options_that_would_not_apply(request)
+    if request.resume is not None:
+        try:
+            run_path(request.runs_dir, request.resume)  # an id, never a path
+        except ValueError as error:
+            raise _invalid(str(error)) from None
 
 
 GLOB = re.compile(r"[*?\[]")
@@ -213,7 +238,7 @@ def apply(request: RolloutRequest, plan: RolloutPlan) -> RunRecord:
         except ValueError as error:
             raise _invalid(str(error)) from None
     specs = _specs(request, plan, journal.record.stages if journal else plan.selection.plan(plan.fleet))
-    runner, reader = connect(specs)
+    runner, reader = rollout_can_start(specs)
     if journal is None:
         try:
             journal = Journal.create(request.runs_dir, new_run(plan.fleet, plan.selection, SystemClock().now()))
@@ -233,26 +258,29 @@ def apply(request: RolloutRequest, plan: RolloutPlan) -> RunRecord:
     )
 
 
-def connect(specs: dict[str, StackSpec]) -> tuple[StackRunner, AzureReader]:
-    """The pulumi CLI and an Azure reader for the checks and the gate, each stack read in its cloud, signed in.
-    Without either: one line, exit 1, before anything starts."""
+def rollout_can_start(specs: Mapping[str, StackSpec]) -> tuple[StackRunner, AzureReader]:
+    """Whether a rollout of these stacks can start, as the rollout itself asks before it starts (and `promote
+    --apply` before it writes the pin whose rollout it promises): the pulumi CLI, usable by the Automation API; a
+    subscription for every stack; an Azure sign-in, each stack read in its cloud. The runner and the reader when it
+    can; otherwise `CommandError` (exit 1), the line the rollout gives: what is missing and every way to give it."""
     from fluxfleet.automation import AutomationRunner
+    from fluxfleet.azure.access import require_azure
     from fluxfleet.azure.account import default_subscription
     from fluxfleet.azure.arm import ArmReader
     from fluxfleet.azure.clouds import SubscriptionClouds, in_clouds
-    from fluxfleet.azure.status import AzureError
-    from fluxfleet.runner import RunnerError
 
     try:
-        runner = AutomationRunner(Path.cwd())
-        clouds = SubscriptionClouds.of(
-            (s.cluster.subscription_id or default_subscription(cloud=s.cluster.cloud), s.cluster.cloud)
-            for s in specs.values()
-        )
-        reader = in_clouds(ArmReader(), clouds)
-        reader.signed_in_identity()
-    except (RunnerError, AzureError) as error:
+        require_pulumi_cli()
+        runner = AutomationRunner(Path.cwd())  # the version the Automation API needs
+    except RunnerError as error:
         raise CommandError(f"fluxfleet rollout: {error}") from None
+    subscriptions = {
+        name: spec.cluster.subscription_id or default_subscription(cloud=spec.cluster.cloud)
+        for name, spec in specs.items()
+    }
+    clouds = SubscriptionClouds.of((subscriptions[name], spec.cluster.cloud) for name, spec in specs.items())
+    reader = in_clouds(ArmReader(), clouds)
+    require_azure("rollout", subscriptions, reader, option=False)
     return runner, reader
 
 

@@ -193,7 +193,7 @@ class Journal:
     def open(cls, runs_dir: Path, run_id: str) -> Journal:
         """A run to continue, taken for this process first and read after (ValueError in one line when another
         process has it, or it is missing or unreadable)."""
-        path = _run_path(runs_dir, run_id)
+        path = run_path(runs_dir, run_id)
         journal = cls(path, None)  # type: ignore[arg-type] - read below, once the run is ours
         journal._take()
         try:
@@ -208,7 +208,7 @@ class Journal:
     @classmethod
     def load(cls, runs_dir: Path, run_id: str) -> Journal:
         """A run as its files say now, changing nothing (not even folding its log)."""
-        path = _run_path(runs_dir, run_id)
+        path = run_path(runs_dir, run_id)
         return cls(path, _read(path, runs_dir)[0])
 
     @property
@@ -263,7 +263,8 @@ class Journal:
             self.log_path.unlink(missing_ok=True)
 
 
-def _run_path(runs_dir: Path, run_id: str) -> Path:
+def run_path(runs_dir: Path, run_id: str) -> Path:
+    """Where a run's journal is; ValueError for what is no run id (a path, say)."""
     if not RUN_ID.fullmatch(run_id):
         raise ValueError(
             f"{shown(run_id)} is not a run id: a run id looks like 20260101T000000Z-ab12 (runs are in {runs_dir})"

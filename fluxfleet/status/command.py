@@ -22,7 +22,8 @@ class StatusRequest:
 def fleet_status_of(request: StatusRequest) -> FleetStatus:
     """The status of the request's stacks, by fleet.yaml's stages, from one read of their clusters (through Azure
     Resource Graph, each cloud its own). InvalidInput for an option or a file that cannot be used; CommandError (exit
-    1) when Azure cannot be read at all."""
+    1) when a stack has no subscription, nobody is signed in, or Azure cannot be read at all."""
+    from fluxfleet.azure.access import require_azure
     from fluxfleet.azure.account import default_subscription
     from fluxfleet.azure.arm import ArmReader
     from fluxfleet.azure.clouds import clouds_of_stacks, fleet_reads, in_clouds
@@ -43,8 +44,12 @@ def fleet_status_of(request: StatusRequest) -> FleetStatus:
     except SpecError as error:
         raise InvalidInput.of(error) from None
     stage_of = {name: stage.name for stage in (fleet.stages if fleet else ()) for name in stage.stacks}
+    reader = in_clouds(ArmReader(), clouds_of_stacks(loaded, default))  # each cloud's own
+    # before the fleet read: a stack it cannot place, or no sign-in, is the one answer every command gives (exit 1)
+    subscriptions = {stack.name: stack.spec.cluster.subscription_id or default for stack in loaded}
+    require_azure("status", subscriptions, reader, option=True)
     try:
-        reads = fleet_reads(in_clouds(ArmReader(), clouds_of_stacks(loaded, default)))  # each cloud's own
+        reads = fleet_reads(reader)
         stages = [stage.name for stage in fleet.stages] if fleet else []
         return fleet_status(loaded, reads, stage_of.get, default, stages)
     except AzureError as error:

@@ -16,7 +16,7 @@ from fluxfleet.azure import fleet_graph
 from fluxfleet.cli import app
 from tests.conftest import ROOT
 from tests.git import git
-from tests.fluxfleet.status.test_status import SUB, FakeFleet, flux, healthy_fleet, snapshot, aks
+from tests.fluxfleet.status.test_status import SUB, FakeFleet, flux, healthy_fleet, snapshot, aks, signed_in
 
 URL = "https://github.com/fluxcd/flux2-kustomize-helm-example"
 
@@ -32,6 +32,7 @@ def project(tmp_path, monkeypatch) -> Path:
 def azure(monkeypatch) -> FakeFleet:
     fake = FakeFleet(healthy_fleet())
     monkeypatch.setattr(fleet_graph, "FleetGraphReader", lambda graph, arm, clock=None: fake)
+    signed_in(monkeypatch)
     return fake
 
 

@@ -84,7 +84,7 @@ def test_reports_are_checked_before_anything_else(tmp_path):
     assert raised.value.lines[0].startswith(f"fluxfleet drift: --output {tmp_path / 'missing' / 'drift.json'}: ")
 
 
-def test_an_accepted_request_reads_what_its_options_name(tmp_path, monkeypatch):
+def test_an_accepted_request_reads_what_its_options_name(tmp_path, monkeypatch, fake):
     monkeypatch.setenv("TEAMS_WEBHOOK", "https://contoso.webhook.office.com/webhookb2/abc?sig=SIGNATURE-SECRET")
     checked = check_drift(
         DriftRequest(

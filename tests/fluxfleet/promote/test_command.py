@@ -13,7 +13,7 @@ from fluxfleet.azure import fleet_graph
 from fluxfleet.exits import CommandError, ExitCode, InvalidInput
 from fluxfleet.promote.command import PromoteRequest, promote_config, promotion_status_of
 from tests.conftest import ROOT
-from tests.fluxfleet.status.test_status import SUB, FakeFleet, healthy_fleet
+from tests.fluxfleet.status.test_status import SUB, FakeFleet, healthy_fleet, signed_in
 
 FLEET = Path("stacks") / "fleet.yaml"
 
@@ -29,6 +29,7 @@ def project(tmp_path, monkeypatch) -> Path:
 def azure(monkeypatch) -> FakeFleet:
     fake = FakeFleet(healthy_fleet())
     monkeypatch.setattr(fleet_graph, "FleetGraphReader", lambda graph, arm, clock=None: fake)
+    signed_in(monkeypatch)
     return fake
 
 
@@ -103,3 +104,19 @@ def test_status_checks_its_output_before_anything_is_read(project, azure):
     [said] = raised.value.lines
     assert said.startswith(f"fluxfleet promote: --output {project / 'missing' / 'status.md'}: "), said
     assert azure.asked == []
+
+
+@pytest.mark.parametrize("force", [True, False], ids=["force", "ordered"])
+def test_apply_writes_no_pin_when_the_rollout_it_promises_could_not_start(project, azure, monkeypatch, force):
+    monkeypatch.setenv("PATH", str(project / "no-bin"))  # no pulumi
+    before = FLEET.read_bytes()
+    with pytest.raises(CommandError) as raised:
+        promote_config(request(to="v1.4.0", force=force, apply=True))
+    assert raised.value.exit_code == ExitCode.FAILED
+    assert raised.value.lines == (
+        "fluxfleet rollout: no `pulumi` CLI on PATH: install it (https://www.pulumi.com/docs/install/)",
+        "fluxfleet promote: refused: fluxfleet rollout --stage dev cannot start: stacks/fleet.yaml not written",
+    )
+    assert FLEET.read_bytes() == before
+    promote_config(request(to="v1.4.0", force=force))  # without --apply, nothing is promised: it is written
+    assert FLEET.read_bytes() != before

@@ -14,7 +14,7 @@ from fluxfleet.exits import CommandError, ExitCode, InvalidInput
 from fluxfleet.rollout.command import RolloutRequest, plan_rollout, run_rollout
 from fluxfleet.rollout.journal import Journal, RunStatus, StackState
 from tests.conftest import ROOT
-from tests.fluxfleet.drift.test_drift import Cluster
+from tests.fluxfleet.drift.test_drift import SUB, Cluster
 from tests.fluxfleet.test_automation import update_events
 
 RUN_ID = "20260101T000000Z-ab12"
@@ -25,6 +25,8 @@ def project(tmp_path, monkeypatch) -> Path:
     shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(arm, "ArmReader", Cluster().reader)  # Azure as ARM answers, for the checks before updates
+    # the subscription `pulumi up` would use: the example stacks name none, and a rollout needs one for each
+    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", SUB)
     return tmp_path
 
 

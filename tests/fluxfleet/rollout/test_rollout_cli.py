@@ -21,7 +21,7 @@ from fluxfleet.rollout.orchestrator import Rollout, Selection, new_run
 from fluxfleet.rollout.report import render_summary
 from fluxfleet.simulation import FakeClock, FakeRunner
 from tests.conftest import DEV_SHARED, ROOT, STANDALONE_STACKS, add_stack_on_the_dev_cluster
-from tests.fluxfleet.drift.test_drift import Cluster
+from tests.fluxfleet.drift.test_drift import SUB, Cluster
 from tests.fluxfleet.test_automation import diagnostic, update_events
 from tests.fluxfleet.rollout.test_orchestrator import fleet, spec, stage
 
@@ -32,6 +32,8 @@ def project(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)
     # Azure as ARM answers (the checks before each update read it, health gate or not); a test may script its own.
     monkeypatch.setattr(arm, "ArmReader", Cluster().reader)
+    # the subscription `pulumi up` would use: the example stacks name none, and a rollout needs one for each
+    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", SUB)
     return tmp_path
 
 
@@ -96,7 +98,7 @@ def test_matrix_bakes_only_between_stages_that_have_stacks(project):
     assert json.loads(only_dev_and_staging.stdout)["afterStageWait"] == 0  # the glob leaves `rest` empty
 
 
-def test_unknown_stage_and_run_are_input_errors(project):
+def test_unknown_stage_and_run_are_input_errors(project, fake):
     result = rollout("--matrix", "prod")
     assert result.exit_code == 2
     assert "no stage 'prod' in stacks/fleet.yaml (stages: dev, staging, edge, production)" in result.stderr
@@ -113,7 +115,7 @@ def test_invalid_fleet_file_is_exit_2_with_file_and_key(project):
     assert result.stderr.strip() == "stacks/fleet.yaml: stages[1].stacks[0]: stack 'dev' is already in stage 'all'"
 
 
-def test_invalid_stack_file_stops_a_run_before_anything_starts(project):
+def test_invalid_stack_file_stops_a_run_before_anything_starts(project, fake):
     path = project / "stacks" / "Pulumi.dev.yaml"
     path.write_text(
         (STANDALONE_STACKS / path.name).read_text().replace("dependsOn: [infra-controllers]", "dependsOn: [infra]")
@@ -330,7 +332,7 @@ def test_a_dry_run_of_a_resume_writes_nothing(project):
     assert files(project) == before  # its log not folded, nothing created
 
 
-def test_resume_after_a_stack_file_was_removed_is_one_line(project):
+def test_resume_after_a_stack_file_was_removed_is_one_line(project, fake):
     shutil.copy(project / "stacks" / "Pulumi.prod-weu.yaml", project / "stacks" / "Pulumi.prod-neu.yaml")
     journal = a_run(project, "dev", "prod-neu")
     (project / "stacks" / "Pulumi.prod-neu.yaml").unlink()  # fleet.yaml's prod-* still matches prod-weu
@@ -342,7 +344,7 @@ def test_resume_after_a_stack_file_was_removed_is_one_line(project):
     )
 
 
-def test_a_second_resume_of_a_run_in_progress_exits_with_who_has_it(project):
+def test_a_second_resume_of_a_run_in_progress_exits_with_who_has_it(project, fake):
     journal = a_run(project)
     holder = Journal.open(project / ".fluxfleet" / "runs", journal.record.run_id)
     before = files(project)
@@ -482,7 +484,7 @@ def test_promote_apply_with_rollback_reads_what_each_stack_runs_before_updating_
         ),
     ],
 )
-def test_options_that_would_not_apply_are_refused_not_ignored(project, args, said):
+def test_options_that_would_not_apply_are_refused_not_ignored(project, fake, args, said):
     result = rollout(*args)
     assert result.exit_code == 2 and result.stderr.strip() == f"fluxfleet rollout: {said}"
     assert not (project / ".fluxfleet").exists()

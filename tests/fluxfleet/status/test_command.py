@@ -11,7 +11,7 @@ from fluxfleet.exits import CommandError, ExitCode, InvalidInput
 from fluxfleet.status.command import StatusRequest, fleet_status_of
 from fluxfleet.status.model import Health
 from tests.conftest import ROOT
-from tests.fluxfleet.status.test_status import SUB, FakeFleet, healthy_fleet
+from tests.fluxfleet.status.test_status import SUB, FakeFleet, healthy_fleet, signed_in
 
 STACKS = ROOT / "stacks"
 
@@ -20,6 +20,7 @@ STACKS = ROOT / "stacks"
 def azure(monkeypatch) -> FakeFleet:
     fake = FakeFleet(healthy_fleet())
     monkeypatch.setattr(fleet_graph, "FleetGraphReader", lambda graph, arm, clock=None: fake)
+    signed_in(monkeypatch)
     return fake
 
 
@@ -65,6 +66,7 @@ def test_azure_unread_ends_the_command_with_exit_1(monkeypatch):
             raise AzureError("cannot read the fleet: 403 AuthorizationFailed")
 
     monkeypatch.setattr(fleet_graph, "FleetGraphReader", lambda graph, arm, clock=None: Unreadable())
+    signed_in(monkeypatch)
     with pytest.raises(CommandError) as raised:
         fleet_status_of(StatusRequest(stacks_dir=STACKS, subscription=SUB))
     assert raised.value.exit_code == ExitCode.FAILED

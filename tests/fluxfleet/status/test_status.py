@@ -69,6 +69,13 @@ def arc(name: str, connectivity: str = "Connected") -> ConnectedClusterStatus:
     return ConnectedClusterStatus(name, "Succeeded", connectivity, READ_AT, "1.30.4", "Succeeded", ())
 
 
+def signed_in(monkeypatch) -> None:
+    """The credential gets a token, as after `az login`: a command's sign-in check passes (its reads are faked)."""
+    from fluxfleet.azure.arm import ArmReader
+
+    monkeypatch.setattr(ArmReader, "signed_in_identity", lambda self: "user alice@example.com")
+
+
 class FakeFleet:
     """FleetGraphReader's stand-in: answers from a table, and records what it was asked."""
 
@@ -273,6 +280,7 @@ def azure(monkeypatch):
     """The command's fleet reader, answering from a table (no Azure, no credential)."""
     fake = FakeFleet(healthy_fleet())
     monkeypatch.setattr(fleet_graph, "FleetGraphReader", lambda graph, arm, clock=None: fake)
+    signed_in(monkeypatch)
     monkeypatch.chdir(ROOT)
     return fake
 
