@@ -62,7 +62,9 @@ def promote(
     status: Annotated[
         bool, typer.Option("--status", help="Per stage: its pinned ref, how many stacks run it, which lag behind.")
     ] = False,
-    fmt: Annotated[PromoteFormat, typer.Option("--format", help="For --status.")] = PromoteFormat.text,
+    fmt: Annotated[
+        PromoteFormat | None, typer.Option("--format", help="Of the --status report (default: text).")
+    ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", help="Write the report to this file (with --status).")
     ] = None,
@@ -81,10 +83,23 @@ def promote(
 
     sources = tuple(source or ())
     request = PromoteRequest(
-        config, to, branch, stage, dry_run, force, sources, stacks_dir, fleet_file, subscription, output, apply=apply
+        config,
+        to,
+        branch,
+        stage,
+        dry_run,
+        force,
+        sources,
+        stacks_dir,
+        fleet_file,
+        subscription,
+        output,
+        apply=apply,
+        rollback=rollback,
+        fmt=fmt.value if fmt else None,
     )
     if status:
-        _show_status(request, fmt)
+        _show_status(request)
     promoted = promote_config(request)
     _report(promoted)
     if dry_run or promoted.promotion.stage is None:
@@ -97,13 +112,13 @@ def promote(
     rollout(stage=promoted.promotion.stage, stacks_dir=stacks_dir, fleet_file=fleet_file, rollback=rollback)
 
 
-def _show_status(request: PromoteRequest, fmt: PromoteFormat) -> None:
+def _show_status(request: PromoteRequest) -> None:
     """`--status`: where each stage stands, on stdout or to --output; exit 1 when a stack lags or was not read."""
     from fluxfleet.promote import render_status
     from fluxfleet.promote.command import promotion_status_of
 
     stages = promotion_status_of(request)
-    write_report("promote", render_status(request.config, stages, fmt.value), request.output)
+    write_report("promote", render_status(request.config, stages, request.fmt or "text"), request.output)
     raise typer.Exit(ExitCode.FAILED if any(stage.lagging or stage.unread for stage in stages) else ExitCode.OK)
 
 

@@ -27,6 +27,8 @@ class PromoteRequest:
     subscription: str | None = None  # for stacks without cluster.subscriptionId
     output: Path | None = None  # where the command line writes the `--status` report: checked before any read
     apply: bool = False  # the stage's rollout follows: the pin is written only when that rollout can start
+    rollback: bool = False  # that rollout rolls back
+    fmt: str | None = None  # of the `--status` report (None: not given, text)
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,18 @@ def promotion_status_of(request: PromoteRequest) -> list[StageRevision]:
     from modules.spec import SpecError, load_fleet, load_stacks, report_name
     from modules.spec.fleet import check_promotion
 
+    ignored = (
+        ("--to", request.to),
+        ("--branch", request.branch),
+        ("--stage", request.stage),
+        ("--dry-run", request.dry_run),
+        ("--force", request.force),
+        ("--apply", request.apply),
+        ("--rollback", request.rollback),
+        ("--source", request.sources),
+    )
+    if given := [option for option, value in ignored if value]:  # refused, never ignored
+        raise InvalidInput(f"fluxfleet promote: --status only shows where each stage stands: drop {', '.join(given)}")
     check_output("promote", "--output", request.output)
     inputs = _inputs(request)
     try:
@@ -123,6 +137,10 @@ def promote_config(request: PromoteRequest) -> Promoted:
 
     if request.output is not None:  # refused, never ignored: a promotion's report is its lines on stdout
         raise InvalidInput("fluxfleet promote: --output writes the --status report: add --status, or drop --output")
+    if request.fmt is not None:
+        raise InvalidInput("fluxfleet promote: --format is the --status report's: add --status, or drop --format")
+    if request.rollback and not request.apply:
+        raise InvalidInput("fluxfleet promote: --rollback rolls back the rollout --apply runs: add --apply")
     inputs = _inputs(request)
     if request.to is None:
         raise InvalidInput("fluxfleet promote: --to REF is needed (or --status)")

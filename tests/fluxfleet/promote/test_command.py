@@ -52,6 +52,11 @@ def request(**options) -> PromoteRequest:
             {"to": "v1.4.0", "output": Path("promotion.txt")},
             "fluxfleet promote: --output writes the --status report: add --status, or drop --output",
         ),
+        (
+            {"to": "v1.4.0", "fmt": "json"},
+            "fluxfleet promote: --format is the --status report's: add --status, or drop --format",
+        ),
+        ({"to": "v1.4.0", "rollback": True}, "fluxfleet promote: --rollback rolls back the rollout --apply runs"),
     ],
 )
 def test_a_refused_option_is_one_line_and_exit_2_with_nothing_written(project, azure, options, line):
@@ -120,3 +125,12 @@ def test_apply_writes_no_pin_when_the_rollout_it_promises_could_not_start(projec
     assert FLEET.read_bytes() == before
     promote_config(request(to="v1.4.0", force=force))  # without --apply, nothing is promised: it is written
     assert FLEET.read_bytes() != before
+
+
+def test_status_refuses_the_options_of_a_promotion_it_would_ignore(project, azure):
+    with pytest.raises(InvalidInput) as raised:
+        promotion_status_of(request(to="v1.4.0", dry_run=True, apply=True, sources=("u=d",)))
+    assert raised.value.lines == (
+        "fluxfleet promote: --status only shows where each stage stands: drop --to, --dry-run, --apply, --source",
+    )
+    assert azure.asked == []
