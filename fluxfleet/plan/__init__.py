@@ -454,13 +454,14 @@ def plan_fleet(
 def unstaged_warnings(paths: list[Path], relative_to: Path | None = None) -> list[str]:
     """Each stack of `paths` in no stage of the fleet.yaml beside it, as `rollout` reads and warns (none without a
     fleet.yaml); a fleet.yaml that cannot be read, said once per problem."""
-    from fluxfleet.rollout.orchestrator import load_inputs  # the rollout's own reading of fleet.yaml
-
     warnings = []
     for directory in dict.fromkeys(path.parent for path in paths):
         fleet_path = directory / FLEET_FILE
         if not os.path.lexists(fleet_path):
             continue
+        from fluxfleet.rollout.orchestrator import load_inputs  # the rollout's own reading of fleet.yaml (imported
+        # only when there is one: it imports the rollout, half a second a plan of a fleet without stages need not pay)
+
         try:
             fleet, _ = load_inputs(directory, fleet_path, lambda path: display_path(path, relative_to))
         except SpecError as error:

@@ -142,30 +142,30 @@ def encode(value: Any) -> Any:
     raise TypeError(f"{name} is not kept in plan's cache")
 
 
-def decode(value: Any) -> Any:
-    """The value `encode` wrote; a ValueError (or a KeyError, a TypeError) for anything it would not have."""
-    kind = type(value)
-    if kind is list:
-        return [decode(item) for item in value]
-    if kind is not dict:
-        return value
+def decode(text: bytes | str) -> Any:
+    """The value `encode` wrote, from its JSON; a ValueError (or a KeyError, a TypeError) for anything it would not
+    have written."""
+    return json.loads(text, object_hook=_tagged)
+
+
+def _tagged(value: dict[str, Any]) -> Any:
+    """A JSON object, its members already decoded (json calls this innermost first), as the value it stands for."""
     if not value or not next(iter(value)).startswith("$"):
-        return {key: decode(item) for key, item in value.items()}
+        return value
     if "$d" in value:
-        return {decode(key): decode(item) for key, item in value["$d"]}
+        return {key: item for key, item in value["$d"]}
     if "$t" in value:
-        return tuple(decode(item) for item in value["$t"])
+        return tuple(value["$t"])
     if "$f" in value:
-        return frozenset(decode(item) for item in value["$f"])
+        return frozenset(value["$f"])
     if "$o" in value:
         origins = _registry()[_ORIGINS](value["$o"])
-        origins.keys = decode(value["$v"])
+        origins.keys = dict(value["$v"])
         return origins
     if "$c" in value:
-        return _registry()[value["$c"]](**{field: decode(item) for field, item in value["$v"].items()})
+        return _registry()[value["$c"]](**value["$v"])
     if "$m" in value:
-        fields = {field: decode(item) for field, item in value["$v"].items()}
-        return _registry()[value["$m"]].model_construct(set(value["$s"]), **fields)
+        return _registry()[value["$m"]].model_construct(set(value["$s"]), **value["$v"])
     raise ValueError("not a value plan's cache writes")
 
 
@@ -247,7 +247,9 @@ class PlanCache:
             effective = [stack.raw, stack.profiles, stack.issues]
             effective += [stack.default_location, stack.environment, stack.provider_subscription]
             material = ["plan", self.fingerprint, self.policy_levels, report_name(path), stack.name, stack.file]
-            return _digest([*material, encode(_sorted_origins(stack.origins)), encode(effective)])
+            # repr, not JSON: as fast, and a tuple, a key that is a number or a date stay what they are
+            text = repr([*material, _sorted_origins(stack.origins), effective])
+            return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
         except (SpecError, TypeError):
             return None
 
@@ -269,7 +271,7 @@ class PlanCache:
             expected = json.loads(header)
             if expected != {"format": FORMAT, "key": key, "sha256": hashlib.sha256(body).hexdigest()}:
                 return None
-            value = decode(json.loads(body))
+            value = decode(body)
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             return None
         with contextlib.suppress(OSError):  # another plan removed it meanwhile: this one has read it whole
@@ -336,4 +338,4 @@ def _remove(path: Path) -> None:
 def _sorted_origins(origins: Any) -> Any:
     """An origins tree with its keys in order: only looked up, never listed, so the order it was built in is no
     input."""
-    return [origins.file, sorted(([repr(key), _sorted_origins(child)] for key, child in origins.keys.items()))]
+    return [origins.file, sorted((repr(key), _sorted_origins(child)) for key, child in origins.keys.items())]
