@@ -415,16 +415,17 @@ def plan_fleet(
     with each stack's plan as it is done, in order. With `cache`, a stack whose inputs are unchanged is taken from it
     (never with `checkouts` or another `key_vault`: what they read is not in its key); the checks across stacks run
     on every stack all the same."""
-    tasks = [(path, display_path(path, relative_to)) for path in paths]
+    display = display_paths(relative_to)
+    tasks = [(path, display(path)) for path in paths]
     planner = _Planner(key_vault, dict(checkouts or {}), policy_levels)
     keys: dict[int, str] = {}
     cached: dict[int, StackPlan] = {}
     if cache is not None and not checkouts and key_vault is None:
         libraries: dict[Path, ProfileLibrary] = {}  # this process's: the workers read their own
-        for index, (path, display) in enumerate(tasks):
+        for index, (path, shown) in enumerate(tasks):
             if not cache.usable:
                 break
-            key = cache.stack_key(path, display, _library(libraries, path, display))
+            key = cache.stack_key(path, shown, _library(libraries, path, shown))
             if key is not None:
                 keys[index] = key
                 if isinstance(found := cache.load(key), StackPlan):
@@ -444,7 +445,7 @@ def plan_fleet(
         cache.evict()
     # across stacks: one cluster, one stack, of every stack file beside them
     known = {path: s.cluster_config for (path, _), s in zip(tasks, stacks, strict=True) if s.cluster_config is not None}
-    shared = shared_clusters([path for path, _ in tasks], lambda path: display_path(path, relative_to), known)
+    shared = shared_clusters([path for path, _ in tasks], display, known)
     for stack in stacks:
         if stack.stack in shared:
             stack.errors.append(shared[stack.stack])
@@ -494,6 +495,22 @@ def _planned(planner: _Planner, tasks: list[tuple[Path, str]], workers: int) -> 
                 yield stack
         except BrokenProcessPool:  # a worker was killed: the stacks not planned yet are planned here
             yield from map(planner.plan, tasks[done:])
+
+
+def display_paths(base: Path | None = None) -> Callable[[Path], str]:
+    """display_path with each directory resolved once: a fleet's thousand stack files share one."""
+    relatives: dict[Path, Path | None] = {}
+
+    def display(path: Path) -> str:
+        if path.parent not in relatives:
+            try:
+                relatives[path.parent] = path.parent.resolve().relative_to((base or Path.cwd()).resolve())
+            except (ValueError, OSError, RuntimeError):
+                relatives[path.parent] = None
+        relative = relatives[path.parent]
+        return str(path) if relative is None else str(relative / path.name)
+
+    return display
 
 
 def display_path(path: Path, base: Path | None = None) -> str:

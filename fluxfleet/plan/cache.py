@@ -248,7 +248,7 @@ class PlanCache:
             effective += [stack.default_location, stack.environment, stack.provider_subscription]
             material = ["plan", self.fingerprint, self.policy_levels, report_name(path), stack.name, stack.file]
             # repr, not JSON: as fast, and a tuple, a key that is a number or a date stay what they are
-            text = repr([*material, _sorted_origins(stack.origins), effective])
+            text = repr([*material, _origins_tree(stack.origins), effective])
             return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
         except (SpecError, TypeError):
             return None
@@ -335,7 +335,6 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-def _sorted_origins(origins: Any) -> Any:
-    """An origins tree with its keys in order: only looked up, never listed, so the order it was built in is no
-    input."""
-    return [origins.file, sorted((repr(key), _sorted_origins(child)) for key, child in origins.keys.items())]
+def _origins_tree(origins: Any) -> Any:
+    """An origins tree as nested tuples, for the key: in the order it was built, which follows the config's."""
+    return (origins.file, tuple((key, _origins_tree(child)) for key, child in origins.keys.items()))
