@@ -37,7 +37,7 @@ from pydantic import BaseModel
 
 DEFAULT_DIR = Path(".fluxfleet/cache/plan")
 CACHE_DIR_ENV = "FLUXFLEET_CACHE_DIR"  # where the cache lives instead (tests keep theirs apart)
-FORMAT = 1  # of the entries: a change of it leaves every entry unread
+FORMAT = 2  # of the entries: a change of it leaves every entry unread
 MAX_ENTRIES = 20_000  # two per stack (its plan, its file's parse): a fleet of 10,000
 MAX_BYTES = 256 * 2**20
 STALE_TEMPORARY = 3600  # seconds after which a temporary file is a crashed plan's, not another plan's
@@ -125,20 +125,20 @@ def encode(value: Any) -> Any:
     if kind is dict:
         if all(type(key) is str and not key.startswith("$") for key in value):
             return {key: encode(item) for key, item in value.items()}
-        return {"$d": [[encode(key), encode(item)] for key, item in value.items()]}
+        return {"$": "d", "v": [[encode(key), encode(item)] for key, item in value.items()]}
     if kind is tuple:
-        return {"$t": [encode(item) for item in value]}
+        return {"$": "t", "v": [encode(item) for item in value]}
     if kind is frozenset:
-        return {"$f": [encode(item) for item in value]}
+        return {"$": "f", "v": [encode(item) for item in value]}
     name = _name(kind)
     if name in _registry():
         if isinstance(value, BaseModel):
             fields = {field: encode(getattr(value, field)) for field in kind.model_fields}
-            return {"$m": name, "$v": fields, "$s": sorted(value.model_fields_set)}
+            return {"$": "m", "n": name, "v": fields, "s": sorted(value.model_fields_set)}
         if name == _ORIGINS:
-            return {"$o": value.file, "$v": encode(value.keys)}
+            return {"$": "o", "f": value.file, "v": encode(value.keys)}
         fields = {field.name: encode(getattr(value, field.name)) for field in dataclasses.fields(value)}
-        return {"$c": name, "$v": fields}
+        return {"$": "c", "n": name, "v": fields}
     raise TypeError(f"{name} is not kept in plan's cache")
 
 
@@ -149,23 +149,25 @@ def decode(text: bytes | str) -> Any:
 
 
 def _tagged(value: dict[str, Any]) -> Any:
-    """A JSON object, its members already decoded (json calls this innermost first), as the value it stands for."""
-    if not value or not next(iter(value)).startswith("$"):
+    """A JSON object, its members already decoded (json calls this innermost first), as the value it stands for. A map
+    `encode` wrote as an object has no key starting with `$`: only a tagged value has the key `$`."""
+    if "$" not in value:
         return value
-    if "$d" in value:
-        return {key: item for key, item in value["$d"]}
-    if "$t" in value:
-        return tuple(value["$t"])
-    if "$f" in value:
-        return frozenset(value["$f"])
-    if "$o" in value:
-        origins = _registry()[_ORIGINS](value["$o"])
-        origins.keys = dict(value["$v"])
+    kind = value["$"]
+    if kind == "c":
+        return _registry()[value["n"]](**value["v"])
+    if kind == "t":
+        return tuple(value["v"])
+    if kind == "d":
+        return {key: item for key, item in value["v"]}
+    if kind == "m":
+        return _registry()[value["n"]].model_construct(set(value["s"]), **value["v"])
+    if kind == "o":
+        origins = _registry()[_ORIGINS](value["f"])
+        origins.keys = dict(value["v"])
         return origins
-    if "$c" in value:
-        return _registry()[value["$c"]](**value["$v"])
-    if "$m" in value:
-        return _registry()[value["$m"]].model_construct(set(value["$s"]), **value["$v"])
+    if kind == "f":
+        return frozenset(value["v"])
     raise ValueError("not a value plan's cache writes")
 
 

@@ -156,7 +156,9 @@ def test_checks_across_stacks_still_run_on_stacks_from_the_cache(example_stacks,
     [
         lambda data, other: b"not json at all",
         lambda data, other: data[: len(data) // 2],  # truncated
-        lambda data, other: data.replace(b'"errors":[]', b'"errors":[{"$c":"modules.spec.errors.SpecIssue"}]'),
+        lambda data, other: data.replace(
+            b'"errors":[]', b'"errors":[{"$":"c","n":"modules.spec.errors.SpecIssue","v":{}}]'
+        ),
         lambda data, other: other,  # another key's entry, whole
         lambda data, other: data.replace(b'"format":', b'"formats":'),
     ],
@@ -250,3 +252,17 @@ def test_two_plans_at_once_share_the_cache(example_stacks, cache_dir, tmp_path):
     reports = {(tmp_path / name).read_bytes() for name in ("first.json", "second.json", "third.json", "fresh.json")}
     assert len(reports) == 1 and json.loads(reports.pop())["valid"]
     assert not list(cache_dir.glob(".tmp-*"))
+
+
+def test_values_come_back_as_they_were_written():
+    value = {"a": (1, [2.5, None]), 3: {"$x": frozenset({"s"})}, "t": True, "": {"b": ("c",)}}
+    back = plan_cache.decode(json.dumps(plan_cache.encode(value)))
+    assert back == value
+    assert type(back["a"]) is tuple and type(back[3]["$x"]) is frozenset and list(back) == ["a", 3, "t", ""]
+
+
+def test_an_entry_names_no_class_outside_the_plans_own():
+    with pytest.raises(KeyError):
+        plan_cache.decode('{"$": "c", "n": "os.system", "v": {"command": "true"}}')
+    with pytest.raises(TypeError):
+        plan_cache.encode({"a": {1, 2}})  # a value the cache does not keep: that stack is planned each time
