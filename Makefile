@@ -39,6 +39,7 @@ test: $(STAMP) $(SARIF_SCHEMA) $(JUNIT_SCHEMA) $(ACTIONLINT) $(BROWSER)
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/plan_fleet.py
 	$(VENV)/bin/python benchmarks/plan_fleet.py 1000 --profiles
+	$(VENV)/bin/python benchmarks/plan_incremental.py
 	$(VENV)/bin/python benchmarks/inventory.py
 	$(VENV)/bin/python benchmarks/rollout_makespan.py
 	$(VENV)/bin/python benchmarks/exactly_once.py

@@ -63,6 +63,12 @@ def versions_table_fresh(monkeypatch):
     monkeypatch.setattr(kubernetes_versions, "today", lambda: kubernetes_versions.AS_OF)
 
 
+@pytest.fixture(autouse=True)
+def plan_cache_apart(tmp_path, monkeypatch):
+    """Each test's `plan` keeps its cache in its own directory: never the project's, nor another test's."""
+    monkeypatch.setenv("FLUXFLEET_CACHE_DIR", str(tmp_path / "plan-cache"))
+
+
 @pytest.fixture
 def raw() -> dict[str, Any]:
     """A fresh copy of a valid `fluxfleet:` config to break in one place."""

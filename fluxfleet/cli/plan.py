@@ -46,17 +46,25 @@ def plan(
         int | None,
         typer.Option("--jobs", min=1, max=256, help="Plan in up to N worker processes (default: one per core)."),
     ] = None,
+    no_cache: Annotated[
+        bool,
+        typer.Option(
+            "--no-cache",
+            help="Plan every stack, neither reading nor writing the cache of each stack's plan "
+            "(.fluxfleet/cache/plan/, or FLUXFLEET_CACHE_DIR); the report is the same either way.",
+        ),
+    ] = False,
 ) -> None:
     """Run each stack's program offline under Pulumi's mock engine: resources, kustomization graph, policy
     violations, errors.
 
     Exit codes: 0 all stacks valid and compliant, 1 a mandatory policy violated, 2 invalid input.
     """
-    from fluxfleet.plan.command import PlanRequest, plan_inputs, run_plan
+    from fluxfleet.plan.command import PlanRequest, cache_lines, plan_inputs, run_plan
     from fluxfleet.plan.report import plan_lines, render
 
     check_output("plan", "--output", output)
-    request = PlanRequest(tuple(stacks or ()), stacks_dir, tuple(source or ()), policy_config, jobs)
+    request = PlanRequest(tuple(stacks or ()), stacks_dir, tuple(source or ()), policy_config, jobs, not no_cache)
     inputs = plan_inputs(request)
     with progress("planning", len(inputs.paths)) as advance:
         fleet = run_plan(inputs, on_planned=advance)
@@ -65,5 +73,7 @@ def plan(
     if fmt is not PlanFormat.text or output is not None:  # the text report already shows them
         for line in plan_lines(fleet):
             stderr(line)
+    for line in cache_lines(inputs, fleet):
+        stderr(line)
     versions_notice()
     raise typer.Exit(fleet.exit_code)

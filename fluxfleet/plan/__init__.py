@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from fluxfleet.plan.cache import PlanCache
 from fluxfleet.plan.sources import source_issues
 from fluxfleet.mock_engine import RecordedResource, run_program
 from fluxfleet.redact import mask_secrets
@@ -375,10 +376,15 @@ class _Planner:
 
     def plan(self, task: tuple[Path, str]) -> StackPlan:
         path, display = task
-        directory = path.parent
-        if directory not in self.libraries:
-            self.libraries[directory] = ProfileLibrary(directory, str(Path(display).parent))
-        return plan_stack(path, display, self.key_vault, self.checkouts, self.policy_levels, self.libraries[directory])
+        library = _library(self.libraries, path, display)
+        return plan_stack(path, display, self.key_vault, self.checkouts, self.policy_levels, library)
+
+
+def _library(libraries: dict[Path, ProfileLibrary], path: Path, display: str) -> ProfileLibrary:
+    """The profiles of a stack file's directory, read once for all its stacks."""
+    if path.parent not in libraries:
+        libraries[path.parent] = ProfileLibrary(path.parent, str(Path(display).parent))
+    return libraries[path.parent]
 
 
 _worker: _Planner | None = None  # the planner of a worker process
@@ -402,21 +408,44 @@ def plan_fleet(
     policy_levels: Mapping[str, Level] | None = None,
     jobs: int = 1,
     on_planned: Callable[[StackPlan], None] | None = None,
+    cache: PlanCache | None = None,
 ) -> FleetPlan:
     """Plan every stack. `key_vault` defaults to the offline reader, which opens no connection. With `jobs` > 1 the
     stacks are planned in up to that many worker processes; the plan is the same as in one. `on_planned` is called
-    with each stack's plan as it is done, in order."""
-    tasks = [(path, display_path(path, relative_to)) for path in paths]
+    with each stack's plan as it is done, in order. With `cache`, a stack whose inputs are unchanged is taken from it
+    (never with `checkouts` or another `key_vault`: what they read is not in its key); the checks across stacks run
+    on every stack all the same."""
+    display = display_paths(relative_to)
+    tasks = [(path, display(path)) for path in paths]
     planner = _Planner(key_vault, dict(checkouts or {}), policy_levels)
-    workers = min(jobs, len(tasks) // STACKS_PER_WORKER)
+    keys: dict[int, str] = {}
+    cached: dict[int, StackPlan] = {}
+    if cache is not None and not checkouts and key_vault is None:
+        libraries: dict[Path, ProfileLibrary] = {}  # this process's: the workers read their own
+        for index, (path, shown) in enumerate(tasks):
+            if not cache.usable:
+                break
+            key = cache.stack_key(path, shown, _library(libraries, path, shown))
+            if key is not None:
+                keys[index] = key
+                if isinstance(found := cache.load(key), StackPlan):
+                    cached[index] = found
+        cache.hits = len(cached)
+    to_plan = [task for index, task in enumerate(tasks) if index not in cached]
+    planned = _planned(planner, to_plan, min(jobs, len(to_plan) // STACKS_PER_WORKER))
     stacks = []
-    for stack in _planned(planner, tasks, workers):
+    for index in range(len(tasks)):
+        stack = cached[index] if index in cached else next(planned)
+        if cache is not None and index in keys and index not in cached:
+            cache.store(keys[index], stack)  # before the checks across stacks add their errors
         stacks.append(stack)
         if on_planned:
             on_planned(stack)
+    if cache is not None:
+        cache.evict()
     # across stacks: one cluster, one stack, of every stack file beside them
     known = {path: s.cluster_config for (path, _), s in zip(tasks, stacks, strict=True) if s.cluster_config is not None}
-    shared = shared_clusters([path for path, _ in tasks], lambda path: display_path(path, relative_to), known)
+    shared = shared_clusters([path for path, _ in tasks], display, known)
     for stack in stacks:
         if stack.stack in shared:
             stack.errors.append(shared[stack.stack])
@@ -426,13 +455,14 @@ def plan_fleet(
 def unstaged_warnings(paths: list[Path], relative_to: Path | None = None) -> list[str]:
     """Each stack of `paths` in no stage of the fleet.yaml beside it, as `rollout` reads and warns (none without a
     fleet.yaml); a fleet.yaml that cannot be read, said once per problem."""
-    from fluxfleet.rollout.orchestrator import load_inputs  # the rollout's own reading of fleet.yaml
-
     warnings = []
     for directory in dict.fromkeys(path.parent for path in paths):
         fleet_path = directory / FLEET_FILE
         if not os.path.lexists(fleet_path):
             continue
+        from fluxfleet.rollout.orchestrator import load_inputs  # the rollout's own reading of fleet.yaml (imported
+        # only when there is one: it imports the rollout, half a second a plan of a fleet without stages need not pay)
+
         try:
             fleet, _ = load_inputs(directory, fleet_path, lambda path: display_path(path, relative_to))
         except SpecError as error:
@@ -465,6 +495,22 @@ def _planned(planner: _Planner, tasks: list[tuple[Path, str]], workers: int) -> 
                 yield stack
         except BrokenProcessPool:  # a worker was killed: the stacks not planned yet are planned here
             yield from map(planner.plan, tasks[done:])
+
+
+def display_paths(base: Path | None = None) -> Callable[[Path], str]:
+    """display_path with each directory resolved once: a fleet's thousand stack files share one."""
+    relatives: dict[Path, Path | None] = {}
+
+    def display(path: Path) -> str:
+        if path.parent not in relatives:
+            try:
+                relatives[path.parent] = path.parent.resolve().relative_to((base or Path.cwd()).resolve())
+            except (ValueError, OSError, RuntimeError):
+                relatives[path.parent] = None
+        relative = relatives[path.parent]
+        return str(path) if relative is None else str(relative / path.name)
+
+    return display
 
 
 def display_path(path: Path, base: Path | None = None) -> str:

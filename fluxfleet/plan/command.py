@@ -1,5 +1,6 @@
 """`fluxfleet plan`'s work, without the command line: its options as one request, checked (`plan_inputs`: the policy
-levels, the `--source` checkouts, the stack files), then the plan of those stacks (`run_plan`)."""
+levels, the `--source` checkouts, the stack files), then the plan of those stacks (`run_plan`), and what it says of the
+cache (`cache_lines`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from fluxfleet.exits import InvalidInput
 from fluxfleet.inputs import parse_sources, stack_paths
 from fluxfleet.plan import FleetPlan, StackPlan
+from fluxfleet.plan.cache import CACHE_DIR_ENV, DEFAULT_DIR, PlanCache
 from policies.rules import Level
 
 
@@ -21,6 +23,8 @@ class PlanRequest:
     sources: tuple[str, ...] = ()  # `--source URL=DIR`
     policy_config: Path | None = None  # policy id -> mandatory, advisory or disabled
     jobs: int | None = None  # worker processes; None: one per core
+    cache: bool = False  # each stack's plan kept, and taken back while its inputs are unchanged (cache.py)
+    cache_dir: Path | None = None  # None: FLUXFLEET_CACHE_DIR, else .fluxfleet/cache/plan
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,7 @@ class PlanInputs:
     checkouts: Mapping[str, Path]
     policy_levels: Mapping[str, Level]
     jobs: int
+    cache: PlanCache | None = None  # None: every stack planned (--no-cache, or --source)
 
 
 def plan_inputs(request: PlanRequest) -> PlanInputs:
@@ -47,7 +52,10 @@ def plan_inputs(request: PlanRequest) -> PlanInputs:
             raise InvalidInput.of(error, "fluxfleet plan: --policy-config ") from None
     checkouts = parse_sources("plan", list(request.sources))
     paths = stack_paths("plan", request.stacks_dir, list(request.stacks))
-    return PlanInputs(paths, checkouts, levels, request.jobs or os.cpu_count() or 1)
+    cache = None
+    if request.cache and not checkouts:  # what a checkout holds is not in a stack's key
+        cache = PlanCache(request.cache_dir or Path(os.environ.get(CACHE_DIR_ENV) or DEFAULT_DIR), levels)
+    return PlanInputs(paths, checkouts, levels, request.jobs or os.cpu_count() or 1, cache)
 
 
 def run_plan(inputs: PlanInputs, on_planned: Callable[[StackPlan], None] | None = None) -> FleetPlan:
@@ -60,4 +68,17 @@ def run_plan(inputs: PlanInputs, on_planned: Callable[[StackPlan], None] | None 
         policy_levels=inputs.policy_levels,
         jobs=inputs.jobs,
         on_planned=on_planned,
+        cache=inputs.cache,
     )
+
+
+def cache_lines(inputs: PlanInputs, fleet: FleetPlan) -> list[str]:
+    """For stderr, never the report (which is the same with the cache or without): why the cache could not be used,
+    and how many stacks were planned and how many taken from it."""
+    cache = inputs.cache
+    lines = [f"fluxfleet plan: {cache.problem}"] if cache is not None and cache.problem else []
+    hits = cache.hits if cache is not None else 0
+    if cache is None:
+        why = "--source" if inputs.checkouts else "--no-cache"
+        return [*lines, f"planned {len(fleet.stacks)} stack(s), none from the cache ({why})"]
+    return [*lines, f"planned {len(fleet.stacks) - hits} stack(s), {hits} from the cache"]

@@ -89,9 +89,10 @@ def stack_file_path(loc: Loc) -> str:
     return key_path((name, *loc[2:]), namespace) if colon else key_path(loc[1:])
 
 
-def read_config(path: Path, file: str, what: str) -> Mapping[Any, Any]:
-    """The `config:` map of a stack file or a profile (`what`), read as every user file is (see read_yaml)."""
-    document = read_yaml(path, file, stack_file_path)
+def read_config(path: Path, file: str, what: str, *, text: str | None = None) -> Mapping[Any, Any]:
+    """The `config:` map of a stack file or a profile (`what`), read as every user file is (see read_yaml; `text`:
+    the file's, when the caller has read it)."""
+    document = read_yaml(path, file, stack_file_path, text=text)
     if document is None:
         document = {}
     if not isinstance(document, Mapping):

@@ -229,14 +229,15 @@ def _mapping_indent(text: str) -> int:
     return 2
 
 
-def read_yaml(path: Path, file: str, where: Callable[[Loc], str] | None = None) -> Any:
+def read_yaml(path: Path, file: str, where: Callable[[Loc], str] | None = None, *, text: str | None = None) -> Any:
     """A YAML (or JSON) document, or a SpecError saying in one line why it cannot be read. Hostile input ends
-    fast: see read_text, _bounded_parser and check_expansion (`where` names its key paths; default: as fleet.yaml)."""
+    fast: see read_text, _bounded_parser and check_expansion (`where` names its key paths; default: as fleet.yaml).
+    `text`: the file as read_text read it, when the caller has (plan's cache keys a parse by it)."""
     from ruamel.yaml.constructor import DuplicateKeyError
     from ruamel.yaml.error import YAMLError
 
     where = where or (lambda loc: key_path(loc, ""))
-    text = read_text(path, file)
+    text = read_text(path, file) if text is None else text
     try:
         document = bounded_yaml("safe").load(text)
     except YamlTooBig as error:

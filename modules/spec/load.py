@@ -127,13 +127,19 @@ def _ref_source(declared: Mapping[str, Any]) -> str | None:
 
 
 def read_stack_config(
-    path: Path, display: str | None = None, library: ProfileLibrary | None = None, *, pinned: bool = True
+    path: Path,
+    display: str | None = None,
+    library: ProfileLibrary | None = None,
+    *,
+    pinned: bool = True,
+    config: Mapping[Any, Any] | None = None,
 ) -> StackConfig:
     """A stack file's effective config. `library` holds the profiles and the stages' pins (default: those beside the
-    stack file); share one across the stacks of a directory, so that each is read once."""
+    stack file); share one across the stacks of a directory, so that each is read once. `config`: the stack file's
+    `config:` map, when the caller has read it (read_config; plan's cache keeps it by the file's text)."""
     file = display or str(path)
     name = stack_name(path)
-    config = read_config(path, file, "stack file")
+    config = read_config(path, file, "stack file") if config is None else config
     own, issues = split_config(file, config)
     library = library or ProfileLibrary(path.parent, str(Path(file).parent))
     location, environment = config.get("azure-native:location"), config.get("azure-native:environment")

@@ -157,8 +157,9 @@ def test_plan_and_preflight_keep_the_exit_code_of_their_work_when_the_write_fail
     monkeypatch.chdir(ROOT)
     plan = CliRunner().invoke(app, ["plan", "dev", "--output", str(FULL_DISK)])
     assert plan.exit_code == 0
-    failure, *advisories = plan.stderr.strip().splitlines()
+    failure, *advisories, counted = plan.stderr.strip().splitlines()
     assert failure == f"fluxfleet plan: --output {FULL_DISK}: cannot write the report: No space left on device"
+    assert counted == "planned 1 stack(s), 0 from the cache"
     # dev's GitHub PAT is one of the long-lived credentials flux-source-identity advises against: advisory, exit 0
     assert advisories == [line for line in advisories if line.startswith("stacks/Pulumi.dev.yaml: advisory ")]
 

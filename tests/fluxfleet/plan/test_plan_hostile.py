@@ -142,6 +142,7 @@ def test_a_namespace_typo_fails_the_plan(tmp_path):
     assert result.exit_code == 2  # today: green, with no Flux configuration
     assert result.stderr == (
         f"{tmp_path}/Pulumi.dev.yaml: FLUXFLEET:flux: unknown namespace 'FLUXFLEET' (did you mean 'fluxfleet'?)\n"
+        "planned 1 stack(s), 0 from the cache\n"
     )
 
 
