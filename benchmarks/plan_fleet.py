@@ -113,7 +113,8 @@ def measure(count: int, profiles: bool, jobs: int | None) -> dict:
         command = [str(FLUXFLEET), "plan", "--stacks-dir", str(directory), "--format", "json"]
         command += ["--output", str(Path(tmp) / "plan.json"), *(["--jobs", str(jobs)] if jobs else [])]
         start = time.perf_counter()
-        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cold = {**os.environ, "FLUXFLEET_CACHE_DIR": str(Path(tmp) / "cache")}  # a first plan: an empty cache
+        process = subprocess.Popen(command, cwd=ROOT, env=cold, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         peak = PeakRss(process.pid)
         code = process.wait()
         wall = time.perf_counter() - start

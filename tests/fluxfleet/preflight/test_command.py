@@ -5,26 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-import fluxfleet.azure.arm as arm
 from fluxfleet.exits import ExitCode, InvalidInput
 from fluxfleet.preflight import Outcome
 from fluxfleet.preflight.command import PreflightRequest, run_preflight
-from tests.azure_transport import FakeCredential, ScriptedTransport
 from tests.conftest import ROOT
-from tests.fluxfleet.test_preflight_cli import SUB, Azure
+from tests.fluxfleet.test_preflight_cli import SUB
 
 STACKS = ROOT / "stacks"
-
-
-@pytest.fixture
-def azure(monkeypatch) -> Azure:
-    subscription = Azure()
-    real = arm.ArmReader
-    monkeypatch.setattr(
-        arm, "ArmReader", lambda: real(FakeCredential(), transport=ScriptedTransport(subscription.respond))
-    )
-    monkeypatch.chdir(ROOT)
-    return subscription
 
 
 def test_a_whole_preflight_runs_without_the_command_line(azure):

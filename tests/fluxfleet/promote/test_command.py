@@ -4,33 +4,15 @@ a dry run only shows it; --status reads where each stage stands."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from fluxfleet.azure import fleet_graph
 from fluxfleet.exits import CommandError, ExitCode, InvalidInput
 from fluxfleet.promote.command import PromoteRequest, promote_config, promotion_status_of
-from tests.conftest import ROOT
-from tests.fluxfleet.status.test_status import SUB, FakeFleet, healthy_fleet, signed_in
+from tests.fluxfleet.status.test_status import SUB
 
 FLEET = Path("stacks") / "fleet.yaml"
-
-
-@pytest.fixture
-def project(tmp_path, monkeypatch) -> Path:
-    shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-@pytest.fixture
-def azure(monkeypatch) -> FakeFleet:
-    fake = FakeFleet(healthy_fleet())
-    monkeypatch.setattr(fleet_graph, "FleetGraphReader", lambda graph, arm, clock=None: fake)
-    signed_in(monkeypatch)
-    return fake
 
 
 def request(**options) -> PromoteRequest:
