@@ -373,11 +373,24 @@ class _Planner:
     checkouts: Mapping[str, Path]
     policy_levels: Mapping[str, Level] | None
     libraries: dict[Path, ProfileLibrary] = field(default_factory=dict)
+    cache: PlanCache | None = None  # with it, each stack is looked up, and kept, where it is planned
 
     def plan(self, task: tuple[Path, str]) -> StackPlan:
         path, display = task
         library = _library(self.libraries, path, display)
         return plan_stack(path, display, self.key_vault, self.checkouts, self.policy_levels, library)
+
+    def plan_cached(self, task: tuple[Path, str]) -> tuple[StackPlan, bool]:
+        """The stack's plan from the cache when its key has one (True), else planned and kept there (False)."""
+        assert self.cache is not None
+        path, display = task
+        key = self.cache.stack_key(path, display, _library(self.libraries, path, display))
+        if key is not None and isinstance(found := self.cache.load(key), StackPlan):
+            return found, True
+        stack = self.plan(task)
+        if key is not None:
+            self.cache.store(key, stack)  # before the checks across stacks add their errors
+        return stack, False
 
 
 def _library(libraries: dict[Path, ProfileLibrary], path: Path, display: str) -> ProfileLibrary:
@@ -400,6 +413,11 @@ def _plan_in_worker(task: tuple[Path, str]) -> StackPlan:
     return _worker.plan(task)
 
 
+def _plan_cached_in_worker(task: tuple[Path, str]) -> tuple[StackPlan, bool]:
+    assert _worker is not None
+    return _worker.plan_cached(task)
+
+
 def plan_fleet(
     paths: Iterable[Path],
     relative_to: Path | None = None,
@@ -414,12 +432,26 @@ def plan_fleet(
     stacks are planned in up to that many worker processes; the plan is the same as in one. `on_planned` is called
     with each stack's plan as it is done, in order. With `cache`, a stack whose inputs are unchanged is taken from it
     (never with `checkouts` or another `key_vault`: what they read is not in its key); the checks across stacks run
-    on every stack all the same."""
+    on every stack all the same. A cache that holds nothing for this program yet is keyed and filled by the workers
+    as they plan, so that a first plan costs what a plan without the cache does."""
     display = display_paths(relative_to)
     tasks = [(path, display(path)) for path in paths]
     planner = _Planner(key_vault, dict(checkouts or {}), policy_levels)
     keys: dict[int, str] = {}
     cached: dict[int, StackPlan] = {}
+    cacheable = cache is not None and cache.usable and not checkouts and key_vault is None
+    workers = min(jobs, len(tasks) // STACKS_PER_WORKER)
+    if cacheable and workers > 1 and not cache.warm(*tasks[0]):
+        # A cache with nothing for this program yet: every stack parsed, keyed, planned and kept by the workers, in
+        # parallel (keyed here first, one after the other, a thousand stacks would wait seconds for their keys).
+        return _finish(
+            _planned_in_workers(replace(planner, cache=cache), tasks, workers),
+            tasks,
+            cache,
+            display,
+            relative_to,
+            on_planned,
+        )
     if cache is not None and not checkouts and key_vault is None:
         libraries: dict[Path, ProfileLibrary] = {}  # this process's: the workers read their own
         for index, (path, shown) in enumerate(tasks):
@@ -443,7 +475,33 @@ def plan_fleet(
             on_planned(stack)
     if cache is not None:
         cache.evict()
-    # across stacks: one cluster, one stack, of every stack file beside them
+    return _across_stacks(stacks, tasks, display, relative_to)
+
+
+def _finish(
+    planned: Iterator[tuple[StackPlan, bool]],
+    tasks: list[tuple[Path, str]],
+    cache: PlanCache,
+    display: Callable[[Path], str],
+    relative_to: Path | None,
+    on_planned: Callable[[StackPlan], None] | None,
+) -> FleetPlan:
+    """The plan of stacks the workers took from the cache or planned (and kept), in order."""
+    stacks = []
+    for stack, hit in planned:
+        cache.hits += hit
+        stacks.append(stack)
+        if on_planned:
+            on_planned(stack)
+    cache.evict()
+    return _across_stacks(stacks, tasks, display, relative_to)
+
+
+def _across_stacks(
+    stacks: list[StackPlan], tasks: list[tuple[Path, str]], display: Callable[[Path], str], relative_to: Path | None
+) -> FleetPlan:
+    """The checks across stacks, on every stack however it was planned: one cluster, one stack, of every stack file
+    beside them; the stacks in no stage."""
     known = {path: s.cluster_config for (path, _), s in zip(tasks, stacks, strict=True) if s.cluster_config is not None}
     shared = shared_clusters([path for path, _ in tasks], display, known)
     for stack in stacks:
@@ -477,15 +535,27 @@ def _planned(planner: _Planner, tasks: list[tuple[Path, str]], workers: int) -> 
     if workers < 2:
         yield from map(planner.plan, tasks)
         return
+    yield from _in_workers(planner, tasks, workers, _plan_in_worker, planner.plan)
+
+
+def _planned_in_workers(
+    planner: _Planner, tasks: list[tuple[Path, str]], workers: int
+) -> Iterator[tuple[StackPlan, bool]]:
+    yield from _in_workers(planner, tasks, workers, _plan_cached_in_worker, planner.plan_cached)
+
+
+def _in_workers(planner: _Planner, tasks: list[tuple[Path, str]], workers: int, work, here) -> Iterator[Any]:
+    """`work(task)` of each task in `workers` processes, in order; `here(task)` in this process for what they
+    cannot do."""
     # forkserver: each worker starts from a process that has imported the program once, never from this one's
     # threads. (No max_tasks_per_child: Python 3.11's pool can hang when it replaces a worker.)
     try:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload([__name__])
         pool = ProcessPoolExecutor(workers, context, initializer=_start_worker, initargs=(planner,))
-        planned = pool.map(_plan_in_worker, tasks, chunksize=CHUNK)  # submits every chunk: a start failure is here
+        planned = pool.map(work, tasks, chunksize=CHUNK)  # submits every chunk: a start failure is here
     except (OSError, NotImplementedError, ValueError):  # no worker processes here (no /dev/shm, a sandbox)
-        yield from map(planner.plan, tasks)
+        yield from map(here, tasks)
         return
     with pool:
         done = 0
@@ -494,7 +564,7 @@ def _planned(planner: _Planner, tasks: list[tuple[Path, str]], workers: int) -> 
                 done += 1
                 yield stack
         except BrokenProcessPool:  # a worker was killed: the stacks not planned yet are planned here
-            yield from map(planner.plan, tasks[done:])
+            yield from map(here, tasks[done:])
 
 
 def display_paths(base: Path | None = None) -> Callable[[Path], str]:

@@ -232,6 +232,17 @@ class PlanCache:
             why = error.strerror or type(error).__name__
             self.problem = f"the plan cache {self.directory} cannot be used ({why}): every stack is planned"
 
+    def warm(self, path: Path, display: str) -> bool:
+        """Whether this program has read this stack file's text before: its parse is kept. A cache that has not
+        (new, or the program changed) will find nothing for any stack."""
+        from modules.spec import SpecError, read_text
+
+        try:
+            text = read_text(path, display)
+        except SpecError:
+            return False
+        return (self.directory / f"{_digest(['config', self.fingerprint, text])}.json").is_file()
+
     def stack_key(self, path: Path, display: str, library: Any) -> str | None:
         """The key of a stack's plan; None when its file or profiles cannot be read that far, or hold a value the
         cache does not keep (the stack is then planned, and its errors said, as without the cache)."""

@@ -151,6 +151,26 @@ def test_checks_across_stacks_still_run_on_stacks_from_the_cache(example_stacks,
     assert "the same cluster as stack edge-store-002" in reports["text"]
 
 
+def test_a_cold_cache_is_keyed_and_filled_by_the_workers_and_gives_the_same_plan(tmp_path, cache_dir):
+    """With nothing kept for this program yet, each worker keys, plans and keeps its stacks (the keys are not made
+    one after the other first); the next plan, in one process, takes every stack from what they kept."""
+    stacks = tmp_path / "fleet"
+    stacks.mkdir()
+    dev = (ROOT / "stacks" / "Pulumi.dev.yaml").read_text()
+    for number in range(20):  # enough for two workers
+        (stacks / f"Pulumi.dev-{number:02}.yaml").write_text(dev.replace("aks-dev-weu", f"aks-dev-{number:02}"))
+    shutil.copytree(ROOT / "stacks" / "profiles", stacks / "profiles")
+    paths = sorted(stacks.glob("Pulumi.*.yaml"))
+    without = render(plan_fleet(paths, relative_to=tmp_path), "json")
+    cold = PlanCache(cache_dir)
+    assert not cold.warm(paths[0], "fleet/Pulumi.dev-00.yaml")
+    assert render(plan_fleet(paths, relative_to=tmp_path, jobs=2, cache=cold), "json") == without
+    assert cold.hits == 0 and cold.warm(paths[0], "fleet/Pulumi.dev-00.yaml")
+    warm = PlanCache(cache_dir)
+    assert render(plan_fleet(paths, relative_to=tmp_path, jobs=1, cache=warm), "json") == without
+    assert warm.hits == 20
+
+
 @pytest.mark.parametrize(
     "damage",
     [
