@@ -437,40 +437,21 @@ def plan_fleet(
     display = display_paths(relative_to)
     tasks = [(path, display(path)) for path in paths]
     planner = _Planner(key_vault, dict(checkouts or {}), policy_levels)
-    keys: dict[int, str] = {}
-    cached: dict[int, StackPlan] = {}
-    cacheable = cache is not None and cache.usable and not checkouts and key_vault is None
     workers = min(jobs, len(tasks) // STACKS_PER_WORKER)
-    if cacheable and workers > 1 and not cache.warm(*tasks[0]):
+    results: Iterator[tuple[StackPlan, bool]]
+    if cache is None or not cache.usable or checkouts or key_vault is not None:
+        results = ((stack, False) for stack in _planned(planner, tasks, workers))
+    elif workers > 1 and not cache.warm(*tasks[0]):
         # A cache with nothing for this program yet: every stack parsed, keyed, planned and kept by the workers, in
         # parallel (keyed here first, one after the other, a thousand stacks would wait seconds for their keys).
-        return _finish(
-            _planned_in_workers(replace(planner, cache=cache), tasks, workers),
-            tasks,
-            cache,
-            display,
-            relative_to,
-            on_planned,
-        )
-    if cache is not None and not checkouts and key_vault is None:
-        libraries: dict[Path, ProfileLibrary] = {}  # this process's: the workers read their own
-        for index, (path, shown) in enumerate(tasks):
-            if not cache.usable:
-                break
-            key = cache.stack_key(path, shown, _library(libraries, path, shown))
-            if key is not None:
-                keys[index] = key
-                if isinstance(found := cache.load(key), StackPlan):
-                    cached[index] = found
-        cache.hits = len(cached)
-    to_plan = [task for index, task in enumerate(tasks) if index not in cached]
-    planned = _planned(planner, to_plan, min(jobs, len(to_plan) // STACKS_PER_WORKER))
+        results = _planned_in_workers(replace(planner, cache=cache), tasks, workers)
+    else:
+        results = _looked_up_first(planner, cache, tasks, jobs)
     stacks = []
-    for index in range(len(tasks)):
-        stack = cached[index] if index in cached else next(planned)
-        if cache is not None and index in keys and index not in cached:
-            cache.store(keys[index], stack)  # before the checks across stacks add their errors
+    for stack, hit in results:
         stacks.append(stack)
+        if cache is not None:
+            cache.hits += hit
         if on_planned:
             on_planned(stack)
     if cache is not None:
@@ -478,23 +459,32 @@ def plan_fleet(
     return _across_stacks(stacks, tasks, display, relative_to)
 
 
-def _finish(
-    planned: Iterator[tuple[StackPlan, bool]],
-    tasks: list[tuple[Path, str]],
-    cache: PlanCache,
-    display: Callable[[Path], str],
-    relative_to: Path | None,
-    on_planned: Callable[[StackPlan], None] | None,
-) -> FleetPlan:
-    """The plan of stacks the workers took from the cache or planned (and kept), in order."""
-    stacks = []
-    for stack, hit in planned:
-        cache.hits += hit
-        stacks.append(stack)
-        if on_planned:
-            on_planned(stack)
-    cache.evict()
-    return _across_stacks(stacks, tasks, display, relative_to)
+def _looked_up_first(
+    planner: _Planner, cache: PlanCache, tasks: list[tuple[Path, str]], jobs: int
+) -> Iterator[tuple[StackPlan, bool]]:
+    """Each stack's plan, in order, with whether it came from the cache: every stack keyed and looked up here
+    first, then the others planned (in workers when there are enough of them) and kept."""
+    keys: dict[int, str] = {}
+    cached: dict[int, StackPlan] = {}
+    libraries: dict[Path, ProfileLibrary] = {}  # this process's: the workers read their own
+    for index, (path, shown) in enumerate(tasks):
+        if not cache.usable:
+            break
+        key = cache.stack_key(path, shown, _library(libraries, path, shown))
+        if key is not None:
+            keys[index] = key
+            if isinstance(found := cache.load(key), StackPlan):
+                cached[index] = found
+    to_plan = [task for index, task in enumerate(tasks) if index not in cached]
+    planned = _planned(planner, to_plan, min(jobs, len(to_plan) // STACKS_PER_WORKER))
+    for index in range(len(tasks)):
+        if index in cached:
+            yield cached[index], True
+            continue
+        stack = next(planned)
+        if index in keys:
+            cache.store(keys[index], stack)  # before the checks across stacks add their errors
+        yield stack, False
 
 
 def _across_stacks(
