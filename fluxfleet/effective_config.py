@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.text import Text
 
 from fluxfleet.exits import InvalidInput
-from fluxfleet.inputs import stack_paths
+from fluxfleet.inputs import check_output, stack_paths
 from modules.spec import SpecError, SpecIssue, bounded, printable, read_stack_config
 from modules.spec.errors import Loc, is_pulumi_secure, key_path
 from modules.spec.origins import Origins
@@ -118,6 +118,7 @@ def render(config: EffectiveConfig, fmt: Format, color: bool = False, width: int
 class ConfigRequest:
     stack: str  # a stack name
     stacks_dir: Path = Path("stacks")
+    output: Path | None = None  # where the command line writes the report: checked before any work
 
 
 def config_of(request: ConfigRequest) -> EffectiveConfig:
@@ -125,6 +126,7 @@ def config_of(request: ConfigRequest) -> EffectiveConfig:
     when there is no such file or its files cannot be merged at all."""
     from fluxfleet.plan import display_path
 
+    check_output("config", "--output", request.output)
     [path] = stack_paths("config", request.stacks_dir, [request.stack])
     try:
         return effective_config(path, display_path(path))

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from fluxfleet.cli.options import StacksDirOption
-from fluxfleet.cli.output import check_output, stderr, write_report
+from fluxfleet.cli.output import stderr, write_report
 from fluxfleet.exits import ExitCode
 
 
@@ -38,8 +38,7 @@ def config(
     """
     from fluxfleet.effective_config import ConfigRequest, config_of, render
 
-    check_output("config", "--output", output)
-    config = config_of(ConfigRequest(stack, stacks_dir))
+    config = config_of(ConfigRequest(stack, stacks_dir, output))
     color = output is None and fmt is ConfigFormat.text and sys.stdout.isatty()
     write_report("config", render(config, fmt.value, color=color), output)
     for error in config.errors:

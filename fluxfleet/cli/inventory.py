@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from fluxfleet.cli.options import StacksDirOption
-from fluxfleet.cli.output import check_output, stderr, write_report
+from fluxfleet.cli.output import stderr, write_report
 
 
 EXAMPLES = (
@@ -89,8 +89,9 @@ def inventory(
     from fluxfleet.inventory.command import InventoryRequest, take_inventory_of
     from fluxfleet.inventory_report import attention_lines, render
 
-    check_output("inventory", "--output", output)
-    request = InventoryRequest(select, profile, tuple(subscription or ()), stacks_dir, write, prune, cloud.value)
+    request = InventoryRequest(
+        select, profile, tuple(subscription or ()), stacks_dir, write, prune, cloud.value, output
+    )
     result = take_inventory_of(request)
     color = output is None and fmt is InventoryFormat.text and sys.stdout.isatty()
     write_report("inventory", render(result, fmt.value, color=color), output)

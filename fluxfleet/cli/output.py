@@ -9,7 +9,6 @@ from pathlib import Path
 
 import typer
 
-from fluxfleet.inputs import check_output as check_output  # the command packages check it before their work
 
 PROGRESS_FROM = 20  # stacks: a shorter run needs no progress bar
 

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from fluxfleet.cli.options import SourceOption, StacksArgument, StacksDirOption
-from fluxfleet.cli.output import check_output, progress, stderr, versions_notice, write_report
+from fluxfleet.cli.output import progress, stderr, versions_notice, write_report
 
 
 EXAMPLES = (
@@ -63,8 +63,9 @@ def plan(
     from fluxfleet.plan.command import PlanRequest, cache_lines, plan_inputs, run_plan
     from fluxfleet.plan.report import plan_lines, render
 
-    check_output("plan", "--output", output)
-    request = PlanRequest(tuple(stacks or ()), stacks_dir, tuple(source or ()), policy_config, jobs, not no_cache)
+    request = PlanRequest(
+        tuple(stacks or ()), stacks_dir, tuple(source or ()), policy_config, jobs, not no_cache, output=output
+    )
     inputs = plan_inputs(request)
     with progress("planning", len(inputs.paths)) as advance:
         fleet = run_plan(inputs, on_planned=advance)

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from fluxfleet.cli.options import StacksArgument, StacksDirOption, SubscriptionOption
-from fluxfleet.cli.output import check_output, versions_notice, write_report
+from fluxfleet.cli.output import versions_notice, write_report
 
 
 EXAMPLES = (
@@ -44,8 +44,7 @@ def preflight(
     from fluxfleet.preflight import to_json, to_text
     from fluxfleet.preflight.command import PreflightRequest, run_preflight
 
-    check_output("preflight", "--output", output)
-    fleet = run_preflight(PreflightRequest(tuple(stacks or ()), stacks_dir, subscription, fix))
+    fleet = run_preflight(PreflightRequest(tuple(stacks or ()), stacks_dir, subscription, fix, output))
     if fmt is PreflightFormat.json:
         report = json.dumps(to_json(fleet), indent=2) + "\n"
     else:

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from fluxfleet.cli.options import FleetOption, StacksArgument, StacksDirOption, SubscriptionOption
-from fluxfleet.cli.output import check_output, write_report
+from fluxfleet.cli.output import write_report
 
 
 EXAMPLES = (
@@ -44,8 +44,7 @@ def status(
     from fluxfleet.status.command import StatusRequest, fleet_status_of
     from fluxfleet.status.report import render
 
-    check_output("status", "--output", output)
-    report = fleet_status_of(StatusRequest(tuple(stacks or ()), stacks_dir, fleet_file, subscription))
+    report = fleet_status_of(StatusRequest(tuple(stacks or ()), stacks_dir, fleet_file, subscription, output))
     color = output is None and fmt is StatusFormat.text and sys.stdout.isatty()
     write_report("status", render(report, fmt.value, color=color), output)
     raise typer.Exit(report.exit_code)

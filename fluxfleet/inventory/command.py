@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from fluxfleet.inputs import check_output
 from fluxfleet.exits import CommandError, InvalidInput
 from fluxfleet.inventory import Inventory
 from modules.clouds import DEFAULT_CLOUD
@@ -20,6 +21,7 @@ class InventoryRequest:
     write: bool = False  # create a stack file for each new member (needs `profile`)
     prune: bool = False  # delete the stack files whose cluster is gone
     cloud: str = DEFAULT_CLOUD
+    output: Path | None = None  # where the command line writes the report: checked before any work
 
 
 def take_inventory_of(request: InventoryRequest) -> Inventory:
@@ -39,6 +41,7 @@ def take_inventory_of(request: InventoryRequest) -> Inventory:
     from modules.spec import SpecError
     from modules.spec.selection import parse_selection, parse_subscriptions, profile_file
 
+    check_output("inventory", "--output", request.output)
     stacks_dir, cloud = request.stacks_dir, request.cloud
     if not stacks_dir.is_dir():
         raise InvalidInput(f"fluxfleet inventory: {stacks_dir}: no such directory")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fluxfleet.exits import InvalidInput
-from fluxfleet.inputs import parse_sources, stack_paths
+from fluxfleet.inputs import check_output, parse_sources, stack_paths
 from fluxfleet.plan import FleetPlan, StackPlan
 from fluxfleet.plan.cache import CACHE_DIR_ENV, DEFAULT_DIR, PlanCache
 from policies.rules import Level
@@ -25,6 +25,7 @@ class PlanRequest:
     jobs: int | None = None  # worker processes; None: one per core
     cache: bool = False  # each stack's plan kept, and taken back while its inputs are unchanged (cache.py)
     cache_dir: Path | None = None  # None: FLUXFLEET_CACHE_DIR, else .fluxfleet/cache/plan
+    output: Path | None = None  # where the command line writes the report: checked before any work
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ def plan_inputs(request: PlanRequest) -> PlanInputs:
     from modules.spec import SpecError, load_policy_levels
     from policies.rules import RULES_BY_ID
 
+    check_output("plan", "--output", request.output)
     levels = {}
     if request.policy_config is not None:
         try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from fluxfleet.inputs import parse_subscription, stack_paths, subscription_of_stack
+from fluxfleet.inputs import check_output, parse_subscription, stack_paths, subscription_of_stack
 from fluxfleet.preflight import FleetPreflight
 
 
@@ -16,6 +16,7 @@ class PreflightRequest:
     stacks_dir: Path = Path("stacks")
     subscription: str | None = None  # for stacks without cluster.subscriptionId; None: az's current
     fix: bool = False  # register missing resource providers and wait for them
+    output: Path | None = None  # where the command line writes the report: checked before any work
 
 
 def run_preflight(request: PreflightRequest) -> FleetPreflight:
@@ -29,6 +30,7 @@ def run_preflight(request: PreflightRequest) -> FleetPreflight:
     from fluxfleet.plan import display_path
     from fluxfleet.preflight import preflight_fleet
 
+    check_output("preflight", "--output", request.output)
     subscription = parse_subscription("preflight", request.subscription)
     paths = stack_paths("preflight", request.stacks_dir, list(request.stacks))
     subscription_of = subscription_of_stack(subscription)

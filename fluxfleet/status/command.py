@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fluxfleet.exits import CommandError, InvalidInput
-from fluxfleet.inputs import parse_subscription, stack_paths
+from fluxfleet.inputs import check_output, parse_subscription, stack_paths
 from fluxfleet.status.model import FleetStatus
 
 
@@ -17,6 +17,7 @@ class StatusRequest:
     stacks_dir: Path = Path("stacks")
     fleet_file: Path | None = None  # None: STACKS_DIR/fleet.yaml, if there
     subscription: str | None = None  # for stacks without cluster.subscriptionId
+    output: Path | None = None  # where the command line writes the report: checked before any work
 
 
 def fleet_status_of(request: StatusRequest) -> FleetStatus:
@@ -32,6 +33,7 @@ def fleet_status_of(request: StatusRequest) -> FleetStatus:
     from fluxfleet.status.build import fleet_status
     from modules.spec import FLEET_FILE, SpecError, load_fleet, load_stacks, report_name, stack_files
 
+    check_output("status", "--output", request.output)
     default = parse_subscription("status", request.subscription) or default_subscription()
     paths = stack_paths("status", request.stacks_dir, list(request.stacks))
     fleet_path = request.fleet_file or request.stacks_dir / FLEET_FILE
