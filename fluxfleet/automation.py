@@ -211,7 +211,7 @@ class _InterruptibleCommand(PulumiCommand):
       Python Automation API has no way to cancel a command);
     - its output goes to files, not pipes: if fluxfleet dies, an update goes on to its end and writes its state
       instead of being killed half-way by a broken pipe (the Go CLI dies of SIGPIPE on its next write to one);
-    - `up` keeps `keep_fds` open (the stack's lock: see fluxfleet.rollout.locks)."""
+    - `up` keeps `keep_fds` open (the stack's lock: see fluxfleet/runstate)."""
 
     def __init__(self, cli: PulumiCommand, cancel: threading.Event | None = None, keep_fds: tuple[int, ...] = ()):
         # No super().__init__(): it would run `pulumi version` again; `cli` has been checked.

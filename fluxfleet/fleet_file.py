@@ -5,23 +5,26 @@ what it read before (another writer may have written since). It writes a tempora
 renames it over the file and fsyncs the directory: a reader never sees half a file, and a crash leaves the old file
 or the new one. A symlinked fleet.yaml is edited at its target and stays a link.
 
-The lock is the `WriterLock` interface: today an flock (fluxfleet/rollout/locks.py) for the writers of one machine;
-a lease on shared storage (an Azure Blob lease) drops in for writers anywhere.
+The lock is a lock of the run-state store (fluxfleet/runstate): an flock for the writers of one machine, a blob
+lease for writers anywhere when the runs are kept in Azure Blob Storage.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Protocol
 
-from fluxfleet.rollout.locks import FileLock
+from fluxfleet.runstate.local import LocalStore
+from fluxfleet.runstate.store import StoreLock
 from modules.spec.files import read_text
 
 LOCK_TIMEOUT = 60.0  # seconds a writer waits for another: a write holds the lock for well under one
+POLL_SECONDS = 0.02
 
 
 class FleetFileBusy(Exception):
@@ -35,18 +38,22 @@ class WriterLock(Protocol):
         ...
 
 
-class LocalWriterLock:
-    """An flock on `.fluxfleet/<name>.lock` beside the fleet file (a directory fluxfleet's users keep out of git):
-    every writer on this machine, whatever its working directory or the link it came through, takes the same one."""
+class StoreWriterLock:
+    """A lock of the run-state store, waited for up to `timeout` seconds."""
 
-    def __init__(self, target: Path, timeout: float | None = None):
-        self.lock = FileLock(target.parent / ".fluxfleet" / f"{target.name}.lock")
+    def __init__(self, lock: StoreLock, timeout: float | None = None):
+        self.lock = lock
         self.timeout = LOCK_TIMEOUT if timeout is None else timeout
 
     @contextmanager
     def held(self, holder: str) -> Iterator[None]:
-        if not self.lock.acquire(holder, self.timeout):
-            raise FleetFileBusy(f"waited {self.timeout:g}s for {self.lock.holder()} to finish writing it: try again")
+        deadline = time.monotonic() + self.timeout
+        while not self.lock.try_acquire(holder):
+            if time.monotonic() >= deadline:
+                raise FleetFileBusy(
+                    f"waited {self.timeout:g}s for {self.lock.holder()} to finish writing it: try again"
+                )
+            time.sleep(POLL_SECONDS)
         try:
             yield
         finally:
@@ -54,8 +61,10 @@ class LocalWriterLock:
 
 
 def writer_lock(target: Path) -> WriterLock:
-    """The writer lock of the fleet file `target`: where another backend is chosen."""
-    return LocalWriterLock(target)
+    """The writer lock of the fleet file `target`: `.fluxfleet/<name>.lock` beside it (a directory fluxfleet's
+    users keep out of git), so every writer on this machine, whatever its working directory or the link it came
+    through, takes the same one."""
+    return StoreWriterLock(LocalStore(target.parent / ".fluxfleet").lock(target.name))
 
 
 def rewrite_fleet(

@@ -16,8 +16,8 @@ from fluxfleet.cli.output import stderr, write_report
 
 EXAMPLES = (
     ("what a rollout would do, and how long it would take", "fluxfleet rollout --dry-run"),
-    ("roll out the fleet, approving production ahead", "fluxfleet rollout --approve production"),
     ("continue a run that stopped", "fluxfleet rollout --resume 20261207T101500Z-ab12"),
+    ("one matrix leg of a CI run", "fluxfleet rollout --run-id github-8812 --stage dev --stacks dev"),
 )
 
 
@@ -45,6 +45,14 @@ def rollout(
         ),
     ] = False,
     resume: Annotated[str | None, typer.Option("--resume", help="Continue this run (its id).")] = None,
+    run_id: Annotated[
+        str | None,
+        typer.Option(
+            "--run-id",
+            help="Start the run of this id, or join it: every process given one id (a CI job's matrix legs, on any "
+            "machine) records into one run, each stack applied once. An id is letters, digits, '-', '_' and '.'.",
+        ),
+    ] = None,
     approve: Annotated[list[str] | None, typer.Option("--approve", help="Approve this stage (repeatable).")] = None,
     max_concurrency: Annotated[
         int | None, typer.Option("--max-concurrency", min=1, help="At most this many stacks at once, in any stage.")
@@ -74,6 +82,7 @@ def rollout(
         stacks=tuple(name for given in stacks or () for name in given.split(",") if name),
         dry_run=dry_run,
         resume=resume,
+        run_id=run_id,
         approve=tuple(approve or ()),
         max_concurrency=max_concurrency,
         rollback=rollback,

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from fluxfleet.azure.fleet_graph import FleetReads
 from fluxfleet.fleet_file import rewrite_fleet
-from fluxfleet.rollout.locks import this_process
+from fluxfleet.runstate.store import this_process
 from fluxfleet.status.build import fleet_status
 from fluxfleet.status.model import Health
 from fluxfleet import markdown as md

@@ -4,6 +4,7 @@ GitHub Actions matrix of a stage, the dry run's plan, or a run to its end on Pul
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import re
 from collections.abc import Callable, Mapping
@@ -16,16 +17,18 @@ from fluxfleet.azure.status import AzureReader
 from fluxfleet.exits import CommandError, ExitCode, InvalidInput
 from fluxfleet.inputs import check_output
 from fluxfleet.rollout.journal import (
+    RUNS_DIR,
     Journal,
     RunRecord,
     RunStatus,
-    RunTaken,
     StackState,
     StagePlan,
+    check_run_id,
     history,
-    run_path,
 )
 from fluxfleet.rollout.orchestrator import Selection, estimate, load_inputs, load_run_stacks, new_run
+from fluxfleet.runstate.local import LocalStore
+from fluxfleet.runstate.store import StateStore, StoreError
 from fluxfleet.rollout.refs import stage_refs
 from fluxfleet.rollout.report import render_dry_run, render_summary
 from fluxfleet.runner import RunnerError, StackRunner, require_pulumi_cli
@@ -43,6 +46,7 @@ class RolloutRequest:
     stacks: tuple[str, ...] = ()  # only these stacks: names (or their files) and globs
     dry_run: bool = False
     resume: str | None = None  # a run id
+    run_id: str | None = None  # the run to start, or to join (a matrix leg of it)
     approve: tuple[str, ...] = ()  # stages
     max_concurrency: int | None = None
     rollback: bool = False  # every stage rolls back
@@ -132,11 +136,12 @@ def _check_options(request: RolloutRequest) -> None:
         raise _invalid(f"{request.stacks_dir}: no such directory")
     check_output("rollout", "--output", request.output)
     _refuse_options_that_would_not_apply(request)
-    if request.resume is not None:
-        try:
-            run_path(request.runs_dir, request.resume)  # an id, never a path
-        except ValueError as error:
-            raise _invalid(str(error)) from None
+    for option, run_id in (("--resume", request.resume), ("--run-id", request.run_id)):
+        if run_id is not None:
+            try:
+                check_run_id(run_id)  # an id, never a path
+            except ValueError as error:
+                raise _invalid(f"{option}: {error}") from None
 
 
 GLOB = re.compile(r"[*?\[]")
@@ -171,6 +176,8 @@ def _stack_patterns(request: RolloutRequest, fleet: Fleet) -> tuple[str, ...]:
 def _refuse_options_that_would_not_apply(request: RolloutRequest) -> None:
     if request.matrix is not None and request.stage is not None:
         raise _invalid("--matrix names its stage: drop --stage")
+    if request.resume is not None and request.run_id is not None:
+        raise _invalid("--resume continues a run, --run-id starts or joins one: give one of them")
     if request.matrix is not None and request.rollback:
         raise _invalid("--matrix plans a stage as fleet.yaml says: set `rollback: true` on the stage, not --rollback")
     if request.resume is not None:
@@ -211,39 +218,64 @@ def dry_run(request: RolloutRequest, plan: RolloutPlan) -> str:
     stacks now). It reads, never writes: not even the log of the run it shows."""
     try:
         stages = (
-            Journal.load(request.runs_dir, request.resume).record.stages
+            Journal.load(run_store(request), request.resume).record.stages
             if request.resume
             else plan.selection.plan(plan.fleet)
         )
+    except StoreError as error:
+        raise CommandError(f"fluxfleet rollout: {error}") from None
     except ValueError as error:
         raise _invalid(str(error)) from None
     stacks = _stacks(request, plan, stages)  # the stacks it would apply, valid as the run would need them
-    durations = history(request.runs_dir)
+    durations = history(run_store(request))
     samples = sum(len(seconds) for seconds in durations.values())
     refs = stage_refs(stages, stacks, _pins_file(request.stacks_dir))
     return render_dry_run(estimate(stages, durations), request.fmt, samples, refs)
 
 
+def run_store(request: RolloutRequest) -> StateStore:
+    """Where the rollout's runs are kept."""
+    return LocalStore(request.runs_dir or RUNS_DIR)
+
+
 def apply(request: RolloutRequest, plan: RolloutPlan) -> RunRecord:
-    """A new run, or the run `--resume` names, journaled to its end: the record it ends with."""
+    """A new run, the run `--resume` names, or the run `--run-id` names (created, or joined: this process works
+    its part of it, beside the other processes that record into it), journaled to its end: the record it ends
+    with."""
     from fluxfleet.clock import SystemClock
     from fluxfleet.rollout.production import run_journaled
 
+    store = run_store(request)
     journal = None
-    if request.resume is not None:  # taken first, read after: what another process wrote until it ended is all there
+    only = None
+    if request.resume is not None:
         try:
-            journal = Journal.open(request.runs_dir, request.resume)
-        except RunTaken as error:
+            journal = Journal.load(store, request.resume)
+        except StoreError as error:
             raise CommandError(f"fluxfleet rollout: {error}") from None
         except ValueError as error:
             raise _invalid(str(error)) from None
-    specs = _specs(request, plan, journal.record.stages if journal else plan.selection.plan(plan.fleet))
+    # A run named by --run-id holds the whole of each stage it covers (its budget and bake are the stage's), and
+    # this process works the stacks --stacks picks from them.
+    whole = dataclasses.replace(plan.selection, stacks=None) if request.run_id else plan.selection
+    specs = _specs(request, plan, journal.record.stages if journal else whole.plan(plan.fleet))
     runner, reader = rollout_can_start(specs)
-    if journal is None:
-        try:
-            journal = Journal.create(request.runs_dir, new_run(plan.fleet, plan.selection, SystemClock().now()))
-        except ValueError as error:
-            raise _invalid(f"--runs-dir {error}") from None
+    try:
+        if request.run_id is not None:
+            record = new_run(plan.fleet, whole, SystemClock().now(), run_id=request.run_id)
+            journal = Journal.join(store, record, [stage.name for stage in plan.fleet.stages])
+            only = frozenset(name for stage in plan.selection.plan(plan.fleet) for name in stage.stacks)
+            _refuse_changed_stages(journal.record, whole.plan(plan.fleet))
+        elif journal is None:
+            journal = Journal.create(store, new_run(plan.fleet, plan.selection, SystemClock().now()))
+    except StoreError as error:  # a local directory that cannot hold runs is the --runs-dir given
+        raise (
+            _invalid(f"--runs-dir {error}")
+            if isinstance(store, LocalStore)
+            else CommandError(f"fluxfleet rollout: {error}")
+        ) from None
+    except ValueError as error:
+        raise _invalid(str(error)) from None
     return run_journaled(
         "rollout",
         journal,
@@ -255,7 +287,28 @@ def apply(request: RolloutRequest, plan: RolloutPlan) -> RunRecord:
         reader,
         request.fmt,
         request.approve,
+        only,
     )
+
+
+def _refuse_changed_stages(record: RunRecord, wanted: list[StagePlan]) -> None:
+    """A run keeps each stage as the process that added it planned it: a process that joins it asking otherwise
+    (another --max-concurrency or --rollback, a fleet.yaml changed since) is refused, never half-followed."""
+    recorded = {stage.name: stage for stage in record.stages}
+    for stage in wanted:
+        kept = recorded[stage.name]
+        for what, mine, theirs in (
+            ("maxConcurrency", stage.max_concurrency, kept.max_concurrency),
+            ("maxFailures", stage.max_failures, kept.max_failures),
+            ("rollback", stage.rollback, kept.rollback),
+            ("approval", stage.approval, kept.approval),
+            ("afterStageWait", stage.after_stage_wait, kept.after_stage_wait),
+        ):
+            if mine != theirs:
+                raise _invalid(
+                    f"--run-id {record.run_id}: the run planned stage {stage.name} with {what} {theirs}, "
+                    f"this process with {mine}: join it as it was planned, or start another run"
+                )
 
 
 def rollout_can_start(specs: Mapping[str, StackSpec]) -> tuple[StackRunner, AzureReader]:

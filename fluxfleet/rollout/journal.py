@@ -1,35 +1,35 @@
-"""The rollout journal: everything a run decided, so that a crash or Ctrl-C loses nothing and `--resume` knows
-exactly where the run stopped.
+"""The rollout journal: everything a run decided, so that a crash or Ctrl-C loses nothing and `--resume` (or
+another machine's leg of the same run) knows exactly where the run stands.
 
-A run is `.fluxfleet/runs/<run-id>.json`, a snapshot rewritten atomically (temporary file, then rename) when the run
-starts, ends or finishes a stage, plus `<run-id>.log`, one JSON line appended per change in between. Appending keeps
-a change cheap at fleet scale (rewriting the snapshot of 1,000 stacks costs ~40 ms; a line, microseconds); replaying
-the lines over the snapshot gives the record back, and a torn last line (the process died mid-write) is ignored.
-Both survive the process dying at any point; they are not fsynced, so an operating-system crash may lose the last
-changes (resume then re-checks those stacks against the Pulumi backend).
+A run lives in the run-state store (fluxfleet/runstate: `.fluxfleet/runs/` on this machine, or Azure Blob Storage
+beside Pulumi's state): `<run-id>.json`, a snapshot replaced whole, and `<run-id>.log`, the changes since, one JSON
+line each (see `Journal`). Both survive the process dying at any point; local files are not fsynced, so an
+operating-system crash may lose the last changes (resume then re-checks those stacks against the Pulumi backend).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import os
 import re
 import secrets
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
-from fluxfleet.rollout.locks import FileLock, this_process
-from modules.spec import DURATION_MAX, STACK_NAME, SpecError, Stage, bounded, read_text, shown
+from fluxfleet.runstate.local import LocalStore
+from fluxfleet.runstate.store import Conflict, Entry, StateStore, StoreError, Unreadable
+from modules.spec import DURATION_MAX, STACK_NAME, Stage, bounded, shown
 
 RUNS_DIR = Path(".fluxfleet") / "runs"
-RUN_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{4}")  # what new_run_id makes: a run id is never a path
+# A run id is a name, never a path: new_run_id's (20260101T000000Z-ab12) or one given (github-1234).
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 def _timestamp(value: str | None) -> str | None:
@@ -62,6 +62,7 @@ class RunStatus(StrEnum):
     rolled_back = "rolled-back"  # ... and that stage, which rolls back, was returned to the refs it ran before
     awaiting_approval = "awaiting-approval"
     interrupted = "interrupted"  # Ctrl-C: stopped scheduling; resumable
+    partial = "partial"  # the stacks this process was given are done; others of the run are not (yet)
 
 
 SourceRefs = dict[str, dict[str, str]]  # configuration -> its ref keys ({"tag": "v1.3.0"}, {"digest": ...})
@@ -160,116 +161,270 @@ class RunRecord:
 
 
 _RECORD = TypeAdapter(RunRecord)
+ENDED = frozenset({StackState.succeeded, StackState.failed})  # a stage has ended when each of its stacks has
 
 
-class RunTaken(ValueError):
-    """Another process is running the run."""
+@dataclass(frozen=True)
+class StageProgress:
+    """Where a stage of a run stands, across every process that records into the run."""
+
+    name: str
+    stacks: int
+    succeeded: int
+    failed: int
+    open: list[str]  # stacks not ended (pending, running, gating, skipped, deferred)
+    max_failures: int
+    bake_until: str | None
+
+    @staticmethod
+    def of(record: RunRecord, stage: StagePlan) -> StageProgress:
+        states = [record.stacks[name].state for name in stage.stacks]
+        return StageProgress(
+            stage.name,
+            len(states),
+            states.count(StackState.succeeded),
+            states.count(StackState.failed),
+            [name for name, state in zip(stage.stacks, states, strict=True) if state not in ENDED],
+            stage.max_failures,
+            stage.bake_until,
+        )
+
+    @property
+    def passed(self) -> bool:
+        """Every stack ended, within the stage's failure budget: the next stage may start once it has baked."""
+        return not self.open and self.failed <= self.max_failures
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "stacks": self.stacks,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "pending": len(self.open),
+            "maxFailures": self.max_failures,
+            "finished": self.passed,
+            "bakeUntil": self.bake_until,
+        }
+
+
+class RunExists(ValueError):
+    """A new run's id is taken already."""
 
 
 class Journal:
-    """One run's record and its file. Every mutation goes through `update`, which saves under a lock.
+    """One run's record, kept in a state store (fluxfleet/runstate): a snapshot `<run-id>.json` rewritten when the
+    run starts, ends or finishes a stage, plus `<run-id>.log`, one JSON line appended per change in between.
+    Appending keeps a change cheap at fleet scale (rewriting the snapshot of 1,000 stacks costs ~40 ms; a line,
+    microseconds) and safe from any number of writers: every matrix leg of a rollout, on any machine, records into
+    one run. Replaying the lines over the snapshot gives the record back.
 
-    A run is taken by one process at a time: `create` and `open` take the run's lock before they read or write
-    anything, so what a process reads is what the last holder wrote. `load` only reads (a dry run, a report)."""
+    Writers never lose each other's changes: each change is its own line, and folding the log into the snapshot
+    (`save`) writes the snapshot only if no one rewrote it since it was read (its ETag), then deletes the log only
+    if no one appended since. A line folded but left in the log sets again what it set: harmless.
 
-    def __init__(self, path: Path, record: RunRecord):
-        self.path = path
+    A stack's entry is changed only by the process that holds the stack's lock, which reads the run again
+    (`refresh`) after taking it: what another process did to that stack is all there before it decides."""
+
+    def __init__(self, store: StateStore, record: RunRecord, seen: _Seen | None = None):
+        self.store = store
         self.record = record
         self._lock = threading.Lock()  # one change at a time from the worker threads
-        self._run_lock: FileLock | None = None  # held while this process runs the run
+        self._reading = threading.Lock()  # one refresh at a time; the store is read outside `_lock`
+        self._seen = seen or _Seen()  # what of the store the record holds: a refresh reads only what is new
+
+    @property
+    def run_id(self) -> str:
+        return self.record.run_id
+
+    @property
+    def where(self) -> str:
+        """The snapshot, for messages."""
+        return f"{self.store.where.rstrip('/')}/{self.run_id}.json"
 
     @staticmethod
     def new_run_id(now: datetime) -> str:
         return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(2)}"
 
     @classmethod
-    def create(cls, runs_dir: Path, record: RunRecord) -> Journal:
-        journal = cls(runs_dir / f"{record.run_id}.json", record)
-        journal._take()
-        journal.save()
-        return journal
+    def create(cls, runs: StateStore | Path, record: RunRecord) -> Journal:
+        """A new run (RunExists when its id is taken; StoreError when the store cannot be used)."""
+        store = _store(runs)
+        try:
+            etag = store.write(_snapshot_name(record.run_id), _snapshot(record), new=True)
+        except Conflict:
+            raise RunExists(f"run {record.run_id} exists already in {store.where}") from None
+        return cls(store, record, _Seen(etag))
 
     @classmethod
-    def open(cls, runs_dir: Path, run_id: str) -> Journal:
-        """A run to continue, taken for this process first and read after (ValueError in one line when another
-        process has it, or it is missing or unreadable)."""
-        path = run_path(runs_dir, run_id)
-        journal = cls(path, None)  # type: ignore[arg-type] - read below, once the run is ours
-        journal._take()
-        try:
-            journal.record, logged = _read(path, runs_dir)
-        except ValueError:
-            journal.release()
-            raise
-        if logged:
-            journal.save()  # fold the log into a fresh snapshot, so nothing is ever appended after a torn line
-        return journal
+    def load(cls, runs: StateStore | Path, run_id: str) -> Journal:
+        """A run as its store says now (ValueError in one line when it is missing or not a journal)."""
+        store = _store(runs)
+        return cls(store, *_read(store, check_run_id(run_id, store)))
 
     @classmethod
-    def load(cls, runs_dir: Path, run_id: str) -> Journal:
-        """A run as its files say now, changing nothing (not even folding its log)."""
-        path = run_path(runs_dir, run_id)
-        return cls(path, _read(path, runs_dir)[0])
+    def join(cls, runs: StateStore | Path, record: RunRecord, stage_order: Sequence[str] = ()) -> Journal:
+        """The run of `record.run_id`, created as `record` if there is none, else with `record`'s stages and stacks
+        added where it lacks them (a stage it has keeps its rules; a stack it has keeps its entry), its stages in
+        `stage_order` (fleet.yaml's)."""
+        store = _store(runs)
+        for _ in range(CONFLICT_RETRIES):
+            try:
+                return cls.create(store, record)
+            except RunExists:
+                pass
+            found = store.read(_snapshot_name(record.run_id))
+            if found is None:
+                continue  # deleted meanwhile: create it again
+            current, seen = _read(store, record.run_id, found)
+            if not _extend(current, record, stage_order):
+                return cls(store, current, seen)
+            try:
+                etag = store.write(_snapshot_name(record.run_id), _snapshot(current), etag=found.etag)
+            except Conflict:
+                continue  # another writer changed it: read it again
+            return cls(store, current, dataclasses.replace(seen, snapshot=etag))
+        raise StoreError(f"{store.where}: run {record.run_id} kept changing under this process: try again")
 
-    @property
-    def log_path(self) -> Path:
-        return self.path.with_suffix(".log")
+    def refresh(self) -> None:
+        """Read the run again, taking in what other processes recorded; the record's objects are updated in place,
+        so what holds one of its stages or entries sees the news. While the snapshot is the one read last, only the
+        lines appended to the log since are read and applied: a refresh costs what changed, not the run's size."""
+        with self._reading:
+            seen = self._seen
+            if seen.snapshot is not None and self.store.head(_snapshot_name(self.run_id)) == seen.snapshot:
+                log = self.store.read(_log_name(self.run_id), offset=seen.log_bytes)
+                if log is None and seen.log_bytes == 0:
+                    return  # no log yet: nothing new
+                if log is not None and log.etag == seen.log:
+                    return
+                if log is not None:
+                    whole = log.data[: log.data.rfind(b"\n") + 1]  # a line still being written waits
+                    with self._lock:
+                        applied = _apply_logged(self.record, whole)
+                    if applied:
+                        self._seen = dataclasses.replace(seen, log=log.etag, log_bytes=seen.log_bytes + len(whole))
+                        return
+            fresh, seen = _read(self.store, self.run_id)
+            with self._lock:
+                _merge(self.record, fresh)
+            self._seen = seen
 
-    def _take(self) -> None:
-        """Take the run for this process (released when the process ends, however it ends): two processes
-        resuming one run would apply its stacks twice. ValueError, in one line, when another process has it."""
-        lock = FileLock(self.path.with_suffix(".lock"))
-        try:
-            taken = lock.try_acquire(this_process(f"fluxfleet rollout {self.path.stem}"))
-        except OSError as error:
-            raise ValueError(f"{self.path.parent}: cannot keep runs there: {error.strerror}") from None
-        if not taken:
-            raise RunTaken(f"run {self.path.stem} is in progress in {lock.holder()}: wait for it to end")
-        self._run_lock = lock
-
-    def release(self) -> None:
-        if self._run_lock is not None:
-            self._run_lock.release()
-            self._run_lock = None
-
-    def update(self, now: datetime, stack: str | None = None, **fields: Any) -> None:
-        """Set fields of a stack's entry (or of the run when `stack` is None) and append the change to the log."""
+    def update(self, now: datetime, stack: str | None = None, *, stage: str | None = None, **fields: Any) -> None:
+        """Set fields of a stack's entry, of a stage's plan, or of the run (neither given), and append the change
+        to the log."""
         with self._lock:
-            _apply(self.record, stack, fields)
+            _apply(self.record, stack, stage, fields)
             self.record.updated_at = now.isoformat()
             change = {"stack": stack, "set": fields, "updated_at": self.record.updated_at}
-            self._append(json.dumps(change, default=_jsonable) + "\n")
-
-    def _append(self, line: str) -> None:
-        with open(self.log_path, "a", encoding="utf-8") as log:
-            log.write(line)  # one write of one line: what a dying process leaves is whole or detectably torn
+            if stage is not None:
+                change["stage"] = stage
+            self.store.append(_log_name(self.run_id), (json.dumps(change, default=_jsonable) + "\n").encode())
 
     def save(self) -> None:
-        """Rewrite the snapshot (temporary file beside it, then rename: never half-written), then empty the log it
-        now includes. Dying between the two is harmless: replaying a change twice sets the same values."""
+        """Fold the log into the snapshot: the snapshot rewritten (only if no one rewrote it since it was read),
+        then the log deleted (only if no one appended since). Dying between the two is harmless: replaying a change
+        twice sets the same values."""
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # Compact, and built from the dataclasses' own dicts: the snapshot of 1,000 stacks is written between
-            # stages, while nothing runs, so it must take milliseconds (dataclasses.asdict + indent took 170 ms).
-            text = json.dumps(_plain(self.record), separators=(",", ":")) + "\n"
-            handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-            try:
-                with os.fdopen(handle, "w", encoding="utf-8") as file:
-                    file.write(text)
-                os.replace(temporary, self.path)
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
-            self.log_path.unlink(missing_ok=True)
+            for _ in range(CONFLICT_RETRIES):
+                snapshot = self.store.read(_snapshot_name(self.run_id))
+                if snapshot is None:
+                    raise ValueError(f"{self.where}: the run's journal is gone")
+                record, seen = _read(self.store, self.run_id, snapshot)
+                try:
+                    etag = self.store.write(_snapshot_name(self.run_id), _snapshot(record), etag=snapshot.etag)
+                except Conflict:
+                    continue
+                self._seen = _Seen(etag)
+                if seen.log is not None:
+                    try:
+                        self.store.delete(_log_name(self.run_id), etag=seen.log)
+                    except Conflict:
+                        # Appended to since: the lines stay, replayed over the new snapshot as before; the next
+                        # refresh reads the run whole.
+                        self._seen = _Seen()
+                _merge(self.record, record)
+                return
+            raise StoreError(f"{self.where}: the run kept changing under this process: try again")
 
 
-def run_path(runs_dir: Path, run_id: str) -> Path:
-    """Where a run's journal is; ValueError for what is no run id (a path, say)."""
+CONFLICT_RETRIES = 20
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """What of a run's store entries a record holds: the snapshot's ETag, and how much of the log (bytes, ETag)."""
+
+    snapshot: str | None = None  # None: unknown, read the run whole
+    log: str | None = None
+    log_bytes: int = 0
+
+
+def check_run_id(run_id: str, store: StateStore | Path | None = None) -> str:
+    """`run_id` when it is a run id; ValueError for what is not (a path, say)."""
     if not RUN_ID.fullmatch(run_id):
+        where = f" (runs are in {_store(store).where})" if store is not None else ""
         raise ValueError(
-            f"{shown(run_id)} is not a run id: a run id looks like 20260101T000000Z-ab12 (runs are in {runs_dir})"
+            f"{shown(run_id)} is not a run id: a run id is a name of letters, digits, `-`, `_` and `.` "
+            f"(as 20260101T000000Z-ab12, or github-1234){where}"
         )
-    return runs_dir / f"{run_id}.json"
+    return run_id
+
+
+def _store(runs: StateStore | Path) -> StateStore:
+    return LocalStore(runs) if isinstance(runs, Path) else runs
+
+
+def _snapshot_name(run_id: str) -> str:
+    return f"{run_id}.json"
+
+
+def _log_name(run_id: str) -> str:
+    return f"{run_id}.log"
+
+
+def _snapshot(record: RunRecord) -> bytes:
+    # Compact, and built from the dataclasses' own dicts: the snapshot of 1,000 stacks is written between stages,
+    # while nothing runs, so it must take milliseconds (dataclasses.asdict + indent took 170 ms).
+    return (json.dumps(_plain(record), separators=(",", ":")) + "\n").encode()
+
+
+def _extend(record: RunRecord, more: RunRecord, stage_order: Sequence[str]) -> bool:
+    """`more`'s stages and stacks added to `record` where it lacks them, stages in `stage_order` (those it does not
+    name after, as they were); whether any was added."""
+    changed = False
+    stages = {stage.name: stage for stage in record.stages}
+    for stage in more.stages:
+        if stage.name not in stages:
+            stages[stage.name] = dataclasses.replace(stage, stacks=[])
+            record.stages.append(stages[stage.name])
+        for name in stage.stacks:
+            if name not in record.stacks:
+                stages[stage.name].stacks.append(name)
+                record.stacks[name] = more.stacks[name]
+                changed = True
+    order = {name: index for index, name in enumerate(stage_order)}
+    record.stages.sort(key=lambda stage: order.get(stage.name, len(order)))  # stable
+    return changed
+
+
+def _merge(into: RunRecord, fresh: RunRecord) -> None:
+    for key, value in vars(fresh).items():
+        if key not in ("stages", "stacks"):
+            setattr(into, key, value)
+    known = {stage.name: stage for stage in into.stages}
+    stages = []
+    for stage in fresh.stages:
+        if stage.name in known:
+            vars(known[stage.name]).update(vars(stage))
+            stages.append(known[stage.name])
+        else:
+            stages.append(stage)
+    into.stages[:] = stages
+    for name, entry in fresh.stacks.items():
+        if name in into.stacks:
+            vars(into.stacks[name]).update(vars(entry))
+        else:
+            into.stacks[name] = entry
 
 
 def _plain(record: RunRecord) -> dict[str, Any]:
@@ -279,62 +434,96 @@ def _plain(record: RunRecord) -> dict[str, Any]:
     }
 
 
-def _read(path: Path, runs_dir: Path) -> tuple[RunRecord, bool]:
-    """The record of a run: its snapshot with the changes logged since replayed over it, validated whole.
-    Returns it and whether there was a log. ValueError with one line when it is missing or not a journal."""
-    if not path.exists():
-        raise ValueError(f"{path}: no such run (runs are in {runs_dir})")
+def _read(store: StateStore, run_id: str, snapshot: Entry | None = None) -> tuple[RunRecord, _Seen]:
+    """The record of a run: its snapshot (`snapshot`, or read now) with the changes logged since replayed over it,
+    validated whole, and what of the store it holds. ValueError with one line when it is missing or not a journal;
+    StoreError when the store cannot be read."""
+    where = f"{store.where.rstrip('/')}/{_snapshot_name(run_id)}"
     try:
-        data = json.loads(_text(path))
-        logged = _replay(data, path.with_suffix(".log"))
+        snapshot = snapshot or store.read(_snapshot_name(run_id))
+        log = store.read(_log_name(run_id)) if snapshot is not None else None
+    except Unreadable as error:
+        raise ValueError(f"{where}: not a fluxfleet run journal ({error})") from None
+    if snapshot is None:
+        raise ValueError(f"{where}: no such run (runs are in {store.where})")
+    try:
+        data = json.loads(snapshot.data.decode("utf-8"))
+        if log is not None:
+            _replay(data, log.data.decode("utf-8", errors="replace"), _log_name(run_id))
         record = _RECORD.validate_python(data)
     except ValidationError as error:
         first = error.errors(include_url=False)[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise ValueError(f"{path}: not a fluxfleet run journal ({bounded(where, 160)}: {first['msg']})") from None
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
-        raise ValueError(f"{path}: not a fluxfleet run journal ({bounded(str(error), 160)})") from None
+        place = ".".join(str(part) for part in first["loc"])
+        raise ValueError(f"{where}: not a fluxfleet run journal ({bounded(place, 160)}: {first['msg']})") from None
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as error:
+        raise ValueError(f"{where}: not a fluxfleet run journal ({bounded(str(error), 160)})") from None
+    if record.run_id != run_id:
+        raise ValueError(f"{where}: not a fluxfleet run journal (it is run {shown(record.run_id)}'s)")
     for stage in record.stages:
         for name in stage.stacks:
             if name not in record.stacks:
                 raise ValueError(
-                    f"{path}: not a fluxfleet run journal (stage {shown(stage.name)} lists {name}, which has no entry)"
+                    f"{where}: not a fluxfleet run journal (stage {shown(stage.name)} lists {name}, which has no entry)"
                 )
-    return record, logged
+    if log is None:
+        return record, _Seen(snapshot.etag)
+    return record, _Seen(snapshot.etag, log.etag, log.data.rfind(b"\n") + 1)
 
 
-def _text(path: Path) -> str:
-    """A journal file's text, read as any input is (a FIFO or a device in its place cannot hang a run)."""
-    try:
-        return read_text(path, str(path))
-    except SpecError as error:
-        raise ValueError(error.issues[0].message) from None
-
-
-def _replay(data: dict[str, Any], log_path: Path) -> bool:
-    """Apply the changes logged since the snapshot, in order, to the snapshot's data; a torn last line is a change
-    never made. Returns whether there was a log."""
-    if not log_path.exists():
-        return False
-    lines = _text(log_path).splitlines(keepends=True)
-    for number, line in enumerate(lines, 1):
+def _replay(data: dict[str, Any], log: str, log_name: str) -> None:
+    """Apply the logged changes, in order, to the snapshot's data. A line that is not whole (its writer died
+    writing it) is a change never made."""
+    for number, line in enumerate(log.splitlines(keepends=True), 1):
         try:
             change = json.loads(line)
         except ValueError:
-            break  # the process died writing this line: nothing after it was written either
-        stack, fields = change["stack"], change["set"]
-        target = data if stack is None else data["stacks"].get(stack)
+            continue
+        stack, stage, fields = change["stack"], change.get("stage"), change["set"]
+        if stage is not None:
+            target = next((plan for plan in data["stages"] if plan.get("name") == stage), None)
+        else:
+            target = data if stack is None else data["stacks"].get(stack)
         if not isinstance(target, dict) or not isinstance(fields, dict):
-            raise ValueError(
-                f"line {number} of {log_path.name} changes stack {shown(stack)}, which the run does not have"
-            )
+            what = f"stage {shown(stage)}" if stage is not None else f"stack {shown(stack)}"
+            raise ValueError(f"line {number} of {log_name} changes {what}, which the run does not have")
         target.update(fields)
         data["updated_at"] = change.get("updated_at", data.get("updated_at", ""))
+
+
+_ENTRY = TypeAdapter(StackEntry)
+_STAGE = TypeAdapter(StagePlan)
+
+
+def _apply_logged(record: RunRecord, lines: bytes) -> bool:
+    """Logged changes applied to the record's objects, each target validated as a whole journal's would be. False
+    when one cannot be applied so (a change of the run itself, of what the record lacks, or not valid): the caller
+    reads the run whole, which applies or refuses it as `_read` does."""
+    for line in lines.decode("utf-8", errors="replace").splitlines():
+        try:
+            change = json.loads(line)
+        except ValueError:
+            continue  # not a whole line: its writer died writing it, as `_replay` skips it
+        try:
+            stack, stage, fields = change["stack"], change.get("stage"), change["set"]
+            if stage is not None:
+                plan = next(plan for plan in record.stages if plan.name == stage)
+                vars(plan).update(vars(_STAGE.validate_python(vars(plan) | fields)))
+            elif stack is not None:
+                entry = record.stacks[stack]
+                vars(entry).update(vars(_ENTRY.validate_python(_jsonable(entry) | fields)))
+            else:
+                return False
+        except (KeyError, TypeError, AttributeError, StopIteration, ValueError):  # ValueError: ValidationError too
+            return False
+        record.updated_at = change.get("updated_at", record.updated_at)
     return True
 
 
-def _apply(record: RunRecord, stack: str | None, fields: dict[str, Any]) -> None:
-    target: Any = record.stacks[stack] if stack else record
+def _apply(record: RunRecord, stack: str | None, stage: str | None, fields: dict[str, Any]) -> None:
+    if stage is not None:
+        target: Any = next(plan for plan in record.stages if plan.name == stage)
+    else:
+        target = record.stacks[stack] if stack else record
     for key, value in fields.items():
         setattr(target, key, value)
 
@@ -347,16 +536,21 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def history(runs_dir: Path) -> dict[str, list[float]]:
+def history(runs: StateStore | Path) -> dict[str, list[float]]:
     """Seconds each stack's update plus gate took in earlier runs (succeeded ones), for estimates."""
+    store = _store(runs)
     durations: dict[str, list[float]] = {}
-    for path in sorted(runs_dir.glob("*.json")):
+    try:
+        names = [name for name in store.names() if name.endswith(".json")]
+    except StoreError:
+        return durations  # an estimate without history is still an estimate
+    for name in names:
         try:
-            stacks = json.loads(_text(path))["stacks"]
-            for name, entry in stacks.items():
+            found = store.read(name)
+            for stack, entry in json.loads(found.data.decode("utf-8"))["stacks"].items() if found else ():
                 if entry["state"] == StackState.succeeded and entry["started_at"] and entry["ended_at"]:
                     took = datetime.fromisoformat(entry["ended_at"]) - datetime.fromisoformat(entry["started_at"])
-                    durations.setdefault(name, []).append(took.total_seconds())
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
-            continue  # a foreign or damaged file says nothing about durations
+                    durations.setdefault(stack, []).append(took.total_seconds())
+        except (StoreError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+            continue  # a foreign or damaged entry says nothing about durations
     return durations

@@ -22,7 +22,8 @@ import fnmatch
 import json
 import statistics
 import threading
-from collections.abc import Callable, Iterator, Mapping
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -44,9 +45,10 @@ from fluxfleet.rollout.journal import (
     StackEntry,
     StackState,
     StagePlan,
+    StageProgress,
 )
 from fluxfleet.fleet_file import FleetFileBusy, rewrite_fleet
-from fluxfleet.rollout.locks import FileLock, this_process
+from fluxfleet.runstate.store import StoreLock, this_process
 from fluxfleet.runner import OperationResult, ResourceChange, RunnerError, StackRunner
 from fluxfleet.upgrade_path import read_upgrade_path_problem
 from modules.spec import (
@@ -77,6 +79,11 @@ FLUX_TYPES = {  # type -> how a refusal names it
 HISTORY_DEPTH = 20  # history entries searched for an update of this run (later ones are other runs' or people's)
 STACK_LOCK_WAIT = timedelta(hours=3)  # longer than any update: a lock held longer is a hung process
 LOCK_POLL_SECONDS = 1.0
+BUDGET_READ_SECONDS = 0.25
+
+
+class NotReady(RuntimeError):
+    """The stacks of this process wait on an earlier stage of the run, which has not passed: one line."""
 
 
 class Observer:
@@ -121,10 +128,12 @@ class Selection:
         return stages
 
 
-def new_run(fleet: Fleet, selection: Selection, now: datetime, approved: tuple[str, ...] = ()) -> RunRecord:
+def new_run(
+    fleet: Fleet, selection: Selection, now: datetime, approved: tuple[str, ...] = (), run_id: str | None = None
+) -> RunRecord:
     stages = selection.plan(fleet)
     return RunRecord(
-        run_id=Journal.new_run_id(now),
+        run_id=run_id or Journal.new_run_id(now),
         fleet_file=fleet.file,
         started_at=now.isoformat(),
         status=RunStatus.running,
@@ -153,6 +162,7 @@ class Rollout:
         refuse_cluster_replacement: bool = True,
         refuse_flux_replacement: bool = True,
         fleet_path: Path | None = None,
+        only: frozenset[str] | None = None,
     ):
         self.journal = journal
         self.specs = specs
@@ -168,25 +178,34 @@ class Rollout:
             frozenset(FLUX_TYPES) if refuse_flux_replacement else frozenset()
         )
         self.fleet_path = fleet_path  # where a stage rolled back restores its pins; None: say what to pin instead
-        self.locks_dir = journal.path.parent / "locks"  # one lock per stack, shared by every run kept there
+        # The stacks this process works (one matrix leg's); None: every stack of the run. Others of the run are
+        # other processes' (on this machine or another), recorded in the same journal.
+        self.only = only
+        self._budget_read = -BUDGET_READ_SECONDS  # when `_schedule` last read the run (time.monotonic)
 
     @property
     def record(self) -> RunRecord:
         return self.journal.record
 
     def run(self, approve: tuple[str, ...] = ()) -> RunStatus:
-        try:
-            return self._run(approve)
-        finally:
-            self.journal.release()  # however the run ends, this process is done with it
-
-    def _run(self, approve: tuple[str, ...]) -> RunStatus:
+        """The run to its end, a halt, an approval stop or an interruption; NotReady (nothing recorded) when the
+        stacks of this process wait on an earlier stage of the run that has not passed."""
+        self.journal.refresh()  # what other processes recorded since the run was read
         approved = [*self.record.approved, *(name for name in approve if name not in self.record.approved)]
         self._set_run(RunStatus.running, "", approved=approved)
-        for index, stage in enumerate(self.record.stages):
+        stages = list(self.record.stages)
+        for index, stage in enumerate(stages):
+            mine = [name for name in stage.stacks if self._mine(name)]
+            later = any(self._mine(name) for after in stages[index + 1 :] for name in after.stacks)
+            if not mine:  # another process's stage: it must have passed, and baked, before ours start
+                if later and (why := self._not_passed(stage)):
+                    raise NotReady(f"run {self.record.run_id}: {why}")
+                if later and stage.after_stage_wait and self._bake(stage):
+                    return self._set_run(RunStatus.interrupted, f"interrupted while baking after stage {stage.name}")
+                continue
             if stage.rolling_back is not None:  # a resumed run whose stage was being rolled back: finish that
                 return self._roll_back_stage(stage)
-            if any(self.record.stacks[name].state is not StackState.succeeded for name in stage.stacks):
+            if any(self.record.stacks[name].state is not StackState.succeeded for name in mine):
                 if stage.approval and stage.name not in self.record.approved:
                     return self._set_run(
                         RunStatus.awaiting_approval,
@@ -194,10 +213,15 @@ class Rollout:
                         f"fluxfleet rollout --resume {self.record.run_id} --approve {stage.name}",
                     )
                 self.observer.stage_started(stage)
-                queue = [name for name in stage.stacks if self.record.stacks[name].state is not StackState.succeeded]
-                failures = self._schedule(stage, queue, self._run_stack, halt_after=stage.max_failures)
-                if failures > stage.max_failures:
-                    for name in stage.stacks:
+                # Failed ones first: until it is retried, a failure counts against the stage's budget.
+                queue = sorted(
+                    (name for name in mine if self.record.stacks[name].state is not StackState.succeeded),
+                    key=lambda name: self.record.stacks[name].state is not StackState.failed,
+                )
+                self._schedule(stage, queue, self._run_stack, halt_after=stage.max_failures)
+                self.journal.refresh()
+                if (failures := self._failures(stage)) > stage.max_failures:
+                    for name in mine:
                         if self.record.stacks[name].state is StackState.pending:
                             self.journal.update(self.clock.now(), name, state=StackState.skipped, message="run halted")
                     reason = (
@@ -206,35 +230,83 @@ class Rollout:
                     )
                     if not stage.rollback:
                         return self._set_run(RunStatus.halted, reason)
-                    stage.rolling_back = reason
-                    self.journal.update(self.clock.now(), stages=self.record.stages)
+                    self.journal.update(self.clock.now(), stage=stage.name, rolling_back=reason)
                     return self._roll_back_stage(stage)
                 if self.stop.is_set():
                     return self._set_run(RunStatus.interrupted, f"interrupted in stage {stage.name}")
                 self.journal.save()  # the stage's changes into the snapshot: the log stays short
+            self._record_bake(stage)
             # A stage finished in an earlier attempt still owes what is left of its bake time.
-            if stage.after_stage_wait and index + 1 < len(self.record.stages) and self._bake(stage):
+            if stage.after_stage_wait and later and self._bake(stage):
                 return self._set_run(RunStatus.interrupted, f"interrupted while baking after stage {stage.name}")
-        return self._set_run(RunStatus.done, "")
+        return self._set_run(*self._end())
+
+    def _refresh_now_and_then(self) -> None:
+        """What other processes recorded, read at most every BUDGET_READ_SECONDS (of wall time): a budget spent by
+        another machine is seen that soon, without a read of the run before every one of a thousand stacks."""
+        now = time.monotonic()
+        if now - self._budget_read >= BUDGET_READ_SECONDS:
+            self.journal.refresh()
+            self._budget_read = now
+
+    def _mine(self, name: str) -> bool:
+        return self.only is None or name in self.only
+
+    def _failures(self, stage: StagePlan, retrying: Collection[str] = ()) -> int:
+        """The stage's stacks that failed, by any process of the run, but those about to be tried again."""
+        return sum(
+            1 for name in stage.stacks if name not in retrying and self.record.stacks[name].state is StackState.failed
+        )
+
+    def _not_passed(self, stage: StagePlan) -> str | None:
+        """Why the stage has not passed (stacks not ended, or more failures than its budget); None: it passed."""
+        progress = StageProgress.of(self.record, stage)
+        if progress.open:
+            return (
+                f"stage {stage.name} has not ended: {len(progress.open)} stack(s) not done ({_few(progress.open)}): "
+                f"run them first (fluxfleet rollout --run-id {self.record.run_id} --stage {stage.name})"
+            )
+        if not progress.passed:
+            return f"stage {stage.name} failed: {progress.failed} stack(s) failed, more than its maxFailures"
+        return None
+
+    def _record_bake(self, stage: StagePlan) -> None:
+        """When the stage has passed, whoever saw it pass first records when its bake ends: every process of the
+        run (a later stage's leg, a CI job that waits out the bake) waits for that same moment."""
+        if stage.after_stage_wait and stage.bake_until is None:
+            self.journal.refresh()
+            if stage.bake_until is None and self._not_passed(stage) is None:
+                until = self.clock.now() + timedelta(seconds=stage.after_stage_wait)
+                self.journal.update(self.clock.now(), stage=stage.name, bake_until=until.isoformat())
+
+    def _end(self) -> tuple[RunStatus, str]:
+        """How the run stands once this process's stacks are done: done when every stack of the run is."""
+        self.journal.refresh()
+        left = [name for name, entry in self.record.stacks.items() if entry.state is not StackState.succeeded]
+        if self.only is None or not left:
+            return RunStatus.done, ""
+        return RunStatus.partial, f"{len(left)} stack(s) of the run not done by this process: {_few(left)}"
 
     # ------------------------------------------------------------------ one stage
 
     def _schedule(
         self, stage: StagePlan, queue: list[str], work: Callable[[str], StackState], halt_after: int | None = None
-    ) -> int:
+    ) -> None:
         """`work` on every stack of `queue`, up to the stage's concurrency, one operation per cluster at a time;
-        nothing new starts once more than `halt_after` stacks failed. Returns the number of stacks that failed."""
+        nothing new starts once more than `halt_after` stacks of the stage failed."""
         queue = list(queue)
         running: dict[Future[StackState], str] = {}
         busy: set[tuple[str, ...]] = set()
-        failures = 0
         with ThreadPoolExecutor(max_workers=stage.max_concurrency, thread_name_prefix=stage.name) as pool:
             while queue or running:
-                halted = halt_after is not None and failures > halt_after
-                while not halted and not self.stop.is_set() and len(running) < stage.max_concurrency:
+                while not self.stop.is_set() and len(running) < stage.max_concurrency:
                     name = next((n for n in queue if self._cluster(n) not in busy), None)
                     if name is None:
                         break
+                    if halt_after is not None:  # failures of every process of the run count, as they are now
+                        self._refresh_now_and_then()
+                        if self._failures(stage, retrying=queue) > halt_after:
+                            break
                     queue.remove(name)
                     busy.add(self._cluster(name))
                     running[pool.submit(work, name)] = name
@@ -242,11 +314,8 @@ class Rollout:
                     break  # halted or stopped with stacks left: they stay pending for the journal to say so
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
-                    name = running.pop(future)
-                    busy.discard(self._cluster(name))
-                    if future.result() is StackState.failed:  # an exception here is a crash: let it end the run
-                        failures += 1
-        return failures
+                    busy.discard(self._cluster(running.pop(future)))
+                    future.result()  # an exception here is a crash: let it end the run
 
     def _cluster(self, stack: str) -> tuple[str, ...]:
         cluster = self.specs[stack].cluster
@@ -257,8 +326,8 @@ class Rollout:
         """Wait out the stage's bake time (what is left of it, on resume); True when interrupted."""
         if stage.bake_until is None:
             until = self.clock.now() + timedelta(seconds=stage.after_stage_wait)
-            stage.bake_until = until.isoformat()
-            self.journal.update(self.clock.now(), stages=self.record.stages)
+            self.journal.update(self.clock.now(), stage=stage.name, bake_until=until.isoformat())
+        assert stage.bake_until is not None
         remaining = (datetime.fromisoformat(stage.bake_until) - self.clock.now()).total_seconds()
         if remaining <= 0:
             return False
@@ -284,8 +353,7 @@ class Rollout:
         if self.stop.is_set():
             return self._set_run(RunStatus.interrupted, f"interrupted while rolling back stage {stage.name}")
         if stage.pins_restored is None:
-            stage.pins_restored = self._restore_pins(stage)
-            self.journal.update(self.clock.now(), stages=self.record.stages)
+            self.journal.update(self.clock.now(), stage=stage.name, pins_restored=self._restore_pins(stage))
         states = {name: r.state for name in stage.stacks if (r := self.record.stacks[name].rollback) is not None}
         owed = [name for name in states if _owed(self.record.stacks[name].rollback)]
         failed = [name for name, state in states.items() if state is StackState.failed and name not in owed]
@@ -407,25 +475,26 @@ class Rollout:
         return state
 
     def _advance(self, name: str, back: bool) -> StackState:
-        """One direction of a stack from where the journal has it to an end: settle, update, gate. A rollback that
-        failed stays failed."""
-        attempt = self._attempt(name, back)
-        state = attempt.state
-        if back and not _owed(self.record.stacks[name].rollback):
-            return state  # done, or failed: never retried by itself, a person looks first
-        if state is StackState.deferred:
-            state = StackState.gating  # updated in an earlier attempt; only its gate is owed
-        elif state is not StackState.gating:  # new, in doubt, skipped, or failed in an earlier attempt
-            with self._stack_lock(name, back) as lock:
-                if lock is None:  # stopped while waiting (left as it was), or waited too long (failed)
-                    state = StackState.pending if self.stop.is_set() else StackState.failed
-                else:
-                    state = self._settle(name, back)
-                    if state is StackState.pending:
-                        state = self._update(name, lock, back)
-        if state is StackState.gating:
-            state = self._gate(name, back)
-        return state
+        """One direction of a stack from where the journal has it to an end: settle, update, gate, all under the
+        stack's lock. A rollback that failed stays failed."""
+        with self._stack_lock(name, back) as lock:
+            if lock is None:  # stopped while waiting (left as it was), or waited too long (failed)
+                return StackState.pending if self.stop.is_set() else StackState.failed
+            self.journal.refresh()  # what another process did to the stack while it held the lock is all here now
+            state = self._attempt(name, back).state
+            if back and not _owed(self.record.stacks[name].rollback):
+                return state  # done, or failed: never retried by itself, a person looks first
+            if not back and state is StackState.succeeded:
+                return state  # another process of the run applied it
+            if state is StackState.deferred:
+                state = StackState.gating  # updated in an earlier attempt; only its gate is owed
+            elif state is not StackState.gating:  # new, in doubt, skipped, or failed in an earlier attempt
+                state = self._settle(name, back)
+                if state is StackState.pending:
+                    state = self._update(name, lock, back)
+            if state is StackState.gating:  # under the lock too: two processes never gate one stack at once
+                state = self._gate(name, back)
+            return state
 
     def _attempt(self, name: str, back: bool) -> Attempt:
         entry = self.record.stacks[name]
@@ -444,11 +513,11 @@ class Rollout:
             self.journal.update(self.clock.now(), name, **fields)
 
     @contextmanager
-    def _stack_lock(self, name: str, back: bool) -> Iterator[FileLock | None]:
+    def _stack_lock(self, name: str, back: bool) -> Iterator[StoreLock | None]:
         """The stack's lock, held while its doubt is settled and its update runs (the update holds it too: an
         update that outlives a killed fluxfleet keeps it). Waits while another process holds it; None when the run
         is stopped meanwhile, or, with the stack failed (and still in doubt, if it was), past STACK_LOCK_WAIT."""
-        lock = FileLock(self.locks_dir / f"{name}.lock")
+        lock = self.journal.store.lock(f"locks/{name}")  # one per stack, shared by every run of the store
         deadline = self.clock.now() + STACK_LOCK_WAIT
         waiting = False
         while not lock.try_acquire(this_process(f"fluxfleet rollout {self.record.run_id}")):
@@ -456,7 +525,8 @@ class Rollout:
                 self.observer.stack_progress(name, f"waiting: {lock.holder()} is updating this stack")
                 waiting = True
             if self.clock.now() >= deadline:
-                message = f"not started: {lock.holder()} still holds the stack's update lock ({lock.path})"
+                where = f"locks/{name} in {self.journal.store.where}"
+                message = f"not started: {lock.holder()} still holds the stack's update lock ({where})"
                 self._fail(name, message, back=back)
                 yield None
                 return
@@ -511,7 +581,7 @@ class Rollout:
             )
         return StackState.pending  # nothing half-done: (re)apply
 
-    def _update(self, name: str, lock: FileLock, back: bool) -> StackState:
+    def _update(self, name: str, lock: StoreLock, back: bool) -> StackState:
         if not back and self._stage(name).rollback and self.record.stacks[name].previous_refs is None:
             # What a rollback would return to, read before anything changes it.
             try:
@@ -651,6 +721,10 @@ class Rollout:
 
 
 AZURE_NATIVE_FLUX_TYPE = "azure-native:kubernetesconfiguration:FluxConfiguration"
+
+
+def _few(names: list[str], shown: int = 5) -> str:
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 def _moving(change: ResourceChange, preview: OperationResult) -> str | None:

@@ -17,13 +17,15 @@ def _stderr(line: str) -> None:
     sys.stderr.write(printable(line) + "\n")
 
 
-def run_journaled(command, journal, specs, fleet, fleet_path, stacks_dir, runner, reader, fmt, approve=None):
+def run_journaled(command, journal, specs, fleet, fleet_path, stacks_dir, runner, reader, fmt, approve=None, only=None):
     """Run (or resume) a journaled rollout to its end with the real clock, gate and progress: what `rollout` and
-    `drift --remediate` both do. A journal that cannot be written stops the run, resumable (exit 1)."""
-    from fluxfleet.rollout.orchestrator import Rollout
+    `drift --remediate` both do; `only`: the stacks of the run this process works (None: all). A journal that
+    cannot be written stops the run, resumable (exit 1), as does an earlier stage of the run not passed yet."""
+    from fluxfleet.rollout.orchestrator import NotReady, Rollout
+    from fluxfleet.runstate.store import StoreError
     from modules.spec import FLEET_FILE
 
-    _stderr(f"fluxfleet {command}: run {journal.record.run_id} (journal {journal.path})")
+    _stderr(f"fluxfleet {command}: run {journal.record.run_id} (journal {journal.where})")
     beside = fleet_path.resolve() == (stacks_dir / FLEET_FILE).resolve()  # where a rolled-back stage's pins live
     with production_rollout(runner, reader, fleet.gate, fmt == "text") as options:
         try:
@@ -33,11 +35,15 @@ def run_journaled(command, journal, specs, fleet, fleet_path, stacks_dir, runner
                 refuse_cluster_replacement=fleet.refuse_cluster_replacement,
                 refuse_flux_replacement=fleet.refuse_flux_replacement,
                 fleet_path=fleet_path if beside else None,
+                only=only,
                 **options,
             ).run(tuple(approve or ()))
-        except OSError as error:  # without its journal a run cannot promise anything: stop, resumable
+        except NotReady as error:
+            raise CommandError(f"fluxfleet {command}: {error}") from None
+        except (OSError, StoreError) as error:  # without its journal a run cannot promise anything: stop, resumable
+            why = error.strerror if isinstance(error, OSError) else str(error)
             raise CommandError(
-                f"fluxfleet {command}: cannot write the journal {journal.path}: {error.strerror}: the run stopped; "
+                f"fluxfleet {command}: cannot write the journal {journal.where}: {why}: the run stopped; "
                 f"resume it with `fluxfleet rollout --resume {journal.record.run_id}` once that is fixed"
             ) from None
     return journal.record

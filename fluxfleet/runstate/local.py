@@ -15,15 +15,16 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from fluxfleet.runstate.store import Conflict, Entry, StoreError
+from fluxfleet.runstate.store import Conflict, Entry, StoreError, Unreadable
 
-WRITES_LOCK = ".writes.lock"
+WRITES_LOCK = "locks/.writes.lock"  # a name no stack has: a stack name begins with a letter or digit
 
 
 class FileLock:
@@ -71,14 +72,21 @@ class LocalStore:
     def where(self) -> str:
         return str(self.root)
 
-    def read(self, name: str) -> Entry | None:
+    def read(self, name: str, *, offset: int = 0) -> Entry | None:
+        path = self._path(name)
         try:
-            data = self._path(name).read_bytes()
+            if not stat.S_ISREG(path.stat().st_mode):  # a FIFO or a device in its place must not hang a run
+                raise Unreadable("not a regular file")
+            data = path.read_bytes()
         except FileNotFoundError:
             return None
         except OSError as error:
-            raise StoreError(f"{self._path(name)}: cannot read it: {error.strerror}") from None
-        return Entry(data, _etag(data))
+            raise Unreadable(f"cannot read: {error.strerror}") from None
+        return Entry(data[offset:], _etag(data))
+
+    def head(self, name: str) -> str | None:
+        found = self.read(name)  # a hash of the bytes: reading them is the cost, under a millisecond for a run
+        return None if found is None else found.etag
 
     def write(self, name: str, data: bytes, *, etag: str | None = None, new: bool = False) -> str:
         path = self._path(name)
@@ -125,7 +133,7 @@ class LocalStore:
     @contextmanager
     def _writes(self, mode: int) -> Iterator[None]:
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            (self.root / WRITES_LOCK).parent.mkdir(parents=True, exist_ok=True)
             file = open(self.root / WRITES_LOCK, "a")  # noqa: SIM115 - closed below
         except OSError as error:
             raise StoreError(f"{self.root}: cannot keep runs there: {error.strerror}") from None

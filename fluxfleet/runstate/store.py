@@ -22,6 +22,10 @@ class StoreError(Exception):
     """The store cannot be used: one line saying which store and why (unreachable, refused, no such container)."""
 
 
+class Unreadable(StoreError):
+    """An entry is there but cannot be read as one (not a regular file, say)."""
+
+
 class Conflict(StoreError):
     """A conditional write or delete found the entry changed (or present, or gone) since it was read: read again."""
 
@@ -59,8 +63,13 @@ class StateStore(Protocol):
         """The store, for messages: a directory, or azblob://CONTAINER/.fluxfleet."""
         ...
 
-    def read(self, name: str) -> Entry | None:
-        """The entry and its ETag; None when there is none."""
+    def read(self, name: str, *, offset: int = 0) -> Entry | None:
+        """The entry (its bytes from `offset` on: what was appended since a reader read that much) and its ETag;
+        None when there is none."""
+        ...
+
+    def head(self, name: str) -> str | None:
+        """The entry's ETag, without its bytes; None when there is none."""
         ...
 
     def write(self, name: str, data: bytes, *, etag: str | None = None, new: bool = False) -> str:

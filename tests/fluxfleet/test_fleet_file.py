@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from fluxfleet import fleet_file
 from fluxfleet.cli import app
-from fluxfleet.fleet_file import FleetFileBusy, LocalWriterLock, rewrite_fleet
+from fluxfleet.fleet_file import FleetFileBusy, rewrite_fleet, writer_lock
 from tests.conftest import ROOT
 
 
@@ -47,7 +47,7 @@ def test_a_writer_through_the_link_waits_for_one_through_the_target_then_says_wh
     link, target = linked
     before = target.read_text()
     monkeypatch.setattr(fleet_file, "LOCK_TIMEOUT", 0.2)
-    with LocalWriterLock(target).held("process 4242 (promote platform)"), pytest.raises(FleetFileBusy) as caught:
+    with writer_lock(target).held("process 4242 (promote platform)"), pytest.raises(FleetFileBusy) as caught:
         rewrite_fleet(link, "stacks/fleet.yaml", lambda text: text + "# lost?\n", "test")
     assert str(caught.value) == "waited 0.2s for process 4242 (promote platform) to finish writing it: try again"
     assert target.read_text() == before
@@ -59,7 +59,7 @@ def test_promote_while_another_writer_holds_fleet_yaml_is_one_line_and_exit_1(tm
     fleet = tmp_path / "stacks" / "fleet.yaml"
     before = fleet.read_text()
     monkeypatch.setattr(fleet_file, "LOCK_TIMEOUT", 0.2)
-    with LocalWriterLock(fleet).held("process 4242 (rollback of pins)"):
+    with writer_lock(fleet).held("process 4242 (rollback of pins)"):
         result = CliRunner().invoke(app, ["promote", "platform", "--to", "v1.4.0"])
     assert result.exit_code == 1 and fleet.read_text() == before and result.stdout == ""
     assert result.stderr == (

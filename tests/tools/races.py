@@ -70,9 +70,13 @@ class Trial:
 
 
 class Project:
-    """A project directory: stack files, fleet.yaml (no Azure gate), the fake CLI and its backend."""
+    """A project directory: stack files, fleet.yaml (no Azure gate), the fake CLI and its backend. `backend` (a
+    Pulumi backend shared with other projects) and `store` (the environment that names a run-state store shared with
+    them, with the options that choose it) make it one machine of several."""
 
-    def __init__(self, root: Path, shape: Shape):
+    def __init__(
+        self, root: Path, shape: Shape, backend: Path | None = None, store: tuple[dict, list[str]] | None = None
+    ):
         self.root = root
         self.shape = shape
         self.names = [f"store-{index:03d}" for index in range(shape.stacks)]
@@ -88,13 +92,16 @@ class Project:
         ]
         (stacks / "fleet.yaml").write_text(_FLEET + "\n".join(stages) + "\n", encoding="utf-8")
         up = {"events": [{"summaryEvent": {"resourceChanges": {"update": 1}}}], "seconds": shape.up_seconds}
-        scenario = {"backend": "backend", "stacks": {name: {"up": up} for name in self.names}}
+        scenario = {"backend": str(backend or "backend"), "stacks": {name: {"up": up} for name in self.names}}
+        self.backend = backend or root / "backend"
         (root / "scenario.json").write_text(json.dumps(scenario), encoding="utf-8")
         bin_dir = pulumi_wrapper(root / "bin").parent
         self.env = {
             "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
             "FAKE_PULUMI_SCENARIO": str(root / "scenario.json"),
+            **(store[0] if store else {}),
         }
+        self.store_options = store[1] if store else []
         self.runs = root / ".fluxfleet" / "runs"
         self._count = 0
 
@@ -102,7 +109,8 @@ class Project:
         """`fluxfleet rollout ARGS` in a process of its own."""
         self._count += 1
         log = self.root / f"fluxfleet-{self._count}.log"
-        process = _CONTEXT.Process(target=_fluxfleet, args=(str(self.root), self.env, ["rollout", *args], str(log)))
+        argv = ["rollout", *args, *self.store_options]
+        process = _CONTEXT.Process(target=_fluxfleet, args=(str(self.root), self.env, argv, str(log)))
         process.start()
         return process
 
@@ -123,7 +131,7 @@ class Project:
         return status, set(states.values())
 
     def applies(self) -> list[dict]:
-        path = self.root / "backend" / "applies.jsonl"
+        path = self.backend / "applies.jsonl"
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
 
     def settle(self, timeout: float = 30) -> None:
@@ -221,12 +229,51 @@ def trial(root: Path, shape: Shape, race: str, seed: int) -> Trial:
         third.join()
     _finish(project)
     project.settle()
-    result = Trial(race, seed)
     status, states = project.status() if project.run_id() else ("none", set())
-    result.done = status == "done" and states == {"succeeded"}
+    return _counted(Trial(race, seed), project.applies(), status == "done" and states == {"succeeded"})
+
+
+def machines_trial(root: Path, shape: Shape, seed: int, store: Callable[[], tuple[dict, list[str]]]) -> Trial:
+    """Two machines — two projects of their own, each its working directory and processes — with one Pulumi backend
+    and one run-state store (`store()`: the environment and options that name it). One starts the run of an id and
+    is killed at a random moment; then both take the run up at once, one of them (at random) is killed too; then
+    either side, at random, takes it up until it is done. Each `fluxfleet rollout --run-id` joins the same run."""
+    rng = random.Random(seed)
+    backend = root / "backend"
+    machines = [Project(root / side, shape, backend, store()) for side in ("a", "b")]
+    run = ["--run-id", f"race-{seed}"]
+    _kill_after_updates(machines[0], machines[0].start(*run), rng)
+    both = [machine.start(*run) for machine in machines]
+    victim = rng.randrange(2)
+    _kill_after_updates(machines[victim], both[victim], rng)
+    both[1 - victim].join()
+    for _ in range(10):
+        side = machines[rng.randrange(2)]
+        side.start(*run).join()
+        status, states = _run_state(f"race-{seed}", side)
+        if status == "done":
+            break
+    machines[0].settle()
+    return _counted(Trial("machines", seed), machines[0].applies(), status == "done" and states == {"succeeded"})
+
+
+def _run_state(run_id: str, project: Project) -> tuple[str, set[str]]:
+    """The run's status and its stacks' states, as the run-state store the project uses has them."""
+    from fluxfleet.rollout.journal import Journal
+    from fluxfleet.runstate.backends import run_store
+
+    options = project.store_options
+    runs_dir = Path(options[options.index("--runs-dir") + 1]) if "--runs-dir" in options else None
+    record = Journal.load(run_store(runs_dir, project.env), run_id).record
+    return record.status.value, {entry.state.value for entry in record.stacks.values()}
+
+
+def _counted(result: Trial, applies: list[dict], done: bool) -> Trial:
+    """The trial's figures from the backend's record of every update's start and end."""
+    result.done = done
     spans: dict[str, list[tuple[float, float]]] = {}
     started = {}
-    for record in project.applies():
+    for record in applies:
         key = (record["stack"], record["pid"])
         if record["event"] == "start":
             result.applied[record["stack"]] += 1

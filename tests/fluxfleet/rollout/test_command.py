@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import fluxfleet.azure.arm as arm
-from fluxfleet.exits import CommandError, ExitCode, InvalidInput
+from fluxfleet.exits import ExitCode, InvalidInput
 from fluxfleet.rollout.command import RolloutRequest, plan_rollout, run_rollout
 from fluxfleet.rollout.journal import Journal, RunStatus, StackState
 from tests.conftest import ROOT
@@ -200,23 +200,6 @@ def test_a_failed_stack_is_exit_1_with_its_summary(project, fake):
     assert json.loads(result.report)["stages"][0]["stacks"][0]["state"] == "failed"
 
 
-def test_a_run_another_process_holds_is_exit_1_and_touches_nothing(project, fake):
-    from fluxfleet.rollout.orchestrator import Selection, new_run
-    from fluxfleet.simulation import FakeClock
-    from tests.fluxfleet.rollout.test_orchestrator import fleet, stage
-    from tests.fluxfleet.rollout.test_rollout_cli import files
-
-    record = new_run(fleet(stage("dev", ["dev"])), Selection(), FakeClock().now())
-    holder = Journal.create(project / ".fluxfleet" / "runs", record)
-    before = files(project)
-    with pytest.raises(CommandError) as raised:
-        run_rollout(RolloutRequest(resume=record.run_id), pytest.fail)
-    assert raised.value.exit_code is ExitCode.FAILED
-    assert raised.value.lines[0].startswith(f"fluxfleet rollout: run {record.run_id} is in progress in process ")
-    assert files(project) == before and fake.calls() == []
-    holder.release()
-
-
 # --------------------------------------------------------------------------------------------- the refs of a dry run
 
 
@@ -296,7 +279,7 @@ def test_a_dry_run_of_a_resume_shows_the_refs_of_the_run_s_stacks_as_they_would_
     from tests.fluxfleet.rollout.test_orchestrator import fleet, stage
 
     record = new_run(fleet(stage("production", ["prod-weu"])), Selection(), FakeClock().now())
-    Journal.create(project / ".fluxfleet" / "runs", record).release()
+    Journal.create(project / ".fluxfleet" / "runs", record)
     pin_production_and_add_a_store_at_a_tag(project)  # pinned since the run began: the resumed run applies the pin
     [production] = json.loads(dry_run_of(RolloutRequest(resume=record.run_id, dry_run=True, fmt="json")))["stages"]
     assert production["configurations"] == [{"name": "platform", "refs": [git_ref("tag v1.4.0", "pin", "prod-weu")]}]

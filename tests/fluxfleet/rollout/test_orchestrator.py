@@ -15,7 +15,7 @@ import pytest
 from fluxfleet.azure.status import AzureError
 from fluxfleet.rollout.gate import FluxHealthGate
 from fluxfleet.rollout.journal import Journal, RunStatus, StackState, history
-from fluxfleet.rollout.locks import FileLock
+from fluxfleet.runstate.local import FileLock, LocalStore
 from fluxfleet.rollout.orchestrator import STACK_LOCK_WAIT, Observer, Rollout, Selection, estimate, new_run
 from fluxfleet.runner import OperationResult, ResourceChange, RunnerError, UpdateRecord
 from fluxfleet.simulation import FakeClock, FakeRunner
@@ -70,7 +70,7 @@ class Harness:
         return self.rollout(Journal.create(self.runs, record), **options).run(approve)
 
     def resume(self, approve=(), **options) -> RunStatus:
-        return self.rollout(Journal.open(self.runs, self.run_id), **options).run(approve)
+        return self.rollout(Journal.load(self.runs, self.run_id), **options).run(approve)
 
     def states(self) -> dict[str, str]:
         return {name: entry.state.value for name, entry in Journal.load(self.runs, self.run_id).record.stacks.items()}
@@ -202,24 +202,34 @@ class Crash(BaseException):
     """The orchestrator process dying (not an error it handles)."""
 
 
-def crash_after_writes(monkeypatch, count: int) -> None:
-    """Make the Nth journal write (a change appended to the log, or a snapshot) the last the process does."""
+def crash_after_writes(monkeypatch, count: int) -> dict[str, int]:
+    """Make the Nth write to the run-state store (a change appended to the log, a snapshot, a log folded and
+    deleted) the last the process does; returns the count of writes so far."""
     writes = {"n": 0}
-    for method in ("_append", "save"):
-        real = getattr(Journal, method)
+    for method in ("append", "write", "delete"):
+        real = getattr(LocalStore, method)
 
-        def write_then_maybe_crash(self, *args, real=real):
-            real(self, *args)
+        def write_then_maybe_crash(self, *args, real=real, **kwargs):
+            result = real(self, *args, **kwargs)
             writes["n"] += 1
             if writes["n"] == count:
                 raise Crash
+            return result
 
-        monkeypatch.setattr(Journal, method, write_then_maybe_crash)
+        monkeypatch.setattr(LocalStore, method, write_then_maybe_crash)
+    return writes
 
 
-# Of the run below: the new run's snapshot; start (change + snapshot); 3 changes per stack (running, gating,
-# succeeded); a snapshot after each stage; done (change + snapshot).
-JOURNAL_WRITES = 1 + 2 + 3 * 4 + 2 + 2
+# Of the run below: the new run's snapshot; start (a change, then the log folded: snapshot and log deleted);
+# 3 changes per stack (running, gating, succeeded); the log folded after each stage; done (a change, folded).
+JOURNAL_WRITES = 1 + 3 + 3 * 4 + 2 * 2 + 3
+
+
+def test_the_crash_points_are_every_write_of_a_run(tmp_path, monkeypatch):
+    h = Harness(tmp_path, fleet(stage("one", ["a", "b"]), stage("two", ["c", "d"])))
+    writes = crash_after_writes(monkeypatch, 0)  # never crashes: counts
+    assert h.start() is RunStatus.done
+    assert writes["n"] == JOURNAL_WRITES
 
 
 @pytest.mark.parametrize("crash_after", range(1, JOURNAL_WRITES + 1))
@@ -240,9 +250,8 @@ def test_a_torn_last_line_of_the_log_is_a_change_never_made(tmp_path):
     h.run_id = record.run_id
     journal = Journal.create(h.runs, record)
     journal.update(h.clock.now(), "a", message="first")
-    with open(journal.log_path, "a") as log:
+    with open(h.runs / f"{h.run_id}.log", "a") as log:
         log.write('{"stack": "a", "set": {"state": "succ')  # the process died here
-    journal.release()
     assert Journal.load(h.runs, h.run_id).record.stacks["a"].message == "first"
     assert h.resume() is RunStatus.done and h.runner.applied == {"a": 1}
     assert h.states() == {"a": "succeeded"}  # what the resumed run wrote is read back whole
@@ -290,7 +299,7 @@ def test_an_update_of_another_run_in_the_history_is_not_taken_for_this_runs(tmp_
     h.run_id = record.run_id
     record.stacks["a"].state = StackState.running
     record.stacks["a"].update_id = f"fluxfleet rollout {record.run_id}: a #1"  # died before `pulumi up` started
-    Journal.create(h.runs, record).release()
+    Journal.create(h.runs, record)
     h.runner.updates["a"] = [UpdateRecord("update", "succeeded", h.clock.now(), h.clock.now(), "someone else")]
     assert h.resume() is RunStatus.done
     assert h.runner.applied == {"a": 1}
@@ -304,7 +313,7 @@ def test_a_stack_another_process_is_updating_waits_for_it_and_is_failed_unstarte
     assert h.runner.applied == {"b": 1}
     assert h.record().stacks["a"].message == (
         "not started: process 4242 (fluxfleet rollout 20260101T000000Z-0000) still holds the stack's update lock "
-        f"({h.runs / 'locks' / 'a.lock'})"
+        f"(locks/a in {h.runs})"
     )
     assert h.clock.now() - FakeClock().now() >= STACK_LOCK_WAIT  # it waited that long first
     orphan.release()
@@ -348,7 +357,7 @@ def test_pending_operations_fail_the_stack_with_the_refresh_command(tmp_path):
     h.run_id = record.run_id
     record.stacks["a"].state = StackState.running  # the journal says running; the backend never saw an update
     record.stacks["a"].started_at = h.clock.now().isoformat()
-    Journal.create(h.runs, record).release()
+    Journal.create(h.runs, record)
     h.runner.pending["a"] = ["urn:pulumi:a::fluxfleet::azure-native:containerservice:ManagedCluster::aks-a"]
     assert h.resume() is RunStatus.halted
     assert h.runner.applied == {}
@@ -431,7 +440,7 @@ def test_resume_of_an_unknown_run_is_a_one_line_error(tmp_path):
     with pytest.raises(ValueError, match=r"runs/20260101T000000Z-dead\.json: no such run"):
         Journal.load(tmp_path / "runs", "20260101T000000Z-dead")
     with pytest.raises(ValueError, match=r"runs/20260101T000000Z-dead\.json: no such run"):
-        Journal.open(tmp_path / "runs", "20260101T000000Z-dead")
+        Journal.load(tmp_path / "runs", "20260101T000000Z-dead")
 
 
 def test_estimates_use_earlier_runs(tmp_path):
@@ -451,7 +460,7 @@ def test_an_unreadable_pulumi_state_fails_the_interrupted_stack_instead_of_guess
     h.run_id = record.run_id
     record.stacks["a"].state = StackState.running
     record.stacks["a"].started_at = h.clock.now().isoformat()
-    Journal.create(h.runs, record).release()
+    Journal.create(h.runs, record)
 
     def backend_down(stack):
         raise RunnerError("a: error: failed to load checkpoint: blob not found")
@@ -544,16 +553,23 @@ def test_flux_replacement_refusal_can_be_turned_off_on_its_own(tmp_path):
     assert h.runner.applied == {"a": 1}  # the cluster replacement is still refused
 
 
-def test_a_run_is_taken_by_one_process_at_a_time_and_read_only_once_taken(tmp_path):
-    h = Harness(tmp_path, fleet(stage("one", ["a"])))
+def test_two_processes_of_one_run_see_each_others_changes_and_lose_none(tmp_path):
+    h = Harness(tmp_path, fleet(stage("one", ["a", "b"])))
     record = new_run(h.fleet, Selection(), h.clock.now())
     first = Journal.create(h.runs, record)
-    with pytest.raises(ValueError, match=rf"run {record.run_id} is in progress in process \d+ \(fluxfleet rollout "):
-        Journal.open(h.runs, record.run_id)
-    first.update(h.clock.now(), "a", state=StackState.succeeded)  # the first process goes on, then ends
-    first.release()
-    second = Journal.open(h.runs, record.run_id)
-    assert second.record.stacks["a"].state is StackState.succeeded  # read after the lock: nothing stale
+    second = Journal.load(h.runs, record.run_id)
+    first.update(h.clock.now(), "a", state=StackState.succeeded)
+    second.update(h.clock.now(), "b", state=StackState.failed)
+    second.save()  # folds both processes' lines into the snapshot
+    first.update(h.clock.now(), "a", message="after the fold")
+    first.refresh()
+    assert first.record.stacks["b"].state is StackState.failed
+    third = Journal.load(h.runs, record.run_id)
+    assert (third.record.stacks["a"].state, third.record.stacks["a"].message) == (
+        StackState.succeeded,
+        "after the fold",
+    )
+    assert third.record.stacks["b"].state is StackState.failed
 
 
 def test_a_run_id_is_never_a_path_and_reading_a_run_changes_nothing(tmp_path):
@@ -561,14 +577,12 @@ def test_a_run_id_is_never_a_path_and_reading_a_run_changes_nothing(tmp_path):
     outside = tmp_path / "x.json"
     outside.write_text("{}")
     for run_id in ("../../x", "../x", "/etc/passwd", "20260101T000000Z-ab12/../../x"):
-        for read in (Journal.load, Journal.open):
-            with pytest.raises(ValueError, match=r"is not a run id: a run id looks like 20260101T000000Z-ab12"):
-                read(runs, run_id)
+        with pytest.raises(ValueError, match=r"is not a run id: a run id is a name of letters, digits"):
+            Journal.load(runs, run_id)
     h = Harness(tmp_path, fleet(stage("one", ["a"])))
     record = new_run(h.fleet, Selection(), h.clock.now())
     journal = Journal.create(h.runs, record)
     journal.update(h.clock.now(), "a", message="logged")
-    journal.release()
     before = {path.name: path.read_bytes() for path in h.runs.iterdir() if path.is_file()}
     assert Journal.load(h.runs, record.run_id).record.stacks["a"].message == "logged"
     assert {path.name: path.read_bytes() for path in h.runs.iterdir() if path.is_file()} == before
@@ -598,14 +612,14 @@ def test_a_run_id_is_never_a_path_and_reading_a_run_changes_nothing(tmp_path):
 def test_a_damaged_journal_is_one_line_not_a_traceback(tmp_path, damage, message):
     h = Harness(tmp_path, fleet(stage("one", ["a"])))
     record = new_run(h.fleet, Selection(), h.clock.now())
-    Journal.create(h.runs, record).release()
+    Journal.create(h.runs, record)
     (h.runs / f"{record.run_id}.log").write_text(damage)
     with pytest.raises(ValueError) as caught:
-        Journal.open(h.runs, record.run_id)
+        Journal.load(h.runs, record.run_id)
     assert message.format(id=record.run_id) in str(caught.value)
     assert "\n" not in str(caught.value) and len(str(caught.value)) < 400
     (h.runs / f"{record.run_id}.log").unlink()
-    Journal.open(h.runs, record.run_id)  # a refused journal did not keep the run taken
+    Journal.load(h.runs, record.run_id)  # a refused journal did not keep the run taken
 
 
 def test_a_stack_whose_cluster_is_busy_waits_and_one_busy_too_long_fails_unstarted(tmp_path):
@@ -699,7 +713,7 @@ def test_a_pinned_stack_whose_installed_version_cannot_be_read_is_not_started(tm
 def test_a_journal_file_that_is_not_a_regular_file_is_refused_not_waited_on(tmp_path, kind):
     h = Harness(tmp_path, fleet(stage("one", ["a"])))
     record = new_run(h.fleet, Selection(), h.clock.now())
-    Journal.create(h.runs, record).release()
+    Journal.create(h.runs, record)
     log = h.runs / f"{record.run_id}.log"
     if kind == "fifo":
         os.mkfifo(log)  # a read would wait for a writer forever
@@ -708,6 +722,6 @@ def test_a_journal_file_that_is_not_a_regular_file_is_refused_not_waited_on(tmp_
     else:
         log.mkdir()
     with pytest.raises(ValueError, match=r"not a fluxfleet run journal \((not a regular file|cannot read: .*)\)"):
-        Journal.open(h.runs, record.run_id)
+        Journal.load(h.runs, record.run_id)
     (h.runs / "other.json").symlink_to("/dev/zero")
     assert history(h.runs) == {}  # estimates skip what is not a journal

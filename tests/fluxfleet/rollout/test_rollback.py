@@ -267,21 +267,9 @@ def test_an_oci_source_is_rolled_back_to_the_artifact_it_ran(tmp_path):
 
 def _reference_writes(p: Promotion) -> int:
     """How many journal writes a crash test's run makes, start to end, without a crash."""
-    count = {"n": 0}
-    original = Journal._append, Journal.save
-    try:
-
-        def counting(real):
-            def write(self, *args):
-                real(self, *args)
-                count["n"] += 1
-
-            return write
-
-        Journal._append, Journal.save = counting(original[0]), counting(original[1])
+    with pytest.MonkeyPatch.context() as patched:
+        count = crash_after_writes(patched, 0)  # never crashes: counts
         assert p.start() is RunStatus.rolled_back
-    finally:
-        Journal._append, Journal.save = original
     return count["n"]
 
 

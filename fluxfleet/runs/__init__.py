@@ -1,0 +1,1 @@
+"""`fluxfleet runs`: the rollouts kept in the run-state store, and where each stands."""

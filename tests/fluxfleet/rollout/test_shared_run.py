@@ -1,0 +1,108 @@
+"""One run, many processes: the matrix legs of a CI rollout (and a laptop that resumes beside them) each join the
+run of one id, work their own stacks, and record into the one journal. Each stack is applied once, the failure
+budget counts every leg's failures, a later stage's leg waits for the earlier stage to pass and bake, and the run is
+done only when every stack of it is."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from fluxfleet.rollout.journal import Journal, RunStatus, StackState
+from fluxfleet.rollout.orchestrator import NotReady, Selection, new_run
+from tests.fluxfleet.rollout.test_orchestrator import Harness, fleet, stage
+
+RUN = "github-8812"
+
+
+class Legs(Harness):
+    """Each `leg` is one process of the run RUN: it joins the run (as `rollout --run-id` does) with whole stages and
+    works only the stacks it is given."""
+
+    @property
+    def order(self) -> list[str]:
+        return [stage.name for stage in self.fleet.stages]
+
+    def leg(self, *stacks: str, approve=(), stage_name: str | None = None, **options) -> RunStatus:
+        whole = Selection(stage=stage_name)
+        journal = Journal.join(self.runs, new_run(self.fleet, whole, self.clock.now(), run_id=RUN), self.order)
+        self.run_id = RUN
+        return self.rollout(journal, only=frozenset(stacks), **options).run(approve)
+
+
+def test_each_leg_applies_its_stack_once_and_the_run_is_done_when_every_stack_is(tmp_path: Path):
+    legs = Legs(tmp_path, fleet(stage("dev", ["a", "b"])))
+    assert legs.leg("a") is RunStatus.partial
+    assert legs.record().reason == "1 stack(s) of the run not done by this process: b"
+    assert legs.leg("b") is RunStatus.done
+    assert legs.leg("a") is RunStatus.done  # a re-run of a leg whose stack is done applies nothing
+    assert legs.runner.applied == {"a": 1, "b": 1}
+    assert legs.states() == {"a": "succeeded", "b": "succeeded"}
+
+
+def test_the_failure_budget_counts_the_failures_of_every_leg(tmp_path: Path):
+    legs = Legs(tmp_path, fleet(stage("dev", ["a", "b", "c"], failures=1)), failing={"a": "boom", "b": "bang"})
+    assert legs.leg("a") is RunStatus.partial  # one failure: within maxFailures 1
+    assert legs.leg("b") is RunStatus.halted  # the second, from another leg: past it
+    assert legs.leg("c") is RunStatus.halted  # not started: the stage already failed
+    assert legs.states() == {"a": "failed", "b": "failed", "c": "skipped"}
+    assert legs.runner.started == ["a", "b"]
+    assert legs.record().reason == "stage dev: 2 stack(s) failed, more than its maxFailures 1"
+
+
+def test_a_later_stages_leg_waits_for_the_earlier_stage_to_pass_then_for_its_bake(tmp_path: Path):
+    legs = Legs(tmp_path, fleet(stage("dev", ["a", "b"], wait=1800), stage("prod", ["p"])))
+    legs.leg("a", stage_name="dev")
+    with pytest.raises(NotReady, match=rf"run {RUN}: stage dev has not ended: 1 stack\(s\) not done \(b\)"):
+        legs.leg("p", stage_name="prod")
+    assert "p" not in legs.runner.applied
+    legs.clock.advance(60)
+    legs.leg("b", stage_name="dev")  # the last of dev: the leg that saw the stage pass records when its bake ends
+    assert legs.record().stages[0].bake_until == (legs.clock.now() + timedelta(seconds=1800)).isoformat()
+    assert legs.clock.sleeps == []  # dev's own legs do not wait: the bake is the next stage's to wait out
+    legs.clock.advance(600)
+    assert legs.leg("p", stage_name="prod") is RunStatus.done
+    assert legs.clock.sleeps == [1200]  # what was left of the bake when prod's leg began
+    assert legs.runner.applied == {"a": 1, "b": 1, "p": 1}
+
+
+def test_a_finished_bake_is_not_waited_again(tmp_path: Path):
+    legs = Legs(tmp_path, fleet(stage("dev", ["a"], wait=1800), stage("prod", ["p"])))
+    legs.leg("a", stage_name="dev")
+    legs.clock.advance(1800)
+    assert legs.leg("p", stage_name="prod") is RunStatus.done
+    assert legs.clock.sleeps == []
+
+
+def test_a_stage_failed_past_its_budget_stops_a_later_stages_leg(tmp_path: Path):
+    legs = Legs(tmp_path, fleet(stage("dev", ["a"]), stage("prod", ["p"])), failing={"a": "boom"})
+    assert legs.leg("a", stage_name="dev") is RunStatus.halted
+    with pytest.raises(NotReady, match="stage dev failed: 1 stack\\(s\\) failed, more than its maxFailures"):
+        legs.leg("p", stage_name="prod")
+
+
+def test_joining_adds_the_stages_a_run_lacks_and_keeps_what_it_has(tmp_path: Path):
+    legs = Legs(tmp_path, fleet(stage("dev", ["a"]), stage("prod", ["p"])))
+    legs.leg("a", stage_name="dev")
+    assert [s.name for s in legs.record().stages] == ["dev"]
+    legs.leg("p", stage_name="prod")
+    record = legs.record()
+    assert [s.name for s in record.stages] == ["dev", "prod"]
+    assert record.stacks["a"].state is StackState.succeeded and record.stacks["p"].state is StackState.succeeded
+
+
+def test_joins_at_once_lose_no_stage(tmp_path: Path):
+    names = [f"s{index}" for index in range(8)]
+    legs = Legs(tmp_path, fleet(*(stage(name, [f"{name}-a"]) for name in names)))
+
+    def join(name: str) -> None:
+        Journal.join(legs.runs, new_run(legs.fleet, Selection(stage=name), legs.clock.now(), run_id=RUN), names)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(join, names))
+    record = Journal.load(legs.runs, RUN).record
+    assert [s.name for s in record.stages] == names  # in fleet.yaml's order, whoever joined first
+    assert sorted(record.stacks) == sorted(f"{name}-a" for name in names)
