@@ -53,6 +53,14 @@ def rollout(
     matrix: Annotated[
         str | None, typer.Option("--matrix", help="Print a GitHub Actions matrix (JSON) of this stage's stacks.")
     ] = None,
+    run_id: Annotated[
+        str | None,
+        typer.Option(
+            "--run-id",
+            help="The run, by a name of letters, digits, '-', '_' and '.' (e.g. github-RUN in CI): with --matrix, "
+            "the stage's progress in it and only the stacks it has not applied yet.",
+        ),
+    ] = None,
     fmt: Annotated[RolloutFormat, typer.Option("--format", help="Summary format.")] = RolloutFormat.text,
     output: Annotated[Path | None, typer.Option("--output", help="Write the summary to this file.")] = None,
     stacks_dir: StacksDirOption = Path("stacks"),
@@ -78,6 +86,7 @@ def rollout(
         max_concurrency=max_concurrency,
         rollback=rollback,
         matrix=matrix,
+        run_id=run_id,
         fmt=fmt.value,
         output=output,
         color=output is None and fmt is RolloutFormat.text and sys.stdout.isatty(),

@@ -47,6 +47,7 @@ class RolloutRequest:
     max_concurrency: int | None = None
     rollback: bool = False  # every stage rolls back
     matrix: str | None = None  # a stage
+    run_id: str | None = None  # the run to start or join (a name); with --matrix: the run whose progress it reads
     fmt: str = "text"  # of the summary and the dry run's plan: text, json, markdown
     output: Path | None = None  # where the command line writes the report: checked before any work
     color: bool = False  # the text summary in colour (stdout is a terminal)
@@ -137,8 +138,15 @@ def _check_options(request: RolloutRequest) -> None:
             run_path(request.runs_dir, request.resume)  # an id, never a path
         except ValueError as error:
             raise _invalid(str(error)) from None
+    if request.run_id is not None and not RUN_NAME.fullmatch(request.run_id):
+        raise _invalid(
+            f"--run-id {shown(request.run_id)} is not a run id: letters, digits, '-', '_' and '.', "
+            f"at most {RUN_NAME_MAX} characters, starting with a letter or digit (e.g. github-1234567890)"
+        )
 
 
+RUN_NAME_MAX = 100
+RUN_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{RUN_NAME_MAX - 1}}}")  # a name, never a path
 GLOB = re.compile(r"[*?\[]")
 
 
@@ -173,6 +181,9 @@ def _refuse_options_that_would_not_apply(request: RolloutRequest) -> None:
         raise _invalid("--matrix names its stage: drop --stage")
     if request.matrix is not None and request.rollback:
         raise _invalid("--matrix plans a stage as fleet.yaml says: set `rollback: true` on the stage, not --rollback")
+    if request.run_id is not None and request.matrix is None:
+        # TODO(lead, issue 22): a run (one leg of a workflow's run) starts or joins run RUN in the shared store.
+        raise _invalid("--run-id is read with --matrix only, so far: a run that joins a shared run is not wired yet")
     if request.resume is not None:
         planned = (
             ("--stage", request.stage),
@@ -202,7 +213,39 @@ def stage_matrix(request: RolloutRequest, plan: RolloutPlan) -> dict[str, Any]:
         "afterStageWait": rules.after_stage_wait if request.matrix in staged[:-1] else 0,  # seconds
         "approval": rules.approval,
         "rollback": rules.rollback,  # deploy-stage.yml then runs the stage as one job, not a matrix
+    } | ({} if request.run_id is None else _run_progress(request.run_id, request.matrix, stacks))
+
+
+def _run_progress(run_id: str, stage: str, stacks: list[str]) -> dict[str, Any]:
+    """`--matrix STAGE --run-id RUN`: how far the run got with the stage, and the matrix of the stacks it has not
+    applied yet (a re-run of the workflow never applies a stack twice). A run that does not exist yet: every stack,
+    nothing done."""
+    progress = stage_progress(run_id, stage)
+    if progress is None:
+        nothing = {"succeeded": 0, "failed": 0, "pending": len(stacks), "finished": False, "bakeUntil": None}
+        return {"run": {"id": run_id, **nothing}}
+    done = set(progress["succeeded"])
+    return {
+        "matrix": {"stack": [name for name in stacks if name not in done]},
+        "run": {
+            "id": run_id,
+            "succeeded": len(done),
+            "failed": progress["failed"],
+            "pending": progress["pending"],
+            "finished": progress["finished"],
+            "bakeUntil": progress["bakeUntil"],
+        },
     }
+
+
+def stage_progress(run_id: str, stage: str) -> dict[str, Any] | None:
+    """How far run `run_id` got with `stage`, read from the run's journal: `succeeded` (the stacks applied, names),
+    `failed` and `pending` (counts), `finished` (the stage ended within its budget) and `bakeUntil` (ISO time, or
+    None); None when there is no such run."""
+    # TODO(lead, issue 22): read the shared journal of run `run_id` in the run state store (fluxfleet/runstate: local
+    # files, or azblob as PULUMI_BACKEND_URL says), the same figures `fluxfleet runs RUN --format json` prints for
+    # the stage. Until it is wired, every run reads as not started: --matrix lists all the stage's stacks.
+    return None
 
 
 def dry_run(request: RolloutRequest, plan: RolloutPlan) -> str:

@@ -11,6 +11,7 @@ import pytest
 
 import fluxfleet.azure.arm as arm
 from fluxfleet.exits import CommandError, ExitCode, InvalidInput
+from fluxfleet.rollout import command
 from fluxfleet.rollout.command import RolloutRequest, plan_rollout, run_rollout
 from fluxfleet.rollout.journal import Journal, RunStatus, StackState
 from tests.conftest import ROOT
@@ -163,6 +164,54 @@ def test_the_matrix_of_a_stage_without_typer(project):
         "approval": False,
         "rollback": True,
     }
+
+
+def test_the_matrix_of_a_run_lists_only_the_stacks_it_has_not_applied(project, monkeypatch):
+    # a stage of three stacks, one of them applied by an earlier attempt of the workflow's run, one failed
+    fleet_file = project / "stacks" / "fleet.yaml"
+    fleet_file.write_text(fleet_file.read_text().replace("profiles: [edge-store]", "stacks: [edge-store-001, dev]"))
+    fleet_file.write_text(fleet_file.read_text().replace("  - name: dev\n    stacks: [dev]\n", ""))
+    asked = []
+
+    def progress(run_id, stage):
+        asked.append((run_id, stage))
+        return {
+            "succeeded": ["edge-store-001"],
+            "failed": 1,
+            "pending": 0,
+            "finished": True,
+            "bakeUntil": "2026-12-07T16:00:00Z",
+        }
+
+    monkeypatch.setattr(command, "stage_progress", progress)
+    result = run_rollout(RolloutRequest(matrix="edge", run_id="github-42"), pytest.fail)
+    assert asked == [("github-42", "edge")]
+    assert result.matrix["matrix"] == {"stack": ["dev"]}
+    assert result.matrix["run"] == {
+        "id": "github-42",
+        "succeeded": 1,
+        "failed": 1,
+        "pending": 0,
+        "finished": True,
+        "bakeUntil": "2026-12-07T16:00:00Z",
+    }
+    assert result.matrix["maxFailures"] == 2 and result.matrix["rollback"] is True  # the stage's rules as before
+
+
+def test_the_matrix_of_a_run_not_started_yet_has_every_stack_and_nothing_done(project, monkeypatch):
+    monkeypatch.setattr(command, "stage_progress", lambda run_id, stage: None)
+    without = run_rollout(RolloutRequest(matrix="edge"), pytest.fail).matrix
+    result = run_rollout(RolloutRequest(matrix="edge", run_id="github-42"), pytest.fail)
+    assert "run" not in without  # without --run-id, the matrix is what it always was
+    assert result.matrix == without | {
+        "run": {"id": "github-42", "succeeded": 0, "failed": 0, "pending": 1, "finished": False, "bakeUntil": None}
+    }
+
+
+@pytest.mark.parametrize("run_id", ["../runs", ".hidden", "a/b", "run id", "x" * 101, ""])
+def test_a_run_id_is_a_name_never_a_path(project, run_id):
+    [line] = refused(RolloutRequest(matrix="edge", run_id=run_id))
+    assert line.startswith("fluxfleet rollout: --run-id ") and "is not a run id: letters, digits" in line
 
 
 def test_a_dry_run_without_typer_shows_the_plan_and_writes_nothing(project):
