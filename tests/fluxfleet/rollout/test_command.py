@@ -48,6 +48,10 @@ def refused(request: RolloutRequest) -> tuple[str, ...]:
         ),
         (RolloutRequest(matrix="edge", stage="dev"), "--matrix names its stage: drop --stage"),
         (
+            RolloutRequest(run_id="github-42", dry_run=True),
+            "--run-id is read with --matrix only, so far: a run that joins a shared run is not wired yet",
+        ),
+        (
             RolloutRequest(matrix="dev", rollback=True),
             "--matrix plans a stage as fleet.yaml says: set `rollback: true` on the stage, not --rollback",
         ),
