@@ -4,13 +4,14 @@ rollout --matrix` prints, and run through the workflows' own steps (with fakes f
 
 from __future__ import annotations
 
-import fnmatch
 import json
+import operator
 import os
 import re
 import shutil
 import subprocess
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -106,21 +107,66 @@ def fleet_stages(stacks_dir: Path = ROOT / "stacks") -> list[Stage]:
     return list(load_fleet(stacks_dir / "fleet.yaml", known).stages)
 
 
-def plan_of(stage: str, stacks_dir: Path = ROOT / "stacks") -> dict:
-    """What deploy.yml hands deploy-stage.yml as `inputs.plan`: `fluxfleet rollout --matrix STAGE`."""
-    result = CliRunner().invoke(app, ["rollout", "--matrix", stage, "--stacks-dir", str(stacks_dir)])
+RUN_ID = "github-42"  # deploy.yml's run id for the workflow run 42 (github.run_id)
+
+
+def plan_of(stage: str, stacks_dir: Path = ROOT / "stacks", **run: object) -> dict:
+    """What deploy.yml hands deploy-stage.yml as `inputs.plan`: `fluxfleet rollout --matrix STAGE --run-id RUN`; a
+    run not started yet, unless `run` says how far it got (`finished`, `succeeded`, ...)."""
+    args = ["rollout", "--matrix", stage, "--run-id", RUN_ID, "--stacks-dir", str(stacks_dir)]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
+    plan = json.loads(result.stdout)
+    return plan | {"run": plan["run"] | run}
 
 
 def with_plan(plan: dict, **context: object) -> dict[str, object]:
-    return {"inputs.stage": plan["stage"], **{f"fromJSON(inputs.plan).{k}": v for k, v in plan.items()}, **context}
+    """The expressions' context in deploy-stage.yml for `plan`: each field, the run's too, and the first stack."""
+    fields = {f"fromJSON(inputs.plan).{k}": v for k, v in plan.items()}
+    fields |= {f"fromJSON(inputs.plan).run.{k}": v for k, v in plan.get("run", {}).items()}
+    fields["fromJSON(inputs.plan).matrix.stack[0]"] = next(iter(plan["matrix"]["stack"]), None)
+    return {"inputs.stage": plan["stage"], **fields, **context}
+
+
+def stage_env(context: Mapping[str, object]) -> dict[str, str]:
+    """The run id of deploy-stage.yml's own env, as its steps see it."""
+    return {"RUN_ID": render(workflow("deploy-stage.yml")["env"]["RUN_ID"], context)}
+
+
+def runs_json(stages: dict[str, dict], run_id: str = RUN_ID) -> str:
+    """What `fluxfleet runs RUN --format json` prints, each stage's counts from `stages`."""
+    return json.dumps(
+        {
+            "id": run_id,
+            "started": "2026-12-07T10:00:00Z",
+            "status": "running",
+            "stages": [
+                {"name": name, "stacks": 3, "succeeded": 0, "failed": 0, "pending": 0, "maxFailures": 0}
+                | {"finished": False, "bakeUntil": None}
+                | counts
+                for name, counts in stages.items()
+            ],
+        }
+    )
+
+
+def fake_runs(bin_dir: Path, tmp_path: Path, answer: str) -> None:
+    """A `fluxfleet` whose `runs` prints `answer` (and records its arguments); anything else fails."""
+    (tmp_path / "runs.json").write_text(answer)
+    fake(
+        bin_dir,
+        "fluxfleet",
+        'printf "%s\\n" "$@" > "$RUNNER_TEMP/fluxfleet-args"\n'
+        f'[ "$1" = runs ] || exit 9\ncat "{tmp_path / "runs.json"}"',
+    )
 
 
 def value(expression: str, context: Mapping[str, object]) -> object:
     """An expression of the few forms the workflows use: terms joined by `&&`, each a context entry, its negation
-    (`!entry`), one compared with a literal, or such terms joined by `||` in parentheses. Status functions
+    (`!entry`), one compared with a literal, or such terms joined by `||` (in parentheses among `&&`). Status functions
     (`!cancelled()`) are context entries; anything else fails the test."""
+    if "||" in expression and "&&" not in expression:  # alternatives alone, without parentheses
+        return any(value(alternative, context) for alternative in expression.split("||"))
     terms = [term.strip() for term in expression.split("&&")]
     results = []
     for term in terms:
@@ -139,7 +185,7 @@ def value(expression: str, context: Mapping[str, object]) -> object:
             continue
         literal = json.loads(compared[3].replace("'", '"'))
         left = context[name]
-        results.append({"==": left == literal, "!=": left != literal, ">": left > literal}[compared[2]])
+        results.append({"==": operator.eq, "!=": operator.ne, ">": operator.gt}[compared[2]](left, literal))
     return results[0] if len(results) == 1 else all(results)
 
 
@@ -204,57 +250,95 @@ def test_the_matrix_has_every_field_deploy_stage_reads():
 
 
 def test_a_stage_tolerates_max_failures_and_stops_past_them(tmp_path):
+    # Every leg records into the workflow run's one run: the rollout itself counts the stage's failures in the shared
+    # journal before it starts its stack, and the verdict reads the same journal, every leg and attempt counted.
+    tool("jq")
     jobs = workflow("deploy-stage.yml")["jobs"]
     leg, verdict = jobs["stack"], jobs["verdict"]
     assert leg["strategy"]["fail-fast"] is False  # a running `pulumi up` is never cancelled
-    [marker] = [
-        s for s in leg["steps"] if s.get("uses", "").startswith("actions/upload-artifact") and "failure()" in s["if"]
-    ]
-    names = [s.get("name") or s.get("uses") for s in leg["steps"]]
-    # the budget is read just before the update, after the slow set-up
-    assert names.index("Within maxFailures") == names.index("pulumi up and the Flux health gate") - 1
+    assert '--run-id "$RUN_ID"' in step(leg, UPDATE[False])["run"]
+    check = step(verdict, "At most maxFailures stacks failed")
     for stage in fleet_stages():
         plan = plan_of(stage.name)
         assert plan["maxFailures"] == stage.max_failures
-        context = with_plan(plan, **{"github.run_attempt": 1, "runner.temp": tmp_path / "temp"})
+        context = with_plan(plan)
         # maxFailures 0: one failed stack fails the stage; else the verdict counts them
         assert evaluate(leg["continue-on-error"], context) is (stage.max_failures > 0)
-        for job, check in [(leg, "Within maxFailures"), (verdict, "At most maxFailures stacks failed")]:
-            [download] = [s for s in job["steps"] if s.get("uses", "").startswith("actions/download-artifact")]
-            pattern, folder = (
-                render(download["with"]["pattern"], context),
-                Path(render(download["with"]["path"], context)),
-            )
-            shutil.rmtree(folder, ignore_errors=True)
-            # another stage's failures (even one named `edge-1`), or an earlier attempt's, are not this one's
-            for other in [{**context, "inputs.stage": f"{stage.name}-1"}, {**context, "github.run_attempt": 2}]:
-                assert not fnmatch.fnmatchcase(render(marker["with"]["name"], {**other, "matrix.stack": "x"}), pattern)
-            for failures in range(stage.max_failures + 2):
-                if failures:
-                    name = render(marker["with"]["name"], {**context, "matrix.stack": f"store-{failures}"})
-                    assert fnmatch.fnmatchcase(name, pattern), (name, pattern)
-                    (folder / name).mkdir(parents=True)
-                result = run_step(step(job, check), context, tmp_path)
-                assert (result.returncode == 0) is (failures <= stage.max_failures), (stage.name, failures, result)
-            assert f"more than maxFailures ({stage.max_failures})" in result.stdout
+        env = stage_env(context)
+        assert env["RUN_ID"] == RUN_ID
+        for failures in range(stage.max_failures + 2):
+            # another stage's failures (even one named `edge-1`) are not this one's
+            others = {f"{stage.name}-1": {"failed": 9}, "other": {"failed": 9}}
+            fake_runs(tmp_path / "bin", tmp_path, runs_json({**others, stage.name: {"failed": failures}}))
+            result = run_step(check, context, tmp_path, **env)
+            assert (result.returncode == 0) is (failures <= stage.max_failures), (stage.name, failures, result)
+            args = (tmp_path / "temp" / "fluxfleet-args").read_text().splitlines()
+            assert args == ["runs", RUN_ID, "--format", "json"]
+        assert f"more than maxFailures ({stage.max_failures})" in result.stdout
+        # a stack the run never applied (a leg cancelled, a runner lost) fails the stage too: a re-run resumes it
+        fake_runs(tmp_path / "bin", tmp_path, runs_json({stage.name: {"succeeded": 2, "pending": 1}}))
+        result = run_step(check, context, tmp_path, **env)
+        assert result.returncode == 1
+        assert f"stage {stage.name} failed: 1 stack(s) not applied in run {RUN_ID}" in result.stdout
+
+
+def test_no_job_passes_the_runs_state_through_artifacts():
+    # The journal is in the state store, beside Pulumi's: no artifact carries a failure count or a journal.
+    for name in ["deploy.yml", "deploy-stage.yml"]:
+        for job_name, job in workflow(name)["jobs"].items():
+            used = [s.get("uses", "") for s in job.get("steps", [])]
+            assert not [u for u in used if "artifact" in u], (name, job_name)
+
+
+def test_every_job_that_reads_the_run_signs_in_to_azure_first():
+    for name, job in workflow("deploy-stage.yml")["jobs"].items():
+        runs = [s for s in job["steps"] if "fluxfleet " in s.get("run", "")]
+        if not runs:
+            continue
+        uses = [s.get("uses", "").split("@")[0] for s in job["steps"]]
+        assert "azure/login" in uses, name
+        assert uses.index("azure/login") < job["steps"].index(runs[0]), name
+    stages = workflow("deploy.yml")["jobs"]["stages"]
+    uses = [s.get("uses", "").split("@")[0] for s in stages["steps"]]
+    assert uses.index("azure/login") < stages["steps"].index(step(stages, "One matrix per stage"))
 
 
 def test_each_stage_bakes_its_after_stage_wait_before_the_next(tmp_path):
+    tool("jq")
     jobs = workflow("deploy-stage.yml")["jobs"]
     bake = jobs["bake"]
     assert bake["needs"] == "verdict"  # deploy.yml's next stage needs this whole workflow, the bake included
-    fake(tmp_path / "bin", "sleep", 'echo "$@" > "$RUNNER_TEMP/slept"')
     stages = fleet_stages()
     assert any(stage.after_stage_wait for stage in stages[:-1])  # fleet.yaml has bakes to honour
+    now = datetime.now(UTC)
     for index, stage in enumerate(stages):
         wait = stage.after_stage_wait if index + 1 < len(stages) else 0  # nothing follows the last stage
         context = with_plan(plan_of(stage.name), **{"!cancelled()": True, "needs.verdict.result": "success"})
         assert evaluate(bake["if"], context) is (wait > 0), stage.name
         assert evaluate(bake["if"], {**context, "needs.verdict.result": "failure"}) is False
-        if wait:
-            result = run_step(step(bake, "afterStageWait before the next stage"), context, tmp_path)
+        if not wait:
+            continue
+        # until the end the run journaled for the bake; on a re-run, what is left of it, or nothing once it passed;
+        # none journaled, the whole afterStageWait
+        for bake_until, slept in [
+            (now + timedelta(seconds=wait), wait),
+            (now + timedelta(seconds=100), 100),
+            (now - timedelta(seconds=5), None),
+            (None, wait),
+        ]:
+            fake(tmp_path / "bin", "sleep", 'echo "$@" > "$RUNNER_TEMP/slept"')
+            (tmp_path / "temp" / "slept").unlink(missing_ok=True)
+            until = bake_until and bake_until.strftime("%Y-%m-%dT%H:%M:%SZ")
+            fake_runs(tmp_path / "bin", tmp_path, runs_json({stage.name: {"finished": True, "bakeUntil": until}}))
+            result = run_step(
+                step(bake, "afterStageWait before the next stage"), context, tmp_path, **stage_env(context)
+            )
             assert result.returncode == 0, result.stderr
-            assert (tmp_path / "temp" / "slept").read_text().split() == [str(wait)]
+            if slept is None:
+                assert not (tmp_path / "temp" / "slept").exists(), (stage.name, until)
+            else:
+                [seconds] = (tmp_path / "temp" / "slept").read_text().split()
+                assert slept - 5 <= int(seconds) <= slept, (stage.name, until, seconds)
 
 
 @pytest.mark.parametrize(("wait", "refused"), [("30m", False), ("7h", True)])
@@ -264,7 +348,9 @@ def test_deploy_refuses_a_bake_longer_than_a_job_may_sleep(tmp_path, wait, refus
     fleet_file = tmp_path / "stacks" / "fleet.yaml"
     fleet_file.write_text(fleet_file.read_text().replace("afterStageWait: 30m", f"afterStageWait: {wait}"))
     fake(tmp_path / "bin", "fluxfleet", f'exec "{ROOT / ".venv" / "bin" / "fluxfleet"}" "$@"')
-    result = run_step(step(workflow("deploy.yml")["jobs"]["stages"], "One matrix per stage"), {}, tmp_path)
+    matrix = step(workflow("deploy.yml")["jobs"]["stages"], "One matrix per stage")
+    assert matrix["env"]["RUN_ID"] == "github-${{ github.run_id }}"  # one run id for every attempt of the workflow
+    result = run_step(matrix, {"github.run_id": 42}, tmp_path)
     if refused:
         assert result.returncode == 1
         assert "::error::stage staging: afterStageWait is longer than a CI job may wait" in result.stdout
@@ -306,21 +392,23 @@ def test_only_stages_with_approval_wait_for_reviewers_and_none_approves_itself(t
         approval = "success" if stage.approval else "skipped"
         # `--approve STAGE` only when the reviewers approved it
         update = step(job, UPDATE[stage.rollback])
-        result = run_step(update, {**context, "needs.approval.result": approval}, tmp_path)
+        result = run_step(update, {**context, "needs.approval.result": approval}, tmp_path, **stage_env(context))
         assert result.returncode == 0, result.stderr
         args = (tmp_path / "temp" / "fluxfleet-args").read_text().splitlines()
-        selected = ["--stage", stage.name] + ([] if stage.rollback else ["--stacks", plan["matrix"]["stack"][0]])
+        # every leg, and the one job of a stage that rolls back, records into the workflow run's one run
+        selected = ["--run-id", RUN_ID, "--stage", stage.name]
+        selected += [] if stage.rollback else ["--stacks", plan["matrix"]["stack"][0]]
         assert args[: len(selected) + 1] == ["rollout", *selected]
         assert (["--approve", stage.name] == args[len(selected) + 1 : len(selected) + 3]) is stage.approval
         assert args.count("--approve") == int(stage.approval)
 
 
 def test_a_stage_that_rolls_back_runs_as_one_job_and_the_others_as_a_matrix(tmp_path):
-    # Legs of a matrix are runs of their own: only one run of the whole stage can roll the whole stage back.
+    # A leg applies one stack: only one rollout of the whole stage can roll the whole stage back.
     jobs = workflow("deploy-stage.yml")["jobs"]
     stack, rollout, verdict, bake = jobs["stack"], jobs["rollout"], jobs["verdict"], jobs["bake"]
     assert "strategy" not in rollout and "continue-on-error" not in rollout  # its exit code is the stage's
-    assert "stack" in verdict["needs"] and "rollout" in verdict["needs"]
+    assert {"approval", "stack", "rollout"} <= set(verdict["needs"])
     stages = fleet_stages()
     assert {stage.rollback for stage in stages} == {True, False}  # fleet.yaml has both kinds
     for index, stage in enumerate(stages):
@@ -329,24 +417,49 @@ def test_a_stage_that_rolls_back_runs_as_one_job_and_the_others_as_a_matrix(tmp_
         context = with_plan(plan, **{"!cancelled()": True, "!failure()": True})
         assert evaluate(stack["if"], context) is not stage.rollback, stage.name
         assert evaluate(rollout["if"], context) is stage.rollback, stage.name
-        ran, skipped = ("rollout", "stack") if stage.rollback else ("stack", "rollout")
-        # the verdict follows whichever ran, never a stage where neither ran (its approval was refused)
-        for result in ["success", "failure"]:
-            needs = {f"needs.{ran}.result": result, f"needs.{skipped}.result": "skipped"}
-            assert evaluate(verdict["if"], {**context, **needs}) is True
-        both_skipped = {"needs.stack.result": "skipped", "needs.rollout.result": "skipped"}
-        assert evaluate(verdict["if"], {**context, **both_skipped}) is False
+        # the verdict follows whichever ran, or an approval not needed; never a refused approval
+        for approval, judged in [("success", True), ("skipped", True), ("failure", False)]:
+            assert evaluate(verdict["if"], {**context, "needs.approval.result": approval}) is judged
         # a single job's verdict is its result; the matrix's is the count of failed stacks
         done = step(verdict, "The stage's rollout ended done")
         assert evaluate(done["if"], context) is stage.rollback
         assert evaluate(step(verdict, "At most maxFailures stacks failed")["if"], context) is not stage.rollback
-        for result, passed in [("success", True), ("failure", False), ("cancelled", False)]:
-            outcome = run_step(done, {**context, "needs.rollout.result": result}, tmp_path)
+        for result, passed in [("success", True), ("failure", False), ("cancelled", False), ("skipped", False)]:
+            outcome = run_step(done, {**context, "needs.rollout.result": result}, tmp_path, **stage_env(context))
             assert (outcome.returncode == 0) is passed, (stage.name, result, outcome)
         # and the bake follows a passed stage either way
         wait = stage.after_stage_wait if index + 1 < len(stages) else 0
         assert evaluate(bake["if"], {**context, "needs.verdict.result": "success"}) is (wait > 0)
     assert any(stage.rollback and stage.after_stage_wait for stage in stages[:-1])  # a bake after a single job
+
+
+@pytest.mark.parametrize("rollback", [False, True], ids=["matrix", "one-job"])
+def test_a_re_run_asks_no_approval_and_starts_no_stack_of_a_stage_the_run_finished(tmp_path, rollback):
+    # Re-run of a failed workflow: same github.run_id, so the same run; a stage it finished has nothing left but
+    # what is left of its bake.
+    jobs = workflow("deploy-stage.yml")["jobs"]
+    [stage] = [s for s in fleet_stages() if s.rollback is rollback and s.approval] or [
+        s for s in fleet_stages() if s.rollback is rollback
+    ][:1]
+    plan = plan_of(stage.name, finished=True, succeeded=len(plan_of(stage.name)["matrix"]["stack"]))
+    plan["matrix"]["stack"] = []  # every stack applied
+    context = with_plan(plan, **{"!cancelled()": True, "!failure()": True, "needs.approval.result": "skipped"})
+    assert evaluate(jobs["approval"]["if"], {**context, "fromJSON(inputs.plan).approval": True}) is False
+    assert evaluate(jobs["stack"]["if"], context) is False
+    assert evaluate(jobs["rollout"]["if"], context) is False
+    assert evaluate(jobs["verdict"]["if"], context) is True  # the stage passed: the next needs its verdict and bake
+    if rollback:
+        done = step(jobs["verdict"], "The stage's rollout ended done")
+        outcome = run_step(done, {**context, "needs.rollout.result": "skipped"}, tmp_path, **stage_env(context))
+        assert outcome.returncode == 0, outcome
+        assert f"finished in run {RUN_ID} by an earlier attempt" in (tmp_path / "summary.md").read_text()
+    # deploy.yml still calls the stage (its verdict and what is left of its bake), and not one that has no stacks
+    job = workflow("deploy.yml")["jobs"][stage.name]
+    outputs = f"fromJSON(needs.stages.outputs.{stage.name})"
+    calls = {"!cancelled()": True, "!failure()": True, f"{outputs}.matrix.stack[0]": None}
+    assert evaluate(job["if"], {**calls, f"{outputs}.run.succeeded": plan["run"]["succeeded"]}) is True
+    assert evaluate(job["if"], {**calls, f"{outputs}.run.succeeded": 0}) is False
+    assert evaluate(job["if"], {**calls, f"{outputs}.matrix.stack[0]": "x", f"{outputs}.run.succeeded": 0}) is True
 
 
 @pytest.mark.parametrize(
@@ -358,12 +471,11 @@ def test_a_stage_that_rolls_back_opens_a_pull_request_only_when_its_pin_was_rest
     shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
     committed = tmp_path / "committed-fleet.yaml"
     shutil.copy(tmp_path / "stacks" / "fleet.yaml", committed)
-    run_id = "20260101T000000Z-ab12"
-    # the rollout journals its run, writes its summary and, past maxFailures, the stage's previous pin
+    run_id = RUN_ID
+    # the rollout writes its summary and, past maxFailures, the stage's previous pin
     fake(
         tmp_path / "bin",
         "fluxfleet",
-        f"mkdir -p .fluxfleet/runs && echo {{}} > .fluxfleet/runs/{run_id}.json\n"
         f'echo "# fluxfleet rollout \\`{run_id}\\`: rolled-back" > rollout.md\n'
         + ('echo "# pin restored" >> stacks/fleet.yaml\n' if restored else "")
         + f"exit {exit_code}",
@@ -379,11 +491,12 @@ def test_a_stage_that_rolls_back_opens_a_pull_request_only_when_its_pin_was_rest
     job = workflow("deploy-stage.yml")["jobs"]["rollout"]
     plan = plan_of("edge")
     context = with_plan(plan, **{"needs.approval.result": "skipped", "github.token": "t"})
-    result = run_step(step(job, UPDATE[True]), context, tmp_path)
+    result = run_step(step(job, UPDATE[True]), context, tmp_path, **stage_env(context))
     assert result.returncode == exit_code  # the job fails unless the run ended done
     pull_request = step(job, "Pull request with the stage's restored pin")
     assert evaluate(pull_request["if"], {"always()": True}) is True  # after a failed run too
     github = {"GITHUB_REF_NAME": "main", "GITHUB_SERVER_URL": "https://github.com", "GITHUB_RUN_ID": "42"}
+    github |= stage_env(context)
     result = run_step(pull_request, context, tmp_path, **github)
     assert result.returncode == 0, result.stderr
     calls = (tmp_path / "temp" / "git-calls").read_text().splitlines() if restored else []
@@ -400,6 +513,7 @@ def test_a_stage_that_rolls_back_opens_a_pull_request_only_when_its_pin_was_rest
         body = Path(args[-1]).read_text()
         assert body.startswith((tmp_path / "rollout.md").read_text())  # the rollout's summary
         assert "https://github.com/contoso/fleet/actions/runs/42" in body
+        assert f"`fluxfleet runs {run_id}`: the run's journal" in body
 
 
 def test_only_the_rollback_job_may_push_and_open_pull_requests():
@@ -409,18 +523,53 @@ def test_only_the_rollback_job_may_push_and_open_pull_requests():
     for name, job in {"workflow": stage, **stage["jobs"]}.items():
         if name != "rollout":
             assert not write.items() & job.get("permissions", {}).items(), name
-    assert workflow("deploy.yml")["jobs"]["stages"]["permissions"] == {"contents": "read"}
+    assert workflow("deploy.yml")["jobs"]["stages"]["permissions"] == {"contents": "read", "id-token": "write"}
 
 
-def test_the_run_journals_are_uploaded_and_a_re_run_replaces_them():
-    jobs = workflow("deploy-stage.yml")["jobs"]
-    for name in ["stack", "rollout"]:
-        [upload] = [s for s in jobs[name]["steps"] if s.get("with", {}).get("path") == ".fluxfleet/runs/"]
-        assert upload["uses"].startswith("actions/upload-artifact@")
-        assert upload["if"] == "always()"
-        # a folder whose name starts with a dot uploads nothing unless hidden files are included
-        assert upload["with"]["include-hidden-files"] is True
-        assert upload["with"]["overwrite"] is True
+def test_deploy_stage_records_into_the_run_deploy_names():
+    # the run id travels in the plan, from the one place that names it: deploy.yml's matrix step
+    assert workflow("deploy-stage.yml")["env"]["RUN_ID"] == "${{ fromJSON(inputs.plan).run.id }}"
+    assert with_plan(plan_of("dev"))["fromJSON(inputs.plan).run.id"] == RUN_ID
+
+
+@pytest.mark.parametrize(
+    ("backend", "shared"),
+    [
+        ("azblob://state", True),
+        ("file://~", False),
+        ("", False),
+        ("azblob://", False),
+        ("https://api.pulumi.com", False),
+    ],
+)
+def test_deploy_refuses_a_run_state_that_runners_cannot_share(tmp_path, backend, shared):
+    stages = workflow("deploy.yml")["jobs"]["stages"]
+    check = step(stages, "The run's state is shared by every runner")
+    names = [s.get("name") or s.get("uses") for s in stages["steps"]]
+    assert names.index("The run's state is shared by every runner") < names.index("One matrix per stage")
+    result = run_step(check, {}, tmp_path, PULUMI_BACKEND_URL=backend)
+    assert (result.returncode == 0) is shared, result
+    if not shared:
+        assert "set the repository variable to azblob://CONTAINER" in result.stdout
+
+
+def test_deploy_stops_when_its_stage_jobs_are_not_what_fleet_yaml_gives(tmp_path):
+    # a stage added to fleet.yaml without its job would never be deployed: the run stops before any stage
+    stages = workflow("deploy.yml")["jobs"]["stages"]
+    check = step(stages, "The stage jobs are what fleet.yaml says")
+    assert check["run"].strip() == "fluxfleet workflows --check"
+    names = [s.get("name") or s.get("uses") for s in stages["steps"]]
+    assert names.index("The stage jobs are what fleet.yaml says") < names.index("One matrix per stage")
+    shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
+    shutil.copytree(ROOT / ".github", tmp_path / ".github")
+    fake(tmp_path / "bin", "fluxfleet", f'exec "{ROOT / ".venv" / "bin" / "fluxfleet"}" "$@"')
+    assert run_step(check, {}, tmp_path).returncode == 0
+    fleet_file = tmp_path / "stacks" / "fleet.yaml"
+    canary = "  - name: canary\n    stacks: [edge-store-001]\n  - name: edge\n"
+    fleet_file.write_text(fleet_file.read_text().replace("  - name: edge\n", canary))
+    result = run_step(check, {}, tmp_path)
+    assert result.returncode == 1, result
+    assert "fleet.yaml's stages: dev, staging, canary, edge, production" in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -463,9 +612,9 @@ def test_every_pulumi_job_sets_the_same_backend_and_azure_variables():
     def backend(env: Mapping[str, str]) -> dict[str, str]:
         return {key: text for key, text in env.items() if key.startswith(("PULUMI_", "AZURE_", "ARM_"))}
 
-    expected = backend(workflow("deploy-stage.yml")["jobs"]["stack"]["env"])
+    expected = backend(workflow("deploy-stage.yml")["env"])  # every job of a stage: its legs, verdict and bake
     assert {"PULUMI_BACKEND_URL", "AZURE_STORAGE_ACCOUNT", "ARM_USE_OIDC"} <= set(expected)
-    assert backend(workflow("deploy-stage.yml")["jobs"]["rollout"]["env"]) == expected
+    assert not any("env" in job for job in workflow("deploy-stage.yml")["jobs"].values())
     assert backend(workflow("deploy.yml")["env"]) == expected
     assert backend(workflow("drift.yml")["jobs"]["drift"]["env"]) == expected
     assert backend(workflow("preview.yml")["jobs"]["policy-preview"]["env"]) == expected

@@ -55,6 +55,7 @@ class _Commands(TyperGroup):
 # What an option's value is, where its parameter's name does not say it.
 VALUE_NAMES = {
     "resume": "RUN_ID",
+    "run_id": "RUN_ID",
     "approve": "STAGE",
     "matrix": "STAGE",
     "source": "URL=DIR",

@@ -50,7 +50,8 @@ def rollout(
         typer.Option(
             "--run-id",
             help="Start the run of this id, or join it: every process given one id (a CI job's matrix legs, on any "
-            "machine) records into one run, each stack applied once. An id is letters, digits, '-', '_' and '.'.",
+            "machine) records into one run, each stack applied once. With --matrix: the stage's progress in the run, "
+            "and only the stacks it has not applied yet. An id is letters, digits, '-', '_' and '.'.",
         ),
     ] = None,
     approve: Annotated[list[str] | None, typer.Option("--approve", help="Approve this stage (repeatable).")] = None,
@@ -69,8 +70,8 @@ def rollout(
 ) -> None:
     """Apply the stacks of fleet.yaml stage by stage with `pulumi up`, each gated on Flux reporting healthy.
 
-    Exit codes: 0 done, 1 halted, rolled back, failed, waiting for approval, or no pulumi, subscription or sign-in,
-    2 invalid input.
+    Exit codes: 0 done (or this process's part of a run done), 1 halted, rolled back, failed, waiting for approval,
+    an earlier stage of the run not passed, or no pulumi, subscription or sign-in, 2 invalid input.
     """
     from fluxfleet.rollout.command import RolloutRequest, run_rollout
 

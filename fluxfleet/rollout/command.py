@@ -23,6 +23,7 @@ from fluxfleet.rollout.journal import (
     RunStatus,
     StackState,
     StagePlan,
+    StageProgress,
     check_run_id,
     history,
 )
@@ -46,11 +47,11 @@ class RolloutRequest:
     stacks: tuple[str, ...] = ()  # only these stacks: names (or their files) and globs
     dry_run: bool = False
     resume: str | None = None  # a run id
-    run_id: str | None = None  # the run to start, or to join (a matrix leg of it)
     approve: tuple[str, ...] = ()  # stages
     max_concurrency: int | None = None
     rollback: bool = False  # every stage rolls back
     matrix: str | None = None  # a stage
+    run_id: str | None = None  # the run to start or join (a name); with --matrix: the run whose progress it reads
     fmt: str = "text"  # of the summary and the dry run's plan: text, json, markdown
     output: Path | None = None  # where the command line writes the report: checked before any work
     color: bool = False  # the text summary in colour (stdout is a terminal)
@@ -209,7 +210,28 @@ def stage_matrix(request: RolloutRequest, plan: RolloutPlan) -> dict[str, Any]:
         "afterStageWait": rules.after_stage_wait if request.matrix in staged[:-1] else 0,  # seconds
         "approval": rules.approval,
         "rollback": rules.rollback,  # deploy-stage.yml then runs the stage as one job, not a matrix
-    }
+    } | ({} if request.run_id is None else _run_progress(request, stacks))
+
+
+def _run_progress(request: RolloutRequest, stacks: list[str]) -> dict[str, Any]:
+    """`--matrix STAGE --run-id RUN`: how far the run got with the stage (the figures `fluxfleet runs RUN` gives),
+    and the matrix of the stacks it has not applied yet: a re-run of the workflow never applies a stack twice. A run
+    that does not exist yet, or has not the stage yet: every stack, nothing done."""
+    assert request.run_id is not None and request.matrix is not None
+    try:
+        journal = Journal.find(run_store(request), request.run_id)
+    except StoreError as error:
+        raise CommandError(f"fluxfleet rollout: {error}") from None
+    except ValueError as error:
+        raise CommandError(f"fluxfleet rollout: --run-id: {error}") from None
+    plan = next((s for s in journal.record.stages if s.name == request.matrix), None) if journal else None
+    if journal is None or plan is None:
+        nothing = {"succeeded": 0, "failed": 0, "pending": len(stacks), "finished": False, "bakeUntil": None}
+        return {"run": {"id": request.run_id, **nothing}}
+    progress = StageProgress.of(journal.record, plan).as_json()
+    done = {name for name in plan.stacks if journal.record.stacks[name].state is StackState.succeeded}
+    run = {key: progress[key] for key in ("succeeded", "failed", "pending", "finished", "bakeUntil")}
+    return {"matrix": {"stack": [name for name in stacks if name not in done]}, "run": {"id": request.run_id, **run}}
 
 
 def dry_run(request: RolloutRequest, plan: RolloutPlan) -> str:

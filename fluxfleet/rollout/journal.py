@@ -262,6 +262,13 @@ class Journal:
         return cls(store, *_read(store, check_run_id(run_id, store)))
 
     @classmethod
+    def find(cls, runs: StateStore | Path, run_id: str) -> Journal | None:
+        """`load`, but None when there is no such run."""
+        store = _store(runs)
+        found = store.read(_snapshot_name(check_run_id(run_id, store)))
+        return None if found is None else cls(store, *_read(store, run_id, found))
+
+    @classmethod
     def join(cls, runs: StateStore | Path, record: RunRecord, stage_order: Sequence[str] = ()) -> Journal:
         """The run of `record.run_id`, created as `record` if there is none, else with `record`'s stages and stacks
         added where it lacks them (a stage it has keeps its rules; a stack it has keeps its entry), its stages in

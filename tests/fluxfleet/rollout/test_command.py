@@ -47,6 +47,10 @@ def refused(request: RolloutRequest) -> tuple[str, ...]:
         ),
         (RolloutRequest(matrix="edge", stage="dev"), "--matrix names its stage: drop --stage"),
         (
+            RolloutRequest(run_id="github-42", resume=RUN_ID),
+            "--resume continues a run, --run-id starts or joins one: give one of them",
+        ),
+        (
             RolloutRequest(matrix="dev", rollback=True),
             "--matrix plans a stage as fleet.yaml says: set `rollback: true` on the stage, not --rollback",
         ),
@@ -163,6 +167,56 @@ def test_the_matrix_of_a_stage_without_typer(project):
         "approval": False,
         "rollback": True,
     }
+
+
+def test_the_matrix_of_a_run_lists_only_the_stacks_it_has_not_applied(project):
+    # a stage of two stacks, one of them applied by an earlier attempt of the workflow's run, one failed
+    from fluxfleet.rollout.journal import RunRecord, RunStatus, StackEntry, StagePlan
+
+    fleet_file = project / "stacks" / "fleet.yaml"
+    fleet_file.write_text(fleet_file.read_text().replace("profiles: [edge-store]", "stacks: [edge-store-001, dev]"))
+    fleet_file.write_text(fleet_file.read_text().replace("  - name: dev\n    stacks: [dev]\n", ""))
+    edge = StagePlan("edge", ["edge-store-001", "dev"], 1, 2, 0, False, bake_until="2026-12-07T16:00:00+00:00")
+    Journal.create(
+        project / ".fluxfleet" / "runs",
+        RunRecord(
+            "github-42",
+            "stacks/fleet.yaml",
+            "2026-12-07T15:00:00+00:00",
+            RunStatus.partial,
+            [edge],
+            {
+                "edge-store-001": StackEntry(StackState.succeeded, stage="edge"),
+                "dev": StackEntry(StackState.failed, stage="edge"),
+            },
+        ),
+    )
+    result = run_rollout(RolloutRequest(matrix="edge", run_id="github-42"), pytest.fail)
+    assert result.matrix["matrix"] == {"stack": ["dev"]}
+    assert result.matrix["run"] == {
+        "id": "github-42",
+        "succeeded": 1,
+        "failed": 1,
+        "pending": 0,
+        "finished": True,
+        "bakeUntil": "2026-12-07T16:00:00+00:00",
+    }
+    assert result.matrix["maxFailures"] == 2 and result.matrix["rollback"] is True  # the stage's rules as before
+
+
+def test_the_matrix_of_a_run_not_started_yet_has_every_stack_and_nothing_done(project):
+    without = run_rollout(RolloutRequest(matrix="edge"), pytest.fail).matrix
+    result = run_rollout(RolloutRequest(matrix="edge", run_id="github-42"), pytest.fail)
+    assert "run" not in without  # without --run-id, the matrix is what it always was
+    assert result.matrix == without | {
+        "run": {"id": "github-42", "succeeded": 0, "failed": 0, "pending": 1, "finished": False, "bakeUntil": None}
+    }
+
+
+@pytest.mark.parametrize("run_id", ["../runs", ".hidden", "a/b", "run id", "x" * 101, ""])
+def test_a_run_id_is_a_name_never_a_path(project, run_id):
+    [line] = refused(RolloutRequest(matrix="edge", run_id=run_id))
+    assert line.startswith("fluxfleet rollout: --run-id: ") and "is not a run id: a run id is a name of letters" in line
 
 
 def test_a_dry_run_without_typer_shows_the_plan_and_writes_nothing(project):

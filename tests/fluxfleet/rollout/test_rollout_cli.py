@@ -83,6 +83,24 @@ def test_matrix_for_a_stage(project):
     assert json.loads(rollout("--matrix", "staging").stdout)["rollback"] is False
 
 
+def test_matrix_of_a_run_says_how_far_the_run_got(project):
+    result = rollout("--matrix", "edge", "--run-id", "github-42")
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert plan["matrix"] == {"stack": ["edge-store-001"]}  # a run not started: every stack
+    assert plan["run"] == {
+        "id": "github-42",
+        "succeeded": 0,
+        "failed": 0,
+        "pending": 1,
+        "finished": False,
+        "bakeUntil": None,
+    }
+    refused = rollout("--matrix", "edge", "--run-id", "../runs")
+    assert refused.exit_code == 2 and refused.stdout == ""
+    assert refused.stderr.startswith("fluxfleet rollout: --run-id: '../runs' is not a run id")
+
+
 def test_matrix_bakes_only_between_stages_that_have_stacks(project):
     # The bake is before the next stage, as in a run: none after the last stage, nor before stages left empty.
     (project / "stacks" / "fleet.yaml").write_text(

@@ -139,3 +139,16 @@ def test_an_entry_that_is_no_run_is_listed_as_unreadable_and_exit_1(store):
 def test_an_empty_store_says_where_it_looked(store):
     result = runs()
     assert result.exit_code == 0 and result.stdout == "no runs in .fluxfleet/runs\n"
+
+
+def test_the_workflow_tests_fake_runs_answers_with_the_real_shape(store):
+    """tests/test_workflows.py runs deploy-stage.yml's steps over a fake `fluxfleet runs`: it must answer as this one
+    does, key for key, or the workflow is tested against an answer nobody gives."""
+    from tests.test_workflows import runs_json
+
+    a_run(store, "github-42", FakeClock(), a=StackState.succeeded)
+    real = json.loads(runs("github-42", "--format", "json").stdout)
+    fake = json.loads(runs_json({"dev": {}}))
+    assert set(fake) <= set(real)
+    assert set(fake["stages"][0]) == set(real["stages"][0])
+    assert {type(value) for value in real["stages"][1].values()} <= {str, int, bool, type(None)}
