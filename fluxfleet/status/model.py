@@ -5,6 +5,7 @@ fleet.yaml's order."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -24,6 +25,12 @@ class Health(StrEnum):
 
 def worst(healths: list[Health]) -> Health:
     return min(healths, key=lambda health: health.rank) if healths else Health.healthy
+
+
+def stage_revision(runs: Counter[str]) -> str:
+    """A stage's revision of one configuration, from how many of its stacks run each: the one most run; a tie goes
+    to the greatest string, so that every run picks the same. A stack running another is on an odd revision."""
+    return max(runs.items(), key=lambda item: (item[1], item[0]))[0]
 
 
 @dataclass(frozen=True)

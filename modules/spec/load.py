@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import suppress
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,11 +186,15 @@ def unpinned_stacks(
     read."""
     library = library or ProfileLibrary(stacks_dir, display(stacks_dir))
     read: dict[str, StackConfig | SpecError] = {}
+    listed: dict[str, Path] = {}  # the directory's stack files, listed once: a fleet of thousands asks for each
 
     def unpinned(name: str) -> StackConfig:
         if name not in read:
             try:
-                [path] = stack_files(stacks_dir, [name])
+                if not listed:  # a file of the directory amiss: each stack is looked for alone, as it is named
+                    with suppress(SpecError):
+                        listed.update((report_name(path), path) for path in stack_files(stacks_dir))
+                [path] = [listed[name]] if name in listed else stack_files(stacks_dir, [name])
                 read[name] = read_stack_config(path, display(path), library, pinned=False)
             except SpecError as error:
                 read[name] = error

@@ -49,3 +49,24 @@ def test_other_subscriptions_other_names_and_unreadable_files_share_nothing(tmp_
     (directory / "Pulumi.torn.yaml").write_text("config:\n  fluxfleet:cluster: {name: aks-dev-weu, resourceGroup: [\n")
     (directory / "Pulumi.no-group.yaml").write_text("config:\n  fluxfleet:cluster: {name: aks-dev-weu}\n")
     assert shared_clusters(sorted(directory.glob("Pulumi.*.yaml"))) == {}
+
+
+def test_a_fleet_that_selects_stacks_by_profile_lists_its_directory_once_not_once_per_stack(tmp_path, monkeypatch):
+    """fleet.yaml's profile stages read each stack as its file writes it: at 5,000 stacks, a listing of the directory
+    per stack was minutes of `fluxfleet status` before any read."""
+    from modules.spec import files, load_fleet, load_stacks, stack_files
+
+    directory = stacks(tmp_path)
+    for number in range(2, 202):
+        (directory / f"Pulumi.edge-store-{number:03d}.yaml").write_text(
+            f"config:\n  fluxfleet:profiles: [edge-store]\n  fluxfleet:cluster: {{name: store-{number:03d}, "
+            "resourceGroup: rg-stores}\n"
+        )
+    listings = []
+    listdir = files.os.listdir
+    monkeypatch.setattr(files.os, "listdir", lambda path: listings.append(path) or listdir(path))
+    loaded = load_stacks(stack_files(directory))
+    fleet = load_fleet(directory / "fleet.yaml", sorted(stack.name for stack in loaded))
+    [edge] = [stage for stage in fleet.stages if stage.name == "edge"]
+    assert len(edge.stacks) == 201 and "edge-store-200" in edge.stacks
+    assert len(listings) <= 6, len(listings)  # the stack files, shared clusters, and once per fleet.yaml read

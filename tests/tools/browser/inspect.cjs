@@ -1,7 +1,8 @@
 // Opens a local HTML status report in headless Chromium and prints, as one JSON object, what the browser test checks:
 // the browser used, every request the page made, console errors and warnings, uncaught page errors, failed requests,
 // the computed background colour of the grid's cells per data-health, the odd-revision markers, whether a cell's
-// detail shows on hover and on keyboard focus, and where the screenshot went.
+// detail shows on hover and on keyboard focus, what the skip link leads to, what axe-core (WCAG 2.2 A and AA) finds, and
+// where the screenshot went.
 //
 //   node inspect.cjs REPORT.html SCREENSHOT.png [WIDTH HEIGHT]
 //
@@ -17,6 +18,7 @@ const { pipeline } = require("node:stream/promises");
 const { pathToFileURL } = require("node:url");
 const { inspect } = require("node:util");
 const zlib = require("node:zlib");
+const axe = require("axe-core");
 const puppeteer = require("puppeteer-core");
 const tar = require("tar-fs");
 
@@ -101,26 +103,36 @@ async function browserToUse() {
   };
 }
 
-// Runs in the page: what the cells look like once the browser has applied the style sheet.
+// Runs in the page: what the cells look like once the browser has applied the style sheet. A cell is a child of
+// the grid's .cells, its health its first class; its name is the span inside it.
 function measure() {
-  const cells = [...document.querySelectorAll(".cell[data-health]")];
+  const cells = [...document.querySelectorAll(".cells > *")];
   const colours = {};
   for (const cell of cells) {
-    const health = cell.dataset.health;
+    const health = cell.classList[0];
     const colour = getComputedStyle(cell).backgroundColor;
     colours[health] ??= {};
     colours[health][colour] = (colours[health][colour] || 0) + 1;
   }
   const ringed = (cell) => getComputedStyle(cell).boxShadow !== "none";
-  const badged = (cell) => {
-    const badge = cell.querySelector(".o");
-    return badge !== null && getComputedStyle(badge).display !== "none" && badge.getBoundingClientRect().width > 0;
-  };
+  const badged = (cell) => getComputedStyle(cell, "::after").content.includes("\u2260"); // ≠
+  const symbol = (cell) => getComputedStyle(cell, "::before").content;
+  const symbols = {};
+  for (const cell of cells) {
+    symbols[cell.classList[0]] ??= {};
+    symbols[cell.classList[0]][symbol(cell)] = (symbols[cell.classList[0]][symbol(cell)] || 0) + 1;
+  }
   const odd = cells.filter((cell) => cell.classList.contains("odd"));
   const even = cells.filter((cell) => !cell.classList.contains("odd"));
+  const names = cells.map((cell) => cell.querySelector(":scope > span")?.textContent ?? "");
+  const box = (element) => element.getBoundingClientRect();
   return {
     cells: cells.length,
     colours,
+    symbols,
+    names,
+    focusable: cells.filter((cell) => cell.tabIndex >= 0).length,
+    largestCell: Math.max(0, ...cells.map((cell) => Math.max(box(cell).width, box(cell).height))),
     odd: {
       cells: odd.length,
       ringed: odd.filter(ringed).length,
@@ -128,22 +140,36 @@ function measure() {
       othersRinged: even.filter(ringed).length,
       othersBadged: even.filter(badged).length,
     },
-    tipsShown: [...document.querySelectorAll(".tip")].filter((tip) => getComputedStyle(tip).display !== "none").length,
+    tipsShown: cells.filter((cell) => tipOf(cell).shown).length,
     overflowsWidth: document.documentElement.scrollWidth > window.innerWidth,
     pageHeight: document.documentElement.scrollHeight,
   };
 }
 
-// Runs in the page: is this cell's detail shown, and inside the window?
+// Runs in the page: is this cell's name shown, and inside the window? (also used by measure)
 function tipOf(cell) {
-  const tip = cell?.querySelector(":scope > .tip");
-  if (!tip) return { stack: null, element: cell?.tagName ?? null, shown: false, inside: false, text: "" };
+  const tip = cell?.querySelector(":scope > span");
+  if (!tip || !cell.parentElement?.classList.contains("cells")) {
+    return { stack: null, element: cell?.tagName ?? null, shown: false, inside: false, text: "" };
+  }
   const box = tip.getBoundingClientRect();
   return {
-    stack: cell.querySelector(".n").textContent,
-    shown: getComputedStyle(tip).display !== "none" && box.width > 0 && box.height > 0,
+    stack: tip.textContent.split(":")[0],
+    shown: box.width > 1 && box.height > 1 && getComputedStyle(tip).clip === "auto",
     inside: box.left >= 0 && box.top >= 0 && box.right <= window.innerWidth && box.bottom <= window.innerHeight,
     text: tip.textContent,
+  };
+}
+
+// Runs in the page: the element that has keyboard focus, and where it is.
+function focused() {
+  const element = document.activeElement;
+  const box = element.getBoundingClientRect();
+  return {
+    tag: element.tagName.toLowerCase(),
+    text: element.textContent,
+    href: element.getAttribute("href"),
+    inside: box.width > 0 && box.left >= 0 && box.top >= 0 && box.bottom <= window.innerHeight,
   };
 }
 
@@ -177,23 +203,58 @@ async function main() {
 
     await page.goto(pathToFileURL(path.resolve(report)).href, { waitUntil: "load", timeout: 30000 });
     const loaded = Date.now();
+    await page.evaluate(tipOf.toString()); // measure's helper, declared in the page's scope
     const measured = await page.evaluate(measure);
 
-    // The detail on hover: the mouse over the first cell that is not healthy (or the first cell).
-    const target = (await page.$(".cell:not(.healthy)")) || (await page.$(".cell"));
+    await page.screenshot({ path: screenshot, type: "png" }); // the page as it opens: the fleet by stage
+    // The name on hover: the mouse over the first cell that is not healthy (or the first cell).
+    const target = (await page.$(".cells > :not(.healthy)")) || (await page.$(".cells > *"));
     let hover = null;
     let focus = null;
+    const keyboard = { first: null, skipped: null, tabsToCell: null };
     if (target) {
       await target.hover();
       hover = await target.evaluate(tipOf);
-      await page.screenshot({ path: screenshot, type: "png" });
-      // ... and on keyboard focus: the mouse out of the way, Tab to the first focusable element, a cell.
-      await page.mouse.move(0, 0);
-      await page.keyboard.press("Tab");
-      focus = await (await page.evaluateHandle(() => document.activeElement)).evaluate(tipOf);
-    } else {
-      await page.screenshot({ path: screenshot, type: "png" });
+      await page.screenshot({ path: `${screenshot}.hover.png`, type: "png" });
     }
+    // The keyboard: the mouse out of the way, Tab from the top of the page: the skip link first; Enter on it goes
+    // to the table. Then from the skip link again, Tab until a cell has focus, and its name shows.
+    await page.mouse.move(0, 0);
+    await page.keyboard.press("Tab");
+    keyboard.first = await page.evaluate(focused);
+    await page.keyboard.press("Enter");
+    keyboard.skipped = await page.evaluate(() => {
+      const target = document.getElementById(location.hash.slice(1));
+      const box = target?.getBoundingClientRect();
+      return { hash: location.hash, target: target?.tagName.toLowerCase() ?? null, top: box ? Math.round(box.top) : null };
+    });
+    await page.focus(".skip"); // back to the top of the page's Tab order
+    for (let tabs = 1; tabs <= 2000; tabs += 1) {
+      await page.keyboard.press("Tab");
+      const onCell = await page.evaluate(() => document.activeElement?.parentElement?.classList.contains("cells"));
+      if (onCell) {
+        keyboard.tabsToCell = tabs;
+        focus = await (await page.evaluateHandle(() => document.activeElement)).evaluate(tipOf);
+        break;
+      }
+    }
+    // axe-core, evaluated through DevTools (the page's policy allows no script of its own), on WCAG 2.2 A and AA.
+    await page.mouse.move(0, 0);
+    await page.evaluate(axe.source);
+    const accessibility = await page.evaluate(async () => {
+      const tags = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"];
+      const result = await window.axe.run(document, { runOnly: { type: "tag", values: tags } });
+      return {
+        rules: result.passes.length + result.violations.length + result.incomplete.length,
+        violations: result.violations.map((v) => ({
+          id: v.id,
+          impact: v.impact,
+          help: v.help,
+          nodes: v.nodes.length,
+          first: v.nodes[0]?.html.slice(0, 200),
+        })),
+      };
+    });
     const version = await browser.version();
     process.stdout.write(
       JSON.stringify({
@@ -202,6 +263,8 @@ async function main() {
         ...measured,
         hover,
         focus,
+        keyboard,
+        accessibility,
         screenshot: path.resolve(screenshot),
         milliseconds: { launch: launched - started, load: loaded - launched, total: Date.now() - started },
       }),
