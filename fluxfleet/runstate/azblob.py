@@ -46,15 +46,22 @@ from fluxfleet.runstate.store import Conflict, Entry, StoreError
 
 LEASE_SECONDS = 60  # Azure's leases last 15 to 60 s (or forever): a dead holder's lock is free within a minute
 RETRIES = 3
-# The client's network settings: azure-core's retry, short (0.5, 2 and 2.75 s between four tries), and timeouts that
-# let a dead or unreachable endpoint answer within seconds.
-CLIENT_OPTIONS: dict[str, Any] = {
-    "retry_policy": ExponentialRetry(
-        initial_backoff=0.5, increment_base=1.5, retry_total=RETRIES, random_jitter_range=0
-    ),
-    "connection_timeout": 5,
-    "read_timeout": 30,
-}
+
+
+def client_options() -> dict[str, Any]:
+    """A client's network settings: azure-core's retry, short (1.5, 1.8 and 2.2 s between four tries), and timeouts
+    that let a dead or unreachable endpoint answer within seconds. A policy of its own for each client: a pipeline
+    links its policies to each other, and one shared by two clients would send the requests of one through the
+    other's credential."""
+    return {
+        "retry_policy": ExponentialRetry(
+            initial_backoff=0.25, increment_base=1.25, retry_total=RETRIES, random_jitter_range=0
+        ),
+        "connection_timeout": 5,
+        "read_timeout": 30,
+    }
+
+
 KEEPER_START_SECONDS = 60
 
 # What the keeper is given, in its environment (never its command line, which every user of the machine can read).
@@ -80,11 +87,11 @@ LEASE_LOST = {
 
 def container_client(account_url: str, container: str, credential: Any) -> ContainerClient:
     """A client of `container` with fluxfleet's network settings (short retries and timeouts)."""
-    return ContainerClient(account_url, container, credential=credential, **CLIENT_OPTIONS)
+    return ContainerClient(account_url, container, credential=credential, **client_options())
 
 
 def container_client_from_connection_string(connection_string: str, container: str) -> ContainerClient:
-    return ContainerClient.from_connection_string(connection_string, container, **CLIENT_OPTIONS)
+    return ContainerClient.from_connection_string(connection_string, container, **client_options())
 
 
 class BlobStore:

@@ -94,7 +94,21 @@ def _azblob(env: Mapping[str, str]) -> tuple[ContainerClient, str] | None:
     domain = parameters.get("domain") or env.get("AZURE_STORAGE_DOMAIN", "").strip() or "blob.core.windows.net"
     emulator = (parameters.get("localemu") or env.get("AZURE_STORAGE_IS_LOCAL_EMULATOR", "")).strip().lower() in TRUE
     account_url = f"{protocol}://{domain}/{account}" if emulator else f"{protocol}://{account}.{domain}"
-    return container_client(account_url, container, _credential(account, env)), f"{path}/" if path else ""
+    credential = _credential(account, env)
+    if protocol != "https" and not isinstance(credential, dict | str):  # the SDK sends a token over https only
+        raise StoreError(
+            f"{BACKEND_URL}=azblob://{container}: a signed-in identity is used over https only: set "
+            "AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN to use http"
+        )
+    try:
+        client = container_client(account_url, container, credential)
+    except ValueError:
+        raise StoreError(
+            f"{BACKEND_URL}=azblob://{container}: {account_url} is not a storage account's address: check "
+            "AZURE_STORAGE_ACCOUNT, AZURE_STORAGE_DOMAIN and AZURE_STORAGE_PROTOCOL (or storage_account=, domain= "
+            "and protocol= in the URL)"
+        ) from None
+    return client, f"{path}/" if path else ""
 
 
 def _credential(account: str, env: Mapping[str, str]) -> object:
