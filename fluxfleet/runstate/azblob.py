@@ -59,6 +59,7 @@ def client_options() -> dict[str, Any]:
         ),
         "connection_timeout": 5,
         "read_timeout": 30,
+        "logging_enable": False,  # would log requests and answers
     }
 
 
@@ -249,16 +250,20 @@ class BlobLock:
         lease = BlobLeaseClient(self._blob)
         with self._store._answers():
             try:
-                self._blob.upload_blob(b"", overwrite=False)  # the lock's blob, once: If-None-Match: *
-            except HttpResponseError as error:
-                if _code(error) not in ("BlobAlreadyExists", "ConditionNotMet", "LeaseIdMissing"):
-                    raise
-            try:
                 lease.acquire(lease_duration=self._store.lease_seconds)
             except HttpResponseError as error:
-                if _code(error) == "LeaseAlreadyPresent":
+                code = _code(error)
+                if code == "LeaseAlreadyPresent":
                     return False
-                raise
+                if code != "BlobNotFound":
+                    raise
+                self._create()
+                try:
+                    lease.acquire(lease_duration=self._store.lease_seconds)
+                except HttpResponseError as again:
+                    if _code(again) == "LeaseAlreadyPresent":
+                        return False
+                    raise
             try:
                 self._blob.upload_blob(holder.encode(), overwrite=True, lease=lease)
             except BaseException:
@@ -270,6 +275,14 @@ class BlobLock:
         self._renewer.daemon = True
         self._renewer.start()
         return True
+
+    def _create(self) -> None:
+        """The lock's blob, the first time the lock is taken: If-None-Match: *, so that none is ever replaced."""
+        try:
+            self._blob.upload_blob(b"", overwrite=False)
+        except HttpResponseError as error:
+            if _code(error) not in ("BlobAlreadyExists", "ConditionNotMet", "LeaseIdMissing"):
+                raise
 
     def holder(self) -> str:
         try:
