@@ -164,6 +164,17 @@ def test_a_storage_that_stops_answering_is_a_store_error_within_seconds(tmp_path
     lock.release()  # it expires on its own
 
 
+def test_a_held_lock_outlives_its_lease_renewed_by_its_holder(container):
+    store = BlobStore(container, PREFIX, lease_seconds=LEASE_SECONDS)
+    lock = store.lock("locks/dev")
+    assert lock.try_acquire("the holder")
+    time.sleep(LEASE_SECONDS + 2)
+    assert not store.lock("locks/dev").try_acquire("another")
+    assert lock.still_held()
+    lock.release()
+    assert store.lock("locks/dev").try_acquire("another")
+
+
 def test_a_lease_broken_by_another_is_seen_by_its_holder(container):
     store = BlobStore(container, PREFIX, lease_seconds=LEASE_SECONDS)
     lock = store.lock("locks/dev")
