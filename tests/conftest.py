@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.tools.azurite.server import Azurite, start_azurite
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -67,6 +70,15 @@ def versions_table_fresh(monkeypatch):
 def plan_cache_apart(tmp_path, monkeypatch):
     """Each test's `plan` keeps its cache in its own directory: never the project's, nor another test's."""
     monkeypatch.setenv("FLUXFLEET_CACHE_DIR", str(tmp_path / "plan-cache"))
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory) -> Iterator[Azurite]:
+    """Azurite's Blob service for the session (tests/tools/azurite): the run-state store's tests and the races
+    across machines."""
+    server = start_azurite(tmp_path_factory.mktemp("azurite"))
+    yield server
+    server.stop()
 
 
 @pytest.fixture

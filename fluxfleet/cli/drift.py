@@ -52,7 +52,7 @@ def drift(
         ),
     ] = False,
     fleet_file: FleetOption = None,
-    runs_dir: RunsDirOption = Path(".fluxfleet/runs"),
+    runs_dir: RunsDirOption = None,
     subscription: SubscriptionOption = None,
     reports: Annotated[
         list[str] | None,

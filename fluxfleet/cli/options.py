@@ -13,7 +13,14 @@ StacksArgument = Annotated[
 ]
 StacksDirOption = Annotated[Path, typer.Option("--stacks-dir", help="Directory of the stack files.")]
 FleetOption = Annotated[Path | None, typer.Option("--fleet", help="Default: STACKS_DIR/fleet.yaml.")]
-RunsDirOption = Annotated[Path, typer.Option("--runs-dir", help="Where run journals are kept.")]
+RunsDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--runs-dir",
+        help="Keep runs in this directory (default: .fluxfleet/runs in Pulumi's azblob container when "
+        "PULUMI_BACKEND_URL is azblob://CONTAINER, else in the working directory).",
+    ),
+]
 RollbackOption = Annotated[
     bool,
     typer.Option(

@@ -66,7 +66,7 @@ def rollout(
     output: Annotated[Path | None, typer.Option("--output", help="Write the summary to this file.")] = None,
     stacks_dir: StacksDirOption = Path("stacks"),
     fleet_file: FleetOption = None,
-    runs_dir: RunsDirOption = Path(".fluxfleet/runs"),
+    runs_dir: RunsDirOption = None,
 ) -> None:
     """Apply the stacks of fleet.yaml stage by stage with `pulumi up`, each gated on Flux reporting healthy.
 

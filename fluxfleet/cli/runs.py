@@ -26,7 +26,7 @@ def runs(
     run_id: Annotated[str | None, typer.Argument(metavar="RUN", help="One run, stage by stage.")] = None,
     fmt: Annotated[RunsFormat, typer.Option("--format", help="Report format.")] = RunsFormat.text,
     output: Annotated[Path | None, typer.Option("--output", help="Write the report to this file.")] = None,
-    runs_dir: RunsDirOption = Path(".fluxfleet/runs"),
+    runs_dir: RunsDirOption = None,
 ) -> None:
     """The rollouts kept in the run-state store (each run's id, start, status, and how many of its stacks are done,
     failed or pending), or one run stage by stage: what each stage has done, whether it passed, and until when it

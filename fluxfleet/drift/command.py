@@ -16,7 +16,15 @@ from fluxfleet.drift import FleetDrift, Status, check_fleet, record_remediation,
 from fluxfleet.drift.notify import NotifyError, post_card, resolve_webhook
 from fluxfleet.drift.report import FORMATS, card, render
 from fluxfleet.exits import CommandError, ExitCode, InvalidInput
-from fluxfleet.inputs import check_output, parse_subscription, stack_paths, subscription_of_stack
+from fluxfleet.inputs import (
+    check_output,
+    parse_subscription,
+    run_store_of,
+    stack_paths,
+    subscription_of_stack,
+    unusable_store,
+)
+from fluxfleet.runstate.store import StoreError
 from fluxfleet.rollout.orchestrator import Selection, load_inputs, load_specs, new_run
 from fluxfleet.runner import RunnerError, StackRunner, require_pulumi_cli
 from modules.spec import FLEET_FILE, Fleet, SpecError, Stack
@@ -35,7 +43,7 @@ class DriftRequest:
     notify: str | None = None  # where the webhook URL is: env:VARIABLE or keyvault:VAULT/SECRET
     remediate: bool = False
     fleet_file: Path | None = None  # default: STACKS_DIR/fleet.yaml
-    runs_dir: Path = Path(".fluxfleet/runs")
+    runs_dir: Path | None = None  # default: Pulumi's azblob container, else .fluxfleet/runs
     subscription: str | None = None  # for stacks without cluster.subscriptionId
     color: bool = False  # the text report in colour (stdout is a terminal)
 
@@ -203,11 +211,12 @@ def remediate(
     try:
         names = [name for stage in stages for name in stage.stacks]
         specs = load_specs(names, request.stacks_dir, remediation.paths, display_path)
-        journal = Journal.create(request.runs_dir, new_run(fleet, selection, SystemClock().now()))
+        store = run_store_of("drift", request.runs_dir)
+        journal = Journal.create(store, new_run(fleet, selection, SystemClock().now()))
     except SpecError as error:
         raise InvalidInput.of(error) from None
-    except ValueError as error:
-        raise InvalidInput(f"fluxfleet drift: --runs-dir {error}") from None
+    except StoreError as error:
+        raise unusable_store("drift", store, error) from None
     record = run_journaled(
         "drift", journal, specs, fleet, remediation.fleet_path, request.stacks_dir, runner, reader, request.fmt
     )

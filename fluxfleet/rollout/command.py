@@ -15,9 +15,8 @@ from typing import Any
 
 from fluxfleet.azure.status import AzureReader
 from fluxfleet.exits import CommandError, ExitCode, InvalidInput
-from fluxfleet.inputs import check_output
+from fluxfleet.inputs import check_output, run_store_of, unusable_store
 from fluxfleet.rollout.journal import (
-    RUNS_DIR,
     Journal,
     RunRecord,
     RunStatus,
@@ -28,7 +27,6 @@ from fluxfleet.rollout.journal import (
     history,
 )
 from fluxfleet.rollout.orchestrator import Selection, estimate, load_inputs, load_run_stacks, new_run
-from fluxfleet.runstate.local import LocalStore
 from fluxfleet.runstate.store import StateStore, StoreError
 from fluxfleet.rollout.refs import stage_refs
 from fluxfleet.rollout.report import render_dry_run, render_summary
@@ -42,7 +40,7 @@ class RolloutRequest:
 
     stacks_dir: Path = Path("stacks")
     fleet_file: Path | None = None  # default: STACKS_DIR/fleet.yaml
-    runs_dir: Path = Path(".fluxfleet/runs")
+    runs_dir: Path | None = None  # default: Pulumi's azblob container, else .fluxfleet/runs
     stage: str | None = None  # only this stage
     stacks: tuple[str, ...] = ()  # only these stacks: names (or their files) and globs
     dry_run: bool = False
@@ -257,7 +255,7 @@ def dry_run(request: RolloutRequest, plan: RolloutPlan) -> str:
 
 def run_store(request: RolloutRequest) -> StateStore:
     """Where the rollout's runs are kept."""
-    return LocalStore(request.runs_dir or RUNS_DIR)
+    return run_store_of("rollout", request.runs_dir)
 
 
 def apply(request: RolloutRequest, plan: RolloutPlan) -> RunRecord:
@@ -290,12 +288,8 @@ def apply(request: RolloutRequest, plan: RolloutPlan) -> RunRecord:
             _refuse_changed_stages(journal.record, whole.plan(plan.fleet))
         elif journal is None:
             journal = Journal.create(store, new_run(plan.fleet, plan.selection, SystemClock().now()))
-    except StoreError as error:  # a local directory that cannot hold runs is the --runs-dir given
-        raise (
-            _invalid(f"--runs-dir {error}")
-            if isinstance(store, LocalStore)
-            else CommandError(f"fluxfleet rollout: {error}")
-        ) from None
+    except StoreError as error:
+        raise unusable_store("rollout", store, error) from None
     except ValueError as error:
         raise _invalid(str(error)) from None
     return run_journaled(

@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from fluxfleet.exits import CommandError, ExitCode, InvalidInput
-from fluxfleet.inputs import check_output
-from fluxfleet.rollout.journal import RUNS_DIR, Journal, RunRecord, StackState, StageProgress, check_run_id
-from fluxfleet.runstate.local import LocalStore
+from fluxfleet.inputs import check_output, run_store_of
+from fluxfleet.rollout.journal import Journal, RunRecord, StackState, StageProgress, check_run_id
 from fluxfleet.runstate.store import StateStore, StoreError
 
 
@@ -29,15 +28,11 @@ class RunsResult:
     exit_code: ExitCode = ExitCode.OK
 
 
-def run_store(runs_dir: Path | None) -> StateStore:
-    return LocalStore(runs_dir or RUNS_DIR)
-
-
 def list_runs(request: RunsRequest) -> RunsResult:
     """The report of `fluxfleet runs [RUN]`. InvalidInput for what is no run id; CommandError (exit 1) when the
     store cannot be read or has no such run."""
     check_output("runs", "--output", request.output)
-    store = run_store(request.runs_dir)
+    store = run_store_of("runs", request.runs_dir)
     try:
         if request.run_id is not None:
             try:

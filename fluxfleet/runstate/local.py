@@ -58,6 +58,9 @@ class FileLock:
         except OSError:
             return "another process"
 
+    def still_held(self) -> bool:
+        return self._file is not None  # an flock is never taken from its holder
+
     def release(self) -> None:
         if self._file is not None:
             self._file.close()  # closing the last descriptor releases the flock

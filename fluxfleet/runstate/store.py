@@ -46,6 +46,11 @@ class StoreLock(Protocol):
         """Who holds the lock, as they described themselves."""
         ...
 
+    def still_held(self) -> bool:
+        """Whether this holder still holds the lock: a lease can be lost while held (broken by another, or expired
+        while it could not be renewed), an flock cannot."""
+        ...
+
     @property
     def fd(self) -> int:
         """A descriptor whose last close releases the lock: handed to a child process (`pulumi up`) it keeps the

@@ -356,3 +356,49 @@ def fluxfleet_command(barrier: Any, root: str, argv: list[str], log: str) -> int
     except SystemExit as exit:
         return exit.code if isinstance(exit.code, int) else 1
     return 0
+
+
+# --------------------------------------------------------------------------------------------- writers of one journal
+
+
+def journal_writers(env: dict[str, str], runs_dir: Path | None, run_id: str, writers: int, changes: int) -> int:
+    """`writers` processes, released at once, each making `changes` changes to a stack of its own of one run in the
+    store `runs_dir` and `env` name (and folding the log into the snapshot every few changes, as a run does between stages).
+    Returns how many of the last changes are missing from the run read afterwards: the writes lost."""
+    from fluxfleet.rollout.journal import Journal, RunRecord, RunStatus, StackEntry, StagePlan
+    from fluxfleet.runstate.backends import run_store
+
+    names = [f"writer-{index}" for index in range(writers)]
+    stage = StagePlan("wave", names, writers, 0, 0, False)
+    record = RunRecord(
+        run_id,
+        "stacks/fleet.yaml",
+        "2026-01-01T00:00:00+00:00",
+        RunStatus.running,
+        [stage],
+        {name: StackEntry(stage="wave") for name in names},
+    )
+    Journal.create(run_store(runs_dir, env), record)
+    codes = together([(_write_changes, (env, runs_dir, run_id, name, changes)) for name in names], timeout=300)
+    if codes != [0] * writers:
+        raise RuntimeError(f"a journal writer failed: exit codes {codes}")
+    stacks = Journal.load(run_store(runs_dir, env), run_id).record.stacks
+    return sum(1 for name in names if stacks[name].message != f"{name} change {changes}")
+
+
+def _write_changes(
+    barrier: Any, env: dict[str, str], runs_dir: Path | None, run_id: str, name: str, changes: int
+) -> int:
+    from datetime import UTC, datetime
+
+    from fluxfleet.rollout.journal import Journal
+    from fluxfleet.runstate.backends import run_store
+
+    journal = Journal.load(run_store(runs_dir, env), run_id)
+    barrier.wait()
+    for change in range(1, changes + 1):
+        journal.update(datetime.now(UTC), name, message=f"{name} change {change}")
+        if change % 5 == 0:
+            journal.save()
+            journal.refresh()
+    return 0
