@@ -161,7 +161,8 @@ class RunRecord:
 
 
 _RECORD = TypeAdapter(RunRecord)
-ENDED = frozenset({StackState.succeeded, StackState.failed})  # a stage has ended when each of its stacks has
+# A stage has ended when each of its stacks has: a deferred one was updated, its gate waits for the cluster to be back.
+ENDED = frozenset({StackState.succeeded, StackState.failed, StackState.deferred})
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,7 @@ class StageProgress:
     stacks: int
     succeeded: int
     failed: int
-    open: list[str]  # stacks not ended (pending, running, gating, skipped, deferred)
+    open: list[str]  # stacks not ended (pending, running, gating, skipped)
     max_failures: int
     bake_until: str | None
 

@@ -236,6 +236,8 @@ class Rollout:
                     return self._set_run(RunStatus.interrupted, f"interrupted in stage {stage.name}")
                 self.journal.save()  # the stage's changes into the snapshot: the log stays short
             self._record_bake(stage)
+            if later and (why := self._not_passed(stage)):  # others' stacks of the stage: ours wait for them
+                raise NotReady(f"run {self.record.run_id}: {why}")
             # A stage finished in an earlier attempt still owes what is left of its bake time.
             if stage.after_stage_wait and later and self._bake(stage):
                 return self._set_run(RunStatus.interrupted, f"interrupted while baking after stage {stage.name}")

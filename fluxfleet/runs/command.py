@@ -10,7 +10,7 @@ from typing import Any
 
 from fluxfleet.exits import CommandError, ExitCode, InvalidInput
 from fluxfleet.inputs import check_output, run_store_of
-from fluxfleet.rollout.journal import Journal, RunRecord, StackState, StageProgress, check_run_id
+from fluxfleet.rollout.journal import ENDED, Journal, RunRecord, StackState, StageProgress, check_run_id
 from fluxfleet.runstate.store import StateStore, StoreError
 
 
@@ -65,9 +65,14 @@ def _records(store: StateStore) -> tuple[list[RunRecord], list[str]]:
 
 
 def _counts(record: RunRecord) -> dict[str, int]:
+    """As a stage's progress counts: pending is what has not ended (a deferred stack has: its gate waits)."""
     states = [entry.state for entry in record.stacks.values()]
-    succeeded, failed = states.count(StackState.succeeded), states.count(StackState.failed)
-    return {"succeeded": succeeded, "failed": failed, "pending": len(states) - succeeded - failed}
+    pending = sum(1 for state in states if state not in ENDED)
+    return {
+        "succeeded": states.count(StackState.succeeded),
+        "failed": states.count(StackState.failed),
+        "pending": pending,
+    }
 
 
 def _summary(record: RunRecord) -> dict[str, Any]:

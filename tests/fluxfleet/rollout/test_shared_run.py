@@ -106,3 +106,52 @@ def test_joins_at_once_lose_no_stage(tmp_path: Path):
     record = Journal.load(legs.runs, RUN).record
     assert [s.name for s in record.stages] == names  # in fleet.yaml's order, whoever joined first
     assert sorted(record.stacks) == sorted(f"{name}-a" for name in names)
+
+
+def test_a_process_with_stacks_in_two_stages_waits_for_the_others_stacks_of_the_first(tmp_path: Path):
+    legs = Legs(tmp_path, fleet(stage("dev", ["a", "b"]), stage("prod", ["p"])))
+    with pytest.raises(NotReady, match=r"stage dev has not ended: 1 stack\(s\) not done \(b\)"):
+        legs.leg("a", "p")
+    assert legs.runner.applied == {"a": 1}  # its dev stack applied, its prod stack not started
+    assert legs.leg("b") is RunStatus.partial
+    assert legs.leg("a", "p") is RunStatus.done
+    assert legs.runner.applied == {"a": 1, "b": 1, "p": 1}
+
+
+def test_a_deferred_stack_ends_its_stage_as_it_did_for_one_process(tmp_path: Path):
+    legs = Legs(tmp_path, fleet(stage("dev", ["a"]), stage("prod", ["p"])))
+    journal = Journal.join(legs.runs, new_run(legs.fleet, Selection(), legs.clock.now(), run_id=RUN), legs.order)
+    journal.update(legs.clock.now(), "a", state=StackState.deferred, attempts=1, message="cluster offline")
+    assert legs.leg("p") is RunStatus.partial  # dev has ended: its stack was updated, its gate waits for the cluster
+    assert legs.runner.applied == {"p": 1}
+
+
+def test_storage_lost_mid_run_stops_it_with_the_journal_whole_and_a_resume_applies_each_stack_once(tmp_path: Path):
+    """Azurite stopped while a stack's update runs: the run stops at its next journal write (a StoreError, one line
+    naming the store), what it had journaled is all there when the storage is back, and the resume settles the stack
+    whose outcome it could not write from the Pulumi history instead of applying it again."""
+    from fluxfleet.runstate.azblob import BlobStore, container_client_from_connection_string
+    from fluxfleet.runstate.store import StoreError
+    from tests.tools.azurite.server import start_azurite
+
+    def store_of(server) -> BlobStore:
+        return BlobStore(container_client_from_connection_string(server.connection_string(), "runs"), ".fluxfleet/")
+
+    server = start_azurite(tmp_path / "azurite", on_disk=True)
+    try:
+        container_client_from_connection_string(server.connection_string(), "runs").create_container()
+        legs = Legs(tmp_path, fleet(stage("dev", ["a", "b"])))
+        legs.runner.on_up = lambda stack: server.stop() if stack == "b" else None
+        journal = Journal.create(store_of(server), new_run(legs.fleet, Selection(), legs.clock.now(), run_id=RUN))
+        with pytest.raises(StoreError, match=r"^azblob://runs/\.fluxfleet: .*") as stopped:
+            legs.rollout(journal).run()
+        assert "\n" not in str(stopped.value)
+        server = start_azurite(tmp_path / "azurite", on_disk=True)
+        legs.runner.on_up = None
+        record = Journal.load(store_of(server), RUN).record
+        assert record.stacks["a"].state is StackState.succeeded
+        assert record.stacks["b"].state is StackState.running and record.stacks["b"].update_id  # in doubt
+        assert legs.rollout(Journal.load(store_of(server), RUN)).run() is RunStatus.done
+        assert legs.runner.applied == {"a": 1, "b": 1}  # b's update had ended: found in its history, not re-applied
+    finally:
+        server.stop()

@@ -45,14 +45,16 @@ class Azurite:
                 self.process.wait()
 
 
-def start_azurite(workdir: Path) -> Azurite:
+def start_azurite(workdir: Path, on_disk: bool = False) -> Azurite:
     """Start azurite-blob in `workdir` and wait until it listens; fail the test, saying how to install it, when it is
-    not installed."""
+    not installed. `on_disk`: its data in `workdir`, so that an Azurite started again there has it (in memory
+    otherwise)."""
     node = shutil.which("node")
     if node is None or not MAIN.exists():
         pytest.fail("Azurite is not installed: run `make test`, which installs it with npm (Node.js needed)")
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "azurite.log"
+    log.unlink(missing_ok=True)  # a restart's "listens on" line is its own
     with open(log, "wb") as output:
         process = subprocess.Popen(
             [
@@ -62,9 +64,11 @@ def start_azurite(workdir: Path) -> Azurite:
                 "127.0.0.1",
                 "--blobPort",
                 "0",  # a free port, chosen by the system: the line "listens on" says which
-                "--inMemoryPersistence",
-                "--extentMemoryLimit",
-                "256",
+                *(
+                    ("--location", str(workdir / "data"))
+                    if on_disk
+                    else ("--inMemoryPersistence", "--extentMemoryLimit", "256")
+                ),
                 "--silent",
                 "--disableTelemetry",
                 "--skipApiVersionCheck",  # azure-storage-blob may speak a newer API version than Azurite knows
