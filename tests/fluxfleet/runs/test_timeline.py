@@ -312,3 +312,26 @@ def test_runs_run_format_html_writes_the_page_and_without_a_run_is_refused(tmp_p
     )
     assert written.exit_code == 0 and written.stderr == "wrote run.html\n"
     assert (tmp_path / "run.html").read_text(encoding="utf-8") == shown.stdout
+
+
+class Crash(BaseException):
+    """The process dies (SIGKILL, a lost runner): nothing after it is journaled."""
+
+
+def test_an_update_the_run_never_heard_back_from_is_drawn_open_to_the_last_event(tmp_path):
+    scene = Scene(tmp_path)
+
+    def die_in_bs_update(stack):
+        scene.h.clock.advance(UPDATE_SECONDS)
+        if stack == "b":
+            raise Crash()
+
+    scene.h.runner.on_up = die_in_bs_update
+    with pytest.raises(Crash):
+        scene.run()
+    lanes = lanes_of(scene.h.record())
+    [update] = lanes["canary/b"].bars
+    assert update.classes[:2] == ["u", "o"] and "x" not in update.classes  # … after it: no end recorded
+    assert update.said == "b: update from 00:03:00, not ended at the run's last event (00:03:00): running"
+    assert lanes["canary/bake"].note == "bake of 30m00s: not begun (it begins once the stage has passed)"
+    assert lanes["prod/p"].note == "not started (pending)"
