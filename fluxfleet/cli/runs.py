@@ -25,7 +25,9 @@ class RunsFormat(StrEnum):
 
 
 def runs(
-    run_id: Annotated[str | None, typer.Argument(metavar="RUN", help="One run, stage by stage.")] = None,
+    run_id: Annotated[
+        str | None, typer.Argument(metavar="RUN", help="One run, stage by stage (with --format html, as a timeline).")
+    ] = None,
     fmt: Annotated[RunsFormat, typer.Option("--format", help="Report format.")] = RunsFormat.text,
     output: Annotated[Path | None, typer.Option("--output", help="Write the report to this file.")] = None,
     runs_dir: RunsDirOption = None,
