@@ -124,8 +124,7 @@ def _stage(record: RunRecord, plan: StagePlan, last: datetime) -> StageLanes:
     lanes.sort(key=lambda lane: (not lane.bars, lane.bars[0].start if lane.bars else last))
     if plan.after_stage_wait and (until := _at(plan.bake_until)):
         began = until - timedelta(seconds=plan.after_stage_wait)
-        baking = until > last
-        outcome = f"baking until {_moment(until)}" if baking else "baked"
+        outcome = "baking: not over at the run's last event" if until > last else "baked"
         bake = Bar(BAKE, "bake", began, until, outcome)
         lanes.append(Lane(None, "bake", (bake,)))
     elif plan.after_stage_wait:

@@ -335,3 +335,24 @@ def test_an_update_the_run_never_heard_back_from_is_drawn_open_to_the_last_event
     assert update.said == "b: update from 00:03:00, not ended at the run's last event (00:03:00): running"
     assert lanes["canary/bake"].note == "bake of 30m00s: not begun (it begins once the stage has passed)"
     assert lanes["prod/p"].note == "not started (pending)"
+
+
+def test_a_bake_not_over_at_the_runs_last_event_is_drawn_to_its_end_and_says_so(tmp_path):
+    scene = Scene(tmp_path)
+    real_sleep = scene.h.clock.sleep
+
+    def ctrl_c_1300s_into_the_bake(seconds, stop=None):
+        if seconds < 1800:
+            return real_sleep(seconds, stop)  # the gates' polls
+        scene.h.clock.advance(1300)
+        return True
+
+    scene.h.clock.sleep = ctrl_c_1300s_into_the_bake
+    record = scene.run()
+    assert record.status is RunStatus.interrupted
+    [bake] = lanes_of(record)["canary/bake"].bars
+    assert bake.said == "the stage: bake from 00:09:00 to 00:39:00 (30m00s): baking: not over at the run's last event"
+    assert round(bake.left + bake.width, 2) == 100.0  # the axis reaches the bake's end, past the last event
+    page = to_html(record)
+    assert 'to its last event at <time datetime="2026-01-01T00:30:40Z">' in page
+    assert 'and on to the end of a bake at <time datetime="2026-01-01T00:39:00Z">' in page
