@@ -14,23 +14,28 @@ from fluxfleet.cli.output import write_report
 EXAMPLES = (
     ("every run, with its status and counts", "fluxfleet runs"),
     ("one run stage by stage, for a script", "fluxfleet runs github-8812 --format json"),
+    ("one run as a timeline, a page to open or publish", "fluxfleet runs github-8812 --format html --output run.html"),
 )
 
 
 class RunsFormat(StrEnum):
     text = "text"
     json = "json"
+    html = "html"
 
 
 def runs(
-    run_id: Annotated[str | None, typer.Argument(metavar="RUN", help="One run, stage by stage.")] = None,
+    run_id: Annotated[
+        str | None, typer.Argument(metavar="RUN", help="One run, stage by stage (with --format html, as a timeline).")
+    ] = None,
     fmt: Annotated[RunsFormat, typer.Option("--format", help="Report format.")] = RunsFormat.text,
     output: Annotated[Path | None, typer.Option("--output", help="Write the report to this file.")] = None,
     runs_dir: RunsDirOption = None,
 ) -> None:
     """The rollouts kept in the run-state store (each run's id, start, status, and how many of its stacks are done,
     failed or pending), or one run stage by stage: what each stage has done, whether it passed, and until when it
-    bakes. Every process that recorded into a run counts, on any machine.
+    bakes. Every process that recorded into a run counts, on any machine. `--format html` draws one run as a
+    timeline: per stage, each stack's update, gate and rollback and the stage's bake as bars in time.
 
     Exit codes: 0 listed, 1 the store cannot be read, no such run, or an entry that is no run, 2 invalid input.
     """

@@ -76,6 +76,9 @@ class Attempt:
 
     state: StackState = StackState.pending
     started_at: Timestamp = None
+    # When its update succeeded and its health gate began; None while it has not, or in a journal from before
+    # fluxfleet recorded it.
+    gated_at: Timestamp = None
     ended_at: Timestamp = None
     message: str = ""
     changes: dict[str, Count] = field(default_factory=dict)

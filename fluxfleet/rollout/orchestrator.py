@@ -559,7 +559,8 @@ class Rollout:
         except RunnerError as error:
             return self._fail(name, f"cannot tell what the interrupted update did: {error}", back=back)
         if ours is not None and ours.result == "succeeded":
-            self._set(name, back, state=StackState.gating, update_id=None, message="update succeeded")
+            now = self.clock.now().isoformat()
+            self._set(name, back, state=StackState.gating, gated_at=now, update_id=None, message="update succeeded")
             return StackState.gating
         if ours is not None and ours.result == "failed":
             return self._fail(
@@ -601,6 +602,7 @@ class Rollout:
             back,
             state=StackState.running,
             started_at=self.clock.now().isoformat(),
+            gated_at=None,
             ended_at=None,
             message="",
             attempts=attempt,
@@ -619,7 +621,15 @@ class Rollout:
             error = "cancelled" if result.cancelled else result.error or "the update failed"
             return self._fail(name, error, result.summary, back=back, settled=True)
         message = "rollback applied" if back else "update succeeded"
-        self._set(name, back, state=StackState.gating, update_id=None, message=message, changes=dict(result.summary))
+        self._set(
+            name,
+            back,
+            state=StackState.gating,
+            gated_at=self.clock.now().isoformat(),
+            update_id=None,
+            message=message,
+            changes=dict(result.summary),
+        )
         return StackState.gating
 
     def _refusal(self, name: str) -> str | None:

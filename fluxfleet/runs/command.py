@@ -11,6 +11,7 @@ from typing import Any
 from fluxfleet.exits import CommandError, ExitCode, InvalidInput
 from fluxfleet.inputs import check_output, run_store_of
 from fluxfleet.rollout.journal import ENDED, Journal, RunRecord, StackState, StageProgress, check_run_id
+from fluxfleet.runs.timeline import to_html
 from fluxfleet.runstate.store import StateStore, StoreError
 
 
@@ -18,7 +19,7 @@ from fluxfleet.runstate.store import StateStore, StoreError
 class RunsRequest:
     run_id: str | None = None  # one run, stage by stage; None: every run
     runs_dir: Path | None = None
-    fmt: str = "text"  # text, json
+    fmt: str = "text"  # text, json; html: one run's timeline (runs/timeline.py)
     output: Path | None = None
 
 
@@ -31,6 +32,10 @@ class RunsResult:
 def list_runs(request: RunsRequest) -> RunsResult:
     """The report of `fluxfleet runs [RUN]`. InvalidInput for what is no run id; CommandError (exit 1) when the
     store cannot be read or has no such run."""
+    if request.fmt == "html" and request.run_id is None:
+        raise InvalidInput(
+            "fluxfleet runs: --format html draws one run: give its id (fluxfleet runs RUN --format html)"
+        )
     check_output("runs", "--output", request.output)
     store = run_store_of("runs", request.runs_dir)
     try:
@@ -93,6 +98,8 @@ def _render_list(records: list[RunRecord], unreadable: list[str], where: str, fm
 
 
 def _render_run(record: RunRecord, fmt: str) -> str:
+    if fmt == "html":
+        return to_html(record)
     stages = [StageProgress.of(record, stage) for stage in record.stages]
     if fmt == "json":
         return _json(_summary(record) | {"reason": record.reason, "stages": [s.as_json() for s in stages]})

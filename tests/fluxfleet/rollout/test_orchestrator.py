@@ -8,6 +8,7 @@ import dataclasses
 import json
 import os
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -274,9 +275,11 @@ def test_an_update_still_in_progress_in_the_backend_is_never_applied_again(tmp_p
             "it any more, run `pulumi cancel -s a` and `pulumi refresh -s a`, then resume"
         )
     h.runner.updates["a"] = [dataclasses.replace(update, result="succeeded", ended=h.clock.now())]
+    h.clock.advance(600)
     assert h.resume() is RunStatus.done
     assert h.runner.applied == {"a": 1}
     assert h.record().stacks["a"].message == "updated"
+    assert h.record().stacks["a"].gated_at == h.clock.now().isoformat()  # its gate began once the backend said so
 
 
 def test_an_interrupted_update_that_failed_is_applied_again_on_resume(tmp_path):
@@ -422,6 +425,24 @@ def test_a_stack_is_done_only_when_flux_is_healthy(tmp_path):
     assert record.stacks["a"].message == "1 Flux configuration(s) Compliant"
     assert record.stacks["b"].state is StackState.failed
     assert record.stacks["b"].message.startswith("health gate: demo: Non-Compliant: Kustomization demo-apps:")
+
+
+def test_the_journal_says_when_a_stacks_update_ended_and_its_gate_began(tmp_path):
+    h = Harness(tmp_path, fleet(stage("wave", ["a"])))
+    h.runner.on_up = lambda stack: h.clock.advance(120)  # the update takes two minutes
+    began = h.clock.now()
+    reads = []
+
+    def flux(cluster):  # Flux reports on the new revision at the third read, a minute into the gate
+        reads.append(cluster)
+        return [compliant(when=h.clock.now() if len(reads) >= 3 else began - timedelta(hours=1))]
+
+    gate = FluxHealthGate(FakeFlux(flux), h.clock, timeout=600, poll_interval=30)
+    assert h.start(gate=gate) is RunStatus.done
+    a = h.record().stacks["a"]
+    assert (a.started_at, a.gated_at, a.ended_at) == tuple(
+        (began + timedelta(seconds=seconds)).isoformat() for seconds in (0, 120, 180)
+    )
 
 
 # --------------------------------------------------------------------------------------------- journal and estimates

@@ -1,8 +1,9 @@
-// Opens a local HTML status report in headless Chromium and prints, as one JSON object, what the browser test checks:
+// Opens a local HTML page (the status report, or a run's timeline) in headless Chromium and prints, as one JSON object, what
+// the browser tests check:
 // the browser used, every request the page made, console errors and warnings, uncaught page errors, failed requests,
 // the computed background colour of the grid's cells per data-health, the odd-revision markers, whether a cell's
-// detail shows on hover and on keyboard focus, what the skip link leads to, what axe-core (WCAG 2.2 A and AA) finds, and
-// where the screenshot went.
+// detail shows on hover and on keyboard focus, where a run timeline's bars were drawn (fluxfleet runs RUN --format
+// html), what the skip link leads to, what axe-core (WCAG 2.2 A and AA) finds, and where the screenshot went.
 //
 //   node inspect.cjs REPORT.html SCREENSHOT.png [WIDTH HEIGHT]
 //
@@ -146,6 +147,33 @@ function measure() {
   };
 }
 
+// Runs in the page: the bars of a run's timeline (fluxfleet runs RUN --format html), each with its lane, where the
+// browser drew it within its track (in px), its fill and pattern, the mark after it, and what it says in words.
+function measureBars() {
+  const tracks = [...document.querySelectorAll(".stage .track")];
+  return tracks.flatMap((track, lane) =>
+    [...track.querySelectorAll(":scope > .bar")].map((bar) => {
+      const box = bar.getBoundingClientRect();
+      const within = track.getBoundingClientRect();
+      const style = getComputedStyle(bar);
+      return {
+        lane,
+        classes: [...bar.classList],
+        left: Math.round((box.left - within.left) * 10) / 10,
+        right: Math.round((box.right - within.left) * 10) / 10,
+        width: Math.round(box.width * 10) / 10,
+        trackWidth: Math.round(within.width * 10) / 10,
+        colour: style.backgroundColor,
+        pattern: style.backgroundImage,
+        after: getComputedStyle(bar, "::after").content,
+        title: bar.title,
+        said: bar.querySelector(":scope > .vh")?.textContent ?? "",
+        saidShown: (bar.querySelector(":scope > .vh")?.getBoundingClientRect().width ?? 0) > 1,
+      };
+    }),
+  );
+}
+
 // Runs in the page: is this cell's name shown, and inside the window? (also used by measure)
 function tipOf(cell) {
   const tip = cell?.querySelector(":scope > span");
@@ -205,6 +233,7 @@ async function main() {
     const loaded = Date.now();
     await page.evaluate(tipOf.toString()); // measure's helper, declared in the page's scope
     const measured = await page.evaluate(measure);
+    measured.bars = await page.evaluate(measureBars);
 
     await page.screenshot({ path: screenshot, type: "png" }); // the page as it opens: the fleet by stage
     // The name on hover: the mouse over the first cell that is not healthy (or the first cell).
@@ -231,7 +260,11 @@ async function main() {
     await page.focus(".skip"); // back to the top of the page's Tab order
     for (let tabs = 1; tabs <= 2000; tabs += 1) {
       await page.keyboard.press("Tab");
-      const onCell = await page.evaluate(() => document.activeElement?.parentElement?.classList.contains("cells"));
+      const [onCell, around] = await page.evaluate(() => [
+        document.activeElement?.parentElement?.classList.contains("cells"),
+        document.activeElement === document.body || document.activeElement?.classList.contains("skip"),
+      ]);
+      if (around) break; // back at the top: a page with no cells (a run's timeline)
       if (onCell) {
         keyboard.tabsToCell = tabs;
         focus = await (await page.evaluateHandle(() => document.activeElement)).evaluate(tipOf);
