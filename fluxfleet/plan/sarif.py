@@ -75,7 +75,7 @@ def _rule(rule_id: str, description: str, level: str, applies_to: str | None, ba
         "fullDescription": {"text": f"{description} {checks}"},
         "help": {"text": text, "markdown": markdown},
         "helpUri": doc,
-        "defaultConfiguration": {"level": SARIF_LEVEL.get(level, "error")},
+        "defaultConfiguration": {"level": SARIF_LEVEL.get(level, "error")},  # invalid input: an error
     }
     if rule_id != SPEC_RULE:
         descriptor["properties"] = {"enforcementLevel": level}
@@ -126,7 +126,7 @@ def to_sarif(plan: FleetPlan) -> dict[str, Any]:
                 },
                 "originalUriBaseIds": {
                     SRCROOT: {
-                        "uri": srcroot.as_uri().rstrip("/") + "/",
+                        "uri": _directory_uri(srcroot),
                         "description": {"text": "The directory fluxfleet plan ran in: the repository's root in CI."},
                     }
                 },
@@ -154,6 +154,12 @@ class _Lines:
         if file not in self._files:
             self._files[file] = StackFileLines(Path(file))
         return self._files[file].line(keys)
+
+
+def _directory_uri(directory: Path) -> str:
+    """A base URI ends with a slash (file:/// stays as it is)."""
+    uri = directory.as_uri()
+    return uri if uri.endswith("/") else uri + "/"
 
 
 def _uri(file: str, srcroot: Path) -> str:
