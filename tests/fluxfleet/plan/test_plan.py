@@ -17,7 +17,7 @@ from modules.kubernetes_versions import AS_OF
 from modules.spec import stack_files
 from fluxfleet.plan.report import render
 from tests.conftest import STANDALONE_STACKS, CANARY, ROOT, fixture_file
-from tests.fluxfleet.plan import run
+from tests.fluxfleet.plan import run, sarif_file
 from tests.modules.spec.ssh import DEPLOY_KEY, DeployKeyVault
 
 STACKS = ROOT / "stacks"
@@ -410,7 +410,7 @@ def test_sarif_validates_against_the_sarif_schema_and_points_at_lines(tmp_path):
     assert rule_ids[by_rule["flux-prune"]["ruleIndex"]] == "flux-prune"
     for rule_id, key in (("flux-prune", "apps:"), ("aks-supported-version", "kubernetesVersion:")):
         location = by_rule[rule_id]["locations"][0]["physicalLocation"]
-        assert location["artifactLocation"]["uri"].endswith("stacks/Pulumi.dev.yaml")
+        assert sarif_file(sarif, by_rule[rule_id]) == (stacks / "Pulumi.dev.yaml").resolve()
         assert lines[location["region"]["startLine"] - 1].strip().startswith(key)
     assert by_rule["aks-supported-version"]["level"] == "error" and by_rule["flux-prune"]["level"] == "warning"
     spec_error = by_rule["stack-spec"]

@@ -13,7 +13,7 @@ from fluxfleet.plan import plan_fleet
 from fluxfleet.plan.report import render
 from modules.spec import stack_files
 from tests.conftest import DEV_SHARED, ROOT, add_stack_on_the_dev_cluster, fixture_file
-from tests.fluxfleet.plan import run
+from tests.fluxfleet.plan import run, sarif_file
 
 STORES = 12
 
@@ -69,7 +69,7 @@ def test_sarif_points_at_the_line_in_the_profile_once(fleet):
     sarif = json.loads(run("--stacks-dir", str(fleet), "--format", "sarif").stdout)
     [result] = [r for r in sarif["runs"][0]["results"] if "infrastructure" in r["message"]["text"]]
     location = result["locations"][0]["physicalLocation"]
-    assert location["artifactLocation"]["uri"] == profile.as_posix()
+    assert sarif_file(sarif, result) == profile.resolve()
     assert "dependsOn: [infrastructure]" in profile.read_text().splitlines()[location["region"]["startLine"] - 1]
     assert len(result["properties"]["stacks"]) == STORES + 1
 
@@ -91,7 +91,7 @@ def test_a_policy_violation_of_a_profile_value_is_located_in_the_profile(fleet):
     sarif = json.loads(run("--stacks-dir", str(fleet), "--format", "sarif").stdout)
     [result] = [r for r in sarif["runs"][0]["results"] if r["ruleId"] == "flux-prune"]
     location = result["locations"][0]["physicalLocation"]
-    assert location["artifactLocation"]["uri"] == profile.as_posix()
+    assert sarif_file(sarif, result) == profile.resolve()
     assert "prune: false" in profile.read_text().splitlines()[location["region"]["startLine"] - 1]
 
 
