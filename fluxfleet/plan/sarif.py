@@ -126,7 +126,6 @@ def to_sarif(plan: FleetPlan) -> dict[str, Any]:
                 },
                 "originalUriBaseIds": {
                     SRCROOT: {
-                        "uri": _directory_uri(srcroot),
                         "description": {"text": "The directory fluxfleet plan ran in: the repository's root in CI."},
                     }
                 },
@@ -154,12 +153,6 @@ class _Lines:
         if file not in self._files:
             self._files[file] = StackFileLines(Path(file))
         return self._files[file].line(keys)
-
-
-def _directory_uri(directory: Path) -> str:
-    """A base URI ends with a slash (file:/// stays as it is)."""
-    uri = directory.as_uri()
-    return uri if uri.endswith("/") else uri + "/"
 
 
 def _uri(file: str, srcroot: Path) -> str:

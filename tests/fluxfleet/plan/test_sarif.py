@@ -227,7 +227,8 @@ def test_files_are_relative_to_srcroot_the_directory_plan_runs_in(in_tmp):
         with pytest.MonkeyPatch.context() as patch:
             patch.chdir(cwd)
             [run_] = json.loads(sarif_of(str(stacks), 1))["runs"]
-        assert run_["originalUriBaseIds"][SRCROOT]["uri"] == cwd.as_uri() + "/"
+        # described, never located: the same plan gives the same bytes in any checkout, on any machine
+        assert set(run_["originalUriBaseIds"][SRCROOT]) == {"description"}
         for result in run_["results"]:
             location = result["locations"][0]["physicalLocation"]["artifactLocation"]
             assert location == {"uri": expect, "uriBaseId": SRCROOT}
