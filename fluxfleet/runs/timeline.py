@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from fluxfleet.rollout.journal import Attempt, RunRecord, StackEntry, StackState, StagePlan, StageProgress
+from fluxfleet.html_page import BASE_CSS
 from modules.spec import printable
 
 SYMBOLS = {  # a stack's state at a glance, as the rollout's own report marks it
@@ -180,18 +181,7 @@ def _bars(attempt: Attempt, kinds: tuple[Kind, Kind, Kind], what: str, last: dat
 
 # The style sheet every page shares; each page adds where its bars lie (`_positions`), a class per place.
 CSS = (
-    ":root{color-scheme:light}"
-    "*{box-sizing:border-box}"
-    "body{margin:0;padding:1rem 1.5rem 3rem;color:#1f2328;background:#fff;"
-    'font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,"Open Sans","DejaVu Sans",sans-serif}'
-    "h1{font-size:1.4rem;margin:0 0 .25rem}"
-    "h2{font-size:1.1rem;margin:1.5rem 0 .5rem}"
-    "h3{font-size:1rem;margin:0}"
-    "header p{margin:.25rem 0;overflow-wrap:anywhere}"
-    "a{color:#0550ae}"
-    ".skip{position:absolute;left:1rem;top:-10rem;padding:.4rem .8rem;background:#fff;border:2px solid #0550ae;"
-    "border-radius:4px;z-index:3}"
-    ".skip:focus{top:1rem}"
+    BASE_CSS + "header p{margin:.25rem 0;overflow-wrap:anywhere}"
     ".vh{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}"
     "ul.legend{display:flex;flex-wrap:wrap;gap:.25rem 1.25rem;list-style:none;padding:0;margin:.5rem 0;"
     "font-size:.85rem}"

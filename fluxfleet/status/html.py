@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fluxfleet.flux_health import short_revision
+from fluxfleet.html_page import BASE_CSS
 from fluxfleet.status.model import ConfigurationStatus, FleetStatus, Health, StackStatus, stage_revision
 from fluxfleet.status.report import MARK, ODD, extension_shown
 from modules.spec import printable
@@ -42,19 +43,7 @@ NO_STAGE = "no stage"
 
 # One style sheet for every cell: a class, never a style attribute per cell, keeps 5,000 cells light.
 CSS = (
-    ":root{color-scheme:light}"
-    "*{box-sizing:border-box}"
-    "body{margin:0;padding:1rem 1.5rem 3rem;color:#1f2328;background:#fff;"
-    'font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,"Open Sans","DejaVu Sans",sans-serif}'
-    "h1{font-size:1.4rem;margin:0 0 .25rem}"
-    "h2{font-size:1.1rem;margin:1.5rem 0 .5rem}"
-    "h3{font-size:1rem;margin:0}"
-    "header p{margin:.25rem 0}"
-    "a{color:#0550ae}"
-    # The skip link: out of sight until a keyboard user reaches it, the first stop of Tab.
-    ".skip{position:absolute;left:1rem;top:-10rem;padding:.4rem .8rem;background:#fff;border:2px solid #0550ae;"
-    "border-radius:4px;z-index:3}"
-    ".skip:focus{top:1rem}"
+    BASE_CSS + "header p{margin:.25rem 0}"
     "ul.counts{display:flex;flex-wrap:wrap;gap:.5rem;list-style:none;padding:0;margin:.5rem 0}"
     ".pill{display:inline-block;padding:.1rem .6rem;border-radius:1rem;color:#fff;white-space:nowrap}"
     "ul.problems{list-style:none;padding:0;margin:.5rem 0}"

@@ -5,40 +5,22 @@ finds against WCAG 2.2 A and AA. The browser and its inspector are the status pa
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from fluxfleet.runs.timeline import FAILED, to_html
 from tests.fluxfleet.runs.test_timeline import HOSTILE, Scene
-from tests.fluxfleet.status.test_html_browser import BROWSER, png_size
+from tests.tools.browser.page import inspect_page, png_size
 
 WIDTH, HEIGHT = 1280, 600
 
 
 @pytest.fixture(scope="module")
 def inspected(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    node = shutil.which("node")
-    if node is None or not (BROWSER / "node_modules").is_dir():
-        pytest.fail("the browser is not installed: run `make test`, which installs it with npm (Node.js needed)")
     folder = tmp_path_factory.mktemp("run-timeline")
     record = Scene(folder, failing={"q": HOSTILE}).run()
-    report, screenshot = folder / "run.html", folder / "run.png"
-    report.write_text(to_html(record), encoding="utf-8")
-    result = subprocess.run(
-        [node, str(BROWSER / "inspect.cjs"), str(report), str(screenshot), str(WIDTH), str(HEIGHT)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    found = json.loads(result.stdout)
-    found["report"] = report.as_uri()
-    return found
+    return inspect_page(to_html(record), folder, "run", WIDTH, HEIGHT)
 
 
 def test_the_page_loads_without_errors_or_requests_of_its_own(inspected):

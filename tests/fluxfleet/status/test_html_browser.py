@@ -9,10 +9,6 @@ when it is on PATH. inspect.cjs there says how it is found and started.
 
 from __future__ import annotations
 
-import json
-import shutil
-import struct
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,10 +16,9 @@ import pytest
 from fluxfleet.status.html import COLOURS, to_html
 from fluxfleet.status.model import Health
 from fluxfleet.status.report import MARK
-from tests.conftest import ROOT
 from tests.fluxfleet.status.test_html import ODD_EVERY, fleet
+from tests.tools.browser.page import inspect_page, png_size
 
-BROWSER = ROOT / "tests" / "tools" / "browser"
 WIDTH, HEIGHT = 1280, 800
 CLUSTERS = 1000
 
@@ -34,31 +29,9 @@ def rgb(colour: str) -> str:
     return f"rgb({red}, {green}, {blue})"
 
 
-def png_size(path: Path) -> tuple[int, int]:
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", f"{path} is not a PNG"
-    return struct.unpack(">II", data[16:24])
-
-
 @pytest.fixture(scope="module")
 def inspected(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    node = shutil.which("node")
-    if node is None or not (BROWSER / "node_modules").is_dir():
-        pytest.fail("the browser is not installed: run `make test`, which installs it with npm (Node.js needed)")
-    folder = tmp_path_factory.mktemp("html-report")
-    report, screenshot = folder / "status.html", folder / "status.png"
-    report.write_text(to_html(fleet(CLUSTERS)), encoding="utf-8")
-    result = subprocess.run(
-        [node, str(BROWSER / "inspect.cjs"), str(report), str(screenshot), str(WIDTH), str(HEIGHT)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    found = json.loads(result.stdout)
-    found["report"] = report.as_uri()
-    return found
+    return inspect_page(to_html(fleet(CLUSTERS)), tmp_path_factory.mktemp("html-report"), "status", WIDTH, HEIGHT)
 
 
 def test_the_page_loads_without_errors_or_requests_of_its_own(inspected):
