@@ -49,7 +49,18 @@ def test_version_is_the_installed_packages():
     assert result.exit_code == 0 and result.stdout == f"fluxfleet {version('fluxfleet')}\n"
 
 
-COMMANDS = ["plan", "config", "preflight", "workflows", "rollout", "status", "promote", "drift", "inventory"]  # a day
+COMMANDS = [
+    "plan",
+    "affected",
+    "config",
+    "preflight",
+    "workflows",
+    "rollout",
+    "status",
+    "promote",
+    "drift",
+    "inventory",
+]  # a day
 
 
 def help_of(*args: str, columns: int = 200) -> str:
