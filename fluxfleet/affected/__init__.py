@@ -5,15 +5,16 @@ effective config as it was (a comment, a value the stack overrides) does not aff
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from modules.spec import FLEET_FILE, ProfileLibrary, SpecError, SpecIssue, bounded, load_fleet, read_stack_config
 from modules.spec.errors import Loc, key_path
-from modules.spec.files import STACK_FILE, stack_files
-from modules.spec.load import StackConfig, unpinned_stacks
+from modules.spec.config import read_config
+from modules.spec.files import STACK_FILE, read_text, stack_files
+from modules.spec.load import StackConfig
 
 Change = Literal["new", "changed", "renamed", "deleted"]
 KEYS_SHOWN = 5  # changed keys named in one reason; then how many more
@@ -36,14 +37,20 @@ class Affected:
     renamed_from: str | None = None  # the stack it was, for a renamed one
 
 
+Parsed = dict[tuple[str, str], Mapping[Any, Any]]  # (stack file, its text) -> its `config:` map
+
+
 @dataclass
 class Tree:
-    """One side: its stacks directory (None: it has none), how reports name that directory, and what was read."""
+    """One side: its stacks directory (None: it has none), how reports name that directory, and what was read. The
+    two sides share `parsed`: a stack file the change leaves alone is parsed once."""
 
     directory: Path | None
     display: str
+    parsed: Parsed = field(default_factory=dict)
     files: dict[str, Path] = field(default_factory=dict)  # stack -> its file
     library: ProfileLibrary | None = None
+    _read: dict[tuple[str, bool], StackConfig | SpecError] = field(default_factory=dict)
 
     def file(self, name: str) -> str:
         return f"{self.display}/{self.files[name].name}"
@@ -51,14 +58,29 @@ class Tree:
     def text(self, name: str) -> bytes:
         return self.files[name].read_bytes()
 
-    def config(self, name: str) -> StackConfig:
+    def config(self, name: str, *, pinned: bool = True) -> StackConfig:
+        """A stack's effective config (`pinned`: with its stage's pins), read once; a SpecError when it cannot be."""
+        if (name, pinned) not in self._read:
+            try:
+                self._read[name, pinned] = self._config(name, pinned)
+            except SpecError as error:
+                self._read[name, pinned] = error
+        if isinstance(found := self._read[name, pinned], SpecError):
+            raise SpecError(found.issues)
+        return found
+
+    def _config(self, name: str, pinned: bool) -> StackConfig:
         assert self.library is not None
-        return read_stack_config(self.files[name], self.file(name), self.library)
+        path, file = self.files[name], self.file(name)
+        text = read_text(path, file)
+        if (file, text) not in self.parsed:
+            self.parsed[file, text] = read_config(path, file, "stack file", text=text)
+        return read_stack_config(path, file, self.library, pinned=pinned, config=self.parsed[file, text])
 
 
-def tree(directory: Path | None, display: str, *, head: bool) -> Tree:
+def tree(directory: Path | None, display: str, *, head: bool, parsed: Parsed | None = None) -> Tree:
     """A side's stack files. At head, a directory whose files cannot be listed is invalid input (a SpecError)."""
-    side = Tree(directory, display)
+    side = Tree(directory, display, {} if parsed is None else parsed)
     if directory is None:
         return side
     side.library = ProfileLibrary(directory, display)
@@ -297,15 +319,12 @@ def _places(side: Tree) -> Places:
     if side.directory is None or not (side.directory / FLEET_FILE).exists() or side.library is None:
         return {}, {}
     library = side.library
-    read: Callable[[str], StackConfig] = unpinned_stacks(
-        side.directory, lambda path: f"{side.display}/{path.name}", library
-    )
     fleet = load_fleet(
         side.directory / FLEET_FILE,
         sorted(side.files),
         library.fleet_file,
-        lambda name: read(name).profiles,
-        lambda name: read(name).declared,
+        lambda name: side.config(name, pinned=False).profiles,
+        lambda name: side.config(name, pinned=False).declared,
     )
     places = {
         name: _Place(

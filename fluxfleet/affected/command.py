@@ -66,7 +66,7 @@ def run_affected(request: AffectedRequest) -> AffectedReport:
             head_dir = request.stacks_dir if head is None else write_stacks(repo, head, Path(scratch) / "head")
             try:
                 before = tree(base_dir, display, head=False)
-                after = tree(head_dir, display, head=True)
+                after = tree(head_dir, display, head=True, parsed=before.parsed)
                 stacks = affected(before, after, program)
             except SpecError as error:
                 raise InvalidInput.of(error, "fluxfleet affected: ") from None
