@@ -170,6 +170,14 @@ def test_a_stage_rule_affects_the_stacks_of_that_stage(repo):
     assert changes("HEAD") == {"edge-store-001": ("changed", ("stacks/fleet.yaml: stage edge's maxFailures changed",))}
 
 
+def test_the_fleet_wide_gate_affects_every_staged_stack(repo):
+    edit(repo, "stacks/fleet.yaml", "timeout: 20m", "timeout: 30m")
+    commit(repo, "a longer gate")
+    found = changes("HEAD")
+    assert set(found) == EVERY_STACK
+    assert found["dev"] == ("changed", ("stacks/fleet.yaml: gate changed",))
+
+
 def test_a_comment_in_fleet_yaml_affects_none(repo):
     edit(repo, "stacks/fleet.yaml", "# The rollout plan", "# Our rollout plan")
     commit(repo, "comment")
