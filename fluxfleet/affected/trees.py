@@ -53,11 +53,14 @@ def _git(cwd: Path, *args: str) -> bytes:
 def repository(stacks_dir: Path) -> Repository:
     """The git repository `stacks_dir` is in; GitError when it is in none."""
     try:
-        top = Path(_git(stacks_dir, "rev-parse", "--show-toplevel").decode("utf-8", "surrogateescape").strip())
+        output = _git(stacks_dir, "rev-parse", "--show-toplevel")
     except GitError:
         raise GitError(f"{stacks_dir}: not in a git repository (or git cannot read it)") from None
+    top = Path(os.fsdecode(output.rstrip(b"\n"))).resolve()
     here = stacks_dir.resolve()
-    stacks = here.relative_to(top.resolve()).as_posix() if here != top.resolve() else ""
+    if not here.is_relative_to(top):
+        raise GitError(f"{stacks_dir}: not in the work tree of its git repository ({top})")
+    stacks = here.relative_to(top).as_posix()
     project = next((d for d in (here, *here.parents) if (d / "Pulumi.yaml").is_file() and d.is_relative_to(top)), top)
     return Repository(top, "" if stacks == "." else stacks, project)
 
