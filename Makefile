@@ -53,6 +53,7 @@ bench: $(STAMP) $(AZURITE)
 	$(VENV)/bin/python benchmarks/plan_fleet.py
 	$(VENV)/bin/python benchmarks/plan_fleet.py 1000 --profiles
 	$(VENV)/bin/python benchmarks/plan_incremental.py
+	$(VENV)/bin/python benchmarks/affected.py
 	$(VENV)/bin/python benchmarks/inventory.py
 	$(VENV)/bin/python benchmarks/rollout_makespan.py
 	$(VENV)/bin/python benchmarks/exactly_once.py
