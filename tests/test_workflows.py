@@ -223,8 +223,22 @@ def fake(bin_dir: Path, name: str, script: str) -> None:
     (bin_dir / name).chmod(0o755)
 
 
-def run_step(step_: dict, context: Mapping[str, object], tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
-    """A `run:` step as the runner runs it (`bash -e`), its env rendered, fakes in tmp_path/bin first on PATH."""
+def shell_of(document: dict, job: dict, step_: dict) -> list[str]:
+    """How the runner runs the step's script on Linux: `bash -e` unless `shell: bash` is said (the step's, the job's
+    or the workflow's `defaults.run.shell`), which is `bash --noprofile --norc -eo pipefail`."""
+    said = step_.get("shell") or job.get("defaults", {}).get("run", {}).get("shell")
+    said = said or document.get("defaults", {}).get("run", {}).get("shell")
+    if said is None:
+        return ["bash", "-e", "-c"]
+    assert said == "bash", f"the test runs bash only, not {said!r}"
+    return ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c"]
+
+
+def run_step(
+    step_: dict, context: Mapping[str, object], tmp_path: Path, shell: list[str] | None = None, **env: str
+) -> subprocess.CompletedProcess:
+    """A `run:` step as the runner runs it (`shell`: by default `bash -e`), its env rendered, fakes in tmp_path/bin
+    first on PATH."""
     (tmp_path / "temp").mkdir(exist_ok=True)
     environment = {
         "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}",
@@ -237,7 +251,12 @@ def run_step(step_: dict, context: Mapping[str, object], tmp_path: Path, **env: 
     }
     script = render(step_["run"], context)
     return subprocess.run(
-        ["bash", "-e", "-c", script], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=60
+        [*(shell or ["bash", "-e", "-c"]), script],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -493,12 +512,19 @@ def test_a_stage_that_rolls_back_opens_a_pull_request_only_when_its_pin_was_rest
     context = with_plan(plan, **{"needs.approval.result": "skipped", "github.token": "t"})
     result = run_step(step(job, UPDATE[True]), context, tmp_path, **stage_env(context))
     assert result.returncode == exit_code  # the job fails unless the run ended done
+    pin = step(job, "Whether the rollout restored the stage's pin")
+    assert evaluate(pin["if"], {"always()": True}) is True  # after a failed run too
+    assert run_step(pin, context, tmp_path).returncode == 0
+    [output] = (tmp_path / "output").read_text().splitlines()
+    context |= {"always()": True, "steps.pin.outputs.restored": output.removeprefix("restored=")}
     pull_request = step(job, "Pull request with the stage's restored pin")
-    assert evaluate(pull_request["if"], {"always()": True}) is True  # after a failed run too
-    github = {"GITHUB_REF_NAME": "main", "GITHUB_SERVER_URL": "https://github.com", "GITHUB_RUN_ID": "42"}
-    github |= stage_env(context)
-    result = run_step(pull_request, context, tmp_path, **github)
-    assert result.returncode == 0, result.stderr
+    token = step(job, "The GitHub App's token, for the branch and the pull request")
+    assert evaluate(token["if"], context) is evaluate(pull_request["if"], context) is restored
+    if restored:
+        github = {"GITHUB_REF_NAME": "main", "GITHUB_SERVER_URL": "https://github.com", "GITHUB_RUN_ID": "42"}
+        github |= stage_env(context)
+        result = run_step(pull_request, {**context, "steps.app.outputs.token": "app-token"}, tmp_path, **github)
+        assert result.returncode == 0, result.stderr
     calls = (tmp_path / "temp" / "git-calls").read_text().splitlines() if restored else []
     assert (tmp_path / "temp" / "git-calls").exists() is restored  # nothing changed: no branch, no commit
     assert (tmp_path / "temp" / "gh-args").exists() is restored
@@ -514,16 +540,6 @@ def test_a_stage_that_rolls_back_opens_a_pull_request_only_when_its_pin_was_rest
         assert body.startswith((tmp_path / "rollout.md").read_text())  # the rollout's summary
         assert "https://github.com/contoso/fleet/actions/runs/42" in body
         assert f"`fluxfleet runs {run_id}`: the run's journal" in body
-
-
-def test_only_the_rollback_job_may_push_and_open_pull_requests():
-    write = {"contents": "write", "pull-requests": "write"}
-    stage = workflow("deploy-stage.yml")
-    assert stage["jobs"]["rollout"]["permissions"] == {**write, "id-token": "write"}
-    for name, job in {"workflow": stage, **stage["jobs"]}.items():
-        if name != "rollout":
-            assert not write.items() & job.get("permissions", {}).items(), name
-    assert workflow("deploy.yml")["jobs"]["stages"]["permissions"] == {"contents": "read", "id-token": "write"}
 
 
 def test_deploy_stage_records_into_the_run_deploy_names():
@@ -600,12 +616,16 @@ def test_an_approval_environment_without_reviewers_stops_the_stage(tmp_path, rul
 
 def test_deploy_grants_the_permissions_deploy_stage_asks_for():
     # A called workflow cannot have more than its caller grants: GitHub refuses the whole run before it starts.
-    levels = {"none": 0, "read": 1, "write": 2}
-    granted = workflow("deploy.yml")["permissions"]
-    stage = workflow("deploy-stage.yml")
-    asked = [stage["permissions"], *(job.get("permissions", {}) for job in stage["jobs"].values())]
-    for scope, level in (item for permissions in asked for item in permissions.items()):
-        assert levels[granted.get(scope, "none")] >= levels[level], f"deploy-stage.yml asks {scope}: {level}"
+    deploy, stage = workflow("deploy.yml"), workflow("deploy-stage.yml")
+    asked = [permissions_of(stage, job) for job in stage["jobs"].values()]
+    for name, caller in deploy["jobs"].items():
+        if "uses" not in caller:
+            continue
+        granted = permissions_of(deploy, caller)
+        for scope, level in (item for permissions in asked for item in permissions.items()):
+            assert LEVELS[granted.get(scope, "none")] >= LEVELS[level], (
+                f"{name}: deploy-stage.yml asks {scope}: {level}"
+            )
 
 
 def test_every_pulumi_job_sets_the_same_backend_and_azure_variables():
@@ -622,7 +642,7 @@ def test_every_pulumi_job_sets_the_same_backend_and_azure_variables():
 
 def test_drift_publishes_its_junit_to_the_checks_it_may_write():
     drift = workflow("drift.yml")
-    if drift["permissions"].get("checks") != "write":
+    if permissions_of(drift, drift["jobs"]["drift"]).get("checks") != "write":
         return  # no permission asked, nothing to publish
     steps = drift["jobs"]["drift"]["steps"]
     [junit] = re.findall(r"--report junit=(\S+)", step(drift["jobs"]["drift"], "fluxfleet drift")["run"])
@@ -633,3 +653,293 @@ def test_drift_publishes_its_junit_to_the_checks_it_may_write():
     # published whatever drift found: before the step that fails the job, and not only on success
     assert steps.index(publish) < steps.index(step(drift["jobs"]["drift"], "Fail on drift or errors"))
     assert "!cancelled()" in publish["if"] or "always()" in publish["if"]
+
+
+# ------------------------------------------------------------------ pipelines a security reviewer signs (issue 23)
+
+LEVELS = {"none": 0, "read": 1, "write": 2}
+FLEET_APPLY = "fleet-apply"  # the one concurrency group of everything that applies to the fleet
+PINNED = re.compile(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}")
+VERSION_COMMENT = re.compile(r"#\s*v\d+(\.\d+){0,2}\b")
+USES_LINE = re.compile(r"\s*(?:-\s+)?uses:\s*(\S+)\s*(#.*)?$")
+APPLIES = re.compile(
+    r"fluxfleet rollout (?!--matrix)|fluxfleet drift\b[^\n]*--remediate|fluxfleet promote\b[^\n]*--apply"
+)
+RUNS_OTHERS_CODE = re.compile(r"pip install|pulumi |git push|fluxfleet ")
+APP_TOKEN = "actions/create-github-app-token"
+
+
+def action(step_: dict) -> str:
+    return step_.get("uses", "").split("@")[0]
+
+
+def permissions_of(document: dict, job: dict) -> dict[str, str]:
+    """The job's effective permissions for GITHUB_TOKEN: its own, else the workflow's (the repository's default, which
+    may be write-all, when neither says: that fails here)."""
+    permissions = job.get("permissions", document.get("permissions"))
+    assert isinstance(permissions, dict), "permissions as a map of scopes: never absent, read-all or write-all"
+    return permissions
+
+
+def needed(job: dict) -> dict[str, str]:
+    """What the job's steps need of GITHUB_TOKEN; for a job calling a workflow, the most any of its jobs needs."""
+    if "uses" in job:
+        called = workflow(Path(job["uses"]).name)
+        need: dict[str, str] = {}
+        for inner in called["jobs"].values():
+            for scope, level in permissions_of(called, inner).items():
+                if LEVELS[level] > LEVELS[need.get(scope, "none")]:
+                    need[scope] = level
+        return need
+    steps = job["steps"]
+    used = {action(s) for s in steps}
+    need = {"contents": "read"} if "actions/checkout" in used else {}
+    if "azure/login" in used:
+        need["id-token"] = "write"  # OIDC login to Azure
+    if "github/codeql-action/upload-sarif" in used:
+        need |= {"security-events": "write", "actions": "read"}
+    if used & PUBLISHERS:
+        need["checks"] = "write"
+    if any(action(s) == "pulumi/actions" and s.get("with", {}).get("comment-on-pr") for s in steps):
+        need["pull-requests"] = "write"  # the comment, with GITHUB_TOKEN
+    if any("gh api" in s.get("run", "") and "/environments/" in s.get("run", "") for s in steps):
+        need["actions"] = "read"  # an environment's protection rules
+    return need
+
+
+def security_problems(name: str, text: str) -> list[str]:
+    """What a security reviewer would refuse in the workflow `name` (its text): items 4-8 of issue 23, one line each."""
+    document = YAML(typ="safe").load(text)
+    problems = []
+    # 4. a third-party action pinned by its full commit SHA, the version in a comment
+    for number, line in enumerate(text.splitlines(), 1):
+        used = USES_LINE.fullmatch(line)
+        pinned = used and (PINNED.fullmatch(used[1]) and VERSION_COMMENT.match(used[2] or ""))
+        if used and not used[1].startswith("./") and not pinned:
+            problems.append(f"{name}:{number}: not pinned to a commit SHA with its version in a comment: {used[1]}")
+    # 5. least privilege: the workflow reads contents, each job asks exactly for what its steps need
+    if document.get("permissions") != {"contents": "read"}:
+        problems.append(f"{name}: permissions: the workflow's are `contents: read`, each job asks for more")
+    called = document.get("on", {}) if isinstance(document.get("on"), dict) else {}
+    for job_name, job in document["jobs"].items():
+        where = f"{name}: jobs.{job_name}"
+        if "uses" not in job or job["uses"].startswith("./"):
+            granted, need = permissions_of(document, job), needed(job)
+            if granted != need:
+                problems.append(f"{where}.permissions: {granted}, its steps need {need}")
+        if job.get("secrets") == "inherit":
+            problems.append(f"{where}.secrets: inherit: pass the called workflow the secrets it declares, by name")
+        elif "uses" in job:
+            wanted = set((workflow(Path(job["uses"]).name)["on"]["workflow_call"].get("secrets")) or {})
+            if set(job.get("secrets") or {}) - wanted:
+                problems.append(f"{where}.secrets: passes secrets the called workflow does not declare")
+        # 6. no credential left in .git/config for the code the job runs; secrets only in the env of their step
+        steps = job.get("steps", [])
+        runs_code = any(RUNS_OTHERS_CODE.search(s.get("run", "")) or action(s) == "pulumi/actions" for s in steps)
+        for s in steps:
+            if (
+                action(s) == "actions/checkout"
+                and runs_code
+                and s.get("with", {}).get("persist-credentials") is not False
+            ):
+                problems.append(f"{where}: actions/checkout without `persist-credentials: false`")
+            if "gh pr create" in s.get("run", "") and "github.token" in str(s.get("env", {})):
+                problems.append(f"{where}: a pull request opened with GITHUB_TOKEN: no workflow runs on it")
+        if "secrets." in str(job.get("env", {})):
+            problems.append(f"{where}.env: a secret visible to every step of the job: give it to the step that uses it")
+        # 7. every job that runs steps has a timeout, within a GitHub-hosted job's 6h
+        if "steps" in job and not 0 < job.get("timeout-minutes", 0) <= 360:
+            problems.append(f"{where}: no timeout-minutes (at most 360)")
+        # 8. pipes fail with their command; a URL is never taken for an option
+        for s in steps:
+            if s.get("shell", "bash") != "bash":
+                problems.append(f"{where}: shell {s['shell']}: bash, for pipefail")
+            for clone in re.findall(r"git clone\b[^\n]*", s.get("run", "")):
+                if not re.search(r"\s--\s+\S", clone):
+                    problems.append(f"{where}: `{clone}`: `--` before the URL, or a URL may be an option")
+    if "secrets." in str(document.get("env", {})):
+        problems.append(f"{name}: env: a secret visible to every job: give it to the step that uses it")
+    if document.get("defaults", {}).get("run", {}).get("shell") != "bash":
+        problems.append(f"{name}: defaults.run.shell is not bash: a failed command piped into another passes")
+    # 7. everything that applies to the fleet waits for the others: one concurrency group
+    if "workflow_call" not in called:
+        scripts = [s.get("run", "") for job in document["jobs"].values() for s in job.get("steps", [])]
+        scripts += [
+            s.get("run", "")
+            for job in document["jobs"].values()
+            if "uses" in job
+            for inner in workflow(Path(job["uses"]).name)["jobs"].values()
+            for s in inner.get("steps", [])
+        ]
+        group = (document.get("concurrency") or {}).get("group")
+        if any(APPLIES.search(script) for script in scripts) and group != FLEET_APPLY:
+            problems.append(f"{name}: concurrency.group is {group!r}: what applies to the fleet shares {FLEET_APPLY!r}")
+    return problems
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.name)
+def test_a_security_reviewer_finds_nothing_to_refuse(path: Path) -> None:
+    assert security_problems(path.name, path.read_text()) == []
+
+
+def test_the_security_review_refuses_what_issue_23_names(tmp_path: Path) -> None:
+    # The check above can fail: a workflow as they were before, each rule broken once.
+    text = """\
+on:
+  workflow_dispatch:
+permissions:
+  contents: write
+  id-token: write
+concurrency:
+  group: drift
+env:
+  HOOK: ${{ secrets.TEAMS_DRIFT_WEBHOOK }}
+jobs:
+  drift:
+    runs-on: ubuntu-latest
+    env:
+      TEAMS: ${{ secrets.TEAMS_DRIFT_WEBHOOK }}
+    steps:
+      - uses: actions/checkout@v4
+      - uses: azure/login@7184910d9eb2b1c5e48f7073824a90609bb9b6d6
+      - run: python -m pip install -e .
+      - run: git clone --quiet "$URL" source
+      - run: fluxfleet drift --remediate | tee drift.txt
+        shell: sh
+      - env:
+          GH_TOKEN: ${{ github.token }}
+        run: gh pr create --fill
+  stage:
+    uses: ./.github/workflows/deploy-stage.yml
+    secrets: inherit
+"""
+    problems = "\n".join(security_problems("bad.yml", text))
+    for expected in [
+        "bad.yml:16: not pinned to a commit SHA with its version in a comment: actions/checkout@v4",
+        "bad.yml:17: not pinned to a commit SHA with its version in a comment: azure/login@",
+        "bad.yml: permissions: the workflow's are `contents: read`",
+        "jobs.drift.permissions: {'contents': 'write', 'id-token': 'write'}, its steps need",
+        "jobs.stage.secrets: inherit",
+        "jobs.drift: actions/checkout without `persist-credentials: false`",
+        "jobs.drift: a pull request opened with GITHUB_TOKEN",
+        "jobs.drift.env: a secret visible to every step of the job",
+        "bad.yml: env: a secret visible to every job",
+        "jobs.drift: no timeout-minutes",
+        "jobs.drift: shell sh: bash, for pipefail",
+        "`--` before the URL",
+        "bad.yml: defaults.run.shell is not bash",
+        "bad.yml: concurrency.group is 'drift'",
+    ]:
+        assert expected in problems, expected
+
+
+def test_deploy_drift_remediation_and_applied_promotions_share_one_concurrency_group():
+    deploy = workflow("deploy.yml")
+    assert deploy["concurrency"] == {"group": FLEET_APPLY, "cancel-in-progress": False}  # never cancel an update
+    # the others that apply (`drift --remediate`, `promote --apply`) are held to the same group by the review above
+    for path in WORKFLOWS:
+        scripts = [s.get("run", "") for j in workflow(path.name)["jobs"].values() for s in j.get("steps", [])]
+        if any(APPLIES.search(script) for script in scripts) and path.name != "deploy-stage.yml":
+            assert workflow(path.name)["concurrency"]["group"] == FLEET_APPLY, path.name
+
+
+def promote_context() -> dict[str, object]:
+    return {"steps.app.outputs.token": "app-token", "steps.pin.outputs.changed": "true"}
+
+
+def test_a_refused_promotion_fails_the_run_and_opens_no_pull_request(tmp_path):
+    document = workflow("promote.yml")
+    job = document["jobs"]["promote"]
+    promote = step(job, "Promote (writes stacks/fleet.yaml)")
+    shell = shell_of(document, job, promote)
+    env = {"CONFIG": "platform", "REF": "v1.4.0", "BRANCH": "", "STAGE": "", "SOURCE_URL": ""}
+    fake(tmp_path / "bin", "fluxfleet", 'echo "fluxfleet promote: staging does not run v1.3.0 yet" >&2; exit 1')
+    result = run_step(promote, {}, tmp_path, shell, **env)
+    assert result.returncode == 1, result  # the pipe into tee fails with fluxfleet, not with tee
+    assert "staging does not run v1.3.0 yet" in result.stderr
+    # `bash -e` alone, as the runner runs a step whose shell nobody named, would have passed it
+    assert run_step(promote, {}, tmp_path, ["bash", "-e", "-c"], **env).returncode == 0
+    fake(tmp_path / "bin", "fluxfleet", 'echo "platform: production v1.4.0"')
+    result = run_step(promote, {}, tmp_path, shell, **env)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "temp" / "promotion.txt").read_text() == "platform: production v1.4.0\n"
+
+
+def test_a_source_url_is_never_taken_for_an_option(tmp_path):
+    document = workflow("promote.yml")
+    job = document["jobs"]["promote"]
+    clone = step(job, "Check out the GitOps repository, for the ref and path checks")
+    fake(tmp_path / "bin", "git", 'printf "%s\\n" "$@" > "$RUNNER_TEMP/git-args"')
+    url = "--upload-pack=touch /tmp/owned"
+    result = run_step(clone, {}, tmp_path, shell_of(document, job, clone), SOURCE_URL=url)
+    assert result.returncode == 0, result.stderr
+    args = (tmp_path / "temp" / "git-args").read_text().splitlines()
+    assert args == ["clone", "--quiet", "--", url, str(tmp_path / "temp" / "source")]
+
+
+@pytest.mark.parametrize(
+    ("name", "job_name", "opens"),
+    [
+        ("promote.yml", "promote", "Open the pull request"),
+        ("deploy-stage.yml", "rollout", "Pull request with the stage's restored pin"),
+    ],
+)
+def test_pull_requests_the_workflows_open_are_the_apps_so_checks_run_on_them(name, job_name, opens):
+    job = workflow(name)["jobs"][job_name]
+    steps = job["steps"]
+    [app] = [s for s in steps if action(s) == APP_TOKEN]
+    assert PINNED.fullmatch(app["uses"])
+    assert app["with"]["app-id"] == "${{ vars.FLUXFLEET_APP_ID }}"
+    assert app["with"]["private-key"] == "${{ secrets.FLUXFLEET_APP_PRIVATE_KEY }}"
+    # the token may write contents and pull requests, nothing else
+    assert {k: v for k, v in app["with"].items() if k.startswith("permission-")} == {
+        "permission-contents": "write",
+        "permission-pull-requests": "write",
+    }
+    pull_request = step(job, opens)
+    assert pull_request["env"]["GH_TOKEN"] == f"${{{{ steps.{app['id']}.outputs.token }}}}"
+    script = pull_request["run"]
+    # git pushes with the App's token too (the checkout kept none), then the pull request is opened
+    assert script.index("gh auth setup-git") < script.index("git push") < script.index("gh pr create")
+    # made after the last step that runs fluxfleet's or pip's code: none of it sees the token
+    last_code = max(
+        i for i, s in enumerate(steps) if RUNS_OTHERS_CODE.search(s.get("run", "")) and s is not pull_request
+    )
+    assert steps.index(app) > last_code
+    # GITHUB_TOKEN may not write: the branch and its pull request are the App's only
+    assert not {"contents", "pull-requests"} & {
+        k for k, v in permissions_of(workflow(name), job).items() if v == "write"
+    }
+
+
+def oidc_subjects() -> dict[str, str]:
+    """Each federated-credential subject a job that signs in to Azure presents, with one job that needs it."""
+    subjects = {}
+    for path in WORKFLOWS:
+        document = workflow(path.name)
+        triggers = set(document["on"])
+        for job_name, job in document["jobs"].items():
+            if permissions_of(document, job).get("id-token") != "write" or "steps" not in job:
+                continue
+            if "environment" in job:
+                subject = f"repo:OWNER/REPO:environment:{job['environment']}"
+            elif "pull_request" in triggers:
+                subject = "repo:OWNER/REPO:pull_request"
+            else:  # a push to main, the schedule, or a dispatch on main (or called from one of those)
+                subject = "repo:OWNER/REPO:ref:refs/heads/main"
+            subjects.setdefault(subject, f"{path.name} {job_name}")
+    return subjects
+
+
+def test_the_readme_names_every_oidc_subject_and_the_app():
+    readme = (ROOT / "README.md").read_text()
+    subjects = oidc_subjects()
+    assert set(subjects) == {
+        "repo:OWNER/REPO:ref:refs/heads/main",
+        "repo:OWNER/REPO:pull_request",
+        "repo:OWNER/REPO:environment:promotion",
+    }
+    for subject, job in subjects.items():
+        assert f"`{subject}`" in readme, f"README.md does not name {subject}, which {job} signs in as"
+    for needed_text in ["FLUXFLEET_APP_ID", "FLUXFLEET_APP_PRIVATE_KEY", "Allow GitHub Actions to create and approve"]:
+        assert needed_text in readme, needed_text

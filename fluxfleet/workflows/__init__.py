@@ -23,6 +23,7 @@ MATRIX_STEP = "matrix"  # the id of its step that loops over the stages
 STAGE_LOOP = re.compile(r"for stage in [^;\n]*; do")
 JOB_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")  # what GitHub takes as a job id
 CALLED = "./.github/workflows/deploy-stage.yml"
+APP_KEY = "FLUXFLEET_APP_PRIVATE_KEY"  # the one secret deploy-stage.yml takes: the GitHub App's, for its pull requests
 
 
 class DeployFileError(ValueError):
@@ -121,7 +122,12 @@ def _job_text(job: StageJob) -> str:
         f"    with:\n"
         f"      stage: {job.name}\n"
         f"      plan: ${{{{ needs.{MATRIX_JOB}.outputs.{job.name} }}}}\n"
-        f"    secrets: inherit\n"
+        f"    permissions:\n"
+        f"      contents: read\n"
+        f"      id-token: write  # OIDC login to Azure\n"
+        f"      actions: read    # the approval checks that the environment has required reviewers\n"
+        f"    secrets:\n"
+        f"      {APP_KEY}: ${{{{ secrets.{APP_KEY} }}}}  # the pull request of a restored pin\n"
     )
 
 
