@@ -232,8 +232,9 @@ class Journal:
     def __init__(self, store: StateStore, record: RunRecord, seen: _Seen | None = None):
         self.store = store
         self.record = record
-        self._lock = threading.Lock()  # one change at a time from the worker threads
-        self._reading = threading.Lock()  # one refresh at a time; the store is read outside `_lock`
+        # One change at a time from the worker threads, and a refresh is one of them: a read of the store that a
+        # change of this process overtook would set that change back when applied.
+        self._lock = threading.Lock()
         self._seen = seen or _Seen()  # what of the store the record holds: a refresh reads only what is new
 
     @property
@@ -300,7 +301,7 @@ class Journal:
         """Read the run again, taking in what other processes recorded; the record's objects are updated in place,
         so what holds one of its stages or entries sees the news. While the snapshot is the one read last, only the
         lines appended to the log since are read and applied: a refresh costs what changed, not the run's size."""
-        with self._reading:
+        with self._lock:
             seen = self._seen
             if seen.snapshot is not None and self.store.head(_snapshot_name(self.run_id)) == seen.snapshot:
                 log = self.store.read(_log_name(self.run_id), offset=seen.log_bytes)
@@ -310,15 +311,11 @@ class Journal:
                     return
                 if log is not None:
                     whole = log.data[: log.data.rfind(b"\n") + 1]  # a line still being written waits
-                    with self._lock:
-                        applied = _apply_logged(self.record, whole)
-                    if applied:
+                    if _apply_logged(self.record, whole):
                         self._seen = dataclasses.replace(seen, log=log.etag, log_bytes=seen.log_bytes + len(whole))
                         return
-            fresh, seen = _read(self.store, self.run_id)
-            with self._lock:
-                _merge(self.record, fresh)
-            self._seen = seen
+            fresh, self._seen = _read(self.store, self.run_id)
+            _merge(self.record, fresh)
 
     def update(self, now: datetime, stack: str | None = None, *, stage: str | None = None, **fields: Any) -> None:
         """Set fields of a stack's entry, of a stage's plan, or of the run (neither given), and append the change

@@ -155,3 +155,32 @@ def test_storage_lost_mid_run_stops_it_with_the_journal_whole_and_a_resume_appli
         assert legs.runner.applied == {"a": 1, "b": 1}  # b's update had ended: found in its history, not re-applied
     finally:
         server.stop()
+
+
+def test_a_refresh_never_sets_back_a_change_this_process_made_while_it_read(tmp_path: Path):
+    """A worker thread's change that lands while another thread reads the run must survive that read: the refresh
+    applies what it read, which is older than the change."""
+    import threading
+
+    from fluxfleet.runstate.local import LocalStore
+
+    store = LocalStore(tmp_path / "runs")
+    legs = Legs(tmp_path, fleet(stage("dev", ["a"])))
+    journal = Journal.create(store, new_run(legs.fleet, Selection(), legs.clock.now(), run_id=RUN))
+    journal.update(legs.clock.now(), "a", state=StackState.running)
+    real_read = store.read
+    worker = threading.Thread(target=lambda: journal.update(legs.clock.now(), "a", state=StackState.gating))
+
+    def read_while_a_worker_changes_it(name, **options):
+        found = real_read(name, **options)
+        if name.endswith(".log") and not worker.is_alive() and worker.ident is None:
+            worker.start()
+            worker.join(0.3)  # it waits for the refresh to end, or (were it let in) lands now
+        return found
+
+    store.read = read_while_a_worker_changes_it  # type: ignore[method-assign]
+    journal.refresh()
+    worker.join()
+    assert journal.record.stacks["a"].state is StackState.gating
+    journal.refresh()
+    assert journal.record.stacks["a"].state is StackState.gating
