@@ -27,10 +27,10 @@ from fluxfleet.rollout.journal import (
     history,
 )
 from fluxfleet.rollout.orchestrator import Selection, estimate, load_inputs, load_run_stacks, new_run
-from fluxfleet.runstate.store import StateStore, StoreError
 from fluxfleet.rollout.refs import stage_refs
 from fluxfleet.rollout.report import render_dry_run, render_summary
 from fluxfleet.runner import RunnerError, StackRunner, require_pulumi_cli
+from fluxfleet.runstate.store import StateStore, StoreError
 from modules.spec import FLEET_FILE, Fleet, ProfileLibrary, SpecError, Stack, StackSpec, report_name, shown, stack_files
 
 
@@ -278,6 +278,15 @@ def apply(request: RolloutRequest, plan: RolloutPlan) -> RunRecord:
     # A run named by --run-id holds the whole of each stage it covers (its budget and bake are the stage's), and
     # this process works the stacks --stacks picks from them.
     whole = dataclasses.replace(plan.selection, stacks=None) if request.run_id else plan.selection
+    if request.run_id is not None:
+        try:
+            joined = Journal.find(store, request.run_id)
+        except StoreError as error:
+            raise CommandError(f"fluxfleet rollout: {error}") from None
+        except ValueError as error:
+            raise _invalid(str(error)) from None
+        if joined is not None:  # refused before anything starts or is added to the run
+            _refuse_changed_stages(joined.record, whole.plan(plan.fleet))
     specs = _specs(request, plan, journal.record.stages if journal else whole.plan(plan.fleet))
     runner, reader = rollout_can_start(specs)
     try:
@@ -285,7 +294,6 @@ def apply(request: RolloutRequest, plan: RolloutPlan) -> RunRecord:
             record = new_run(plan.fleet, whole, SystemClock().now(), run_id=request.run_id)
             journal = Journal.join(store, record, [stage.name for stage in plan.fleet.stages])
             only = frozenset(name for stage in plan.selection.plan(plan.fleet) for name in stage.stacks)
-            _refuse_changed_stages(journal.record, whole.plan(plan.fleet))
         elif journal is None:
             journal = Journal.create(store, new_run(plan.fleet, plan.selection, SystemClock().now()))
     except StoreError as error:
@@ -312,7 +320,8 @@ def _refuse_changed_stages(record: RunRecord, wanted: list[StagePlan]) -> None:
     (another --max-concurrency or --rollback, a fleet.yaml changed since) is refused, never half-followed."""
     recorded = {stage.name: stage for stage in record.stages}
     for stage in wanted:
-        kept = recorded[stage.name]
+        if (kept := recorded.get(stage.name)) is None:
+            continue  # a stage this process adds
         for what, mine, theirs in (
             ("maxConcurrency", stage.max_concurrency, kept.max_concurrency),
             ("maxFailures", stage.max_failures, kept.max_failures),

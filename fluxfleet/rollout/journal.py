@@ -27,7 +27,6 @@ from fluxfleet.runstate.local import LocalStore
 from fluxfleet.runstate.store import Conflict, Entry, StateStore, StoreError, Unreadable
 from modules.spec import DURATION_MAX, STACK_NAME, Stage, bounded, shown
 
-RUNS_DIR = Path(".fluxfleet") / "runs"
 # A run id is a name, never a path: new_run_id's (20260101T000000Z-ab12) or one given (github-1234).
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 

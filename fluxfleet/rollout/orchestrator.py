@@ -196,52 +196,54 @@ class Rollout:
         stages = list(self.record.stages)
         for index, stage in enumerate(stages):
             mine = [name for name in stage.stacks if self._mine(name)]
-            later = any(self._mine(name) for after in stages[index + 1 :] for name in after.stacks)
-            if not mine:  # another process's stage: it must have passed, and baked, before ours start
-                if later and (why := self._not_passed(stage)):
-                    raise NotReady(f"run {self.record.run_id}: {why}")
-                if later and stage.after_stage_wait and self._bake(stage):
-                    return self._set_run(RunStatus.interrupted, f"interrupted while baking after stage {stage.name}")
+            if mine and (ended := self._work_stage(stage, mine)) is not None:
+                return ended
+            if not any(self._mine(name) for after in stages[index + 1 :] for name in after.stacks):
                 continue
-            if stage.rolling_back is not None:  # a resumed run whose stage was being rolled back: finish that
-                return self._roll_back_stage(stage)
-            if any(self.record.stacks[name].state is not StackState.succeeded for name in mine):
-                if stage.approval and stage.name not in self.record.approved:
-                    return self._set_run(
-                        RunStatus.awaiting_approval,
-                        f"stage {stage.name} needs approval: "
-                        f"fluxfleet rollout --resume {self.record.run_id} --approve {stage.name}",
-                    )
-                self.observer.stage_started(stage)
-                # Failed ones first: until it is retried, a failure counts against the stage's budget.
-                queue = sorted(
-                    (name for name in mine if self.record.stacks[name].state is not StackState.succeeded),
-                    key=lambda name: self.record.stacks[name].state is not StackState.failed,
-                )
-                self._schedule(stage, queue, self._run_stack, halt_after=stage.max_failures)
-                self.journal.refresh()
-                if (failures := self._failures(stage)) > stage.max_failures:
-                    for name in mine:
-                        if self.record.stacks[name].state is StackState.pending:
-                            self.journal.update(self.clock.now(), name, state=StackState.skipped, message="run halted")
-                    reason = (
-                        f"stage {stage.name}: {failures} stack(s) failed, more than its maxFailures "
-                        f"{stage.max_failures}"
-                    )
-                    if not stage.rollback:
-                        return self._set_run(RunStatus.halted, reason)
-                    self.journal.update(self.clock.now(), stage=stage.name, rolling_back=reason)
-                    return self._roll_back_stage(stage)
-                if self.stop.is_set():
-                    return self._set_run(RunStatus.interrupted, f"interrupted in stage {stage.name}")
-                self.journal.save()  # the stage's changes into the snapshot: the log stays short
-            self._record_bake(stage)
-            if later and (why := self._not_passed(stage)):  # others' stacks of the stage: ours wait for them
+            # Stacks of ours come later: this stage, whoever worked it, must have passed and baked first.
+            if why := self._not_passed(stage):
                 raise NotReady(f"run {self.record.run_id}: {why}")
             # A stage finished in an earlier attempt still owes what is left of its bake time.
-            if stage.after_stage_wait and later and self._bake(stage):
+            if stage.after_stage_wait and self._bake(stage):
                 return self._set_run(RunStatus.interrupted, f"interrupted while baking after stage {stage.name}")
         return self._set_run(*self._end())
+
+    def _work_stage(self, stage: StagePlan, mine: list[str]) -> RunStatus | None:
+        """This process's stacks of the stage to their end; the run's status when the run stops here (a halt, a
+        rollback, an approval to wait for, an interruption), None when it goes on."""
+        if stage.rolling_back is not None:  # a resumed run whose stage was being rolled back: finish that
+            return self._roll_back_stage(stage)
+        if any(self.record.stacks[name].state is not StackState.succeeded for name in mine):
+            if stage.approval and stage.name not in self.record.approved:
+                return self._set_run(
+                    RunStatus.awaiting_approval,
+                    f"stage {stage.name} needs approval: "
+                    f"fluxfleet rollout --resume {self.record.run_id} --approve {stage.name}",
+                )
+            self.observer.stage_started(stage)
+            # Failed ones first: until it is retried, a failure counts against the stage's budget.
+            queue = sorted(
+                (name for name in mine if self.record.stacks[name].state is not StackState.succeeded),
+                key=lambda name: self.record.stacks[name].state is not StackState.failed,
+            )
+            self._schedule(stage, queue, self._run_stack, halt_after=stage.max_failures)
+            self.journal.refresh()
+            if (failures := self._failures(stage)) > stage.max_failures:
+                for name in mine:
+                    if self.record.stacks[name].state is StackState.pending:
+                        self.journal.update(self.clock.now(), name, state=StackState.skipped, message="run halted")
+                reason = (
+                    f"stage {stage.name}: {failures} stack(s) failed, more than its maxFailures {stage.max_failures}"
+                )
+                if not stage.rollback:
+                    return self._set_run(RunStatus.halted, reason)
+                self.journal.update(self.clock.now(), stage=stage.name, rolling_back=reason)
+                return self._roll_back_stage(stage)
+            if self.stop.is_set():
+                return self._set_run(RunStatus.interrupted, f"interrupted in stage {stage.name}")
+            self.journal.save()  # the stage's changes into the snapshot: the log stays short
+        self._record_bake(stage)
+        return None
 
     def _refresh_now_and_then(self) -> None:
         """What other processes recorded, read at most every BUDGET_READ_SECONDS (of wall time): a budget spent by

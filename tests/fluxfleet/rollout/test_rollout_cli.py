@@ -361,6 +361,34 @@ def test_resume_after_a_stack_file_was_removed_is_one_line(project, fake):
     )
 
 
+def test_joining_a_run_that_planned_its_stage_otherwise_is_refused_before_anything_starts(project, fake):
+    from fluxfleet.rollout.journal import RunRecord, StackEntry, StagePlan
+
+    dev = json.loads(rollout("--matrix", "dev").stdout)
+    runs = project / ".fluxfleet" / "runs"
+    other = dev["maxFailures"] + 7
+    plan = StagePlan("dev", ["dev"], dev["maxParallel"], other, 0, dev["approval"], rollback=dev["rollback"])
+    Journal.create(
+        runs,
+        RunRecord(
+            "github-9",
+            "stacks/fleet.yaml",
+            "2026-01-01T00:00:00+00:00",
+            RunStatus.partial,
+            [plan],
+            {"dev": StackEntry(stage="dev")},
+        ),
+    )
+    before = files(runs)
+    result = rollout("--run-id", "github-9", "--stage", "dev")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == (
+        f"fluxfleet rollout: --run-id github-9: the run planned stage dev with maxFailures {other}, this process with "
+        f"{dev['maxFailures']}: join it as it was planned, or start another run"
+    )
+    assert files(runs) == before and fake.argv("up") == []
+
+
 def test_a_runs_dir_that_cannot_hold_runs_is_input_error_before_anything_starts(project, fake):
     no_gate(project)
     fake.scenario_path.write_text(json.dumps({"stacks": {"dev": {"up": {"events": update_events("dev")}}}}))
