@@ -2,8 +2,8 @@
 Markdown reports: CI job summaries and pull-request comments, rendered by GitHub (GFM) with the reader's session.
 
 `text` is for inline text, in a table cell or after a list marker; `code` for a code span; `mermaid_label` for a label
-inside a Mermaid diagram. Every Markdown report (plan, rollout, status, drift, inventory, promote --status) writes text
-from elsewhere through these, and nothing else.
+inside a Mermaid diagram. Every Markdown report (plan, rollout, status, drift, inventory, promote --status,
+affected) writes text from elsewhere through these, and nothing else.
 """
 
 from __future__ import annotations

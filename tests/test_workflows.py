@@ -163,7 +163,7 @@ def fake_runs(bin_dir: Path, tmp_path: Path, answer: str) -> None:
 
 def value(expression: str, context: Mapping[str, object]) -> object:
     """An expression of the few forms the workflows use: terms joined by `&&`, each a context entry, its negation
-    (`!entry`), one compared with a literal, or such terms joined by `||` (in parentheses among `&&`). Status functions
+    (`!entry`), one compared with a literal or another entry, or such terms joined by `||` (in parentheses among `&&`). Status functions
     (`!cancelled()`) are context entries; anything else fails the test."""
     if "||" in expression and "&&" not in expression:  # alternatives alone, without parentheses
         return any(value(alternative, context) for alternative in expression.split("||"))
@@ -183,9 +183,9 @@ def value(expression: str, context: Mapping[str, object]) -> object:
         if compared is None:
             results.append(context[name])
             continue
-        literal = json.loads(compared[3].replace("'", '"'))
-        left = context[name]
-        results.append({"==": operator.eq, "!=": operator.ne, ">": operator.gt}[compared[2]](left, literal))
+        right = compared[3].strip()  # a literal, or another entry
+        other = context[right] if right in context else json.loads(right.replace("'", '"'))
+        results.append({"==": operator.eq, "!=": operator.ne, ">": operator.gt}[compared[2]](context[name], other))
     return results[0] if len(results) == 1 else all(results)
 
 
@@ -700,8 +700,10 @@ def needed(job: dict) -> dict[str, str]:
         need |= {"security-events": "write", "actions": "read"}
     if used & PUBLISHERS:
         need["checks"] = "write"
-    if any(action(s) == "pulumi/actions" and s.get("with", {}).get("comment-on-pr") for s in steps):
-        need["pull-requests"] = "write"  # the comment, with GITHUB_TOKEN
+    if any(action(s) == "pulumi/actions" and s.get("with", {}).get("comment-on-pr") for s in steps) or any(
+        "gh api" in s.get("run", "") and "/comments" in s.get("run", "") for s in steps
+    ):
+        need["pull-requests"] = "write"  # a comment on the pull request, with GITHUB_TOKEN
     if any("gh api" in s.get("run", "") and "/environments/" in s.get("run", "") for s in steps):
         need["actions"] = "read"  # an environment's protection rules
     return need

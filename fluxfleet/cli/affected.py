@@ -16,15 +16,17 @@ from fluxfleet.exits import ExitCode
 EXAMPLES = (
     ("what the working tree's change affects, against main", "fluxfleet affected --base main"),
     (
-        "a pull request's stacks, as JSON for a matrix",
+        "a pull request's stacks, as JSON for a matrix (`legs`: at most 256 jobs)",
         "fluxfleet affected --base origin/main --head HEAD --format json --output affected.json",
     ),
+    ("the same, as a pull request comment", "fluxfleet affected --base origin/main --head HEAD --format markdown"),
 )
 
 
 class AffectedFormat(StrEnum):
     text = "text"
     json = "json"
+    markdown = "markdown"
 
 
 def affected(

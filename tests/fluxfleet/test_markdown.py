@@ -14,6 +14,9 @@ from fluxfleet.inventory_report import render as render_inventory
 from fluxfleet.markdown import ZWJ, code, mermaid_label, text
 from fluxfleet.plan import FleetPlan, StackPlan
 from fluxfleet.plan.report import render as render_plan
+from fluxfleet.affected import Affected
+from fluxfleet.affected.command import AffectedReport
+from fluxfleet.affected.command import render as render_affected
 from fluxfleet.promote import Lagging, StageRevision
 from fluxfleet.promote import render_status as render_promote_status
 from fluxfleet.rollout.journal import Journal, StagePlan
@@ -124,6 +127,12 @@ def promote_status_report(hostile: str, tmp_path: Path) -> str:
     return render_promote_status("platform", [StageRevision("dev", "tag v1.4.0", 1, 0, lagging)], "markdown")
 
 
+def affected_report(hostile: str, tmp_path: Path) -> str:
+    """Reasons name keys and files of the change: a pull request's author writes them."""
+    stacks = (Affected("dev", "changed", "stacks/Pulumi.dev.yaml", (hostile,), renamed_from=hostile),)
+    return render_affected(AffectedReport(hostile, "a" * 40, hostile, "b" * 40, stacks), "markdown")
+
+
 def test_stack_names_in_the_rollout_dry_run_make_no_emphasis():
     """A stack name may hold `_` (Pulumi allows it): `_blue_` stays a name, not an emphasised word."""
     plan = StagePlan("canary", ["_blue_", "__green__"], 1, 0, 0, False)
@@ -141,6 +150,7 @@ def test_stack_names_in_the_rollout_dry_run_make_no_emphasis():
         drift_report,
         inventory_report,
         promote_status_report,
+        affected_report,
     ],
 )
 def test_every_markdown_report_shows_a_hostile_message_inert(report, tmp_path):

@@ -13,39 +13,23 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fluxfleet.affected.command import AffectedRequest, render, run_affected
+from fluxfleet.affected import Affected
+from fluxfleet.affected.command import AffectedReport, AffectedRequest, render, run_affected
 from fluxfleet.cli import app
 from fluxfleet.exits import ExitCode, InvalidInput
 from tests.conftest import ROOT
-from tests.git import git
+from tests.git import commit, fleet_repository, git
 
 EVERY_STACK = {"dev", "edge-store-001", "prod-weu", "staging"}
 
 
 @pytest.fixture
 def repo(tmp_path, monkeypatch) -> Path:
-    """A git repository holding a project (its program, policies, dependencies) and a copy of the repository's stacks,
-    committed as `base`; the working directory."""
-    root = tmp_path / "repo"
-    shutil.copytree(ROOT / "stacks", root / "stacks")
-    shutil.copy(ROOT / "Pulumi.yaml", root / "Pulumi.yaml")
-    (root / "__main__.py").write_text("from modules.stack import build_stack\n")
-    (root / "modules").mkdir()
-    (root / "modules" / "stack.py").write_text("def build_stack():\n    pass\n")
-    (root / "policies").mkdir()
-    (root / "policies" / "__main__.py").write_text("POLICIES = []\n")
-    (root / "pyproject.toml").write_text('[project]\nname = "fleet"\ndependencies = ["pulumi==3.200.0"]\n')
-    (root / "README.md").write_text("# fleet\n")
-    git(root, "init", "-q", "-b", "main")
-    commit(root, "base")
-    git(root, "tag", "base")
+    """A git repository holding a project and a copy of the repository's stacks, committed as `base`; the working
+    directory."""
+    root = fleet_repository(tmp_path / "repo")
     monkeypatch.chdir(root)
     return root
-
-
-def commit(root: Path, message: str) -> None:
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", message)
 
 
 def edit(root: Path, path: str, old: str, new: str) -> None:
@@ -351,3 +335,70 @@ def test_output_is_written_where_asked(repo, tmp_path):
     result = CliRunner().invoke(app, ["affected", "--base", "base", "--format", "json", "--output", "affected.json"])
     assert result.exit_code == 0 and result.stdout == ""
     assert json.loads((repo / "affected.json").read_text())["preview"] == ["dev"]
+
+
+def test_the_markdown_report_is_one_row_per_change_and_reasons(repo):
+    # A profile change reaches three stacks for one reason: one row, not three. A stack file change is its own row.
+    edit(
+        repo,
+        "stacks/profiles/aks-platform.yaml",
+        "path: ./infrastructure/configs, prune: true",
+        "path: ./infrastructure/configs, prune: false",
+    )
+    edit(repo, "stacks/Pulumi.edge-store-001.yaml", "location: ", "location:  ")
+    git(repo, "mv", "stacks/Pulumi.edge-store-001.yaml", "stacks/Pulumi.store-001.yaml")
+    report = run_affected(AffectedRequest("base"))
+    commit_id = git(repo, "rev-parse", "base")[:12]
+    key = "fluxfleet:flux.configurations.platform.kustomizations.infra-configs.prune"
+    [store] = [item for item in report.stacks if item.stack == "store-001"]
+    assert render(report, "markdown") == (
+        f"### 4 stacks affected between `base` (`{commit_id}`) and the working tree\n"
+        "\n"
+        "| Stacks | Change | Why |\n"
+        "| --- | --- | --- |\n"
+        f"| `dev`, `prod-weu`, `staging` | changed | stacks/profiles/aks-platform.yaml: {key} changed |\n"
+        f"| `store-001` | renamed from `edge-store-001` | {'<br>'.join(store.reasons)} |\n"
+    )
+
+
+def test_the_markdown_report_of_nothing_affected_is_one_line(repo):
+    report = run_affected(AffectedRequest("base"))
+    assert render(report, "markdown").startswith("### no stack affected between `base` (")
+    assert render(report, "markdown").count("\n") == 1
+
+
+def report_of(count: int, reasons=lambda n: (f"stacks/Pulumi.store-{n:04}.yaml changed",)) -> AffectedReport:
+    stacks = tuple(
+        Affected(f"store-{n:04}", "changed", f"stacks/Pulumi.store-{n:04}.yaml", reasons(n)) for n in range(count)
+    )
+    return AffectedReport("base", "a" * 40, "HEAD", "b" * 40, stacks)
+
+
+def test_a_markdown_report_of_thousands_of_stacks_fits_a_pull_request_comment_and_counts_the_rest():
+    # Each stack its own reason: 3,000 rows would not fit the 65,536 characters of a comment.
+    text = render(report_of(3000), "markdown")
+    assert len(text) <= 60_000
+    rows = [line for line in text.splitlines() if line.startswith("| `store-")]
+    last = text.splitlines()[-1]
+    assert last == f"And {3000 - len(rows)} more stacks: `fluxfleet affected` lists them all."
+    # One reason for all of them (the program changed): one row, fifty names, the rest counted.
+    program = render(report_of(3000, lambda n: ("the program changed: modules/stack.py",)), "markdown")
+    [row] = [line for line in program.splitlines() if line.startswith("| `store-")]
+    assert row.count("`store-") == 50 and " and 2950 more | changed | the program changed: " in row
+
+
+@pytest.mark.parametrize(
+    ("count", "per_leg", "legs"), [(0, 0, 0), (1, 1, 1), (256, 1, 256), (257, 2, 129), (1000, 4, 250)]
+)
+def test_the_preview_legs_fit_one_matrix_and_hold_each_stack_once_in_order(count, per_leg, legs):
+    report = report_of(count)
+    assert len(report.legs) == legs <= 256
+    assert all(len(leg) <= per_leg for leg in report.legs)
+    assert [stack for leg in report.legs for stack in leg] == report.previewed
+    assert json.loads(render(report, "json"))["legs"] == report.legs
+
+
+def test_deleted_stacks_are_in_no_leg(two_stores):
+    (two_stores / "stacks/Pulumi.edge-store-002.yaml").unlink()
+    edit(two_stores, "stacks/Pulumi.dev.yaml", "count: 2", "count: 3")
+    assert run_affected(AffectedRequest("base")).legs == [["dev"]]
