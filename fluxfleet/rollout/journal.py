@@ -19,7 +19,7 @@ from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -104,6 +104,9 @@ class StackEntry(Attempt):
     previous_refs: SourceRefs | None = None
     refs: SourceRefs | None = None  # what its update deploys
     rollback: Rollback | None = None
+    # A decommission's steps (fluxfleet/decommission), in order, each with its state (pending, running: started and
+    # in doubt until its end is journaled, succeeded, failed); {} in a rollout.
+    steps: dict[str, StackState] = field(default_factory=dict)
 
     @property
     def runs(self) -> SourceRefs | None:
@@ -160,6 +163,7 @@ class RunRecord:
     approved: list[str] = field(default_factory=list)
     reason: str = ""
     updated_at: str = ""
+    kind: Literal["rollout", "decommission"] = "rollout"  # what the run does to its stacks
 
 
 _RECORD = TypeAdapter(RunRecord)
