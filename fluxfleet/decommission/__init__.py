@@ -158,11 +158,18 @@ def without_stack(text: str, display: str, name: str, others: list[str]) -> str 
     no stacks and no profiles goes too. None: nothing to change."""
     import io
 
-    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
 
-    yaml = YAML()
-    yaml.preserve_quotes = True
-    data = yaml.load(text)
+    from modules.spec import SpecError, SpecIssue, bounded
+    from modules.spec.files import yaml_round_trip
+
+    yaml = yaml_round_trip(text)
+    try:
+        data = yaml.load(text)
+    except (YAMLError, ValueError, TypeError, RecursionError) as error:  # changed since it was read
+        raise SpecError([SpecIssue(display, "-", f"not valid YAML: {bounded(str(error), 200)}")]) from None
+    if not isinstance(data, dict) or not isinstance(data.get("stages"), list):
+        return None
     leaving, _ = fleet_entries(data or {}, name, others)
     if not leaving:
         return None

@@ -244,6 +244,9 @@ class Decommission:
                 lambda text: without_stack(text, display, name, others),
                 this_process(f"decommission {name}"),
             )
-        except (FleetFileBusy, OSError, SpecError) as error:
+        except SpecError as error:
             self._step(name, "fleet", StackState.failed)
-            raise StepFailed(f"fleet: {display}: {error}") from None
+            raise StepFailed(f"fleet: {error.issues[0]}") from None
+        except (FleetFileBusy, OSError) as error:
+            self._step(name, "fleet", StackState.failed)
+            raise StepFailed(f"fleet: {display}: {getattr(error, 'strerror', None) or error}") from None
