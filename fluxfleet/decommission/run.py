@@ -131,6 +131,7 @@ class Decommission:
             except RunnerError as error:
                 raise StepFailed(f"{step}: cannot tell what the interrupted destroy did: {error}") from None
             if ours is not None and ours.result == "succeeded":
+                self.progress(f"{name}: {step} was in doubt: the stack's history has it succeeded")
                 self._step(name, step, StackState.succeeded, update_id=None, message=f"{step}: done (settled)")
                 return True
             if ours is not None and ours.result == "failed":
@@ -147,6 +148,7 @@ class Decommission:
                     f"{step}: {len(pending)} pending operation(s) from an interrupted destroy: run `pulumi refresh "
                     f"-s {name}`, then resume"
                 )
+            self.progress(f"{name}: {step} was in doubt: it never reached Pulumi")
             return False
         if step == "stack-rm":
             try:
@@ -154,6 +156,7 @@ class Decommission:
             except RunnerError as error:
                 raise StepFailed(f"{step}: cannot tell whether the stack was removed: {error}") from None
             if gone:
+                self.progress(f"{name}: {step} was in doubt: the backend has no such stack any more")
                 self._step(name, step, StackState.succeeded, message=f"{step}: done (settled)")
             return gone
         return False  # a file step: done again, it changes nothing that is done
