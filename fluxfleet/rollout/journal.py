@@ -548,7 +548,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def history(runs: StateStore | Path) -> dict[str, list[float]]:
-    """Seconds each stack's update plus gate took in earlier runs (succeeded ones), for estimates."""
+    """Seconds each stack's update plus gate took in earlier rollouts (succeeded ones), for estimates."""
     store = _store(runs)
     durations: dict[str, list[float]] = {}
     try:
@@ -558,7 +558,10 @@ def history(runs: StateStore | Path) -> dict[str, list[float]]:
     for name in names:
         try:
             found = store.read(name)
-            for stack, entry in json.loads(found.data.decode("utf-8"))["stacks"].items() if found else ():
+            data = json.loads(found.data.decode("utf-8")) if found else {"stacks": {}}
+            if data.get("kind", "rollout") != "rollout":
+                continue  # a decommission's steps say nothing about how long an update takes
+            for stack, entry in data["stacks"].items():
                 if entry["state"] == StackState.succeeded and entry["started_at"] and entry["ended_at"]:
                     took = datetime.fromisoformat(entry["ended_at"]) - datetime.fromisoformat(entry["started_at"])
                     durations.setdefault(stack, []).append(took.total_seconds())

@@ -11,7 +11,7 @@ import pytest
 
 from fluxfleet.decommission.command import new_run
 from fluxfleet.decommission.run import Decommission, Files
-from fluxfleet.rollout.journal import Journal, RunStatus, StackState
+from fluxfleet.rollout.journal import Journal, RunStatus, StackState, history
 from fluxfleet.runner import UpdateRecord
 from fluxfleet.simulation import FakeClock, FakeRunner
 from tests.tools.decommission_project import state
@@ -69,6 +69,7 @@ def test_a_destroy_that_never_reached_pulumi_runs_now(setup):
     Decommission(journal, runner, files, clock).run()
     assert journal.record.status is RunStatus.done
     assert len(runner.destroyed) == 3
+    assert history(journal.store) == {}  # a rollout's estimates never take a decommission for an update
 
 
 @pytest.mark.parametrize(
