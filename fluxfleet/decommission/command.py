@@ -71,7 +71,7 @@ def run_decommission(
         )
     runner = _runner(runner_of)
     store = run_store_of("decommission", request.runs_dir)
-    record = new_run(request.run_id, [plan.stack for plan in plans])
+    record = new_run(request.run_id, [plan.stack for plan in plans], display_path(request.fleet_path))
     try:
         journal = Journal.create(store, record)
     except StoreError as error:
@@ -81,13 +81,13 @@ def run_decommission(
     return _run(request, journal, runner, warn)
 
 
-def new_run(run_id: str | None, stacks: list[str]) -> RunRecord:
+def new_run(run_id: str | None, stacks: list[str], fleet_file: str = "") -> RunRecord:
     from fluxfleet.clock import SystemClock
 
     now = SystemClock().now()
     return RunRecord(
         run_id=run_id or Journal.new_run_id(now),
-        fleet_file="",
+        fleet_file=fleet_file,
         started_at=now.isoformat(),
         status=RunStatus.running,
         stages=[StagePlan(STAGE, list(stacks), 1, 0, 0, approval=True)],
@@ -118,8 +118,7 @@ def _check_options(request: DecommissionRequest) -> None:
 
 
 def _plans(request: DecommissionRequest, display: Callable[[Path], str]) -> list[StackPlan]:
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
+    from modules.spec.files import read_yaml
 
     paths = {}
     for path in request.stacks_dir.glob("Pulumi.*.yaml"):
@@ -134,10 +133,9 @@ def _plans(request: DecommissionRequest, display: Callable[[Path], str]) -> list
     fleet_data = None
     if request.fleet_path.exists():
         try:
-            fleet_data = YAML(typ="safe").load(request.fleet_path.read_text(encoding="utf-8"))
-        except (YAMLError, OSError, UnicodeDecodeError) as error:
-            line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise InvalidInput(f"fluxfleet decommission: {display(request.fleet_path)}: {line}") from None
+            fleet_data = read_yaml(request.fleet_path, display(request.fleet_path))
+        except SpecError as error:
+            raise InvalidInput.of(error, "fluxfleet decommission: ") from None
     plans, issues = [], []
     for name in request.stacks:
         try:

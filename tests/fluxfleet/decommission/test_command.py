@@ -174,3 +174,19 @@ def test_a_rollout_never_continues_a_decommission_run(project):
     assert rollout.exit_code == 2
     assert "that run is a decommission: continue it with `fluxfleet decommission --resume d-1`" in rollout.stderr
     assert made.left_in_state("aks-1") is not None
+
+
+def test_bad_input_is_one_line_naming_the_file_or_the_option_and_nothing_runs(project):
+    made = project({"aks-1": "aks", "store-1": "arc"})
+    (made.stacks_dir / "fleet.yaml").write_text("stages: [\n")
+    result = decommission("aks-1", "--yes")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "fluxfleet decommission: stacks/fleet.yaml: line 2: not valid YAML: expected the node content, but found "
+        "'<stream end>'\n"
+    )
+    unknown = decommission("aks-9", "--dry-run")
+    assert (unknown.exit_code, unknown.stderr) == (2, "fluxfleet decommission: stacks: no stack file for 'aks-9'\n")
+    both = decommission("aks-1", "--resume", "r-1")
+    assert both.exit_code == 2 and "--resume continues the run as it began" in both.stderr
+    assert not (made.root / "calls.jsonl").exists() and not (made.root / ".fluxfleet").exists()
