@@ -203,13 +203,16 @@ class Decommission:
 
     def _destroy(self, name: str, step: str, lock: StoreLock) -> None:
         targets = None
+        try:
+            resources = self.runner.managed_resources(name)
+        except RunnerError as error:
+            raise StepFailed(f"{step}: cannot read the stack's state: {error}") from None
+        if resources is None:  # never deployed, or removed by hand: nothing of it in Pulumi to delete
+            self._step(name, step, StackState.succeeded, message=f"{step}: no such stack in the Pulumi backend")
+            return
         if step in COMPONENTS:
-            try:
-                resources = self.runner.managed_resources(name)
-            except RunnerError as error:
-                raise StepFailed(f"{step}: cannot read the stack's state: {error}") from None
             marker = COMPONENTS[step] + "$"
-            targets = [urn for urn in resources or () if marker in urn.split("::")[2]]
+            targets = [urn for urn in resources if marker in urn.split("::")[2]]
             if not targets:
                 self._step(name, step, StackState.succeeded, message=f"{step}: none in the stack's state")
                 return

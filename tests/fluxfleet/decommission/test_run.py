@@ -110,3 +110,12 @@ def test_a_stack_rm_in_doubt_is_done_when_the_backend_has_no_such_stack(setup):
     assert journal.record.stacks["aks-1"].steps == dict.fromkeys(
         journal.record.stacks["aks-1"].steps, StackState.succeeded
     )
+
+
+def test_a_stack_the_backend_never_had_runs_no_pulumi_and_its_files_still_go(setup):
+    journal, runner, files, clock = setup
+    runner.removed.append("aks-1")  # the backend has no such stack
+    Decommission(journal, runner, files, clock).run()
+    assert journal.record.status is RunStatus.done
+    assert runner.destroyed == [] and runner.removed == ["aks-1"]
+    assert not (files.stacks_dir / "Pulumi.aks-1.yaml").exists()
