@@ -11,8 +11,8 @@ from fluxfleet.cli.output import stderr, write_report
 from pathlib import Path
 
 EXAMPLES = (
-    ("what retiring a stack deletes, in order, and what it keeps", "fluxfleet decommission edge-store-001 --dry-run"),
-    ("retire it", "fluxfleet decommission edge-store-001 --yes"),
+    ("what retiring a stack deletes, in order, and what it keeps", "fluxfleet decommission dev --dry-run"),
+    ("retire it", "fluxfleet decommission dev --yes"),
     ("continue a decommission that stopped", "fluxfleet decommission --resume 20261207T101500Z-ab12"),
 )
 
@@ -20,7 +20,8 @@ EXAMPLES = (
 def decommission(
     stacks: Annotated[list[str] | None, typer.Argument(help="The stacks to retire, by name, in order.")] = None,
     yes: Annotated[
-        bool, typer.Option("--yes", help="Approve it: the Flux configurations (and, with prune, what Flux applied) go.")
+        bool,
+        typer.Option("--yes", help="Approve it: every step runs (with prune on, what Flux applied goes too)."),
     ] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show, per stack, what would be deleted in order and what is kept.")
