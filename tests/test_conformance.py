@@ -293,25 +293,25 @@ def example_window(file: str, where: str, name: str) -> dict:
     ("upgrade", "name", "file", "where"),
     [
         (
-            {"windows": [{"cron": "30 8 * * 1#1", "duration": "10h"}]},
+            {"nodeOSChannel": "NodeImage", "windows": [{"cron": "30 8 * * 1#1", "duration": "10h"}]},
             "aksManagedAutoUpgradeSchedule",
             "MaintenanceConfigurationsCreate_Update_MaintenanceWindow.json",
             "request",
         ),
         (  # the only weekly schedule of the examples is that file's response
-            {"windows": [{"cron": "30 8 * * 1", "duration": "10h"}]},
+            {"nodeOSChannel": "NodeImage", "windows": [{"cron": "30 8 * * 1", "duration": "10h"}]},
             "aksManagedAutoUpgradeSchedule",
             "MaintenanceConfigurationsCreate_Update_MaintenanceWindow.json",
             "response",
         ),
         (
-            {"windows": [{"cron": "30 8 15 * *", "duration": "5h"}]},
+            {"nodeOSChannel": "NodeImage", "windows": [{"cron": "30 8 15 * *", "duration": "5h"}]},
             "aksManagedAutoUpgradeSchedule",
             "MaintenanceConfigurationsList_MaintenanceWindow.json",
             "response",
         ),
         (
-            {"channel": "none", "windows": [{"cron": "30 13 * * *", "duration": "10h"}]},
+            {"channel": "none", "nodeOSChannel": "NodeImage", "windows": [{"cron": "30 13 * * *", "duration": "10h"}]},
             "aksManagedNodeOSUpgradeSchedule",
             "MaintenanceConfigurationsList_MaintenanceWindow.json",
             "response",
@@ -335,7 +335,7 @@ def test_maintenance_configurations_have_the_shape_of_the_official_examples(raw,
 
 
 def test_the_maintenance_check_catches_a_wrong_body(raw):
-    raw["cluster"]["upgrade"] = {"windows": [{"cron": "0 22 * * 6", "duration": "4h"}]}
+    raw["cluster"]["upgrade"] = {"nodeOSChannel": "NodeImage", "windows": [{"cron": "0 22 * * 6", "duration": "4h"}]}
     [inputs] = [v for (_, n), v in deploy(raw).raw_inputs.items() if n == "aksManagedAutoUpgradeSchedule"]
     body = maintenance_body(inputs)
     window = body["properties"]["maintenanceWindow"]

@@ -149,7 +149,6 @@ class NodePool(SpecModel):
 UPGRADE_CHANNELS = ("none", "patch", "stable", "rapid", "node-image")
 NODE_OS_CHANNELS = ("None", "Unmanaged", "NodeImage", "SecurityPatch")
 DEFAULT_UPGRADE_CHANNEL = "patch"  # the program's: patches within the version the spec names
-DEFAULT_NODE_OS_CHANNEL = "NodeImage"  # AKS's ("The default is NodeImage"), said when windows need a channel
 SCHEDULED_NODE_OS_CHANNELS = ("NodeImage", "SecurityPatch")  # the channels whose upgrades AKS starts and times
 UpgradeChannel = Literal[UPGRADE_CHANNELS]  # type: ignore[valid-type]
 NodeOSChannel = Literal[NODE_OS_CHANNELS]  # type: ignore[valid-type]
@@ -207,11 +206,8 @@ class ClusterSpec(SpecModel):
 
     @property
     def node_os_upgrade_channel(self) -> str | None:
-        """autoUpgradeProfile.nodeOSUpgradeChannel: `upgrade.nodeOSChannel`; with windows and none set, AKS's default
-        NodeImage, sent so that the node OS schedule times a channel the stack names. None: not sent."""
-        if self.upgrade is None:
-            return None
-        return self.upgrade.node_os_channel or (DEFAULT_NODE_OS_CHANNEL if self.upgrade.windows else None)
+        """autoUpgradeProfile.nodeOSUpgradeChannel: `upgrade.nodeOSChannel`; None: not sent (AKS keeps its own)."""
+        return self.upgrade.node_os_channel if self.upgrade else None
 
     @property
     def maintenance_schedules(self) -> list[str]:
@@ -312,6 +308,17 @@ def upgrade_issues(cluster: ClusterSpec) -> Iterator[tuple[Loc, str]]:
         # AKS: the node-image channel upgrades the node image itself, and takes only the NodeImage node OS channel.
         yield (*base, "nodeOSChannel"), "channel node-image upgrades the node image: AKS takes NodeImage with it"
     if not upgrade.windows:
+        return
+    if upgrade.node_os_channel is None:
+        # AKS reimages every node when the node OS channel changes, and a cluster created before API 2023-06-01 may
+        # be on another than today's default (NodeImage): the stack says which one its windows time.
+        yield (
+            (*base, "nodeOSChannel"),
+            (
+                "name the node OS channel the windows time: NodeImage (AKS's default since API 2023-06-01), "
+                "SecurityPatch, Unmanaged or None (a change of channel reimages every node)"
+            ),
+        )
         return
     if len(upgrade.windows) > 1:
         yield (*base, "windows"), "AKS takes one schedule per maintenance configuration: give one window"

@@ -63,7 +63,7 @@ def aks_window(window: WindowSpec, config: ConfigName) -> AksWindow:
     # AKS takes a fixed UTC offset, and a zone with daylight saving has two. The window is declared at the zone's
     # lower offset (its standard time, or the winter one) from the cron's wall-clock start, and shortened by the
     # daylight-saving shift: that is the part of the window open at the same UTC times all year, so an upgrade AKS
-    # starts lands inside the window in summer and in winter (docs/config.md, `cluster.upgrade`).
+    # starts lands inside the window in summer and in winter (docs/config.md, `cluster.upgrade.windows[]`).
     # AKS takes whole hours: the rest of a window's last hour is left out, and AKS's window stays inside it.
     shift = int((high - low).total_seconds())
     usable = max(0, window.duration - shift)

@@ -206,10 +206,13 @@ def test_the_upgrade_channels_and_their_window_are_the_clusters(raw):
         assert configuration.options["protect"] is False  # removing the window from the spec deletes it
 
 
-def test_a_daily_window_with_no_cluster_channel_times_the_node_os_upgrades(raw):
-    raw["cluster"]["upgrade"] = {"channel": "none", "windows": [{"cron": "30 2 * * *", "duration": "4h"}]}
+def test_a_daily_window_with_no_cluster_channel_times_only_the_node_os_upgrades(raw):
+    raw["cluster"]["upgrade"] = {
+        "channel": "none",
+        "nodeOSChannel": "NodeImage",
+        "windows": [{"cron": "30 2 * * *", "duration": "4h"}],
+    }
     deployment = deploy(raw)
-    # with a window and no node OS channel, AKS's default is said, so the schedule times a channel the stack names
     assert deployment.one(":ManagedCluster").inputs["autoUpgradeProfile"] == {
         "upgradeChannel": "none",
         "nodeOSUpgradeChannel": "NodeImage",

@@ -396,7 +396,10 @@ def production(raw: dict[str, Any], **upgrade: Any) -> list[Resource]:
             "AKS starts the upgrades of its node OS channel SecurityPatch at any hour",
         ),
         ({"channel": "none", "nodeOSChannel": "None"}, None),  # AKS starts nothing
-        ({"windows": [{"cron": "0 22 * * 6", "duration": "4h"}]}, None),  # both channels timed
+        (
+            {"nodeOSChannel": "NodeImage", "windows": [{"cron": "0 22 * * 6", "duration": "4h"}]},
+            None,
+        ),  # both channels timed
         ({"nodeOSChannel": "Unmanaged", "windows": [{"cron": "0 22 * * 6", "duration": "4h"}]}, None),
     ],
 )

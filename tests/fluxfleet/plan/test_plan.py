@@ -612,7 +612,7 @@ def test_plan_refuses_a_window_aks_cannot_express_in_one_line(tmp_path):
     stacks = tmp_path / "stacks"
     shutil.copytree(STACKS, stacks)
     stack = stacks / "Pulumi.prod-weu.yaml"
-    window = '    upgrade: {windows: [{cron: "0 22 * * 1-4", duration: 4h}]}\n'
+    window = '    upgrade: {nodeOSChannel: NodeImage, windows: [{cron: "0 22 * * 1-4", duration: 4h}]}\n'
     stack.write_text(stack.read_text().replace(TAGS, TAGS + window, 1))
     [plan] = plan_fleet([stack], tmp_path).stacks
     [error] = map(str, plan.errors)

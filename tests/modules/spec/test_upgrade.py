@@ -143,8 +143,16 @@ def test_channels_and_windows_read_into_the_cluster(raw):
     ("upgrade", "channels", "schedules"),
     [
         ({}, ("patch", None), []),  # the program's default, and AKS's node OS default left to AKS
-        ({"windows": [{"cron": "0 22 * * 6", "duration": "4h"}]}, ("patch", "NodeImage"), ["auto", "node"]),
-        ({"channel": "none", "windows": [{"cron": "0 3 * * *", "duration": "4h"}]}, ("none", "NodeImage"), ["node"]),
+        (
+            {"nodeOSChannel": "NodeImage", "windows": [{"cron": "0 22 * * 6", "duration": "4h"}]},
+            ("patch", "NodeImage"),
+            ["auto", "node"],
+        ),
+        (
+            {"channel": "none", "nodeOSChannel": "NodeImage", "windows": [{"cron": "0 3 * * *", "duration": "4h"}]},
+            ("none", "NodeImage"),
+            ["node"],
+        ),
         (
             {"nodeOSChannel": "Unmanaged", "windows": [{"cron": "0 22 * * 6", "duration": "4h"}]},
             ("patch", "Unmanaged"),
@@ -172,16 +180,32 @@ def test_the_older_auto_upgrade_channel_still_reads(raw):
         ({"nodeOSChannel": "nodeimage"}, "nodeOSChannel", "'nodeimage'"),
         ({"channel": "node-image", "nodeOSChannel": "SecurityPatch"}, "nodeOSChannel", "AKS takes NodeImage with it"),
         (
-            {"windows": [{"cron": "0 22 * * 1-4", "duration": "4h"}]},
+            {"nodeOSChannel": "NodeImage", "windows": [{"cron": "0 22 * * 1-4", "duration": "4h"}]},
             "windows[0].cron",
             "'0 22 * * 1-4': AKS takes one start time (minute and hour) on every day (node OS schedule only), on one "
             "weekday ('0 22 * * 6'), on a day of the month 1-28 ('0 22 15 * *') or on the first to fourth weekday of "
             "the month ('0 22 * * 6#1')",
         ),
-        ({"windows": [{"cron": "0 22 31 * *", "duration": "4h"}]}, "windows[0].cron", "on a day of the month 1-28"),
-        ({"windows": [{"cron": "0 */6 * * 6", "duration": "4h"}]}, "windows[0].cron", "one start time"),
-        ({"windows": [{"cron": "0 3 * 1 6", "duration": "4h"}]}, "windows[0].cron", "one start time"),
-        ({"windows": [{"cron": "0 3 * * 6#5", "duration": "4h"}]}, "windows[0].cron", "first to fourth weekday"),
+        (
+            {"nodeOSChannel": "NodeImage", "windows": [{"cron": "0 22 31 * *", "duration": "4h"}]},
+            "windows[0].cron",
+            "on a day of the month 1-28",
+        ),
+        (
+            {"nodeOSChannel": "NodeImage", "windows": [{"cron": "0 */6 * * 6", "duration": "4h"}]},
+            "windows[0].cron",
+            "one start time",
+        ),
+        (
+            {"nodeOSChannel": "NodeImage", "windows": [{"cron": "0 3 * 1 6", "duration": "4h"}]},
+            "windows[0].cron",
+            "one start time",
+        ),
+        (
+            {"nodeOSChannel": "NodeImage", "windows": [{"cron": "0 3 * * 6#5", "duration": "4h"}]},
+            "windows[0].cron",
+            "first to fourth weekday",
+        ),
         (
             {"channel": "patch", "nodeOSChannel": "None", "windows": [{"cron": "0 3 * * *", "duration": "4h"}]},
             "windows[0].cron",
@@ -189,19 +213,29 @@ def test_the_older_auto_upgrade_channel_still_reads(raw):
             "(aksManagedAutoUpgradeSchedule) take a weekly or monthly one",
         ),
         (
-            {"windows": [{"cron": "0 22 * * 6", "duration": "3h"}]},
+            {"nodeOSChannel": "NodeImage", "windows": [{"cron": "0 22 * * 6", "duration": "3h"}]},
             "windows[0].duration",
             "AKS needs a window of at least 4 whole hours, and this one gives it 3h: make it at least 4h",
         ),
         (
-            {"windows": [{"cron": "0 22 * * 6", "duration": "4h", "timezone": "Europe/Amsterdam"}]},
+            {
+                "nodeOSChannel": "NodeImage",
+                "windows": [{"cron": "0 22 * * 6", "duration": "4h", "timezone": "Europe/Amsterdam"}],
+            },
             "windows[0].duration",
             "AKS needs a window of at least 4 whole hours, and this one gives it 3h (Europe/Amsterdam shifts by 1h "
             "for daylight saving): make it at least 5h",
         ),
-        ({"windows": [{"cron": "0 22 * * 6", "duration": "25h"}]}, "windows[0].duration", "at most 24h"),
         (
-            {"windows": [{"cron": "0 22 * * 6", "duration": "4h"}, {"cron": "0 22 * * 0", "duration": "4h"}]},
+            {"nodeOSChannel": "NodeImage", "windows": [{"cron": "0 22 * * 6", "duration": "25h"}]},
+            "windows[0].duration",
+            "at most 24h",
+        ),
+        (
+            {
+                "nodeOSChannel": "NodeImage",
+                "windows": [{"cron": "0 22 * * 6", "duration": "4h"}, {"cron": "0 22 * * 0", "duration": "4h"}],
+            },
             "windows",
             "AKS takes one schedule per maintenance configuration: give one window",
         ),
@@ -211,9 +245,18 @@ def test_the_older_auto_upgrade_channel_still_reads(raw):
             "the windows time nothing: channel is none and nodeOSChannel Unmanaged has no upgrades AKS starts",
         ),
         (
-            {"windows": [{"cron": "0 22 * * 6", "duration": "4h", "timezone": "Mars/Olympus"}]},
+            {
+                "nodeOSChannel": "NodeImage",
+                "windows": [{"cron": "0 22 * * 6", "duration": "4h", "timezone": "Mars/Olympus"}],
+            },
             "windows[0].timezone",
             "IANA",
+        ),
+        (
+            {"windows": [{"cron": "0 22 * * 6", "duration": "4h"}]},
+            "nodeOSChannel",
+            "name the node OS channel the windows time: NodeImage (AKS's default since API 2023-06-01), SecurityPatch, "
+            "Unmanaged or None (a change of channel reimages every node)",
         ),
         ({"schedule": "weekly"}, "schedule", "unknown key (allowed: channel, nodeOSChannel, windows)"),
     ],
