@@ -209,6 +209,26 @@ def arc_skipped(stage: Stage, arc: Collection[str]) -> str | None:
     )
 
 
+def arc_notes(fleet: Fleet, kind_of: Callable[[str], Any], among: Collection[str] | None = None) -> list[str]:
+    """arc_skipped of each stage that pins kubernetes (`kind_of(stack)`: its cluster's kind as written, "aks" or
+    "arc"; read only for the stacks of those stages, of `among` when given; a stack whose file cannot say is left to
+    its own errors)."""
+    notes = []
+    for stage in fleet.stages:
+        if stage.kubernetes is None:
+            continue
+        arc = set()
+        for name in stage.stacks if among is None else [name for name in stage.stacks if name in among]:
+            try:
+                if kind_of(name) == "arc":
+                    arc.add(name)
+            except SpecError:
+                continue
+        if note := arc_skipped(stage, arc):
+            notes.append(note)
+    return notes
+
+
 def load_fleet(
     path: Path,
     known_stacks: Sequence[str],
@@ -431,6 +451,51 @@ def check_promotion(
         message = f"no stack of stage {stage} declares {config} (the stages that run it: {runs})"
         raise SpecError([SpecIssue("--stage", shown(stage), message)])
     return running
+
+
+def platform_pin_of_option(name: str, version: str, branch: str | None) -> str:
+    """`fluxfleet promote kubernetes|flux-extension --to VERSION` as a pin: the version, checked as fleet.yaml's pin
+    is; a SpecError naming the option otherwise."""
+    if branch is not None:
+        raise SpecError([SpecIssue("--branch", shown(branch), f"{name} pins a version: it takes no branch")])
+    if problem := platform_pin_problem(name, version):
+        raise SpecError([SpecIssue("--to", shown(version), problem)])
+    return version
+
+
+def check_platform_promotion(fleet: Fleet, name: str, stage: str | None, aks: Collection[str]) -> list[Stage]:
+    """`fluxfleet promote kubernetes|flux-extension [--stage S]` against the fleet: the stages that run it, in order
+    (kubernetes: those with an AKS stack, `aks`; an Arc cluster's version is its own; flux-extension: every stage with
+    a stack). A SpecError naming --stage when it is not one of them."""
+    names = [s.name for s in fleet.stages]
+    if stage is not None and stage not in names:
+        message = f"no such stage in {fleet.file} (stages: {', '.join(names)})"
+        raise SpecError([SpecIssue("--stage", shown(stage), message)])
+    running = [s for s in fleet.stages if s.stacks and (name != KUBERNETES_PIN or any(n in aks for n in s.stacks))]
+    if stage is not None and stage not in [s.name for s in running]:
+        runs = ", ".join(s.name for s in running)
+        message = f"stage {stage} has no AKS stack: an Arc cluster's Kubernetes version is its own (AKS stages: {runs})"
+        raise SpecError([SpecIssue("--stage", shown(stage), message)])
+    return running
+
+
+def one_minor_problem(stack: str, current: str | None, target: str) -> str | None:
+    """Why moving a control plane from `current` to `target` is refused: a supported AKS cluster cannot skip a minor
+    version (1.34 -> 1.35 -> 1.36, never 1.34 -> 1.36) and is never downgraded ("Supported Kubernetes versions in
+    AKS" and "Upgrade an AKS cluster", https://learn.microsoft.com/azure/aks/upgrade-aks-cluster). None when it is
+    allowed or `current` is not known."""
+    if current is None:
+        return None
+    (major, minor), (to_major, to_minor) = (tuple(map(int, v.split(".")[:2])) for v in (current, target))
+    if (to_major, to_minor) < (major, minor):
+        return f"{stack} runs kubernetes {current}: AKS never downgrades a control plane to {target}"
+    if to_major == major and to_minor > minor + 1:
+        through = f"{major}.{minor + 1}"
+        return (
+            f"{stack} runs kubernetes {current}: {target} skips {through}: AKS upgrades a control plane one minor at a "
+            f"time: promote kubernetes --to {through} first"
+        )
+    return None
 
 
 @dataclass(frozen=True)

@@ -223,6 +223,18 @@ def unpinned_stacks(
     return unpinned
 
 
+def cluster_kinds(stacks_dir: Path, display: Callable[[Path], str] = str) -> Callable[[str], Any]:
+    """`kind_of(stack)`: the cluster kind (aks, arc) a stack of `stacks_dir` writes, its profiles merged, read on
+    demand; a SpecError when its file cannot be read."""
+    read = unpinned_stacks(stacks_dir, display)
+
+    def kind_of(name: str) -> Any:
+        cluster = read(name).raw.get("cluster")
+        return cluster.get("kind") if isinstance(cluster, Mapping) else None
+
+    return kind_of
+
+
 def stack_profiles(stacks_dir: Path, display: Callable[[Path], str] = str) -> Callable[[str], tuple[str, ...]]:
     """`profiles_of(stack)`: the profiles a stack of `stacks_dir` uses, read on demand, each profile once. A SpecError
     when its stack file or a profile cannot be read."""
