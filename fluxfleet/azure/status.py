@@ -65,6 +65,21 @@ class ManagedClusterStatus:
 
 
 @dataclass(frozen=True)
+class UpgradeProfile:
+    """What AKS offers one cluster (`managedClusters/upgradeProfiles/default`): the control plane's version and the
+    versions it can be upgraded to, in its region, now."""
+
+    current: str | None  # controlPlaneProfile.kubernetesVersion
+    upgrades: tuple[str, ...]  # controlPlaneProfile.upgrades[].kubernetesVersion, as listed
+    preview: tuple[str, ...] = ()  # of them, those marked isPreview
+
+    def offers(self, version: str) -> bool:
+        """Whether `version` (1.36: any patch of it; 1.36.2: that one) is the current version or an upgrade."""
+        parts = version.split(".")
+        return any(v is not None and v.split(".")[: len(parts)] == parts for v in (self.current, *self.upgrades))
+
+
+@dataclass(frozen=True)
 class AgentError:
     message: str
     severity: str | None
@@ -222,6 +237,10 @@ class AzureReader(Protocol):
     def connected_cluster(
         self, subscription_id: str, resource_group: str, name: str
     ) -> ConnectedClusterStatus | None: ...
+
+    def upgrade_profile(self, subscription_id: str, resource_group: str, name: str) -> UpgradeProfile | None:
+        """The AKS cluster's upgrade profile; None when the cluster is not found."""
+        ...
 
     def extensions(self, subscription_id: str, cluster: ClusterRef) -> list[ExtensionStatus]:
         """All extensions of the cluster, one list call."""
