@@ -44,6 +44,7 @@ from fluxfleet.azure.status import (
     FluxConfigurationStatus,
     FluxObjectStatus,
     ManagedClusterStatus,
+    PoolStatus,
     ProviderState,
     SecretMetadata,
     UpgradeProfile,
@@ -428,6 +429,10 @@ def managed_cluster_status(cluster: Any, requested_name: str) -> ManagedClusterS
         oidc_issuer_enabled=bool(cluster.oidc_issuer_profile and cluster.oidc_issuer_profile.enabled),
         workload_identity_enabled=bool(workload_identity and workload_identity.enabled),
         oidc_issuer_url=cluster.oidc_issuer_profile.issuer_url if cluster.oidc_issuer_profile else None,
+        pools=tuple(
+            PoolStatus(pool.name or "", _text(pool.provisioning_state) or UNKNOWN, pool.current_orchestrator_version)
+            for pool in cluster.agent_pool_profiles or ()
+        ),
     )
 
 

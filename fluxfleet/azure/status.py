@@ -58,10 +58,18 @@ class ManagedClusterStatus:
     oidc_issuer_enabled: bool
     workload_identity_enabled: bool
     oidc_issuer_url: str | None = None  # the issuer a federated credential for the cluster's workloads names
+    pools: tuple[PoolStatus, ...] = ()  # agentPoolProfiles, as an ARM read of the cluster lists them
 
     @property
     def succeeded(self) -> bool:
         return _same(self.provisioning_state, "Succeeded")
+
+
+@dataclass(frozen=True)
+class PoolStatus:
+    name: str
+    provisioning_state: str  # Succeeded | Upgrading | Failed | ...
+    current_version: str | None = None  # currentOrchestratorVersion
 
 
 @dataclass(frozen=True)

@@ -215,6 +215,7 @@ def test_managed_cluster_get():
     )
     assert cluster.succeeded and cluster.name == "clustername1"
     assert (cluster.kubernetes_version, cluster.current_kubernetes_version) == ("1.9.6", "1.9.6")
+    assert [(pool.name, pool.provisioning_state) for pool in cluster.pools] == [("nodepool1", "Succeeded")]
     assert cluster.identity_type is None  # the example runs as a service principal
     assert (cluster.oidc_issuer_enabled, cluster.workload_identity_enabled) == (False, False)
 
