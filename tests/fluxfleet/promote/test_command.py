@@ -214,3 +214,24 @@ def test_a_kubernetes_version_that_cannot_be_pinned_is_one_line(project, azure, 
     [said] = raised.value.lines
     assert said.startswith(line), said
     assert azure.asked == []
+
+
+def test_a_flux_extension_promotion_scans_the_stages_repository_for_api_versions_the_target_no_longer_serves(
+    project, azure, deprecated
+):
+    from tests.fluxfleet.plan.test_api_scan import EXPECTED_AT_V1
+
+    url = "https://github.com/fluxcd/flux2-kustomize-helm-example"
+    at_versions(azure)  # 1.22.2 installed: no hop skipped
+    FLEET.write_text(
+        FLEET.read_text().replace("    stacks: [dev]\n", "    stacks: [dev]\n    pins: {platform: {tag: v1.0.0}}\n")
+    )
+    before = FLEET.read_text()
+    with pytest.raises(CommandError) as raised:  # dev runs v1.0.0, on API versions 1.23.0 removed
+        promote_config(request(config="flux-extension", to="1.23.0", sources=(f"{url}={deprecated}",)))
+    assert raised.value.lines == tuple(
+        f"fluxfleet promote: refused: stage dev: platform: {line}" for line in EXPECTED_AT_V1
+    )
+    assert FLEET.read_text() == before
+    promoted = promote_config(request(config="flux-extension", to="1.22.2", sources=(f"{url}={deprecated}",)))
+    assert promoted.promotion.stage == "dev"  # 1.22.2 still serves them all
