@@ -11,6 +11,11 @@ Before anything is written:
   the configuration, in every stack of the stage, must be a directory at REF.
 The pin is written under fleet.yaml's writer lock, to the file as it is then (fluxfleet/fleet_file.py), keeping the
 rest of it as written (ruamel's round trip); the order is checked again there.
+
+`kubernetes` and `flux-extension` (the platform's versions) are promoted the same way, through the stages with an
+AKS stack (kubernetes) or with any stack (flux-extension), the stage before running the version too; a Kubernetes
+minor one at a time (check_versions, check_installed), an extension version along its upgrade path from the version
+installed (check_installed) and, with a checkout, past the API-version scan (check_served_apis).
 """
 
 from __future__ import annotations
@@ -73,6 +78,7 @@ def declared_by(stacks: Mapping[str, Stack]) -> dict[str, tuple[str, ...]]:
 
 
 def arc_stacks(stacks: Mapping[str, Stack]) -> set[str]:
+    """The stacks whose cluster is an Arc one: a kubernetes pin skips them."""
     return {name for name, stack in stacks.items() if not stack.spec.cluster.is_aks}
 
 
