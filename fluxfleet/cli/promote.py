@@ -19,13 +19,11 @@ if TYPE_CHECKING:
 
 EXAMPLES = (
     ("what promoting platform to v1.4.0 would change", "fluxfleet promote platform --to v1.4.0 --dry-run"),
-    ("promote it to its next stage and roll that stage out", "fluxfleet promote platform --to v1.4.0 --apply"),
-    ("where each stage of platform stands", "fluxfleet promote platform --status"),
-    ("the next stage's AKS clusters to Kubernetes 1.36", "fluxfleet promote kubernetes --to 1.36"),
     (
-        "the next stage's Flux extension to 1.23.0, its repository scanned for API versions 1.23.0 no longer serves",
-        "fluxfleet promote flux-extension --to 1.23.0 --source https://github.com/org/fleet=../fleet",
+        "the next stage's AKS clusters to Kubernetes 1.36, then roll it out",
+        "fluxfleet promote kubernetes --to 1.36 --apply",
     ),
+    ("where each stage of platform stands", "fluxfleet promote platform --status"),
 )
 
 

@@ -168,6 +168,7 @@ class FluxHealthGate:
             return Assessment(Verdict.waiting, f"cluster {spec.cluster.name} not found yet")
         parts = [(f"cluster {spec.cluster.name}", cluster.provisioning_state)]
         parts += [(f"node pool {pool.name}", pool.provisioning_state) for pool in cluster.pools]
+        parts = [(what, state) for what, state in parts if state.lower() != "unknown"]  # left out: not waited on
         for what, state in parts:
             if state.lower() in ("failed", "canceled"):
                 return Assessment(Verdict.unhealthy, f"{what} provisioning {state} after the update")
