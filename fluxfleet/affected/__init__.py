@@ -330,7 +330,7 @@ def _places(side: Tree) -> Places:
         name: _Place(
             stage.name,
             {rule: getattr(stage, rule) for rule in STAGE_RULES},
-            {config: str(pin) for config, pin in stage.pins.items()},
+            {**{config: str(pin) for config, pin in stage.pins.items()}, **stage.platform_pins},
         )
         for stage in fleet.stages
         for name in stage.stacks

@@ -32,6 +32,8 @@ from fluxfleet.rollout.report import render_dry_run, render_summary
 from fluxfleet.runner import RunnerError, StackRunner, require_pulumi_cli
 from fluxfleet.runstate.store import StateStore, StoreError
 from modules.spec import FLEET_FILE, Fleet, ProfileLibrary, SpecError, Stack, StackSpec, report_name, shown, stack_files
+from modules.spec.fleet import arc_notes
+from modules.spec.load import cluster_kinds
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,8 @@ def plan_rollout(request: RolloutRequest, warn: Callable[[str], None]) -> Rollou
         raise InvalidInput.of(error) from None
     for name in fleet.unstaged:
         warn(f"fluxfleet rollout: warning: {fleet.unstaged_warning(name)}")
+    for note in arc_notes(fleet, cluster_kinds(request.stacks_dir, display_path)):
+        warn(f"fluxfleet rollout: note: {note}")
     known_stages = [s.name for s in fleet.stages]
     for name in [request.stage, request.matrix, *request.approve]:
         if name is not None and name not in known_stages:

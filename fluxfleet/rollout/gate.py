@@ -1,6 +1,8 @@
 """The rollout's health gate: after a stack's update, wait until Flux on its cluster reports healthy.
 
-Healthy means every Flux configuration the stack declares is provisioned, `Compliant`, reported after the update
+An AKS cluster is first waited for until it and every node pool are provisioned again (Succeeded, not Upgrading:
+a Kubernetes upgrade runs control plane first, then pool by pool; Failed fails the gate). Then Flux: healthy means
+every Flux configuration the stack declares is provisioned, `Compliant`, reported after the update
 ended (an older status says nothing about the new revision), and synced to the pinned tag or commit when one is
 pinned. A fresh Non-Compliant or a Failed provisioning fails at once; anything else is waited for until the timeout.
 An Arc cluster that is offline defers the gate instead of failing it: its update waits in Azure for the cluster.
@@ -126,9 +128,19 @@ class FluxHealthGate:
     ) -> GateResult:
         started = self.clock.now()
         last = "no answer from Azure yet"
+        settled = False  # the cluster and its pools provisioned: read until they are, then Flux alone
         while True:
             try:
-                if self.fleet is None or (batched := self.fleet.flux_configurations(target)) is None:
+                provisioned = Assessment(Verdict.healthy, "") if settled else self._provisioned(spec, subscription_id)
+            except AzureError as error:  # transient until the timeout says otherwise
+                provisioned = Assessment(Verdict.waiting, str(error))
+            settled = provisioned.verdict is Verdict.healthy
+            if provisioned.verdict is Verdict.unhealthy:
+                return GateResult(False, provisioned.message)
+            try:
+                if provisioned.verdict is Verdict.waiting:  # an upgrade still runs: Flux is judged after it
+                    assessment = provisioned
+                elif self.fleet is None or (batched := self.fleet.flux_configurations(target)) is None:
                     assessment = assess(spec, self.reader.flux_configurations(subscription_id, ref), since)
                 else:
                     assessment = assess(spec, list(batched), since)
@@ -144,6 +156,26 @@ class FluxHealthGate:
                 return GateResult(False, f"not healthy after {int(self.timeout)}s: {last}")
             if self.clock.sleep(min(self.poll_interval, self.timeout - waited), stop):
                 return GateResult(False, f"stopped while waiting: {last}")
+
+    def _provisioned(self, spec: StackSpec, subscription_id: str) -> Assessment:
+        """An AKS cluster whose update changed its version (a kubernetes pin) is upgraded control plane first, then
+        pool by pool: healthy once the cluster and every pool are Succeeded again, not Upgrading (an ARM read of the
+        cluster, which lists every pool); a Failed one fails the gate. An Arc cluster's version is its own."""
+        if not spec.cluster.is_aks:
+            return Assessment(Verdict.healthy, "")
+        cluster = self.reader.managed_cluster(subscription_id, spec.cluster.resource_group, spec.cluster.name)
+        if cluster is None:
+            return Assessment(Verdict.waiting, f"cluster {spec.cluster.name} not found yet")
+        parts = [(f"cluster {spec.cluster.name}", cluster.provisioning_state)]
+        parts += [(f"node pool {pool.name}", pool.provisioning_state) for pool in cluster.pools]
+        parts = [(what, state) for what, state in parts if state.lower() != "unknown"]  # left out: not waited on
+        for what, state in parts:
+            if state.lower() in ("failed", "canceled"):
+                return Assessment(Verdict.unhealthy, f"{what} provisioning {state} after the update")
+        waiting = [f"{what} {state}" for what, state in parts if state.lower() != "succeeded"]
+        if waiting:
+            return Assessment(Verdict.waiting, ", ".join(waiting))
+        return Assessment(Verdict.healthy, "")
 
     def wait_until_idle(self, spec: StackSpec, subscription_id: str, stop: threading.Event | None = None) -> GateResult:
         """Before an update: wait until no operation runs on the cluster or its Flux extension. ARM answers a second

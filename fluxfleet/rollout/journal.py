@@ -132,7 +132,8 @@ class StagePlan:
     approval: bool
     bake_until: Timestamp = None
     rollback: bool = False  # a stack whose gate fails returns to its previous refs; past maxFailures, the stage
-    pins: SourceRefs = field(default_factory=dict)  # the refs the stage pins in fleet.yaml, as the run began
+    # the refs the stage pins in fleet.yaml, as the run began (kubernetes, flux-extension: {"version": "1.36"})
+    pins: SourceRefs = field(default_factory=dict)
     rolling_back: str | None = None  # why the whole stage is being rolled back, once it is
     pins_restored: list[str] | None = None  # what became of the stage's pins in fleet.yaml, once handled
 
@@ -146,7 +147,10 @@ class StagePlan:
             stage.after_stage_wait,
             stage.approval,
             rollback=rollback or stage.rollback,
-            pins={config: pin.ref_keys for config, pin in stage.pins.items()},
+            pins={
+                **{config: pin.ref_keys for config, pin in stage.pins.items()},
+                **{name: {"version": version} for name, version in stage.platform_pins.items()},
+            },
         )
 
 

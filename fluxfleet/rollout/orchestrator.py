@@ -67,7 +67,7 @@ from modules.spec import (
     stack_files,
 )
 from modules.flux_configuration_v2025 import TYPE as V2025_TYPE
-from modules.spec.fleet import PinSpec, has_pins, pin_in, with_pin
+from modules.spec.fleet import PLATFORM_PINS, PinSpec, has_pins, pin_in, with_pin
 
 DEFAULT_STACK_SECONDS = 10 * 60  # an estimate for a stack never rolled out before: an AKS update and a gate
 CLUSTER_TYPES = frozenset({"azure-native:containerservice:ManagedCluster", "azure-native:kubernetes:ConnectedCluster"})
@@ -428,8 +428,8 @@ class Rollout:
                 notes.append(f"{config}: fleet.yaml pins {now}, which the stage ran before: unchanged")
                 continue
             try:
-                pin = PinSpec.model_validate(ref)
-            except ValidationError:
+                pin: PinSpec | str = ref["version"] if config in PLATFORM_PINS else PinSpec.model_validate(ref)
+            except (ValidationError, KeyError):
                 what = _ref_text(ref)
                 notes.append(f"{config}: fleet.yaml still pins {now}: a pin cannot say {what}, what ran before")
                 continue
@@ -460,6 +460,11 @@ class Rollout:
                 continue
             unshared = f" ({found['unshared']})" if found.get("unshared") else ""
             notes.append(f"{config}: fleet.yaml pins {pin} again (was {now}){unshared}: commit it")
+            if config == "kubernetes":  # AKS never downgrades a control plane
+                notes.append(
+                    f"kubernetes: a cluster of stage {stage.name} already upgraded keeps {now}: AKS never downgrades "
+                    "a control plane, so its next update fails until the pin is promoted again"
+                )
         return notes
 
     # ------------------------------------------------------------------ one stack
@@ -594,7 +599,7 @@ class Rollout:
             except RunnerError as error:
                 message = f"not started: cannot read the refs it runs now, so it could not be rolled back: {error}"
                 return self._fail(name, message, settled=True)
-            self._set(name, back, previous_refs=_exported_refs(outputs))
+            self._set(name, back, previous_refs={**_exported_refs(outputs), **_exported_versions(outputs)})
         if refusal := self._refusal(name):
             return self._fail(name, refusal, back=back, settled=True)  # Pulumi never ran: no attempt to count
         attempt = self._attempt(name, back).attempts + 1
@@ -780,6 +785,19 @@ def _exported_refs(outputs: Mapping[str, object]) -> SourceRefs:
         return _REFS.validate_python(outputs.get("fluxConfigurationRefs") or {})
     except ValidationError:
         return {}
+
+
+def _exported_versions(outputs: Mapping[str, object]) -> SourceRefs:
+    """The Kubernetes and Flux extension versions a stack's last update applied (`platformVersions`), as a stage's
+    platform pins are journaled ({"kubernetes": {"version": "1.35"}}); {} when it exported none."""
+    versions = outputs.get("platformVersions")
+    if not isinstance(versions, Mapping):
+        return {}
+    return {
+        name: {"version": version}
+        for name, version in versions.items()
+        if name in PLATFORM_PINS and isinstance(version, str) and version
+    }
 
 
 def _ref_text(ref: Mapping[str, str]) -> str:

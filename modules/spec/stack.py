@@ -63,6 +63,11 @@ class StackSpec(SpecModel):
     features: list[FeatureName] = []
     flux: FluxSpec = FluxSpec()
 
+    def platform_versions(self) -> dict[str, str]:
+        """{kubernetes: "1.35", flux-extension: "1.22.2"}, of those the spec sets (as a stage would pin them)."""
+        versions = {"kubernetes": self.cluster.kubernetes_version, "flux-extension": self.flux.extension.version}
+        return {name: version for name, version in versions.items() if version is not None}
+
     def source_refs(self) -> dict[str, dict[str, str]]:
         """Each Flux configuration's ref (git or OCI), as its keys: what `pulumi up` exports, and what a rollback
         returns to."""

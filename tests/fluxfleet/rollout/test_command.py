@@ -107,6 +107,28 @@ def test_a_stack_in_no_stage_is_a_warning_not_a_refusal(project):
     ]
 
 
+def test_a_kubernetes_pin_on_a_stage_with_arc_stacks_names_them_and_skips_them(project):
+    from fluxfleet.plan import unstaged_warnings
+    from modules.spec import load_stack_file
+
+    fleet = project / "stacks" / "fleet.yaml"
+    fleet.write_text(
+        fleet.read_text().replace("    stacks: [staging]\n", '    stacks: [staging]\n    pins: {kubernetes: "1.36"}\n')
+    )
+    fleet.write_text(fleet.read_text().replace("stacks: [staging]", "stacks: [staging, edge-store-001]"))
+    warnings: list[str] = []
+    plan = plan_rollout(RolloutRequest(stage="staging"), warnings.append)
+    note = (
+        "stage staging pins kubernetes 1.36: Arc cluster(s) edge-store-001 skipped (an Arc cluster's Kubernetes "
+        "version is its own to upgrade, not Azure's)"
+    )
+    assert warnings == [f"fluxfleet rollout: note: {note}"]
+    assert plan.selection.stage == "staging"  # planned, not refused: the stage goes on with both stacks
+    assert load_stack_file(project / "stacks" / "Pulumi.edge-store-001.yaml").spec.cluster.kubernetes_version is None
+    paths = sorted((project / "stacks").glob("Pulumi.*.yaml"))
+    assert unstaged_warnings(paths, project) == [note]  # what `plan` warns
+
+
 @pytest.mark.parametrize(
     ("given", "planned"),
     [

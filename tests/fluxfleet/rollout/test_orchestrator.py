@@ -646,7 +646,7 @@ def test_a_damaged_journal_is_one_line_not_a_traceback(tmp_path, damage, message
 def test_a_stack_whose_cluster_is_busy_waits_and_one_busy_too_long_fails_unstarted(tmp_path):
     h = Harness(tmp_path, fleet(stage("one", ["a", "b"], failures=1)))
     flux = FakeFlux(lambda cluster: [compliant(when=h.clock.now())])
-    flux.cluster_states = ["Updating", "Succeeded", *["Updating"] * 30]  # a: one wait; b: busy throughout
+    flux.cluster_states = {"a": ["Updating", "Succeeded"], "b": ["Updating"] * 30}  # a: one wait; b: busy throughout
     gate = FluxHealthGate(flux, h.clock, timeout=300, poll_interval=30)
     assert h.start(gate=gate) is RunStatus.done
     assert h.runner.applied == {"a": 1}

@@ -542,3 +542,39 @@ def test_a_refused_stack_still_counts_for_the_pin_its_stage_goes_back_to(tmp_pat
         "demo: fleet.yaml still pins tag v1.4.0 (its stacks ran different refs before): set the pin by hand"
     ]
     assert p.fleet_path.read_text() == FLEET_YAML  # not v1.3.0: r would be moved to a ref it never ran
+
+
+def test_past_the_budget_a_stages_kubernetes_and_extension_pins_go_back_with_its_refs(tmp_path):
+    """The platform's versions are pins as configuration refs are: restored to what the stacks' last updates
+    declared (their `platformVersions` output), in quotes, the rest of fleet.yaml as written."""
+    p = Promotion(tmp_path, ["a", "b"], failures=0)
+    text = FLEET_YAML.replace(
+        "pins: {demo: {tag: v1.4.0}}", 'pins: {demo: {tag: v1.4.0}, kubernetes: "1.36", flux-extension: "1.23.0"}'
+    )
+    p.fleet_path.write_text(text)
+    wave = dataclasses.replace(p.h.fleet.stages[0], kubernetes="1.36", flux_extension="1.23.0")
+    p.h.fleet = dataclasses.replace(p.h.fleet, stages=(wave, *p.h.fleet.stages[1:]))
+    for name in ("a", "b"):
+        p.h.runner.stack_outputs[name] = {
+            "fluxConfigurationRefs": {"demo": {"tag": BEFORE}},
+            "platformVersions": {"kubernetes": "1.35", "flux-extension": "1.22.2"},
+        }
+    p.bad = {"b"}
+    assert p.start() is RunStatus.rolled_back
+    record = p.h.record()
+    assert record.stages[0].pins == {
+        "demo": {"tag": PROMOTED},
+        "kubernetes": {"version": "1.36"},
+        "flux-extension": {"version": "1.23.0"},
+    }
+    assert p.fleet_path.read_text() == text.replace("tag: v1.4.0", "tag: v1.3.0").replace(
+        'kubernetes: "1.36", flux-extension: "1.23.0"', 'kubernetes: "1.35", flux-extension: "1.22.2"'
+    )
+    assert record.stages[0].pins_restored == [
+        "demo: fleet.yaml pins tag v1.3.0 again (was tag v1.4.0): commit it",
+        "flux-extension: fleet.yaml pins 1.22.2 again (was version 1.23.0): commit it",
+        "kubernetes: fleet.yaml pins 1.35 again (was version 1.36): commit it",
+        "kubernetes: a cluster of stage wave already upgraded keeps version 1.36: AKS never downgrades a control "
+        "plane, so its next update fails until the pin is promoted again",
+    ]
+    assert sorted(p.h.runner.rollbacks) == [("a", {"demo": {"tag": BEFORE}}), ("b", {"demo": {"tag": BEFORE}})]
