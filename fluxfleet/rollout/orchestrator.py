@@ -67,7 +67,7 @@ from modules.spec import (
     stack_files,
 )
 from modules.flux_configuration_v2025 import TYPE as V2025_TYPE
-from modules.spec.fleet import PLATFORM_PINS, PinSpec, has_pins, pin_in, with_pin
+from modules.spec.fleet import KUBERNETES_PIN, PLATFORM_PINS, PinSpec, has_pins, pin_in, with_pin
 
 DEFAULT_STACK_SECONDS = 10 * 60  # an estimate for a stack never rolled out before: an AKS update and a gate
 CLUSTER_TYPES = frozenset({"azure-native:containerservice:ManagedCluster", "azure-native:kubernetes:ConnectedCluster"})
@@ -419,6 +419,16 @@ class Rollout:
                 if entry.previous_refs and config in entry.previous_refs  # a stack refused unstarted runs it still
             }
             now = _ref_text(pinned)
+            updated = [name for name in stage.stacks if self.record.stacks[name].attempts]
+            if config == KUBERNETES_PIN and updated:
+                # AKS never downgrades a control plane: a pin back at the old minor would make the next update of
+                # every cluster that took the new one fail. The pin stays; what failed is fixed forward.
+                notes.append(
+                    f"kubernetes: fleet.yaml keeps {now}: AKS never downgrades a control plane, and "
+                    f"{len(updated)} cluster(s) of stage {stage.name} were updated to it ({', '.join(updated)}): "
+                    "fix forward"
+                )
+                continue
             if len(before) != 1:
                 why = "no stack recorded what it ran before" if not before else "its stacks ran different refs before"
                 notes.append(f"{config}: fleet.yaml still pins {now} ({why}): set the pin by hand")
@@ -460,11 +470,6 @@ class Rollout:
                 continue
             unshared = f" ({found['unshared']})" if found.get("unshared") else ""
             notes.append(f"{config}: fleet.yaml pins {pin} again (was {now}){unshared}: commit it")
-            if config == "kubernetes":  # AKS never downgrades a control plane
-                notes.append(
-                    f"kubernetes: a cluster of stage {stage.name} already upgraded keeps {now}: AKS never downgrades "
-                    "a control plane, so its next update fails until the pin is promoted again"
-                )
         return notes
 
     # ------------------------------------------------------------------ one stack
