@@ -142,7 +142,7 @@ def runs_json(stages: dict[str, dict], run_id: str = RUN_ID) -> str:
             "status": "running",
             "stages": [
                 {"name": name, "stacks": 3, "succeeded": 0, "failed": 0, "pending": 0, "maxFailures": 0}
-                | {"finished": False, "bakeUntil": None}
+                | {"minSuccess": None, "minSucceeded": 0, "finished": False, "failure": None, "bakeUntil": None}
                 | counts
                 for name, counts in stages.items()
             ],
