@@ -250,7 +250,15 @@ def dry_run(request: RolloutRequest, plan: RolloutPlan) -> str:
     durations = history(run_store(request))
     samples = sum(len(seconds) for seconds in durations.values())
     refs = stage_refs(stages, stacks, _pins_file(request.stacks_dir))
-    return render_dry_run(estimate(stages, durations), request.fmt, samples, refs)
+    windows_of = {name: stack.spec.windows for name, stack in stacks.items() if stack.spec.windows}
+    estimates = estimate(stages, durations, start=_now(), windows_of=windows_of)
+    return render_dry_run(estimates, request.fmt, samples, refs)
+
+
+def _now():
+    from fluxfleet.clock import SystemClock
+
+    return SystemClock().now()
 
 
 def run_store(request: RolloutRequest) -> StateStore:

@@ -441,7 +441,7 @@ def _log_name(run_id: str) -> str:
 def _snapshot(record: RunRecord) -> bytes:
     # Compact, and built from the dataclasses' own dicts: the snapshot of 1,000 stacks is written between stages,
     # while nothing runs, so it must take milliseconds (dataclasses.asdict + indent took 170 ms).
-    return (json.dumps(_plain(record), separators=(",", ":")) + "\n").encode()
+    return (json.dumps(_plain(record), separators=(",", ":"), default=_jsonable) + "\n").encode()
 
 
 def _extend(record: RunRecord, more: RunRecord, stage_order: Sequence[str]) -> bool:

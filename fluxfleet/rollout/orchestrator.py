@@ -1016,21 +1016,71 @@ def _joined(message: str, more: str) -> str:
 @dataclass(frozen=True)
 class StageEstimate:
     stage: StagePlan
-    seconds: float  # the stage itself: max(total / concurrency, longest stack)
+    seconds: float  # the stage itself: max(total / concurrency, longest stack); with windows, to its last end
     wait_after: float  # bake time before the next stage
+    # With deployment windows: when each stack would start (None: its windows never meet); {} without windows
+    starts: Mapping[str, datetime | None] = dataclasses.field(default_factory=dict)
 
 
-def estimate(stages: list[StagePlan], durations: Mapping[str, list[float]]) -> list[StageEstimate]:
-    """A lower bound per stage from earlier runs' durations: each stack's median, else the fleet's, else a default."""
+def estimate(
+    stages: list[StagePlan],
+    durations: Mapping[str, list[float]],
+    start: datetime | None = None,
+    windows_of: Mapping[str, Sequence[WindowSpec]] | None = None,
+) -> list[StageEstimate]:
+    """A lower bound per stage from earlier runs' durations: each stack's median, else the fleet's, else a default.
+    From `start` (the run's), a stage with deployment windows (its own, or its stacks': `windows_of`) is scheduled
+    as the run would: each stack started as soon as a slot is free and its windows are open, the first in order
+    that can; the stage lasts from its start to its last stack's end."""
     known = [seconds for samples in durations.values() for seconds in samples]
     fallback = statistics.median(known) if known else DEFAULT_STACK_SECONDS
+    windows_of = windows_of or {}
     estimates = []
+    at = start
     for index, stage in enumerate(stages):
-        each = [statistics.median(durations[name]) if durations.get(name) else fallback for name in stage.stacks]
-        seconds = max(sum(each) / stage.max_concurrency, max(each)) if each else 0.0
+        each = {name: statistics.median(durations[name]) if durations.get(name) else fallback for name in stage.stacks}
+        seconds = max(sum(each.values()) / stage.max_concurrency, max(each.values())) if each else 0.0
         wait_after = stage.after_stage_wait if index + 1 < len(stages) else 0
-        estimates.append(StageEstimate(stage, seconds, wait_after))
+        starts: dict[str, datetime | None] = {}
+        if at is not None and (stage.windows or any(windows_of.get(name) for name in stage.stacks)):
+            starts = _windowed_starts(stage, each, at, windows_of)
+            ends = [begin + timedelta(seconds=each[name]) for name, begin in starts.items() if begin is not None]
+            seconds = (max(ends) - at).total_seconds() if ends else 0.0
+        estimates.append(StageEstimate(stage, seconds, wait_after, starts))
+        if at is not None:
+            at += timedelta(seconds=seconds + wait_after)
     return estimates
+
+
+def _windowed_starts(
+    stage: StagePlan, each: Mapping[str, float], at: datetime, windows_of: Mapping[str, Sequence[WindowSpec]]
+) -> dict[str, datetime | None]:
+    """When each stack of the stage starts, `each` its duration, the stage starting `at`: the list schedule the
+    orchestrator follows (a free slot takes the first stack in order whose windows are open, else the one whose
+    open first)."""
+    free = [at] * stage.max_concurrency
+    queue = list(stage.stacks)
+    starts: dict[str, datetime | None] = {}
+    while queue:
+        slot = min(range(len(free)), key=free.__getitem__)
+        best: tuple[datetime, str] | None = None
+        for name in list(queue):
+            begin = window_start(free[slot], (stage.windows, windows_of.get(name, ())))
+            if begin is None:
+                starts[name] = None
+                queue.remove(name)
+                continue
+            if best is None or begin < best[0]:
+                best = (begin, name)
+            if begin == free[slot]:
+                break
+        if best is None:
+            break
+        begin, name = best
+        queue.remove(name)
+        starts[name] = begin
+        free[slot] = begin + timedelta(seconds=each[name])
+    return {name: starts[name] for name in stage.stacks if name in starts}
 
 
 # --------------------------------------------------------------------------------------------- inputs
