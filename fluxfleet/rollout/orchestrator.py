@@ -287,6 +287,8 @@ class Rollout:
         few stacks left that could still succeed to reach its minSuccess."""
         if self._failures(stage, retrying) > stage.max_failures:
             return True
+        if not stage.min_succeeded:
+            return False
         lost = sum(
             1
             for name in stage.stacks
