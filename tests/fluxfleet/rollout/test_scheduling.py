@@ -14,6 +14,7 @@ from fluxfleet.rollout.gate import FleetFluxReads, FluxHealthGate
 from fluxfleet.rollout.journal import Journal, RunStatus, StackState
 from fluxfleet.rollout.orchestrator import Observer, Selection, estimate, window_start
 from fluxfleet.rollout.report import render_summary
+from fluxfleet.runstate.local import FileLock
 from modules.spec import PinSpec, Stage, parse_spec
 from modules.spec.windows import WindowSpec
 from tests.conftest import BASE_STACK
@@ -276,3 +277,56 @@ def test_the_journal_keeps_a_stages_windows_and_budget(tmp_path):
     h.start()
     plan = Journal.load(h.runs, h.run_id).record.stages[0]
     assert plan.windows == list(nightly) and plan.min_success == "50%" and plan.min_succeeded == 1
+
+
+def soak_leg(tmp_path: Path):
+    """A run whose stage wave a first leg worked (only its stacks: it leaves the soak to whoever works the next
+    stage), and the soak's lock held by another process of the run, as when it watches the soak."""
+    soak = Soak(tmp_path, ["a", "b"], failures=1)
+    assert soak.start(only=frozenset({"a", "b"})) is RunStatus.partial
+    other = FileLock(soak.h.runs / "locks" / f"soak-{soak.h.run_id}-wave.lock")
+    assert other.try_acquire("the other process")
+    return soak, other
+
+
+def test_a_soak_is_watched_once_the_other_processes_of_the_run_wait_for_what_it_records(tmp_path):
+    soak, other = soak_leg(tmp_path)
+    released: list[bool] = []
+    real_sleep = soak.h.clock.sleep
+
+    def the_other_process_ends_the_soak(seconds, stop=None):
+        if not released:  # while it holds the soak: it watched, saw b turn, and recorded it
+            journal = Journal.load(soak.h.runs, soak.h.run_id)
+            now = soak.h.clock.now() + timedelta(seconds=SOAK)
+            journal.update(now, "b", state=StackState.failed, soak="turned unhealthy at T: demo: Non-Compliant")
+            journal.update(now, stage="wave", soaked_until=now.isoformat(), soak_ended=True)
+            other.release()
+            released.append(True)
+        return real_sleep(seconds, stop)
+
+    soak.h.clock.sleep = the_other_process_ends_the_soak
+    reads = soak.graph.reads
+    assert soak.h.resume(gate=soak.gate, only=frozenset({"p"})) is RunStatus.partial
+    assert soak.graph.reads == reads  # this process never looked: the soak was the other's
+    record = soak.h.record()
+    assert record.stacks["p"].state is StackState.succeeded  # within maxFailures 1: the next stage went on
+    assert record.stacks["b"].soak.startswith("turned unhealthy")
+
+
+def test_a_soak_whose_watcher_died_is_taken_over(tmp_path):
+    soak, other = soak_leg(tmp_path)
+    soak.turns["b"] = START + timedelta(minutes=20)
+    released: list[bool] = []
+    real_sleep = soak.h.clock.sleep
+
+    def the_other_process_dies(seconds, stop=None):
+        if not released:
+            other.release()  # its process ended: the lock is free, the soak not ended
+            released.append(True)
+        return real_sleep(seconds, stop)
+
+    soak.h.clock.sleep = the_other_process_dies
+    assert soak.h.resume(gate=soak.gate, only=frozenset({"p"})) is RunStatus.partial
+    record = soak.h.record()
+    assert record.stages[0].soak_ended and record.stacks["b"].soak.startswith("turned unhealthy")
+    assert soak.h.runner.rollbacks == [("b", {"demo": {"tag": BEFORE}})]
