@@ -172,6 +172,7 @@ def test_the_matrix_of_a_stage_without_typer(project):
         "matrix": {"stack": ["edge-store-001"]},
         "maxParallel": 10,
         "maxFailures": 2,
+        "minSucceeded": 0,
         "afterStageWait": 3600,
         "approval": False,
         "rollback": True,
