@@ -18,7 +18,6 @@ EXAMPLES = (
     ("what a rollout would do, and how long it would take", "fluxfleet rollout --dry-run"),
     ("continue a run that stopped", "fluxfleet rollout --resume 20261207T101500Z-ab12"),
     ("one matrix leg of a CI run", "fluxfleet rollout --run-id github-8812 --stage dev --stacks dev"),
-    ("the soak after a stage, in CI's bake job", "fluxfleet rollout --run-id github-8812 --soak dev"),
 )
 
 

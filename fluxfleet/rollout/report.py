@@ -128,7 +128,7 @@ class LogProgress(Observer):
 
 
 def _soaking(seconds: float) -> str:
-    return f"soaking {_duration(seconds)} (its stacks watched)"
+    return f"soaking {_duration(seconds)}"
 
 
 def _when(at: datetime) -> str:

@@ -224,7 +224,7 @@ def test_a_window_defers_a_stack_and_an_update_started_runs_past_its_close(tmp_p
 
 def test_a_stack_starts_only_where_its_stage_windows_and_its_own_meet(tmp_path):
     stage_windows = (window("0 20 * * *", "4h"),)  # 20:00-00:00
-    h = Harness(tmp_path, fleet(Stage("wave", ("a", "b"), 2, 0, 0, False, windows=stage_windows)))
+    h = Harness(tmp_path, fleet(Stage("wave", ("a", "b"), 1, 0, 0, False, windows=stage_windows)))
     h.specs["b"] = pinned_spec("b", windows=[{"cron": "30 23 * * *", "duration": "2h"}])  # 23:30-01:30
     assert h.start() is RunStatus.done
     assert h.runner.updates["a"][0].started == START.replace(hour=20)
