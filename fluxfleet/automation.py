@@ -14,7 +14,7 @@ import signal
 import subprocess
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from pulumi.automation.events import EngineEvent, StepEventMetadata
 from fluxfleet.redact import mask_secrets
 from fluxfleet.runner import (
     NO_PULUMI,
+    NoSuchStack,
     OnProgress,
     OperationResult,
     PropertyChange,
@@ -61,10 +62,6 @@ _SELECT_LOCK = threading.Lock()
 _NO_STACK = re.compile(r"\bno stack named '[^']*' found")  # the CLI's words for a stack the backend does not have
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _COLOR_TAG = re.compile(r"<\{%[^%]*%\}>")  # the engine's own colour markup, e.g. <{%fg 1%}>
-
-
-class _NoSuchStack(RunnerError):
-    """The backend has no stack of that name."""
 
 
 class AutomationRunner:
@@ -115,6 +112,36 @@ class AutomationRunner:
             return events.result(stack, error=error, cancelled=command.interrupted)
         return events.result(stack)
 
+    def destroy(
+        self,
+        stack: str,
+        *,
+        targets: Sequence[str] | None = None,
+        message: str | None = None,
+        lock_fd: int | None = None,
+        on_progress: OnProgress | None = None,
+    ) -> OperationResult:
+        command = _InterruptibleCommand(self._cli, None, () if lock_fd is None else (lock_fd,))
+        events = _EventTranslator(on_progress, preview=False)
+        try:
+            selected = self._select(stack, command)
+            selected.destroy(
+                color="never",
+                message=message,
+                target=list(targets) if targets else None,
+                on_event=events,
+                show_secrets=False,
+                suppress_outputs=True,
+            )
+        except CommandError as error:
+            return events.result(stack, error=error)
+        return events.result(stack)
+
+    def remove_stack(self, stack: str) -> None:
+        # --preserve-config: the stack file is fluxfleet's to delete (a step of its own in a decommission); no
+        # --force: Pulumi refuses a stack whose state still lists resources, rather than forgetting them.
+        self._cli_json(stack, ["stack", "rm", "--yes", "--preserve-config", "--stack", stack])
+
     def preview(self, stack: str, *, refresh: bool = True, on_progress: OnProgress | None = None) -> OperationResult:
         events = _EventTranslator(on_progress, preview=True)
         try:
@@ -156,7 +183,7 @@ class AutomationRunner:
         None when the backend has no such stack."""
         try:
             deployment = self._deployment(stack)
-        except _NoSuchStack:
+        except NoSuchStack:
             return None
         try:
             return [
@@ -194,7 +221,7 @@ class AutomationRunner:
             return _InterruptibleCommand(self._cli).run(args, self._project_dir, self._env).stdout
         except CommandError as error:
             line = _command_error_line(error)
-            raise (_NoSuchStack if _NO_STACK.search(line) else RunnerError)(f"{stack}: {line}") from None
+            raise (NoSuchStack if _NO_STACK.search(line) else RunnerError)(f"{stack}: {line}") from None
 
     def _select(self, stack: str, command: PulumiCommand, env: Mapping[str, str] | None = None) -> Stack:
         env_vars = {**self._env, **(env or {})}
@@ -211,7 +238,7 @@ class _InterruptibleCommand(PulumiCommand):
       Python Automation API has no way to cancel a command);
     - its output goes to files, not pipes: if fluxfleet dies, an update goes on to its end and writes its state
       instead of being killed half-way by a broken pipe (the Go CLI dies of SIGPIPE on its next write to one);
-    - `up` keeps `keep_fds` open (the stack's lock: see fluxfleet/runstate)."""
+    - `up` and `destroy` keep `keep_fds` open (the stack's lock: see fluxfleet/runstate)."""
 
     def __init__(self, cli: PulumiCommand, cancel: threading.Event | None = None, keep_fds: tuple[int, ...] = ()):
         # No super().__init__(): it would run `pulumi version` again; `cli` has been checked.
@@ -230,9 +257,9 @@ class _InterruptibleCommand(PulumiCommand):
         on_error: OnOutput | None = None,
     ) -> CommandResult:
         # Only the update is interrupted: interrupting a read the SDK runs after it (outputs, history) would turn a
-        # finished update into a failed one.
-        updating = args[:1] == ["up"]
-        cancel = self._cancel if updating else None
+        # finished update into a failed one. An update or a destroy holds the stack's lock (`keep_fds`).
+        updating = args[:1] in (["up"], ["destroy"])
+        cancel = self._cancel if args[:1] == ["up"] else None
         separator = args.index("--") if "--" in args else len(args)
         if "--non-interactive" not in args[:separator]:
             args.insert(0, "--non-interactive")  # fail rather than prompt; before any "--", as the SDK does

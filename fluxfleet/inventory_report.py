@@ -84,11 +84,12 @@ def _gone_json(stack: StackCluster, inventory: Inventory) -> dict[str, Any]:
     state = None
     if left is not None:
         state = {"remains": left.remains, "resources": list(left.resources), "command": left.command, "note": left.line}
-    return {**_stack_json(stack), "pruned": stack.file in inventory.pruned, "pulumiState": state}
+    proposal = left.proposal if left is not None and stack.file in inventory.proposed else None
+    return {**_stack_json(stack), "pruned": stack.file in inventory.pruned, "pulumiState": state, "proposal": proposal}
 
 
 def _left_state_of(stack: StackCluster, inventory: Inventory) -> LeftState | None:
-    if stack.file not in inventory.pruned:
+    if stack.file not in inventory.pruned and stack.file not in inventory.proposed:
         return None
     return next((left for left in inventory.left_state if left.stack == stack.stack), None)
 
@@ -148,6 +149,7 @@ def _lines(inventory: Inventory) -> list[tuple[str, str, str]]:
         lines.append(("~", "yellow", text))
     for stack in inventory.gone:
         pruned = " (pruned)" if stack.file in inventory.pruned else ""
+        pruned = " (kept: its Pulumi stack still holds state)" if stack.file in inventory.proposed else pruned
         text = f"gone: {stack.stack} ({stack.file}): no {stack.kind} cluster {stack.name} in the subscriptions "
         lines.append(("-", "red", text + f"looked in, and ARM answers 404{pruned}"))
         left = _left_state_of(stack, inventory)
@@ -228,7 +230,7 @@ def to_markdown(inventory: Inventory) -> str:
             cells = [s.stack, s.kind, s.name, s.resource_group, s.subscription_id, pruned]
             lines.append("| " + " | ".join(md.text(cell) for cell in cells) + " |")
     if inventory.left_state:
-        lines += ["", "## Left in Pulumi by the pruned stacks", ""]
+        lines += ["", "## Left in Pulumi by the gone stacks", ""]
         lines += [
             f"- {'⚠️' if left.remains is not False else '✅'} {md.text(left.line)}" for left in inventory.left_state
         ]

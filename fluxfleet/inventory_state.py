@@ -1,11 +1,14 @@
-"""What a stack file `inventory --prune` deleted leaves behind in Pulumi.
+"""What a gone stack `inventory --prune` deletes, or keeps, leaves behind in Pulumi.
 
-The file is only the stack's config: its Pulumi stack, and the state in it, live on in the backend. After a prune,
-Pulumi is asked (`pulumi stack export`, through `automation.AutomationRunner`) what each pruned stack's state still
-lists, and the report says what remains and the command that removes it: the cluster is gone (ARM answered 404), so
-`pulumi stack rm --force` removes the state without trying to delete anything. When Pulumi cannot be asked, the
-report says that the state may remain, and how to look. The lookup never fails a prune: every failure becomes what
-the report says.
+The file is only the stack's config: its Pulumi stack, and the state in it, live on in the backend. Before a prune,
+Pulumi is asked (`pulumi stack export`, through `automation.AutomationRunner`) what each gone stack's state still
+lists. A stack whose state still lists resources keeps its file, and the report proposes `fluxfleet decommission
+STACK`, which needs the file: its journaled run takes the resources out of the state (the cluster is gone, ARM
+answered 404: Azure's deletes of what is gone succeed), removes the Pulumi stack, then deletes the file and the
+stack's name in fleet.yaml (a prune leaves that name behind). Any other gone stack's file is deleted, and the report
+says what remains and the command that removes it. When Pulumi cannot be asked, the file is pruned and the report
+says that the state may remain, and how to look. The lookup never fails a prune: every failure becomes what the
+report says.
 """
 
 from __future__ import annotations
@@ -35,12 +38,23 @@ class LeftState:
     reason: str | None = None  # why Pulumi could not be asked
 
     @property
+    def holds_state(self) -> bool:
+        """The state still lists resources: `fluxfleet decommission` is proposed, and the stack file kept for it."""
+        return bool(self.remains and self.resources)
+
+    @property
+    def proposal(self) -> str | None:
+        return f"fluxfleet decommission {self.stack}" if self.holds_state else None
+
+    @property
     def command(self) -> str | None:
         """What removes the stack and its state (None: nothing to remove). --force when the state lists resources
         (or may): `stack rm` refuses such a stack without it. The cluster is gone, and with it what lived on it;
         `destroy` would need the deleted stack file's config and would only delete what no longer exists."""
         if self.remains is False:
             return None
+        if self.proposal:
+            return self.proposal
         force = "--force " if self.resources or self.remains is None else ""
         return f"pulumi stack rm {force}--yes --stack {self.stack}"
 
@@ -62,9 +76,9 @@ class LeftState:
         if not self.resources:
             return f"Pulumi stack {self.stack} remains, with no resources: `{self.command}` removes it"
         return (
-            f"Pulumi stack {self.stack} remains, its state still lists {len(self.resources)} resource(s) "
-            f"({self.summary}): with the cluster gone, `{self.command}` removes the stack and its state without "
-            "destroying anything"
+            f"Pulumi stack {self.stack} still holds state, {len(self.resources)} resource(s) ({self.summary}): "
+            f"propose `{self.proposal}`, which takes them out of the state, removes the stack, then its file (kept "
+            "for it) and its name in fleet.yaml"
         )
 
 

@@ -1,4 +1,5 @@
-"""The stack runner: the narrow interface through which `rollout` and `drift` run Pulumi operations on stacks.
+"""The stack runner: the narrow interface through which `rollout`, `drift` and `decommission` run Pulumi operations
+on stacks.
 
 `fluxfleet.automation.AutomationRunner` implements it on the Pulumi Automation API (the `pulumi` CLI underneath);
 tests, `--dry-run` simulations and the benchmark use `FakeRunner` in `fluxfleet.simulation`. Results are small typed
@@ -10,7 +11,7 @@ from __future__ import annotations
 import re
 import shutil
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -78,6 +79,10 @@ class RunnerError(Exception):
     """A read of a stack's Pulumi state (history, pending operations) failed; the message is one line."""
 
 
+class NoSuchStack(RunnerError):
+    """The backend has no stack of that name."""
+
+
 NO_PULUMI = "no `pulumi` CLI on PATH: install it (https://www.pulumi.com/docs/install/)"
 
 
@@ -126,4 +131,30 @@ class StackRunner(Protocol):
 
     def outputs(self, stack: str) -> dict[str, Any]:
         """The stack's outputs as the last update left them, secret ones masked (never decrypted)."""
+        ...
+
+    def destroy(
+        self,
+        stack: str,
+        *,
+        targets: Sequence[str] | None = None,
+        message: str | None = None,
+        lock_fd: int | None = None,
+        on_progress: OnProgress | None = None,
+    ) -> OperationResult:
+        """`pulumi destroy --yes --skip-preview` on the stack, recorded in its history (kind `destroy`) with
+        `message`; with `targets`, only those URNs (`--target` each; nothing that depends on them, which Pulumi then
+        refuses). Resources the state only reads (`get`: an adopted Arc cluster) leave the state, never Azure.
+        `lock_fd` as for `up`."""
+        ...
+
+    def managed_resources(self, stack: str) -> list[str] | None:
+        """The URNs of the cloud resources the stack's state lists (not the stack, its components or providers);
+        None when the backend has no such stack."""
+        ...
+
+    def remove_stack(self, stack: str) -> None:
+        """`pulumi stack rm --yes --preserve-config`: the stack and its history leave the backend; its stack file
+        stays. Never forced: Pulumi refuses a stack whose state still lists resources (RunnerError). NoSuchStack
+        when the backend has none."""
         ...

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fluxfleet.clock import Clock
-from fluxfleet.runner import OnProgress, OperationResult, UpdateRecord
+from fluxfleet.runner import NoSuchStack, OnProgress, OperationResult, RunnerError, UpdateRecord
 
 
 class FakeClock:
@@ -57,6 +57,9 @@ class FakeRunner:
     max_in_flight: int = 0
     cluster_of: Callable[[str], str] | None = None  # to check that no two updates run on one cluster
     cluster_overlaps: list[str] = field(default_factory=list)
+    resources: dict[str, list[str]] = field(default_factory=dict)  # stack -> the URNs its state lists
+    destroyed: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (stack, URNs) per destroy
+    removed: list[str] = field(default_factory=list)  # stacks `remove_stack` removed
     _in_flight: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -111,3 +114,40 @@ class FakeRunner:
 
     def outputs(self, stack: str) -> dict[str, Any]:
         return dict(self.stack_outputs.get(stack, {}))
+
+    def destroy(
+        self,
+        stack: str,
+        *,
+        targets: Sequence[str] | None = None,
+        message: str | None = None,
+        lock_fd: int | None = None,
+        on_progress: OnProgress | None = None,
+    ) -> OperationResult:
+        """As Pulumi: the targets (every resource, for none) leave the state; a target the state does not list is
+        nothing to do; the destroy is recorded in the history."""
+        started = self.clock.now()
+        with self._lock:
+            if stack in self.removed:
+                return OperationResult(stack, ok=False, error=f"no stack named '{stack}' found")
+            state = self.resources.setdefault(stack, [])
+            gone = tuple(urn for urn in state if targets is None or urn in targets)
+            state[:] = [urn for urn in state if urn not in gone]
+            self.destroyed.append((stack, gone))
+            error = self.failing.get(stack)
+            record = UpdateRecord("destroy", "failed" if error else "succeeded", started, started, message or "")
+            self.updates.setdefault(stack, []).insert(0, record)
+        if error:
+            return OperationResult(stack, ok=False, error=error)
+        return OperationResult(stack, ok=True, summary={"delete": len(gone)} if gone else {})
+
+    def managed_resources(self, stack: str) -> list[str] | None:
+        return None if stack in self.removed else list(self.resources.get(stack, ()))
+
+    def remove_stack(self, stack: str) -> None:
+        with self._lock:
+            if stack in self.removed:
+                raise NoSuchStack(f"{stack}: no stack named '{stack}' found")
+            if self.resources.get(stack):
+                raise RunnerError(f"{stack}: 'stack' still has resources; use --force")
+            self.removed.append(stack)

@@ -7,11 +7,13 @@ from typing import Any
 
 import pulumi
 from pulumi_azure_native import containerservice
+from pydantic.alias_generators import to_snake
 
 from modules.cluster_ref import ClusterRef
 from modules.options import child_options
 from modules.spec import ClusterSpec
 from modules.spec.cluster import NodePool
+from modules.spec.maintenance import AksWindow, aks_window
 
 # Key Vault secrets provider (CSI driver) with rotation, so pods see a rotated secret without a restart.
 KEYVAULT_ADDON = "azureKeyvaultSecretsProvider"
@@ -43,6 +45,10 @@ class AksCluster(pulumi.ComponentResource):
     as a whole: that would freeze the system pool, and replay a stale pool list on the next cluster update
     (pulumi/pulumi-azure-native#2719). The cluster keeps its name and URN, so an existing stack is not replaced; a
     pool that was inline before is imported as an AgentPool once (README, "Node pools").
+
+    Upgrades AKS starts itself: the auto-upgrade and node OS channels of `cluster.upgrade`, and its window as the
+    `aksManagedAutoUpgradeSchedule` and `aksManagedNodeOSUpgradeSchedule` maintenance configurations, children of
+    this component (modules/spec/maintenance.py maps the window).
     """
 
     def __init__(self, name: str, args: AksClusterArgs, opts: pulumi.ResourceOptions | None = None):
@@ -90,7 +96,8 @@ class AksCluster(pulumi.ComponentResource):
                 **({"network_dataplane": "cilium", "network_plugin_mode": "overlay"} if cilium else {}),
             ),
             auto_upgrade_profile=containerservice.ManagedClusterAutoUpgradeProfileArgs(
-                upgrade_channel=spec.auto_upgrade_channel or "patch",  # patches within the version the spec names
+                upgrade_channel=spec.upgrade_channel,  # patch unless set: patches within the version the spec names
+                node_os_upgrade_channel=spec.node_os_upgrade_channel,
             ),
             api_server_access_profile=containerservice.ManagedClusterAPIServerAccessProfileArgs(
                 enable_private_cluster=spec.private_cluster,
@@ -130,6 +137,20 @@ class AksCluster(pulumi.ComponentResource):
             for pool in pools
             if pool is not system
         }
+        # `cluster.upgrade.windows`: when AKS may start the upgrades of its channels (planned maintenance).
+        window = spec.upgrade.windows[0] if spec.upgrade and spec.upgrade.windows else None
+        self.maintenance_configurations = {
+            schedule: containerservice.MaintenanceConfiguration(
+                schedule,
+                config_name=schedule,
+                resource_group_name=spec.resource_group,
+                resource_name_=self.managed_cluster.name,  # created once the cluster is
+                maintenance_window=maintenance_window(aks_window(window, schedule)),
+                opts=child_options(self, opts),
+            )
+            for schedule in spec.maintenance_schedules
+            if window  # the spec sets schedules only with a window
+        }
         self.id = self.managed_cluster.id
         self.ref = ClusterRef.aks(self.managed_cluster.name, spec.resource_group)
         self.register_outputs({"id": self.id, "name": self.managed_cluster.name})
@@ -138,6 +159,26 @@ class AksCluster(pulumi.ComponentResource):
 def own_pool(pools: list[NodePool]) -> NodePool | None:
     """The pool the cluster is created with and owns: the first System pool (modules.spec requires one)."""
     return next((pool for pool in pools if pool.mode == "System"), None)
+
+
+_SCHEDULES = {
+    "daily": containerservice.DailyScheduleArgs,
+    "weekly": containerservice.WeeklyScheduleArgs,
+    "absoluteMonthly": containerservice.AbsoluteMonthlyScheduleArgs,
+    "relativeMonthly": containerservice.RelativeMonthlyScheduleArgs,
+}
+
+
+def maintenance_window(window: AksWindow) -> containerservice.MaintenanceWindowArgs:
+    """A window the spec validated (modules/spec/maintenance.py) as azure-native's MaintenanceWindowArgs."""
+    [(kind, fields)] = window.schedule.items()
+    schedule = _SCHEDULES[kind](**{to_snake(key): value for key, value in fields.items()})
+    return containerservice.MaintenanceWindowArgs(
+        schedule=containerservice.ScheduleArgs(**{to_snake(kind): schedule}),
+        start_time=window.start_time,
+        utc_offset=window.utc_offset,
+        duration_hours=window.duration_hours,
+    )
 
 
 def pool_properties(pool: NodePool) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from modules.spec import (
     oci_url_problem,
 )
 from modules.spec.credentials import credential_kind  # one list of what a credential looks like, the spec's
+from modules.spec.maintenance import AUTO_UPGRADE_SCHEDULE, NODE_OS_UPGRADE_SCHEDULE
 from modules.flux_extension_versions import OLDEST_SUPPORTED
 from modules.kubernetes_versions import AS_OF, NEWEST, OLDEST, TABLE_FILE, supported_window
 
@@ -41,6 +42,7 @@ FLUX_CONFIGURATION = "kubernetesconfiguration:FluxConfiguration"
 FLUX_SOURCES = ("gitRepository", "bucket", "azureBlob", "ociRepository")
 EXTENSION = "kubernetesconfiguration:Extension"
 MANAGED_CLUSTER = "containerservice:ManagedCluster"
+MAINTENANCE_CONFIGURATION = "containerservice:MaintenanceConfiguration"
 
 # Properties ARM never returns and azure-native always stores encrypted (x-ms-secret in the API).
 WRITE_ONLY_SECRETS = {
@@ -559,6 +561,31 @@ def _is_production(resources: Sequence[Resource], stack_tags: Mapping[str, str])
     )
 
 
+def aks_maintenance_window(resources: Sequence[Resource], stack_tags: Mapping[str, str]) -> Iterator[StackFinding]:
+    """A production AKS cluster's own upgrades have a window: the maintenance configuration of each channel on which
+    AKS starts upgrades (the node OS channel unset is AKS's default, NodeImage)."""
+    if not _is_production(resources, stack_tags):
+        return
+    configured = {str(r.props.get("configName")) for r in resources if r.kind == MAINTENANCE_CONFIGURATION}
+    for cluster in (r for r in resources if r.kind == MANAGED_CLUSTER):
+        channel = str(_get(cluster.props, "autoUpgradeProfile.upgradeChannel") or "none")
+        node_os = str(_get(cluster.props, "autoUpgradeProfile.nodeOSUpgradeChannel") or "NodeImage")
+        untimed = [
+            *([f"channel {channel}"] if channel.lower() != "none" and AUTO_UPGRADE_SCHEDULE not in configured else []),
+            *(
+                [f"node OS channel {node_os}"]
+                if node_os in ("NodeImage", "SecurityPatch") and NODE_OS_UPGRADE_SCHEDULE not in configured
+                else []
+            ),
+        ]
+        if untimed:
+            yield StackFinding(
+                cluster,
+                "autoUpgradeProfile",
+                f"AKS starts the upgrades of its {' and '.join(untimed)} at any hour: set cluster.upgrade.windows",
+            )
+
+
 def stack_no_plaintext_secrets(resources: Sequence[Resource], stack_tags: Mapping[str, str]) -> Iterator[StackFinding]:
     for resource in resources:
         for path, value in _leaves(resource.props):
@@ -715,6 +742,13 @@ RULES: tuple[Rule, ...] = (
         aks_api_server_access,
     ),
     Rule("aks-network-policy", "advisory", "A network policy engine set.", MANAGED_CLUSTER, aks_network_policy),
+    Rule(
+        "aks-maintenance-window",
+        "advisory",
+        "A production AKS cluster's own upgrades (its upgrade and node OS channels) start inside a maintenance window.",
+        None,
+        aks_maintenance_window,
+    ),
     Rule(
         "stack-no-plaintext-secrets",
         "mandatory",

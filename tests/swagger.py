@@ -1,7 +1,8 @@
 """A strict JSON Schema from an Azure REST API swagger definition, for request-body conformance tests.
 
 Strict where the swagger is loose: an object accepts only the properties the swagger defines, and none of
-the read-only ones (a request that sends them is wrong). References to common-types files that are not in
+the read-only ones (a request that sends them is wrong). Enums, bounds (minimum, maximum) and patterns as the
+swagger has them. References to common-types files that are not in
 tests/fixtures/arm-examples (ProxyResource, Identity) accept any value.
 """
 
@@ -30,6 +31,9 @@ def _convert(node: dict[str, Any]) -> dict[str, Any]:
         out["type"] = [node["type"], "null"] if nullable else node["type"]
     if "enum" in node:
         out["enum"] = [*node["enum"], *([None] if nullable else [])]
+    for bound in ("minimum", "maximum", "pattern"):
+        if bound in node:
+            out[bound] = node[bound]
     if "items" in node:
         out["items"] = _convert(node["items"])
     if "properties" in node:

@@ -125,7 +125,7 @@ AKS_SWAGGER = (
     "stable",
     "2025-09-01",
     "managedClusters.json",
-)  # an excerpt: the agent pool definitions (arm-examples/INDEX.md)
+)  # an excerpt: the agent pool and maintenance definitions (arm-examples/INDEX.md)
 POOL_PATH = ("agentPoolName", "resourceGroupName", "resourceName")
 
 
@@ -267,3 +267,89 @@ def test_what_the_stack_sets_beyond_az_cli_is_what_the_service_defaults_to(reque
         if value != service_defaults.get(key, api_default(swagger, definition, key))
     }
     assert not_defaults == {}
+
+
+AKS_EXAMPLES = (*AKS_SWAGGER[:-2], "2026-05-01", "examples")
+MAINTENANCE_PATH = ("configName", "resourceGroupName", "resourceName")
+NOT_SET = {"notAllowedDates", "startDate"}  # the examples' blackout dates and start date: fluxfleet sets neither
+
+
+def maintenance_body(inputs: dict) -> dict:
+    return {"properties": {k: v for k, v in unwrap_secrets(inputs).items() if k not in MAINTENANCE_PATH}}
+
+
+def example_window(file: str, where: str, name: str) -> dict:
+    """The `maintenanceWindow` of configuration `name` in an official example: its request, or its response."""
+    example = json.loads(fixture_file("arm-examples", *AKS_EXAMPLES, file).read_text())
+    if where == "request":
+        assert example["parameters"]["configName"] == name
+        return example["parameters"]["parameters"]["properties"]["maintenanceWindow"]
+    body = example["responses"]["200"]["body"]
+    [item] = [i for i in body.get("value", [body]) if i["name"] == name]
+    return item["properties"]["maintenanceWindow"]
+
+
+@pytest.mark.parametrize(
+    ("upgrade", "name", "file", "where"),
+    [
+        (
+            {"nodeOSChannel": "NodeImage", "windows": [{"cron": "30 8 * * 1#1", "duration": "10h"}]},
+            "aksManagedAutoUpgradeSchedule",
+            "MaintenanceConfigurationsCreate_Update_MaintenanceWindow.json",
+            "request",
+        ),
+        (  # the only weekly schedule of the examples is that file's response
+            {"nodeOSChannel": "NodeImage", "windows": [{"cron": "30 8 * * 1", "duration": "10h"}]},
+            "aksManagedAutoUpgradeSchedule",
+            "MaintenanceConfigurationsCreate_Update_MaintenanceWindow.json",
+            "response",
+        ),
+        (
+            {"nodeOSChannel": "NodeImage", "windows": [{"cron": "30 8 15 * *", "duration": "5h"}]},
+            "aksManagedAutoUpgradeSchedule",
+            "MaintenanceConfigurationsList_MaintenanceWindow.json",
+            "response",
+        ),
+        (
+            {"channel": "none", "nodeOSChannel": "NodeImage", "windows": [{"cron": "30 13 * * *", "duration": "10h"}]},
+            "aksManagedNodeOSUpgradeSchedule",
+            "MaintenanceConfigurationsList_MaintenanceWindow.json",
+            "response",
+        ),
+    ],
+)
+def test_maintenance_configurations_have_the_shape_of_the_official_examples(raw, upgrade, name, file, where):
+    raw["cluster"]["upgrade"] = upgrade
+    [inputs] = [
+        v for (t, n), v in deploy(raw).raw_inputs.items() if t.endswith(":MaintenanceConfiguration") and n == name
+    ]
+    body = maintenance_body(inputs)
+    ours, theirs = body["properties"]["maintenanceWindow"], example_window(file, where, name)
+    [(kind, schedule)] = ours["schedule"].items()
+    assert list(theirs["schedule"]) == [kind]
+    assert set(schedule) == set(theirs["schedule"][kind])  # the same keys for the same schedule kind
+    assert set(ours) == set(theirs) - NOT_SET
+    configuration = validator(*AKS_SWAGGER, definition="MaintenanceConfiguration")
+    assert errors(configuration, body) == []
+    assert errors(configuration, {"properties": {"maintenanceWindow": theirs}}) == []  # the check reads the examples
+
+
+def test_the_maintenance_check_catches_a_wrong_body(raw):
+    raw["cluster"]["upgrade"] = {"nodeOSChannel": "NodeImage", "windows": [{"cron": "0 22 * * 6", "duration": "4h"}]}
+    [inputs] = [v for (_, n), v in deploy(raw).raw_inputs.items() if n == "aksManagedAutoUpgradeSchedule"]
+    body = maintenance_body(inputs)
+    window = body["properties"]["maintenanceWindow"]
+    window.update(durationHours=3, utcOffset="+1:00", schedule={"weekly": {"dayOfWeek": "Sat", "intervalWeeks": 5}})
+    found = errors(validator(*AKS_SWAGGER, definition="MaintenanceConfiguration"), body)
+    for key in ("durationHours", "utcOffset", "schedule.weekly.dayOfWeek", "schedule.weekly.intervalWeeks"):
+        assert any(e.startswith(f"properties.maintenanceWindow.{key}:") for e in found), (key, found)
+
+
+@pytest.mark.parametrize(
+    "upgrade",
+    [{}, {"channel": "node-image"}, {"channel": "stable", "nodeOSChannel": "SecurityPatch"}, {"nodeOSChannel": "None"}],
+)
+def test_the_auto_upgrade_profile_matches_the_swagger(raw, upgrade):
+    raw["cluster"]["upgrade"] = upgrade
+    profile = unwrap_secrets(deploy(raw).raw(":ManagedCluster"))["autoUpgradeProfile"]
+    assert errors(validator(*AKS_SWAGGER, definition="ManagedClusterAutoUpgradeProfile"), profile) == []

@@ -1,4 +1,4 @@
-"""`fluxfleet runs`: the rollouts of the run-state store, and where each stands."""
+"""`fluxfleet runs`: the runs (rollouts, decommissions) of the run-state store, and where each stands."""
 
 from __future__ import annotations
 
@@ -32,10 +32,10 @@ def runs(
     output: Annotated[Path | None, typer.Option("--output", help="Write the report to this file.")] = None,
     runs_dir: RunsDirOption = None,
 ) -> None:
-    """The rollouts kept in the run-state store (each run's id, start, status, and how many of its stacks are done,
-    failed or pending), or one run stage by stage: what each stage has done, whether it passed, and until when it
-    bakes. Every process that recorded into a run counts, on any machine. `--format html` draws one run as a
-    timeline: per stage, each stack's update, gate and rollback and the stage's bake as bars in time.
+    """The runs kept in the run-state store, rollouts and decommissions (each run's id, kind, start, status, and how
+    many of its stacks are done, failed or pending), or one run stage by stage: what each stage has done, whether it
+    passed, and until when it bakes. Every process that recorded into a run counts, on any machine. `--format html`
+    draws one run as a timeline: per stage, each stack's update, gate and rollback and the stage's bake as bars in time.
 
     Exit codes: 0 listed, 1 the store cannot be read, no such run, or an entry that is no run, 2 invalid input.
     """

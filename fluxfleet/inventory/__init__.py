@@ -163,7 +163,8 @@ class Inventory:
     requests: int = 0  # Resource Graph requests made
     written: tuple[str, ...] = ()  # files --write created
     pruned: tuple[str, ...] = ()  # files --prune deleted
-    left_state: tuple[LeftState, ...] = ()  # what the pruned stacks left in Pulumi
+    left_state: tuple[LeftState, ...] = ()  # what the gone stacks leave in Pulumi (asked with --prune)
+    proposed: tuple[str, ...] = ()  # files --prune kept: their stacks still hold state, `decommission` is proposed
     held_back: str | None = None  # why --write or --prune changed nothing
     errors: tuple[str, ...] = field(default=())  # files that could not be written or deleted
 
@@ -596,12 +597,17 @@ def _link(temporary: Path, path: Path) -> None:
 
 def prune_gone(inventory: Inventory, open_state: Callable[[], StateReader] | None = None) -> Inventory:
     """Delete the stack file of every gone stack, and nothing else: not one that changed since it was read (it may
-    name another cluster now). Nothing while a subscription could not be read. With `open_state`, Pulumi is then
-    asked what each pruned stack's state still holds (`inventory_state`)."""
+    name another cluster now). Nothing while a subscription could not be read. With `open_state`, Pulumi is first
+    asked what each gone stack's state still holds (`inventory_state`): a stack whose state still lists resources
+    keeps its file, and `fluxfleet decommission STACK` is proposed."""
     if inventory.denied:
         return _held_back(inventory)
     pruned, errors = [], []
+    left = left_states((stack.stack for stack in inventory.gone), open_state) if open_state else ()
+    holding = {state.stack for state in left if state.holds_state}
     for stack in inventory.gone:
+        if stack.stack in holding:
+            continue  # `fluxfleet decommission STACK` is proposed: it reads the file, and deletes it last
         try:
             if stack.digest is not None and _digest(stack.path) != stack.digest:
                 errors.append(f"not deleting {stack.file}: it changed since it was read; run again")
@@ -613,11 +619,12 @@ def prune_gone(inventory: Inventory, open_state: Callable[[], StateReader] | Non
             errors.append(f"cannot delete {stack.file}: {error.strerror or error}")
         else:
             pruned.append(stack)
-    left = left_states((stack.stack for stack in pruned), open_state) if open_state else ()
+    kept = {stack.stack for stack in pruned} | holding
     return replace(
         inventory,
         pruned=tuple(stack.file for stack in pruned),
-        left_state=left,
+        proposed=tuple(stack.file for stack in inventory.gone if stack.stack in holding),
+        left_state=tuple(state for state in left if state.stack in kept),
         errors=(*inventory.errors, *errors),
     )
 

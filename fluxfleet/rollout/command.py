@@ -347,6 +347,7 @@ def apply(request: RolloutRequest, plan: RolloutPlan) -> RunRecord:
             raise CommandError(f"fluxfleet rollout: {error}") from None
         except ValueError as error:
             raise _invalid(str(error)) from None
+        _refuse_other_kind(journal.record, "--resume")
     # A run named by --run-id holds the whole of each stage it covers (its budget and bake are the stage's), and
     # this process works the stacks --stacks picks from them.
     whole = dataclasses.replace(plan.selection, stacks=None) if request.run_id else plan.selection
@@ -357,6 +358,8 @@ def apply(request: RolloutRequest, plan: RolloutPlan) -> RunRecord:
             raise CommandError(f"fluxfleet rollout: {error}") from None
         except ValueError as error:
             raise _invalid(str(error)) from None
+        if joined is not None:
+            _refuse_other_kind(joined.record, "--run-id")
         if joined is not None:  # refused before anything starts or is added to the run
             _refuse_changed_stages(joined.record, whole.plan(plan.fleet))
     specs = _specs(request, plan, journal.record.stages if journal else whole.plan(plan.fleet))
@@ -385,6 +388,15 @@ def apply(request: RolloutRequest, plan: RolloutPlan) -> RunRecord:
         request.approve,
         only,
     )
+
+
+def _refuse_other_kind(record: RunRecord, option: str) -> None:
+    """A run that is no rollout (a decommission) is never continued or joined by one."""
+    if record.kind != "rollout":
+        raise _invalid(
+            f"{option} {record.run_id}: that run is a {record.kind}: continue it with "
+            f"`fluxfleet {record.kind} --resume {record.run_id}`"
+        )
 
 
 def _refuse_changed_stages(record: RunRecord, wanted: list[StagePlan]) -> None:

@@ -19,7 +19,7 @@ from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -110,6 +110,9 @@ class StackEntry(Attempt):
     window_opens: Timestamp = None
     # What its stage's soak saw of it: "" not watched (yet), else "healthy throughout" or "turned unhealthy at T: why"
     soak: str = ""
+    # A decommission's steps (fluxfleet/decommission), in order, each with its state (pending, running: started and
+    # in doubt until its end is journaled, succeeded, failed); {} in a rollout.
+    steps: dict[str, StackState] = field(default_factory=dict)
 
     @property
     def runs(self) -> SourceRefs | None:
@@ -188,6 +191,7 @@ class RunRecord:
     approved: list[str] = field(default_factory=list)
     reason: str = ""
     updated_at: str = ""
+    kind: Literal["rollout", "decommission"] = "rollout"  # what the run does to its stacks
 
 
 _RECORD = TypeAdapter(RunRecord)
@@ -595,7 +599,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def history(runs: StateStore | Path) -> dict[str, list[float]]:
-    """Seconds each stack's update plus gate took in earlier runs (succeeded ones), for estimates."""
+    """Seconds each stack's update plus gate took in earlier rollouts (succeeded ones), for estimates."""
     store = _store(runs)
     durations: dict[str, list[float]] = {}
     try:
@@ -605,7 +609,10 @@ def history(runs: StateStore | Path) -> dict[str, list[float]]:
     for name in names:
         try:
             found = store.read(name)
-            for stack, entry in json.loads(found.data.decode("utf-8"))["stacks"].items() if found else ():
+            data = json.loads(found.data.decode("utf-8")) if found else {"stacks": {}}
+            if data.get("kind", "rollout") != "rollout":
+                continue  # a decommission's steps say nothing about how long an update takes
+            for stack, entry in data["stacks"].items():
                 if entry["state"] == StackState.succeeded and entry["started_at"] and entry["ended_at"]:
                     took = datetime.fromisoformat(entry["ended_at"]) - datetime.fromisoformat(entry["started_at"])
                     durations.setdefault(stack, []).append(took.total_seconds())

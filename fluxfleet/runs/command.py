@@ -81,7 +81,13 @@ def _counts(record: RunRecord) -> dict[str, int]:
 
 
 def _summary(record: RunRecord) -> dict[str, Any]:
-    return {"id": record.run_id, "started": record.started_at, "status": record.status.value, **_counts(record)}
+    return {
+        "id": record.run_id,
+        "kind": record.kind,
+        "started": record.started_at,
+        "status": record.status.value,
+        **_counts(record),
+    }
 
 
 def _render_list(records: list[RunRecord], unreadable: list[str], where: str, fmt: str) -> str:
@@ -89,9 +95,9 @@ def _render_list(records: list[RunRecord], unreadable: list[str], where: str, fm
         return _json({"runs": [_summary(record) for record in records], "unreadable": unreadable})
     if not records and not unreadable:
         return f"no runs in {where}\n"
-    rows = [("RUN", "STARTED", "STATUS", "DONE", "FAILED", "PENDING")]
+    rows = [("RUN", "KIND", "STARTED", "STATUS", "DONE", "FAILED", "PENDING")]
     rows += [
-        (s["id"], s["started"] or "-", s["status"], str(s["succeeded"]), str(s["failed"]), str(s["pending"]))
+        (s["id"], s["kind"], s["started"] or "-", s["status"], str(s["succeeded"]), str(s["failed"]), str(s["pending"]))
         for s in map(_summary, records)
     ]
     return _table(rows) + "".join(f"unreadable: {line}\n" for line in unreadable)
@@ -105,7 +111,8 @@ def _render_run(record: RunRecord, fmt: str) -> str:
         return _json(_summary(record) | {"reason": record.reason, "stages": [s.as_json() for s in stages]})
     summary = _summary(record)
     lines = [
-        f"run {record.run_id}: {record.status.value}" + (f" ({record.reason})" if record.reason else ""),
+        f"{'run' if record.kind == 'rollout' else record.kind} {record.run_id}: {record.status.value}"
+        + (f" ({record.reason})" if record.reason else ""),
         f"started {record.started_at}; {summary['succeeded']} done, {summary['failed']} failed, "
         f"{summary['pending']} pending",
         "",

@@ -26,6 +26,8 @@ from modules.spec.fields import (
     pattern,
 )
 from modules.spec.findings import duplicate_issues
+from modules.spec.maintenance import AUTO_UPGRADE_SCHEDULE, NODE_OS_UPGRADE_SCHEDULE, NotAnAksWindow, aks_window
+from modules.spec.windows import WindowSpec
 
 
 # --------------------------------------------------------------------------------------------- models
@@ -143,6 +145,23 @@ class NodePool(SpecModel):
         return self.min_count is not None
 
 
+# The values of autoUpgradeProfile (the AKS swagger's ManagedClusterAutoUpgradeProfile, tests/fixtures/arm-examples).
+UPGRADE_CHANNELS = ("none", "patch", "stable", "rapid", "node-image")
+NODE_OS_CHANNELS = ("None", "Unmanaged", "NodeImage", "SecurityPatch")
+DEFAULT_UPGRADE_CHANNEL = "patch"  # the program's: patches within the version the spec names
+SCHEDULED_NODE_OS_CHANNELS = ("NodeImage", "SecurityPatch")  # the channels whose upgrades AKS starts and times
+UpgradeChannel = Literal[UPGRADE_CHANNELS]  # type: ignore[valid-type]
+NodeOSChannel = Literal[NODE_OS_CHANNELS]  # type: ignore[valid-type]
+
+
+class UpgradeSpec(SpecModel):
+    """`cluster.upgrade`: how AKS upgrades the cluster by itself, and when (its maintenance windows)."""
+
+    channel: UpgradeChannel | None = None  # autoUpgradeProfile.upgradeChannel
+    node_os_channel: Annotated[NodeOSChannel | None, Field(alias="nodeOSChannel")] = None
+    windows: list[WindowSpec] | None = None  # maintenanceConfigurations, one window (AKS takes one schedule each)
+
+
 class ClusterSpec(SpecModel):
     kind: Literal["aks", "arc"]
     name: Annotated[
@@ -167,7 +186,8 @@ class ClusterSpec(SpecModel):
     aad_admin_group_object_ids: list[Guid] | None = None
     network_plugin: Literal["azure", "kubenet", "none"] | None = None
     network_policy: Literal["azure", "calico", "cilium"] | None = None
-    auto_upgrade_channel: Literal["none", "patch", "stable", "rapid", "node-image"] | None = None
+    auto_upgrade_channel: UpgradeChannel | None = None  # the older spelling of upgrade.channel
+    upgrade: UpgradeSpec | None = None
     authorized_ip_ranges: list[Cidr] | None = None
     private_cluster: bool | None = None
     tags: dict[Line, MaybeEmptyLine] | None = None
@@ -177,6 +197,28 @@ class ClusterSpec(SpecModel):
     @property
     def is_aks(self) -> bool:
         return self.kind == "aks"
+
+    @property
+    def upgrade_channel(self) -> str:
+        """autoUpgradeProfile.upgradeChannel: `upgrade.channel` (or `autoUpgradeChannel`), else patch."""
+        chosen = self.upgrade.channel if self.upgrade else None
+        return chosen or self.auto_upgrade_channel or DEFAULT_UPGRADE_CHANNEL
+
+    @property
+    def node_os_upgrade_channel(self) -> str | None:
+        """autoUpgradeProfile.nodeOSUpgradeChannel: `upgrade.nodeOSChannel`; None: not sent (AKS keeps its own)."""
+        return self.upgrade.node_os_channel if self.upgrade else None
+
+    @property
+    def maintenance_schedules(self) -> list[str]:
+        """The maintenance configurations `upgrade.windows` sets: the auto-upgrade schedule unless the channel is
+        none, the node OS schedule for a node OS channel whose upgrades AKS starts."""
+        if not (self.upgrade and self.upgrade.windows):
+            return []
+        return [
+            *([AUTO_UPGRADE_SCHEDULE] if self.upgrade_channel != "none" else []),
+            *([NODE_OS_UPGRADE_SCHEDULE] if self.node_os_upgrade_channel in SCHEDULED_NODE_OS_CHANNELS else []),
+        ]
 
 
 # --------------------------------------------------------------------------------------------- cross-field rules
@@ -190,6 +232,7 @@ _AKS_ONLY = (
     "network_plugin",
     "network_policy",
     "auto_upgrade_channel",
+    "upgrade",
     "authorized_ip_ranges",
     "private_cluster",
     "tags",
@@ -201,9 +244,12 @@ def cluster_issues(cluster: ClusterSpec) -> Iterator[tuple[Loc, str]]:
     base: Loc = ("cluster",)
     if not cluster.is_aks:
         for field in _AKS_ONLY:
-            if getattr(cluster, field) is not None:
+            if field == "upgrade" and cluster.upgrade is not None:
+                yield (*base, "upgrade"), "only for kind 'aks': an Arc cluster's upgrades are not Azure's to schedule"
+            elif getattr(cluster, field) is not None:
                 yield (*base, to_camel(field)), "only for kind 'aks': an Arc cluster is adopted as it is"
         return
+    yield from upgrade_issues(cluster)
     if cluster.location is None:
         yield (*base, "location"), "an AKS cluster needs a location: set it here or in azure-native:location"
     if cluster.network_policy == "cilium" and cluster.network_plugin not in (None, "azure"):
@@ -247,3 +293,50 @@ def _node_pool_os_issues(loc: Loc, pool: NodePool, cluster: ClusterSpec) -> Iter
         yield (*loc, "name"), f"a Windows node pool name has at most {WINDOWS_POOL_NAME_MAX} characters"
     if cluster.network_plugin not in (None, "azure"):
         yield (*loc, "osType"), f"a Windows node pool needs networkPlugin: azure, not {cluster.network_plugin}"
+
+
+def upgrade_issues(cluster: ClusterSpec) -> Iterator[tuple[Loc, str]]:
+    """`cluster.upgrade` as AKS takes it: one channel key, a node OS channel the upgrade channel allows, and one
+    window AKS can express as each maintenance configuration it sets."""
+    base: Loc = ("cluster", "upgrade")
+    upgrade = cluster.upgrade
+    if upgrade is None:
+        return
+    if upgrade.channel and cluster.auto_upgrade_channel:
+        yield (*base, "channel"), "autoUpgradeChannel says the same: keep one (upgrade.channel)"
+    if cluster.upgrade_channel == "node-image" and upgrade.node_os_channel not in (None, "NodeImage"):
+        # AKS: the node-image channel upgrades the node image itself, and takes only the NodeImage node OS channel.
+        yield (*base, "nodeOSChannel"), "channel node-image upgrades the node image: AKS takes NodeImage with it"
+    if not upgrade.windows:
+        return
+    if upgrade.node_os_channel is None:
+        # AKS reimages every node when the node OS channel changes, and a cluster created before API 2023-06-01 may
+        # be on another than today's default (NodeImage): the stack says which one its windows time.
+        yield (
+            (*base, "nodeOSChannel"),
+            (
+                "name the node OS channel the windows time: NodeImage (AKS's default since API 2023-06-01), "
+                "SecurityPatch, Unmanaged or None (a change of channel reimages every node)"
+            ),
+        )
+        return
+    if len(upgrade.windows) > 1:
+        yield (*base, "windows"), "AKS takes one schedule per maintenance configuration: give one window"
+        return
+    schedules = cluster.maintenance_schedules
+    if not schedules:
+        yield (
+            (*base, "windows"),
+            (
+                f"the windows time nothing: channel is none and nodeOSChannel {cluster.node_os_upgrade_channel} has no "
+                "upgrades AKS starts (NodeImage and SecurityPatch do)"
+            ),
+        )
+    seen: set[str] = set()
+    for schedule in schedules:
+        try:
+            aks_window(upgrade.windows[0], schedule)
+        except NotAnAksWindow as refused:
+            if str(refused) not in seen:
+                seen.add(str(refused))
+                yield (*base, "windows", 0, refused.key), str(refused)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from fluxfleet.runner import RunnerError
+from fluxfleet.runner import NoSuchStack, RunnerError
 from fluxfleet.runner import ResourceChange, UpdateRecord
 from modules.spec import ROLLBACK_REFS_ENV
 from tests.conftest import ROOT
@@ -597,3 +597,72 @@ def test_outputs_are_read_without_decrypting_secrets(fake: FakePulumi) -> None:
     assert runner.outputs("dev") == outputs
     [call] = fake.argv("stack", "output")
     assert "--show-secrets" not in call and sublist(["--stack", "dev"], call)
+
+
+def test_a_targeted_destroy_names_each_target_carries_its_message_and_holds_the_lock(
+    fake: FakePulumi, tmp_path
+) -> None:
+    backend_state = {
+        "version": 3,
+        "deployment": {
+            "resources": [
+                {"urn": urn(AKS, "aks-dev-weu"), "type": AKS, "custom": True},
+                {"urn": urn(EXTENSION, "flux"), "type": EXTENSION, "custom": True},
+                {"urn": urn(FLUX, "platform"), "type": FLUX, "custom": True},
+                {"urn": urn(FLUX, "apps"), "type": FLUX, "custom": True},
+            ]
+        },
+    }
+    runner = fake.runner({"backend": "backend", "stacks": {"dev": {"export": backend_state}}})
+    targets = [urn(FLUX, "platform"), urn(FLUX, "apps")]
+    with open(tmp_path / "stack.lock", "w") as lock:
+        result = runner.destroy(
+            "dev", targets=targets, message="fluxfleet decommission r: dev configurations #1", lock_fd=lock.fileno()
+        )
+        lock_fd = lock.fileno()
+    assert result.ok, result.error
+    assert result.summary == {"delete": 2}
+    assert [(c.op, c.name) for c in result.changes] == [("delete", "platform"), ("delete", "apps")]
+    [destroy] = fake.argv("destroy")
+    assert sublist(["--target", targets[0], "--target", targets[1]], destroy)
+    assert sublist(["--message", "fluxfleet decommission r: dev configurations #1"], destroy)
+    assert "--skip-preview" in destroy and "--yes" in destroy
+    for call in fake.calls():
+        assert (lock_fd in call["fds"]) == ("destroy" in call["argv"]), call["argv"]
+    # The state keeps what was not targeted; the history has the destroy, its kind and its message.
+    assert runner.managed_resources("dev") == [urn(AKS, "aks-dev-weu"), urn(EXTENSION, "flux")]
+    [entry] = runner.history("dev", 5)
+    assert (entry.kind, entry.result, entry.message) == (
+        "destroy",
+        "succeeded",
+        "fluxfleet decommission r: dev configurations #1",
+    )
+    # Pulumi refuses to remove a stack whose state still lists resources; once empty, it goes, config kept.
+    with pytest.raises(RunnerError, match=r"^dev: .*still has resources"):
+        runner.remove_stack("dev")
+    assert runner.destroy("dev", message="all").ok
+    assert runner.managed_resources("dev") == []
+    runner.remove_stack("dev")
+    [*_, removal] = fake.argv("stack", "rm")
+    assert [a for a in removal if a != "--non-interactive"] == [
+        "stack",
+        "rm",
+        "--yes",
+        "--preserve-config",
+        "--stack",
+        "dev",
+    ]
+    assert runner.managed_resources("dev") is None
+    with pytest.raises(NoSuchStack):
+        runner.remove_stack("dev")
+
+
+def test_a_destroy_of_a_protected_resource_fails_in_one_line_and_deletes_nothing(fake: FakePulumi) -> None:
+    resources = [{"urn": urn(AKS, "aks-dev-weu"), "type": AKS, "custom": True, "protect": True}]
+    runner = fake.runner(
+        {"backend": "backend", "stacks": {"dev": {"export": {"deployment": {"resources": resources}}}}}
+    )
+    result = runner.destroy("dev", message="m")
+    assert not result.ok and "cannot be deleted because it is protected" in (result.error or "")
+    assert runner.managed_resources("dev") == [urn(AKS, "aks-dev-weu")]
+    assert runner.history("dev", 1)[0].result == "failed"

@@ -970,7 +970,9 @@ def prune_all_but_prod(examples: Path, azure: Azure, *args: str):
     return inventory("--select", "kind:aks kind:arc", "--prune", *args)
 
 
-def test_prune_says_what_each_pruned_stack_left_in_pulumi_and_the_command_that_removes_it(examples, azure, fake):
+def test_prune_says_what_each_gone_stack_leaves_in_pulumi_and_proposes_decommission_for_one_holding_state(
+    examples, azure, fake
+):
     dev_state = exported_state("preview_in_sync.jsonl")
     fake.scenario_path.write_text(
         json.dumps(
@@ -991,10 +993,19 @@ def test_prune_says_what_each_pruned_stack_left_in_pulumi_and_the_command_that_r
     managed = [r["urn"] for r in dev_state["deployment"]["resources"][2:]]
     assert len(managed) == 4 and all(urn.startswith("urn:pulumi:dev::fluxfleet::") for urn in managed)
     assert states["dev"]["remains"] is True and states["dev"]["resources"] == managed
-    assert states["dev"]["command"] == "pulumi stack rm --force --yes --stack dev"
+    # dev's state still lists its cluster and Flux: its file is kept for the decommission proposed.
+    assert states["dev"]["command"] == "fluxfleet decommission dev"
     assert states["dev"]["note"].startswith(
-        "Pulumi stack dev remains, its state still lists 4 resource(s) (1 azure-native:containerservice:ManagedCluster, "
+        "Pulumi stack dev still holds state, 4 resource(s) (1 azure-native:containerservice:ManagedCluster, "
     )
+    assert states["dev"]["note"].endswith(
+        "propose `fluxfleet decommission dev`, which takes them out of the state, removes the stack, then its file "
+        "(kept for it) and its name in fleet.yaml"
+    )
+    gone = {g["stack"]: g for g in document["gone"]}
+    assert (gone["dev"]["pruned"], gone["dev"]["proposal"]) == (False, "fluxfleet decommission dev")
+    assert (gone["staging"]["pruned"], gone["staging"]["proposal"]) == (True, None)
+    assert sorted(p.name for p in examples.glob("Pulumi.*.yaml")) == ["Pulumi.dev.yaml", "Pulumi.prod-weu.yaml"]
     assert states["staging"] == {
         "remains": True,
         "resources": [],
@@ -1006,19 +1017,20 @@ def test_prune_says_what_each_pruned_stack_left_in_pulumi_and_the_command_that_r
     exports = [[a for a in argv if a != "--non-interactive"] for argv in fake.argv("stack", "export")]
     assert sorted(exports) == [["stack", "export", "--stack", s] for s in ("dev", "edge-store-001", "staging")]
     assert fake.argv("stack", "rm") == []
-    assert "fluxfleet inventory: Pulumi stack dev remains, its state still lists 4 resource(s)" in result.stderr
+    assert "fluxfleet inventory: Pulumi stack dev still holds state, 4 resource(s)" in result.stderr
 
     text = prune_all_but_prod(examples, azure).stdout.splitlines()
     assert text[
         text.index(
             "- gone: dev (stacks/Pulumi.dev.yaml): no aks cluster aks-dev-weu in the subscriptions "
-            "looked in, and ARM answers 404 (pruned)"
+            "looked in, and ARM answers 404 (kept: its Pulumi stack still holds state)"
         )
         + 1
-    ].startswith("!   Pulumi stack dev remains")
+    ].startswith("!   Pulumi stack dev still holds state, 4 resource(s)")
     assert "    Pulumi stack edge-store-001: none in the backend, nothing left behind" in text
     markdown = prune_all_but_prod(examples, azure, "--format", "markdown").stdout
-    assert "## Left in Pulumi by the pruned stacks" in markdown
+    assert "## Left in Pulumi by the gone stacks" in markdown
+    assert "propose \\`fluxfleet decommission dev\\`" in markdown
 
 
 def test_when_pulumi_cannot_be_asked_the_prune_stands_and_the_state_may_remain(examples, azure, fake, monkeypatch):

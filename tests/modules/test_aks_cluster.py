@@ -166,3 +166,69 @@ def test_cluster_waits_for_its_resource_providers(raw):
     registrations = {r.urn for r in deployment.records if r.type.endswith(":ProviderRegistration")}
     assert len(registrations) == 3
     assert registrations <= set(deployment.one(":ManagedCluster").options["dependsOn"])
+
+
+MAINTENANCE = "azure-native:containerservice:MaintenanceConfiguration"
+
+
+def maintenance_configurations(deployment) -> dict:
+    return {r.name: r for r in deployment.records if r.type == MAINTENANCE}
+
+
+def test_the_upgrade_channels_and_their_window_are_the_clusters(raw):
+    raw["cluster"]["upgrade"] = {
+        "channel": "stable",
+        "nodeOSChannel": "SecurityPatch",
+        "windows": [{"cron": "0 22 * * 6", "duration": "5h", "timezone": "Europe/Amsterdam"}],
+    }
+    deployment = deploy(raw)
+    component = deployment.one(":AksCluster")
+    cluster = deployment.one(":ManagedCluster")
+    assert cluster.inputs["autoUpgradeProfile"] == {"upgradeChannel": "stable", "nodeOSUpgradeChannel": "SecurityPatch"}
+    configurations = maintenance_configurations(deployment)
+    assert set(configurations) == {"aksManagedAutoUpgradeSchedule", "aksManagedNodeOSUpgradeSchedule"}
+    # Saturday 22:00 in Amsterdam, at its winter offset, for the 4 hours open in both seasons
+    window = {
+        "schedule": {"weekly": {"dayOfWeek": "Saturday", "intervalWeeks": 1}},
+        "startTime": "22:00",
+        "utcOffset": "+01:00",
+        "durationHours": 4,
+    }
+    for name, configuration in configurations.items():
+        assert configuration.inputs == {
+            "configName": name,
+            "resourceGroupName": "rg-test",
+            "resourceName": "aks-test",  # the cluster's name output: the configuration waits for the cluster
+            "maintenanceWindow": window,
+        }
+        assert configuration.parent == component.urn
+        assert cluster.urn in configuration.options["dependsOn"]
+        assert configuration.options["protect"] is False  # removing the window from the spec deletes it
+
+
+def test_a_daily_window_with_no_cluster_channel_times_only_the_node_os_upgrades(raw):
+    raw["cluster"]["upgrade"] = {
+        "channel": "none",
+        "nodeOSChannel": "NodeImage",
+        "windows": [{"cron": "30 2 * * *", "duration": "4h"}],
+    }
+    deployment = deploy(raw)
+    assert deployment.one(":ManagedCluster").inputs["autoUpgradeProfile"] == {
+        "upgradeChannel": "none",
+        "nodeOSUpgradeChannel": "NodeImage",
+    }
+    [node_os] = maintenance_configurations(deployment).values()
+    assert node_os.inputs["configName"] == "aksManagedNodeOSUpgradeSchedule"
+    assert node_os.inputs["maintenanceWindow"] == {
+        "schedule": {"daily": {"intervalDays": 1}},
+        "startTime": "02:30",
+        "utcOffset": "+00:00",
+        "durationHours": 4,
+    }
+
+
+def test_without_windows_aks_schedules_nothing(raw):
+    raw["cluster"]["upgrade"] = {"channel": "rapid"}
+    deployment = deploy(raw)
+    assert deployment.one(":ManagedCluster").inputs["autoUpgradeProfile"] == {"upgradeChannel": "rapid"}
+    assert maintenance_configurations(deployment) == {}

@@ -134,6 +134,7 @@ VIOLATIONS: dict[str, tuple[str, Callable[[dict[str, Any]], None], str]] = {
     "aks-auto-upgrade": (CLUSTER, _set("autoUpgradeProfile.upgradeChannel", "none"), "autoUpgradeProfile.upgradeChannel"),
     "aks-api-server-access": (CLUSTER, _delete("apiServerAccessProfile"), "apiServerAccessProfile"),
     "aks-network-policy": (CLUSTER, _delete("networkProfile.networkPolicy"), "networkProfile.networkPolicy"),
+    "aks-maintenance-window": (CLUSTER, _set("tags", {"environment": "production"}), "autoUpgradeProfile"),
     "stack-no-plaintext-secrets": (CLUSTER, _set("tags", {"deployKey": PEM}), "tags.deployKey"),
 }  # fmt: skip
 
@@ -375,3 +376,34 @@ def test_node_pools_as_agent_pools_keep_the_rules_right(raw):
     leaked = mutate(resources, "containerservice:AgentPool", _set("nodeLabels.token", "ghp_" + "a1B2" * 9))
     found = [v for v in evaluate(leaked) if v.policy == "stack-no-plaintext-secrets"]
     assert {(v.resource, v.path) for v in found} == {("apps", "nodeLabels.token"), ("win", "nodeLabels.token")}
+
+
+def production(raw: dict[str, Any], **upgrade: Any) -> list[Resource]:
+    raw = hardened(raw)
+    raw["cluster"]["tags"] = {"environment": "production"}
+    raw["cluster"]["upgrade"] = upgrade
+    raw["flux"]["configurations"]["demo"]["git"].update(branch=None, tag="v1.0.0")
+    return [policy_view(record) for record in deploy(raw).records]
+
+
+@pytest.mark.parametrize(
+    ("upgrade", "message"),
+    [
+        ({}, "AKS starts the upgrades of its channel patch and node OS channel NodeImage at any hour"),
+        ({"nodeOSChannel": "Unmanaged"}, "AKS starts the upgrades of its channel patch at any hour"),
+        (
+            {"channel": "none", "nodeOSChannel": "SecurityPatch"},
+            "AKS starts the upgrades of its node OS channel SecurityPatch at any hour",
+        ),
+        ({"channel": "none", "nodeOSChannel": "None"}, None),  # AKS starts nothing
+        (
+            {"nodeOSChannel": "NodeImage", "windows": [{"cron": "0 22 * * 6", "duration": "4h"}]},
+            None,
+        ),  # both channels timed
+        ({"nodeOSChannel": "Unmanaged", "windows": [{"cron": "0 22 * * 6", "duration": "4h"}]}, None),
+    ],
+)
+def test_a_production_cluster_times_each_channel_aks_upgrades_on(raw, upgrade, message):
+    found = [str(v) for v in evaluate(production(raw, **upgrade)) if v.policy == "aks-maintenance-window"]
+    expected = [f"[aks-maintenance-window] aks-test autoUpgradeProfile: {message}: set cluster.upgrade.windows"]
+    assert found == (expected if message else [])

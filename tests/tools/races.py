@@ -402,3 +402,98 @@ def _write_changes(
             journal.save()
             journal.refresh()
     return 0
+
+
+# --------------------------------------------------------------------------------------------- a decommission killed
+
+
+@dataclass
+class DecommissionTrial:
+    seed: int
+    destroys: Counter[tuple[str, str]] = field(default_factory=Counter)  # (stack, step) -> destroys started
+    removes: Counter[str] = field(default_factory=Counter)  # stack -> `stack rm`s that removed it
+    deleted: Counter[str] = field(default_factory=Counter)  # URN -> times Azure was asked to delete it
+    torn: int = 0  # destroys whose process died half-way
+    resumes: int = 0
+    done: bool = False  # the run ended `done`, every stack file and fleet.yaml name gone
+
+    def problems(self, stacks: list[str]) -> list[str]:
+        wanted = {(stack, step): 1 for stack in stacks for step in ("configurations", "extension", "destroy")}
+        found = []
+        if dict(self.destroys) != wanted:
+            found.append(f"destroys {dict(self.destroys)}")
+        if dict(self.removes) != dict.fromkeys(stacks, 1):
+            found.append(f"stack rm {dict(self.removes)}")
+        if any(count != 1 for count in self.deleted.values()):
+            found.append(f"deleted {dict(self.deleted)}")
+        if self.torn or not self.done:
+            found.append(f"torn={self.torn} done={self.done}")
+        return [f"seed {self.seed} ({self.resumes} resumes): {line}" for line in found]
+
+
+def decommission_trial(root: Path, kinds: dict[str, str], seed: int, destroy_seconds: float = 0.2) -> DecommissionTrial:
+    """`fluxfleet decommission STACKS --yes` in a process of its own, SIGKILLed at a random step (once a random
+    number of its Pulumi commands have started or ended, a random part of a destroy later), then resumed until done,
+    each resume killed too with even odds. What the scripted backend saw is counted."""
+    from fluxfleet.rollout.journal import Journal
+    from fluxfleet.runstate.local import LocalStore
+    from tests.tools.decommission_project import make_project
+
+    rng = random.Random(seed)
+    project = make_project(root, kinds, destroy_seconds=destroy_seconds, extra_stacks=("stays",))
+    runs = root / ".fluxfleet" / "runs"
+    run_id = f"race-{seed}"
+
+    def start(*args: str) -> multiprocessing.process.BaseProcess:
+        log = root / f"fluxfleet-{time.monotonic_ns()}.log"
+        process = _CONTEXT.Process(target=_fluxfleet, args=(str(root), project.env, ["decommission", *args], str(log)))
+        process.start()
+        return process
+
+    def kill_at_random(process: multiprocessing.process.BaseProcess) -> None:
+        # A stack's steps leave 7 records (3 destroys, a start and an end each; a stack rm): stop before the last.
+        target = len(project.applies()) + rng.randint(0, 7 * len(kinds) - 1)
+        while process.exitcode is None and len(project.applies()) < target:
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0, destroy_seconds))
+        _kill(process)
+
+    def status() -> str | None:
+        if not (runs / f"{run_id}.json").exists():
+            return None
+        return Journal.load(LocalStore(runs), run_id).record.status.value
+
+    kill_at_random(start(*kinds, "--yes", "--run-id", run_id))
+    result = DecommissionTrial(seed)
+    for _ in range(12):
+        if status() == "done":
+            break
+        process = start(*kinds, "--yes", "--run-id", run_id) if status() is None else start("--resume", run_id)
+        result.resumes += 1
+        if rng.random() < 0.5:
+            kill_at_random(process)
+        else:
+            process.join()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # the orphans of killed runs end
+        starts = Counter((r["stack"], r["pid"]) for r in project.applies() if r["event"] == "start")
+        ends = Counter((r["stack"], r["pid"]) for r in project.applies() if r["event"] == "end")
+        if not any(_alive(pid) for (_, pid), count in starts.items() if ends[(_, pid)] < count):
+            break
+        time.sleep(0.05)
+    open_destroys: Counter[tuple[str, int]] = Counter()
+    for record in project.applies():
+        if record.get("kind") == "rm":
+            result.removes[record["stack"]] += 1
+        elif record["event"] == "start":
+            step = record["message"].rsplit(" ", 2)[-2]  # "fluxfleet decommission RUN: STACK STEP #N"
+            result.destroys[(record["stack"], step)] += 1
+            open_destroys[(record["stack"], record["pid"])] += 1
+        else:
+            open_destroys[(record["stack"], record["pid"])] -= 1
+    result.torn = sum(open_destroys.values())
+    result.deleted.update(project.deleted())
+    files = {path.name for path in project.stacks_dir.glob("Pulumi.*.yaml")}
+    fleet = (project.stacks_dir / "fleet.yaml").read_text(encoding="utf-8")
+    result.done = status() == "done" and files == {"Pulumi.stays.yaml"} and not any(s in fleet for s in kinds)
+    return result

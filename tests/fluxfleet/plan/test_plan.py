@@ -572,3 +572,51 @@ def test_an_existing_stack_keeps_its_cluster_and_imports_the_pools_that_were_inl
     )
     assert apps.urn == f"urn:pulumi:prod-weu::fluxfleet::fluxfleet:cluster:AksCluster${AGENT_POOL}::apps"
     assert command in render(FleetPlan([plan]), "text").replace("\n", "")
+
+
+# ------------------------------------------------------------------------------------- AKS's own upgrades (issue 24)
+
+TAGS = "    tags: {environment: production, owner: platform}\n"
+MAINTENANCE = "azure-native:containerservice:MaintenanceConfiguration"
+
+
+def test_plan_lists_the_maintenance_configurations_of_an_upgrade_window(tmp_path):
+    upgrade = (
+        "    upgrade:\n      nodeOSChannel: SecurityPatch\n"
+        '      windows: [{cron: "0 22 * * 6", duration: 6h, timezone: Europe/Amsterdam}]\n'
+    )
+    before = plan_prod_weu(tmp_path)
+    after = plan_prod_weu(tmp_path, TAGS, TAGS + upgrade)
+    document = json.loads(render(FleetPlan(stacks=[after]), "json"))
+    listed = {r["name"]: r for r in document["stacks"][0]["resources"] if r["type"] == MAINTENANCE}
+    [component] = [r for r in after.resources if r.type == "fluxfleet:cluster:AksCluster"]
+    assert set(listed) == {"aksManagedAutoUpgradeSchedule", "aksManagedNodeOSUpgradeSchedule"}
+    for configuration in listed.values():
+        assert configuration["parent"] == component.urn
+        assert configuration["inputs"]["maintenanceWindow"] == {
+            "schedule": {"weekly": {"dayOfWeek": "Saturday", "intervalWeeks": 1}},
+            "startTime": "22:00",
+            "utcOffset": "+01:00",
+            "durationHours": 5,
+        }
+    text = render(FleetPlan(stacks=[after]), "text", width=200)
+    assert text.count("azure-native:containerservice:MaintenanceConfiguration") == 2
+    # the cluster's own inputs change only in its auto-upgrade profile
+    [old], [new] = ([r for r in plan.resources if r.type.endswith(":ManagedCluster")] for plan in (before, after))
+    assert {k: v for k, v in new.inputs.items() if old.inputs.get(k) != v} == {
+        "autoUpgradeProfile": {"upgradeChannel": "patch", "nodeOSUpgradeChannel": "SecurityPatch"}
+    }
+
+
+def test_plan_refuses_a_window_aks_cannot_express_in_one_line(tmp_path):
+    stacks = tmp_path / "stacks"
+    shutil.copytree(STACKS, stacks)
+    stack = stacks / "Pulumi.prod-weu.yaml"
+    window = '    upgrade: {nodeOSChannel: NodeImage, windows: [{cron: "0 22 * * 1-4", duration: 4h}]}\n'
+    stack.write_text(stack.read_text().replace(TAGS, TAGS + window, 1))
+    [plan] = plan_fleet([stack], tmp_path).stacks
+    [error] = map(str, plan.errors)
+    assert not plan.ok and "\n" not in error
+    assert error.startswith(
+        "stacks/Pulumi.prod-weu.yaml: fluxfleet:cluster.upgrade.windows[0].cron: '0 22 * * 1-4': AKS "
+    )

@@ -47,6 +47,7 @@ def test_every_run_with_its_status_and_counts_oldest_first_in_text_and_json(stor
         "runs": [
             {
                 "id": "github-1",
+                "kind": "rollout",
                 "started": "2025-12-31T23:00:00+00:00",
                 "status": "done",
                 "succeeded": 3,
@@ -55,6 +56,7 @@ def test_every_run_with_its_status_and_counts_oldest_first_in_text_and_json(stor
             },
             {
                 "id": "github-2",
+                "kind": "rollout",
                 "started": "2026-01-01T00:00:00+00:00",
                 "status": "running",
                 "succeeded": 1,
@@ -65,9 +67,9 @@ def test_every_run_with_its_status_and_counts_oldest_first_in_text_and_json(stor
         "unreadable": [],
     }
     text = runs().stdout.splitlines()
-    assert text[0].split() == ["RUN", "STARTED", "STATUS", "DONE", "FAILED", "PENDING"]
-    assert text[1].split() == ["github-1", "2025-12-31T23:00:00+00:00", "done", "3", "0", "0"]
-    assert text[2].split() == ["github-2", "2026-01-01T00:00:00+00:00", "running", "1", "1", "1"]
+    assert text[0].split() == ["RUN", "KIND", "STARTED", "STATUS", "DONE", "FAILED", "PENDING"]
+    assert text[1].split() == ["github-1", "rollout", "2025-12-31T23:00:00+00:00", "done", "3", "0", "0"]
+    assert text[2].split() == ["github-2", "rollout", "2026-01-01T00:00:00+00:00", "running", "1", "1", "1"]
     assert runs("--format", "json").stdout == result.stdout  # byte-identical: runs can be diffed
 
 

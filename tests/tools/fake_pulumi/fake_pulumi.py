@@ -36,6 +36,16 @@ Scenario:
     }
   }
 
+With a backend, `destroy` and `stack rm` act on the stack's state as Pulumi does. The state starts as the stack's
+"export" and is kept in DIR/<stack>.state.json. `destroy` (its "destroy" RUN optional: its "seconds", and an
+"exit" that fails it) deletes its `--target` URNs, or every resource for none: a delete step event each, a summary,
+the state written and the update recorded in the history with its kind (`destroy`) and `--message` once it has
+ended; a protected resource among them fails it, deleting nothing. Each resource it deletes from Azure (a custom
+one the state does not mark `external`: one read with `get`, as an adopted Arc cluster, only leaves the state) is a
+line of DIR/deleted.jsonl ({"stack", "urn", "message"}); applies.jsonl gets its start and end with "kind":
+"destroy". `stack rm` refuses a stack whose state lists resources (as without --force), else the stack is gone:
+every later command for it answers "no stack named"; applies.jsonl gets {"event": "rm", "stack"}.
+
 RUN:
   {
     "events": [...],           engine events written to --event-log in order, in the CLI's JSON shape
@@ -192,8 +202,9 @@ class Backend:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
 
-    def applied(self, event: str, stack: str, message: str) -> None:
-        line = json.dumps({"event": event, "stack": stack, "message": message, "pid": os.getpid(), "time": time.time()})
+    def applied(self, event: str, stack: str, message: str, kind: str = "update") -> None:
+        record = {"event": event, "stack": stack, "message": message, "pid": os.getpid(), "time": time.time()}
+        line = json.dumps(record | ({"kind": kind} if kind != "update" else {}))
         fd = os.open(self.directory / "applies.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         try:
             os.write(fd, (line + "\n").encode())
@@ -217,6 +228,61 @@ class Backend:
     def outputs(self, stack: str) -> dict:
         path = self.directory / f"{stack}.outputs.json"
         return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+    def state(self, stack: str, initial: dict) -> dict:
+        path = self.directory / f"{stack}.state.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else initial
+
+    def write_state(self, stack: str, state: dict) -> None:
+        temporary = self.directory / f".{stack}.state.{os.getpid()}"
+        temporary.write_text(json.dumps(state), encoding="utf-8")
+        os.replace(temporary, self.directory / f"{stack}.state.json")
+
+    def removed(self, stack: str) -> bool:
+        return (self.directory / f"{stack}.removed").exists()
+
+    def destroy(self, stack: str, spec: dict, argv: list[str], scenario_dir: Path) -> int:
+        message = option(argv, "--message") or ""
+        targets = {argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "--target"}
+        started = utc_now()
+        self.applied("start", stack, message, "destroy")
+        finish(f"Destroying ({stack})")
+        state = self.state(stack, spec.get("export", {"version": 3, "deployment": {}}))
+        resources = state.get("deployment", {}).get("resources") or []
+        doomed = [r for r in resources if not targets or r.get("urn") in targets]
+        run = dict(spec.get("destroy", {}))
+        protected = [r["urn"] for r in doomed if r.get("protect")]
+        if protected:
+            run = {"exit": 255, "stderr": f"error: resource {protected[0]} cannot be deleted because it is protected"}
+        events = []
+        for resource in doomed if run.get("exit", 0) == 0 else ():
+            metadata = {"op": "delete", "urn": resource["urn"], "type": resource.get("type", ""), "provider": ""}
+            events += [{"resourcePreEvent": {"metadata": metadata}}, {"resOutputsEvent": {"metadata": metadata}}]
+        deleted = sum(1 for r in doomed if r.get("custom"))
+        events.append({"summaryEvent": {"resourceChanges": {"delete": deleted} if deleted else {}}})
+        code = operation({**run, "events": [*run.get("events", []), *events]}, argv, scenario_dir)
+        if code == 0:
+            for resource in doomed:
+                if resource.get("custom") and not resource.get("external"):
+                    line = {"stack": stack, "urn": resource["urn"], "message": message}
+                    with open(self.directory / "deleted.jsonl", "a", encoding="utf-8") as log:
+                        log.write(json.dumps(line) + "\n")
+            kept = [r for r in resources if r not in doomed]
+            self.write_state(stack, {**state, "deployment": {**state.get("deployment", {}), "resources": kept}})
+        finish(f"Destroy {'failed' if code else 'complete'} ({stack})")
+        entry = {"version": 1, "kind": "destroy", "startTime": started, "endTime": utc_now(), "message": message}
+        self.record(stack, {**entry, "environment": {}, "config": {}, "result": "failed" if code else "succeeded"})
+        self.applied("end", stack, message, "destroy")
+        return code
+
+    def remove(self, stack: str, spec: dict) -> int:
+        state = self.state(stack, spec.get("export", {"version": 3, "deployment": {}}))
+        if state.get("deployment", {}).get("resources"):
+            finish(f"error: '{stack}' still has resources; removal rejected. Possible actions: ...", sys.stderr)
+            return 255
+        (self.directory / f"{stack}.removed").write_text("", encoding="utf-8")
+        self.applied("rm", stack, "", "rm")
+        return 0
 
     def update(self, stack: str, run: dict | None, argv: list[str], scenario_dir: Path, program=None) -> int:
         message = option(argv, "--message") or ""
@@ -274,12 +340,20 @@ def answer(argv: list[str], scenario: dict, scenario_dir: Path) -> int:
         finish(json.dumps([{"name": name, "current": False} for name in stacks]))
         return 0
     stack = stacks.get(stack_name)
-    if stack is None:
+    backend = Backend(scenario_dir / scenario["backend"]) if "backend" in scenario else None
+    if stack is None or (backend and backend.removed(stack_name)):
         raise Failure(f"error: no stack named '{stack_name}' found")
     if args[:2] == ["stack", "select"]:
         time.sleep(scenario.get("select_seconds", 0))
         return 0
-    backend = Backend(scenario_dir / scenario["backend"]) if "backend" in scenario else None
+    if backend and args[:1] == ["destroy"]:
+        return backend.destroy(stack_name, stack, args, scenario_dir)
+    if args[:2] == ["stack", "rm"]:
+        if backend:
+            return backend.remove(stack_name, stack)
+        if stack.get("export", {}).get("deployment", {}).get("resources"):
+            raise Failure(f"error: '{stack_name}' still has resources; removal rejected")
+        return 0
     if program is not None and args[:1] == ["up"]:
         if backend is None:
             raise Failure("fake pulumi: a scenario with a program needs a backend", 2)
@@ -299,7 +373,8 @@ def answer(argv: list[str], scenario: dict, scenario_dir: Path) -> int:
         finish(json.dumps(entries[: int(size)] if size and isinstance(entries, list) else entries))
         return 0
     if args[:2] == ["stack", "export"]:
-        finish(json.dumps(stack.get("export", {"version": 3, "deployment": {}})))
+        exported = stack.get("export", {"version": 3, "deployment": {}})
+        finish(json.dumps(backend.state(stack_name, exported) if backend else exported))
         return 0
     if args[:2] == ["stack", "output"]:
         finish(json.dumps(backend.outputs(stack_name) if program and backend else stack.get("outputs", {})))
