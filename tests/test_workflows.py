@@ -11,7 +11,6 @@ import re
 import shutil
 import subprocess
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -142,7 +141,7 @@ def runs_json(stages: dict[str, dict], run_id: str = RUN_ID) -> str:
             "status": "running",
             "stages": [
                 {"name": name, "stacks": 3, "succeeded": 0, "failed": 0, "pending": 0, "maxFailures": 0}
-                | {"finished": False, "bakeUntil": None}
+                | {"minSuccess": None, "minSucceeded": 0, "finished": False, "failure": None, "bakeUntil": None}
                 | counts
                 for name, counts in stages.items()
             ],
@@ -288,7 +287,8 @@ def test_a_stage_tolerates_max_failures_and_stops_past_them(tmp_path):
         for failures in range(stage.max_failures + 2):
             # another stage's failures (even one named `edge-1`) are not this one's
             others = {f"{stage.name}-1": {"failed": 9}, "other": {"failed": 9}}
-            fake_runs(tmp_path / "bin", tmp_path, runs_json({**others, stage.name: {"failed": failures}}))
+            mine = {"failed": failures, "maxFailures": stage.max_failures}  # the budget as the run fixed it
+            fake_runs(tmp_path / "bin", tmp_path, runs_json({**others, stage.name: mine}))
             result = run_step(check, context, tmp_path, **env)
             assert (result.returncode == 0) is (failures <= stage.max_failures), (stage.name, failures, result)
             args = (tmp_path / "temp" / "fluxfleet-args").read_text().splitlines()
@@ -299,6 +299,12 @@ def test_a_stage_tolerates_max_failures_and_stops_past_them(tmp_path):
         result = run_step(check, context, tmp_path, **env)
         assert result.returncode == 1
         assert f"stage {stage.name} failed: 1 stack(s) not applied in run {RUN_ID}" in result.stdout
+        # minSuccess: within maxFailures, yet too few succeeded
+        under = {"succeeded": 2, "failed": 0, "minSucceeded": 3}
+        fake_runs(tmp_path / "bin", tmp_path, runs_json({stage.name: under}))
+        result = run_step(check, context, tmp_path, **env)
+        assert result.returncode == 1
+        assert f"stage {stage.name} failed: 2 stack(s) succeeded, under its minSuccess (3 must)" in result.stdout
 
 
 def test_no_job_passes_the_runs_state_through_artifacts():
@@ -329,7 +335,6 @@ def test_each_stage_bakes_its_after_stage_wait_before_the_next(tmp_path):
     assert bake["needs"] == "verdict"  # deploy.yml's next stage needs this whole workflow, the bake included
     stages = fleet_stages()
     assert any(stage.after_stage_wait for stage in stages[:-1])  # fleet.yaml has bakes to honour
-    now = datetime.now(UTC)
     for index, stage in enumerate(stages):
         wait = stage.after_stage_wait if index + 1 < len(stages) else 0  # nothing follows the last stage
         context = with_plan(plan_of(stage.name), **{"!cancelled()": True, "needs.verdict.result": "success"})
@@ -337,27 +342,18 @@ def test_each_stage_bakes_its_after_stage_wait_before_the_next(tmp_path):
         assert evaluate(bake["if"], {**context, "needs.verdict.result": "failure"}) is False
         if not wait:
             continue
-        # until the end the run journaled for the bake; on a re-run, what is left of it, or nothing once it passed;
-        # none journaled, the whole afterStageWait
-        for bake_until, slept in [
-            (now + timedelta(seconds=wait), wait),
-            (now + timedelta(seconds=100), 100),
-            (now - timedelta(seconds=5), None),
-            (None, wait),
-        ]:
-            fake(tmp_path / "bin", "sleep", 'echo "$@" > "$RUNNER_TEMP/slept"')
-            (tmp_path / "temp" / "slept").unlink(missing_ok=True)
-            until = bake_until and bake_until.strftime("%Y-%m-%dT%H:%M:%SZ")
-            fake_runs(tmp_path / "bin", tmp_path, runs_json({stage.name: {"finished": True, "bakeUntil": until}}))
+        # the soak, as the rollout runs it between stages (what is left of it on a re-run: the journal's bakeUntil),
+        # the stage's stacks watched; its exit code is the job's
+        for code in (0, 1):
+            fake(tmp_path / "bin", "fluxfleet", f'echo "$@" > "$RUNNER_TEMP/fluxfleet-args"; exit {code}')
             result = run_step(
                 step(bake, "afterStageWait before the next stage"), context, tmp_path, **stage_env(context)
             )
-            assert result.returncode == 0, result.stderr
-            if slept is None:
-                assert not (tmp_path / "temp" / "slept").exists(), (stage.name, until)
-            else:
-                [seconds] = (tmp_path / "temp" / "slept").read_text().split()
-                assert slept - 5 <= int(seconds) <= slept, (stage.name, until, seconds)
+            assert result.returncode == code, result.stderr
+            args = (tmp_path / "temp" / "fluxfleet-args").read_text().split()
+            assert args == ["rollout", "--run-id", RUN_ID, "--soak", stage.name, "--format", "markdown", "--output"] + [
+                "soak.md"
+            ]
 
 
 @pytest.mark.parametrize(("wait", "refused"), [("30m", False), ("7h", True)])

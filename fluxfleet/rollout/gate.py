@@ -15,6 +15,7 @@ still to wait for: a verdict (passed, or failed) is confirmed by one ARM read of
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -74,6 +75,12 @@ class FleetFluxReads:
             raise AzureError(snapshot.failed[target])
         read = snapshot.clusters.get(target)
         return read.flux_configurations if read is not None and read.found else ()
+
+    def read_now(self, targets: Iterable[ClusterTarget]) -> FleetSnapshot:
+        """One fleet read of these clusters, apart from the gates' (a soak's look at a stage's stacks)."""
+        with self._lock:
+            self.reads += 1
+        return self._fleet.read(sorted(set(targets), key=ClusterTarget.order))
 
     def done(self, target: ClusterTarget) -> None:
         """The gate of `target` has ended: later reads leave its cluster out."""
@@ -176,6 +183,37 @@ class FluxHealthGate:
         if waiting:
             return Assessment(Verdict.waiting, ", ".join(waiting))
         return Assessment(Verdict.healthy, "")
+
+    def look(self, stacks: Mapping[str, tuple[StackSpec, str, datetime]]) -> dict[str, Assessment]:
+        """One look at the Flux of several stacks at once (stack -> its spec, subscription, and since when a status
+        counts), as a soak watches a stage: one fleet read for them all when the gate has `fleet`, a verdict other
+        than healthy confirmed through ARM (Resource Graph lags); else each read through ARM. A stack that cannot be
+        read is `waiting`: a soak judges it at its next look."""
+        targets = {
+            name: ClusterTarget(subscription.lower(), spec.cluster.resource_group, spec.cluster.name, spec.cluster.kind)
+            for name, (spec, subscription, _) in stacks.items()
+        }
+        snapshot = None
+        if self.fleet is not None and targets:
+            try:
+                snapshot = self.fleet.read_now(targets.values())
+            except AzureError:
+                snapshot = None  # each through ARM instead
+        looks = {}
+        for name, (spec, subscription, since) in stacks.items():
+            read = snapshot.clusters.get(targets[name]) if snapshot is not None else None
+            if read is not None and read.found:
+                assessment = assess(spec, list(read.flux_configurations), since)
+                if assessment.verdict is not Verdict.unhealthy:
+                    looks[name] = assessment
+                    continue
+            try:
+                looks[name] = assess(
+                    spec, self.reader.flux_configurations(subscription, ClusterRef.of(spec.cluster)), since
+                )
+            except AzureError as error:
+                looks[name] = Assessment(Verdict.waiting, str(error))
+        return looks
 
     def wait_until_idle(self, spec: StackSpec, subscription_id: str, stop: threading.Event | None = None) -> GateResult:
         """Before an update: wait until no operation runs on the cluster or its Flux extension. ARM answers a second

@@ -21,11 +21,13 @@ from pathlib import Path
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from fluxfleet.runstate.local import LocalStore
 from fluxfleet.runstate.store import Conflict, Entry, StateStore, StoreError, Unreadable
 from modules.spec import DURATION_MAX, STACK_NAME, Stage, bounded, shown
+from modules.spec.fleet import failure_budget, success_needed
+from modules.spec.windows import WindowSpec
 
 # A run id is a name, never a path: new_run_id's (20260101T000000Z-ab12) or one given (github-1234).
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -104,6 +106,10 @@ class StackEntry(Attempt):
     previous_refs: SourceRefs | None = None
     refs: SourceRefs | None = None  # what its update deploys
     rollback: Rollback | None = None
+    # While the stack waits for a deployment window (its stage's, its own): when one opens. None once started.
+    window_opens: Timestamp = None
+    # What its stage's soak saw of it: "" not watched (yet), else "healthy throughout" or "turned unhealthy at T: why"
+    soak: str = ""
     # A decommission's steps (fluxfleet/decommission), in order, each with its state (pending, running: started and
     # in doubt until its end is journaled, succeeded, failed); {} in a rollout.
     steps: dict[str, StackState] = field(default_factory=dict)
@@ -127,7 +133,7 @@ class StagePlan:
     name: str
     stacks: list[StackName]
     max_concurrency: Annotated[int, Field(ge=1, le=1000)]
-    max_failures: Count
+    max_failures: Count  # the stage's budget in stacks (a percentage of its stacks resolved, rounded down)
     after_stage_wait: Annotated[int, Field(ge=0, le=DURATION_MAX)]
     approval: bool
     bake_until: Timestamp = None
@@ -136,14 +142,22 @@ class StagePlan:
     pins: SourceRefs = field(default_factory=dict)
     rolling_back: str | None = None  # why the whole stage is being rolled back, once it is
     pins_restored: list[str] | None = None  # what became of the stage's pins in fleet.yaml, once handled
+    max_failures_percent: str | None = None  # fleet.yaml's `maxFailures: 10%`, when it was a percentage
+    min_success: str | None = None  # fleet.yaml's `minSuccess: 95%`
+    min_succeeded: Count = 0  # ... as stacks that must succeed (rounded up)
+    windows: list[WindowSpec] = field(default_factory=list)  # when its stacks' updates may start; [] any time
+    # The soak (the bake, watching the stage's stacks): how far it has watched, and whether it has ended
+    soaked_until: Timestamp = None
+    soak_ended: bool = False
 
     @staticmethod
     def of(stage: Stage, stacks: list[str], max_concurrency: int, rollback: bool = False) -> StagePlan:
+        percent = stage.max_failures if isinstance(stage.max_failures, str) else None
         return StagePlan(
             stage.name,
             stacks,
             max_concurrency,
-            stage.max_failures,
+            failure_budget(stage.max_failures, len(stacks)),
             stage.after_stage_wait,
             stage.approval,
             rollback=rollback or stage.rollback,
@@ -151,7 +165,21 @@ class StagePlan:
                 **{config: pin.ref_keys for config, pin in stage.pins.items()},
                 **{name: {"version": version} for name, version in stage.platform_pins.items()},
             },
+            max_failures_percent=percent,
+            min_success=stage.min_success,
+            min_succeeded=success_needed(stage.min_success, len(stacks)),
+            windows=list(stage.windows),
         )
+
+    @property
+    def budget_text(self) -> str:
+        """`maxFailures 1 (10% of 15)`, `minSuccess 95% (29 of 30)`: the stage's budget as fleet.yaml set it."""
+        text = f"maxFailures {self.max_failures}"
+        if self.max_failures_percent:
+            text += f" ({self.max_failures_percent} of {len(self.stacks)}, rounded down)"
+        if self.min_success:
+            text += f", minSuccess {self.min_success} ({self.min_succeeded} of {len(self.stacks)})"
+        return text
 
 
 @dataclass
@@ -186,6 +214,8 @@ class StageProgress:
     open: list[str]  # stacks not ended (pending, running, gating, skipped)
     max_failures: int
     bake_until: str | None
+    min_succeeded: int = 0
+    min_success: str | None = None
 
     @staticmethod
     def of(record: RunRecord, stage: StagePlan) -> StageProgress:
@@ -198,12 +228,28 @@ class StageProgress:
             [name for name, state in zip(stage.stacks, states, strict=True) if state not in ENDED],
             stage.max_failures,
             stage.bake_until,
+            stage.min_succeeded,
+            stage.min_success,
         )
 
     @property
     def passed(self) -> bool:
-        """Every stack ended, within the stage's failure budget: the next stage may start once it has baked."""
-        return not self.open and self.failed <= self.max_failures
+        """Every stack ended, within the stage's failure budget and over its minSuccess: the next stage may start
+        once it has baked."""
+        return not self.open and self.failure is None
+
+    @property
+    def failure(self) -> str | None:
+        """Why the stage failed, as far as it went: more failures than its maxFailures, or (once every stack ended)
+        fewer successes than its minSuccess; None: it has not failed."""
+        if self.failed > self.max_failures:
+            return f"{self.failed} stack(s) failed, more than its maxFailures {self.max_failures}"
+        if not self.open and self.succeeded < self.min_succeeded:
+            return (
+                f"{self.succeeded} of {self.stacks} stack(s) succeeded, under its minSuccess {self.min_success} "
+                f"({self.min_succeeded})"
+            )
+        return None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -213,7 +259,10 @@ class StageProgress:
             "failed": self.failed,
             "pending": len(self.open),
             "maxFailures": self.max_failures,
+            "minSuccess": self.min_success,
+            "minSucceeded": self.min_succeeded,
             "finished": self.passed,
+            "failure": self.failure,
             "bakeUntil": self.bake_until,
         }
 
@@ -400,7 +449,7 @@ def _log_name(run_id: str) -> str:
 def _snapshot(record: RunRecord) -> bytes:
     # Compact, and built from the dataclasses' own dicts: the snapshot of 1,000 stacks is written between stages,
     # while nothing runs, so it must take milliseconds (dataclasses.asdict + indent took 170 ms).
-    return (json.dumps(_plain(record), separators=(",", ":")) + "\n").encode()
+    return (json.dumps(_plain(record), separators=(",", ":"), default=_jsonable) + "\n").encode()
 
 
 def _extend(record: RunRecord, more: RunRecord, stage_order: Sequence[str]) -> bool:
@@ -544,6 +593,8 @@ def _apply(record: RunRecord, stack: str | None, stage: str | None, fields: dict
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):  # a stage's deployment window
+        return value.model_dump(mode="json")
     if isinstance(value, StagePlan | Rollback):
         return vars(value)
     if isinstance(value, StackEntry):

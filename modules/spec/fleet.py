@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import math
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, PlainValidator, ValidationError, model_validator
 
 from modules.spec.errors import SpecError, SpecIssue, bounded, key_path, listed, shown
 from modules.spec.files import YAML_MAX_VALUES, YamlTooBig, read_yaml, yaml_round_trip
@@ -19,6 +21,7 @@ from modules.spec.fields import DnsLabel, Duration, Line, SpecModel, dns_label_p
 from modules.spec.flux_config import OCI_DIGEST, REF_KEYS
 from modules.spec.stack import pydantic_issues
 from modules import flux_extension_versions, kubernetes_versions
+from modules.spec.windows import WindowSpec
 
 
 # --------------------------------------------------------------------------------------------- the fleet rollout
@@ -119,13 +122,57 @@ def _split_platform_pins(document: Mapping[str, Any]) -> tuple[dict[str, Any], d
     return {**document, "stages": rest}, platform
 
 
+def _percent(value: Any) -> str:
+    if not isinstance(value, str) or not (match := PERCENT.fullmatch(value)) or Fraction(match[1]) > 100:
+        raise ValueError(f"{shown(value)} is not a percentage such as 95% (0% to 100%, in quotes or not)")
+    return value
+
+
+def _budget(value: Any) -> int | str:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str) and (match := PERCENT.fullmatch(value)) and Fraction(match[1]) <= 100:
+        return value
+    raise ValueError(f"{shown(value)} is not a number of stacks (0 or more) or a percentage of them such as 10%")
+
+
+PERCENT = re.compile(r"(\d{1,3}(?:\.\d{1,2})?)%")
+Percent = Annotated[str, PlainValidator(_percent)]
+Budget = Annotated[int | str, PlainValidator(_budget)]
+
+
+def percent_of(value: str) -> Fraction:
+    """`10%` as 10."""
+    match = PERCENT.fullmatch(value)
+    assert match, value
+    return Fraction(match[1])
+
+
+def failure_budget(max_failures: int | str, stacks: int) -> int:
+    """How many of a stage's `stacks` may fail: `maxFailures` itself, or its percentage of them rounded down (10% of
+    15 stacks: 1)."""
+    if isinstance(max_failures, int):
+        return max_failures
+    return math.floor(percent_of(max_failures) * stacks / 100)
+
+
+def success_needed(min_success: str | None, stacks: int) -> int:
+    """How many of a stage's `stacks` must succeed under `minSuccess`, rounded up (95% of 30 stacks: 29); 0 for
+    none."""
+    return 0 if min_success is None else math.ceil(percent_of(min_success) * stacks / 100)
+
+
 class StageSpec(SpecModel):
     name: DnsLabel
     stacks: Annotated[list[Line], Field(min_length=1)] | None = None  # stack names or globs such as prod-*
     # and every stack that uses one of these profiles (directly or through another) that no stage names
     profiles: Annotated[list[ProfileName], Field(min_length=1)] | None = None
     max_concurrency: Annotated[int, Field(ge=1, le=1000)] = 1
-    max_failures: Annotated[int, Field(ge=0)] = 0
+    # How many stacks may fail: a number, or a percentage of the stage's stacks rounded down (`10%`)
+    max_failures: Budget = 0
+    # The share of the stage's stacks that must succeed (`95%`, rounded up): under it the stage fails, however few
+    # failed (a stack deferred, or not started, is no success)
+    min_success: Percent | None = None
     after_stage_wait: Duration | None = None  # bake time before the next stage
     approval: bool = False  # stop before this stage until `--approve NAME`
     # configuration name -> the ref every stack of the stage runs it at, over what the stacks and profiles say
@@ -134,6 +181,9 @@ class StageSpec(SpecModel):
     # A stack whose health gate fails after its update returns to the refs it ran before; past maxFailures, every
     # stack of the stage does, and the stage's pins in fleet.yaml return to what they ran.
     rollback: bool = False
+    # When an update may start: inside one of these (and inside one of the stack's own `fluxfleet:windows`, when
+    # it has some); an update started runs to its end whenever the window closes.
+    windows: list[WindowSpec] = []
 
 
 class GateSpec(SpecModel):
@@ -159,13 +209,15 @@ class Stage:
     name: str
     stacks: tuple[str, ...]
     max_concurrency: int
-    max_failures: int
+    max_failures: int | str  # a number, or a percentage of the stage's stacks (`10%`): see failure_budget
     after_stage_wait: int  # seconds, 0 for none
     approval: bool
     pins: Mapping[str, PinSpec] = field(default_factory=dict)  # configuration -> its pinned ref
     rollback: bool = False
     kubernetes: str | None = None  # pins.kubernetes: every AKS stack's cluster.kubernetesVersion
     flux_extension: str | None = None  # pins.flux-extension: every stack's flux.extension.version
+    min_success: str | None = None  # a percentage (`95%`): see success_needed
+    windows: tuple[WindowSpec, ...] = ()  # when its stacks' updates may start; () for any time
 
     @property
     def platform_pins(self) -> dict[str, str]:
@@ -307,6 +359,8 @@ def load_fleet(
             stage.rollback,
             platform.get(index, {}).get(KUBERNETES_PIN),
             platform.get(index, {}).get(EXTENSION_PIN),
+            stage.min_success,
+            tuple(stage.windows),
         )
         for index, stage in enumerate(spec.stages)
     ]

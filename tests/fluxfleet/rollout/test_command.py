@@ -61,6 +61,15 @@ def refused(request: RolloutRequest) -> tuple[str, ...]:
         (RolloutRequest(stacks=("nomatch*",)), "--stacks 'nomatch*' matches no stack of stacks/fleet.yaml"),
         (RolloutRequest(stage="dev", stacks=("prod-*",)), "--stacks 'prod-*' matches no stack of stage dev"),
         (RolloutRequest(stacks_dir=Path("nowhere")), "nowhere: no such directory"),
+        (RolloutRequest(soak="dev"), "--soak watches a stage of a run: give the run's --run-id"),
+        (
+            RolloutRequest(soak="dev", run_id="github-42", stage="dev", dry_run=True),
+            "--soak runs only the soak of the stage it names: drop --stage, --dry-run",
+        ),
+        (
+            RolloutRequest(soak="qa", run_id="github-42"),
+            "no stage 'qa' in stacks/fleet.yaml (stages: dev, staging, edge, production)",
+        ),
     ],
 )
 def test_each_option_that_would_not_apply_is_refused_with_its_message(project, request_, said):
@@ -185,6 +194,7 @@ def test_the_matrix_of_a_stage_without_typer(project):
         "matrix": {"stack": ["edge-store-001"]},
         "maxParallel": 10,
         "maxFailures": 2,
+        "minSucceeded": 0,
         "afterStageWait": 3600,
         "approval": False,
         "rollback": True,
