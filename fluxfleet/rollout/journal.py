@@ -347,7 +347,7 @@ class Journal:
             if not _extend(current, record, stage_order):
                 return cls(store, current, seen)
             try:
-                etag = store.write(_snapshot_name(record.run_id), _snapshot(current), etag=found.etag)
+                etag = store.write(_snapshot_name(record.run_id), _snapshot(current), etag=seen.snapshot)
             except Conflict:
                 continue  # another writer changed it: read it again
             return cls(store, current, dataclasses.replace(seen, snapshot=etag))
@@ -365,7 +365,10 @@ class Journal:
                     return  # no log yet: nothing new
                 if log is not None and log.etag == seen.log:
                     return
-                if log is not None:
+                # Past the snapshot read last only while it is still current: a save by another writer since
+                # folded the log into a new snapshot and began a new log, whose lines at this offset are not ours.
+                current = log is not None and self.store.head(_snapshot_name(self.run_id)) == seen.snapshot
+                if log is not None and current:
                     whole = log.data[: log.data.rfind(b"\n") + 1]  # a line still being written waits
                     if _apply_logged(self.record, whole):
                         self._seen = dataclasses.replace(seen, log=log.etag, log_bytes=seen.log_bytes + len(whole))
@@ -395,7 +398,7 @@ class Journal:
                     raise ValueError(f"{self.where}: the run's journal is gone")
                 record, seen = _read(self.store, self.run_id, snapshot)
                 try:
-                    etag = self.store.write(_snapshot_name(self.run_id), _snapshot(record), etag=snapshot.etag)
+                    etag = self.store.write(_snapshot_name(self.run_id), _snapshot(record), etag=seen.snapshot)
                 except Conflict:
                     continue
                 self._seen = _Seen(etag)
@@ -504,8 +507,7 @@ def _read(store: StateStore, run_id: str, snapshot: Entry | None = None) -> tupl
     StoreError when the store cannot be read."""
     where = f"{store.where.rstrip('/')}/{_snapshot_name(run_id)}"
     try:
-        snapshot = snapshot or store.read(_snapshot_name(run_id))
-        log = store.read(_log_name(run_id)) if snapshot is not None else None
+        snapshot, log = _read_consistent(store, run_id, snapshot)
     except Unreadable as error:
         raise ValueError(f"{where}: not a fluxfleet run journal ({error})") from None
     if snapshot is None:
@@ -532,6 +534,22 @@ def _read(store: StateStore, run_id: str, snapshot: Entry | None = None) -> tupl
     if log is None:
         return record, _Seen(snapshot.etag)
     return record, _Seen(snapshot.etag, log.etag, log.data.rfind(b"\n") + 1)
+
+
+def _read_consistent(store: StateStore, run_id: str, snapshot: Entry | None) -> tuple[Entry | None, Entry | None]:
+    """A snapshot and the log that goes with it. Another writer's `save` between the two reads (its snapshot
+    written, the log it folded in deleted, new lines appended) would pair this older snapshot with a log that lacks
+    what was folded: changes lost, a stack's attempt among them. A save writes the snapshot before it deletes the
+    log, so a snapshot still current after the log was read was current while it was read: read again until so."""
+    for _ in range(CONFLICT_RETRIES):
+        snapshot = snapshot or store.read(_snapshot_name(run_id))
+        if snapshot is None:
+            return None, None
+        log = store.read(_log_name(run_id))
+        if store.head(_snapshot_name(run_id)) == snapshot.etag:
+            return snapshot, log
+        snapshot = None
+    raise StoreError(f"{store.where}: run {run_id} kept changing under this process: try again")
 
 
 def _replay(data: dict[str, Any], log: str, log_name: str) -> None:
