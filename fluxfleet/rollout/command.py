@@ -257,6 +257,8 @@ def _run_progress(request: RolloutRequest, stacks: list[str]) -> dict[str, Any]:
         raise CommandError(f"fluxfleet rollout: {error}") from None
     except ValueError as error:
         raise CommandError(f"fluxfleet rollout: --run-id: {error}") from None
+    if journal is not None:
+        _refuse_other_kind(journal.record, "--run-id")
     plan = next((s for s in journal.record.stages if s.name == request.matrix), None) if journal else None
     if journal is None or plan is None:
         nothing = {"succeeded": 0, "failed": 0, "pending": len(stacks), "finished": False, "bakeUntil": None}
@@ -309,6 +311,8 @@ def soak(request: RolloutRequest, plan: RolloutPlan) -> RunRecord:
         raise CommandError(f"fluxfleet rollout: {error}") from None
     except ValueError as error:
         raise _invalid(str(error)) from None
+    if journal is not None:
+        _refuse_other_kind(journal.record, "--run-id")
     stage = next((s for s in journal.record.stages if s.name == request.soak), None) if journal else None
     if journal is None or stage is None:
         raise CommandError(f"fluxfleet rollout: run {request.run_id} has no stage {request.soak} to soak")
@@ -362,9 +366,8 @@ def apply(request: RolloutRequest, plan: RolloutPlan) -> RunRecord:
             raise CommandError(f"fluxfleet rollout: {error}") from None
         except ValueError as error:
             raise _invalid(str(error)) from None
-        if joined is not None:
-            _refuse_other_kind(joined.record, "--run-id")
         if joined is not None:  # refused before anything starts or is added to the run
+            _refuse_other_kind(joined.record, "--run-id")
             _refuse_changed_stages(joined.record, whole.plan(plan.fleet))
     specs = _specs(request, plan, journal.record.stages if journal else whole.plan(plan.fleet))
     runner, reader = rollout_can_start(specs)
