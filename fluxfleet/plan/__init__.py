@@ -313,10 +313,12 @@ _SPEC_KEYS = {
         "kubernetesVersion": "kubernetesVersion",
         "networkProfile": "networkPolicy",
         "apiServerAccessProfile": "authorizedIpRanges",
-        "autoUpgradeProfile": "autoUpgradeChannel",
+        "autoUpgradeProfile": "upgrade",  # cluster.upgrade (its channels and windows), as the spec spells it now
         "tags": "tags",
     },
 }
+
+_UPGRADE_KEYS = {"upgradeChannel": "channel", "nodeOSUpgradeChannel": "nodeOSChannel"}
 
 
 def spec_keys(violation: Violation) -> list[str | int]:
@@ -335,6 +337,8 @@ def spec_keys(violation: Violation) -> list[str | int]:
         keys.append(mapped)
         if mapped in ("kustomizations", "settings") and rest:
             keys.append(rest[0])
+        elif mapped == "upgrade" and rest and (channel := _UPGRADE_KEYS.get(rest[0])):
+            keys.append(channel)
     return keys
 
 
