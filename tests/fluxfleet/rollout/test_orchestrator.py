@@ -8,6 +8,7 @@ import dataclasses
 import json
 import os
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -138,6 +139,13 @@ def test_in_flight_stacks_finish_when_the_run_halts(tmp_path):
         failing={"a": "boom"},
         wall_seconds={"a": 0.0, "b": 0.1},
     )
+
+    def b_ends_once_a_failed(stack: str) -> None:  # b in flight when a fails, however slow a's thread is
+        deadline = time.monotonic() + 10
+        while stack == "b" and h.states()["a"] != "failed" and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    h.runner.on_up = b_ends_once_a_failed
     assert h.start() is RunStatus.halted
     states = h.states()
     assert states["a"] == "failed" and states["b"] == "succeeded"  # b was in flight: it ran to its end
