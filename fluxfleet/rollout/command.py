@@ -251,14 +251,7 @@ def _run_progress(request: RolloutRequest, stacks: list[str]) -> dict[str, Any]:
     and the matrix of the stacks it has not applied yet: a re-run of the workflow never applies a stack twice. A run
     that does not exist yet, or has not the stage yet: every stack, nothing done."""
     assert request.run_id is not None and request.matrix is not None
-    try:
-        journal = Journal.find(run_store(request), request.run_id)
-    except StoreError as error:
-        raise CommandError(f"fluxfleet rollout: {error}") from None
-    except ValueError as error:
-        raise CommandError(f"fluxfleet rollout: --run-id: {error}") from None
-    if journal is not None:
-        _refuse_other_kind(journal.record, "--run-id")
+    journal = _find_run(run_store(request), request.run_id)
     plan = next((s for s in journal.record.stages if s.name == request.matrix), None) if journal else None
     if journal is None or plan is None:
         nothing = {"succeeded": 0, "failed": 0, "pending": len(stacks), "finished": False, "bakeUntil": None}
@@ -304,15 +297,7 @@ def soak(request: RolloutRequest, plan: RolloutPlan) -> RunRecord:
     from fluxfleet.rollout.production import run_journaled
 
     assert request.run_id is not None and request.soak is not None
-    store = run_store(request)
-    try:
-        journal = Journal.find(store, request.run_id)
-    except StoreError as error:
-        raise CommandError(f"fluxfleet rollout: {error}") from None
-    except ValueError as error:
-        raise _invalid(str(error)) from None
-    if journal is not None:
-        _refuse_other_kind(journal.record, "--run-id")
+    journal = _find_run(run_store(request), request.run_id)
     stage = next((s for s in journal.record.stages if s.name == request.soak), None) if journal else None
     if journal is None or stage is None:
         raise CommandError(f"fluxfleet rollout: run {request.run_id} has no stage {request.soak} to soak")
@@ -359,16 +344,8 @@ def apply(request: RolloutRequest, plan: RolloutPlan) -> RunRecord:
     # A run named by --run-id holds the whole of each stage it covers (its budget and bake are the stage's), and
     # this process works the stacks --stacks picks from them.
     whole = dataclasses.replace(plan.selection, stacks=None) if request.run_id else plan.selection
-    if request.run_id is not None:
-        try:
-            joined = Journal.find(store, request.run_id)
-        except StoreError as error:
-            raise CommandError(f"fluxfleet rollout: {error}") from None
-        except ValueError as error:
-            raise _invalid(str(error)) from None
-        if joined is not None:  # refused before anything starts or is added to the run
-            _refuse_other_kind(joined.record, "--run-id")
-            _refuse_changed_stages(joined.record, whole.plan(plan.fleet))
+    if request.run_id is not None and (joined := _find_run(store, request.run_id)) is not None:
+        _refuse_changed_stages(joined.record, whole.plan(plan.fleet))  # before anything starts or joins the run
     specs = _specs(request, plan, journal.record.stages if journal else whole.plan(plan.fleet))
     runner, reader = rollout_can_start(specs)
     try:
@@ -395,6 +372,19 @@ def apply(request: RolloutRequest, plan: RolloutPlan) -> RunRecord:
         request.approve,
         only,
     )
+
+
+def _find_run(store: StateStore, run_id: str) -> Journal | None:
+    """The run --run-id names, None when there is none yet; refused when it is no rollout (a decommission)."""
+    try:
+        journal = Journal.find(store, run_id)
+    except StoreError as error:
+        raise CommandError(f"fluxfleet rollout: {error}") from None
+    except ValueError as error:
+        raise _invalid(f"--run-id: {error}") from None
+    if journal is not None:
+        _refuse_other_kind(journal.record, "--run-id")
+    return journal
 
 
 def _refuse_other_kind(record: RunRecord, option: str) -> None:
