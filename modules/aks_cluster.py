@@ -199,6 +199,7 @@ def pool_properties(pool: NodePool) -> dict[str, Any]:
         "node_labels": pool.node_labels,
         "node_taints": pool.node_taints,
         "vnet_subnet_id": pool.vnet_subnet_id,
+        "orchestrator_version": pool.orchestrator_version,  # unset: the pool follows the control plane
         "upgrade_settings": containerservice.AgentPoolUpgradeSettingsArgs(max_surge=pool.max_surge)
         if pool.max_surge
         else None,

@@ -49,4 +49,7 @@ def build_stack(spec: StackSpec, secrets: Secrets) -> dict[str, pulumi.Output]:
         "secretVersions": dict(secrets.versions),
         # The git ref each configuration runs at after this update: what a rollback of the next update returns to.
         "fluxConfigurationRefs": spec.source_refs(),
+        # The Kubernetes and Flux extension versions it declares (those set): what a rollback of a stage's
+        # kubernetes / flux-extension pin returns fleet.yaml to.
+        "platformVersions": spec.platform_versions(),
     }

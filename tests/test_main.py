@@ -73,6 +73,7 @@ def test_main_builds_the_stack_and_exports_ids(raw):
         "fluxConfigurationIds",
         "secretVersions",
         "fluxConfigurationRefs",
+        "platformVersions",
     }
     types = {r.type for r in records}
     assert {

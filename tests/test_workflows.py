@@ -11,7 +11,6 @@ import re
 import shutil
 import subprocess
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -142,7 +141,7 @@ def runs_json(stages: dict[str, dict], run_id: str = RUN_ID) -> str:
             "status": "running",
             "stages": [
                 {"name": name, "stacks": 3, "succeeded": 0, "failed": 0, "pending": 0, "maxFailures": 0}
-                | {"finished": False, "bakeUntil": None}
+                | {"minSuccess": None, "minSucceeded": 0, "finished": False, "failure": None, "bakeUntil": None}
                 | counts
                 for name, counts in stages.items()
             ],
@@ -165,8 +164,9 @@ def value(expression: str, context: Mapping[str, object]) -> object:
     """An expression of the few forms the workflows use: terms joined by `&&`, each a context entry, its negation
     (`!entry`), one compared with a literal or another entry, or such terms joined by `||` (in parentheses among `&&`). Status functions
     (`!cancelled()`) are context entries; anything else fails the test."""
-    if "||" in expression and "&&" not in expression:  # alternatives alone, without parentheses
-        return any(value(alternative, context) for alternative in expression.split("||"))
+    if "||" in expression and "&&" not in expression:  # alternatives alone: the first truthy one, as GitHub's `||`
+        values = [value(alternative.strip(), context) for alternative in expression.split("||")]
+        return next((each for each in values if each), values[-1])
     terms = [term.strip() for term in expression.split("&&")]
     results = []
     for term in terms:
@@ -288,7 +288,8 @@ def test_a_stage_tolerates_max_failures_and_stops_past_them(tmp_path):
         for failures in range(stage.max_failures + 2):
             # another stage's failures (even one named `edge-1`) are not this one's
             others = {f"{stage.name}-1": {"failed": 9}, "other": {"failed": 9}}
-            fake_runs(tmp_path / "bin", tmp_path, runs_json({**others, stage.name: {"failed": failures}}))
+            mine = {"failed": failures, "maxFailures": stage.max_failures}  # the budget as the run fixed it
+            fake_runs(tmp_path / "bin", tmp_path, runs_json({**others, stage.name: mine}))
             result = run_step(check, context, tmp_path, **env)
             assert (result.returncode == 0) is (failures <= stage.max_failures), (stage.name, failures, result)
             args = (tmp_path / "temp" / "fluxfleet-args").read_text().splitlines()
@@ -299,6 +300,12 @@ def test_a_stage_tolerates_max_failures_and_stops_past_them(tmp_path):
         result = run_step(check, context, tmp_path, **env)
         assert result.returncode == 1
         assert f"stage {stage.name} failed: 1 stack(s) not applied in run {RUN_ID}" in result.stdout
+        # minSuccess: within maxFailures, yet too few succeeded
+        under = {"succeeded": 2, "failed": 0, "minSucceeded": 3}
+        fake_runs(tmp_path / "bin", tmp_path, runs_json({stage.name: under}))
+        result = run_step(check, context, tmp_path, **env)
+        assert result.returncode == 1
+        assert f"stage {stage.name} failed: 2 stack(s) succeeded, under its minSuccess (3 must)" in result.stdout
 
 
 def test_no_job_passes_the_runs_state_through_artifacts():
@@ -309,9 +316,12 @@ def test_no_job_passes_the_runs_state_through_artifacts():
             assert not [u for u in used if "artifact" in u], (name, job_name)
 
 
+FLUXFLEET_COMMAND = re.compile(r"(^|[|;&(]|\$\()\s*fluxfleet ", re.MULTILINE)  # run, not named in a message
+
+
 def test_every_job_that_reads_the_run_signs_in_to_azure_first():
     for name, job in workflow("deploy-stage.yml")["jobs"].items():
-        runs = [s for s in job["steps"] if "fluxfleet " in s.get("run", "")]
+        runs = [s for s in job["steps"] if FLUXFLEET_COMMAND.search(s.get("run", ""))]
         if not runs:
             continue
         uses = [s.get("uses", "").split("@")[0] for s in job["steps"]]
@@ -329,7 +339,6 @@ def test_each_stage_bakes_its_after_stage_wait_before_the_next(tmp_path):
     assert bake["needs"] == "verdict"  # deploy.yml's next stage needs this whole workflow, the bake included
     stages = fleet_stages()
     assert any(stage.after_stage_wait for stage in stages[:-1])  # fleet.yaml has bakes to honour
-    now = datetime.now(UTC)
     for index, stage in enumerate(stages):
         wait = stage.after_stage_wait if index + 1 < len(stages) else 0  # nothing follows the last stage
         context = with_plan(plan_of(stage.name), **{"!cancelled()": True, "needs.verdict.result": "success"})
@@ -337,27 +346,18 @@ def test_each_stage_bakes_its_after_stage_wait_before_the_next(tmp_path):
         assert evaluate(bake["if"], {**context, "needs.verdict.result": "failure"}) is False
         if not wait:
             continue
-        # until the end the run journaled for the bake; on a re-run, what is left of it, or nothing once it passed;
-        # none journaled, the whole afterStageWait
-        for bake_until, slept in [
-            (now + timedelta(seconds=wait), wait),
-            (now + timedelta(seconds=100), 100),
-            (now - timedelta(seconds=5), None),
-            (None, wait),
-        ]:
-            fake(tmp_path / "bin", "sleep", 'echo "$@" > "$RUNNER_TEMP/slept"')
-            (tmp_path / "temp" / "slept").unlink(missing_ok=True)
-            until = bake_until and bake_until.strftime("%Y-%m-%dT%H:%M:%SZ")
-            fake_runs(tmp_path / "bin", tmp_path, runs_json({stage.name: {"finished": True, "bakeUntil": until}}))
+        # the soak, as the rollout runs it between stages (what is left of it on a re-run: the journal's bakeUntil),
+        # the stage's stacks watched; its exit code is the job's
+        for code in (0, 1):
+            fake(tmp_path / "bin", "fluxfleet", f'echo "$@" > "$RUNNER_TEMP/fluxfleet-args"; exit {code}')
             result = run_step(
                 step(bake, "afterStageWait before the next stage"), context, tmp_path, **stage_env(context)
             )
-            assert result.returncode == 0, result.stderr
-            if slept is None:
-                assert not (tmp_path / "temp" / "slept").exists(), (stage.name, until)
-            else:
-                [seconds] = (tmp_path / "temp" / "slept").read_text().split()
-                assert slept - 5 <= int(seconds) <= slept, (stage.name, until, seconds)
+            assert result.returncode == code, result.stderr
+            args = (tmp_path / "temp" / "fluxfleet-args").read_text().split()
+            assert args == ["rollout", "--run-id", RUN_ID, "--soak", stage.name, "--format", "markdown", "--output"] + [
+                "soak.md"
+            ]
 
 
 @pytest.mark.parametrize(("wait", "refused"), [("30m", False), ("7h", True)])
@@ -481,65 +481,89 @@ def test_a_re_run_asks_no_approval_and_starts_no_stack_of_a_stage_the_run_finish
     assert evaluate(job["if"], {**calls, f"{outputs}.matrix.stack[0]": "x", f"{outputs}.run.succeeded": 0}) is True
 
 
+SOAK = "afterStageWait before the next stage"
+
+
 @pytest.mark.parametrize(
-    ("exit_code", "restored"),
-    [(1, True), (1, False), (0, False)],
-    ids=["rolled-back-pin-restored", "failed-nothing-restored", "done"],
+    ("job_name", "exit_code", "restored"),
+    [("rollout", 1, True), ("rollout", 1, False), ("rollout", 0, False), ("bake", 1, True), ("bake", 0, False)],
+    ids=[
+        "rollout-rolled-back-pin-restored",
+        "rollout-failed-nothing-restored",
+        "rollout-done",
+        "soak-rolled-back",
+        "soak-passed",
+    ],
 )
-def test_a_stage_that_rolls_back_opens_a_pull_request_only_when_its_pin_was_restored(tmp_path, exit_code, restored):
-    shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
-    committed = tmp_path / "committed-fleet.yaml"
-    shutil.copy(tmp_path / "stacks" / "fleet.yaml", committed)
-    run_id = RUN_ID
-    # the rollout writes its summary and, past maxFailures, the stage's previous pin
+def test_a_stage_rolled_back_in_its_rollout_or_its_soak_opens_a_pull_request_with_its_restored_pins(
+    tmp_path, job_name, exit_code, restored
+):
+    """The job that ran the stage (or its soak) hands stacks/fleet.yaml's change to the job pull-request, which
+    alone holds the App's token: it commits that change on a branch of origin and opens the pull request; nothing
+    changed, it does not run."""
+    from tests.git import commit, git
+
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
+    runner = tmp_path / "runner"  # the checkout of the job that ran the stage
+    shutil.copytree(ROOT / "stacks", runner / "stacks")
+    git(runner, "init", "-q", "-b", "main")
+    commit(runner, "fleet")
+    git(runner, "push", "-q", str(origin), "main")
+    # the rollout (or its soak) writes its summary and, when it rolled the stage back, the stage's previous pin
     fake(
-        tmp_path / "bin",
+        runner / "bin",
         "fluxfleet",
-        f'echo "# fluxfleet rollout \\`{run_id}\\`: rolled-back" > rollout.md\n'
-        + ('echo "# pin restored" >> stacks/fleet.yaml\n' if restored else "")
+        'echo "# fluxfleet rollout: rolled-back" > rollout.md\n'
+        + ("sed -i 's/^stages:/stages: # edge restored/' stacks/fleet.yaml\n" if restored else "")
         + f"exit {exit_code}",
     )
-    # `git diff --quiet` against the file as checked out; anything else recorded
-    fake(
-        tmp_path / "bin",
-        "git",
-        f'if [ "$1" = diff ]; then cmp -s stacks/fleet.yaml "{committed}"; exit; fi\n'
-        'echo "$@" >> "$RUNNER_TEMP/git-calls"',
+    job = workflow("deploy-stage.yml")["jobs"][job_name]
+    context = with_plan(plan_of("edge"), **{"needs.approval.result": "skipped", "github.token": "t"})
+    applying = step(job, UPDATE[True] if job_name == "rollout" else SOAK)
+    assert run_step(applying, context, runner, **stage_env(context)).returncode == exit_code  # fails unless done
+    pins = step(job, "The stage's pins, when its rollback restored them")
+    assert evaluate(pins["if"], {"always()": True}) is True  # after a failed run too
+    assert run_step(pins, context, runner, shell_of(workflow("deploy-stage.yml"), job, pins)).returncode == 0
+    [output] = (runner / "output").read_text().splitlines()
+    step_outputs = {"steps.pins.outputs.patch": output.removeprefix("patch=")}
+    handed = {
+        f"needs.{name}.outputs.restored-pins": render(job["outputs"]["restored-pins"], step_outputs)
+        if name == job_name
+        else ""  # the other job was skipped
+        for name in ("rollout", "bake")
+    }
+    pull_request = workflow("deploy-stage.yml")["jobs"]["pull-request"]
+    assert evaluate(pull_request["if"], {"always()": True, **handed}) is restored
+    if not restored:
+        return
+    checkout = tmp_path / "pull-request"  # the job pull-request's own checkout
+    git(tmp_path, "clone", "-q", str(origin), str(checkout))
+    fake(checkout / "bin", "gh", 'printf "%s\\n" "$@" >> "$RUNNER_TEMP/gh-args"')
+    opens = step(pull_request, "Pull request with the stage's restored pins")
+    github = {"GITHUB_REF_NAME": "main", "GITHUB_SERVER_URL": "https://github.com", "GITHUB_RUN_ID": "42"}
+    context |= handed | {"steps.app.outputs.token": "app-token"}
+    result = run_step(
+        opens,
+        context,
+        checkout,
+        shell_of(workflow("deploy-stage.yml"), pull_request, opens),
+        **github,
+        **stage_env(context),
     )
-    fake(tmp_path / "bin", "gh", 'printf "%s\\n" "$@" > "$RUNNER_TEMP/gh-args"')
-    job = workflow("deploy-stage.yml")["jobs"]["rollout"]
-    plan = plan_of("edge")
-    context = with_plan(plan, **{"needs.approval.result": "skipped", "github.token": "t"})
-    result = run_step(step(job, UPDATE[True]), context, tmp_path, **stage_env(context))
-    assert result.returncode == exit_code  # the job fails unless the run ended done
-    pin = step(job, "Whether the rollout restored the stage's pin")
-    assert evaluate(pin["if"], {"always()": True}) is True  # after a failed run too
-    assert run_step(pin, context, tmp_path).returncode == 0
-    [output] = (tmp_path / "output").read_text().splitlines()
-    context |= {"always()": True, "steps.pin.outputs.restored": output.removeprefix("restored=")}
-    pull_request = step(job, "Pull request with the stage's restored pin")
-    token = step(job, "The GitHub App's token, for the branch and the pull request")
-    assert evaluate(token["if"], context) is evaluate(pull_request["if"], context) is restored
-    if restored:
-        github = {"GITHUB_REF_NAME": "main", "GITHUB_SERVER_URL": "https://github.com", "GITHUB_RUN_ID": "42"}
-        github |= stage_env(context)
-        result = run_step(pull_request, {**context, "steps.app.outputs.token": "app-token"}, tmp_path, **github)
-        assert result.returncode == 0, result.stderr
-    calls = (tmp_path / "temp" / "git-calls").read_text().splitlines() if restored else []
-    assert (tmp_path / "temp" / "git-calls").exists() is restored  # nothing changed: no branch, no commit
-    assert (tmp_path / "temp" / "gh-args").exists() is restored
-    if restored:
-        branch = f"rollback/edge-{run_id}"
-        title = f"fluxfleet: roll back edge pins after run {run_id}"
-        assert f"switch -c {branch}" in calls
-        assert f"commit --quiet -m {title} -- stacks/fleet.yaml" in calls
-        assert calls[-1] == f"push --quiet origin {branch}"
-        args = (tmp_path / "temp" / "gh-args").read_text().splitlines()
-        assert args[:-1] == ["pr", "create", "--base", "main", "--head", branch, "--title", title, "--body-file"]
-        body = Path(args[-1]).read_text()
-        assert body.startswith((tmp_path / "rollout.md").read_text())  # the rollout's summary
-        assert "https://github.com/contoso/fleet/actions/runs/42" in body
-        assert f"`fluxfleet runs {run_id}`: the run's journal" in body
+    assert result.returncode == 0, result.stderr
+    branch, title = f"rollback/edge-{RUN_ID}", f"fluxfleet: roll back edge pins after run {RUN_ID}"
+    # the branch on origin holds the restored pin, in one commit on main, and nothing else
+    assert git(origin, "show", f"{branch}:stacks/fleet.yaml") == (runner / "stacks" / "fleet.yaml").read_text().strip()
+    assert git(origin, "log", "--format=%s", f"main..{branch}") == title
+    assert git(origin, "diff", "--name-only", "main", branch) == "stacks/fleet.yaml"
+    args = (checkout / "temp" / "gh-args").read_text().splitlines()
+    assert args[:2] == ["auth", "setup-git"]  # before the push: git pushes with the App's token
+    assert args[2:-1] == ["pr", "create", "--base", "main", "--head", branch, "--title", title, "--body-file"]
+    body = Path(args[-1]).read_text()
+    assert "+stages: # edge restored" in body  # the change itself
+    assert "https://github.com/contoso/fleet/actions/runs/42" in body
+    assert f"`fluxfleet runs {RUN_ID}`: the run's journal" in body
 
 
 def test_deploy_stage_records_into_the_run_deploy_names():
@@ -883,7 +907,7 @@ def test_a_source_url_is_never_taken_for_an_option(tmp_path):
     ("name", "job_name", "opens"),
     [
         ("promote.yml", "promote", "Open the pull request"),
-        ("deploy-stage.yml", "rollout", "Pull request with the stage's restored pin"),
+        ("deploy-stage.yml", "pull-request", "Pull request with the stage's restored pins"),
     ],
 )
 def test_pull_requests_the_workflows_open_are_the_apps_so_checks_run_on_them(name, job_name, opens):
@@ -905,7 +929,8 @@ def test_pull_requests_the_workflows_open_are_the_apps_so_checks_run_on_them(nam
     assert script.index("gh auth setup-git") < script.index("git push") < script.index("gh pr create")
     # made after the last step that runs fluxfleet's or pip's code: none of it sees the token
     last_code = max(
-        i for i, s in enumerate(steps) if RUNS_OTHERS_CODE.search(s.get("run", "")) and s is not pull_request
+        (i for i, s in enumerate(steps) if RUNS_OTHERS_CODE.search(s.get("run", "")) and s is not pull_request),
+        default=-1,
     )
     assert steps.index(app) > last_code
     # GITHUB_TOKEN may not write: the branch and its pull request are the App's only

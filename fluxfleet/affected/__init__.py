@@ -18,10 +18,20 @@ from modules.spec.load import StackConfig
 
 Change = Literal["new", "changed", "renamed", "deleted"]
 KEYS_SHOWN = 5  # changed keys named in one reason; then how many more
-STAGE_RULES = ("max_concurrency", "max_failures", "after_stage_wait", "approval", "rollback")
+STAGE_RULES = (
+    "max_concurrency",
+    "max_failures",
+    "min_success",
+    "after_stage_wait",
+    "approval",
+    "rollback",
+    "windows",
+)
 RULE_KEYS = {
     "max_concurrency": "maxConcurrency",
     "max_failures": "maxFailures",
+    "min_success": "minSuccess",
+    "windows": "windows",
     "after_stage_wait": "afterStageWait",
     "approval": "approval",
     "rollback": "rollback",
@@ -330,7 +340,7 @@ def _places(side: Tree) -> Places:
         name: _Place(
             stage.name,
             {rule: getattr(stage, rule) for rule in STAGE_RULES},
-            {config: str(pin) for config, pin in stage.pins.items()},
+            {**{config: str(pin) for config, pin in stage.pins.items()}, **stage.platform_pins},
         )
         for stage in fleet.stages
         for name in stage.stacks

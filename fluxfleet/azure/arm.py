@@ -44,8 +44,10 @@ from fluxfleet.azure.status import (
     FluxConfigurationStatus,
     FluxObjectStatus,
     ManagedClusterStatus,
+    PoolStatus,
     ProviderState,
     SecretMetadata,
+    UpgradeProfile,
 )
 from fluxfleet.redact import mask_secrets
 from modules.clouds import DEFAULT_CLOUD, Cloud, cloud as cloud_named
@@ -240,6 +242,19 @@ class ArmReader:
                 return None
             return managed_cluster_status(cluster, name)
 
+    def upgrade_profile(self, subscription_id: str, resource_group: str, name: str) -> UpgradeProfile | None:
+        cluster_id = ClusterRef.aks(name, resource_group).resource_id(subscription_id)
+        profile_id = f"{cluster_id}/upgradeProfiles/default"
+        with self._failures(_Call("read", profile_id, cluster_id, READER)):
+            try:
+                profile = self._arm(ContainerServiceClient, subscription_id).managed_clusters.get_upgrade_profile(
+                    resource_group, name
+                )
+            except sdk_errors.ResourceNotFoundError as error:
+                _absent(error)
+                return None
+            return upgrade_profile_of(profile)
+
     def connected_cluster(self, subscription_id: str, resource_group: str, name: str) -> ConnectedClusterStatus | None:
         cluster_id = ClusterRef.arc(name, resource_group).resource_id(subscription_id)
         with self._failures(_Call("read", cluster_id, cluster_id, READER)):
@@ -414,6 +429,21 @@ def managed_cluster_status(cluster: Any, requested_name: str) -> ManagedClusterS
         oidc_issuer_enabled=bool(cluster.oidc_issuer_profile and cluster.oidc_issuer_profile.enabled),
         workload_identity_enabled=bool(workload_identity and workload_identity.enabled),
         oidc_issuer_url=cluster.oidc_issuer_profile.issuer_url if cluster.oidc_issuer_profile else None,
+        pools=tuple(
+            PoolStatus(pool.name or "", _text(pool.provisioning_state) or UNKNOWN, pool.current_orchestrator_version)
+            for pool in cluster.agent_pool_profiles or ()
+        ),
+    )
+
+
+def upgrade_profile_of(profile: Any) -> UpgradeProfile:
+    """`controlPlaneProfile` of a managed cluster's upgrade profile (read flattened, as the cluster is)."""
+    control_plane = profile.control_plane_profile
+    upgrades = [u for u in (control_plane.upgrades or []) if u.kubernetes_version] if control_plane else []
+    return UpgradeProfile(
+        current=control_plane.kubernetes_version if control_plane else None,
+        upgrades=tuple(u.kubernetes_version for u in upgrades),
+        preview=tuple(u.kubernetes_version for u in upgrades if u.is_preview),
     )
 
 

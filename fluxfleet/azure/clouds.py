@@ -22,6 +22,7 @@ from fluxfleet.azure.status import (
     FeatureState,
     FluxConfigurationStatus,
     ManagedClusterStatus,
+    UpgradeProfile,
     ProviderState,
     SecretMetadata,
 )
@@ -130,6 +131,9 @@ class CloudReader:
 
     def connected_cluster(self, subscription_id: str, resource_group: str, name: str) -> ConnectedClusterStatus | None:
         return self._of(subscription_id).connected_cluster(subscription_id, resource_group, name)
+
+    def upgrade_profile(self, subscription_id: str, resource_group: str, name: str) -> UpgradeProfile | None:
+        return self._of(subscription_id).upgrade_profile(subscription_id, resource_group, name)
 
     def extensions(self, subscription_id: str, cluster: ClusterRef) -> list[ExtensionStatus]:
         return self._of(subscription_id).extensions(subscription_id, cluster)

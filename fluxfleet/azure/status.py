@@ -58,10 +58,33 @@ class ManagedClusterStatus:
     oidc_issuer_enabled: bool
     workload_identity_enabled: bool
     oidc_issuer_url: str | None = None  # the issuer a federated credential for the cluster's workloads names
+    pools: tuple[PoolStatus, ...] = ()  # agentPoolProfiles, as an ARM read of the cluster lists them
 
     @property
     def succeeded(self) -> bool:
         return _same(self.provisioning_state, "Succeeded")
+
+
+@dataclass(frozen=True)
+class PoolStatus:
+    name: str
+    provisioning_state: str  # Succeeded | Upgrading | Failed | ...
+    current_version: str | None = None  # currentOrchestratorVersion
+
+
+@dataclass(frozen=True)
+class UpgradeProfile:
+    """What AKS offers one cluster (`managedClusters/upgradeProfiles/default`): the control plane's version and the
+    versions it can be upgraded to, in its region, now."""
+
+    current: str | None  # controlPlaneProfile.kubernetesVersion
+    upgrades: tuple[str, ...]  # controlPlaneProfile.upgrades[].kubernetesVersion, as listed
+    preview: tuple[str, ...] = ()  # of them, those marked isPreview
+
+    def offers(self, version: str) -> bool:
+        """Whether `version` (1.36: any patch of it; 1.36.2: that one) is the current version or an upgrade."""
+        parts = version.split(".")
+        return any(v is not None and v.split(".")[: len(parts)] == parts for v in (self.current, *self.upgrades))
 
 
 @dataclass(frozen=True)
@@ -222,6 +245,10 @@ class AzureReader(Protocol):
     def connected_cluster(
         self, subscription_id: str, resource_group: str, name: str
     ) -> ConnectedClusterStatus | None: ...
+
+    def upgrade_profile(self, subscription_id: str, resource_group: str, name: str) -> UpgradeProfile | None:
+        """The AKS cluster's upgrade profile; None when the cluster is not found."""
+        ...
 
     def extensions(self, subscription_id: str, cluster: ClusterRef) -> list[ExtensionStatus]:
         """All extensions of the cluster, one list call."""

@@ -19,7 +19,10 @@ if TYPE_CHECKING:
 
 EXAMPLES = (
     ("what promoting platform to v1.4.0 would change", "fluxfleet promote platform --to v1.4.0 --dry-run"),
-    ("promote it to its next stage and roll that stage out", "fluxfleet promote platform --to v1.4.0 --apply"),
+    (
+        "the next stage's AKS clusters to Kubernetes 1.36, then roll it out",
+        "fluxfleet promote kubernetes --to 1.36 --apply",
+    ),
     ("where each stage of platform stands", "fluxfleet promote platform --status"),
 )
 
@@ -31,7 +34,13 @@ class PromoteFormat(StrEnum):
 
 
 def promote(
-    config: Annotated[str, typer.Argument(help="The Flux configuration whose git ref to promote.")],
+    config: Annotated[
+        str,
+        typer.Argument(
+            help="The Flux configuration whose git ref to promote, or kubernetes (the AKS clusters' version) or "
+            "flux-extension (the microsoft.flux extension's version)."
+        ),
+    ],
     to: Annotated[
         str | None,
         typer.Option(
@@ -74,6 +83,11 @@ def promote(
     run. Refused past a stage that does not pin the ref yet (--dry-run too) or is not healthy (read through Azure
     Resource Graph), unless --force. With --status, show per stage the ref it pins, which stacks run it, which lag
     and which could not be read.
+
+    kubernetes and flux-extension promote the platform's versions the same way (pins: {kubernetes: "1.36"}):
+    a Kubernetes minor one at a time through the stages with an AKS stack (Arc clusters named and skipped), inside
+    the dated support table; an extension version along its upgrade path (from the version installed), its
+    repositories scanned with --source for API versions it no longer serves.
 
     Exit codes: 0 promoted (or nothing to do; --status: every stage runs its pin), 1 refused, Azure could not be read
     or no subscription or sign-in (--status: a stack lags or was not read; --apply: the rollout could not start,
@@ -129,6 +143,8 @@ def _report(promoted: Promoted) -> None:
         typer.echo(f"every stage that runs {promotion.config} runs it at {promotion.pin} already: nothing to promote")
         return
     typer.echo(promoted.summary)
+    for note in promotion.notes:
+        stderr(f"fluxfleet promote: note: {note}")
     if promotion.unshared:
         typer.echo(promotion.unshared)
     if promoted.dry_run:

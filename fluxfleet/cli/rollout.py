@@ -62,6 +62,14 @@ def rollout(
     matrix: Annotated[
         str | None, typer.Option("--matrix", help="Print a GitHub Actions matrix (JSON) of this stage's stacks.")
     ] = None,
+    soak: Annotated[
+        str | None,
+        typer.Option(
+            "--soak",
+            help="With --run-id: only the soak of this stage, which has passed: its afterStageWait (what is left of "
+            "it), its stacks watched; one that turns unhealthy fails, and rolls back where the stage does (CI's bake).",
+        ),
+    ] = None,
     fmt: Annotated[RolloutFormat, typer.Option("--format", help="Summary format.")] = RolloutFormat.text,
     output: Annotated[Path | None, typer.Option("--output", help="Write the summary to this file.")] = None,
     stacks_dir: StacksDirOption = Path("stacks"),
@@ -88,6 +96,7 @@ def rollout(
         max_concurrency=max_concurrency,
         rollback=rollback,
         matrix=matrix,
+        soak=soak,
         fmt=fmt.value,
         output=output,
         color=output is None and fmt is RolloutFormat.text and sys.stdout.isatty(),

@@ -38,6 +38,8 @@ from modules.spec import (
     shared_clusters,
 )
 from modules.spec.credentials import masked
+from modules.spec.fleet import arc_notes
+from modules.spec.load import cluster_kinds
 from modules.flux_configuration_v2025 import TYPE as V2025_TYPE
 from modules.stack import build_stack
 from policies.rules import Level, Resource, Violation, evaluate
@@ -311,10 +313,12 @@ _SPEC_KEYS = {
         "kubernetesVersion": "kubernetesVersion",
         "networkProfile": "networkPolicy",
         "apiServerAccessProfile": "authorizedIpRanges",
-        "autoUpgradeProfile": "autoUpgradeChannel",
+        "autoUpgradeProfile": "upgrade",  # cluster.upgrade (its channels and windows), as the spec spells it now
         "tags": "tags",
     },
 }
+
+_UPGRADE_KEYS = {"upgradeChannel": "channel", "nodeOSUpgradeChannel": "nodeOSChannel"}
 
 
 def spec_keys(violation: Violation) -> list[str | int]:
@@ -333,6 +337,8 @@ def spec_keys(violation: Violation) -> list[str | int]:
         keys.append(mapped)
         if mapped in ("kustomizations", "settings") and rest:
             keys.append(rest[0])
+        elif mapped == "upgrade" and rest and (channel := _UPGRADE_KEYS.get(rest[0])):
+            keys.append(channel)
     return keys
 
 
@@ -518,6 +524,8 @@ def unstaged_warnings(paths: list[Path], relative_to: Path | None = None) -> lis
             continue
         planned = {report_name(path) for path in paths if path.parent == directory}
         warnings += [fleet.unstaged_warning(name) for name in fleet.unstaged if name in planned]
+        kinds = cluster_kinds(directory, lambda path: display_path(path, relative_to))
+        warnings += arc_notes(fleet, kinds, planned)
     return warnings
 
 

@@ -288,6 +288,8 @@ class _Checks:
         version = cluster.current_kubernetes_version or cluster.kubernetes_version
         if version:
             yield self._kubernetes_version(subject, version)
+        if spec.kubernetes_version:  # the stack's own, its profile's or its stage's pin
+            yield self._guarded("kubernetes-offered", subject, lambda: self._offered(subject, spec.kubernetes_version))
         return True
 
     def _resource_group(self, subject: str) -> Check:
@@ -399,6 +401,29 @@ class _Checks:
             f"--issuer {status.oidc_issuer_url} --subject {SOURCE_CONTROLLER_SUBJECT} --audience {FEDERATED_AUDIENCE}`"
             " (IDENTITY: the managed identity whose client ID that is)",
         )
+
+    def _offered(self, subject: str, version: str) -> Check:
+        """The version the stack asks for is one AKS offers this cluster now, in its region: the one it runs, or an
+        upgrade of its upgrade profile (`managedClusters/upgradeProfiles/default`, controlPlaneProfile)."""
+        spec = self.spec.cluster
+        profile = self.reader.upgrade_profile(self.subscription_id, spec.resource_group, spec.name)
+        if profile is None:  # deleted since it was read: its creation takes any version AKS supports
+            return Check("kubernetes-offered", subject, Outcome.passed, "no upgrade profile: the cluster is new")
+        runs = f"runs {profile.current or 'an unknown version'}"
+        offered = ", ".join(profile.upgrades) or "no upgrade"
+        if not profile.offers(version):
+            return Check(
+                "kubernetes-offered",
+                subject,
+                Outcome.failed,
+                f"Kubernetes {version} is not offered to this cluster ({runs}; AKS offers it: {offered})",
+                f"pin a version it offers (`az aks get-upgrades -g {spec.resource_group} -n {spec.name}`), or wait "
+                "until the release reaches its region",
+            )
+        if profile.current is not None and profile.offers(version) and _runs(profile.current, version):
+            return Check("kubernetes-offered", subject, Outcome.passed, f"Kubernetes {version}: {runs}")
+        preview = " (a preview version)" if any(_runs(v, version) for v in profile.preview) else ""
+        return Check("kubernetes-offered", subject, Outcome.passed, f"Kubernetes {version} offered{preview} ({runs})")
 
     def _kubernetes_version(self, subject: str, version: str) -> Check:
         floor = ".".join(map(str, FLUX_MIN_KUBERNETES))
@@ -543,6 +568,12 @@ class _Checks:
             return check()
         except AzureError as error:
             return Check(check_id, subject, Outcome.failed, str(error))
+
+
+def _runs(running: str, version: str) -> bool:
+    """Whether `running` (1.36.2) is `version` (1.36: any patch of it; 1.36.2: that one)."""
+    parts = version.split(".")
+    return running.split(".")[: len(parts)] == parts
 
 
 def _when(moment: datetime) -> str:

@@ -10,12 +10,12 @@ from pathlib import Path
 from fluxfleet.exits import CommandError, InvalidInput
 from fluxfleet.inputs import check_output, parse_sources, parse_subscription, stack_paths
 from fluxfleet.promote import Promotion, StageRevision
-from modules.spec import Fleet, Stack
+from modules.spec import Fleet, PinSpec, Stack
 
 
 @dataclass(frozen=True)
 class PromoteRequest:
-    config: str  # the Flux configuration whose git ref to promote
+    config: str  # the Flux configuration whose git ref to promote, or kubernetes / flux-extension (a version)
     to: str | None = None  # the tag, or a commit SHA (with `branch`); needed unless for the status
     branch: str | None = None
     stage: str | None = None  # None: the first stage of the configuration not at `to` yet
@@ -89,9 +89,9 @@ def promotion_status_of(request: PromoteRequest) -> list[StageRevision]:
     from fluxfleet.azure.account import default_subscription
     from fluxfleet.azure.status import AzureError
     from fluxfleet.plan import display_path
-    from fluxfleet.promote import declared_by, promotion_status
+    from fluxfleet.promote import platform_status, promotion_status, stages_of
     from modules.spec import SpecError, load_fleet, load_stacks, report_name
-    from modules.spec.fleet import check_promotion
+    from modules.spec.fleet import PLATFORM_PINS
 
     ignored = (
         ("--to", request.to),
@@ -111,14 +111,20 @@ def promotion_status_of(request: PromoteRequest) -> list[StageRevision]:
         loaded = {stack.name: stack for stack in load_stacks(inputs.paths, display_path)}
         names = sorted(report_name(path) for path in inputs.paths)
         fleet = load_fleet(inputs.fleet_path, names, display_path(inputs.fleet_path))
-        check_promotion(fleet, request.config, None, declared_by(loaded))
+        stages_of(fleet, request.config, None, loaded)
     except SpecError as error:
         raise InvalidInput.of(error, "fluxfleet promote: ") from None
     default = inputs.subscription or default_subscription()
     staged = {name for stage in fleet.stages for name in stage.stacks}
-    runs_it = [stack for stack in loaded.values() if request.config in stack.spec.flux.configurations]
-    read = [stack for stack in runs_it if stack.name in staged]  # the stacks whose revision it shows
+    if request.config in PLATFORM_PINS:
+        kubernetes = request.config == "kubernetes"
+        read = [s for s in loaded.values() if s.name in staged and (s.spec.cluster.is_aks or not kubernetes)]
+    else:
+        runs_it = [stack for stack in loaded.values() if request.config in stack.spec.flux.configurations]
+        read = [stack for stack in runs_it if stack.name in staged]  # the stacks whose revision it shows
     try:
+        if request.config in PLATFORM_PINS:
+            return platform_status(request.config, fleet, loaded, _fleet_reads(read, default), default)
         return promotion_status(request.config, fleet, loaded, _fleet_reads(read, default), default)
     except AzureError as error:
         raise CommandError(f"fluxfleet promote: {error}") from None
@@ -131,9 +137,16 @@ def promote_config(request: PromoteRequest) -> Promoted:
     from fluxfleet.azure.account import default_subscription
     from fluxfleet.azure.status import AzureError
     from fluxfleet.plan import display_path
-    from fluxfleet.promote import check_health, check_order, check_source, plan_promotion
+    from fluxfleet.promote import (
+        check_health,
+        check_installed,
+        check_order,
+        check_source,
+        check_versions,
+        plan_promotion,
+    )
     from modules.spec import SpecError, load_fleet, load_stacks, report_name
-    from modules.spec.fleet import pin_of_option
+    from modules.spec.fleet import PLATFORM_PINS, pin_of_option, platform_pin_of_option
 
     if request.output is not None:  # refused, never ignored: a promotion's report is its lines on stdout
         raise InvalidInput("fluxfleet promote: --output writes the --status report: add --status, or drop --output")
@@ -145,7 +158,10 @@ def promote_config(request: PromoteRequest) -> Promoted:
     if request.to is None:
         raise InvalidInput("fluxfleet promote: --to REF is needed (or --status)")
     try:
-        pin = pin_of_option(request.config, request.to, request.branch)
+        if request.config in PLATFORM_PINS:
+            pin: PinSpec | str = platform_pin_of_option(request.config, request.to, request.branch)
+        else:
+            pin = pin_of_option(request.config, request.to, request.branch)
         loaded = {stack.name: stack for stack in load_stacks(inputs.paths, display_path)}
         names = sorted(report_name(path) for path in inputs.paths)
         fleet = load_fleet(inputs.fleet_path, names, display_path(inputs.fleet_path))
@@ -156,6 +172,7 @@ def promote_config(request: PromoteRequest) -> Promoted:
         return Promoted(promotion, fleet.file, request.dry_run)
     if not request.force:
         check_order(promotion, fleet)  # offline: --dry-run is refused as the real command would be
+    check_versions(promotion, fleet, loaded)  # offline, forced too: AKS would refuse the update
     if inputs.checkouts:
         check_source(promotion, fleet, loaded, inputs.checkouts)
     if request.apply and not (request.dry_run or promotion.problems):
@@ -166,6 +183,15 @@ def promote_config(request: PromoteRequest) -> Promoted:
         read = [loaded[name] for name in before.stacks if name in loaded]  # the stacks whose health decides
         try:
             check_health(promotion, fleet, loaded, _fleet_reads(read, default), default)
+        except AzureError as error:
+            raise CommandError(f"fluxfleet promote: {error}") from None
+    if not (request.force or request.dry_run or promotion.problems) and promotion.config in PLATFORM_PINS:
+        default = inputs.subscription or default_subscription()
+        target = next(stage for stage in fleet.stages if stage.name == promotion.stage)
+        kubernetes = request.config == "kubernetes"  # an Arc cluster's version is its own: not read for it
+        read = [loaded[n] for n in target.stacks if n in loaded and (loaded[n].spec.cluster.is_aks or not kubernetes)]
+        try:
+            check_installed(promotion, fleet, loaded, _fleet_reads(read, default), default)
         except AzureError as error:
             raise CommandError(f"fluxfleet promote: {error}") from None
     if not (request.dry_run or promotion.problems):

@@ -32,6 +32,8 @@ from fluxfleet.rollout.report import render_dry_run, render_summary
 from fluxfleet.runner import RunnerError, StackRunner, require_pulumi_cli
 from fluxfleet.runstate.store import StateStore, StoreError
 from modules.spec import FLEET_FILE, Fleet, ProfileLibrary, SpecError, Stack, StackSpec, report_name, shown, stack_files
+from modules.spec.fleet import arc_notes
+from modules.spec.load import cluster_kinds
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class RolloutRequest:
     max_concurrency: int | None = None
     rollback: bool = False  # every stage rolls back
     matrix: str | None = None  # a stage
+    soak: str | None = None  # a stage: only its soak, in the run --run-id names
     run_id: str | None = None  # the run to start or join (a name); with --matrix: the run whose progress it reads
     fmt: str = "text"  # of the summary and the dry run's plan: text, json, markdown
     output: Path | None = None  # where the command line writes the report: checked before any work
@@ -92,6 +95,15 @@ def run_rollout(request: RolloutRequest, warn: Callable[[str], None]) -> Rollout
     plan = plan_rollout(request, warn)
     if request.matrix is not None:
         return RolloutResult(matrix=stage_matrix(request, plan))
+    if request.soak is not None:
+        record = soak(request, plan)
+        stage = next(stage for stage in record.stages if stage.name == request.soak)
+        passed = StageProgress.of(record, stage).passed and record.status not in STOPPED
+        return RolloutResult(
+            report=render_summary(record, request.fmt, color=request.color),
+            record=record,
+            exit_code=ExitCode.OK if passed else ExitCode.FAILED,
+        )
     if request.dry_run:
         return RolloutResult(report=dry_run(request, plan))
     record = apply(request, plan)
@@ -116,8 +128,10 @@ def plan_rollout(request: RolloutRequest, warn: Callable[[str], None]) -> Rollou
         raise InvalidInput.of(error) from None
     for name in fleet.unstaged:
         warn(f"fluxfleet rollout: warning: {fleet.unstaged_warning(name)}")
+    for note in arc_notes(fleet, cluster_kinds(request.stacks_dir, display_path)):
+        warn(f"fluxfleet rollout: note: {note}")
     known_stages = [s.name for s in fleet.stages]
-    for name in [request.stage, request.matrix, *request.approve]:
+    for name in [request.stage, request.matrix, request.soak, *request.approve]:
         if name is not None and name not in known_stages:
             raise _invalid(f"no stage {shown(name)} in {fleet.file} (stages: {', '.join(known_stages)})")
     selection = Selection(
@@ -172,7 +186,24 @@ def _stack_patterns(request: RolloutRequest, fleet: Fleet) -> tuple[str, ...]:
     return tuple(patterns)
 
 
+STOPPED = frozenset({RunStatus.halted, RunStatus.rolled_back, RunStatus.interrupted})
+
+
 def _refuse_options_that_would_not_apply(request: RolloutRequest) -> None:
+    if request.soak is not None:
+        if request.run_id is None:
+            raise _invalid("--soak watches a stage of a run: give the run's --run-id")
+        given = (
+            ("--stage", request.stage),
+            ("--stacks", request.stacks or None),
+            ("--dry-run", request.dry_run or None),
+            ("--max-concurrency", request.max_concurrency),
+            ("--matrix", request.matrix),
+            ("--rollback", request.rollback or None),
+            ("--approve", request.approve or None),
+        )
+        if kept := [option for option, value in given if value is not None]:
+            raise _invalid(f"--soak runs only the soak of the stage it names: drop {', '.join(kept)}")
     if request.matrix is not None and request.stage is not None:
         raise _invalid("--matrix names its stage: drop --stage")
     if request.resume is not None and request.run_id is not None:
@@ -200,15 +231,19 @@ def stage_matrix(request: RolloutRequest, plan: RolloutPlan) -> dict[str, Any]:
     rules = next(s for s in plan.fleet.stages if s.name == request.matrix)
     # deploy-stage.yml bakes between stages, as a run does: never after the last stage that has stacks
     staged = [s.name for s in Selection(stacks=plan.selection.stacks).plan(plan.fleet)]
-    return {
-        "stage": request.matrix,
-        "matrix": {"stack": stacks},
-        "maxParallel": planned.max_concurrency if planned else 1,
-        "maxFailures": rules.max_failures,
-        "afterStageWait": rules.after_stage_wait if request.matrix in staged[:-1] else 0,  # seconds
-        "approval": rules.approval,
-        "rollback": rules.rollback,  # deploy-stage.yml then runs the stage as one job, not a matrix
-    } | ({} if request.run_id is None else _run_progress(request, stacks))
+    return (
+        {
+            "stage": request.matrix,
+            "matrix": {"stack": stacks},
+            "maxParallel": planned.max_concurrency if planned else 1,
+            "maxFailures": planned.max_failures if planned else 0,  # a percentage of the stage's stacks, rounded down
+            "minSucceeded": planned.min_succeeded if planned else 0,  # minSuccess, as stacks (rounded up)
+            "afterStageWait": rules.after_stage_wait if request.matrix in staged[:-1] else 0,  # seconds
+            "approval": rules.approval,
+            "rollback": rules.rollback,  # deploy-stage.yml then runs the stage as one job, not a matrix
+        }
+        | ({} if request.run_id is None else _run_progress(request, stacks))
+    )
 
 
 def _run_progress(request: RolloutRequest, stacks: list[str]) -> dict[str, Any]:
@@ -216,12 +251,7 @@ def _run_progress(request: RolloutRequest, stacks: list[str]) -> dict[str, Any]:
     and the matrix of the stacks it has not applied yet: a re-run of the workflow never applies a stack twice. A run
     that does not exist yet, or has not the stage yet: every stack, nothing done."""
     assert request.run_id is not None and request.matrix is not None
-    try:
-        journal = Journal.find(run_store(request), request.run_id)
-    except StoreError as error:
-        raise CommandError(f"fluxfleet rollout: {error}") from None
-    except ValueError as error:
-        raise CommandError(f"fluxfleet rollout: --run-id: {error}") from None
+    journal = _find_run(run_store(request), request.run_id)
     plan = next((s for s in journal.record.stages if s.name == request.matrix), None) if journal else None
     if journal is None or plan is None:
         nothing = {"succeeded": 0, "failed": 0, "pending": len(stacks), "finished": False, "bakeUntil": None}
@@ -250,7 +280,42 @@ def dry_run(request: RolloutRequest, plan: RolloutPlan) -> str:
     durations = history(run_store(request))
     samples = sum(len(seconds) for seconds in durations.values())
     refs = stage_refs(stages, stacks, _pins_file(request.stacks_dir))
-    return render_dry_run(estimate(stages, durations), request.fmt, samples, refs)
+    windows_of = {name: stack.spec.windows for name, stack in stacks.items() if stack.spec.windows}
+    estimates = estimate(stages, durations, start=_now(), windows_of=windows_of)
+    return render_dry_run(estimates, request.fmt, samples, refs)
+
+
+def _now():
+    from fluxfleet.clock import SystemClock
+
+    return SystemClock().now()
+
+
+def soak(request: RolloutRequest, plan: RolloutPlan) -> RunRecord:
+    """`--run-id RUN --soak STAGE`: the soak of a stage of the run that has passed, as a run does between stages,
+    watched by whichever process takes it first (another watching it already: this one waits for its end)."""
+    from fluxfleet.rollout.production import run_journaled
+
+    assert request.run_id is not None and request.soak is not None
+    journal = _find_run(run_store(request), request.run_id)
+    stage = next((s for s in journal.record.stages if s.name == request.soak), None) if journal else None
+    if journal is None or stage is None:
+        raise CommandError(f"fluxfleet rollout: run {request.run_id} has no stage {request.soak} to soak")
+    specs = _specs(request, plan, [stage])
+    runner, reader = rollout_can_start(specs)
+    return run_journaled(
+        "rollout",
+        journal,
+        specs,
+        plan.fleet,
+        request.fleet_path,
+        request.stacks_dir,
+        runner,
+        reader,
+        request.fmt,
+        only=frozenset(),
+        soak=request.soak,
+    )
 
 
 def run_store(request: RolloutRequest) -> StateStore:
@@ -279,17 +344,8 @@ def apply(request: RolloutRequest, plan: RolloutPlan) -> RunRecord:
     # A run named by --run-id holds the whole of each stage it covers (its budget and bake are the stage's), and
     # this process works the stacks --stacks picks from them.
     whole = dataclasses.replace(plan.selection, stacks=None) if request.run_id else plan.selection
-    if request.run_id is not None:
-        try:
-            joined = Journal.find(store, request.run_id)
-        except StoreError as error:
-            raise CommandError(f"fluxfleet rollout: {error}") from None
-        except ValueError as error:
-            raise _invalid(str(error)) from None
-        if joined is not None:
-            _refuse_other_kind(joined.record, "--run-id")
-        if joined is not None:  # refused before anything starts or is added to the run
-            _refuse_changed_stages(joined.record, whole.plan(plan.fleet))
+    if request.run_id is not None and (joined := _find_run(store, request.run_id)) is not None:
+        _refuse_changed_stages(joined.record, whole.plan(plan.fleet))  # before anything starts or joins the run
     specs = _specs(request, plan, journal.record.stages if journal else whole.plan(plan.fleet))
     runner, reader = rollout_can_start(specs)
     try:
@@ -318,6 +374,19 @@ def apply(request: RolloutRequest, plan: RolloutPlan) -> RunRecord:
     )
 
 
+def _find_run(store: StateStore, run_id: str) -> Journal | None:
+    """The run --run-id names, None when there is none yet; refused when it is no rollout (a decommission)."""
+    try:
+        journal = Journal.find(store, run_id)
+    except StoreError as error:
+        raise CommandError(f"fluxfleet rollout: {error}") from None
+    except ValueError as error:
+        raise _invalid(f"--run-id: {error}") from None
+    if journal is not None:
+        _refuse_other_kind(journal.record, "--run-id")
+    return journal
+
+
 def _refuse_other_kind(record: RunRecord, option: str) -> None:
     """A run that is no rollout (a decommission) is never continued or joined by one."""
     if record.kind != "rollout":
@@ -340,6 +409,8 @@ def _refuse_changed_stages(record: RunRecord, wanted: list[StagePlan]) -> None:
             ("rollback", stage.rollback, kept.rollback),
             ("approval", stage.approval, kept.approval),
             ("afterStageWait", stage.after_stage_wait, kept.after_stage_wait),
+            ("minSuccess", stage.min_success, kept.min_success),
+            ("windows", [str(w) for w in stage.windows], [str(w) for w in kept.windows]),
         ):
             if mine != theirs:
                 raise _invalid(

@@ -1,6 +1,8 @@
 """The rollout's health gate: after a stack's update, wait until Flux on its cluster reports healthy.
 
-Healthy means every Flux configuration the stack declares is provisioned, `Compliant`, reported after the update
+An AKS cluster is first waited for until it and every node pool are provisioned again (Succeeded, not Upgrading:
+a Kubernetes upgrade runs control plane first, then pool by pool; Failed fails the gate). Then Flux: healthy means
+every Flux configuration the stack declares is provisioned, `Compliant`, reported after the update
 ended (an older status says nothing about the new revision), and synced to the pinned tag or commit when one is
 pinned. A fresh Non-Compliant or a Failed provisioning fails at once; anything else is waited for until the timeout.
 An Arc cluster that is offline defers the gate instead of failing it: its update waits in Azure for the cluster.
@@ -13,6 +15,7 @@ still to wait for: a verdict (passed, or failed) is confirmed by one ARM read of
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -73,6 +76,12 @@ class FleetFluxReads:
         read = snapshot.clusters.get(target)
         return read.flux_configurations if read is not None and read.found else ()
 
+    def read_now(self, targets: Iterable[ClusterTarget]) -> FleetSnapshot:
+        """One fleet read of these clusters, apart from the gates' (a soak's look at a stage's stacks)."""
+        with self._lock:
+            self.reads += 1
+        return self._fleet.read(sorted(set(targets), key=ClusterTarget.order))
+
     def done(self, target: ClusterTarget) -> None:
         """The gate of `target` has ended: later reads leave its cluster out."""
         with self._lock:
@@ -126,9 +135,19 @@ class FluxHealthGate:
     ) -> GateResult:
         started = self.clock.now()
         last = "no answer from Azure yet"
+        settled = False  # the cluster and its pools provisioned: read until they are, then Flux alone
         while True:
             try:
-                if self.fleet is None or (batched := self.fleet.flux_configurations(target)) is None:
+                provisioned = Assessment(Verdict.healthy, "") if settled else self._provisioned(spec, subscription_id)
+            except AzureError as error:  # transient until the timeout says otherwise
+                provisioned = Assessment(Verdict.waiting, str(error))
+            settled = provisioned.verdict is Verdict.healthy
+            if provisioned.verdict is Verdict.unhealthy:
+                return GateResult(False, provisioned.message)
+            try:
+                if provisioned.verdict is Verdict.waiting:  # an upgrade still runs: Flux is judged after it
+                    assessment = provisioned
+                elif self.fleet is None or (batched := self.fleet.flux_configurations(target)) is None:
                     assessment = assess(spec, self.reader.flux_configurations(subscription_id, ref), since)
                 else:
                     assessment = assess(spec, list(batched), since)
@@ -144,6 +163,57 @@ class FluxHealthGate:
                 return GateResult(False, f"not healthy after {int(self.timeout)}s: {last}")
             if self.clock.sleep(min(self.poll_interval, self.timeout - waited), stop):
                 return GateResult(False, f"stopped while waiting: {last}")
+
+    def _provisioned(self, spec: StackSpec, subscription_id: str) -> Assessment:
+        """An AKS cluster whose update changed its version (a kubernetes pin) is upgraded control plane first, then
+        pool by pool: healthy once the cluster and every pool are Succeeded again, not Upgrading (an ARM read of the
+        cluster, which lists every pool); a Failed one fails the gate. An Arc cluster's version is its own."""
+        if not spec.cluster.is_aks:
+            return Assessment(Verdict.healthy, "")
+        cluster = self.reader.managed_cluster(subscription_id, spec.cluster.resource_group, spec.cluster.name)
+        if cluster is None:
+            return Assessment(Verdict.waiting, f"cluster {spec.cluster.name} not found yet")
+        parts = [(f"cluster {spec.cluster.name}", cluster.provisioning_state)]
+        parts += [(f"node pool {pool.name}", pool.provisioning_state) for pool in cluster.pools]
+        parts = [(what, state) for what, state in parts if state.lower() != "unknown"]  # left out: not waited on
+        for what, state in parts:
+            if state.lower() in ("failed", "canceled"):
+                return Assessment(Verdict.unhealthy, f"{what} provisioning {state} after the update")
+        waiting = [f"{what} {state}" for what, state in parts if state.lower() != "succeeded"]
+        if waiting:
+            return Assessment(Verdict.waiting, ", ".join(waiting))
+        return Assessment(Verdict.healthy, "")
+
+    def look(self, stacks: Mapping[str, tuple[StackSpec, str, datetime]]) -> dict[str, Assessment]:
+        """One look at the Flux of several stacks at once (stack -> its spec, subscription, and since when a status
+        counts), as a soak watches a stage: one fleet read for them all when the gate has `fleet`, a verdict other
+        than healthy confirmed through ARM (Resource Graph lags); else each read through ARM. A stack that cannot be
+        read is `waiting`: a soak judges it at its next look."""
+        targets = {
+            name: ClusterTarget(subscription.lower(), spec.cluster.resource_group, spec.cluster.name, spec.cluster.kind)
+            for name, (spec, subscription, _) in stacks.items()
+        }
+        snapshot = None
+        if self.fleet is not None and targets:
+            try:
+                snapshot = self.fleet.read_now(targets.values())
+            except AzureError:
+                snapshot = None  # each through ARM instead
+        looks = {}
+        for name, (spec, subscription, since) in stacks.items():
+            read = snapshot.clusters.get(targets[name]) if snapshot is not None else None
+            if read is not None and read.found:
+                assessment = assess(spec, list(read.flux_configurations), since)
+                if assessment.verdict is not Verdict.unhealthy:
+                    looks[name] = assessment
+                    continue
+            try:
+                looks[name] = assess(
+                    spec, self.reader.flux_configurations(subscription, ClusterRef.of(spec.cluster)), since
+                )
+            except AzureError as error:
+                looks[name] = Assessment(Verdict.waiting, str(error))
+        return looks
 
     def wait_until_idle(self, spec: StackSpec, subscription_id: str, stop: threading.Event | None = None) -> GateResult:
         """Before an update: wait until no operation runs on the cluster or its Flux extension. ARM answers a second

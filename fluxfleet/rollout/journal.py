@@ -21,11 +21,13 @@ from pathlib import Path
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from fluxfleet.runstate.local import LocalStore
 from fluxfleet.runstate.store import Conflict, Entry, StateStore, StoreError, Unreadable
 from modules.spec import DURATION_MAX, STACK_NAME, Stage, bounded, shown
+from modules.spec.fleet import failure_budget, success_needed
+from modules.spec.windows import WindowSpec
 
 # A run id is a name, never a path: new_run_id's (20260101T000000Z-ab12) or one given (github-1234).
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -104,6 +106,10 @@ class StackEntry(Attempt):
     previous_refs: SourceRefs | None = None
     refs: SourceRefs | None = None  # what its update deploys
     rollback: Rollback | None = None
+    # While the stack waits for a deployment window (its stage's, its own): when one opens. None once started.
+    window_opens: Timestamp = None
+    # What its stage's soak saw of it: "" not watched (yet), else "healthy throughout" or "turned unhealthy at T: why"
+    soak: str = ""
     # A decommission's steps (fluxfleet/decommission), in order, each with its state (pending, running: started and
     # in doubt until its end is journaled, succeeded, failed); {} in a rollout.
     steps: dict[str, StackState] = field(default_factory=dict)
@@ -127,27 +133,53 @@ class StagePlan:
     name: str
     stacks: list[StackName]
     max_concurrency: Annotated[int, Field(ge=1, le=1000)]
-    max_failures: Count
+    max_failures: Count  # the stage's budget in stacks (a percentage of its stacks resolved, rounded down)
     after_stage_wait: Annotated[int, Field(ge=0, le=DURATION_MAX)]
     approval: bool
     bake_until: Timestamp = None
     rollback: bool = False  # a stack whose gate fails returns to its previous refs; past maxFailures, the stage
-    pins: SourceRefs = field(default_factory=dict)  # the refs the stage pins in fleet.yaml, as the run began
+    # the refs the stage pins in fleet.yaml, as the run began (kubernetes, flux-extension: {"version": "1.36"})
+    pins: SourceRefs = field(default_factory=dict)
     rolling_back: str | None = None  # why the whole stage is being rolled back, once it is
     pins_restored: list[str] | None = None  # what became of the stage's pins in fleet.yaml, once handled
+    max_failures_percent: str | None = None  # fleet.yaml's `maxFailures: 10%`, when it was a percentage
+    min_success: str | None = None  # fleet.yaml's `minSuccess: 95%`
+    min_succeeded: Count = 0  # ... as stacks that must succeed (rounded up)
+    windows: list[WindowSpec] = field(default_factory=list)  # when its stacks' updates may start; [] any time
+    # The soak (the bake, watching the stage's stacks): how far it has watched, and whether it has ended
+    soaked_until: Timestamp = None
+    soak_ended: bool = False
 
     @staticmethod
     def of(stage: Stage, stacks: list[str], max_concurrency: int, rollback: bool = False) -> StagePlan:
+        percent = stage.max_failures if isinstance(stage.max_failures, str) else None
         return StagePlan(
             stage.name,
             stacks,
             max_concurrency,
-            stage.max_failures,
+            failure_budget(stage.max_failures, len(stacks)),
             stage.after_stage_wait,
             stage.approval,
             rollback=rollback or stage.rollback,
-            pins={config: pin.ref_keys for config, pin in stage.pins.items()},
+            pins={
+                **{config: pin.ref_keys for config, pin in stage.pins.items()},
+                **{name: {"version": version} for name, version in stage.platform_pins.items()},
+            },
+            max_failures_percent=percent,
+            min_success=stage.min_success,
+            min_succeeded=success_needed(stage.min_success, len(stacks)),
+            windows=list(stage.windows),
         )
+
+    @property
+    def budget_text(self) -> str:
+        """`maxFailures 1 (10% of 15)`, `minSuccess 95% (29 of 30)`: the stage's budget as fleet.yaml set it."""
+        text = f"maxFailures {self.max_failures}"
+        if self.max_failures_percent:
+            text += f" ({self.max_failures_percent} of {len(self.stacks)}, rounded down)"
+        if self.min_success:
+            text += f", minSuccess {self.min_success} ({self.min_succeeded} of {len(self.stacks)})"
+        return text
 
 
 @dataclass
@@ -182,6 +214,8 @@ class StageProgress:
     open: list[str]  # stacks not ended (pending, running, gating, skipped)
     max_failures: int
     bake_until: str | None
+    min_succeeded: int = 0
+    min_success: str | None = None
 
     @staticmethod
     def of(record: RunRecord, stage: StagePlan) -> StageProgress:
@@ -194,12 +228,28 @@ class StageProgress:
             [name for name, state in zip(stage.stacks, states, strict=True) if state not in ENDED],
             stage.max_failures,
             stage.bake_until,
+            stage.min_succeeded,
+            stage.min_success,
         )
 
     @property
     def passed(self) -> bool:
-        """Every stack ended, within the stage's failure budget: the next stage may start once it has baked."""
-        return not self.open and self.failed <= self.max_failures
+        """Every stack ended, within the stage's failure budget and over its minSuccess: the next stage may start
+        once it has baked."""
+        return not self.open and self.failure is None
+
+    @property
+    def failure(self) -> str | None:
+        """Why the stage failed, as far as it went: more failures than its maxFailures, or (once every stack ended)
+        fewer successes than its minSuccess; None: it has not failed."""
+        if self.failed > self.max_failures:
+            return f"{self.failed} stack(s) failed, more than its maxFailures {self.max_failures}"
+        if not self.open and self.succeeded < self.min_succeeded:
+            return (
+                f"{self.succeeded} of {self.stacks} stack(s) succeeded, under its minSuccess {self.min_success} "
+                f"({self.min_succeeded})"
+            )
+        return None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -209,7 +259,10 @@ class StageProgress:
             "failed": self.failed,
             "pending": len(self.open),
             "maxFailures": self.max_failures,
+            "minSuccess": self.min_success,
+            "minSucceeded": self.min_succeeded,
             "finished": self.passed,
+            "failure": self.failure,
             "bakeUntil": self.bake_until,
         }
 
@@ -294,7 +347,7 @@ class Journal:
             if not _extend(current, record, stage_order):
                 return cls(store, current, seen)
             try:
-                etag = store.write(_snapshot_name(record.run_id), _snapshot(current), etag=found.etag)
+                etag = store.write(_snapshot_name(record.run_id), _snapshot(current), etag=seen.snapshot)
             except Conflict:
                 continue  # another writer changed it: read it again
             return cls(store, current, dataclasses.replace(seen, snapshot=etag))
@@ -312,7 +365,10 @@ class Journal:
                     return  # no log yet: nothing new
                 if log is not None and log.etag == seen.log:
                     return
-                if log is not None:
+                # Past the snapshot read last only while it is still current: a save by another writer since
+                # folded the log into a new snapshot and began a new log, whose lines at this offset are not ours.
+                current = log is not None and self.store.head(_snapshot_name(self.run_id)) == seen.snapshot
+                if log is not None and current:
                     whole = log.data[: log.data.rfind(b"\n") + 1]  # a line still being written waits
                     if _apply_logged(self.record, whole):
                         self._seen = dataclasses.replace(seen, log=log.etag, log_bytes=seen.log_bytes + len(whole))
@@ -342,7 +398,7 @@ class Journal:
                     raise ValueError(f"{self.where}: the run's journal is gone")
                 record, seen = _read(self.store, self.run_id, snapshot)
                 try:
-                    etag = self.store.write(_snapshot_name(self.run_id), _snapshot(record), etag=snapshot.etag)
+                    etag = self.store.write(_snapshot_name(self.run_id), _snapshot(record), etag=seen.snapshot)
                 except Conflict:
                     continue
                 self._seen = _Seen(etag)
@@ -396,7 +452,7 @@ def _log_name(run_id: str) -> str:
 def _snapshot(record: RunRecord) -> bytes:
     # Compact, and built from the dataclasses' own dicts: the snapshot of 1,000 stacks is written between stages,
     # while nothing runs, so it must take milliseconds (dataclasses.asdict + indent took 170 ms).
-    return (json.dumps(_plain(record), separators=(",", ":")) + "\n").encode()
+    return (json.dumps(_plain(record), separators=(",", ":"), default=_jsonable) + "\n").encode()
 
 
 def _extend(record: RunRecord, more: RunRecord, stage_order: Sequence[str]) -> bool:
@@ -451,8 +507,7 @@ def _read(store: StateStore, run_id: str, snapshot: Entry | None = None) -> tupl
     StoreError when the store cannot be read."""
     where = f"{store.where.rstrip('/')}/{_snapshot_name(run_id)}"
     try:
-        snapshot = snapshot or store.read(_snapshot_name(run_id))
-        log = store.read(_log_name(run_id)) if snapshot is not None else None
+        snapshot, log = _read_consistent(store, run_id, snapshot)
     except Unreadable as error:
         raise ValueError(f"{where}: not a fluxfleet run journal ({error})") from None
     if snapshot is None:
@@ -479,6 +534,22 @@ def _read(store: StateStore, run_id: str, snapshot: Entry | None = None) -> tupl
     if log is None:
         return record, _Seen(snapshot.etag)
     return record, _Seen(snapshot.etag, log.etag, log.data.rfind(b"\n") + 1)
+
+
+def _read_consistent(store: StateStore, run_id: str, snapshot: Entry | None) -> tuple[Entry | None, Entry | None]:
+    """A snapshot and the log that goes with it. Another writer's `save` between the two reads (its snapshot
+    written, the log it folded in deleted, new lines appended) would pair this older snapshot with a log that lacks
+    what was folded: changes lost, a stack's attempt among them. A save writes the snapshot before it deletes the
+    log, so a snapshot still current after the log was read was current while it was read: read again until so."""
+    for _ in range(CONFLICT_RETRIES):
+        snapshot = snapshot or store.read(_snapshot_name(run_id))
+        if snapshot is None:
+            return None, None
+        log = store.read(_log_name(run_id))
+        if store.head(_snapshot_name(run_id)) == snapshot.etag:
+            return snapshot, log
+        snapshot = None
+    raise StoreError(f"{store.where}: run {run_id} kept changing under this process: try again")
 
 
 def _replay(data: dict[str, Any], log: str, log_name: str) -> None:
@@ -540,6 +611,8 @@ def _apply(record: RunRecord, stack: str | None, stage: str | None, fields: dict
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):  # a stage's deployment window
+        return value.model_dump(mode="json")
     if isinstance(value, StagePlan | Rollback):
         return vars(value)
     if isinstance(value, StackEntry):

@@ -23,15 +23,16 @@ import json
 import statistics
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fluxfleet.azure.access import no_subscription
 from fluxfleet.clock import Clock
+from fluxfleet.flux_health import Verdict
 from fluxfleet.rollout.gate import FluxHealthGate
 from pydantic import TypeAdapter, ValidationError
 
@@ -67,7 +68,8 @@ from modules.spec import (
     stack_files,
 )
 from modules.flux_configuration_v2025 import TYPE as V2025_TYPE
-from modules.spec.fleet import PinSpec, has_pins, pin_in, with_pin
+from modules.spec.fleet import KUBERNETES_PIN, PLATFORM_PINS, PinSpec, has_pins, pin_in, with_pin
+from modules.spec.windows import WindowSpec, next_opening
 
 DEFAULT_STACK_SECONDS = 10 * 60  # an estimate for a stack never rolled out before: an AKS update and a gate
 CLUSTER_TYPES = frozenset({"azure-native:containerservice:ManagedCluster", "azure-native:kubernetes:ConnectedCluster"})
@@ -80,6 +82,9 @@ HISTORY_DEPTH = 20  # history entries searched for an update of this run (later 
 STACK_LOCK_WAIT = timedelta(hours=3)  # longer than any update: a lock held longer is a hung process
 LOCK_POLL_SECONDS = 1.0
 BUDGET_READ_SECONDS = 0.25
+STARTED = frozenset({StackState.running, StackState.gating, StackState.deferred})  # an update under way, or done
+NEVER = datetime.max.replace(tzinfo=UTC)  # a stack whose windows never open together
+WINDOW_SEARCH = timedelta(days=366)  # how far ahead a start inside a stage's and a stack's windows is looked for
 
 
 class NotReady(RuntimeError):
@@ -99,6 +104,12 @@ class Observer:
     def stack_finished(self, stack: str, entry: StackEntry) -> None: ...
 
     def baking(self, stage: StagePlan, seconds: float) -> None: ...
+
+    def waiting_for_window(self, stack: str, opens: datetime) -> None:
+        """The stack's update waits for a deployment window (its stage's, its own) that opens at `opens`."""
+
+    def soak_finding(self, stack: str, finding: str) -> None:
+        """A stage's soak saw a stack turn unhealthy (`finding` says when and why)."""
 
 
 @dataclass(frozen=True)
@@ -203,10 +214,21 @@ class Rollout:
             # Stacks of ours come later: this stage, whoever worked it, must have passed and baked first.
             if why := self._not_passed(stage):
                 raise NotReady(f"run {self.record.run_id}: {why}")
-            # A stage finished in an earlier attempt still owes what is left of its bake time.
-            if stage.after_stage_wait and self._bake(stage):
-                return self._set_run(RunStatus.interrupted, f"interrupted while baking after stage {stage.name}")
+            # A stage finished in an earlier attempt still owes what is left of its soak.
+            if stage.after_stage_wait and (ended := self._soak(stage)) is not None:
+                return ended
         return self._set_run(*self._end())
+
+    def soak(self, name: str) -> RunStatus:
+        """Only the soak of stage `name` (which has passed), to its end: what CI's bake job runs between stages.
+        NotReady when the stage has not passed."""
+        self.journal.refresh()
+        stage = next(plan for plan in self.record.stages if plan.name == name)
+        if why := self._not_passed(stage):
+            raise NotReady(f"run {self.record.run_id}: {why}")
+        if (ended := self._soak(stage)) is not None:
+            return ended
+        return self.record.status
 
     def _work_stage(self, stage: StagePlan, mine: list[str]) -> RunStatus | None:
         """This process's stacks of the stage to their end; the run's status when the run stops here (a halt, a
@@ -226,15 +248,13 @@ class Rollout:
                 (name for name in mine if self.record.stacks[name].state is not StackState.succeeded),
                 key=lambda name: self.record.stacks[name].state is not StackState.failed,
             )
-            self._schedule(stage, queue, self._run_stack, halt_after=stage.max_failures)
+            self._schedule(stage, queue, self._run_stack, budgeted=True)
             self.journal.refresh()
-            if (failures := self._failures(stage)) > stage.max_failures:
+            if (failure := self._stage_failure(stage)) is not None:
                 for name in mine:
                     if self.record.stacks[name].state is StackState.pending:
                         self.journal.update(self.clock.now(), name, state=StackState.skipped, message="run halted")
-                reason = (
-                    f"stage {stage.name}: {failures} stack(s) failed, more than its maxFailures {stage.max_failures}"
-                )
+                reason = f"stage {stage.name}: {failure}"
                 if not stage.rollback:
                     return self._set_run(RunStatus.halted, reason)
                 self.journal.update(self.clock.now(), stage=stage.name, rolling_back=reason)
@@ -262,6 +282,31 @@ class Rollout:
             1 for name in stage.stacks if name not in retrying and self.record.stacks[name].state is StackState.failed
         )
 
+    def _budget_spent(self, stage: StagePlan, retrying: Collection[str] = ()) -> bool:
+        """Whether the stage has failed whatever its other stacks do: more failures than its maxFailures, or too
+        few stacks left that could still succeed to reach its minSuccess."""
+        if self._failures(stage, retrying) > stage.max_failures:
+            return True
+        if not stage.min_succeeded:
+            return False
+        lost = sum(
+            1
+            for name in stage.stacks
+            if name not in retrying
+            and self.record.stacks[name].state in (StackState.failed, StackState.deferred, StackState.skipped)
+        )
+        return len(stage.stacks) - lost < stage.min_succeeded
+
+    def _stage_failure(self, stage: StagePlan) -> str | None:
+        """Why the stage failed (its maxFailures, its minSuccess), as far as it went; None: it has not."""
+        progress = StageProgress.of(self.record, stage)
+        if progress.failure is None and self._budget_spent(stage) and progress.open:
+            return (
+                f"too few stacks can still succeed for its minSuccess {stage.min_success} ({stage.min_succeeded} of "
+                f"{len(stage.stacks)})"
+            )
+        return progress.failure
+
     def _not_passed(self, stage: StagePlan) -> str | None:
         """Why the stage has not passed (stacks not ended, or more failures than its budget); None: it passed."""
         progress = StageProgress.of(self.record, stage)
@@ -271,7 +316,7 @@ class Rollout:
                 f"run them first (fluxfleet rollout --run-id {self.record.run_id} --stage {stage.name})"
             )
         if not progress.passed:
-            return f"stage {stage.name} failed: {progress.failed} stack(s) failed, more than its maxFailures"
+            return f"stage {stage.name} failed: {progress.failure}"
         return None
 
     def _record_bake(self, stage: StagePlan) -> None:
@@ -294,49 +339,201 @@ class Rollout:
     # ------------------------------------------------------------------ one stage
 
     def _schedule(
-        self, stage: StagePlan, queue: list[str], work: Callable[[str], StackState], halt_after: int | None = None
+        self, stage: StagePlan, queue: list[str], work: Callable[[str], StackState], budgeted: bool = False
     ) -> None:
         """`work` on every stack of `queue`, up to the stage's concurrency, one operation per cluster at a time;
-        nothing new starts once more than `halt_after` stacks of the stage failed."""
+        `budgeted` (the stage's updates): nothing new starts once the stage's budget is spent, and a stack starts
+        only inside its deployment windows, waiting for the next to open when none is (a rollback never waits)."""
         queue = list(queue)
         running: dict[Future[StackState], str] = {}
         busy: set[tuple[str, ...]] = set()
+        wake = threading.Event()  # an update ended: what waits for a window may start something else
+        opening: dict[str, datetime] = {}  # stack -> when its next window opens, while it is closed
         with ThreadPoolExecutor(max_workers=stage.max_concurrency, thread_name_prefix=stage.name) as pool:
             while queue or running:
+                opens: datetime | None = None  # the first window a stack of the queue waits for
                 while not self.stop.is_set() and len(running) < stage.max_concurrency:
-                    name = next((n for n in queue if self._cluster(n) not in busy), None)
-                    if name is None:
-                        break
-                    if halt_after is not None:  # failures of every process of the run count, as they are now
+                    if budgeted:  # failures of every process of the run count, as they are now
                         self._refresh_now_and_then()
-                        if self._failures(stage, retrying=queue) > halt_after:
+                        if self._budget_spent(stage, retrying=queue):
+                            opens = None
                             break
+                    name, never = None, []
+                    for candidate in queue:
+                        if self._cluster(candidate) in busy:
+                            continue
+                        if budgeted and (at := self._window_opens(stage, candidate, opening)) is not None:
+                            if at is NEVER:
+                                never.append(candidate)  # failed: its windows never meet
+                            else:
+                                opens = at if opens is None else min(opens, at)
+                            continue
+                        name = candidate
+                        break
+                    for candidate in never:
+                        queue.remove(candidate)
+                    if name is None:
+                        if never:
+                            continue  # the budget, counted again
+                        break
                     queue.remove(name)
                     busy.add(self._cluster(name))
-                    running[pool.submit(work, name)] = name
-                if not running:
+                    future = pool.submit(work, name)
+                    future.add_done_callback(lambda _: wake.set())
+                    running[future] = name
+                if opens is not None and not self.stop.is_set() and len(running) < stage.max_concurrency:
+                    wake.clear()
+                    if not any(future.done() for future in running):
+                        seconds = (opens - self.clock.now()).total_seconds()
+                        self.clock.sleep(seconds, wake if running else self.stop)
+                    done = {future for future in running if future.done()}
+                elif not running:
                     break  # halted or stopped with stacks left: they stay pending for the journal to say so
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                else:
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     busy.discard(self._cluster(running.pop(future)))
                     future.result()  # an exception here is a crash: let it end the run
+
+    def _window_opens(self, stage: StagePlan, name: str, opening: dict[str, datetime]) -> datetime | None:
+        """When the stack's update may start, when that is not now: the first moment inside one of its stage's
+        windows and one of its own (both, when both are set). None: now. The wait is journaled once (the stack's
+        progress line and the report say until when); a stack whose windows never meet within a year fails."""
+        entry = self.record.stacks[name]
+        windows = (stage.windows, self.specs[name].windows)
+        if not any(windows) or entry.update_id is not None or entry.state in STARTED:
+            return None  # an update started (in doubt, or gating) is finished whatever the windows say
+        now = self.clock.now()
+        if (known := opening.get(name)) is not None and now < known:
+            return known
+        at = window_start(now, windows)
+        if at == now:
+            opening.pop(name, None)
+            if entry.window_opens is not None:
+                self.journal.update(now, name, window_opens=None)
+            return None
+        if at is None:
+            message = f"not started: its windows never open together within a year ({_windows_text(windows)})"
+            self.journal.update(now, name, state=StackState.failed, ended_at=now.isoformat(), message=message)
+            return NEVER
+        opening[name] = at
+        if entry.window_opens != at.isoformat():
+            message = f"waiting for its deployment window: opens {at.isoformat()} ({_windows_text(windows)})"
+            self.journal.update(now, name, window_opens=at.isoformat(), message=message)
+            self.observer.waiting_for_window(name, at)
+        return at
 
     def _cluster(self, stack: str) -> tuple[str, ...]:
         cluster = self.specs[stack].cluster
         subscription = self.subscription_of(self.specs[stack]) or ""
         return (subscription.lower(), cluster.resource_group.lower(), cluster.name.lower(), cluster.kind)
 
-    def _bake(self, stage: StagePlan) -> bool:
-        """Wait out the stage's bake time (what is left of it, on resume); True when interrupted."""
+    # ------------------------------------------------------------------ the soak after a stage
+
+    def _soak(self, stage: StagePlan) -> RunStatus | None:
+        """The stage's afterStageWait (what is left of it, on resume), watching its stacks: None when it passed
+        the soak, else the run's status (halted, rolled back, interrupted). One process of the run watches it (the
+        soak's lock); the others wait for what it records, and take over when it dies."""
         if stage.bake_until is None:
             until = self.clock.now() + timedelta(seconds=stage.after_stage_wait)
             self.journal.update(self.clock.now(), stage=stage.name, bake_until=until.isoformat())
+        lock = self.journal.store.lock(f"locks/soak-{self.record.run_id}-{stage.name}")
+        told = False
+        while True:
+            self.journal.refresh()
+            if stage.soak_ended or stage.rolling_back is not None:
+                break
+            if lock.try_acquire(this_process(f"fluxfleet rollout {self.record.run_id}: soak of {stage.name}")):
+                try:
+                    ended = self._watch(stage)
+                finally:
+                    lock.release()
+                if ended is not None:
+                    return ended
+                break
+            if not told:
+                self.observer.baking(stage, self._soak_left(stage))
+                told = True
+            poll = self.gate.poll_interval if self.gate is not None else LOCK_POLL_SECONDS
+            if self.clock.sleep(max(min(poll, self._soak_left(stage)), LOCK_POLL_SECONDS), self.stop):
+                return self._set_run(RunStatus.interrupted, f"interrupted while baking after stage {stage.name}")
+        self.journal.refresh()
+        if why := self._not_passed(stage):  # another process's soak failed it, and stopped the run
+            raise NotReady(f"run {self.record.run_id}: {why}")
+        return None
+
+    def _soak_left(self, stage: StagePlan) -> float:
         assert stage.bake_until is not None
-        remaining = (datetime.fromisoformat(stage.bake_until) - self.clock.now()).total_seconds()
-        if remaining <= 0:
-            return False
-        self.observer.baking(stage, remaining)
-        return self.clock.sleep(remaining, self.stop)
+        return max((datetime.fromisoformat(stage.bake_until) - self.clock.now()).total_seconds(), 0.0)
+
+    def _watch(self, stage: StagePlan) -> RunStatus | None:
+        """The soak, by this process: every poll one look at the stage's stacks that succeeded (one fleet read for
+        them all); a stack that turns unhealthy fails (and rolls back, in a stage that does), and counts against
+        the budget. Each look is journaled (`soaked_until`, each stack's `soak`), so a resumed soak goes on from it."""
+        left = self._soak_left(stage)
+        if left > 0:
+            self.observer.baking(stage, left)
+        watching = self.gate is not None and self.health_gate
+        while True:
+            now = self.clock.now()
+            turned = self._look(stage, now) if watching else {}
+            if turned and (ended := self._soak_failures(stage, turned)) is not None:
+                return ended
+            if watching:
+                self.journal.update(now, stage=stage.name, soaked_until=now.isoformat())
+            left = self._soak_left(stage)
+            if left <= 0:
+                break
+            poll = self.gate.poll_interval if watching and self.gate is not None else left
+            if self.clock.sleep(min(poll, left), self.stop):
+                return self._set_run(RunStatus.interrupted, f"interrupted while baking after stage {stage.name}")
+        for name in stage.stacks:
+            entry = self.record.stacks[name]
+            if watching and entry.state is StackState.succeeded and not entry.soak:
+                self.journal.update(self.clock.now(), name, soak=f"healthy throughout, until {stage.bake_until}")
+        self.journal.update(self.clock.now(), stage=stage.name, soak_ended=True)
+        return None
+
+    def _look(self, stage: StagePlan, now: datetime) -> dict[str, str]:
+        """The stage's succeeded stacks that are unhealthy now: stack -> why."""
+        assert self.gate is not None
+        watched = {}
+        for name in stage.stacks:
+            entry = self.record.stacks[name]
+            spec = self.specs.get(name)
+            if entry.state is not StackState.succeeded or entry.soak or spec is None or not spec.flux.configurations:
+                continue
+            if (subscription := self.subscription_of(spec)) is None:
+                continue
+            since = entry.gated_at or entry.started_at
+            watched[name] = (spec, subscription, datetime.fromisoformat(since) if since else now)
+        looks = self.gate.look(watched) if watched else {}
+        return {name: look.message for name, look in looks.items() if look.verdict is Verdict.unhealthy}
+
+    def _soak_failures(self, stage: StagePlan, turned: Mapping[str, str]) -> RunStatus | None:
+        """Stacks the soak saw turn unhealthy: each failed (its rollback with it, in a stage that rolls back), the
+        rollbacks run; past the stage's budget the run halts, or the stage rolls back. None: the soak goes on."""
+        now = self.clock.now()
+        for name, why in sorted(turned.items()):
+            finding = f"turned unhealthy at {now.isoformat()}: {why}"
+            self.journal.update(now, name, soak=finding)
+            self.observer.soak_finding(name, finding)
+            message = f"soak: {finding}"
+            if stage.rollback:
+                rollback, why_not = self._rollback_of(name, message)
+                self._fail(name, _joined(message, why_not), rollback=rollback)
+            else:
+                self._fail(name, message)
+        owed = [name for name in sorted(turned) if _owed(self.record.stacks[name].rollback)]
+        if owed:
+            self._schedule(stage, owed, self._roll_back_stack)
+        if (failure := self._stage_failure(stage)) is None:
+            return None
+        reason = f"stage {stage.name} (in its soak): {failure}"
+        if not stage.rollback:
+            return self._set_run(RunStatus.halted, reason)
+        self.journal.update(self.clock.now(), stage=stage.name, rolling_back=reason)
+        return self._roll_back_stage(stage)
 
     # ------------------------------------------------------------------ rolling a stage back
 
@@ -419,6 +616,16 @@ class Rollout:
                 if entry.previous_refs and config in entry.previous_refs  # a stack refused unstarted runs it still
             }
             now = _ref_text(pinned)
+            updated = [name for name in stage.stacks if self.record.stacks[name].attempts]
+            if config == KUBERNETES_PIN and updated:
+                # AKS never downgrades a control plane: a pin back at the old minor would make the next update of
+                # every cluster that took the new one fail. The pin stays; what failed is fixed forward.
+                notes.append(
+                    f"kubernetes: fleet.yaml keeps {now}: AKS never downgrades a control plane, and "
+                    f"{len(updated)} cluster(s) of stage {stage.name} were updated to it ({', '.join(updated)}): "
+                    "fix forward"
+                )
+                continue
             if len(before) != 1:
                 why = "no stack recorded what it ran before" if not before else "its stacks ran different refs before"
                 notes.append(f"{config}: fleet.yaml still pins {now} ({why}): set the pin by hand")
@@ -428,8 +635,8 @@ class Rollout:
                 notes.append(f"{config}: fleet.yaml pins {now}, which the stage ran before: unchanged")
                 continue
             try:
-                pin = PinSpec.model_validate(ref)
-            except ValidationError:
+                pin: PinSpec | str = ref["version"] if config in PLATFORM_PINS else PinSpec.model_validate(ref)
+            except (ValidationError, KeyError):
                 what = _ref_text(ref)
                 notes.append(f"{config}: fleet.yaml still pins {now}: a pin cannot say {what}, what ran before")
                 continue
@@ -594,7 +801,7 @@ class Rollout:
             except RunnerError as error:
                 message = f"not started: cannot read the refs it runs now, so it could not be rolled back: {error}"
                 return self._fail(name, message, settled=True)
-            self._set(name, back, previous_refs=_exported_refs(outputs))
+            self._set(name, back, previous_refs={**_exported_refs(outputs), **_exported_versions(outputs)})
         if refusal := self._refusal(name):
             return self._fail(name, refusal, back=back, settled=True)  # Pulumi never ran: no attempt to count
         attempt = self._attempt(name, back).attempts + 1
@@ -737,6 +944,31 @@ class Rollout:
 AZURE_NATIVE_FLUX_TYPE = "azure-native:kubernetesconfiguration:FluxConfiguration"
 
 
+def window_start(at: datetime, windows: Sequence[Sequence[WindowSpec]]) -> datetime | None:
+    """The first moment at or after `at` inside one window of each non-empty set of `windows` (a stage's, a
+    stack's): `at` itself when each has one open then, or no set has any. None when they never meet within
+    WINDOW_SEARCH."""
+    sets = [each for each in windows if each]
+    start = at
+    for _ in range(10_000):
+        moved = False
+        for each in sets:
+            opens = next_opening(each, start)
+            if opens != start:
+                start, moved = opens, True
+        if not moved:
+            return start
+        if start - at > WINDOW_SEARCH:
+            return None
+    return None
+
+
+def _windows_text(windows: Sequence[Sequence[WindowSpec]]) -> str:
+    stage, own = windows
+    parts = [f"stage: {'; '.join(map(str, stage))}" if stage else "", f"own: {'; '.join(map(str, own))}" if own else ""]
+    return ", ".join(part for part in parts if part)
+
+
 def _few(names: list[str], shown: int = 5) -> str:
     return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
@@ -782,6 +1014,19 @@ def _exported_refs(outputs: Mapping[str, object]) -> SourceRefs:
         return {}
 
 
+def _exported_versions(outputs: Mapping[str, object]) -> SourceRefs:
+    """The Kubernetes and Flux extension versions a stack's last update applied (`platformVersions`), as a stage's
+    platform pins are journaled ({"kubernetes": {"version": "1.35"}}); {} when it exported none."""
+    versions = outputs.get("platformVersions")
+    if not isinstance(versions, Mapping):
+        return {}
+    return {
+        name: {"version": version}
+        for name, version in versions.items()
+        if name in PLATFORM_PINS and isinstance(version, str) and version
+    }
+
+
 def _ref_text(ref: Mapping[str, str]) -> str:
     return ", ".join(f"{key} {value}" for key, value in ref.items()) or "no ref"
 
@@ -796,21 +1041,71 @@ def _joined(message: str, more: str) -> str:
 @dataclass(frozen=True)
 class StageEstimate:
     stage: StagePlan
-    seconds: float  # the stage itself: max(total / concurrency, longest stack)
+    seconds: float  # the stage itself: max(total / concurrency, longest stack); with windows, to its last end
     wait_after: float  # bake time before the next stage
+    # With deployment windows: when each stack would start (None: its windows never meet); {} without windows
+    starts: Mapping[str, datetime | None] = dataclasses.field(default_factory=dict)
 
 
-def estimate(stages: list[StagePlan], durations: Mapping[str, list[float]]) -> list[StageEstimate]:
-    """A lower bound per stage from earlier runs' durations: each stack's median, else the fleet's, else a default."""
+def estimate(
+    stages: list[StagePlan],
+    durations: Mapping[str, list[float]],
+    start: datetime | None = None,
+    windows_of: Mapping[str, Sequence[WindowSpec]] | None = None,
+) -> list[StageEstimate]:
+    """A lower bound per stage from earlier runs' durations: each stack's median, else the fleet's, else a default.
+    From `start` (the run's), a stage with deployment windows (its own, or its stacks': `windows_of`) is scheduled
+    as the run would: each stack started as soon as a slot is free and its windows are open, the first in order
+    that can; the stage lasts from its start to its last stack's end."""
     known = [seconds for samples in durations.values() for seconds in samples]
     fallback = statistics.median(known) if known else DEFAULT_STACK_SECONDS
+    windows_of = windows_of or {}
     estimates = []
+    at = start
     for index, stage in enumerate(stages):
-        each = [statistics.median(durations[name]) if durations.get(name) else fallback for name in stage.stacks]
-        seconds = max(sum(each) / stage.max_concurrency, max(each)) if each else 0.0
+        each = {name: statistics.median(durations[name]) if durations.get(name) else fallback for name in stage.stacks}
+        seconds = max(sum(each.values()) / stage.max_concurrency, max(each.values())) if each else 0.0
         wait_after = stage.after_stage_wait if index + 1 < len(stages) else 0
-        estimates.append(StageEstimate(stage, seconds, wait_after))
+        starts: dict[str, datetime | None] = {}
+        if at is not None and (stage.windows or any(windows_of.get(name) for name in stage.stacks)):
+            starts = _windowed_starts(stage, each, at, windows_of)
+            ends = [begin + timedelta(seconds=each[name]) for name, begin in starts.items() if begin is not None]
+            seconds = (max(ends) - at).total_seconds() if ends else 0.0
+        estimates.append(StageEstimate(stage, seconds, wait_after, starts))
+        if at is not None:
+            at += timedelta(seconds=seconds + wait_after)
     return estimates
+
+
+def _windowed_starts(
+    stage: StagePlan, each: Mapping[str, float], at: datetime, windows_of: Mapping[str, Sequence[WindowSpec]]
+) -> dict[str, datetime | None]:
+    """When each stack of the stage starts, `each` its duration, the stage starting `at`: the list schedule the
+    orchestrator follows (a free slot takes the first stack in order whose windows are open, else the one whose
+    open first)."""
+    free = [at] * stage.max_concurrency
+    queue = list(stage.stacks)
+    starts: dict[str, datetime | None] = {}
+    while queue:
+        slot = min(range(len(free)), key=free.__getitem__)
+        best: tuple[datetime, str] | None = None
+        for name in list(queue):
+            begin = window_start(free[slot], (stage.windows, windows_of.get(name, ())))
+            if begin is None:
+                starts[name] = None
+                queue.remove(name)
+                continue
+            if best is None or begin < best[0]:
+                best = (begin, name)
+            if begin == free[slot]:
+                break
+        if best is None:
+            break
+        begin, name = best
+        queue.remove(name)
+        starts[name] = begin
+        free[slot] = begin + timedelta(seconds=each[name])
+    return {name: starts[name] for name in stage.stacks if name in starts}
 
 
 # --------------------------------------------------------------------------------------------- inputs

@@ -17,10 +17,13 @@ def _stderr(line: str) -> None:
     sys.stderr.write(printable(line) + "\n")
 
 
-def run_journaled(command, journal, specs, fleet, fleet_path, stacks_dir, runner, reader, fmt, approve=None, only=None):
+def run_journaled(
+    command, journal, specs, fleet, fleet_path, stacks_dir, runner, reader, fmt, approve=None, only=None, soak=None
+):
     """Run (or resume) a journaled rollout to its end with the real clock, gate and progress: what `rollout` and
     `drift --remediate` both do; `only`: the stacks of the run this process works (None: all). A journal that
-    cannot be written stops the run, resumable (exit 1), as does an earlier stage of the run not passed yet."""
+    cannot be written stops the run, resumable (exit 1), as does an earlier stage of the run not passed yet. `soak`:
+    only the soak of that stage."""
     from fluxfleet.rollout.orchestrator import NotReady, Rollout
     from fluxfleet.runstate.store import StoreError
     from modules.spec import FLEET_FILE
@@ -29,7 +32,7 @@ def run_journaled(command, journal, specs, fleet, fleet_path, stacks_dir, runner
     beside = fleet_path.resolve() == (stacks_dir / FLEET_FILE).resolve()  # where a rolled-back stage's pins live
     with production_rollout(runner, reader, fleet.gate, fmt == "text") as options:
         try:
-            Rollout(
+            rollout = Rollout(
                 journal,
                 specs,
                 refuse_cluster_replacement=fleet.refuse_cluster_replacement,
@@ -37,7 +40,11 @@ def run_journaled(command, journal, specs, fleet, fleet_path, stacks_dir, runner
                 fleet_path=fleet_path if beside else None,
                 only=only,
                 **options,
-            ).run(tuple(approve or ()))
+            )
+            if soak is not None:
+                rollout.soak(soak)
+            else:
+                rollout.run(tuple(approve or ()))
         except NotReady as error:
             raise CommandError(f"fluxfleet {command}: {error}") from None
         except (OSError, StoreError) as error:  # without its journal a run cannot promise anything: stop, resumable

@@ -10,6 +10,7 @@ import sys
 import textwrap
 import threading
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from rich.console import Console
@@ -87,7 +88,13 @@ class LiveProgress(Observer):
             )
 
     def baking(self, stage: StagePlan, seconds: float) -> None:
-        self.progress.console.print(f"stage {stage.name} done: baking {_duration(seconds)} before the next stage")
+        self.progress.console.print(f"stage {stage.name} done: {_soaking(seconds)} before the next stage")
+
+    def waiting_for_window(self, stack: str, opens: datetime) -> None:
+        self.progress.console.print(f"  {stack}: waiting for its deployment window until {_when(opens)}")
+
+    def soak_finding(self, stack: str, finding: str) -> None:
+        self.progress.console.print(Text.assemble(("✗", "red"), f" {stack}: soak: {printable(finding)}"))
 
 
 class LogProgress(Observer):
@@ -111,7 +118,21 @@ class LogProgress(Observer):
         self._say(f"  {MARKS[entry.state][0]} {stack}: {entry.state}: {printable(entry.message)}")
 
     def baking(self, stage: StagePlan, seconds: float) -> None:
-        self._say(f"stage {stage.name} done: baking {_duration(seconds)} before the next stage")
+        self._say(f"stage {stage.name} done: {_soaking(seconds)} before the next stage")
+
+    def waiting_for_window(self, stack: str, opens: datetime) -> None:
+        self._say(f"  {stack}: waiting for its deployment window until {_when(opens)}")
+
+    def soak_finding(self, stack: str, finding: str) -> None:
+        self._say(f"  ✗ {stack}: soak: {printable(finding)}")
+
+
+def _soaking(seconds: float) -> str:
+    return f"soaking {_duration(seconds)}"
+
+
+def _when(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 # --------------------------------------------------------------------------------------------- the summary
@@ -130,6 +151,13 @@ def summary_json(record: RunRecord) -> dict[str, Any]:
                 "name": stage.name,
                 "maxConcurrency": stage.max_concurrency,
                 "maxFailures": stage.max_failures,
+                "maxFailuresPercent": stage.max_failures_percent,
+                "minSuccess": stage.min_success,
+                "minSucceeded": stage.min_succeeded,
+                "windows": [str(window) for window in stage.windows],
+                "bakeUntil": stage.bake_until,
+                "soakedUntil": stage.soaked_until,
+                "soakEnded": stage.soak_ended,
                 "approval": stage.approval,
                 "rollback": stage.rollback,
                 "rolledBack": stage.rolling_back,
@@ -163,6 +191,8 @@ def _stack_json(name: str, entry: StackEntry) -> dict[str, Any]:
             "endedAt": rollback.ended_at,
         },
         "runs": entry.runs,  # what the stack runs now, as far as the run knows; null: not known
+        "windowOpens": entry.window_opens,  # waiting for a deployment window that opens then
+        "soak": entry.soak or None,  # what its stage's soak saw of it; null: not watched
     }
 
 
@@ -183,6 +213,21 @@ def rollback_lines(record: RunRecord) -> list[str]:
                 outcome = f"rollback to {to} {rollback.state}: resume the run"
             lines.append(f"{name}: {outcome} (why: {rollback.reason})")
         lines += [f"stage {stage.name}: {note}" for note in stage.pins_restored or ()]
+    return [printable(line) for line in lines]
+
+
+def soak_lines(record: RunRecord) -> list[str]:
+    """What each stage's soak saw: per stack, healthy throughout or turned unhealthy at T with why; and the stacks
+    waiting for a deployment window, with until when."""
+    lines = []
+    for stage in record.stages:
+        if stage.after_stage_wait and (stage.soaked_until or stage.soak_ended):
+            state = "ended" if stage.soak_ended else f"watched until {stage.soaked_until}"
+            lines.append(f"stage {stage.name}: soak until {stage.bake_until} ({state})")
+            lines += [f"  {name}: {record.stacks[name].soak}" for name in stage.stacks if record.stacks[name].soak]
+        for name in stage.stacks:
+            if (opens := record.stacks[name].window_opens) is not None:
+                lines.append(f"{name}: waiting for its deployment window until {opens}")
     return [printable(line) for line in lines]
 
 
@@ -218,6 +263,8 @@ def summary_text(record: RunRecord, color: bool = False, width: int = 120) -> st
         console.print(Text(printable(record.reason)), soft_wrap=True)
     for line in rollback_lines(record):
         console.print(Text(line, style="bold red" if "ROLLBACK FAILED" in line else ""), soft_wrap=True)
+    for line in soak_lines(record):
+        console.print(Text(line, style="red" if "turned unhealthy" in line else ""), soft_wrap=True)
     return buffer.getvalue()
 
 
@@ -249,6 +296,8 @@ def summary_markdown(record: RunRecord) -> str:
     rolled_back = rollback_lines(record)
     if rolled_back:
         lines += ["", "## Rollbacks", "", *(f"- {md.text(line)}" for line in rolled_back)]
+    if soaked := soak_lines(record):
+        lines += ["", "## Soaks and windows", "", *(f"- {md.text(line.strip())}" for line in soaked)]
     return "\n".join(lines) + "\n"
 
 
@@ -287,6 +336,9 @@ def render_dry_run(
                 "maxFailures": e.stage.max_failures,
                 "approval": e.stage.approval,
                 "rollback": e.stage.rollback,
+                "minSuccess": e.stage.min_success,
+                "windows": [str(window) for window in e.stage.windows],
+                "starts": {name: at.isoformat() if at else None for name, at in e.starts.items()},
                 "estimateSeconds": round(e.seconds),
                 "waitAfterSeconds": e.wait_after,
                 "configurations": [_configuration_json(c) for c in refs.get(e.stage.name, ())],
@@ -312,16 +364,31 @@ def render_dry_run(
     for index, e in enumerate(estimates, 1):
         approval = ", waits for approval" if e.stage.approval else ""
         rollback = ", rolls back" if e.stage.rollback else ""
+        budget = f"up to {e.stage.max_failures} failure(s)"
+        if e.stage.max_failures_percent:
+            budget += f" ({e.stage.max_failures_percent}, rounded down)"
+        if e.stage.min_success:
+            budget += f", at least {e.stage.min_succeeded} succeeded (minSuccess {e.stage.min_success})"
         lines.append(
             f"{index}. stage {e.stage.name}: {len(e.stage.stacks)} stack(s), {e.stage.max_concurrency} at a time, "
-            f"up to {e.stage.max_failures} failure(s){approval}{rollback}: ~{_duration(e.seconds)}"
+            f"{budget}{approval}{rollback}: ~{_duration(e.seconds)}"
         )
-        lines += [f"     {position}. {name}" for position, name in enumerate(e.stage.stacks, 1)]
+        if e.stage.windows:
+            lines.append(f"   starts only inside: {'; '.join(map(str, e.stage.windows))}")
+        lines += [f"     {position}. {name}{_start_text(e, name)}" for position, name in enumerate(e.stage.stacks, 1)]
         lines += _applied_lines(e.stage, refs.get(e.stage.name, ()))
         if e.wait_after:
-            lines.append(f"   then bake {_duration(e.wait_after)}")
+            lines.append(f"   then soak {_duration(e.wait_after)} (its stacks watched)")
     lines.append(f"estimated total: ~{_duration(total)} ({basis}; approvals not counted)")
     return "\n".join(lines) + "\n"
+
+
+def _start_text(e: StageEstimate, name: str) -> str:
+    """` (starts ~2026-01-01 22:00 UTC, in its windows)` when the stage's stacks wait for windows."""
+    if name not in e.starts:
+        return ""
+    at = e.starts[name]
+    return " (never starts: its windows never meet)" if at is None else f" (starts ~{_when(at)}, in its windows)"
 
 
 ORIGINS = {"pin": "stage pin", "stack": "stack's own"}  # where a ref comes from, as the text and Markdown say it

@@ -95,6 +95,9 @@ def container_client_from_connection_string(connection_string: str, container: s
     return ContainerClient.from_connection_string(connection_string, container, **client_options())
 
 
+READ_RETRIES = 20  # reads of an entry that grows between two requests of one read
+
+
 class BlobStore:
     def __init__(self, container: ContainerClient, prefix: str, *, lease_seconds: int = LEASE_SECONDS):
         if not 15 <= lease_seconds <= 60:
@@ -108,18 +111,34 @@ class BlobStore:
         return f"azblob://{self.container.container_name}/{self.prefix.rstrip('/')}"
 
     def read(self, name: str, *, offset: int = 0) -> Entry | None:
+        blob = self._blob(name)
         with self._answers():
-            try:
-                download = self._blob(name).download_blob(offset=offset or None)
-                data = download.readall()
-            except HttpResponseError as error:
-                if _code(error) == "BlobNotFound":
-                    return None
-                if _code(error) == "InvalidRange":  # nothing past `offset`: the entry as it was read last
-                    etag = self.head(name)
-                    return None if etag is None else Entry(b"", etag)
-                raise
-        return Entry(data, str(download.properties.etag))
+            for _ in range(READ_RETRIES):
+                try:
+                    download = blob.download_blob(offset=offset or None)
+                    data = download.readall()
+                except HttpResponseError as error:
+                    if _code(error) == "BlobNotFound":
+                        return None
+                    if _code(error) != "InvalidRange":  # else nothing past `offset`
+                        raise
+                    data = b""
+                if data:
+                    return Entry(data, str(download.properties.etag))  # the version whose bytes these are
+                # Nothing (past `offset`) names no version: an InvalidRange answer has no ETag, and the SDK reads an
+                # empty blob again without a range and keeps that second answer's ETag, a version that may hold an
+                # append made in between. Such an ETag, taken for "nothing new", lost that append: a refresh saw the
+                # ETag unchanged and skipped its line, a save deleted it. The ETag of nothing is the one of
+                # properties that also say the entry holds nothing past `offset`.
+                try:
+                    properties = blob.get_blob_properties()
+                except HttpResponseError as error:
+                    if _code(error) == "BlobNotFound":
+                        return None
+                    raise
+                if properties.size <= offset:
+                    return Entry(b"", str(properties.etag))
+            raise StoreError(f"{self.where}: {name} kept growing while it was read: try again")
 
     def head(self, name: str) -> str | None:
         with self._answers():

@@ -121,6 +121,9 @@ SubnetId = Annotated[str, StringConstraints(max_length=LINE_MAX), AfterValidator
 MaxSurge = Annotated[str, PlainValidator(_max_surge)]
 
 
+KubernetesVersion = Annotated[str, pattern(r"\d+\.\d+(\.\d+)?", "a Kubernetes version such as 1.35")]
+
+
 class NodePool(SpecModel):
     """One AKS node pool. The first System pool is created with the cluster (AKS needs one at creation) and the
     cluster owns it; every other pool is an AgentPool resource of its own (modules/aks_cluster.py)."""
@@ -139,6 +142,8 @@ class NodePool(SpecModel):
     node_taints: list[NodeTaint] | None = None
     vnet_subnet_id: SubnetId | None = None
     max_surge: MaxSurge | None = None  # upgradeSettings.maxSurge
+    # The pool's own Kubernetes version; unset, it follows the control plane (cluster.kubernetesVersion)
+    orchestrator_version: KubernetesVersion | None = None
 
     @property
     def autoscaled(self) -> bool:
@@ -175,7 +180,7 @@ class ClusterSpec(SpecModel):
     subscription_id: Guid | None = None
     cloud: CloudName = DEFAULT_CLOUD  # as `az cloud list` names it; azure-native:environment must say the same
     # AKS only:
-    kubernetes_version: Annotated[str, pattern(r"\d+\.\d+(\.\d+)?", "a Kubernetes version such as 1.35")] | None = None
+    kubernetes_version: KubernetesVersion | None = None
     node_pools: list[NodePool] | None = None
     dns_prefix: (
         Annotated[
@@ -276,6 +281,8 @@ def cluster_issues(cluster: ClusterSpec) -> Iterator[tuple[Loc, str]]:
         if pool.mode == "System" and ((pool.count == 0) or pool.min_count == 0):
             yield loc, "a System node pool needs at least one node"
         yield from _node_pool_os_issues(loc, pool, cluster)
+        if problem := pool_skew_problem(pool.orchestrator_version, cluster.kubernetes_version):
+            yield (*loc, "orchestratorVersion"), problem
         yield from duplicate_issues((*loc, "nodeTaints"), pool.node_taints or [])
 
 
@@ -340,3 +347,35 @@ def upgrade_issues(cluster: ClusterSpec) -> Iterator[tuple[Loc, str]]:
             if str(refused) not in seen:
                 seen.add(str(refused))
                 yield (*base, "windows", 0, refused.key), str(refused)
+
+
+# The skew AKS allows a node pool of its control plane, from the `orchestratorVersion` description of
+# ManagedClusterAgentPoolProfileProperties in Azure/azure-rest-api-specs (specification/containerservice/
+# resource-manager/Microsoft.ContainerService/aks/stable/*/managedClusters.json, as the azure-native SDK repeats it):
+# "The node pool version must have the same major version as the control plane. The node pool minor version must be
+# within two minor versions of the control plane version. The node pool version cannot be greater than the control
+# plane version." (https://learn.microsoft.com/azure/aks/use-multiple-node-pools#upgrade-a-node-pool)
+POOL_MINORS_BEHIND = 2
+
+
+def _minor(version: str) -> tuple[int, int]:
+    major, minor = version.split(".")[:2]
+    return int(major), int(minor)
+
+
+def pool_skew_problem(pool: str | None, control_plane: str | None) -> str | None:
+    """Why a pool's own orchestratorVersion cannot run under the control plane's version, or None (either unset: a
+    pool without one follows the control plane)."""
+    if pool is None or control_plane is None:
+        return None
+    (pool_major, pool_minor), (major, minor) = _minor(pool), _minor(control_plane)
+    if pool_major != major or pool_minor > minor or minor - pool_minor > POOL_MINORS_BEHIND:
+        return (
+            f"{pool} is outside the skew AKS allows under control plane {control_plane}: a pool runs the same major "
+            f"version, at most {POOL_MINORS_BEHIND} minor versions older and never newer (upgrade the pool, or drop "
+            "orchestratorVersion so that it follows the control plane)"
+        )
+    patches = pool.count(".") == 2 and control_plane.count(".") == 2
+    if patches and tuple(map(int, pool.split("."))) > tuple(map(int, control_plane.split("."))):
+        return f"{pool} is newer than control plane {control_plane}: a pool never runs ahead of it"
+    return None

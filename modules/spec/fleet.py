@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import math
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, PlainValidator, ValidationError, model_validator
 
 from modules.spec.errors import SpecError, SpecIssue, bounded, key_path, listed, shown
 from modules.spec.files import YAML_MAX_VALUES, YamlTooBig, read_yaml, yaml_round_trip
@@ -18,6 +20,8 @@ from modules.spec.profiles import PROFILE_NAME, PROFILE_NAME_RULE
 from modules.spec.fields import DnsLabel, Duration, Line, SpecModel, dns_label_problem, pattern
 from modules.spec.flux_config import OCI_DIGEST, REF_KEYS
 from modules.spec.stack import pydantic_issues
+from modules import flux_extension_versions, kubernetes_versions
+from modules.spec.windows import WindowSpec
 
 
 # --------------------------------------------------------------------------------------------- the fleet rollout
@@ -65,20 +69,121 @@ class PinSpec(SpecModel):
         return f"tag {self.tag}" if self.tag else f"digest {self.digest}"
 
 
+# The pins of fleet.yaml that name no Flux configuration but the platform's own versions: a scalar each.
+KUBERNETES_PIN, EXTENSION_PIN = "kubernetes", "flux-extension"
+PLATFORM_PINS = (KUBERNETES_PIN, EXTENSION_PIN)
+_KUBERNETES_VERSION = re.compile(r"(\d{1,4})\.(\d{1,4})(?:\.\d{1,6})?")
+
+
+def platform_pin_problem(key: str, value: Any) -> str | None:
+    """Why `pins.<key>` (kubernetes, flux-extension) cannot be pinned, or None: a scalar version, a Kubernetes minor
+    (1.36) or patch (1.36.2) inside the dated support table, an extension release inside its supported window."""
+    if isinstance(value, Mapping):
+        return (
+            f"{key} pins the platform's own version (a scalar such as {_EXAMPLE[key]}), not a Flux configuration: "
+            f"a configuration named {key} cannot be pinned"
+        )
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        return f'write the version in quotes ({key}: "{value}"): unquoted, YAML reads it as a number (1.30 is 1.3)'
+    if not isinstance(value, str):
+        return f"a version such as {_EXAMPLE[key]}, not {shown(value)}"
+    if key == KUBERNETES_PIN:
+        match = _KUBERNETES_VERSION.fullmatch(value)
+        if match is None:
+            return f"{shown(value)} is not a Kubernetes version such as 1.36 or 1.36.2"
+        if (int(match[1]), int(match[2])) not in kubernetes_versions.AKS_SUPPORTED_MINORS:
+            return (
+                f"{value} is not a Kubernetes minor AKS supports ({kubernetes_versions.supported_window()}, "
+                f"{kubernetes_versions.TABLE_FILE} as of {kubernetes_versions.AS_OF})"
+            )
+        return None
+    if flux_extension_versions.parse(value) is None:
+        return f"{shown(value)} is not an extension version such as 1.23.0"
+    return flux_extension_versions.pin_problem(value)
+
+
+_EXAMPLE = {KUBERNETES_PIN: '"1.36"', EXTENSION_PIN: "1.23.0"}
+
+
+def _split_platform_pins(document: Mapping[str, Any]) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]:
+    """fleet.yaml without the platform pins of its stages (pydantic reads the rest), and those pins by stage index,
+    as written."""
+    stages = document.get("stages")
+    if not isinstance(stages, list):
+        return dict(document), {}
+    platform: dict[int, dict[str, Any]] = {}
+    rest = []
+    for index, stage in enumerate(stages):
+        pins = stage.get("pins") if isinstance(stage, Mapping) else None
+        if isinstance(pins, Mapping) and any(key in pins for key in PLATFORM_PINS):
+            platform[index] = {key: pins[key] for key in PLATFORM_PINS if key in pins}
+            stage = {**stage, "pins": {key: value for key, value in pins.items() if key not in PLATFORM_PINS}}
+        rest.append(stage)
+    return {**document, "stages": rest}, platform
+
+
+def _percent(value: Any) -> str:
+    if not isinstance(value, str) or not (match := PERCENT.fullmatch(value)) or Fraction(match[1]) > 100:
+        raise ValueError(f"{shown(value)} is not a percentage such as 95% (0% to 100%, in quotes or not)")
+    return value
+
+
+def _budget(value: Any) -> int | str:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str) and (match := PERCENT.fullmatch(value)) and Fraction(match[1]) <= 100:
+        return value
+    raise ValueError(f"{shown(value)} is not a number of stacks (0 or more) or a percentage of them such as 10%")
+
+
+PERCENT = re.compile(r"(\d{1,3}(?:\.\d{1,2})?)%")
+Percent = Annotated[str, PlainValidator(_percent)]
+Budget = Annotated[int | str, PlainValidator(_budget)]
+
+
+def percent_of(value: str) -> Fraction:
+    """`10%` as 10."""
+    match = PERCENT.fullmatch(value)
+    assert match, value
+    return Fraction(match[1])
+
+
+def failure_budget(max_failures: int | str, stacks: int) -> int:
+    """How many of a stage's `stacks` may fail: `maxFailures` itself, or its percentage of them rounded down (10% of
+    15 stacks: 1)."""
+    if isinstance(max_failures, int):
+        return max_failures
+    return math.floor(percent_of(max_failures) * stacks / 100)
+
+
+def success_needed(min_success: str | None, stacks: int) -> int:
+    """How many of a stage's `stacks` must succeed under `minSuccess`, rounded up (95% of 30 stacks: 29); 0 for
+    none."""
+    return 0 if min_success is None else math.ceil(percent_of(min_success) * stacks / 100)
+
+
 class StageSpec(SpecModel):
     name: DnsLabel
     stacks: Annotated[list[Line], Field(min_length=1)] | None = None  # stack names or globs such as prod-*
     # and every stack that uses one of these profiles (directly or through another) that no stage names
     profiles: Annotated[list[ProfileName], Field(min_length=1)] | None = None
     max_concurrency: Annotated[int, Field(ge=1, le=1000)] = 1
-    max_failures: Annotated[int, Field(ge=0)] = 0
+    # How many stacks may fail: a number, or a percentage of the stage's stacks rounded down (`10%`)
+    max_failures: Budget = 0
+    # The share of the stage's stacks that must succeed (`95%`, rounded up): under it the stage fails, however few
+    # failed (a stack deferred, or not started, is no success)
+    min_success: Percent | None = None
     after_stage_wait: Duration | None = None  # bake time before the next stage
     approval: bool = False  # stop before this stage until `--approve NAME`
     # configuration name -> the ref every stack of the stage runs it at, over what the stacks and profiles say
+    # (`kubernetes` and `flux-extension` are the platform's versions, read apart: see _split_platform_pins)
     pins: dict[DnsLabel, PinSpec] = {}
     # A stack whose health gate fails after its update returns to the refs it ran before; past maxFailures, every
     # stack of the stage does, and the stage's pins in fleet.yaml return to what they ran.
     rollback: bool = False
+    # When an update may start: inside one of these (and inside one of the stack's own `fluxfleet:windows`, when
+    # it has some); an update started runs to its end whenever the window closes.
+    windows: list[WindowSpec] = []
 
 
 class GateSpec(SpecModel):
@@ -104,11 +209,27 @@ class Stage:
     name: str
     stacks: tuple[str, ...]
     max_concurrency: int
-    max_failures: int
+    max_failures: int | str  # a number, or a percentage of the stage's stacks (`10%`): see failure_budget
     after_stage_wait: int  # seconds, 0 for none
     approval: bool
     pins: Mapping[str, PinSpec] = field(default_factory=dict)  # configuration -> its pinned ref
     rollback: bool = False
+    kubernetes: str | None = None  # pins.kubernetes: every AKS stack's cluster.kubernetesVersion
+    flux_extension: str | None = None  # pins.flux-extension: every stack's flux.extension.version
+    min_success: str | None = None  # a percentage (`95%`): see success_needed
+    windows: tuple[WindowSpec, ...] = ()  # when its stacks' updates may start; () for any time
+
+    @property
+    def platform_pins(self) -> dict[str, str]:
+        """{kubernetes: "1.36", flux-extension: "1.23.0"}, of those the stage pins."""
+        pinned = {KUBERNETES_PIN: self.kubernetes, EXTENSION_PIN: self.flux_extension}
+        return {key: value for key, value in pinned.items() if value is not None}
+
+    def pinned(self, name: str) -> str | None:
+        """What the stage pins for `name` (a configuration, or kubernetes / flux-extension), as a message says it."""
+        if name in PLATFORM_PINS:
+            return self.platform_pins.get(name)
+        return str(self.pins[name]) if name in self.pins else None
 
 
 @dataclass(frozen=True)
@@ -128,6 +249,38 @@ class Fleet:
         return f"stack {stack} is in no stage of {self.file}: never rolled out"
 
 
+def arc_skipped(stage: Stage, arc: Collection[str]) -> str | None:
+    """The note `rollout`, `plan` and `promote` give for a stage that pins kubernetes with Arc clusters among its
+    stacks (`arc`: the stacks that are Arc clusters): they are named and skipped, never failed. None otherwise."""
+    skipped = [name for name in stage.stacks if name in arc]
+    if stage.kubernetes is None or not skipped:
+        return None
+    return (
+        f"stage {stage.name} pins kubernetes {stage.kubernetes}: Arc cluster(s) {listed(skipped)} skipped (an Arc "
+        "cluster's Kubernetes version is its own to upgrade, not Azure's)"
+    )
+
+
+def arc_notes(fleet: Fleet, kind_of: Callable[[str], Any], among: Collection[str] | None = None) -> list[str]:
+    """arc_skipped of each stage that pins kubernetes (`kind_of(stack)`: its cluster's kind as written, "aks" or
+    "arc"; read only for the stacks of those stages, of `among` when given; a stack whose file cannot say is left to
+    its own errors)."""
+    notes = []
+    for stage in fleet.stages:
+        if stage.kubernetes is None:
+            continue
+        arc = set()
+        for name in stage.stacks if among is None else [name for name in stage.stacks if name in among]:
+            try:
+                if kind_of(name) == "arc":
+                    arc.add(name)
+            except SpecError:
+                continue
+        if note := arc_skipped(stage, arc):
+            notes.append(note)
+    return notes
+
+
 def load_fleet(
     path: Path,
     known_stacks: Sequence[str],
@@ -143,11 +296,16 @@ def load_fleet(
     document = read_yaml(path, file)
     if not isinstance(document, Mapping):
         raise SpecError([SpecIssue(file, "-", "a fleet file is a YAML mapping with `stages:`")])
-    try:
-        spec = FleetSpec.model_validate(dict(document), by_alias=True)
-    except ValidationError as error:
-        raise SpecError(pydantic_issues(file, error, FleetSpec, namespace="")) from None
+    document, platform = _split_platform_pins(document)
     issues: list[SpecIssue] = []
+    for index, pins in platform.items():
+        for key, value in pins.items():
+            if problem := platform_pin_problem(key, value):
+                issues.append(SpecIssue(file, key_path(("stages", index, "pins", key), ""), problem))
+    try:
+        spec = FleetSpec.model_validate(document, by_alias=True)
+    except ValidationError as error:
+        raise SpecError([*issues, *pydantic_issues(file, error, FleetSpec, namespace="")]) from None
     if profiles_of is None or configurations_of is None:
         from modules.spec.load import unpinned_stacks  # load.py reads fleet.yaml for its pins: imported here
 
@@ -199,6 +357,10 @@ def load_fleet(
             stage.approval,
             stage.pins,
             stage.rollback,
+            platform.get(index, {}).get(KUBERNETES_PIN),
+            platform.get(index, {}).get(EXTENSION_PIN),
+            stage.min_success,
+            tuple(stage.windows),
         )
         for index, stage in enumerate(spec.stages)
     ]
@@ -281,6 +443,8 @@ def pin_in(path: Path, display: str, stage: str, config: str) -> dict[str, str] 
         if isinstance(entry, Mapping) and entry.get("name") == stage:
             pins = entry.get("pins")
             pin = pins.get(config) if isinstance(pins, Mapping) else None
+            if config in PLATFORM_PINS and isinstance(pin, str):  # a scalar version: {"version": "1.36"}
+                return {"version": pin}
             return {str(key): str(value) for key, value in pin.items()} if isinstance(pin, Mapping) else None
     return None
 
@@ -343,6 +507,51 @@ def check_promotion(
     return running
 
 
+def platform_pin_of_option(name: str, version: str, branch: str | None) -> str:
+    """`fluxfleet promote kubernetes|flux-extension --to VERSION` as a pin: the version, checked as fleet.yaml's pin
+    is; a SpecError naming the option otherwise."""
+    if branch is not None:
+        raise SpecError([SpecIssue("--branch", shown(branch), f"{name} pins a version: it takes no branch")])
+    if problem := platform_pin_problem(name, version):
+        raise SpecError([SpecIssue("--to", shown(version), problem)])
+    return version
+
+
+def check_platform_promotion(fleet: Fleet, name: str, stage: str | None, aks: Collection[str]) -> list[Stage]:
+    """`fluxfleet promote kubernetes|flux-extension [--stage S]` against the fleet: the stages that run it, in order
+    (kubernetes: those with an AKS stack, `aks`; an Arc cluster's version is its own; flux-extension: every stage with
+    a stack). A SpecError naming --stage when it is not one of them."""
+    names = [s.name for s in fleet.stages]
+    if stage is not None and stage not in names:
+        message = f"no such stage in {fleet.file} (stages: {', '.join(names)})"
+        raise SpecError([SpecIssue("--stage", shown(stage), message)])
+    running = [s for s in fleet.stages if s.stacks and (name != KUBERNETES_PIN or any(n in aks for n in s.stacks))]
+    if stage is not None and stage not in [s.name for s in running]:
+        runs = ", ".join(s.name for s in running)
+        message = f"stage {stage} has no AKS stack: an Arc cluster's Kubernetes version is its own (AKS stages: {runs})"
+        raise SpecError([SpecIssue("--stage", shown(stage), message)])
+    return running
+
+
+def one_minor_problem(stack: str, current: str | None, target: str) -> str | None:
+    """Why moving a control plane from `current` to `target` is refused: a supported AKS cluster cannot skip a minor
+    version (1.34 -> 1.35 -> 1.36, never 1.34 -> 1.36) and is never downgraded ("Supported Kubernetes versions in
+    AKS" and "Upgrade an AKS cluster", https://learn.microsoft.com/azure/aks/upgrade-aks-cluster). None when it is
+    allowed or `current` is not known."""
+    if current is None:
+        return None
+    (major, minor), (to_major, to_minor) = (tuple(map(int, v.split(".")[:2])) for v in (current, target))
+    if (to_major, to_minor) < (major, minor):
+        return f"{stack} runs kubernetes {current}: AKS never downgrades a control plane to {target}"
+    if to_major == major and to_minor > minor + 1:
+        through = f"{major}.{minor + 1}"
+        return (
+            f"{stack} runs kubernetes {current}: {target} skips {through}: AKS upgrades a control plane one minor at a "
+            f"time: promote kubernetes --to {through} first"
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class PinEdit:
     text: str  # fleet.yaml with the pin
@@ -354,8 +563,9 @@ _DOCUMENT_START = re.compile(r"\A(?:[ \t]*(?:#.*|%.*)?\n)*---[ \t]*(?:#.*)?(?:\n
 _DOCUMENT_END = re.compile(r"^\.\.\.[ \t]*(?:#.*)?$", re.MULTILINE)
 
 
-def with_pin(text: str, display: str, stage: str, config: str, pin: PinSpec) -> PinEdit:
-    """fleet.yaml's `text` with `stages[stage].pins[config]` set to `pin`, everything else as written: comments,
+def with_pin(text: str, display: str, stage: str, config: str, pin: PinSpec | str) -> PinEdit:
+    """fleet.yaml's `text` with `stages[stage].pins[config]` set to `pin` (a version, a string, for kubernetes and
+    flux-extension: written in quotes, so that YAML never reads 1.30 as a number), everything else as written: comments,
     order, quoting, flow style (ruamel's round trip), and byte for byte what ruamel would change (a BOM, CRLF line
     ends, the `---` and `...` markers, whatever follows `...`). Pins another stage shares (a YAML alias of them, or a
     merge key that brings them in) are never changed: the stage gets pins of its own, and `unshared` says so. A stage
@@ -405,9 +615,14 @@ def with_pin(text: str, display: str, stage: str, config: str, pin: PinSpec) -> 
         pins = target["pins"] = CommentedMap()
         if getattr(target, "fa", None) is not None and target.fa.flow_style():
             pins.fa.set_flow_style()
-    value = CommentedMap(pin.ref_keys)
-    value.fa.set_flow_style()
-    pins[config] = value  # a new node: a pin shared through an alias stays with the stages that still use it
+    if isinstance(pin, str):
+        from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+
+        pins[config] = DoubleQuotedScalarString(pin)
+    else:
+        value = CommentedMap(pin.ref_keys)
+        value.fa.set_flow_style()
+        pins[config] = value  # a new node: a pin shared through an alias stays with the stages that still use it
     out = StringIO()
     yaml.dump(document, out)
     written = head + out.getvalue() + tail

@@ -107,6 +107,8 @@ def compose(
         layer[configuration] = {kind: keys}
     if layer:
         override(raw, origins, library.fleet_file, {"flux": {"configurations": layer}})
+    if platform := platform_layer(raw, library.platform_pins_of(name) if pinned else {}):
+        override(raw, origins, library.fleet_file, platform)
     layer = {}
     for configuration, ref in (rollback or {}).items():
         declared = configurations.get(configuration) if isinstance(configurations, Mapping) else None
@@ -120,6 +122,22 @@ def compose(
         override(raw, origins, ROLLBACK_REFS_ENV, {"flux": {"configurations": layer}})
     profiles = tuple(p.name for p in chain)
     return StackConfig(name, file, raw, origins, profiles, default_location, issues, environment, provider_subscription)
+
+
+def platform_layer(raw: Mapping[str, Any], pins: Mapping[str, str]) -> dict[str, Any]:
+    """The keys a stage's platform pins set over a stack's merged config: `kubernetes` its AKS cluster's
+    kubernetesVersion (an Arc cluster's version is not Azure's to set: skipped, see fleet.arc_skipped),
+    `flux-extension` the extension's version (and autoUpgradeMinorVersion off, which a pinned version needs)."""
+    from modules.spec.fleet import EXTENSION_PIN, KUBERNETES_PIN
+
+    layer: dict[str, Any] = {}
+    cluster = raw.get("cluster")
+    if KUBERNETES_PIN in pins and isinstance(cluster, Mapping) and cluster.get("kind") == "aks":
+        layer["cluster"] = {"kubernetesVersion": pins[KUBERNETES_PIN]}
+    if EXTENSION_PIN in pins:
+        extension = {"version": pins[EXTENSION_PIN], "autoUpgradeMinorVersion": False}
+        layer["flux"] = {"extension": extension}
+    return layer
 
 
 def _ref_source(declared: Mapping[str, Any]) -> str | None:
@@ -203,6 +221,18 @@ def unpinned_stacks(
         return found
 
     return unpinned
+
+
+def cluster_kinds(stacks_dir: Path, display: Callable[[Path], str] = str) -> Callable[[str], Any]:
+    """`kind_of(stack)`: the cluster kind (aks, arc) a stack of `stacks_dir` writes, its profiles merged, read on
+    demand; a SpecError when its file cannot be read."""
+    read = unpinned_stacks(stacks_dir, display)
+
+    def kind_of(name: str) -> Any:
+        cluster = read(name).raw.get("cluster")
+        return cluster.get("kind") if isinstance(cluster, Mapping) else None
+
+    return kind_of
 
 
 def stack_profiles(stacks_dir: Path, display: Callable[[Path], str] = str) -> Callable[[str], tuple[str, ...]]:

@@ -54,7 +54,7 @@ class ProfileLibrary:
         self.display = str(Path(display if display is not None else str(directory)) / PROFILES_DIR)
         self.fleet_file = str(Path(self.display).parent / FLEET_FILE)  # as reports name it
         self._read: dict[str, Profile | SpecError] = {}
-        self._pins: dict[str, Mapping[str, Any]] | SpecError | None = None
+        self._pins: dict[str, Any] | SpecError | None = None  # stack -> the Stage that pins something for it
 
     def pins_of(self, stack: str) -> Mapping[str, Any]:
         """{configuration: PinSpec} of the stage `stack` is in, from the fleet.yaml beside the stack files: {} without
@@ -66,9 +66,17 @@ class ProfileLibrary:
                 self._pins = error
         if isinstance(self._pins, SpecError):
             raise SpecError(self._pins.issues)
-        return self._pins.get(stack, {})
+        stage = self._pins.get(stack)
+        return stage.pins if stage is not None else {}
 
-    def _stage_pins(self) -> dict[str, Mapping[str, Any]]:
+    def platform_pins_of(self, stack: str) -> Mapping[str, str]:
+        """{kubernetes: "1.36", flux-extension: "1.23.0"} (those pinned) of the stage `stack` is in; read as pins_of."""
+        self.pins_of(stack)
+        assert self._pins is not None and not isinstance(self._pins, SpecError)
+        stage = self._pins.get(stack)
+        return stage.platform_pins if stage is not None else {}
+
+    def _stage_pins(self) -> dict[str, Any]:
         from modules.spec.files import report_name, stack_files
         from modules.spec.fleet import has_pins, load_fleet
         from modules.spec.load import unpinned_stacks  # load.py merges through this module
@@ -83,7 +91,7 @@ class ProfileLibrary:
         fleet = load_fleet(
             path, names, self.fleet_file, lambda name: read(name).profiles, lambda name: read(name).declared
         )
-        return {name: stage.pins for stage in fleet.stages if stage.pins for name in stage.stacks}
+        return {name: stage for stage in fleet.stages if stage.pins or stage.platform_pins for name in stage.stacks}
 
     def file(self, name: str) -> str:
         return str(Path(self.display) / f"{name}.yaml")

@@ -35,6 +35,7 @@ from modules.spec.findings import Finding, Partner, duplicate_issues
 from modules.spec.flux_config import REF_KEYS, ConfigurationSpec, configuration_issues, flux_object_collisions
 from modules.spec.origins import Origins
 from modules.spec.secrets import PLAINTEXT_SECRET, ConfigSecret, KeyVaultRef, SecretSource
+from modules.spec.windows import WindowSpec
 
 
 REQUIRED_PROVIDERS = ("Microsoft.Kubernetes", "Microsoft.ContainerService", "Microsoft.KubernetesConfiguration")
@@ -62,6 +63,14 @@ class StackSpec(SpecModel):
     providers: list[ProviderNamespace] = list(REQUIRED_PROVIDERS)
     features: list[FeatureName] = []
     flux: FluxSpec = FluxSpec()
+    # `fluxfleet:windows`: when a rollout may start this stack's update (and inside its stage's windows too, when
+    # the stage has some); none: any time
+    windows: list[WindowSpec] = []
+
+    def platform_versions(self) -> dict[str, str]:
+        """{kubernetes: "1.35", flux-extension: "1.22.2"}, of those the spec sets (as a stage would pin them)."""
+        versions = {"kubernetes": self.cluster.kubernetes_version, "flux-extension": self.flux.extension.version}
+        return {name: version for name, version in versions.items() if version is not None}
 
     def source_refs(self) -> dict[str, dict[str, str]]:
         """Each Flux configuration's ref (git or OCI), as its keys: what `pulumi up` exports, and what a rollback

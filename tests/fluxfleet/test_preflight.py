@@ -19,6 +19,7 @@ from fluxfleet.azure.status import (
     ManagedClusterStatus,
     ProviderState,
     SecretMetadata,
+    UpgradeProfile,
 )
 from fluxfleet.azure.access import subscription_ways
 from fluxfleet.azure.account import default_subscription
@@ -82,6 +83,7 @@ class FakeAzure:
     resource_groups: set[str] = field(default_factory=lambda: {"rg-fleet-dev", "flux-demo-rg"})
     failing: dict[str, AzureError] = field(default_factory=dict)  # method name -> error to raise
     registered_by_fix: list[str] = field(default_factory=list)
+    upgrades: tuple[str, ...] = ("1.35.4", "1.36.1")  # what AKS offers the managed clusters
     calls: list[str] = field(default_factory=list)
 
     def _call(self, method: str) -> None:
@@ -114,6 +116,13 @@ class FakeAzure:
     def managed_cluster(self, subscription_id: str, resource_group: str, name: str) -> ManagedClusterStatus | None:
         self._call("managed_cluster")
         return self.managed.get(f"{resource_group}/{name}")
+
+    def upgrade_profile(self, subscription_id: str, resource_group: str, name: str) -> UpgradeProfile | None:
+        self._call("upgrade_profile")
+        cluster = self.managed.get(f"{resource_group}/{name}")
+        if cluster is None:
+            return None
+        return UpgradeProfile(cluster.current_kubernetes_version, self.upgrades)
 
     def connected_cluster(self, subscription_id: str, resource_group: str, name: str) -> ConnectedClusterStatus | None:
         self._call("connected_cluster")
@@ -179,6 +188,7 @@ def test_healthy_aks_stack_passes_every_check():
         "cluster",
         "cluster-identity",
         "kubernetes-version",
+        "kubernetes-offered",
         "flux-extension",
         "flux-v1",
         "key-vault",

@@ -26,6 +26,8 @@ FIXTURES = ROOT / "tests" / "fixtures" / "arm"
 EXTENSIONS = ("kubernetesconfiguration", "resource-manager", "Microsoft.KubernetesConfiguration", "extensions")
 RESOURCES = ("resources", "resource-manager", "Microsoft.Resources", "stable", "2024-11-01", "examples")
 ARC = ("hybridkubernetes", "resource-manager", "Microsoft.Kubernetes", "stable", "2026-03-01", "examples")
+# The upgrade profile example of 2025-10-01 (the index holds none of 2026-05-01: tests/fixtures/arm-examples/INDEX.md)
+AKS_UPGRADES = ("containerservice", "resource-manager", "Microsoft.ContainerService", "aks", "stable", "2025-10-01")
 
 
 def official(*parts: str) -> Any:
@@ -47,6 +49,10 @@ class Azure:
             for ns in ("Microsoft.Kubernetes", "Microsoft.ContainerService", "Microsoft.KubernetesConfiguration")
         }
         self.aks = fixture("managed_cluster_workload_identity")
+        self.upgrades = official(*AKS_UPGRADES, "examples", "ManagedClustersGetUpgradeProfile.json")
+        self.upgrades["properties"]["controlPlaneProfile"].update(  # what AKS offers a cluster on 1.35 today
+            kubernetesVersion="1.35.1", upgrades=[{"kubernetesVersion": "1.36.2"}, {"kubernetesVersion": "1.36.3"}]
+        )
         self.arc = official(*ARC, "GetClusterExample.json")
         self.arc["properties"].update(
             connectivityStatus="Connected", lastConnectivityTime="2026-11-25T00:00:00Z", kubernetesVersion="1.30.4"
@@ -75,6 +81,8 @@ class Azure:
             return 200, self.extensions, {}
         if path.endswith("/sourceControlConfigurations"):
             return 200, self.flux_v1, {}
+        if path.lower().endswith("/upgradeprofiles/default"):
+            return 200, self.upgrades, {}
         if "/managedClusters/" in path:
             return (200, self.aks, {}) if self.aks else (404, {"error": {"code": "ResourceNotFound"}}, {})
         if "/connectedClusters/" in path:
@@ -113,10 +121,13 @@ def test_aks_and_arc_stacks_pass_every_check(azure):
         "cluster",
         "cluster-identity",
         "kubernetes-version",
+        "kubernetes-offered",
         "flux-extension",
         "flux-v1",
         "key-vault",
     }
+    offered = next(c for c in dev["checks"] if c["id"] == "kubernetes-offered")
+    assert offered["message"] == "Kubernetes 1.35: runs 1.35.1"
     identity = next(c for c in dev["checks"] if c["id"] == "cluster-identity")
     assert identity["message"] == "UserAssigned managed identity"
     assert CANARY not in result.output
@@ -214,3 +225,36 @@ def test_a_stack_whose_cluster_another_stack_names_is_invalid_and_never_read_or_
     shared = {"file": str(stacks / "Pulumi.dev.yaml"), "path": "fluxfleet:cluster.name", "message": DEV_SHARED}
     assert dev["errors"] == [shared] and dev["checks"] == []
     assert not [url for url in urls if "aks-dev-weu" in url or "/register" in url]  # no cluster read, no fix
+
+
+def test_a_version_aks_does_not_offer_the_cluster_fails_and_says_what_it_offers(azure):
+    """The official example as ARM sends it: a cluster on 1.7.7 offered 1.7.9 (preview) and 1.7.11, asked for 1.35."""
+    azure.upgrades = official(*AKS_UPGRADES, "examples", "ManagedClustersGetUpgradeProfile.json")
+    result = preflight("dev")
+    assert result.exit_code == 1
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("  ✗")]
+    assert line.startswith("  ✗ kubernetes-offered")
+    assert line.endswith("Kubernetes 1.35 is not offered to this cluster (runs 1.7.7; AKS offers it: 1.7.9, 1.7.11)")
+    assert "az aks get-upgrades -g rg-fleet-dev -n aks-dev-weu" in result.stdout
+
+
+def test_a_stages_kubernetes_pin_is_what_preflight_asks_aks_for(azure, tmp_path):
+    stacks = tmp_path / "stacks"
+    shutil.copytree(ROOT / "stacks", stacks)
+    fleet = stacks / "fleet.yaml"
+    fleet.write_text(
+        fleet.read_text().replace("    stacks: [dev]\n", '    stacks: [dev]\n    pins: {kubernetes: "1.36"}\n')
+    )
+    result = preflight("--stacks-dir", str(stacks), "dev", "--format", "json")
+    assert result.exit_code == 0, result.output
+    [dev] = json.loads(result.stdout)["stacks"]
+    [offered] = [c for c in dev["checks"] if c["id"] == "kubernetes-offered"]
+    assert offered["message"] == "Kubernetes 1.36 offered (runs 1.35.1)"
+    fleet.write_text(fleet.read_text().replace('"1.36"', '"1.37"'))  # not in this cluster's region yet
+    result = preflight("--stacks-dir", str(stacks), "dev", "--format", "json")
+    assert result.exit_code == 1
+    [dev] = json.loads(result.stdout)["stacks"]
+    [offered] = [c for c in dev["checks"] if c["id"] == "kubernetes-offered"]
+    assert offered["message"] == (
+        "Kubernetes 1.37 is not offered to this cluster (runs 1.35.1; AKS offers it: 1.36.2, 1.36.3)"
+    )

@@ -68,6 +68,7 @@ def declared(project_dir: Path, stack: str, environ: dict[str, str]) -> tuple[st
         "location": cluster.location,
         "tags": dict(cluster.tags or {}),
         "extensionVersion": spec.flux.extension.version or NEWEST_FLUX_EXTENSION,
+        "kubernetesVersion": cluster.kubernetes_version if cluster.is_aks else None,
         "configurations": configurations,
     }
     subscription = (cluster.subscription_id or environ[SUBSCRIPTION_ENV]).lower()

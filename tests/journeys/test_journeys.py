@@ -319,6 +319,80 @@ def test_promotion_takes_a_configuration_to_production_through_exactly_the_stage
     assert_world(journey, expected)
 
 
+@pytest.mark.parametrize("seed", journey_ids("kubernetes"))
+def test_kubernetes_is_promoted_one_minor_at_a_time_through_the_aks_stages_each_rolled_out(tmp_path, seed):
+    stacks = ("dev", "staging", "edge-store-001", "prod-weu")
+    azure = platform_fleet()
+    for group, name, _, _ in PLATFORM_CLUSTERS.values():  # the world tracks the AKS clusters' versions
+        azure["subscriptions"][SUBSCRIPTION]["clusters"][f"{group}/{name}"]["kubernetesVersion"] = "1.35.1"
+    journey = Journey(tmp_path, azure, PROMOTION_FLEET, stacks=stacks, kill=kill_of(seed, 10))
+
+    journey.step(0, "rollout", "--approve", "production")  # the fleet as its stack files say: 1.35
+    journey.step(1, "promote", "kubernetes", "--to", "1.37")  # skips 1.36: refused offline
+    journey.step(0, "promote", "kubernetes", "--to", "1.36")  # dev
+    journey.step(1, "promote", "kubernetes", "--to", "1.36")  # staging: dev's cluster still runs 1.35.1
+    journey.step(0, "rollout", "--stage", "dev")
+    journey.step(0, "promote", "kubernetes", "--to", "1.36")  # staging
+    journey.step(0, "rollout", "--stage", "staging")
+    journey.step(0, "promote", "kubernetes", "--to", "1.36")  # production: edge has no AKS cluster
+    journey.step(0, "rollout", "--stage", "production", "--approve", "production")
+    journey.step(0, "promote", "kubernetes", "--to", "1.36")  # every AKS stage runs it: nothing to do
+
+    said = {" ".join(step.args): step for step in journey.steps}
+    assert (
+        "refused: stage dev: dev runs kubernetes 1.35: 1.37 skips 1.36: AKS upgrades a control plane one minor at a "
+        "time: promote kubernetes --to 1.36 first" in said["promote kubernetes --to 1.37"].stderr
+    )
+    pinned = '    pins:\n      kubernetes: "1.36"\n'
+    fleet = GATE + (
+        "stages:\n"
+        f"  - name: dev\n    stacks: [dev]\n{pinned}"
+        f"  - name: staging\n    stacks: [staging]\n{pinned}"
+        "  - name: edge\n    profiles: [edge-store]\n    maxConcurrency: 10\n    maxFailures: 2\n    rollback: true\n"
+        f'  - name: production\n    stacks: ["prod-*"]\n    approval: true\n    rollback: true\n{pinned}'
+    )
+    main = {"branch": "main"}
+    expected_azure = copy.deepcopy(azure)
+    clusters = expected_azure["subscriptions"][SUBSCRIPTION]["clusters"]
+    refs = {}
+    for stack, (group, name, tags, _) in PLATFORM_CLUSTERS.items():
+        production = stack == "prod-weu"
+        ref = {"tag": "v1.0.0"} if production else main
+        refs[stack] = ref
+        configuration = platform(
+            ref,
+            apps="./apps/production" if production else "./apps/staging",
+            url="ssh://git@github.com/fluxcd/flux2-kustomize-helm-example" if production else DEMO_URL,
+        )
+        clusters[f"{group}/{name}"].update(
+            tags=tags,
+            kubernetesVersion="1.36",
+            flux=flux("1.23.0" if production else NEWEST_FLUX_EXTENSION, platform=configuration),
+        )
+    clusters["flux-demo-rg/flux-demo-arc"]["flux"] = flux(**{"gitops-demo": gitops_demo(main)})
+    backend = {
+        stack: {
+            "updates": ["succeeded", "succeeded"],
+            "outputs": outputs(
+                SUBSCRIPTION, group, name, "aks", {"platform": refs[stack]}, {f"keyvault:{secret}": SECRETS[secret]}
+            ),
+        }
+        for stack, (group, name, _, secret) in PLATFORM_CLUSTERS.items()
+    }
+    backend["edge-store-001"] = {
+        "updates": ["succeeded"],
+        "outputs": outputs(SUBSCRIPTION, "flux-demo-rg", "flux-demo-arc", "arc", {"gitops-demo": main}),
+    }
+    repository = Path(__file__).resolve().parents[2] / "stacks"
+    files = {f"Pulumi.{s}.yaml": (repository / f"Pulumi.{s}.yaml").read_text(encoding="utf-8") for s in stacks}
+    expected = {
+        "files": {**files, "fleet.yaml": fleet, **profiles()},
+        "backend": backend,
+        "azure": timeless(expected_azure),
+    }
+    assert_world(journey, expected)
+
+
 # --------------------------------------------------------------------------------------------- drift
 
 

@@ -96,7 +96,10 @@ def test_arm_and_resource_graph_read_a_cluster_and_its_flux_alike(world):
         assert batch.extensions == (replace(extension, last_modified_at=None),)
         assert configuration.compliance_state == "Non-Compliant" and configuration.synced_ref == "v2.0.0"
         assert extension.extension_type == "microsoft.flux" and extension.version == "1.23.0"
-    assert snapshot.clusters[targets[1]].managed == arm.managed_cluster(SUB, "rg-fleet-dev", "aks-dev")
+    # what the fleet query leaves out, when it answers: the node pools (the gate reads them through ARM)
+    assert replace(snapshot.clusters[targets[1]].managed, pools=()) == replace(
+        arm.managed_cluster(SUB, "rg-fleet-dev", "aks-dev"), pools=()
+    )
     connected = arm.connected_cluster(SUB, "rg-stores", "store-1")
     assert replace(snapshot.clusters[targets[0]].connected, last_connectivity_time=None) == replace(
         connected, last_connectivity_time=None

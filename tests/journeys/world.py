@@ -10,6 +10,8 @@ The state (`World.path`) is what Azure holds, and nothing else:
             "<resource group>/<name>": {
               "kind": "aks" | "arc", "location": "eastus", "tags": {...},
               "connected": true,       (Arc) the agent's connectivity
+              "kubernetesVersion": "1.35.1",  (AKS) optional: the version the world tracks (an update sets what
+                                       the stack asks for); without it, every AKS cluster runs 1.35.1
               "readable": true,        false: the identity may not read this cluster (ARM 403; Resource Graph
                                        leaves it out, as it leaves out what the caller may not read)
               "flux": null | {         the Flux extension, absent until a stack installs it
@@ -138,6 +140,8 @@ class World:
                 cluster = account["clusters"][key] = {"kind": "aks", "location": declared["location"], "tags": {}}
             if declared["kind"] == "aks":
                 cluster["tags"] = declared["tags"]
+                if "kubernetesVersion" in cluster and declared.get("kubernetesVersion"):  # a version the world tracks
+                    cluster["kubernetesVersion"] = declared["kubernetesVersion"]
             flux = cluster.get("flux") or {"configurations": {}}
             flux["extension"] = {"version": declared["extensionVersion"]}
             configurations = {}
@@ -178,8 +182,11 @@ def cluster_body(subscription: str, key: str, cluster: dict[str, Any]) -> dict[s
     name = key.split("/", 1)[1]
     if cluster["kind"] == "aks":
         body = example("ManagedClustersGet")
+        version = cluster.get("kubernetesVersion", "1.35")  # as asked: a minor (AKS runs its .1) or a patch
         body["properties"].update(
-            provisioningState="Succeeded", kubernetesVersion="1.35", currentKubernetesVersion="1.35.1"
+            provisioningState="Succeeded",
+            kubernetesVersion=version,
+            currentKubernetesVersion=version if version.count(".") == 2 else f"{version}.1",
         )
     else:
         body = example("GetClusterExample")

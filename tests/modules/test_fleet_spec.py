@@ -235,3 +235,45 @@ def test_the_pin_edit_keeps_the_file_as_written_byte_for_byte(frame):
     text = bom + (head + body + tail).replace("\n", newline)
     edit = with_pin(text, "stacks/fleet.yaml", "dev", "platform", PinSpec(tag="v2"))
     assert edit.text == text.replace("tag: v1", "tag: v2")
+
+
+def test_a_budget_may_be_a_percentage_and_a_stage_may_set_min_success_and_windows(tmp_path):
+    text = """\
+stages:
+  - name: edge
+    stacks: ['edge-*']
+    maxFailures: 10%
+    minSuccess: "95%"
+    windows: [{cron: "0 22 * * 1-4", duration: 4h, timezone: Europe/Amsterdam}]
+"""
+    [edge] = load_fleet(fleet_file(tmp_path, text), KNOWN).stages
+    assert (edge.max_failures, edge.min_success) == ("10%", "95%")
+    [window] = edge.windows
+    assert (window.cron, window.duration, window.timezone) == ("0 22 * * 1-4", 4 * 3600, "Europe/Amsterdam")
+
+
+def test_a_bad_budget_or_window_is_one_line_naming_its_key(tmp_path):
+    text = """\
+stages:
+  - name: edge
+    stacks: ['edge-*']
+    maxFailures: 120%
+    minSuccess: 95
+    windows: [{cron: "0 22 * *", duration: 4h}]
+"""
+    assert errors(tmp_path, text) == [
+        "stacks/fleet.yaml: stages[0].maxFailures: '120%' is not a number of stacks (0 or more) or a percentage of "
+        "them such as 10%",
+        "stacks/fleet.yaml: stages[0].minSuccess: 95 is not a percentage such as 95% (0% to 100%, in quotes or not)",
+        "stacks/fleet.yaml: stages[0].windows[0].cron: '0 22 * *' is not a cron of five fields (minute hour "
+        "day-of-month month day-of-week)",
+    ]
+
+
+def test_budgets_round_as_documented():
+    from modules.spec.fleet import failure_budget, success_needed
+
+    assert [failure_budget("10%", n) for n in (9, 10, 15, 20)] == [0, 1, 1, 2]  # down
+    assert failure_budget(3, 100) == 3
+    assert [success_needed("95%", n) for n in (10, 20, 30)] == [10, 19, 29]  # up
+    assert success_needed(None, 30) == 0

@@ -188,3 +188,72 @@ def test_a_pin_for_a_configuration_the_stage_does_not_run_is_refused_by_every_co
         "'platfrom' (did you mean 'platform'?)" in result.output  # plan's report is on stdout, the others' errors not
     )
     assert "Traceback" not in result.output
+
+
+# --------------------------------------------------------------------------------------------- platform pins
+
+
+def test_a_kubernetes_pin_sets_the_aks_clusters_version_and_its_origin_is_fleet_yaml(stacks):
+    pin(stacks, "staging", '{kubernetes: "1.36", flux-extension: 1.23.0, platform: {tag: v1.4.0}}')
+    config = read_stack_config(stacks / "Pulumi.staging.yaml", "stacks/Pulumi.staging.yaml")
+    spec = config.spec().spec
+    assert spec.cluster.kubernetes_version == "1.36"  # over the profile's 1.35
+    assert (spec.flux.extension.version, spec.flux.extension.auto_upgrade_minor_version) == ("1.23.0", False)
+    assert spec.flux.configurations["platform"].git.tag == "v1.4.0"  # configuration pins beside them, as before
+    assert config.origins.file_of(("cluster", "kubernetesVersion")) == "stacks/fleet.yaml"
+    assert config.origins.file_of(("flux", "extension", "version")) == "stacks/fleet.yaml"
+    assert config.origins.file_of(("cluster", "name")) == "stacks/Pulumi.staging.yaml"
+    dev = load_stack_file(stacks / "Pulumi.dev.yaml").spec  # another stage: untouched
+    assert (dev.cluster.kubernetes_version, dev.flux.extension.version) == ("1.35", None)
+
+
+def test_a_kubernetes_pin_skips_an_arc_stack_and_names_it(stacks):
+    from modules.spec.fleet import arc_skipped
+
+    fleet = pin(stacks, "edge", '{kubernetes: "1.36", flux-extension: 1.22.2}')
+    edge = load_stack_file(stacks / "Pulumi.edge-store-001.yaml").spec  # valid: no kubernetesVersion on Arc
+    assert (edge.cluster.kind, edge.cluster.kubernetes_version, edge.flux.extension.version) == ("arc", None, "1.22.2")
+    stages = load_fleet(fleet, ["dev", "edge-store-001", "prod-weu", "staging"], "stacks/fleet.yaml").stages
+    assert arc_skipped(stages[2], {"edge-store-001"}) == (
+        "stage edge pins kubernetes 1.36: Arc cluster(s) edge-store-001 skipped (an Arc cluster's Kubernetes version "
+        "is its own to upgrade, not Azure's)"
+    )
+    assert arc_skipped(stages[1], {"edge-store-001"}) is None
+
+
+@pytest.mark.parametrize(
+    ("pins", "key", "message"),
+    [
+        ("{kubernetes: 1.30}", "kubernetes", 'write the version in quotes (kubernetes: "1.3"): unquoted, YAML reads'),
+        ('{kubernetes: "1.33"}', "kubernetes", "1.33 is not a Kubernetes minor AKS supports (1.34 to 1.37,"),
+        ('{kubernetes: "1.36.x"}', "kubernetes", "'1.36.x' is not a Kubernetes version such as 1.36 or 1.36.2"),
+        ("{kubernetes: {tag: v1}}", "kubernetes", "a configuration named kubernetes cannot be pinned"),
+        ("{flux-extension: {tag: v1}}", "flux-extension", "a configuration named flux-extension cannot be pinned"),
+        ("{flux-extension: 1.19.5}", "flux-extension", "1.19.5 is out of support: microsoft.flux supports 1.21"),
+        ("{flux-extension: 1.24.0}", "flux-extension", "1.24.0 is newer than the releases fluxfleet knows"),
+        ('{flux-extension: "1.23"}', "flux-extension", "'1.23' is not an extension version such as 1.23.0"),
+    ],
+)
+def test_bad_platform_pins_are_one_line_each_naming_the_key_path(stacks, pins, key, message):
+    fleet = pin(stacks, "staging", pins)
+    with pytest.raises(SpecError) as caught:
+        load_fleet(fleet, ["dev", "edge-store-001", "prod-weu", "staging"], "stacks/fleet.yaml")
+    [issue] = caught.value.issues
+    assert (issue.file, issue.path) == ("stacks/fleet.yaml", f"stages[1].pins.{key}")
+    assert message in issue.message and "\n" not in str(issue)
+
+
+def test_a_node_pools_own_version_stays_within_the_skew_of_the_pinned_control_plane(stacks):
+    path = stacks / "Pulumi.staging.yaml"
+    text = path.read_text()
+    path.write_text(text.replace("mode: User,", "mode: User, orchestratorVersion: '1.34',"))
+    assert load_stack_file(path).spec.cluster.node_pools[1].orchestrator_version == "1.34"  # 1.35: one behind
+    pin(stacks, "staging", '{kubernetes: "1.37"}')  # three minors ahead of the pool: AKS refuses
+    with pytest.raises(SpecError) as caught:
+        load_stack_file(path, "stacks/Pulumi.staging.yaml")
+    [issue] = caught.value.issues
+    assert issue.path == "fluxfleet:cluster.nodePools[1].orchestratorVersion"
+    assert "1.34 is outside the skew AKS allows under control plane 1.37" in issue.message
+    path.write_text(text.replace("mode: User,", "mode: User, orchestratorVersion: '1.38',"))
+    with pytest.raises(SpecError, match="at most 2 minor versions older and never newer"):
+        load_stack_file(path)

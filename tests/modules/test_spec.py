@@ -748,5 +748,5 @@ def test_a_key_written_as_pydantics_key_marker_is_an_unknown_key_not_a_crash():
     """`[key]` is how pydantic marks an error in a map's key; a user may still write a key so (found by hypothesis)."""
     assert errors({"[key]": None}) == [
         f"{FILE}: fluxfleet:cluster: required key is missing",
-        f"{FILE}: fluxfleet:[key]: unknown key (allowed: cluster, features, flux, providers)",
+        f"{FILE}: fluxfleet:[key]: unknown key (allowed: cluster, features, flux, providers, windows)",
     ]

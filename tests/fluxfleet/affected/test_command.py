@@ -148,10 +148,19 @@ def test_a_stack_that_changes_stage_is_affected_and_no_other(repo):
     assert changes("HEAD") == {"staging": ("changed", ("stacks/fleet.yaml: moves from stage staging to stage dev",))}
 
 
-def test_a_stage_rule_affects_the_stacks_of_that_stage(repo):
-    edit(repo, "stacks/fleet.yaml", "maxFailures: 2", "maxFailures: 3")
-    commit(repo, "edge: three failures")
-    assert changes("HEAD") == {"edge-store-001": ("changed", ("stacks/fleet.yaml: stage edge's maxFailures changed",))}
+@pytest.mark.parametrize(
+    ("new", "rule"),
+    [
+        ("maxFailures: 3", "maxFailures"),
+        ("maxFailures: 10%", "maxFailures"),
+        ("maxFailures: 2\n    minSuccess: 95%", "minSuccess"),
+        ('maxFailures: 2\n    windows: [{cron: "0 22 * * 1-4", duration: 4h, timezone: Europe/Amsterdam}]', "windows"),
+    ],
+)
+def test_a_stage_rule_affects_the_stacks_of_that_stage(repo, new, rule):
+    edit(repo, "stacks/fleet.yaml", "maxFailures: 2", new)
+    commit(repo, "edge: a rule")
+    assert changes("HEAD") == {"edge-store-001": ("changed", (f"stacks/fleet.yaml: stage edge's {rule} changed",))}
 
 
 def test_the_fleet_wide_gate_affects_every_staged_stack(repo):

@@ -215,8 +215,24 @@ def test_managed_cluster_get():
     )
     assert cluster.succeeded and cluster.name == "clustername1"
     assert (cluster.kubernetes_version, cluster.current_kubernetes_version) == ("1.9.6", "1.9.6")
+    assert [(pool.name, pool.provisioning_state) for pool in cluster.pools] == [("nodepool1", "Succeeded")]
     assert cluster.identity_type is None  # the example runs as a service principal
     assert (cluster.oidc_issuer_enabled, cluster.workload_identity_enabled) == (False, False)
+
+
+def test_upgrade_profile_of_a_managed_cluster():
+    transport = serving(official(*AKS_EXAMPLES, "2025-10-01", "examples", "ManagedClustersGetUpgradeProfile.json"))
+    profile = reader_over(transport).upgrade_profile(SUB, "rg1", "clustername1")
+    base = f"/subscriptions/{SUB}/resourceGroups/rg1/providers/Microsoft.ContainerService/managedClusters/clustername1"
+    assert only_path(transport) == f"{base}/upgradeProfiles/default"
+    assert (profile.current, profile.upgrades, profile.preview) == ("1.7.7", ("1.7.9", "1.7.11"), ("1.7.9",))
+    assert profile.offers("1.7") and profile.offers("1.7.11") and not profile.offers("1.7.10")
+    assert not profile.offers("1.8")
+
+
+def test_upgrade_profile_of_a_missing_cluster_is_none():
+    transport = serving({"error": {"code": "ResourceNotFound", "message": "not found"}}, status=404)
+    assert reader_over(transport).upgrade_profile(SUB, "rg1", "gone") is None
 
 
 def test_managed_cluster_being_created_with_workload_identity():

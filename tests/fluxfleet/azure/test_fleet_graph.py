@@ -286,7 +286,8 @@ def test_an_aks_row_reads_as_arm_reads_the_same_bodies(body):
     assert snapshot.failed == {} and snapshot.denied == () and fleet.arm_paths == []  # no ARM read
     got, reference = snapshot.clusters[target], as_arm_reads(fleet, target)
     assert (got.found, got.source, got.target, got.connected) == (True, "graph", target, None)
-    assert got.managed == reference.managed and got.managed is not None
+    # the fleet query leaves the node pools out (the gate reads them through ARM, after an update)
+    assert got.managed == replace(reference.managed, pools=()) and got.managed is not None
     assert got.extensions == without_system_data(reference.extensions)
     assert got.flux_configurations == reference.flux_configurations
 

@@ -167,11 +167,21 @@ def test_a_failed_destroy_halts_the_run_and_resume_goes_on_from_that_step(projec
     assert len(pulumi_commands(made)) == 9
 
 
-def test_a_rollout_never_continues_a_decommission_run(project):
+@pytest.mark.parametrize(
+    ("option", "way"),
+    [
+        ("--resume", ["--resume", "d-1"]),
+        ("--run-id", ["--run-id", "d-1"]),
+        ("--run-id", ["--matrix", "first", "--run-id", "d-1"]),
+        ("--run-id", ["--run-id", "d-1", "--soak", "first"]),
+    ],
+)
+def test_a_rollout_never_continues_joins_or_reads_a_decommission_run(project, option, way):
     made = project({"aks-1": "aks", "store-1": "arc"})
     assert decommission("store-1", "--yes", "--run-id", "d-1").exit_code == 0
-    rollout = CliRunner().invoke(app, ["rollout", "--resume", "d-1"])
+    rollout = CliRunner().invoke(app, ["rollout", *way])
     assert rollout.exit_code == 2
+    assert rollout.stderr.startswith(f"fluxfleet rollout: {option} d-1: that run is a decommission")
     assert "that run is a decommission: continue it with `fluxfleet decommission --resume d-1`" in rollout.stderr
     assert made.left_in_state("aks-1") is not None
 

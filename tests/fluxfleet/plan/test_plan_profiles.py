@@ -187,3 +187,25 @@ def test_plan_of_one_stack_finds_the_other_stack_of_its_cluster_even_an_invalid_
     assert dev["errors"] == [
         {"file": str(fleet / "Pulumi.dev.yaml"), "path": "fluxfleet:cluster.name", "message": DEV_SHARED}
     ]
+
+
+def test_a_finding_on_the_clusters_upgrades_is_located_where_cluster_upgrade_is_written(tmp_path):
+    """The maintenance-window policy reads autoUpgradeProfile, which the spec writes from `cluster.upgrade`: a profile
+    that sets its channels without windows has the finding, at its `upgrade` line."""
+    stacks = tmp_path / "stacks"
+    shutil.copytree(ROOT / "stacks", stacks)
+    profile = stacks / "profiles" / "aks-platform.yaml"
+    text = profile.read_text()
+    profile.write_text(
+        text.replace(
+            '    kubernetesVersion: "1.35"\n', '    kubernetesVersion: "1.35"\n    upgrade: {channel: stable}\n'
+        )
+    )
+    report = json.loads(run("--stacks-dir", str(stacks), "--format", "json").stdout)
+    [shared] = [v for v in report["profiles"]["violations"] if v["policy"] == "aks-maintenance-window"]
+    assert (shared["file"], shared["path"], shared["stacks"]) == (str(profile), "autoUpgradeProfile", ["prod-weu"])
+    sarif = json.loads(run("--stacks-dir", str(stacks), "--format", "sarif").stdout)
+    [result] = [r for r in sarif["runs"][0]["results"] if r["ruleId"] == "aks-maintenance-window"]
+    line = result["locations"][0]["physicalLocation"]["region"]["startLine"]
+    assert sarif_file(sarif, result) == profile.resolve()
+    assert profile.read_text().splitlines()[line - 1] == "    upgrade: {channel: stable}"

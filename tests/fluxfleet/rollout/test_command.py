@@ -61,6 +61,15 @@ def refused(request: RolloutRequest) -> tuple[str, ...]:
         (RolloutRequest(stacks=("nomatch*",)), "--stacks 'nomatch*' matches no stack of stacks/fleet.yaml"),
         (RolloutRequest(stage="dev", stacks=("prod-*",)), "--stacks 'prod-*' matches no stack of stage dev"),
         (RolloutRequest(stacks_dir=Path("nowhere")), "nowhere: no such directory"),
+        (RolloutRequest(soak="dev"), "--soak watches a stage of a run: give the run's --run-id"),
+        (
+            RolloutRequest(soak="dev", run_id="github-42", stage="dev", dry_run=True),
+            "--soak runs only the soak of the stage it names: drop --stage, --dry-run",
+        ),
+        (
+            RolloutRequest(soak="qa", run_id="github-42"),
+            "no stage 'qa' in stacks/fleet.yaml (stages: dev, staging, edge, production)",
+        ),
     ],
 )
 def test_each_option_that_would_not_apply_is_refused_with_its_message(project, request_, said):
@@ -105,6 +114,28 @@ def test_a_stack_in_no_stage_is_a_warning_not_a_refusal(project):
     assert warnings == [
         "fluxfleet rollout: warning: stack sandbox is in no stage of stacks/fleet.yaml: never rolled out"
     ]
+
+
+def test_a_kubernetes_pin_on_a_stage_with_arc_stacks_names_them_and_skips_them(project):
+    from fluxfleet.plan import unstaged_warnings
+    from modules.spec import load_stack_file
+
+    fleet = project / "stacks" / "fleet.yaml"
+    fleet.write_text(
+        fleet.read_text().replace("    stacks: [staging]\n", '    stacks: [staging]\n    pins: {kubernetes: "1.36"}\n')
+    )
+    fleet.write_text(fleet.read_text().replace("stacks: [staging]", "stacks: [staging, edge-store-001]"))
+    warnings: list[str] = []
+    plan = plan_rollout(RolloutRequest(stage="staging"), warnings.append)
+    note = (
+        "stage staging pins kubernetes 1.36: Arc cluster(s) edge-store-001 skipped (an Arc cluster's Kubernetes "
+        "version is its own to upgrade, not Azure's)"
+    )
+    assert warnings == [f"fluxfleet rollout: note: {note}"]
+    assert plan.selection.stage == "staging"  # planned, not refused: the stage goes on with both stacks
+    assert load_stack_file(project / "stacks" / "Pulumi.edge-store-001.yaml").spec.cluster.kubernetes_version is None
+    paths = sorted((project / "stacks").glob("Pulumi.*.yaml"))
+    assert unstaged_warnings(paths, project) == [note]  # what `plan` warns
 
 
 @pytest.mark.parametrize(
@@ -163,6 +194,7 @@ def test_the_matrix_of_a_stage_without_typer(project):
         "matrix": {"stack": ["edge-store-001"]},
         "maxParallel": 10,
         "maxFailures": 2,
+        "minSucceeded": 0,
         "afterStageWait": 3600,
         "approval": False,
         "rollback": True,

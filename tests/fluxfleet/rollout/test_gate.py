@@ -15,6 +15,7 @@ from fluxfleet.azure.status import (
     FluxConfigurationStatus,
     FluxObjectStatus,
     ManagedClusterStatus,
+    PoolStatus,
 )
 from fluxfleet.flux_health import Verdict, assess
 from fluxfleet.rollout.gate import FluxHealthGate
@@ -64,10 +65,12 @@ class FakeFlux:
         self.reads = 0
         self.installed: dict[str, str | AzureError] = {}  # cluster name -> its microsoft.flux version (or the error)
 
-    cluster_states: list[str] = []  # the AKS cluster's provisioning state, read by read; then Succeeded
+    # the AKS cluster's provisioning state, read by read (or per cluster name: a list each); then Succeeded
+    cluster_states: list[str] | dict[str, list[str]] = []
 
     def managed_cluster(self, subscription_id: str, resource_group: str, name: str) -> ManagedClusterStatus:
-        state = self.cluster_states.pop(0) if self.cluster_states else "Succeeded"
+        states = self.cluster_states.get(name, []) if isinstance(self.cluster_states, dict) else self.cluster_states
+        state = states.pop(0) if states else "Succeeded"
         return ManagedClusterStatus(name, state, "SystemAssigned", "1.31", "1.31.2", True, True)
 
     def extensions(self, subscription_id: str, cluster: ClusterRef) -> list[ExtensionStatus]:
@@ -210,6 +213,48 @@ def test_a_cluster_busy_past_the_timeout_is_not_updated():
     result = FluxHealthGate(flux, clock, timeout=60, poll_interval=30).wait_until_idle(stack(), "sub")
     assert not result.ok
     assert result.message == "cluster aks-test Updating after 60s: another operation is running"
+
+
+class UpgradingCluster(FakeFlux):
+    """An AKS cluster whose Kubernetes upgrade runs: control plane, then its pools, one state per read of it."""
+
+    def __init__(self, answer, reads: list[tuple[str, dict[str, str]]]):
+        super().__init__(answer)
+        self.cluster_reads = reads  # (the cluster's state, each pool's state), read by read; then the last again
+
+    def managed_cluster(self, subscription_id: str, resource_group: str, name: str) -> ManagedClusterStatus:
+        state, pools = self.cluster_reads.pop(0) if len(self.cluster_reads) > 1 else self.cluster_reads[0]
+        listed = tuple(PoolStatus(pool, pool_state, "1.36.2") for pool, pool_state in pools.items())
+        return ManagedClusterStatus(name, state, "SystemAssigned", "1.36", "1.36.2", True, True, pools=listed)
+
+
+def test_after_a_kubernetes_upgrade_the_gate_waits_for_the_cluster_and_every_pool_then_judges_flux():
+    clock = FakeClock(UPDATED)
+    cluster = UpgradingCluster(
+        lambda name: [compliant(when=clock.now())],
+        [
+            ("Upgrading", {"system": "Upgrading", "apps": "Succeeded"}),  # the control plane
+            ("Succeeded", {"system": "Succeeded", "apps": "Upgrading"}),  # then pool by pool
+            ("Succeeded", {"system": "Succeeded", "apps": "Succeeded"}),
+        ],
+    )
+    result = FluxHealthGate(cluster, clock, timeout=600, poll_interval=30).wait(stack(), "sub", UPDATED)
+    assert result.ok, result.message
+    assert clock.sleeps == [30, 30] and cluster.reads == 1  # Flux read once, after the upgrade ended
+
+
+def test_an_upgrade_that_fails_a_pool_fails_the_gate_at_once_and_one_still_running_times_out_saying_so():
+    clock = FakeClock(UPDATED)
+    failed = UpgradingCluster(lambda name: [compliant(when=clock.now())], [("Succeeded", {"apps": "Failed"})])
+    result = FluxHealthGate(failed, clock, timeout=600, poll_interval=30).wait(stack(), "sub", UPDATED)
+    assert (result.ok, result.message) == (False, "node pool apps provisioning Failed after the update")
+    running = UpgradingCluster(lambda name: [compliant(when=clock.now())], [("Upgrading", {"system": "Upgrading"})])
+    result = FluxHealthGate(running, clock, timeout=60, poll_interval=30).wait(stack(), "sub", UPDATED)
+    assert (result.ok, result.message) == (
+        False,
+        "not healthy after 60s: cluster aks-test Upgrading, node pool system Upgrading",
+    )
+    assert running.reads == 0  # Flux is not judged mid-upgrade
 
 
 # ---------------------------------------------------------------------------------------------- a stage's gates together

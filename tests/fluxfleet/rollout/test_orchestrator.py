@@ -8,6 +8,7 @@ import dataclasses
 import json
 import os
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -138,6 +139,13 @@ def test_in_flight_stacks_finish_when_the_run_halts(tmp_path):
         failing={"a": "boom"},
         wall_seconds={"a": 0.0, "b": 0.1},
     )
+
+    def b_ends_once_a_failed(stack: str) -> None:  # b in flight when a fails, however slow a's thread is
+        deadline = time.monotonic() + 10
+        while stack == "b" and h.states()["a"] != "failed" and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    h.runner.on_up = b_ends_once_a_failed
     assert h.start() is RunStatus.halted
     states = h.states()
     assert states["a"] == "failed" and states["b"] == "succeeded"  # b was in flight: it ran to its end
@@ -646,7 +654,7 @@ def test_a_damaged_journal_is_one_line_not_a_traceback(tmp_path, damage, message
 def test_a_stack_whose_cluster_is_busy_waits_and_one_busy_too_long_fails_unstarted(tmp_path):
     h = Harness(tmp_path, fleet(stage("one", ["a", "b"], failures=1)))
     flux = FakeFlux(lambda cluster: [compliant(when=h.clock.now())])
-    flux.cluster_states = ["Updating", "Succeeded", *["Updating"] * 30]  # a: one wait; b: busy throughout
+    flux.cluster_states = {"a": ["Updating", "Succeeded"], "b": ["Updating"] * 30}  # a: one wait; b: busy throughout
     gate = FluxHealthGate(flux, h.clock, timeout=300, poll_interval=30)
     assert h.start(gate=gate) is RunStatus.done
     assert h.runner.applied == {"a": 1}

@@ -57,3 +57,32 @@ def test_a_source_without_a_ref_is_said_so_in_every_format():
 def test_a_stage_without_configurations_has_no_ref_lines_and_no_refs_table():
     assert "applies" not in dry_run("text", ["a"]) and "## Refs" not in dry_run("markdown", ["a"])
     assert json.loads(dry_run("json", ["a"]))["stages"][0]["configurations"] == []
+
+
+def test_a_stack_waiting_for_its_window_says_until_when_in_the_log():
+    import io
+    from datetime import UTC, datetime
+
+    from fluxfleet.rollout.report import LogProgress
+
+    stream = io.StringIO()
+    LogProgress(stream).waiting_for_window("edge-store-001", datetime(2026, 1, 1, 21, tzinfo=UTC))
+    assert stream.getvalue() == "  edge-store-001: waiting for its deployment window until 2026-01-01 21:00 UTC\n"
+
+
+def test_the_dry_run_places_each_start_of_a_windowed_stage_and_states_the_budget():
+    from datetime import UTC, datetime
+
+    from modules.spec.windows import WindowSpec
+
+    window = WindowSpec.model_validate({"cron": "0 22 * * *", "duration": "4h"})
+    plan = StagePlan("edge", ["a", "b"], 1, 0, 0, False, max_failures_percent="10%", min_success="95%")
+    plan.min_succeeded, plan.windows = 2, [window]
+    starts = {"a": datetime(2026, 1, 1, 22, tzinfo=UTC), "b": None}
+    text = render_dry_run([StageEstimate(plan, 3600, 0, starts)], "text", 0)
+    assert "up to 0 failure(s) (10%, rounded down), at least 2 succeeded (minSuccess 95%)" in text
+    assert "   starts only inside: 0 22 * * * for 4h (UTC)" in text
+    assert "     1. a (starts ~2026-01-01 22:00 UTC, in its windows)" in text
+    assert "     2. b (never starts: its windows never meet)" in text
+    [stage] = json.loads(render_dry_run([StageEstimate(plan, 3600, 0, starts)], "json", 0))["stages"]
+    assert stage["starts"] == {"a": "2026-01-01T22:00:00+00:00", "b": None}

@@ -542,3 +542,62 @@ def test_a_refused_stack_still_counts_for_the_pin_its_stage_goes_back_to(tmp_pat
         "demo: fleet.yaml still pins tag v1.4.0 (its stacks ran different refs before): set the pin by hand"
     ]
     assert p.fleet_path.read_text() == FLEET_YAML  # not v1.3.0: r would be moved to a ref it never ran
+
+
+PLATFORM_PINNED = FLEET_YAML.replace(
+    "pins: {demo: {tag: v1.4.0}}", 'pins: {demo: {tag: v1.4.0}, kubernetes: "1.36", flux-extension: "1.23.0"}'
+)
+
+
+def platform_pinned(tmp_path: Path, stacks: list[str]) -> Promotion:
+    """Stage wave, budget 0, pins Kubernetes 1.36 and the extension 1.23.0 over stacks that ran 1.35 and 1.22.2."""
+    p = Promotion(tmp_path, stacks, failures=0)
+    p.fleet_path.write_text(PLATFORM_PINNED)
+    wave = dataclasses.replace(p.h.fleet.stages[0], kubernetes="1.36", flux_extension="1.23.0")
+    p.h.fleet = dataclasses.replace(p.h.fleet, stages=(wave, *p.h.fleet.stages[1:]))
+    for name in stacks:
+        p.h.runner.stack_outputs[name] = {
+            "fluxConfigurationRefs": {"demo": {"tag": BEFORE}},
+            "platformVersions": {"kubernetes": "1.35", "flux-extension": "1.22.2"},
+        }
+    return p
+
+
+def test_past_the_budget_a_stages_extension_pin_goes_back_but_a_kubernetes_version_its_clusters_took_stays(
+    tmp_path,
+):
+    """The platform's versions are pins as configuration refs are: restored to what the stacks' last updates
+    declared (their `platformVersions` output), in quotes, the rest of fleet.yaml as written. All but Kubernetes once
+    a cluster of the stage was updated to it: AKS never downgrades a control plane, and a pin back at 1.35 would
+    fail every next update of those clusters."""
+    p = platform_pinned(tmp_path, ["a", "b"])
+    text = PLATFORM_PINNED
+    p.bad = {"b"}
+    assert p.start() is RunStatus.rolled_back
+    record = p.h.record()
+    assert record.stages[0].pins == {
+        "demo": {"tag": PROMOTED},
+        "kubernetes": {"version": "1.36"},
+        "flux-extension": {"version": "1.23.0"},
+    }
+    assert p.fleet_path.read_text() == text.replace("tag: v1.4.0", "tag: v1.3.0").replace(
+        'kubernetes: "1.36", flux-extension: "1.23.0"', 'kubernetes: "1.36", flux-extension: "1.22.2"'
+    )
+    assert record.stages[0].pins_restored == [
+        "demo: fleet.yaml pins tag v1.3.0 again (was tag v1.4.0): commit it",
+        "flux-extension: fleet.yaml pins 1.22.2 again (was version 1.23.0): commit it",
+        "kubernetes: fleet.yaml keeps version 1.36: AKS never downgrades a control plane, and 2 cluster(s) of stage "
+        "wave were updated to it (a, b): fix forward",
+    ]
+    assert sorted(p.h.runner.rollbacks) == [("a", {"demo": {"tag": BEFORE}}), ("b", {"demo": {"tag": BEFORE}})]
+
+
+def test_a_kubernetes_pin_goes_back_when_no_cluster_of_the_stage_was_updated_to_it(tmp_path):
+    p = platform_pinned(tmp_path, ["r"])
+    REFUSALS["hop skipped"][0](p, "r")  # refused before Pulumi ran: r still runs 1.35
+    assert p.start() is RunStatus.rolled_back
+    assert p.h.record().stacks["r"].attempts == 0
+    assert (
+        "kubernetes: fleet.yaml pins 1.35 again (was version 1.36): commit it" in p.h.record().stages[0].pins_restored
+    )
+    assert 'kubernetes: "1.35"' in p.fleet_path.read_text()

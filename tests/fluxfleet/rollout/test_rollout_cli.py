@@ -75,6 +75,7 @@ def test_matrix_for_a_stage(project):
         "matrix": {"stack": ["edge-store-001"]},
         "maxParallel": 10,
         "maxFailures": 2,
+        "minSucceeded": 0,
         "afterStageWait": 3600,  # 1h, in seconds
         "approval": False,
         "rollback": True,  # deploy-stage.yml runs the stage as one `fluxfleet rollout`, not a matrix
@@ -213,6 +214,8 @@ def test_json_summary_shape(halted):
         "refs",
         "rollback",
         "runs",
+        "windowOpens",
+        "soak",
     }
     assert [s["state"] for s in report["stages"][0]["stacks"]] == ["failed", "skipped"]
 
@@ -307,7 +310,7 @@ def test_progress_shows_each_stage_and_each_stack_as_it_ends(tmp_path, live):
     assert any(line.startswith("✔ a: ") and line.endswith("updated") for line in lines), lines
     assert any("✔ b: " in line and line.endswith("updated") for line in lines)
     assert any("✗ c: " in line and line.endswith("boom") for line in lines)
-    assert "stage canary done: baking 1m00s before the next stage" in text
+    assert "stage canary done: soaking 1m00s before the next stage" in text
     assert "canary" in text and "wave" in text
 
 

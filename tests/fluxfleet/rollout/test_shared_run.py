@@ -5,6 +5,7 @@ done only when every stack of it is."""
 
 from __future__ import annotations
 
+import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -184,3 +185,39 @@ def test_a_refresh_never_sets_back_a_change_this_process_made_while_it_read(tmp_
     assert journal.record.stacks["a"].state is StackState.gating
     journal.refresh()
     assert journal.record.stacks["a"].state is StackState.gating
+
+
+@pytest.mark.parametrize("read", ["whole", "lines since"])
+def test_a_read_that_another_writers_save_overtakes_loses_none_of_what_the_save_folded(tmp_path: Path, read):
+    """Two processes of one run (a journal each on one store). The first journals a's update (attempt 1, in doubt).
+    The second reads the run while the first folds its log into a new snapshot and goes on logging: the second must
+    still see a's attempt, or, holding a's lock next, it would start attempt 1 again. `whole`: a read of snapshot and
+    log; `lines since`: a refresh that reads only the log's lines past those it read last."""
+    from fluxfleet.runstate.local import LocalStore
+
+    legs = Legs(tmp_path, fleet(stage("dev", ["a", "b"])))
+    first = Journal.create(
+        LocalStore(tmp_path / "runs"), new_run(legs.fleet, Selection(), legs.clock.now(), run_id=RUN)
+    )
+    first.update(legs.clock.now(), "b", message="")  # a log before the second reads, for its read of `lines since`
+    second_store = LocalStore(tmp_path / "runs")
+    second = Journal.load(second_store, RUN)
+    if read == "whole":
+        second._seen = dataclasses.replace(second._seen, snapshot=None)  # as after a run-level change: read whole
+    first.update(
+        legs.clock.now(), "a", state=StackState.running, attempts=1, update_id=f"fluxfleet rollout {RUN}: a #1"
+    )
+    real_read = second_store.read
+
+    def read_while_the_first_saves(name, **options):
+        if name.endswith(".log") and first.store.head(f"{RUN}.log") is not None:  # once: the save deletes the log
+            first.save()
+            first.update(legs.clock.now(), "b", message="the first goes on: its change begins a new log")
+            first.update(legs.clock.now(), "b", message="and another")
+        return real_read(name, **options)
+
+    second_store.read = read_while_the_first_saves  # type: ignore[method-assign]
+    second.refresh()
+    entry = second.record.stacks["a"]
+    assert (entry.state, entry.attempts, entry.update_id) == (StackState.running, 1, f"fluxfleet rollout {RUN}: a #1")
+    assert second.record.stacks["b"].message == "and another"

@@ -88,7 +88,10 @@ def test_one_run_stage_by_stage_says_whether_each_passed_and_until_when_it_bakes
             "failed": 1,
             "pending": 0,
             "maxFailures": 1,
+            "minSuccess": None,
+            "minSucceeded": 0,
             "finished": True,
+            "failure": None,
             "bakeUntil": "2026-01-01T00:30:00+00:00",
         },
         {
@@ -98,7 +101,10 @@ def test_one_run_stage_by_stage_says_whether_each_passed_and_until_when_it_bakes
             "failed": 0,
             "pending": 1,
             "maxFailures": 0,
+            "minSuccess": None,
+            "minSucceeded": 0,
             "finished": False,
+            "failure": None,
             "bakeUntil": None,
         },
     ]

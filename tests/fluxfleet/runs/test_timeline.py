@@ -9,7 +9,7 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -341,10 +341,12 @@ def test_a_bake_not_over_at_the_runs_last_event_is_drawn_to_its_end_and_says_so(
     scene = Scene(tmp_path)
     real_sleep = scene.h.clock.sleep
 
+    ctrl_c = datetime(2026, 1, 1, 0, 30, 40, tzinfo=UTC)  # 1300s into the bake (the soak polls through it)
+
     def ctrl_c_1300s_into_the_bake(seconds, stop=None):
-        if seconds < 1800:
-            return real_sleep(seconds, stop)  # the gates' polls
-        scene.h.clock.advance(1300)
+        if scene.h.clock.now() + timedelta(seconds=seconds) < ctrl_c:
+            return real_sleep(seconds, stop)  # the gates' polls, the soak's first looks
+        scene.h.clock.advance((ctrl_c - scene.h.clock.now()).total_seconds())
         return True
 
     scene.h.clock.sleep = ctrl_c_1300s_into_the_bake

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError
-from azure.storage.blob import BlobLeaseClient
+from azure.storage.blob import BlobLeaseClient, ContainerClient
 
 from fluxfleet.runstate.azblob import BlobStore, container_client, container_client_from_connection_string
 from fluxfleet.runstate.store import Conflict, StoreError
@@ -206,3 +206,31 @@ def test_the_keeper_is_given_the_key_in_its_environment_never_its_command_line(c
         assert Path(f"/proc/{pid}/stat").read_text().split()[5] == str(pid)  # a session of its own
     finally:
         lock.release()
+
+
+@pytest.mark.parametrize("offset", [0, 4])
+def test_a_read_that_finds_nothing_while_a_writer_appends_never_names_the_version_with_the_append(
+    azurite, container, offset
+):
+    """A read that finds an entry empty (or nothing past `offset`) makes a second request (the SDK's read of an
+    empty blob, or the properties); a writer's append lands in between. The read must give the append, or an ETag
+    of the version without it: an ETag of the version with it, beside no data, makes the journal skip that line
+    (unchanged ETag: nothing new) and a save delete it."""
+    appended = []
+
+    def append_once_after_the_first_answer(response) -> None:
+        if not appended and response.http_request.method == "GET":
+            appended.append(True)
+            container.get_blob_client("journal.log").append_block(b"X\n")
+
+    hooked = ContainerClient.from_connection_string(
+        azurite.connection_string(), container.container_name, raw_response_hook=append_once_after_the_first_answer
+    )
+    store = BlobStore(hooked, "")
+    container.get_blob_client("journal.log").create_append_blob()
+    if offset:
+        container.get_blob_client("journal.log").append_block(b"one\n")
+    found = store.read("journal.log", offset=offset)
+    assert appended
+    assert found is not None and found.data == b"X\n"
+    assert found.etag == store.head("journal.log")

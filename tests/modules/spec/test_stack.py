@@ -424,3 +424,13 @@ def test_a_configuration_named_with_digits_is_a_key_not_a_list_index(raw):
         "fluxfleet:flux.configurations.2.git.bogus",
     ]
     assert not any("[" in message.split(": ")[1] for message in messages)
+
+
+def test_a_stacks_own_deployment_windows_are_its_fluxfleet_windows_key(raw):
+    raw["windows"] = [{"cron": "0 2 * * 6", "duration": "3h", "timezone": "Europe/Amsterdam"}]
+    [window] = parse_spec(raw, file=FILE).windows
+    assert str(window) == "0 2 * * 6 for 3h (Europe/Amsterdam)"
+    raw["windows"] = [{"cron": "0 2 * * 6", "duration": "3h", "timezone": "Mars/Olympus"}]
+    assert errors(raw) == [
+        f"{FILE}: fluxfleet:windows[0].timezone: 'Mars/Olympus' is not an IANA time zone such as Europe/Amsterdam or UTC"
+    ]
