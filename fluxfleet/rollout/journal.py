@@ -359,20 +359,21 @@ class Journal:
         lines appended to the log since are read and applied: a refresh costs what changed, not the run's size."""
         with self._lock:
             seen = self._seen
-            if seen.snapshot is not None and self.store.head(_snapshot_name(self.run_id)) == seen.snapshot:
+            if seen.snapshot is not None:
                 log = self.store.read(_log_name(self.run_id), offset=seen.log_bytes)
-                if log is None and seen.log_bytes == 0:
-                    return  # no log yet: nothing new
-                if log is not None and log.etag == seen.log:
-                    return
-                # Past the snapshot read last only while it is still current: a save by another writer since
-                # folded the log into a new snapshot and began a new log, whose lines at this offset are not ours.
-                current = log is not None and self.store.head(_snapshot_name(self.run_id)) == seen.snapshot
-                if log is not None and current:
-                    whole = log.data[: log.data.rfind(b"\n") + 1]  # a line still being written waits
-                    if _apply_logged(self.record, whole):
-                        self._seen = dataclasses.replace(seen, log=log.etag, log_bytes=seen.log_bytes + len(whole))
+                # The log read goes with the snapshot read last only if that snapshot is still current after it: a
+                # save by another writer writes its snapshot before it deletes the log it folded in, so a new log
+                # (whose lines at this offset are not the ones that follow ours) comes only after a new snapshot.
+                if self.store.head(_snapshot_name(self.run_id)) == seen.snapshot:
+                    if log is None and seen.log_bytes == 0:
+                        return  # no log yet: nothing new
+                    if log is not None and log.etag == seen.log:
                         return
+                    if log is not None:
+                        whole = log.data[: log.data.rfind(b"\n") + 1]  # a line still being written waits
+                        if _apply_logged(self.record, whole):
+                            self._seen = dataclasses.replace(seen, log=log.etag, log_bytes=seen.log_bytes + len(whole))
+                            return
             fresh, self._seen = _read(self.store, self.run_id)
             _merge(self.record, fresh)
 
