@@ -254,6 +254,17 @@ def platform_fleet() -> dict[str, Any]:
     return {"subscriptions": {SUBSCRIPTION: {"clusters": clusters}}, "broken": [], "secrets": SECRETS}
 
 
+def platform_stages(pinned: str) -> str:
+    """fleet.yaml as a promotion leaves it: `pinned` (a stage's `pins:` block) in each stage but edge's."""
+    return GATE + (
+        "stages:\n"
+        f"  - name: dev\n    stacks: [dev]\n{pinned}"
+        f"  - name: staging\n    stacks: [staging]\n{pinned}"
+        "  - name: edge\n    profiles: [edge-store]\n    maxConcurrency: 10\n    maxFailures: 2\n    rollback: true\n"
+        f'  - name: production\n    stacks: ["prod-*"]\n    approval: true\n    rollback: true\n{pinned}'
+    )
+
+
 @pytest.mark.parametrize("seed", journey_ids("promotion"))
 def test_promotion_takes_a_configuration_to_production_through_exactly_the_stages_that_run_it(tmp_path, seed):
     stacks = ("dev", "staging", "edge-store-001", "prod-weu")
@@ -274,14 +285,7 @@ def test_promotion_takes_a_configuration_to_production_through_exactly_the_stage
     journey.step(0, "promote", "platform", "--to", "v1.1.0")  # every stage that runs it does: nothing to do
     journey.step(0, "status")
 
-    pinned = "    pins:\n      platform: {tag: v1.1.0}\n"
-    fleet = GATE + (
-        "stages:\n"
-        f"  - name: dev\n    stacks: [dev]\n{pinned}"
-        f"  - name: staging\n    stacks: [staging]\n{pinned}"
-        "  - name: edge\n    profiles: [edge-store]\n    maxConcurrency: 10\n    maxFailures: 2\n    rollback: true\n"
-        f'  - name: production\n    stacks: ["prod-*"]\n    approval: true\n    rollback: true\n{pinned}'
-    )
+    fleet = platform_stages("    pins:\n      platform: {tag: v1.1.0}\n")
     v110 = {"tag": "v1.1.0"}
     expected_azure = copy.deepcopy(azure)
     clusters = expected_azure["subscriptions"][SUBSCRIPTION]["clusters"]
@@ -343,14 +347,7 @@ def test_kubernetes_is_promoted_one_minor_at_a_time_through_the_aks_stages_each_
         "refused: stage dev: dev runs kubernetes 1.35: 1.37 skips 1.36: AKS upgrades a control plane one minor at a "
         "time: promote kubernetes --to 1.36 first" in said["promote kubernetes --to 1.37"].stderr
     )
-    pinned = '    pins:\n      kubernetes: "1.36"\n'
-    fleet = GATE + (
-        "stages:\n"
-        f"  - name: dev\n    stacks: [dev]\n{pinned}"
-        f"  - name: staging\n    stacks: [staging]\n{pinned}"
-        "  - name: edge\n    profiles: [edge-store]\n    maxConcurrency: 10\n    maxFailures: 2\n    rollback: true\n"
-        f'  - name: production\n    stacks: ["prod-*"]\n    approval: true\n    rollback: true\n{pinned}'
-    )
+    fleet = platform_stages('    pins:\n      kubernetes: "1.36"\n')
     main = {"branch": "main"}
     expected_azure = copy.deepcopy(azure)
     clusters = expected_azure["subscriptions"][SUBSCRIPTION]["clusters"]
