@@ -14,6 +14,7 @@ from typing import Protocol
 
 from modules.cluster_ref import ClusterRef
 from modules.spec import KeyVaultRef
+from modules.spec.cluster import is_version
 
 
 class AzureError(Exception):
@@ -83,8 +84,7 @@ class UpgradeProfile:
 
     def offers(self, version: str) -> bool:
         """Whether `version` (1.36: any patch of it; 1.36.2: that one) is the current version or an upgrade."""
-        parts = version.split(".")
-        return any(v is not None and v.split(".")[: len(parts)] == parts for v in (self.current, *self.upgrades))
+        return any(is_version(offered, version) for offered in (self.current, *self.upgrades))
 
 
 @dataclass(frozen=True)

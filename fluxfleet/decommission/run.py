@@ -18,20 +18,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
 from fluxfleet.clock import Clock
 from fluxfleet.decommission import COMPONENTS, PULUMI_STEPS, STEPS, without_stack
 from fluxfleet.fleet_file import FleetFileBusy, rewrite_fleet
 from fluxfleet.rollout.journal import Journal, RunStatus, StackState
+from fluxfleet.rollout.orchestrator import HISTORY_DEPTH
 from fluxfleet.runner import NoSuchStack, RunnerError, StackRunner
-from fluxfleet.runstate.store import StoreLock, this_process
+from fluxfleet.runstate.store import StoreLock, acquire, this_process
 from modules.spec import SpecError
-
-HISTORY_DEPTH = 20
-STACK_LOCK_WAIT = timedelta(hours=3)  # longer than any destroy: a lock held longer is a hung process
-LOCK_POLL_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -102,15 +98,14 @@ class Decommission:
 
     def _lock(self, name: str) -> StoreLock:
         lock = self.journal.store.lock(f"locks/{name}")
-        deadline = self.clock.now() + STACK_LOCK_WAIT
-        said = False
-        while not lock.try_acquire(this_process(f"fluxfleet decommission {self.record.run_id}")):
-            if not said:
-                self.progress(f"{name}: waiting: {lock.holder()} holds the stack's lock")
-                said = True
-            if self.clock.now() >= deadline:
-                raise StepFailed(f"not started: {lock.holder()} still holds the stack's lock")
-            self.clock.sleep(LOCK_POLL_SECONDS)
+        holder = this_process(f"fluxfleet decommission {self.record.run_id}")
+
+        def waiting(who: str) -> None:
+            self.progress(f"{name}: waiting: {who} holds the stack's lock")
+
+        if acquire(lock, holder, self.clock, waiting) != "held":
+            raise StepFailed(f"not started: {lock.holder()} still holds the stack's lock")
+        self.journal.refresh()  # what another process of the run did to the stack while it held the lock
         return lock
 
     def _step(self, name: str, step: str, state: StackState, **fields: object) -> None:

@@ -43,6 +43,7 @@ from modules.spec import (
     report_name,
     shared_clusters,
 )
+from modules.spec.cluster import is_version
 from policies.rules import FLUX_EXTENSION_MIN_VERSION, FLUX_MIN_KUBERNETES, minor_version
 
 CONFIGURATION_PROVIDER = "Microsoft.KubernetesConfiguration"  # extensions and Flux configurations
@@ -420,9 +421,9 @@ class _Checks:
                 f"pin a version it offers (`az aks get-upgrades -g {spec.resource_group} -n {spec.name}`), or wait "
                 "until the release reaches its region",
             )
-        if profile.current is not None and profile.offers(version) and _runs(profile.current, version):
+        if is_version(profile.current, version):
             return Check("kubernetes-offered", subject, Outcome.passed, f"Kubernetes {version}: {runs}")
-        preview = " (a preview version)" if any(_runs(v, version) for v in profile.preview) else ""
+        preview = " (a preview version)" if any(is_version(v, version) for v in profile.preview) else ""
         return Check("kubernetes-offered", subject, Outcome.passed, f"Kubernetes {version} offered{preview} ({runs})")
 
     def _kubernetes_version(self, subject: str, version: str) -> Check:
@@ -568,12 +569,6 @@ class _Checks:
             return check()
         except AzureError as error:
             return Check(check_id, subject, Outcome.failed, str(error))
-
-
-def _runs(running: str, version: str) -> bool:
-    """Whether `running` (1.36.2) is `version` (1.36: any patch of it; 1.36.2: that one)."""
-    parts = version.split(".")
-    return running.split(".")[: len(parts)] == parts
 
 
 def _when(moment: datetime) -> str:

@@ -33,6 +33,7 @@ from fluxfleet.status.build import fleet_status
 from fluxfleet.status.model import Health
 from fluxfleet import markdown as md
 from modules.spec import Fleet, PinSpec, Stack, printable, read_text, repository_key, shown
+from modules.spec.cluster import is_version
 from modules.spec.fleet import (
     EXTENSION_PIN,
     KUBERNETES_PIN,
@@ -77,16 +78,19 @@ def declared_by(stacks: Mapping[str, Stack]) -> dict[str, tuple[str, ...]]:
     return {name: tuple(stack.spec.flux.configurations) for name, stack in stacks.items()}
 
 
-def arc_stacks(stacks: Mapping[str, Stack]) -> set[str]:
-    """The stacks whose cluster is an Arc one: a kubernetes pin skips them."""
-    return {name for name, stack in stacks.items() if not stack.spec.cluster.is_aks}
+def aks_stacks(stacks: Mapping[str, Stack]) -> set[str]:
+    """The stacks whose cluster is an AKS one: the others' (Arc) Kubernetes version is not Azure's to set."""
+    return {name for name, stack in stacks.items() if stack.spec.cluster.is_aks}
+
+
+def _stage(fleet: Fleet, name: str | None) -> Stage:
+    return next(stage for stage in fleet.stages if stage.name == name)
 
 
 def stages_of(fleet: Fleet, config: str, stage: str | None, stacks: Mapping[str, Stack]) -> list[Stage]:
     """The stages a promotion of `config` goes through (a configuration's, or kubernetes' / flux-extension's)."""
     if config in PLATFORM_PINS:
-        aks = {name for name, stack in stacks.items() if stack.spec.cluster.is_aks}
-        return check_platform_promotion(fleet, config, stage, aks)
+        return check_platform_promotion(fleet, config, stage, aks_stacks(stacks))
     return check_promotion(fleet, config, stage, declared_by(stacks))
 
 
@@ -105,7 +109,8 @@ def plan_promotion(
     index = stages.index(target)
     promotion.previous = target.pinned(config)
     promotion.before = stages[index - 1].name if index else None
-    if config == KUBERNETES_PIN and (note := arc_skipped(replace(target, kubernetes=str(pin)), arc_stacks(stacks))):
+    arc = set(stacks) - aks_stacks(stacks)
+    if config == KUBERNETES_PIN and (note := arc_skipped(replace(target, kubernetes=str(pin)), arc)):
         promotion.notes.append(note)
     edit = with_pin(read_text(fleet_path, fleet.file), fleet.file, target.name, config, pin)
     promotion.fleet_text, promotion.unshared = edit.text, edit.unshared
@@ -116,7 +121,7 @@ def check_order(promotion: Promotion, fleet: Fleet) -> None:
     """Refuse (`problems`) a promotion past a stage of the configuration that does not pin REF yet: offline."""
     if promotion.before is None:
         return
-    before = next(s for s in fleet.stages if s.name == promotion.before)
+    before = _stage(fleet, promotion.before)
     runs = before.pinned(promotion.config)
     if runs != str(promotion.pin):
         at = f"runs {runs}" if runs else "pins no version" if promotion.config in PLATFORM_PINS else "pins no ref"
@@ -135,7 +140,7 @@ def check_health(
     """Refuse (`problems`) a promotion past a stage whose stacks are not healthy (read through Azure)."""
     if promotion.before is None:
         return
-    before = next(s for s in fleet.stages if s.name == promotion.before)
+    before = _stage(fleet, promotion.before)
     members = [stacks[name] for name in before.stacks if name in stacks]
     status = fleet_status(members, reads, lambda name: before.name, default_subscription)
     kubernetes = promotion.config == KUBERNETES_PIN
@@ -146,7 +151,7 @@ def check_health(
             # the version pinned there must run there (provisioned: not Upgrading any more) before it goes on
             version = stack.kubernetes_version if kubernetes else stack.extension_version
             settled = stack.cluster_state if kubernetes else stack.extension_state
-            if not at_version(version, str(promotion.pin)) or settled != "Succeeded":
+            if not is_version(version, str(promotion.pin)) or settled != "Succeeded":
                 runs = f"runs {promotion.config} {version or 'an unknown version'} ({settled})"
                 promotion.problems.append(
                     f"stage {before.name}: {stack.stack} {runs}, not {promotion.pin}: fluxfleet rollout --stage "
@@ -185,7 +190,7 @@ def check_versions(promotion: Promotion, fleet: Fleet, stacks: Mapping[str, Stac
 
     if promotion.config != KUBERNETES_PIN:
         return
-    target = next(s for s in fleet.stages if s.name == promotion.stage)
+    target = _stage(fleet, promotion.stage)
     version = str(promotion.pin)
     for name in target.stacks:
         cluster = stacks[name].spec.cluster if name in stacks else None
@@ -212,7 +217,7 @@ def check_installed(
 
     if promotion.config not in PLATFORM_PINS:
         return
-    target = next(s for s in fleet.stages if s.name == promotion.stage)
+    target = _stage(fleet, promotion.stage)
     aks_only = promotion.config == KUBERNETES_PIN  # an Arc cluster's version is its own: not read for it
     members = [stacks[n] for n in target.stacks if n in stacks and (stacks[n].spec.cluster.is_aks or not aks_only)]
     status = fleet_status(members, reads, lambda name: target.name, default_subscription)
@@ -239,7 +244,7 @@ def check_served_apis(
 
     if promotion.config != EXTENSION_PIN:
         return
-    target = next(s for s in fleet.stages if s.name == promotion.stage)
+    target = _stage(fleet, promotion.stage)
     roots = {repository_key(url): Path(directory) for url, directory in checkouts.items()}
     seen: set[str] = set()
     for name in target.stacks:
@@ -278,7 +283,7 @@ def check_source(
         check_served_apis(promotion, fleet, stacks, checkouts)
         return
     assert isinstance(promotion.pin, PinSpec)
-    target = next(s for s in fleet.stages if s.name == promotion.stage)
+    target = _stage(fleet, promotion.stage)
     roots = {repository_key(url): Path(directory) for url, directory in checkouts.items()}
     rev = promotion.pin.commit or f"refs/tags/{promotion.pin.tag}"
     checked: set[tuple[Path, str]] = set()  # (checkout, path): each looked up once, however many stacks share it
@@ -380,7 +385,7 @@ def platform_status(
 ) -> list[StageRevision]:
     """`promote kubernetes|flux-extension --status`: per stage that runs it, the version it pins and how many of its
     stacks run it (kubernetes: AKS stacks only, provisioned; an Arc cluster's version is its own), one fleet read."""
-    aks = {stack_name for stack_name, stack in stacks.items() if stack.spec.cluster.is_aks}
+    aks = aks_stacks(stacks)
     stages = check_platform_promotion(fleet, name, None, aks)
     stage_of = {member: stage.name for stage in stages for member in stage.stacks}
     kubernetes = name == KUBERNETES_PIN
@@ -400,19 +405,13 @@ def platform_status(
                 continue
             version = stack.kubernetes_version if kubernetes else stack.extension_version
             settled = stack.cluster_state if kubernetes else stack.extension_state
-            if pinned is not None and not at_version(version, pinned):
+            if pinned is not None and not is_version(version, pinned):
                 lagging.append(Lagging(member, version, f"runs {version or 'no known version'}"))
             elif settled != "Succeeded":
                 lagging.append(Lagging(member, version, settled or "not installed"))
         running = count - len(lagging) - len(unread)
         result.append(StageRevision(stage.name, pinned, count, running, tuple(lagging), tuple(unread)))
     return result
-
-
-def at_version(running: str | None, pinned: str) -> bool:
-    """Whether a version Azure reports (1.36.2) is the pinned one (1.36: any patch of it; 1.36.2: that one)."""
-    parts = pinned.split(".")
-    return running is not None and running.split(".")[: len(parts)] == parts
 
 
 def render_status(config: str, stages: list[StageRevision], fmt: str) -> str:

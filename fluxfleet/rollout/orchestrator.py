@@ -49,7 +49,7 @@ from fluxfleet.rollout.journal import (
     StageProgress,
 )
 from fluxfleet.fleet_file import FleetFileBusy, rewrite_fleet
-from fluxfleet.runstate.store import StoreLock, this_process
+from fluxfleet.runstate.store import LOCK_POLL_SECONDS, StoreLock, acquire, this_process
 from fluxfleet.runner import OperationResult, ResourceChange, RunnerError, StackRunner
 from fluxfleet.upgrade_path import read_upgrade_path_problem
 from modules.spec import (
@@ -79,8 +79,6 @@ FLUX_TYPES = {  # type -> how a refusal names it
     V2025_TYPE: "Flux configuration",  # fluxfleet's own, at API 2025-04-01 (modules/flux_configuration_v2025.py)
 }
 HISTORY_DEPTH = 20  # history entries searched for an update of this run (later ones are other runs' or people's)
-STACK_LOCK_WAIT = timedelta(hours=3)  # longer than any update: a lock held longer is a hung process
-LOCK_POLL_SECONDS = 1.0
 BUDGET_READ_SECONDS = 0.25
 STARTED = frozenset({StackState.running, StackState.gating, StackState.deferred})  # an update under way, or done
 NEVER = datetime.max.replace(tzinfo=UTC)  # a stack whose windows never open together
@@ -729,21 +727,19 @@ class Rollout:
         update that outlives a killed fluxfleet keeps it). Waits while another process holds it; None when the run
         is stopped meanwhile, or, with the stack failed (and still in doubt, if it was), past STACK_LOCK_WAIT."""
         lock = self.journal.store.lock(f"locks/{name}")  # one per stack, shared by every run of the store
-        deadline = self.clock.now() + STACK_LOCK_WAIT
-        waiting = False
-        while not lock.try_acquire(this_process(f"fluxfleet rollout {self.record.run_id}")):
-            if not waiting:
-                self.observer.stack_progress(name, f"waiting: {lock.holder()} is updating this stack")
-                waiting = True
-            if self.clock.now() >= deadline:
-                where = f"locks/{name} in {self.journal.store.where}"
-                message = f"not started: {lock.holder()} still holds the stack's update lock ({where})"
-                self._fail(name, message, back=back)
-                yield None
-                return
-            if self.clock.sleep(LOCK_POLL_SECONDS, self.stop):
-                yield None
-                return
+        taken = acquire(
+            lock,
+            this_process(f"fluxfleet rollout {self.record.run_id}"),
+            self.clock,
+            lambda holder: self.observer.stack_progress(name, f"waiting: {holder} is updating this stack"),
+            self.stop,
+        )
+        if taken == "timed out":
+            where = f"locks/{name} in {self.journal.store.where}"
+            self._fail(name, f"not started: {lock.holder()} still holds the stack's update lock ({where})", back=back)
+        if taken != "held":
+            yield None
+            return
         try:
             yield lock
         finally:

@@ -14,8 +14,15 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import timedelta
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    import threading
+
+    from fluxfleet.clock import Clock
 
 
 class StoreError(Exception):
@@ -60,6 +67,34 @@ class StoreLock(Protocol):
     def release(self) -> None:
         """Let the lock go (it stays held while a child given `fd` runs)."""
         ...
+
+
+LOCK_POLL_SECONDS = 1.0
+# Longer than any update or destroy: a stack's lock held longer is a hung process's.
+STACK_LOCK_WAIT = timedelta(hours=3)
+
+
+def acquire(
+    lock: StoreLock,
+    holder: str,
+    clock: Clock,
+    waiting: Callable[[str], None],
+    stop: threading.Event | None = None,
+    patience: timedelta = STACK_LOCK_WAIT,
+) -> Literal["held", "stopped", "timed out"]:
+    """Take `lock` as `holder`, waiting while another holds it (`waiting(who)` is told once, when the wait begins):
+    "held"; "stopped" when `stop` is set meanwhile; "timed out" past `patience`."""
+    deadline = clock.now() + patience
+    told = False
+    while not lock.try_acquire(holder):
+        if not told:
+            waiting(lock.holder())
+            told = True
+        if clock.now() >= deadline:
+            return "timed out"
+        if clock.sleep(LOCK_POLL_SECONDS, stop):
+            return "stopped"
+    return "held"
 
 
 class StateStore(Protocol):

@@ -358,7 +358,14 @@ def upgrade_issues(cluster: ClusterSpec) -> Iterator[tuple[Loc, str]]:
 POOL_MINORS_BEHIND = 2
 
 
-def _minor(version: str) -> tuple[int, int]:
+def is_version(running: str | None, pinned: str) -> bool:
+    """Whether a version Azure reports (1.36.2) is the pinned one (1.36: any patch of it; 1.36.2: that one)."""
+    parts = pinned.split(".")
+    return running is not None and running.split(".")[: len(parts)] == parts
+
+
+def minor_of(version: str) -> tuple[int, int]:
+    """(1, 36) of a Kubernetes version as the spec takes it (1.36, 1.36.2)."""
     major, minor = version.split(".")[:2]
     return int(major), int(minor)
 
@@ -368,7 +375,7 @@ def pool_skew_problem(pool: str | None, control_plane: str | None) -> str | None
     pool without one follows the control plane)."""
     if pool is None or control_plane is None:
         return None
-    (pool_major, pool_minor), (major, minor) = _minor(pool), _minor(control_plane)
+    (pool_major, pool_minor), (major, minor) = minor_of(pool), minor_of(control_plane)
     if pool_major != major or pool_minor > minor or minor - pool_minor > POOL_MINORS_BEHIND:
         return (
             f"{pool} is outside the skew AKS allows under control plane {control_plane}: a pool runs the same major "

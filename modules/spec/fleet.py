@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, PlainValidator, ValidationError, model_validator
 
+from modules.spec.cluster import minor_of
 from modules.spec.errors import SpecError, SpecIssue, bounded, key_path, listed, shown
 from modules.spec.files import YAML_MAX_VALUES, YamlTooBig, read_yaml, yaml_round_trip
 from modules.spec.profiles import PROFILE_NAME, PROFILE_NAME_RULE
@@ -540,7 +541,7 @@ def one_minor_problem(stack: str, current: str | None, target: str) -> str | Non
     allowed or `current` is not known."""
     if current is None:
         return None
-    (major, minor), (to_major, to_minor) = (tuple(map(int, v.split(".")[:2])) for v in (current, target))
+    (major, minor), (to_major, to_minor) = minor_of(current), minor_of(target)
     if (to_major, to_minor) < (major, minor):
         return f"{stack} runs kubernetes {current}: AKS never downgrades a control plane to {target}"
     if to_major == major and to_minor > minor + 1:

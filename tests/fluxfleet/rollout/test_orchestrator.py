@@ -18,7 +18,8 @@ from fluxfleet.azure.status import AzureError
 from fluxfleet.rollout.gate import FluxHealthGate
 from fluxfleet.rollout.journal import Journal, RunStatus, StackState, history
 from fluxfleet.runstate.local import FileLock, LocalStore
-from fluxfleet.rollout.orchestrator import STACK_LOCK_WAIT, Observer, Rollout, Selection, estimate, new_run
+from fluxfleet.rollout.orchestrator import Observer, Rollout, Selection, estimate, new_run
+from fluxfleet.runstate.store import STACK_LOCK_WAIT
 from fluxfleet.runner import OperationResult, ResourceChange, RunnerError, UpdateRecord
 from fluxfleet.simulation import FakeClock, FakeRunner
 from modules.spec import Fleet, GateSpec, Stage, StackSpec, parse_spec
